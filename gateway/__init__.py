@@ -1,0 +1,3 @@
+"""voice-gateway: one URL for realtime voice AI."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Pure domain of the gateway: standard library only, no I/O."""

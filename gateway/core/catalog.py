@@ -1,0 +1,69 @@
+"""The model catalog as pure data: which models exist, their kind, prices and upstream pool."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from gateway.core.kinds import SessionKind
+from gateway.core.money import Pricing
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamEndpoint:
+    """One model endpoint that can serve sessions (OpenAI, an Azure deployment, the emulator)."""
+
+    name: str
+    #: base URL in the form of OpenAI's ``wss://api.openai.com/v1``; ``embedded`` = in-process emulator
+    url: str
+    #: header that carries the credential (``Authorization`` with ``Bearer``, or Azure's ``api-key``)
+    auth_header: str = "Authorization"
+    auth_scheme: str = "Bearer"
+    #: environment variable holding the secret; read once at start-up, never logged
+    auth_env: str | None = "OPENAI_API_KEY"
+    #: model name → deployment name sent upstream (Azure deployments)
+    deployments: Mapping[str, str] = field(default_factory=dict)
+    #: extra query parameters appended to the upstream URL (for example Azure's api-version)
+    query: Mapping[str, str] = field(default_factory=dict)
+    connect_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One servable model."""
+
+    name: str
+    kind: SessionKind
+    family: str
+    pricing: Pricing
+    #: endpoint names, in failover order
+    upstreams: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+    #: glob patterns of dated snapshot names that bill as this model (``gpt-realtime-2-2026-*``)
+    snapshots: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    models: Mapping[str, ModelSpec]
+    endpoints: Mapping[str, UpstreamEndpoint]
+    #: price used for a served model the catalog does not know; ``None`` = refuse such sessions
+    fallback_pricing: Pricing | None = None
+
+    def resolve(self, name: str) -> ModelSpec | None:
+        """Find a model by name, alias or dated snapshot name."""
+        spec = self.models.get(name)
+        if spec is not None:
+            return spec
+        for spec in self.models.values():
+            if name in spec.aliases:
+                return spec
+        for spec in self.models.values():
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in spec.snapshots):
+                return spec
+        return None
+
+    def default_for(self, kind: SessionKind) -> ModelSpec | None:
+        """The first model of a kind in catalog order."""
+        return next((m for m in self.models.values() if m.kind is kind), None)

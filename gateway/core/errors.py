@@ -1,0 +1,273 @@
+"""The one exception tree of the gateway.
+
+Every error carries an OpenAI-shaped error code and type, a WebSocket close code, an HTTP
+status for handshake/API refusals, and a client-safe message. Internal detail travels only
+in ``__cause__`` (logged), never in what the peer sees.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class CloseCode:
+    """WebSocket close codes the gateway uses (documented in the README)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # drain / shutdown
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003  # binary frame where text is expected
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013  # upstream unavailable / overloaded
+    BAD_GATEWAY = 1014  # upstream refused, dropped or stalled
+    INVALID_REQUEST = 4000  # same as OpenAI's invalid_model close
+    UNAUTHORIZED = 4001
+    FORBIDDEN = 4003  # policy deny, origin refused, route not allowed for key
+    RATE_LIMITED = 4029
+    COST_CAP = 4100
+    DURATION_CAP = 4101
+    IDLE_TIMEOUT = 4102
+    BUDGET_EXHAUSTED = 4103
+    SLOW_CLIENT = 4104
+    ENDED_BY_ADMIN = 4105
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway reports to a peer."""
+
+    code: ClassVar[str] = "gateway_error"
+    error_type: ClassVar[str] = "server_error"
+    close_code: ClassVar[int] = CloseCode.INTERNAL_ERROR
+    http_status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "The gateway hit an internal error."
+    #: whether the session stays open after this error is reported on a live session
+    fatal: ClassVar[bool] = True
+
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+        self.client_message = message or self.default_message
+        self.param = param
+        super().__init__(self.client_message)
+
+    def error_body(self, client_event_id: str | None = None) -> dict[str, object]:
+        """The ``error`` object of OpenAI's shape (``type``, ``code``, ``message``, ``param``, ``event_id``)."""
+        return {
+            "type": self.error_type,
+            "code": self.code,
+            "message": self.client_message,
+            "param": self.param,
+            "event_id": client_event_id,
+        }
+
+    def http_body(self) -> dict[str, object]:
+        """JSON body for an HTTP refusal, as OpenAI's REST errors are shaped."""
+        return {"error": self.error_body()}
+
+    @property
+    def close_reason(self) -> str:
+        """Close reason: the code, short enough for the 123-byte close-frame limit."""
+        return self.code[:120]
+
+
+# --- request errors: the session stays open --------------------------------------------------
+
+
+class InvalidRequest(GatewayError):
+    code = "invalid_request_error"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.INVALID_REQUEST
+    http_status = 400
+    default_message = "The request is invalid."
+    fatal = False
+
+
+class InvalidJson(InvalidRequest):
+    code = "invalid_json"
+    default_message = "The frame is not valid JSON."
+
+
+class MissingEventType(InvalidRequest):
+    code = "invalid_event"
+    default_message = "The event has no 'type' field."
+
+
+class UnknownEventType(InvalidRequest):
+    code = "invalid_event"
+    default_message = "The event type is not known."
+
+
+class BinaryFrameNotSupported(InvalidRequest):
+    code = "invalid_event"
+    default_message = "Binary frames are not supported; send events as JSON text frames."
+
+
+class FrameTooLarge(InvalidRequest):
+    code = "message_too_large"
+    close_code = CloseCode.MESSAGE_TOO_BIG
+    http_status = 413
+    default_message = "The frame exceeds the gateway's message size limit."
+    fatal = True
+
+
+class FrameRateExceeded(InvalidRequest):
+    code = "rate_limit_exceeded"
+    close_code = CloseCode.POLICY_VIOLATION
+    default_message = "Too many frames per second on this session."
+    fatal = True
+
+
+# --- handshake refusals ------------------------------------------------------------------------
+
+
+class UnknownModel(GatewayError):
+    code = "invalid_model"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.INVALID_REQUEST
+    http_status = 400
+    default_message = "The requested model is not served by this gateway."
+
+
+class NotFound(GatewayError):
+    code = "not_found"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.POLICY_VIOLATION
+    http_status = 404
+    default_message = "Not found."
+
+
+class AuthenticationFailed(GatewayError):
+    code = "invalid_api_key"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.UNAUTHORIZED
+    http_status = 401
+    default_message = "Missing or invalid gateway API key."
+
+
+class Forbidden(GatewayError):
+    code = "forbidden"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.FORBIDDEN
+    http_status = 403
+    default_message = "This request is not allowed."
+
+
+class PolicyDenied(Forbidden):
+    code = "policy_denied"
+    default_message = "The routing policy refused this session."
+
+
+class RateLimited(GatewayError):
+    code = "rate_limit_exceeded"
+    error_type = "rate_limit_error"
+    close_code = CloseCode.RATE_LIMITED
+    http_status = 429
+    default_message = "Too many requests; slow down."
+
+
+class ConcurrencyLimited(RateLimited):
+    code = "concurrent_sessions_exceeded"
+    default_message = "Too many concurrent sessions for this key."
+
+
+class BudgetExhausted(GatewayError):
+    code = "budget_exceeded"
+    error_type = "insufficient_quota"
+    close_code = CloseCode.BUDGET_EXHAUSTED
+    http_status = 402
+    default_message = "The spend budget for this key is exhausted."
+
+
+class StoreUnavailable(GatewayError):
+    code = "store_unavailable"
+    close_code = CloseCode.TRY_AGAIN_LATER
+    http_status = 503
+    default_message = "The gateway cannot check budgets right now; try again shortly."
+
+
+class Draining(GatewayError):
+    code = "server_shutting_down"
+    close_code = CloseCode.GOING_AWAY
+    http_status = 503
+    default_message = "This gateway instance is shutting down; reconnect."
+
+
+# --- upstream ----------------------------------------------------------------------------------
+
+
+class UpstreamError(GatewayError):
+    code = "upstream_error"
+    close_code = CloseCode.BAD_GATEWAY
+    http_status = 502
+    default_message = "The model endpoint failed."
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "upstream_unavailable"
+    close_code = CloseCode.TRY_AGAIN_LATER
+    http_status = 503
+    default_message = "No model endpoint could be reached for this session."
+
+
+class UpstreamRefused(UpstreamError):
+    code = "upstream_refused"
+    default_message = "The model endpoint refused the session."
+
+
+class UpstreamDropped(UpstreamError):
+    code = "upstream_disconnected"
+    default_message = "The model endpoint closed the connection unexpectedly."
+
+
+class UpstreamStalled(UpstreamError):
+    code = "upstream_stalled"
+    default_message = "The model endpoint stopped responding."
+
+
+# --- caps: the session is cut off ----------------------------------------------------------------
+
+
+class CapReached(GatewayError):
+    error_type = "invalid_request_error"
+    http_status = 402
+
+
+class CostCapReached(CapReached):
+    code = "session_cost_cap_reached"
+    close_code = CloseCode.COST_CAP
+    default_message = "This session reached its cost cap."
+
+
+class DurationCapReached(CapReached):
+    code = "session_duration_cap_reached"
+    close_code = CloseCode.DURATION_CAP
+    default_message = "This session reached its maximum duration."
+
+
+class IdleTimeout(CapReached):
+    code = "session_idle_timeout"
+    close_code = CloseCode.IDLE_TIMEOUT
+    default_message = "This session was idle for too long."
+
+
+class BudgetCapReached(CapReached):
+    code = "budget_exceeded"
+    error_type = "insufficient_quota"
+    close_code = CloseCode.BUDGET_EXHAUSTED
+    default_message = "The spend budget for this key was exhausted during the session."
+
+
+class SlowClient(GatewayError):
+    code = "client_too_slow"
+    close_code = CloseCode.SLOW_CLIENT
+    default_message = "The client did not keep up with the audio stream."
+
+
+class EndedByOperator(GatewayError):
+    code = "session_ended_by_operator"
+    close_code = CloseCode.ENDED_BY_ADMIN
+    default_message = "An operator ended this session."
+
+
+class InvalidTransition(RuntimeError):
+    """A lifecycle moved out of order: a programming error, never shown to a peer."""

@@ -1,0 +1,255 @@
+"""The typed hook between the relay and its observers (accounting, telemetry, audit).
+
+The session core emits a few low-frequency events per turn (never one per audio frame) and
+keeps per-session counters. Observers receive the events off the hot path, read the counters
+on each tick, and answer ``None`` to continue, ``Notify`` to send the client a gateway event,
+or ``Terminate`` to end the session with a specific error. An observer that raises is logged
+and ignored: it can never break a session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Protocol
+
+from gateway.core.errors import GatewayError
+from gateway.core.kinds import Dialect, EndpointKind, SessionKind
+from gateway.core.routing import Route, RouteDecision
+
+JsonObject = dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Terminate:
+    """End the session: cancel any response upstream, send ``error``, close with its code."""
+
+    error: GatewayError
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Send the client a gateway event (for example a cap warning); official SDKs ignore unknown types."""
+
+    event: JsonObject
+
+
+Verdict = Terminate | Notify | None
+
+
+@dataclass(slots=True)
+class SessionStats:
+    """Counters the core updates in place on the hot path; observers read them on each tick."""
+
+    started_at: float
+    last_activity_at: float
+    frames_from_client: int = 0
+    frames_from_upstream: int = 0
+    bytes_from_client: int = 0
+    bytes_from_upstream: int = 0
+    #: decoded audio bytes relayed (client → upstream appends; upstream → client deltas)
+    audio_in_bytes: int = 0
+    audio_out_bytes: int = 0
+    #: audio formats in force (``audio/pcm``, ``audio/pcmu``, ``audio/pcma``)
+    input_format: str = "audio/pcm"
+    output_format: str = "audio/pcm"
+    responses: int = 0
+    #: audio bytes relayed since the last ``response.done`` (for the running estimate)
+    audio_in_bytes_since_usage: int = 0
+    audio_out_bytes_since_usage: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """Who and what a session is; fixed once the session is routed."""
+
+    session_id: str
+    endpoint: EndpointKind
+    kind: SessionKind
+    dialect: Dialect
+    requested_model: str | None
+    decision: RouteDecision
+    route: Route
+    tenant: str | None = None
+    key_id: str | None = None
+    #: upstream endpoint name actually connected
+    upstream: str = ""
+    client_address: str = ""
+    #: W3C traceparent sent by the client at the handshake, if any
+    traceparent: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+# --- session events (a handful per turn) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamReady:
+    """``session.created`` arrived from upstream; ``served_model`` is what upstream reports."""
+
+    at: float
+    served_model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    at: float
+    item_id: str | None
+    audio_start_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    at: float
+    item_id: str | None
+    audio_end_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class InputCommitted:
+    at: float
+    item_id: str | None
+    by_client: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRequested:
+    """The client sent ``response.create``."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCreated:
+    at: float
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FirstAudio:
+    """The first output audio delta of a response reached the relay."""
+
+    at: float
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FirstTranscript:
+    at: float
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseDone:
+    at: float
+    response_id: str
+    status: str
+    #: the raw ``usage`` block (``None`` when absent)
+    usage: JsonObject | None
+    status_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCallRequested:
+    """``response.function_call_arguments.done``: the client now runs the tool."""
+
+    at: float
+    call_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCallOutput:
+    """The client returned a ``function_call_output`` item."""
+
+    at: float
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Truncated:
+    """Barge-in: the client (or gateway) truncated an assistant item at what was played."""
+
+    at: float
+    item_id: str
+    audio_end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionDelta:
+    """First input-transcription delta for an item (latency from audio to text)."""
+
+    at: float
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionCompleted:
+    at: float
+    item_id: str
+    usage: JsonObject | None
+    transcript: str | None = None  # carried for opt-in debug tracing only; never logged by default
+
+
+@dataclass(frozen=True, slots=True)
+class TranslationOutput:
+    """First translated output (audio or transcript) after input resumed: one segment."""
+
+    at: float
+    elapsed_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSeen:
+    """An ``error`` event, from upstream or generated by the gateway."""
+
+    at: float
+    code: str
+    from_upstream: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    at: float
+    reason: str
+    client_close_code: int | None = None
+    upstream_close_code: int | None = None
+    #: the gateway error that ended it, when one did
+    error_code: str | None = None
+
+
+SessionEvent = (
+    UpstreamReady
+    | SpeechStarted
+    | SpeechStopped
+    | InputCommitted
+    | ResponseRequested
+    | ResponseCreated
+    | FirstAudio
+    | FirstTranscript
+    | ResponseDone
+    | FunctionCallRequested
+    | FunctionCallOutput
+    | Truncated
+    | TranscriptionDelta
+    | TranscriptionCompleted
+    | TranslationOutput
+    | ErrorSeen
+)
+
+
+class SessionObserver(Protocol):
+    """One observer instance per session; all hooks run off the relay's hot path."""
+
+    async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict: ...
+
+    async def on_tick(self, now: float, stats: SessionStats) -> Verdict: ...
+
+    async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None: ...
+
+
+class ObserverFactory(Protocol):
+    """Creates the per-session observer; registered once at start-up."""
+
+    name: str
+
+    def create(self, info: SessionInfo, now: float) -> SessionObserver: ...

@@ -1,0 +1,126 @@
+"""What the inbound adapter knows about a session request, and what the router decides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from gateway.core.kinds import Dialect, EndpointKind, SessionKind
+
+JsonObject = dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRequest:
+    """Everything a routing decision may look at. Secrets are never in here."""
+
+    endpoint: EndpointKind
+    path: str
+    requested_model: str | None = None
+    #: explicit declaration: ``intent`` query, ``X-Voice-Intent`` header, or implied by the path
+    declared_intent: str | None = None
+    #: lower-cased header names; credentials removed
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    tenant: str | None = None
+    key_id: str | None = None
+    key_labels: Mapping[str, str] = field(default_factory=dict)
+    #: routes or models the key may use (empty = all)
+    key_allowed_routes: frozenset[str] = frozenset()
+    dialect: Dialect = Dialect.GA
+    #: the ``session`` object of the client's first ``session.update``, when routing waited for it
+    first_session_update: JsonObject | None = None
+    #: share of the tenant's daily budget already spent, 0.0..1.0+ (``None`` = no budget)
+    budget_used_ratio: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """Per-session limits a route carries; ``None`` means no limit of that kind."""
+
+    max_cost_micros: int | None = None
+    max_duration_s: float | None = None
+    idle_timeout_s: float | None = None
+    #: share of a cap at which the client gets a warning event
+    warn_ratio: float = 0.8
+
+    def tightened(self, other: "Caps") -> "Caps":
+        """The stricter of two cap sets, limit by limit."""
+
+        def lower(a: float | int | None, b: float | int | None) -> float | int | None:
+            if a is None:
+                return b
+            if b is None:
+                return a
+            return min(a, b)
+
+        return Caps(
+            max_cost_micros=lower(self.max_cost_micros, other.max_cost_micros),  # type: ignore[arg-type]
+            max_duration_s=lower(self.max_duration_s, other.max_duration_s),
+            idle_timeout_s=lower(self.idle_timeout_s, other.idle_timeout_s),
+            warn_ratio=min(self.warn_ratio, other.warn_ratio),
+        )
+
+
+_UNSET_TURN_DETECTION: JsonObject = {"__unset__": True}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOverrides:
+    """Session settings the gateway enforces on every client ``session.update``."""
+
+    instructions_prefix: str | None = None
+    voice: str | None = None
+    max_output_tokens: int | None = None
+    #: ``None`` forces turn detection off; the sentinel (default) leaves it to the client
+    turn_detection: JsonObject | None = field(default_factory=lambda: _UNSET_TURN_DETECTION)
+    #: names of tools the client may declare (``None`` = any)
+    tool_allowlist: frozenset[str] | None = None
+    max_instructions_chars: int | None = None
+
+    @property
+    def sets_turn_detection(self) -> bool:
+        return self.turn_detection is not _UNSET_TURN_DETECTION and self.turn_detection != _UNSET_TURN_DETECTION
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.instructions_prefix is None
+            and self.voice is None
+            and self.max_output_tokens is None
+            and not self.sets_turn_detection
+            and self.tool_allowlist is None
+            and self.max_instructions_chars is None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where and how a session is served."""
+
+    kind: SessionKind
+    #: the model actually requested upstream (may differ from what the client asked for)
+    model: str
+    #: upstream endpoint names, in failover order
+    upstreams: tuple[str, ...]
+    overrides: SessionOverrides = field(default_factory=SessionOverrides)
+    caps: Caps = field(default_factory=Caps)
+    #: a name operators and key allow-lists refer to (defaults to the rule id)
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    """The router's answer, explainable: which rule fired, on what, and why."""
+
+    rule_id: str
+    reason: str
+    route: Route | None = None
+    #: attribute → value that made the rule match (for logs and spans)
+    matched: Mapping[str, str] = field(default_factory=dict)
+    #: client-facing reason when a rule denies the session
+    deny_reason: str | None = None
+
+    @property
+    def denied(self) -> bool:
+        return self.route is None

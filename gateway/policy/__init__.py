@@ -1,0 +1,1 @@
+"""YAML configuration (model catalog, routing policies) → validated, compiled, swappable."""

@@ -1,0 +1,140 @@
+"""Load ``config/models.yaml`` into the pure :class:`gateway.core.catalog.Catalog`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.core.catalog import Catalog, ModelSpec, UpstreamEndpoint
+from gateway.core.kinds import SessionKind
+from gateway.core.money import Pricing, PricingUnit, TokenRates, usd_to_micros
+
+EMULATOR_ENDPOINT = "emulator"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RatesModel(_Strict):
+    input: str
+    cached_input: str = "0"
+    output: str = "0"
+
+    def compile(self) -> TokenRates:
+        # USD per 1M tokens → micro-dollars per 1M tokens
+        return TokenRates(
+            input=usd_to_micros(self.input),
+            cached_input=usd_to_micros(self.cached_input),
+            output=usd_to_micros(self.output),
+        )
+
+
+class PricingModel(_Strict):
+    unit: Literal["tokens", "minutes"]
+    text: RatesModel | None = None
+    audio: RatesModel | None = None
+    image: RatesModel | None = None
+    per_minute: str | None = None
+
+    def compile(self) -> Pricing:
+        return Pricing(
+            unit=PricingUnit(self.unit),
+            text=self.text.compile() if self.text else None,
+            audio=self.audio.compile() if self.audio else None,
+            image=self.image.compile() if self.image else None,
+            per_minute=usd_to_micros(self.per_minute) if self.per_minute else 0,
+        )
+
+
+class EndpointModel(_Strict):
+    url: str
+    auth_header: str = "Authorization"
+    auth_scheme: str = "Bearer"
+    auth_env: str | None = "OPENAI_API_KEY"
+    deployments: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, str] = Field(default_factory=dict)
+    connect_timeout_s: float = Field(10.0, gt=0)
+
+
+class ModelModel(_Strict):
+    kind: SessionKind
+    family: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    snapshots: list[str] = Field(default_factory=list)
+    upstreams: list[str] = Field(min_length=1)
+    pricing: PricingModel
+
+
+class CatalogFile(_Strict):
+    version: Literal[1]
+    endpoints: dict[str, EndpointModel]
+    models: dict[str, ModelModel] = Field(min_length=1)
+    fallback_pricing: PricingModel | None = None
+
+
+class CatalogError(ValueError):
+    """The catalog file is unreadable or inconsistent."""
+
+
+def parse_catalog(text: str, source: str = "<catalog>") -> CatalogFile:
+    try:
+        raw = yaml.safe_load(text)
+        return CatalogFile.model_validate(raw)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise CatalogError(f"{source}: {exc}") from exc
+
+
+def compile_catalog(
+    parsed: CatalogFile,
+    *,
+    upstream_url: str | None = None,
+    emulator_url: str | None = None,
+    fallback_pricing: Pricing | None = None,
+) -> Catalog:
+    """Compile and cross-check; ``upstream_url`` re-points every endpoint, ``emulator_url`` serves all models."""
+    endpoints: dict[str, UpstreamEndpoint] = {}
+    for name, ep in parsed.endpoints.items():
+        endpoints[name] = UpstreamEndpoint(
+            name=name,
+            url=upstream_url or ep.url,
+            auth_header=ep.auth_header,
+            auth_scheme=ep.auth_scheme,
+            auth_env=ep.auth_env,
+            deployments=dict(ep.deployments),
+            query=dict(ep.query),
+            connect_timeout_s=ep.connect_timeout_s,
+        )
+    if emulator_url is not None:
+        endpoints[EMULATOR_ENDPOINT] = UpstreamEndpoint(
+            name=EMULATOR_ENDPOINT, url=emulator_url, auth_env=None
+        )
+    models: dict[str, ModelSpec] = {}
+    for name, model in parsed.models.items():
+        missing = [u for u in model.upstreams if u not in endpoints]
+        if missing and emulator_url is None:
+            raise CatalogError(f"model {name!r} names unknown upstream endpoint(s): {', '.join(missing)}")
+        upstreams = (EMULATOR_ENDPOINT,) if emulator_url is not None else tuple(model.upstreams)
+        models[name] = ModelSpec(
+            name=name,
+            kind=model.kind,
+            family=model.family or name,
+            pricing=model.pricing.compile(),
+            upstreams=upstreams,
+            aliases=tuple(model.aliases),
+            snapshots=tuple(model.snapshots),
+        )
+    fallback = fallback_pricing or (parsed.fallback_pricing.compile() if parsed.fallback_pricing else None)
+    return Catalog(models=models, endpoints=endpoints, fallback_pricing=fallback)
+
+
+def load_catalog(path: Path, **kwargs: str | Pricing | None) -> Catalog:
+    """Read, validate and compile a catalog file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read catalog: {exc.strerror}") from exc
+    return compile_catalog(parse_catalog(text, str(path)), **kwargs)  # type: ignore[arg-type]

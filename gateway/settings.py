@@ -1,0 +1,111 @@
+"""Gateway settings: the only reader of the environment.
+
+Every setting comes from an environment variable with the prefix ``VOICE_GATEWAY_`` (or a
+``.env`` file), except the upstream credential, which keeps OpenAI's own name
+(``OPENAI_API_KEY``). Secrets are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_dir(name: str) -> Path:
+    """The repo's ``config/`` or ``policies/`` when running from a checkout, else the working dir's."""
+    candidate = _REPO_ROOT / name
+    return candidate if candidate.is_dir() else Path(name)
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VOICE_GATEWAY_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+    # --- credentials (never logged) -------------------------------------------------------------
+    #: gateway API keys accepted for local use (comma-separated); empty → one is generated at start
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "VOICE_GATEWAY_OPENAI_API_KEY")
+    )
+    admin_token: SecretStr | None = None
+
+    # --- upstream -------------------------------------------------------------------------------
+    #: base URL for every model at once, in the form ``wss://api.openai.com/v1``
+    upstream_url: str | None = None
+    #: force the embedded emulator even when an OpenAI key is set
+    use_emulator: bool = False
+    upstream_connect_timeout_s: float = Field(10.0, gt=0)
+    #: no upstream frame for this long while a response is in flight → the session is ended
+    upstream_stall_s: float = Field(30.0, gt=0)
+
+    # --- files ----------------------------------------------------------------------------------
+    config_dir: Path = Field(default_factory=lambda: _default_dir("config"))
+    catalog_file: Path | None = None
+    policy_files: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    policy_watch_interval_s: float = Field(1.0, gt=0)
+
+    # --- relay ----------------------------------------------------------------------------------
+    max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    ping_interval_s: float = Field(20.0, gt=0)
+    ping_timeout_s: float = Field(20.0, gt=0)
+    #: seconds a client may stay behind on output audio before it is cut off
+    slow_client_seconds: float = Field(5.0, gt=0)
+    #: how long routing may hold the first client events waiting for ``session.update``
+    classify_hold_ms: int = Field(300, ge=0, le=5000)
+    classify_hold_bytes: int = Field(256 * 1024, ge=0)
+    max_frames_per_second: int = Field(500, ge=1)
+
+    # --- caps, budgets, store ---------------------------------------------------------------------
+    redis_url: str | None = None
+    max_session_usd: str | None = None
+    max_session_seconds: float | None = Field(None, gt=0)
+    idle_timeout_seconds: float | None = Field(None, gt=0)
+    cap_warn_ratio: float = Field(0.8, gt=0, le=1)
+    store_failure_mode: Literal["open", "closed"] = "closed"
+    flush_interval_ms: int = Field(250, ge=20)
+    #: price for served models the catalog does not know (USD per minute); empty → refuse them
+    fallback_usd_per_minute: str | None = None
+
+    # --- browsers -------------------------------------------------------------------------------
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    jaeger_ui_url: str | None = None
+
+    # --- lifecycle and logs -----------------------------------------------------------------------
+    drain_seconds: float = Field(30.0, ge=0)
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    #: opt-in: put transcripts on spans (debugging only)
+    trace_transcripts: bool = False
+
+    @field_validator("api_keys", "allowed_origins", "policy_files", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def resolved_catalog_file(self) -> Path:
+        return self.catalog_file or self.config_dir / "models.yaml"
+
+    @property
+    def resolved_policy_files(self) -> list[Path]:
+        return self.policy_files or [_default_dir("policies") / "default.yaml"]
+
+    @property
+    def emulator_upstream(self) -> bool:
+        """Use the embedded emulator: no OpenAI key and no explicit upstream URL, or forced."""
+        return self.use_emulator or (self.openai_api_key is None and self.upstream_url is None)

@@ -1,0 +1,146 @@
+"""Per-session cap and budget verdicts: pure, decided on every tick from the local projection."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from gateway.core.errors import (
+    BudgetCapReached,
+    CostCapReached,
+    DurationCapReached,
+    GatewayError,
+    IdleTimeout,
+)
+from gateway.core.money import micros_to_usd, usd_to_micros
+from gateway.core.observers import JsonObject, Notify, Terminate, Verdict
+from gateway.core.routing import Caps
+
+CAP_WARNING_TYPE = "gateway.cap_warning"
+
+
+def default_caps(
+    max_session_usd: str | None,
+    max_session_seconds: float | None,
+    idle_timeout_seconds: float | None,
+    warn_ratio: float,
+) -> Caps:
+    """Gateway-wide caps from settings (USD as text, converted exactly)."""
+    return Caps(
+        max_cost_micros=usd_to_micros(max_session_usd) if max_session_usd else None,
+        max_duration_s=max_session_seconds,
+        idle_timeout_s=idle_timeout_seconds,
+        warn_ratio=warn_ratio,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetProjection:
+    """The tenant's spend as last flushed plus everything accrued locally since."""
+
+    day_used_micros: int = 0
+    month_used_micros: int = 0
+    daily_budget_micros: int | None = None
+    monthly_budget_micros: int | None = None
+
+    def worst(self) -> tuple[int, int] | None:
+        """The (used, limit) pair nearest its limit, or ``None`` with no budget."""
+        pairs = [
+            (used, limit)
+            for used, limit in (
+                (self.day_used_micros, self.daily_budget_micros),
+                (self.month_used_micros, self.monthly_budget_micros),
+            )
+            if limit is not None
+        ]
+        if not pairs:
+            return None
+        return max(pairs, key=lambda p: _ratio(p[0], p[1]))
+
+
+def _ratio(used: int | float, limit: int | float) -> float:
+    if limit <= 0:
+        return float("inf") if used >= limit else 0.0
+    return used / limit
+
+
+def _money_warning(cap: str, used: int, limit: int) -> JsonObject:
+    return {
+        "cap": cap,
+        "used": micros_to_usd(used),
+        "limit": micros_to_usd(limit),
+        "used_micros": used,
+        "limit_micros": limit,
+        "ratio": round(_ratio(used, limit), 4),
+    }
+
+
+def _duration_warning(used: float, limit: float) -> JsonObject:
+    return {
+        "cap": "duration",
+        "used": round(used, 3),
+        "limit": limit,
+        "ratio": round(_ratio(used, limit), 4),
+    }
+
+
+class CapGuard:
+    """Decides Terminate at a cap, and one warning per cap at ``warn_ratio``."""
+
+    def __init__(
+        self,
+        caps: Caps,
+        started_at: float,
+        new_event_id: Callable[[], str] = lambda: f"event_gw_{uuid.uuid4().hex[:20]}",
+    ) -> None:
+        self.caps = caps
+        self.started_at = started_at
+        self._new_event_id = new_event_id
+        self._warned: set[str] = set()
+        self.terminated: GatewayError | None = None
+
+    def check(
+        self, now: float, cost_micros: int, last_activity_at: float, budget: BudgetProjection | None = None
+    ) -> Verdict:
+        """The verdict for this tick; once terminated, the same Terminate every time."""
+        if self.terminated is None:
+            self.terminated = self._limit_reached(now, cost_micros, last_activity_at, budget)
+        if self.terminated is not None:
+            return Terminate(self.terminated)
+        return self._warning(now, cost_micros, budget)
+
+    def _limit_reached(
+        self, now: float, cost: int, last_activity_at: float, budget: BudgetProjection | None
+    ) -> GatewayError | None:
+        caps = self.caps
+        if caps.max_cost_micros is not None and cost >= caps.max_cost_micros:
+            return CostCapReached()
+        if caps.max_duration_s is not None and now - self.started_at >= caps.max_duration_s:
+            return DurationCapReached()
+        if caps.idle_timeout_s is not None and now - last_activity_at >= caps.idle_timeout_s:
+            return IdleTimeout()
+        worst = budget.worst() if budget is not None else None
+        if worst is not None and worst[0] >= worst[1]:
+            return BudgetCapReached()
+        return None
+
+    def _warning(self, now: float, cost: int, budget: BudgetProjection | None) -> Verdict:
+        caps = self.caps
+        candidates: list[tuple[str, float, Callable[[], JsonObject]]] = []
+        if caps.max_cost_micros is not None:
+            limit = caps.max_cost_micros
+            candidates.append(("cost", _ratio(cost, limit), lambda: _money_warning("cost", cost, limit)))
+        if caps.max_duration_s is not None:
+            used, dlimit = now - self.started_at, caps.max_duration_s
+            candidates.append(("duration", _ratio(used, dlimit), lambda: _duration_warning(used, dlimit)))
+        worst = budget.worst() if budget is not None else None
+        if worst is not None:
+            bused, blimit = worst
+            candidates.append(("budget", _ratio(bused, blimit), lambda: _money_warning("budget", bused, blimit)))
+        for cap, ratio, body in candidates:
+            if cap not in self._warned and ratio >= caps.warn_ratio:
+                self._warned.add(cap)
+                return Notify({"type": CAP_WARNING_TYPE, "event_id": self._new_event_id(), **body()})
+        return None
+

@@ -1,0 +1,160 @@
+"""The live cost meter of one session: exact reported usage plus a running estimate from relayed audio.
+
+Pure: no I/O, time is an argument. Every path ends in integer micro-dollars computed from
+cumulative totals with one ceiling, so the projection never drifts and never rounds to zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
+from typing import Mapping
+
+from gateway.core.catalog import Catalog
+from gateway.core.kinds import SessionKind
+from gateway.core.money import (
+    INPUT_AUDIO_MS_PER_TOKEN,
+    Pricing,
+    PricingUnit,
+    TokenUsage,
+    audio_ms,
+    duration_cost_micros,
+    estimated_audio_tokens,
+    token_cost_micros,
+    token_usage_from_response,
+)
+from gateway.core.observers import SessionStats
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBook:
+    """Which price applies to a model name; unknown names get the fallback price or ``None`` (refuse)."""
+
+    catalog: Catalog
+    #: overrides the catalog's own fallback (from ``fallback_usd_per_minute``)
+    fallback: Pricing | None = None
+
+    @property
+    def fallback_pricing(self) -> Pricing | None:
+        return self.fallback or self.catalog.fallback_pricing
+
+    def model(self, name: str | None) -> Pricing | None:
+        """Price of a model, alias or dated snapshot (billed as its family)."""
+        spec = self.catalog.resolve(name) if name else None
+        return spec.pricing if spec is not None else self.fallback_pricing
+
+    def asr(self, session_pricing: Pricing) -> Pricing:
+        """Price of input transcription inside a voice session: the catalog's first ASR model."""
+        spec = self.catalog.default_for(SessionKind.TRANSCRIPTION)
+        if spec is not None:
+            return spec.pricing
+        return self.fallback_pricing or session_pricing
+
+
+def _seconds_to_ms(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return 0
+    return int((Decimal(str(value)) * 1000).to_integral_value(rounding=ROUND_CEILING))
+
+
+def _total(usage: Mapping[str, object], key: str) -> int:
+    value = usage.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def parse_tokens(usage: Mapping[str, object]) -> TokenUsage:
+    """Token usage with any unsplit remainder of the totals charged as text (never dropped as free)."""
+    tokens = token_usage_from_response(usage)
+    tokens.text_in += max(_total(usage, "input_tokens") - tokens.input_tokens, 0)
+    tokens.text_out += max(_total(usage, "output_tokens") - tokens.output_tokens, 0)
+    return tokens
+
+
+@dataclass(slots=True)
+class ReportedUsage:
+    """Usage reported by upstream, accumulated: tokens and duration-shaped seconds kept apart."""
+
+    tokens: TokenUsage = field(default_factory=TokenUsage)
+    duration_ms: int = 0
+
+    def add(self, usage: Mapping[str, object] | None) -> None:
+        if not usage:
+            return
+        if usage.get("type") == "duration":
+            self.duration_ms += _seconds_to_ms(usage.get("seconds"))
+        else:
+            self.tokens.add(parse_tokens(usage))
+
+    def cost_micros(self, pricing: Pricing) -> int:
+        """Price tokens and seconds in the pricing's own unit (converting at published audio rates)."""
+        if pricing.unit is PricingUnit.MINUTES:
+            audio_tokens = self.tokens.audio_in or self.tokens.text_in
+            return duration_cost_micros(pricing, self.duration_ms + audio_tokens * INPUT_AUDIO_MS_PER_TOKEN)
+        tokens = TokenUsage()
+        tokens.add(self.tokens)
+        tokens.add(estimated_audio_tokens(self.duration_ms, 0))
+        return token_cost_micros(pricing, tokens)
+
+
+class Meter:
+    """Projects one session's cost from reported usage and the relay's counters."""
+
+    def __init__(self, kind: SessionKind, pricing: Pricing, asr_pricing: Pricing, started_at: float) -> None:
+        self.kind = kind
+        self.pricing = pricing
+        self.asr_pricing = asr_pricing
+        self.started_at = started_at
+        #: exact usage from ``response.done`` (voice) or completion events (transcription sessions)
+        self.reported = ReportedUsage()
+        #: input transcription inside a voice session, billed at the ASR price
+        self.asr = ReportedUsage()
+
+    def reprice(self, pricing: Pricing) -> None:
+        """The served model is known (``session.created``): bill at its price from now on."""
+        self.pricing = pricing
+
+    def on_response_usage(self, usage: Mapping[str, object] | None) -> None:
+        """Exact usage of one response; the relay resets the since-usage counters at the same time."""
+        if usage:
+            self.reported.tokens.add(parse_tokens(usage))
+
+    def on_transcription_usage(self, usage: Mapping[str, object] | None) -> None:
+        """A completed input transcription: the session's own usage, or ASR usage in a voice session."""
+        if self.kind is SessionKind.REALTIME:
+            self.asr.add(usage)
+        else:
+            self.reported.add(usage)
+
+    def cost_micros(self, now: float, stats: SessionStats) -> int:
+        """The session's cost so far: exact where reported, estimated from relayed audio in between."""
+        if self.kind is SessionKind.REALTIME:
+            return self._voice_cost(now, stats) + self.asr.cost_micros(self.asr_pricing)
+        relayed_in_ms = audio_ms(stats.audio_in_bytes, stats.input_format)
+        if self.kind is SessionKind.TRANSCRIPTION:
+            estimate = ReportedUsage(duration_ms=relayed_in_ms).cost_micros(self.pricing)
+            return max(self.reported.cost_micros(self.pricing), estimate)
+        if self.pricing.unit is PricingUnit.MINUTES:
+            return duration_cost_micros(self.pricing, relayed_in_ms)
+        out_ms = audio_ms(stats.audio_out_bytes, stats.output_format)
+        return token_cost_micros(self.pricing, estimated_audio_tokens(relayed_in_ms, out_ms))
+
+    def _voice_cost(self, now: float, stats: SessionStats) -> int:
+        if self.pricing.unit is PricingUnit.MINUTES:  # an unknown model on a per-minute fallback price
+            elapsed_ms = max(int((now - self.started_at) * 1000), 0)
+            return duration_cost_micros(self.pricing, elapsed_ms)
+        tokens = TokenUsage()
+        tokens.add(self.reported.tokens)
+        tokens.add(
+            estimated_audio_tokens(
+                audio_ms(stats.audio_in_bytes_since_usage, stats.input_format),
+                audio_ms(stats.audio_out_bytes_since_usage, stats.output_format),
+            )
+        )
+        return token_cost_micros(self.pricing, tokens)
+
+    def tokens(self) -> TokenUsage:
+        """Reported tokens so far (session plus input transcription), for the session record."""
+        total = TokenUsage()
+        total.add(self.reported.tokens)
+        total.add(self.asr.tokens)
+        return total

@@ -1,0 +1,116 @@
+"""The per-session accounting observer: meters, decides caps and budgets locally, never touches Redis."""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from gateway.accounting.caps import CapGuard
+from gateway.accounting.ledger import Ledger, LiveSession
+from gateway.accounting.limits import NO_LIMITS
+from gateway.accounting.meter import Meter, PriceBook
+from gateway.core.errors import UnknownModel
+from gateway.core.observers import (
+    ResponseDone,
+    SessionEnded,
+    SessionEvent,
+    SessionInfo,
+    SessionStats,
+    Terminate,
+    TranscriptionCompleted,
+    UpstreamReady,
+    Verdict,
+)
+from gateway.core.routing import Caps
+
+ANONYMOUS_TENANT = "_anonymous"
+
+
+class Flusher(Protocol):
+    """What the observer asks of the service: flush soon (turn end) and finish a session (end)."""
+
+    def request_flush(self) -> None: ...
+
+    async def finish(self, live: LiveSession, ended: SessionEnded) -> None: ...
+
+
+class AccountingObserver:
+    """Keeps one session's meter current and answers Terminate / Notify from the local projection."""
+
+    def __init__(self, live: LiveSession, ledger: Ledger, prices: PriceBook, flusher: Flusher, wall: Callable[[], float]) -> None:
+        self.live = live
+        self._ledger = ledger
+        self._prices = prices
+        self._flusher = flusher
+        self._wall = wall
+
+    async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        meter = self.live.meter
+        self.live.stats = stats
+        if meter is None:
+            return Terminate(UnknownModel("The served model has no known price on this gateway."))
+        if isinstance(event, UpstreamReady) and event.served_model:
+            self.live.served_model = event.served_model
+            served = self._prices.model(event.served_model)
+            if served is not None:  # unknown and no fallback: keep the routed model's price, never zero
+                meter.reprice(served)
+        elif isinstance(event, ResponseDone):
+            meter.on_response_usage(event.usage)
+            return self._decide(event.at, stats, flush=True)
+        elif isinstance(event, TranscriptionCompleted):
+            meter.on_transcription_usage(event.usage)
+            return self._decide(event.at, stats, flush=True)
+        return None
+
+    async def on_tick(self, now: float, stats: SessionStats) -> Verdict:
+        self.live.stats = stats
+        if self.live.meter is None:
+            return Terminate(UnknownModel("The served model has no known price on this gateway."))
+        return self._decide(now, stats, flush=False)
+
+    def _decide(self, now: float, stats: SessionStats, *, flush: bool) -> Verdict:
+        live = self.live
+        assert live.meter is not None
+        live.cost_micros = live.meter.cost_micros(now, stats)
+        if flush:
+            self._flusher.request_flush()
+        budget = self._ledger.projection(live.tenant, live.limits, self._wall())
+        return live.guard.check(now, live.cost_micros, stats.last_activity_at, budget)
+
+    async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None:
+        live = self.live
+        live.stats = stats
+        if live.meter is not None:
+            live.cost_micros = live.meter.cost_micros(ended.at, stats)
+        await self._flusher.finish(live, ended)
+
+
+class AccountingObserverFactory:
+    """Registered once at start-up; creates one observer per session."""
+
+    name = "accounting"
+
+    def __init__(
+        self, ledger: Ledger, prices: PriceBook, default_caps: Caps, flusher: Flusher, wall: Callable[[], float]
+    ) -> None:
+        self._ledger = ledger
+        self._prices = prices
+        self._default_caps = default_caps
+        self._flusher = flusher
+        self._wall = wall
+
+    def create(self, info: SessionInfo, now: float) -> AccountingObserver:
+        """Meter at the routed model's price (or the fallback); the admission lease supplies the limits."""
+        lease = self._ledger.leases.get(info.session_id)
+        pricing = self._prices.model(info.route.model)
+        meter = Meter(info.kind, pricing, self._prices.asr(pricing), now) if pricing is not None else None
+        live = LiveSession(
+            info=info,
+            tenant=lease.tenant if lease else (info.tenant or info.key_id or ANONYMOUS_TENANT),
+            limits=lease.limits if lease else NO_LIMITS,
+            meter=meter,
+            guard=CapGuard(info.route.caps.tightened(self._default_caps), now),
+            started_wall=self._wall(),
+            lease=lease,
+        )
+        self._ledger.sessions[info.session_id] = live
+        return AccountingObserver(live, self._ledger, self._prices, self._flusher, self._wall)

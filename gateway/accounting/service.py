@@ -1,0 +1,226 @@
+"""The accounting service the composition root wires: observers, admission, and the flush/heartbeat loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict, deque
+from typing import Callable
+
+from gateway.accounting.admission import Admission, StoreHealth
+from gateway.accounting.caps import default_caps
+from gateway.accounting.ledger import Ledger, LiveSession
+from gateway.accounting.meter import PriceBook
+from gateway.accounting.observer import AccountingObserverFactory
+from gateway.accounting.records import session_record
+from gateway.accounting.store import AccountingStore, StoreError
+from gateway.core.catalog import Catalog
+from gateway.core.errors import StoreUnavailable
+from gateway.core.money import Pricing, PricingUnit, usd_to_micros
+from gateway.core.observers import SessionEnded
+from gateway.settings import Settings
+
+log = logging.getLogger("voice_gateway.accounting")
+
+DEFAULT_LEASE_TTL_S = 30.0
+#: records kept in memory while the store is down (oldest dropped past this, with an error log)
+MAX_QUEUED_RECORDS = 100_000
+
+
+def fallback_pricing(settings: Settings) -> Pricing | None:
+    """``fallback_usd_per_minute`` as a duration price; unset → the catalog's own fallback (or refusal)."""
+    if not settings.fallback_usd_per_minute:
+        return None
+    return Pricing(unit=PricingUnit.MINUTES, per_minute=usd_to_micros(settings.fallback_usd_per_minute))
+
+
+class AccountingService:
+    """Meters sessions locally, checkpoints spend to the store every flush period, writes session records."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        store: AccountingStore,
+        *,
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.flush_interval_s = settings.flush_interval_ms / 1000
+        self.lease_ttl_s = lease_ttl_s
+        self._wall = wall
+        self.prices = PriceBook(catalog, fallback_pricing(settings))
+        self.ledger = Ledger(store.keys)
+        self.health = StoreHealth()
+        self.admission = Admission(
+            store,
+            self.ledger,
+            self.health,
+            failure_mode=settings.store_failure_mode,
+            lease_ttl_s=lease_ttl_s,
+            is_priced=lambda model: self.prices.model(model) is not None,
+        )
+        caps = default_caps(
+            settings.max_session_usd,
+            settings.max_session_seconds,
+            settings.idle_timeout_seconds,
+            settings.cap_warn_ratio,
+        )
+        self.observer_factory = AccountingObserverFactory(self.ledger, self.prices, caps, self, wall)
+        self._records: deque[dict[str, str]] = deque()
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._last_heartbeat = 0.0
+
+    # --- what the app reads ----------------------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the store answered its last call (for /readyz and metrics)."""
+        return self.health.healthy
+
+    def live_spend(self, session_id: str) -> int:
+        """The session's projected cost so far in micro-dollars (0 when unknown)."""
+        live = self.ledger.sessions.get(session_id)
+        return live.cost_micros if live is not None else 0
+
+    @property
+    def queued_records(self) -> int:
+        return len(self._records)
+
+    async def recent_records(self, count: int) -> list[dict[str, str]]:
+        """Newest session records first, from the shared stream."""
+        try:
+            return await self.store.recent_records(count)
+        except StoreError as exc:
+            self.health.down(exc)
+            raise StoreUnavailable() from exc
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the background flush / heartbeat / reconnect loop."""
+        if self.store.kind == "memory":
+            log.warning("accounting limits are enforced per process (no redis_url)")
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="accounting-flush")
+
+    async def close(self) -> None:
+        """Stop the loop, checkpoint every session, release leases, write queued records."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.sync()
+        for lease in list(self.ledger.leases.values()):
+            await self.admission.release(lease)
+        if self._records or self.admission.pending_releases:
+            log.error(
+                "accounting store unreachable at shutdown: %d session records and %d releases not written",
+                len(self._records),
+                len(self.admission.pending_releases),
+            )
+        await self.store.close()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.flush_interval_s)
+            self._wake.clear()
+            try:
+                await self.sync()
+            except Exception:  # noqa: BLE001 - the loop must outlive any single failure
+                log.exception("accounting flush failed")
+
+    # --- the Flusher protocol used by observers --------------------------------------------------
+
+    def request_flush(self) -> None:
+        """A turn ended: flush soon rather than at the next period."""
+        self._wake.set()
+
+    async def finish(self, live: LiveSession, ended: SessionEnded) -> None:
+        """Final checkpoint, slot release and session record; whatever fails is retried by the loop."""
+        live.ended = True
+        async with self._lock:
+            await self._checkpoint(live)
+        if live.lease is not None:
+            await self.admission.release(live.lease)
+        self._queue_record(session_record(live, ended, self._wall()))
+        live.record_queued = True
+        async with self._lock:
+            await self._drain_records()
+        if live.unflushed_micros == 0:
+            self.ledger.sessions.pop(live.info.session_id, None)
+
+    # --- one sync pass ---------------------------------------------------------------------------
+
+    async def sync(self) -> None:
+        """One pass: reconnect check, checkpoint dirty sessions, heartbeat, retry releases, write records."""
+        async with self._lock:
+            if not self.health.healthy and not await self.store.ping():
+                return
+            await self._flush_all()
+            if self.health.healthy and self._wall() - self._last_heartbeat >= self.lease_ttl_s / 3:
+                await self._heartbeat()
+            if self.health.healthy:
+                await self.admission.retry_releases()
+            await self._drain_records()
+
+    async def _checkpoint(self, live: LiveSession) -> bool:
+        if live.unflushed_micros == 0 and live.charged_micros != 0:
+            return True
+        wall, target = self._wall(), live.cost_micros
+        try:
+            result = await self.store.charge(live.info.session_id, live.tenant, target, live.limits, wall)
+        except StoreError as exc:
+            self.health.down(exc)
+            return False
+        self.health.up()
+        live.charged_micros = target
+        self.ledger.note_spend(live.tenant, wall, result.day_spend_micros, result.month_spend_micros)
+        return True
+
+    async def _flush_all(self) -> None:
+        for live in list(self.ledger.sessions.values()):
+            if live.unflushed_micros == 0 and not live.ended:
+                continue
+            if not await self._checkpoint(live):
+                return
+            if live.ended and live.record_queued and live.unflushed_micros == 0:
+                self.ledger.sessions.pop(live.info.session_id, None)
+
+    async def _heartbeat(self) -> None:
+        by_tenant: dict[str, list[str]] = defaultdict(list)
+        for lease in self.ledger.leases.values():
+            by_tenant[lease.tenant].append(lease.session_id)
+        wall = self._wall()
+        try:
+            for tenant, ids in by_tenant.items():
+                lapsed = await self.store.renew(tenant, ids, wall, self.lease_ttl_s)
+                if lapsed:
+                    log.warning("re-registered %d lapsed session lease(s) after a store outage", lapsed)
+        except StoreError as exc:
+            self.health.down(exc)
+            return
+        self._last_heartbeat = wall
+
+    def _queue_record(self, record: dict[str, str]) -> None:
+        if len(self._records) >= MAX_QUEUED_RECORDS:
+            dropped = self._records.popleft()
+            log.error("session record queue full; dropped record of session %s", dropped.get("session_id"))
+        self._records.append(record)
+
+    async def _drain_records(self) -> None:
+        while self._records:
+            try:
+                await self.store.append_record(self._records[0])
+            except StoreError as exc:
+                self.health.down(exc)
+                return
+            self.health.up()
+            self._records.popleft()

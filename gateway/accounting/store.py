@@ -1,0 +1,188 @@
+"""The shared accounting state in Redis: one Lua script per atomic operation, plus the record stream."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from typing import Mapping, Sequence
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
+
+from gateway.accounting.keys import DAY_TTL_S, MONTH_TTL_S, SESSION_TTL_S, KeySpace
+from gateway.accounting.limits import TenantLimits
+
+log = logging.getLogger("voice_gateway.accounting.store")
+
+RECORDS_MAXLEN = 100_000
+RedisClient = Redis | RedisCluster
+
+
+class StoreError(Exception):
+    """The store could not be reached or answered badly; detail is in ``__cause__``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitResult:
+    status: str  # "ok" | "budget" | "concurrency" | "rate"
+    day_spend_micros: int
+    month_spend_micros: int
+    #: active leases ("ok", "concurrency") or milliseconds until a rate token ("rate")
+    detail: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    day_spend_micros: int
+    month_spend_micros: int
+    delta_micros: int
+    exhausted: bool
+
+
+def _script_text(name: str) -> str:
+    return resources.files("gateway.accounting").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+
+
+def _limit(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class AccountingStore:
+    """Runs the accounting scripts against one Redis deployment (single, sentinel, cluster or embedded)."""
+
+    def __init__(self, client: RedisClient, keys: KeySpace | None = None, *, kind: str = "redis") -> None:
+        self.client = client
+        self.keys = keys or KeySpace()
+        #: registry key that built this store ("redis" or "memory")
+        self.kind = kind
+        self._admit = client.register_script(_script_text("admit"))
+        self._charge = client.register_script(_script_text("charge"))
+        self._renew = client.register_script(_script_text("renew"))
+        self._release = client.register_script(_script_text("release"))
+
+    async def _run(self, op: str, coro: object) -> object:
+        try:
+            return await coro  # type: ignore[misc]
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"accounting store failed in {op}") from exc
+
+    async def admit(
+        self, session_id: str, tenant: str, limits: TenantLimits, wall: float, lease_ttl_s: float
+    ) -> AdmitResult:
+        """Reclaim expired leases, check budget, concurrency and rate, and take a slot."""
+        now_ms = int(wall * 1000)
+        rate = limits.sessions_per_minute
+        reply = await self._run(
+            "admit",
+            self._admit(
+                keys=[
+                    self.keys.leases(tenant),
+                    self.keys.bucket(tenant),
+                    self.keys.day_spend(tenant, wall),
+                    self.keys.month_spend(tenant, wall),
+                ],
+                args=[
+                    session_id,
+                    now_ms,
+                    now_ms + int(lease_ttl_s * 1000),
+                    _limit(limits.max_concurrent_sessions),
+                    repr(float(rate)) if rate is not None else -1,
+                    limits.bucket_size,
+                    _limit(limits.daily_budget_micros),
+                    _limit(limits.monthly_budget_micros),
+                ],
+            ),
+        )
+        status, day, month, detail = reply  # type: ignore[misc]
+        return AdmitResult(_text(status), int(day), int(month), int(detail))
+
+    async def charge(
+        self, session_id: str, tenant: str, cumulative_micros: int, limits: TenantLimits, wall: float
+    ) -> ChargeResult:
+        """Checkpoint the session's cost so far; the tenant's spend moves by the unflushed difference."""
+        reply = await self._run(
+            "charge",
+            self._charge(
+                keys=[
+                    self.keys.session(tenant, session_id),
+                    self.keys.day_spend(tenant, wall),
+                    self.keys.month_spend(tenant, wall),
+                ],
+                args=[
+                    cumulative_micros,
+                    DAY_TTL_S,
+                    MONTH_TTL_S,
+                    SESSION_TTL_S,
+                    _limit(limits.daily_budget_micros),
+                    _limit(limits.monthly_budget_micros),
+                ],
+            ),
+        )
+        day, month, delta, exhausted = reply  # type: ignore[misc]
+        return ChargeResult(int(day), int(month), int(delta), bool(exhausted))
+
+    async def renew(self, tenant: str, session_ids: Sequence[str], wall: float, lease_ttl_s: float) -> int:
+        """Heartbeat the leases of running sessions; returns how many had lapsed (and were re-added)."""
+        now_ms = int(wall * 1000)
+        reply = await self._run(
+            "renew",
+            self._renew(
+                keys=[self.keys.leases(tenant)],
+                args=[now_ms, now_ms + int(lease_ttl_s * 1000), *session_ids],
+            ),
+        )
+        return int(reply)  # type: ignore[call-overload]
+
+    async def release(self, tenant: str, session_id: str) -> bool:
+        """Give the slot back; ``False`` when it was not held any more."""
+        reply = await self._run("release", self._release(keys=[self.keys.leases(tenant)], args=[session_id]))
+        return bool(reply)
+
+    async def spend(self, tenant: str, wall: float) -> tuple[int, int]:
+        """The tenant's (day, month) spend in micro-dollars."""
+        keys = [self.keys.day_spend(tenant, wall), self.keys.month_spend(tenant, wall)]
+        day, month = await self._run("spend", self.client.mget(keys))  # type: ignore[misc]
+        return int(day or 0), int(month or 0)
+
+    async def active_leases(self, tenant: str, wall: float) -> int:
+        """Unexpired leases of a tenant (for metrics and tests)."""
+        return int(
+            await self._run(  # type: ignore[call-overload]
+                "active", self.client.zcount(self.keys.leases(tenant), int(wall * 1000) + 1, "+inf")
+            )
+        )
+
+    async def append_record(self, record: Mapping[str, str]) -> str:
+        """XADD one session record to the capped stream."""
+        entry = await self._run(
+            "append_record",
+            self.client.xadd(self.keys.records, dict(record), maxlen=RECORDS_MAXLEN, approximate=True),
+        )
+        return _text(entry)  # type: ignore[arg-type]
+
+    async def recent_records(self, count: int) -> list[dict[str, str]]:
+        """The newest ``count`` session records, newest first."""
+        rows = await self._run("recent_records", self.client.xrevrange(self.keys.records, count=count))
+        return [
+            {"stream_id": _text(entry), **{_text(k): _text(v) for k, v in fields.items()}}
+            for entry, fields in rows  # type: ignore[attr-defined]
+        ]
+
+    async def ping(self) -> bool:
+        """Whether the store answers right now."""
+        try:
+            return bool(await self.client.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        try:
+            await self.client.aclose()
+        except (RedisError, OSError) as exc:
+            log.debug("closing the accounting store failed", exc_info=exc)

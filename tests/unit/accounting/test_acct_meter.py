@@ -1,0 +1,163 @@
+"""The live cost meter: every pricing path, exact integer micro-dollars."""
+
+from __future__ import annotations
+
+import pytest
+
+from acct_helpers import SPEC_USAGE, catalog, stats
+from gateway.accounting.meter import Meter, PriceBook, parse_tokens
+from gateway.core.kinds import SessionKind
+from gateway.core.money import Pricing, PricingUnit
+
+
+@pytest.fixture
+def prices() -> PriceBook:
+    return PriceBook(catalog())
+
+
+def voice_meter(prices: PriceBook, model: str = "gpt-realtime-2") -> Meter:
+    pricing = prices.model(model)
+    assert pricing is not None
+    return Meter(SessionKind.REALTIME, pricing, prices.asr(pricing), started_at=0.0)
+
+
+def test_response_usage_priced_exactly_by_modality_and_cache(prices: PriceBook) -> None:
+    """The spec's usage block costs exactly 27,220 µ$ on gpt-realtime-2 (text, audio, image, cached split)."""
+    meter = voice_meter(prices)
+    meter.on_response_usage(SPEC_USAGE)
+    # text 50×4 + 650×0.4 + 80×24 = 2380; audio 130×32 + 250×0.4 + 320×64 = 24740; image 20×5 = 100
+    assert meter.cost_micros(1.0, stats()) == 27_220
+
+
+def test_running_estimate_between_responses_from_relayed_audio(prices: PriceBook) -> None:
+    """One second each way since the last response.done adds 10 input + 20 output audio tokens."""
+    meter = voice_meter(prices)
+    meter.on_response_usage(SPEC_USAGE)
+    assert meter.cost_micros(2.0, stats(in_s=5, out_s=5, since_in_s=1, since_out_s=1)) == 27_220 + 320 + 1_280
+
+
+def test_estimate_uses_the_wire_format_rate(prices: PriceBook) -> None:
+    """G.711 is 8,000 bytes a second: the same second of audio costs the same as PCM16."""
+    meter = voice_meter(prices)
+    assert meter.cost_micros(1.0, stats(in_s=1, out_s=1, fmt="audio/pcmu", rate=8_000)) == 1_600
+
+
+def test_estimate_is_replaced_by_exact_usage_when_counters_reset(prices: PriceBook) -> None:
+    """After response.done the relay zeroes the since-usage counters: only the exact usage remains."""
+    meter = voice_meter(prices)
+    assert meter.cost_micros(1.0, stats(in_s=1, out_s=1)) == 1_600
+    meter.on_response_usage(SPEC_USAGE)
+    assert meter.cost_micros(1.1, stats(in_s=1, out_s=1, since_in_s=0, since_out_s=0)) == 27_220
+
+
+def test_fractional_cost_rounds_up_never_to_zero(prices: PriceBook) -> None:
+    """One mini text token is 0.6 µ$: billed as 1 µ$, not 0."""
+    meter = voice_meter(prices, "gpt-realtime-2.1-mini")
+    meter.on_response_usage({"input_tokens": 1, "output_tokens": 0})
+    assert meter.cost_micros(0.0, stats()) == 1
+
+
+def test_cumulative_ceiling_does_not_drift(prices: PriceBook) -> None:
+    """Ten 1-token responses on mini cost ceil(6.0) = 6 µ$, not 10 × ceil(0.6)."""
+    meter = voice_meter(prices, "gpt-realtime-2.1-mini")
+    for _ in range(10):
+        meter.on_response_usage({"input_tokens": 1, "output_tokens": 0})
+    assert meter.cost_micros(0.0, stats()) == 6
+
+
+def test_input_transcription_in_voice_session_priced_at_asr_model(prices: PriceBook) -> None:
+    """3.1 s of whisper duration usage inside a voice session: ceil(3100 × 17000 / 60000) = 879 µ$."""
+    meter = voice_meter(prices)
+    meter.on_transcription_usage({"type": "duration", "seconds": 3.1})
+    assert meter.cost_micros(0.0, stats()) == 879
+
+
+def test_token_shaped_asr_usage_on_duration_priced_asr_converts_audio_tokens(prices: PriceBook) -> None:
+    """50 audio tokens = 5 s of audio at $0.017/min: 1,417 µ$."""
+    meter = voice_meter(prices)
+    meter.on_transcription_usage(
+        {"type": "tokens", "input_tokens": 50, "output_tokens": 10, "input_token_details": {"audio_tokens": 50}}
+    )
+    assert meter.cost_micros(0.0, stats()) == 1_417
+
+
+def test_transcription_session_bills_max_of_reported_and_relayed_seconds(prices: PriceBook) -> None:
+    """Whisper: 60 s relayed = 17,000 µ$; reported 90 s overrides; reported 30 s does not lower it."""
+    pricing = prices.model("gpt-realtime-whisper")
+    assert pricing is not None
+    meter = Meter(SessionKind.TRANSCRIPTION, pricing, pricing, 0.0)
+    assert meter.cost_micros(60.0, stats(in_s=60)) == 17_000
+    meter.on_transcription_usage({"type": "duration", "seconds": 30})
+    assert meter.cost_micros(60.0, stats(in_s=60)) == 17_000
+    meter.on_transcription_usage({"type": "duration", "seconds": 60})
+    assert meter.cost_micros(60.0, stats(in_s=60)) == 25_500
+
+
+def test_transcription_session_on_token_model_keeps_unsplit_output_tokens(prices: PriceBook) -> None:
+    """Token usage without an output split still charges output tokens (as text), never free."""
+    pricing = prices.model("gpt-realtime-2")
+    assert pricing is not None
+    meter = Meter(SessionKind.TRANSCRIPTION, pricing, pricing, 0.0)
+    meter.on_transcription_usage(
+        {"type": "tokens", "input_tokens": 50, "output_tokens": 10, "input_token_details": {"audio_tokens": 50}}
+    )
+    assert meter.cost_micros(0.0, stats()) == 50 * 32 + 10 * 24
+
+
+def test_transcription_without_usage_bills_relayed_audio(prices: PriceBook) -> None:
+    """No completion usage at all: relayed seconds are billed (here 1 s on whisper = 284 µ$)."""
+    pricing = prices.model("gpt-realtime-whisper")
+    assert pricing is not None
+    meter = Meter(SessionKind.TRANSCRIPTION, pricing, pricing, 0.0)
+    meter.on_transcription_usage(None)
+    assert meter.cost_micros(1.0, stats(in_s=1)) == 284
+
+
+def test_translation_bills_relayed_input_seconds(prices: PriceBook) -> None:
+    """Translation reports no usage: 60 s of source audio at $0.034/min = 34,000 µ$; output is not billed."""
+    pricing = prices.model("gpt-realtime-translate")
+    assert pricing is not None
+    meter = Meter(SessionKind.TRANSLATION, pricing, pricing, 0.0)
+    assert meter.cost_micros(60.0, stats(in_s=60, out_s=60)) == 34_000
+
+
+def test_dated_snapshot_bills_as_its_family(prices: PriceBook) -> None:
+    """A served mini snapshot name resolves to the mini family's prices."""
+    snapshot = prices.model("gpt-realtime-2.1-mini-2026-07-01")
+    assert snapshot == prices.model("gpt-realtime-2.1-mini")
+    meter = voice_meter(prices)
+    assert snapshot is not None
+    meter.reprice(snapshot)
+    assert meter.cost_micros(1.0, stats(in_s=1, out_s=1)) == 10 * 10 + 20 * 20
+
+
+def test_unknown_model_without_fallback_has_no_price(prices: PriceBook) -> None:
+    """An unknown model name is refused (None), never priced at zero."""
+    assert prices.model("gpt-unknown-9") is None
+    assert prices.model(None) is None
+
+
+def test_unknown_voice_model_on_per_minute_fallback_bills_wall_clock() -> None:
+    """With a $0.05/min fallback an unknown voice model costs 50,000 µ$ per minute of session."""
+    fallback = Pricing(unit=PricingUnit.MINUTES, per_minute=50_000)
+    prices = PriceBook(catalog(), fallback)
+    pricing = prices.model("gpt-unknown-9")
+    assert pricing == fallback
+    meter = Meter(SessionKind.REALTIME, pricing, prices.asr(pricing), started_at=10.0)
+    assert meter.cost_micros(70.0, stats()) == 50_000
+    assert meter.cost_micros(10.001, stats()) == 1
+
+
+def test_parse_tokens_charges_bare_totals_as_text() -> None:
+    """Bare totals with no details are text tokens, not zero."""
+    tokens = parse_tokens({"input_tokens": 100, "output_tokens": 50})
+    assert (tokens.text_in, tokens.text_out, tokens.audio_in) == (100, 50, 0)
+
+
+def test_meter_reports_summed_tokens_for_the_record(prices: PriceBook) -> None:
+    """The record's token counts add session and transcription usage."""
+    meter = voice_meter(prices)
+    meter.on_response_usage(SPEC_USAGE)
+    meter.on_response_usage(SPEC_USAGE)
+    tokens = meter.tokens()
+    assert (tokens.text_in, tokens.audio_out, tokens.cached_audio_in) == (1400, 640, 500)

@@ -1,0 +1,154 @@
+"""The accounting observer driven by scripted event sequences (embedded store, no sockets)."""
+
+from __future__ import annotations
+
+import pytest
+
+from acct_helpers import SPEC_USAGE, catalog, info, stats
+from gateway.accounting.caps import CapGuard
+from gateway.accounting.limits import TenantLimits
+from gateway.accounting.meter import Meter, PriceBook
+from gateway.accounting.service import AccountingService
+from gateway.core.errors import BudgetCapReached, CostCapReached, UnknownModel
+from gateway.core.kinds import SessionKind
+from gateway.core.money import OUTPUT_AUDIO_MS_PER_TOKEN
+from gateway.core.observers import (
+    Notify,
+    ResponseDone,
+    SessionEnded,
+    Terminate,
+    TranscriptionCompleted,
+    UpstreamReady,
+)
+from gateway.core.routing import Caps
+
+
+async def test_scripted_voice_session_is_metered_checkpointed_and_recorded(
+    memory_service: AccountingService, wall: object
+) -> None:
+    """Ready → audio → response.done → transcription → end: spend checkpointed, slot released, record written."""
+    svc = memory_service
+    limits = TenantLimits(daily_budget_micros=10_000_000, max_concurrent_sessions=2)
+    lease = await svc.admission.admit("sess_1", "acme", "key_1", limits, wall())  # type: ignore[operator]
+    obs = svc.observer_factory.create(info(), now=0.0)
+    assert svc.observer_factory.name == "accounting"
+    assert await obs.on_event(UpstreamReady(at=0.1, served_model="gpt-realtime-2-2026-05-07"), stats()) is None
+    assert await obs.on_tick(1.0, stats(at=1.0, in_s=1, out_s=1)) is None
+    assert svc.live_spend("sess_1") == 1_600
+    assert await obs.on_event(
+        ResponseDone(at=1.5, response_id="resp_1", status="completed", usage=SPEC_USAGE),
+        stats(at=1.5, in_s=1, out_s=1, since_in_s=0, since_out_s=0),
+    ) is None
+    assert svc.live_spend("sess_1") == 27_220
+    await obs.on_event(
+        TranscriptionCompleted(at=1.6, item_id="item_1", usage={"type": "duration", "seconds": 3.1}), stats()
+    )
+    assert svc.live_spend("sess_1") == 27_220 + 879
+    await svc.sync()
+    assert await svc.store.spend("acme", wall()) == (28_099, 28_099)  # type: ignore[operator]
+    end_stats = stats(at=2.0, in_s=1, out_s=1, since_in_s=0.5, since_out_s=0)
+    await obs.on_end(SessionEnded(at=2.0, reason="client_closed", client_close_code=1000), end_stats)
+    assert await svc.store.spend("acme", wall()) == (28_099 + 160, 28_099 + 160)  # type: ignore[operator]
+    assert await svc.store.active_leases("acme", wall()) == 0  # type: ignore[operator]
+    assert "sess_1" not in svc.ledger.sessions and lease.session_id not in svc.ledger.leases
+    (record,) = await svc.recent_records(5)
+    assert record["session_id"] == "sess_1" and record["tenant"] == "acme" and record["key_id"] == "key_1"
+    assert record["model_served"] == "gpt-realtime-2-2026-05-07" and record["model_routed"] == "gpt-realtime-2"
+    assert record["cost_micros"] == str(28_099 + 160) and record["cost_usd"] == "0.028259"
+    assert record["audio_in_s"] == "1.000" and record["end_reason"] == "client_closed"
+    assert record["rule_id"] == "rule-voice" and record["audio_out_tokens"] == "320"
+
+
+async def test_cost_cap_warns_then_terminates_during_a_long_response(memory_service: AccountingService) -> None:
+    """Output audio streaming with no response.done still hits the cost cap ($0.05 default) on a tick."""
+    obs = memory_service.observer_factory.create(info(), now=0.0)
+    verdicts = []
+    t = 0.0
+    while t < 120:
+        t = round(t + 0.1, 1)
+        verdict = await obs.on_tick(t, stats(at=t, out_s=t))
+        if verdict is not None:
+            verdicts.append((t, verdict))
+        if isinstance(verdict, Terminate):
+            break
+    (warn_t, warning), (end_t, end) = verdicts
+    assert isinstance(warning, Notify) and warning.event["cap"] == "cost"
+    assert isinstance(end, Terminate) and isinstance(end.error, CostCapReached)
+    # 1,280 µ$ per second of output audio: 80% of 50,000 at 31.25 s, the cap at 39.1 s
+    assert (warn_t, end_t) == (31.3, 39.1)
+
+
+async def test_route_cap_tighter_than_gateway_default_wins(memory_service: AccountingService) -> None:
+    """A route cap of 1,000 µ$ ends the session long before the $0.05 default."""
+    obs = memory_service.observer_factory.create(info(caps=Caps(max_cost_micros=1_000)), now=0.0)
+    assert isinstance(await obs.on_tick(0.65, stats(at=0.65, out_s=0.65)), Notify)  # 832 µ$
+    verdict = await obs.on_tick(0.8, stats(at=0.8, out_s=0.8))
+    assert isinstance(verdict, Terminate) and isinstance(verdict.error, CostCapReached)
+
+
+async def test_budget_crossed_mid_session_cuts_off(memory_service: AccountingService, wall: object) -> None:
+    """A tenant at 99% of its daily budget is cut off once local accrual crosses it, before any flush."""
+    svc = memory_service
+    limits = TenantLimits(daily_budget_micros=100_000)
+    await svc.store.charge("old", "acme", 99_000, limits, wall())  # type: ignore[operator]
+    await svc.admission.admit("sess_1", "acme", "key_1", limits, wall())  # type: ignore[operator]
+    obs = svc.observer_factory.create(info(), now=0.0)
+    assert isinstance(await obs.on_tick(0.1, stats(at=0.1)), Notify)  # 99% ≥ warn ratio
+    assert await obs.on_tick(0.5, stats(at=0.5, out_s=0.5)) is None  # 99,640
+    verdict = await obs.on_tick(0.9, stats(at=0.9, out_s=0.9))  # 100,152
+    assert isinstance(verdict, Terminate) and isinstance(verdict.error, BudgetCapReached)
+
+
+async def test_unknown_model_is_refused_at_admission_and_terminated_if_created(
+    memory_service: AccountingService, wall: object
+) -> None:
+    """No price and no fallback: admission raises UnknownModel; an observer anyway ends the session."""
+    from gateway.accounting.limits import NO_LIMITS
+
+    with pytest.raises(UnknownModel):
+        await memory_service.admission.admit("s", "acme", None, NO_LIMITS, wall(), model="gpt-nope")  # type: ignore[operator]
+    obs = memory_service.observer_factory.create(info(model="gpt-nope"), now=0.0)
+    verdict = await obs.on_tick(0.1, stats())
+    assert isinstance(verdict, Terminate) and isinstance(verdict.error, UnknownModel)
+
+
+async def test_unknown_served_model_keeps_the_routed_price(memory_service: AccountingService) -> None:
+    """Upstream reporting a model the catalog does not know never makes the session free."""
+    obs = memory_service.observer_factory.create(info(), now=0.0)
+    await obs.on_event(UpstreamReady(at=0.0, served_model="mystery-model"), stats())
+    await obs.on_tick(1.0, stats(at=1.0, in_s=1, out_s=1))
+    assert memory_service.live_spend("sess_1") == 1_600
+
+
+async def test_translation_session_metered_by_input_seconds(memory_service: AccountingService) -> None:
+    """A translation observer bills source audio seconds: 30 s → 17,000 µ$."""
+    obs = memory_service.observer_factory.create(
+        info(kind=SessionKind.TRANSLATION, model="gpt-realtime-translate"), now=0.0
+    )
+    await obs.on_tick(30.0, stats(at=30.0, in_s=30, out_s=30))
+    assert memory_service.live_spend("sess_1") == 17_000
+
+
+def test_cap_overshoot_is_at_most_one_tick_of_audio() -> None:
+    """Full-duplex audio on gpt-realtime-2 with 100 ms ticks: the cap is passed by ≤ 100 ms of audio."""
+    prices = PriceBook(catalog())
+    pricing = prices.model("gpt-realtime-2")
+    assert pricing is not None
+    tick_s, frame_s = 0.1, 0.02
+    per_second = 10 * 32 + 20 * 64  # µ$ per second of audio both ways
+    worst_ms = 0.0
+    for cap in range(10_000, 10_161, 4):  # caps at every phase against the 160 µ$ a tick adds
+        meter = Meter(SessionKind.REALTIME, pricing, pricing, 0.0)
+        guard = CapGuard(Caps(max_cost_micros=cap), 0.0)
+        audio_s, next_tick = 0.0, tick_s
+        while True:
+            audio_s = round(audio_s + frame_s, 6)
+            if audio_s + 1e-9 < next_tick:
+                continue
+            cost = meter.cost_micros(next_tick, stats(in_s=audio_s, out_s=audio_s))
+            if isinstance(guard.check(next_tick, cost, next_tick), Terminate):
+                break
+            next_tick += tick_s
+        worst_ms = max(worst_ms, (cost - cap) / per_second * 1000)
+    print(f"\nMEASURED cap overshoot: {worst_ms:.1f} ms of full-duplex audio with {tick_s * 1000:.0f} ms ticks")
+    assert 50 <= worst_ms <= tick_s * 1000 + OUTPUT_AUDIO_MS_PER_TOKEN

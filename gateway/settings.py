@@ -72,6 +72,8 @@ class Settings(BaseSettings):
 
     # --- caps, budgets, store ---------------------------------------------------------------------
     redis_url: str | None = None
+    #: prefix of every Redis key, so deployments (and test runs) can share one server
+    redis_key_prefix: str = Field("vg", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     max_session_usd: str | None = None
     max_session_seconds: float | None = Field(None, gt=0)
     idle_timeout_seconds: float | None = Field(None, gt=0)

@@ -1,0 +1,203 @@
+"""Composition root: settings read once, services wired into one typed object on ``app.state``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI
+from starlette.routing import WebSocketRoute
+
+from gateway.core.catalog import Catalog
+from gateway.core.keys import KeyRecord
+from gateway.core.kinds import EndpointKind
+from gateway.core.money import Pricing, PricingUnit, usd_to_micros
+from gateway.core.observers import ObserverFactory
+from gateway.core.routing import Route, RouteDecision, SessionRequest
+from gateway.inbound import http
+from gateway.inbound.keystore import StaticKeys
+from gateway.inbound.realtime import SessionEndpoint
+from gateway.inbound.services import InboundServices
+from gateway.policy.catalog import load_catalog
+from gateway.policy.holder import PolicyHolder
+from gateway.relay.registry import LiveSessions
+from gateway.relay.session import RelayLimits
+from gateway.settings import Settings
+from gateway.upstream.pool import UpstreamPool
+from gateway.upstream.registry import ConnectorOptions, create_connector
+import routers
+
+log = logging.getLogger("voice_gateway")
+
+
+class PolicyRouter:
+    """Routes with whatever policy the holder has now (hot reloads swap it atomically)."""
+
+    def __init__(self, holder: PolicyHolder) -> None:
+        self.holder = holder
+
+    def wants_session_update(self, request: SessionRequest) -> bool:
+        return routers.wants_session_update(self.holder.current, request)
+
+    def decide(self, request: SessionRequest) -> RouteDecision:
+        decision = routers.decide(self.holder.current, request)
+        log.info(
+            "route decision",
+            extra={"rule_id": decision.rule_id, "reason": decision.reason, "matched": dict(decision.matched),
+                   "route": decision.route.name if decision.route else None, "denied": decision.denied},
+        )
+        return decision
+
+
+def _credentials(catalog: Catalog, settings: Settings) -> dict[str, str]:
+    """Upstream secrets by endpoint name, read from the environment variables the catalog names."""
+    found: dict[str, str] = {}
+    for name, endpoint in catalog.endpoints.items():
+        if endpoint.auth_env is None:
+            continue
+        if endpoint.auth_env == "OPENAI_API_KEY" and settings.openai_api_key is not None:
+            found[name] = settings.openai_api_key.get_secret_value()
+        elif endpoint.auth_env in os.environ:
+            found[name] = os.environ[endpoint.auth_env]
+    return found
+
+
+def _fallback_pricing(settings: Settings) -> Pricing | None:
+    if not settings.fallback_usd_per_minute:
+        return None
+    return Pricing(unit=PricingUnit.MINUTES, per_minute=usd_to_micros(settings.fallback_usd_per_minute))
+
+
+def _local_keys(settings: Settings) -> list[str]:
+    keys = [k.get_secret_value() for k in settings.api_keys]
+    if not keys:
+        generated = f"vg_local_{secrets.token_urlsafe(24)}"
+        keys = [generated]
+        # printed once, on purpose: the embedded default has no other way to hand the key over
+        print(f"voice-gateway: no VOICE_GATEWAY_API_KEYS set; generated a local key: {generated}", flush=True)
+    return keys
+
+
+@dataclass
+class Runtime:
+    """Everything started in the lifespan, so shutdown can stop it in reverse order."""
+
+    settings: Settings
+    services: InboundServices
+    policy: PolicyHolder
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def drain(self) -> None:
+        log.info("draining", extra={"live_sessions": len(self.services.sessions)})
+        await self.services.sessions.drain(self.settings.drain_seconds)
+
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        status = self.policy.status()
+        draining = self.services.sessions.draining
+        details: dict[str, object] = {
+            "draining": draining,
+            "live_sessions": len(self.services.sessions),
+            "policy": {"version": status.version, "last_error": status.last_error},
+        }
+        extra = getattr(self, "extra_readiness", None)
+        ok = not draining
+        if extra is not None:
+            extra_ok, extra_details = extra()
+            ok = ok and extra_ok
+            details.update(extra_details)
+        return ok, details
+
+
+async def _start(settings: Settings) -> Runtime:
+    clock = time.monotonic
+    closers: list[Callable[[], Awaitable[None]]] = []
+    emulator_url: str | None = None
+    if settings.emulator_upstream:
+        from gateway.emulator.server import start_emulator
+
+        emulator = await start_emulator("127.0.0.1", 0)
+        closers.append(emulator.close)
+        emulator_url = emulator.url
+        log.warning("no OPENAI_API_KEY set: every model is served by the embedded emulator at %s", emulator_url)
+    catalog = load_catalog(
+        settings.resolved_catalog_file,
+        upstream_url=settings.upstream_url,
+        emulator_url=emulator_url,
+        fallback_pricing=_fallback_pricing(settings),
+    )
+    policy = PolicyHolder(settings.resolved_policy_files, catalog)
+    pool = UpstreamPool(
+        catalog=catalog,
+        connector=create_connector(
+            "websockets",
+            ConnectorOptions(
+                max_message_bytes=settings.max_message_bytes + 4 * 1024 * 1024,
+                ping_interval_s=settings.ping_interval_s,
+                ping_timeout_s=settings.ping_timeout_s,
+            ),
+        ),
+        credentials=_credentials(catalog, settings),
+        clock=clock,
+    )
+    sessions = LiveSessions(clock=clock)
+    sessions.start()
+    closers.append(sessions.stop)
+    factories: list[ObserverFactory] = []
+    services = InboundServices(
+        catalog=catalog,
+        keys=StaticKeys(_local_keys(settings)),
+        router=PolicyRouter(policy),
+        admission=_admission(settings, catalog, factories, closers),
+        upstreams=pool,
+        sessions=sessions,
+        observer_factories=factories,
+        clock=clock,
+        relay_limits=RelayLimits(upstream_stall_s=settings.upstream_stall_s, slow_client_s=settings.slow_client_seconds),
+        max_message_bytes=settings.max_message_bytes,
+        classify_hold_ms=settings.classify_hold_ms,
+        classify_hold_bytes=settings.classify_hold_bytes,
+        allowed_origins=list(settings.allowed_origins),
+    )
+    return Runtime(settings=settings, services=services, policy=policy, closers=closers)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app; uvicorn calls this as a factory."""
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await _start(settings)
+        app.state.services = runtime.services
+        app.state.runtime = runtime
+        app.state.readiness = runtime.readiness
+        app.state.drain = runtime.drain
+        watcher = asyncio.create_task(runtime.policy.watch(settings.policy_watch_interval_s))
+        _on_sighup(lambda: runtime.policy.reload(time.time()))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            if len(runtime.services.sessions):
+                await runtime.drain()
+            for close in reversed(runtime.closers):
+                with contextlib.suppress(Exception):
+                    await close()
+
+    app = FastAPI(title="voice-gateway", version="0.1.0", lifespan=lifespan)
+    app.router.routes.append(WebSocketRoute("/v1/realtime", SessionEndpoint(EndpointKind.REALTIME)))
+    app.router.routes.append(WebSocketRoute("/v1/realtime/translations", SessionEndpoint(EndpointKind.TRANSLATIONS)))
+    app.include_router(http.router)
+    return app
+
+
+def _on_sighup(reload: Callable[[], object]) -> None:
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)

@@ -1,0 +1,382 @@
+"""The per-session relay state machine, Sans-I/O: frames and the current time in; frames and events out.
+
+The relay shell feeds every frame to :meth:`SessionCore.from_client` or
+:meth:`SessionCore.from_upstream` and acts on the returned :data:`Action`:
+
+* :data:`FORWARD` — send the original frame, untouched, to the other side (the hot path:
+  audio appends and deltas take it after a peek at their type and size);
+* :class:`Emit` — frames to send each way instead (rewritten events, error events), and
+  optionally an error that ends the session.
+
+Low-frequency :mod:`gateway.core.observers` events pile up in :attr:`SessionCore.events`
+for the relay to hand to observers off the hot path; counters live in :attr:`stats`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Final
+
+from gateway.core import dialect as beta
+from gateway.core import observers as ev
+from gateway.core.errors import (
+    BinaryFrameNotSupported,
+    FrameTooLarge,
+    GatewayError,
+    InvalidRequest,
+    UnknownEventType,
+)
+from gateway.core.frames import Peek, dumps, parse_event, peek
+from gateway.core.kinds import Dialect, SessionKind
+from gateway.core.observers import SessionStats
+from gateway.core.overrides import apply_to_response, apply_to_session
+from gateway.core.protocol import GATEWAY_EVENT_PREFIX, client_events
+from gateway.core.routing import SessionOverrides
+
+Frame = bytes | str
+JsonObject = dict[str, object]
+
+
+class _Forward:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FORWARD"
+
+
+FORWARD: Final = _Forward()
+
+
+@dataclass(slots=True)
+class Emit:
+    """Frames to send instead of forwarding, and optionally an error that ends the session."""
+
+    to_upstream: list[Frame] = field(default_factory=list)
+    to_client: list[Frame] = field(default_factory=list)
+    close: GatewayError | None = None
+
+
+Action = _Forward | Emit
+
+_FORMAT_NAMES: Final = {"audio/pcm", "audio/pcmu", "audio/pcma"}
+#: a translation output delta this long after the previous one starts a new segment
+_SEGMENT_GAP_S: Final = 0.5
+
+
+def _format_of(audio_side: object) -> str | None:
+    if not isinstance(audio_side, dict):
+        return None
+    fmt = audio_side.get("format")
+    if isinstance(fmt, dict) and fmt.get("type") in _FORMAT_NAMES:
+        return str(fmt["type"])
+    return None
+
+
+def _as_frame(data: Frame) -> bytes:
+    return data.encode() if isinstance(data, str) else data
+
+
+def error_frame(error: GatewayError, event_id: str, client_event_id: str | None = None) -> bytes:
+    """An OpenAI-shaped ``error`` event frame."""
+    return dumps({"type": "error", "event_id": event_id, "error": error.error_body(client_event_id)})
+
+
+class SessionCore:
+    """One relayed session's protocol logic; owns no sockets and no clock."""
+
+    def __init__(
+        self,
+        *,
+        kind: SessionKind,
+        dialect: Dialect,
+        now: float,
+        requested_model: str | None = None,
+        served_model: str | None = None,
+        overrides: SessionOverrides | None = None,
+        max_message_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
+        self.kind = kind
+        self.dialect = dialect
+        self.requested_model = requested_model
+        self.served_model = served_model
+        self.overrides = overrides or SessionOverrides()
+        self.max_message_bytes = max_message_bytes
+        self.stats = SessionStats(started_at=now, last_activity_at=now)
+        self.events: list[ev.SessionEvent] = []
+        self.upstream_model: str | None = None
+        self._accepted = client_events(kind, dialect)
+        self._ids = itertools.count(1)
+        self._updates_seen = 0
+        self._response_id: str | None = None
+        self._audio_seen = False
+        self._transcript_seen = False
+        self._transcribing: set[str] = set()
+        self._last_translation_out = -1e9
+        self._rewrite_model = bool(requested_model and served_model and requested_model != served_model)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def take_events(self) -> list[ev.SessionEvent]:
+        """Hand the pending observer events to the relay (and forget them)."""
+        events, self.events = self.events, []
+        return events
+
+    def error_event(self, error: GatewayError, client_event_id: str | None = None) -> bytes:
+        """An OpenAI-shaped ``error`` event for the client."""
+        return error_frame(error, f"{GATEWAY_EVENT_PREFIX}evt_{next(self._ids)}", client_event_id)
+
+    def gateway_event(self, event: JsonObject) -> bytes:
+        """Serialise a gateway-originated event, stamping an ``event_id`` of our own."""
+        event.setdefault("event_id", f"{GATEWAY_EVENT_PREFIX}evt_{next(self._ids)}")
+        return dumps(event)
+
+    @property
+    def response_in_flight(self) -> bool:
+        return self._response_id is not None
+
+    def cancel_frames(self) -> list[bytes]:
+        """Frames that stop any response in flight upstream (sent before a cap cut-off)."""
+        if self.kind is not SessionKind.REALTIME or self._response_id is None:
+            return []
+        return [dumps({"type": "response.cancel", "event_id": f"{GATEWAY_EVENT_PREFIX}cancel_{next(self._ids)}"})]
+
+    # --- client → upstream -------------------------------------------------------------------------
+
+    def from_client(self, data: Frame, now: float) -> Action:
+        """Decide what to do with one frame from the client."""
+        stats = self.stats
+        stats.frames_from_client += 1
+        stats.bytes_from_client += len(data)
+        stats.last_activity_at = now
+        if len(data) > self.max_message_bytes:
+            error = FrameTooLarge()
+            return Emit(to_client=[self.error_event(error)], close=error)
+        if not isinstance(data, str):
+            return Emit(to_client=[self.error_event(BinaryFrameNotSupported())])
+        try:
+            info = peek(_as_frame(data))
+        except GatewayError as exc:
+            return Emit(to_client=[self.error_event(exc)])
+        if info.type not in self._accepted:
+            error = UnknownEventType(f"Unknown event type '{info.type}'.")
+            return Emit(to_client=[self.error_event(error, _event_id(info))])
+        if info.audio_bytes:
+            stats.audio_in_bytes += info.audio_bytes
+            stats.audio_in_bytes_since_usage += info.audio_bytes
+            if info.event is None:
+                return FORWARD
+        try:
+            return self._client_control(data, info, now)
+        except GatewayError as exc:
+            return Emit(to_client=[self.error_event(exc, _event_id(info))], close=exc if exc.fatal else None)
+
+    def _client_control(self, data: Frame, info: Peek, now: float) -> Action:
+        event = info.event if info.event is not None else parse_event(data)
+        changed = False
+        if self.dialect is Dialect.BETA:
+            translated = beta.beta_client_event_to_ga(event, self.kind)
+            if translated is None:
+                return Emit()
+            changed = translated is not event
+            event = translated
+        event_type = event["type"]
+        if event_type == "session.update":
+            changed |= self._client_session_update(event)
+        elif event_type == "response.create":
+            self.events.append(ev.ResponseRequested(at=now))
+            response = event.get("response")
+            if isinstance(response, dict) and not self.overrides.empty:
+                apply_to_response(response, self.overrides)
+                changed = True
+        elif event_type == "input_audio_buffer.commit":
+            self.events.append(ev.InputCommitted(at=now, item_id=None, by_client=True))
+        elif event_type == "conversation.item.create":
+            self._client_item_create(event, now)
+        elif event_type == "conversation.item.truncate":
+            self._client_truncate(event, now)
+        if not changed:
+            return FORWARD
+        return Emit(to_upstream=[dumps(event)])
+
+    def _client_session_update(self, event: JsonObject) -> bool:
+        session = event.get("session")
+        if not isinstance(session, dict):
+            raise InvalidRequest("session.update needs a 'session' object.", param="session")
+        first = self._updates_seen == 0
+        self._updates_seen += 1
+        audio = session.get("audio")
+        if isinstance(audio, dict):
+            self.stats.input_format = _format_of(audio.get("input")) or self.stats.input_format
+            self.stats.output_format = _format_of(audio.get("output")) or self.stats.output_format
+        if self.overrides.empty or self.kind is SessionKind.TRANSLATION:
+            return False
+        apply_to_session(session, self.overrides, first=first)
+        return True
+
+    def _client_item_create(self, event: JsonObject, now: float) -> None:
+        item = event.get("item")
+        if isinstance(item, dict) and item.get("type") == "function_call_output":
+            call_id = item.get("call_id")
+            if isinstance(call_id, str):
+                self.events.append(ev.FunctionCallOutput(at=now, call_id=call_id))
+
+    def _client_truncate(self, event: JsonObject, now: float) -> None:
+        item_id, end_ms = event.get("item_id"), event.get("audio_end_ms")
+        if isinstance(item_id, str) and isinstance(end_ms, int):
+            self.events.append(ev.Truncated(at=now, item_id=item_id, audio_end_ms=end_ms))
+
+    # --- upstream → client -------------------------------------------------------------------------
+
+    def from_upstream(self, data: Frame, now: float) -> Action:
+        """Decide what to do with one frame from the model endpoint."""
+        stats = self.stats
+        stats.frames_from_upstream += 1
+        stats.bytes_from_upstream += len(data)
+        stats.last_activity_at = now
+        if not isinstance(data, str):
+            return FORWARD
+        try:
+            info = peek(_as_frame(data))
+        except GatewayError:
+            self.events.append(ev.ErrorSeen(at=now, code="upstream_invalid_frame", from_upstream=True))
+            error = InvalidRequest("The model endpoint sent an invalid frame; it was dropped.")
+            return Emit(to_client=[self.error_event(error)])
+        if info.audio_bytes:
+            stats.audio_out_bytes += info.audio_bytes
+            stats.audio_out_bytes_since_usage += info.audio_bytes
+            self._first_output(now, audio=True)
+            if info.event is None:
+                return self._hot_rename(data, info.type)
+        return self._upstream_control(data, info, now)
+
+    def _hot_rename(self, data: str, event_type: str) -> Action:
+        if self.dialect is not Dialect.BETA:
+            return FORWARD
+        new = beta.BETA_HOT_RENAMES.get(event_type.encode())
+        if new is None:
+            return FORWARD
+        return Emit(to_client=[data.replace(f'"{event_type}"', f'"{new.decode()}"', 1)])
+
+    def _first_output(self, now: float, *, audio: bool) -> None:
+        if self.kind is SessionKind.TRANSLATION:
+            if now - self._last_translation_out > _SEGMENT_GAP_S:
+                self.events.append(ev.TranslationOutput(at=now, elapsed_ms=None))
+            self._last_translation_out = now
+            return
+        if self._response_id is None:
+            return
+        if audio and not self._audio_seen:
+            self._audio_seen = True
+            self.events.append(ev.FirstAudio(at=now, response_id=self._response_id))
+        elif not audio and not self._transcript_seen:
+            self._transcript_seen = True
+            self.events.append(ev.FirstTranscript(at=now, response_id=self._response_id))
+
+    def _upstream_control(self, data: str, info: Peek, now: float) -> Action:
+        event = info.event if info.event is not None else parse_event(data)
+        changed = self._observe_upstream(event, now)
+        if self.dialect is Dialect.BETA:
+            translated = beta.ga_server_event_to_beta(event, self.kind)
+            if translated is None:
+                return Emit()
+            changed |= translated is not event
+            event = translated
+        return Emit(to_client=[dumps(event)]) if changed else FORWARD
+
+    def _observe_upstream(self, event: JsonObject, now: float) -> bool:
+        """Turn a control event into observer events; return whether the event was rewritten."""
+        t = event["type"]
+        if t in ("session.created", "session.updated"):
+            return self._upstream_session(event, now, created=t == "session.created")
+        if t == "response.created":
+            self._response_started(event, now)
+        elif t == "response.done":
+            self._response_done(event, now)
+        elif t in ("response.output_audio_transcript.delta", "response.output_text.delta"):
+            self._first_output(now, audio=False)
+        elif t in ("session.output_transcript.delta",):
+            self._first_output(now, audio=False)
+        elif t == "input_audio_buffer.speech_started":
+            self.events.append(ev.SpeechStarted(at=now, item_id=_str(event, "item_id"), audio_start_ms=_int(event, "audio_start_ms")))
+        elif t == "input_audio_buffer.speech_stopped":
+            self.events.append(ev.SpeechStopped(at=now, item_id=_str(event, "item_id"), audio_end_ms=_int(event, "audio_end_ms")))
+        elif t == "input_audio_buffer.committed":
+            self.events.append(ev.InputCommitted(at=now, item_id=_str(event, "item_id"), by_client=False))
+        elif t == "response.function_call_arguments.done":
+            self.events.append(ev.FunctionCallRequested(at=now, call_id=_str(event, "call_id") or "", name=_str(event, "name") or "function"))
+        elif t == "conversation.item.input_audio_transcription.delta":
+            item_id = _str(event, "item_id") or ""
+            if item_id not in self._transcribing:
+                self._transcribing.add(item_id)
+                self.events.append(ev.TranscriptionDelta(at=now, item_id=item_id))
+        elif t == "conversation.item.input_audio_transcription.completed":
+            item_id = _str(event, "item_id") or ""
+            self._transcribing.discard(item_id)
+            usage = event.get("usage")
+            self.events.append(ev.TranscriptionCompleted(at=now, item_id=item_id, usage=usage if isinstance(usage, dict) else None, transcript=_str(event, "transcript")))
+        elif t == "error":
+            error = event.get("error")
+            code = _str(error, "code") if isinstance(error, dict) else None
+            self.events.append(ev.ErrorSeen(at=now, code=code or "unknown", from_upstream=True))
+        return False
+
+    def _upstream_session(self, event: JsonObject, now: float, *, created: bool) -> bool:
+        session = event.get("session")
+        if not isinstance(session, dict):
+            return False
+        model = session.get("model")
+        if created:
+            self.upstream_model = model if isinstance(model, str) else None
+            self.events.append(ev.UpstreamReady(at=now, served_model=self.upstream_model))
+        audio = session.get("audio")
+        if isinstance(audio, dict):
+            self.stats.input_format = _format_of(audio.get("input")) or self.stats.input_format
+            self.stats.output_format = _format_of(audio.get("output")) or self.stats.output_format
+        if self._rewrite_model and isinstance(model, str):
+            session["model"] = self.requested_model
+            return True
+        return False
+
+    def _response_started(self, event: JsonObject, now: float) -> None:
+        response = event.get("response")
+        response_id = _str(response, "id") if isinstance(response, dict) else None
+        self._response_id = response_id or f"resp_unknown_{next(self._ids)}"
+        self._audio_seen = self._transcript_seen = False
+        self.events.append(ev.ResponseCreated(at=now, response_id=self._response_id))
+
+    def _response_done(self, event: JsonObject, now: float) -> None:
+        response = event.get("response")
+        response = response if isinstance(response, dict) else {}
+        usage = response.get("usage")
+        details = response.get("status_details")
+        reason = _str(details, "reason") if isinstance(details, dict) else None
+        response_id = _str(response, "id") or self._response_id or ""
+        self.events.append(
+            ev.ResponseDone(
+                at=now,
+                response_id=response_id,
+                status=_str(response, "status") or "completed",
+                usage=usage if isinstance(usage, dict) else None,
+                status_reason=reason,
+            )
+        )
+        self.stats.responses += 1
+        self.stats.audio_in_bytes_since_usage = 0
+        self.stats.audio_out_bytes_since_usage = 0
+        if response_id == self._response_id or not response_id:
+            self._response_id = None
+
+
+def _str(obj: object, key: str) -> str | None:
+    value = obj.get(key) if isinstance(obj, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _int(obj: JsonObject, key: str) -> int | None:
+    value = obj.get(key)
+    return value if isinstance(value, int) else None
+
+
+def _event_id(info: Peek) -> str | None:
+    return _str(info.event, "event_id") if info.event is not None else None

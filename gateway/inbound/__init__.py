@@ -1,0 +1,1 @@
+"""FastAPI/Starlette endpoints, kept thin: authenticate → request → route → admit → connect → relay."""

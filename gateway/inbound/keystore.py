@@ -1,0 +1,26 @@
+"""Verify presented credentials against configured keys (hash compare, constant time)."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from gateway.core.keys import KeyRecord, hash_secret, same_hash
+
+
+class KeyVerifier(Protocol):
+    async def verify(self, secret: str) -> KeyRecord | None: ...
+
+
+class StaticKeys:
+    """Keys from ``VOICE_GATEWAY_API_KEYS``: tenant ``default``, no budgets; ids are hash prefixes."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self._hashes = [hash_secret(s) for s in secrets]
+
+    async def verify(self, secret: str) -> KeyRecord | None:
+        presented = hash_secret(secret)
+        found: KeyRecord | None = None
+        for stored in self._hashes:  # compare against all, constant time each
+            if same_hash(presented, stored):
+                found = KeyRecord(key_id=f"key_{stored[:12]}", tenant="default")
+        return found

@@ -1,0 +1,51 @@
+"""Observers run behind a wrapper that logs their failures and can never break a session."""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.core.observers import (
+    SessionEnded,
+    SessionEvent,
+    SessionObserver,
+    SessionStats,
+    Verdict,
+)
+
+log = logging.getLogger("voice_gateway.relay.observers")
+
+
+class FailsafeObserver:
+    """Delegates to an observer; an exception is logged once per hook kind and treated as ``None``."""
+
+    __slots__ = ("_inner", "_name", "_failed")
+
+    def __init__(self, inner: SessionObserver, name: str) -> None:
+        self._inner = inner
+        self._name = name
+        self._failed: set[str] = set()
+
+    def _report(self, hook: str, exc: BaseException) -> None:
+        if hook not in self._failed:
+            self._failed.add(hook)
+            log.error("observer %s failed in %s", self._name, hook, exc_info=exc)
+
+    async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        try:
+            return await self._inner.on_event(event, stats)
+        except Exception as exc:  # noqa: BLE001 - an observer must never break the session
+            self._report("on_event", exc)
+            return None
+
+    async def on_tick(self, now: float, stats: SessionStats) -> Verdict:
+        try:
+            return await self._inner.on_tick(now, stats)
+        except Exception as exc:  # noqa: BLE001
+            self._report("on_tick", exc)
+            return None
+
+    async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None:
+        try:
+            await self._inner.on_end(ended, stats)
+        except Exception as exc:  # noqa: BLE001
+            self._report("on_end", exc)

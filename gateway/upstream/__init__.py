@@ -1,0 +1,1 @@
+"""Connectors to model endpoints; the only home of the WebSocket client library."""

@@ -1,0 +1,173 @@
+"""The Sans-I/O session core: what is forwarded, rewritten, refused and observed."""
+
+import base64
+
+import orjson
+
+from gateway.core import observers as ev
+from gateway.core.kinds import Dialect, SessionKind
+from gateway.core.routing import SessionOverrides
+from gateway.core.session import FORWARD, Emit, SessionCore
+
+
+def _core(kind: SessionKind = SessionKind.REALTIME, **kwargs: object) -> SessionCore:
+    return SessionCore(kind=kind, dialect=Dialect.GA, now=0.0, **kwargs)  # type: ignore[arg-type]
+
+
+def _text(event: dict) -> str:
+    return orjson.dumps(event).decode()
+
+
+def _append(n: int = 4800, event_type: str = "input_audio_buffer.append") -> str:
+    return _text({"type": event_type, "audio": base64.b64encode(b"\x00\x01" * (n // 2)).decode()})
+
+
+def _delta(n: int = 4800, response_id: str = "resp_1") -> str:
+    return _text({"type": "response.output_audio.delta", "event_id": "e", "response_id": response_id, "item_id": "i",
+                  "output_index": 0, "content_index": 0, "delta": base64.b64encode(b"\x00" * n).decode()})
+
+
+def _errors(action: object) -> list[dict]:
+    assert isinstance(action, Emit)
+    return [orjson.loads(f) for f in action.to_client]
+
+
+def test_audio_append_is_forwarded_untouched_and_counted() -> None:
+    """An append takes the hot path and its decoded bytes are counted."""
+    core = _core()
+    assert core.from_client(_append(4800), 1.0) is FORWARD
+    assert core.stats.audio_in_bytes == 4800
+    assert core.stats.audio_in_bytes_since_usage == 4800
+    assert core.stats.last_activity_at == 1.0
+
+
+def test_unknown_event_type_gets_error_and_is_not_forwarded() -> None:
+    """An unknown client event is answered with an OpenAI-shaped error echoing the client event id."""
+    action = core_action = _core().from_client(_text({"type": "nope.nope", "event_id": "c1"}), 0.0)
+    (error,) = _errors(core_action)
+    assert error["type"] == "error"
+    assert error["error"]["code"] == "invalid_event"
+    assert error["error"]["event_id"] == "c1"
+    assert isinstance(action, Emit) and not action.to_upstream and action.close is None
+
+
+def test_large_frame_with_unknown_type_is_refused_too() -> None:
+    """Even an audio-sized frame is refused when its type is wrong for the session kind."""
+    core = _core(SessionKind.TRANSLATION)
+    (error,) = _errors(core.from_client(_append(9600), 0.0))
+    assert "input_audio_buffer.append" in error["error"]["message"]
+    assert core.stats.audio_in_bytes == 0
+
+
+def test_invalid_json_and_missing_type_keep_the_session_open() -> None:
+    """Garbage text gets an error event but no close."""
+    core = _core()
+    for frame in ("not json", '{"audio": "x"}', "[]"):
+        action = core.from_client(frame, 0.0)
+        assert isinstance(action, Emit) and action.close is None
+        assert _errors(action)[0]["type"] == "error"
+
+
+def test_binary_frame_is_refused() -> None:
+    """Binary frames are answered with an error; events are JSON text."""
+    action = _core().from_client(b"\x00\x01", 0.0)
+    assert _errors(action)[0]["error"]["message"].startswith("Binary frames")
+
+
+def test_oversized_frame_closes_with_1009() -> None:
+    """A frame above the limit gets an error event and ends the session with 1009."""
+    core = _core(max_message_bytes=1000)
+    action = core.from_client(_append(4800), 0.0)
+    assert isinstance(action, Emit) and action.close is not None
+    assert action.close.close_code == 1009
+
+
+def test_overrides_rewrite_session_update() -> None:
+    """Route overrides are enforced on the client's session.update before it goes upstream."""
+    core = _core(overrides=SessionOverrides(instructions_prefix="Be brief.", voice="marin", max_output_tokens=100))
+    action = core.from_client(_text({"type": "session.update", "session": {"type": "realtime", "instructions": "Hi", "max_output_tokens": 4000}}), 0.0)
+    assert isinstance(action, Emit)
+    sent = orjson.loads(action.to_upstream[0])["session"]
+    assert sent["instructions"] == "Be brief.\n\nHi"
+    assert sent["audio"]["output"]["voice"] == "marin"
+    assert sent["max_output_tokens"] == 100
+
+
+def test_tool_outside_allowlist_is_refused() -> None:
+    """A session.update declaring a tool the route does not allow gets an error and is not forwarded."""
+    core = _core(overrides=SessionOverrides(tool_allowlist=frozenset({"lookup"})))
+    action = core.from_client(_text({"type": "session.update", "session": {"type": "realtime", "tools": [{"type": "function", "name": "rm_rf"}]}}), 0.0)
+    assert isinstance(action, Emit) and not action.to_upstream
+    assert "rm_rf" in _errors(action)[0]["error"]["message"]
+
+
+def test_session_update_without_overrides_is_forwarded_and_formats_tracked() -> None:
+    """With no overrides the update is forwarded as-is, and the input format is remembered for metering."""
+    core = _core()
+    frame = _text({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"format": {"type": "audio/pcmu"}}}}})
+    assert core.from_client(frame, 0.0) is FORWARD
+    assert core.stats.input_format == "audio/pcmu"
+
+
+def test_response_lifecycle_emits_turn_events_and_resets_running_estimate() -> None:
+    """created → first audio → first transcript → done, with usage, and the since-usage counters reset."""
+    core = _core()
+    core.from_upstream(_text({"type": "response.created", "event_id": "e", "response": {"id": "resp_1", "status": "in_progress"}}), 1.0)
+    assert core.response_in_flight
+    assert core.from_upstream(_delta(4800), 1.2) is FORWARD
+    core.from_upstream(_delta(4800), 1.3)
+    core.from_upstream(_text({"type": "response.output_audio_transcript.delta", "event_id": "e", "response_id": "resp_1", "item_id": "i", "output_index": 0, "content_index": 0, "delta": "Hi"}), 1.25)
+    assert core.stats.audio_out_bytes_since_usage == 9600
+    core.from_upstream(_text({"type": "response.done", "event_id": "e", "response": {"id": "resp_1", "status": "completed", "usage": {"total_tokens": 3}}}), 2.0)
+    kinds = [type(e) for e in core.take_events()]
+    assert kinds == [ev.ResponseCreated, ev.FirstAudio, ev.FirstTranscript, ev.ResponseDone]
+    assert core.stats.audio_out_bytes_since_usage == 0
+    assert core.stats.audio_out_bytes == 9600
+    assert not core.response_in_flight
+
+
+def test_cancel_frames_only_while_a_response_is_in_flight() -> None:
+    """A cap cut-off cancels upstream only when there is something to cancel."""
+    core = _core()
+    assert core.cancel_frames() == []
+    core.from_upstream(_text({"type": "response.created", "event_id": "e", "response": {"id": "resp_9"}}), 0.0)
+    (frame,) = core.cancel_frames()
+    assert orjson.loads(frame)["type"] == "response.cancel"
+    assert orjson.loads(frame)["event_id"].startswith("gw_")
+
+
+def test_served_model_is_rewritten_back_to_the_requested_alias() -> None:
+    """A client that asked for gpt-realtime-2 never sees the routed model's name."""
+    core = _core(requested_model="gpt-realtime-2", served_model="gpt-realtime-2.1")
+    action = core.from_upstream(_text({"type": "session.created", "event_id": "e", "session": {"model": "gpt-realtime-2.1-2026-07-01", "type": "realtime"}}), 0.0)
+    assert isinstance(action, Emit)
+    assert orjson.loads(action.to_client[0])["session"]["model"] == "gpt-realtime-2"
+    (ready,) = core.take_events()
+    assert isinstance(ready, ev.UpstreamReady) and ready.served_model == "gpt-realtime-2.1-2026-07-01"
+
+
+def test_malformed_upstream_frame_is_dropped_with_an_error() -> None:
+    """A garbled frame from upstream is not passed on; the client gets an error event instead."""
+    core = _core()
+    action = core.from_upstream("{oops", 0.0)
+    assert _errors(action)[0]["type"] == "error"
+    assert isinstance(core.take_events()[0], ev.ErrorSeen)
+
+
+def test_function_call_round_trip_is_observed() -> None:
+    """Arguments done → FunctionCallRequested; the client's output item → FunctionCallOutput."""
+    core = _core()
+    core.from_upstream(_text({"type": "response.function_call_arguments.done", "event_id": "e", "response_id": "r", "item_id": "i", "output_index": 0, "call_id": "call_1", "name": "lookup", "arguments": "{}"}), 1.0)
+    core.from_client(_text({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "call_1", "output": "{}"}}), 1.5)
+    requested, output = core.take_events()
+    assert isinstance(requested, ev.FunctionCallRequested) and requested.name == "lookup"
+    assert isinstance(output, ev.FunctionCallOutput) and output.call_id == "call_1"
+
+
+def test_translation_output_is_segmented_by_gaps() -> None:
+    """Translation output deltas start a new segment only after a silence gap."""
+    core = _core(SessionKind.TRANSLATION)
+    for t in (1.0, 1.1, 1.2, 3.0, 3.1):
+        core.from_upstream(_append(9600, "session.output_audio.delta").replace('"audio"', '"delta"'), t)
+    segments = [e for e in core.take_events() if isinstance(e, ev.TranslationOutput)]
+    assert [s.at for s in segments] == [1.0, 3.0]

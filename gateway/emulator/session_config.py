@@ -1,0 +1,291 @@
+"""Session objects for ``realtime`` and ``transcription`` sessions and ``session.update`` merging.
+
+Pure functions: a default GA session object, and ``apply_update(current, patch)`` returning the
+new effective object or the first problem found (the update is then not applied at all, as
+OpenAI rejects an invalid update as a whole).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Final
+
+from gateway.emulator.audio import PCM, format_from_json
+from gateway.emulator.types import Json
+
+DEFAULT_INSTRUCTIONS: Final = (
+    "You are a helpful, concise voice assistant. This session is served by the voice-gateway "
+    "emulator, which follows the Realtime protocol but does not run a model."
+)
+VOICES: Final = frozenset({"alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse",
+                           "marin", "cedar"})
+TRANSCRIPTION_MODELS: Final = frozenset({
+    "whisper-1", "gpt-transcribe", "gpt-live-transcribe", "gpt-realtime-whisper",
+    "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15",
+    "gpt-4o-transcribe-diarize"})
+#: input-transcription models billed by duration; the others report token usage
+DURATION_BILLED: Final = frozenset({"whisper-1", "gpt-realtime-whisper", "gpt-live-transcribe"})
+_REALTIME_KEYS: Final = frozenset({
+    "type", "model", "instructions", "output_modalities", "audio", "tools", "tool_choice",
+    "max_output_tokens", "tracing", "truncation", "prompt", "include", "reasoning",
+    "parallel_tool_calls"})
+_TRANSCRIPTION_KEYS: Final = frozenset({"type", "audio", "include"})
+_INPUT_KEYS: Final = frozenset({"format", "transcription", "noise_reduction", "turn_detection"})
+_OUTPUT_KEYS: Final = frozenset({"format", "voice", "speed"})
+_TRANSCRIPTION_FIELDS: Final = frozenset({"model", "language", "languages", "prompt", "delay",
+                                          "keywords"})
+_SEMANTIC_SILENCE_MS: Final = {"low": 1200, "medium": 700, "auto": 700, "high": 300}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why an update was refused; ``fatal`` problems close the socket with code 4000."""
+
+    code: str
+    param: str | None
+    message: str
+    fatal: bool = False
+
+
+def server_vad_defaults(conversation: bool) -> dict[str, Json]:
+    """OpenAI's documented server_vad defaults (response knobs only in conversation sessions)."""
+    vad: dict[str, Json] = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
+                            "silence_duration_ms": 500}
+    if conversation:
+        vad.update(idle_timeout_ms=None, create_response=True, interrupt_response=True)
+    return vad
+
+
+def default_realtime_session(session_id: str, model: str, expires_at: int) -> dict[str, Json]:
+    """The ``session.created`` object of a fresh voice-agent session."""
+    session: dict[str, Json] = {
+        "type": "realtime", "object": "realtime.session", "id": session_id, "model": model,
+        "expires_at": expires_at, "output_modalities": ["audio"], "instructions": DEFAULT_INSTRUCTIONS,
+        "tools": [], "tool_choice": "auto", "max_output_tokens": "inf", "tracing": None,
+        "truncation": "auto", "prompt": None, "include": None,
+        "audio": {
+            "input": {"format": PCM.to_json(), "transcription": None, "noise_reduction": None,
+                      "turn_detection": server_vad_defaults(conversation=True)},
+            "output": {"format": PCM.to_json(), "voice": "marin", "speed": 1.0},
+        },
+    }
+    if model.startswith("gpt-realtime-2"):
+        session["reasoning"] = {"effort": "low"}
+    return session
+
+
+def default_transcription_session(session_id: str, expires_at: int) -> dict[str, Json]:
+    """The ``session.created`` object of a fresh transcription session."""
+    return {
+        "type": "transcription", "object": "realtime.transcription_session", "id": session_id,
+        "expires_at": expires_at, "include": None,
+        "audio": {"input": {
+            "format": PCM.to_json(), "noise_reduction": None,
+            "transcription": {"model": "gpt-live-transcribe"},
+            "turn_detection": server_vad_defaults(conversation=False)}},
+    }
+
+
+def apply_update(current: dict[str, Json], patch: Json, *, audio_produced: bool = False
+                 ) -> dict[str, Json] | Problem:
+    """Merge a ``session.update`` payload into ``current`` (only the fields present change)."""
+    if not isinstance(patch, dict):
+        return Problem("missing_required_parameter", "session", "Missing required parameter: 'session'.")
+    kind = patch.get("type")
+    if kind is None:
+        return Problem("missing_required_parameter", "session.type",
+                       "Missing required parameter: 'session.type'.")
+    problem = _check_kind(current, kind)
+    if problem is not None:
+        return problem
+    conversation = current["type"] == "realtime"
+    allowed = _REALTIME_KEYS if conversation else _TRANSCRIPTION_KEYS
+    unknown = sorted(set(patch) - allowed)
+    if unknown:
+        return _unknown(f"session.{unknown[0]}")
+    updated = copy.deepcopy(current)
+    for key, value in patch.items():
+        result = _apply_key(updated, key, value, conversation, audio_produced)
+        if result is not None:
+            return result
+    return _check_transcription_rules(updated, conversation, patch)
+
+
+def _check_kind(current: dict[str, Json], kind: Json) -> Problem | None:
+    """Session type cannot change; conversation → transcription is OpenAI's fatal invalid_model."""
+    if kind == current["type"]:
+        return None
+    if kind == "transcription" and current["type"] == "realtime":
+        return Problem("invalid_model",
+                       "session.type", f"Model \"{current.get('model')}\" is not supported in transcription "
+                       "mode. Connect with ?intent=transcription and no model to transcribe.", fatal=True)
+    return Problem("invalid_value", "session.type",
+                   f"Invalid value for 'session.type': this is a {current['type']} session, "
+                   f"cannot switch to {kind!r}.")
+
+
+def _apply_key(session: dict[str, Json], key: str, value: Json, conversation: bool,
+               audio_produced: bool) -> Problem | None:
+    """Validate and store one top-level field."""
+    checks = {
+        "model": lambda: None if value in (session.get("model"), None) else _invalid(
+            "session.model", "the model cannot be changed after the session is created."),
+        "instructions": lambda: None if isinstance(value, str) else _invalid("session.instructions", "expected a string."),
+        "output_modalities": lambda: None if value in (["audio"], ["text"]) else _invalid(
+            "session.output_modalities", "expected [\"audio\"] or [\"text\"]."),
+        "tools": lambda: None if isinstance(value, list) and all(isinstance(t, dict) for t in value)
+        else _invalid("session.tools", "expected an array of tool objects."),
+        "tool_choice": lambda: check_tool_choice(value, "session.tool_choice"),
+        "max_output_tokens": lambda: check_max_tokens(value, "session.max_output_tokens"),
+    }
+    problem = checks[key]() if key in checks else None
+    if problem is not None:
+        return problem
+    if key == "model":
+        return None
+    if key == "audio":
+        return _apply_audio(session, value, conversation, audio_produced)
+    session[key] = value
+    return None
+
+
+def _apply_audio(session: dict[str, Json], value: Json, conversation: bool, audio_produced: bool
+                 ) -> Problem | None:
+    """Merge ``audio.input`` / ``audio.output`` field by field."""
+    if not isinstance(value, dict):
+        return _invalid("session.audio", "expected an object.")
+    sides = {"input": _INPUT_KEYS, "output": _OUTPUT_KEYS} if conversation else {"input": _INPUT_KEYS}
+    unknown = sorted(set(value) - set(sides))
+    if unknown:
+        return _unknown(f"session.audio.{unknown[0]}")
+    audio = session["audio"]
+    assert isinstance(audio, dict)
+    for side, patch in value.items():
+        if not isinstance(patch, dict):
+            return _invalid(f"session.audio.{side}", "expected an object.")
+        unknown = sorted(set(patch) - sides[side])
+        if unknown:
+            return _unknown(f"session.audio.{side}.{unknown[0]}")
+        target = audio[side]
+        assert isinstance(target, dict)
+        for key, field in patch.items():
+            problem = _apply_audio_field(target, side, key, field, conversation, audio_produced)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _apply_audio_field(target: dict[str, Json], side: str, key: str, value: Json, conversation: bool,
+                       audio_produced: bool) -> Problem | None:
+    """Validate and store one ``audio.<side>.<key>`` field."""
+    param = f"session.audio.{side}.{key}"
+    if key == "format":
+        if format_from_json(value) is None:
+            return _invalid(param, "expected {\"type\":\"audio/pcm\",\"rate\":24000}, "
+                                   "{\"type\":\"audio/pcmu\"} or {\"type\":\"audio/pcma\"}.")
+        value = format_from_json(value).to_json()  # type: ignore[union-attr]
+    elif key == "turn_detection":
+        parsed = _turn_detection(value, param, conversation)
+        if isinstance(parsed, Problem):
+            return parsed
+        value = parsed
+    elif key == "transcription":
+        problem = _check_transcription(value, param)
+        if problem is not None:
+            return problem
+    elif key == "voice":
+        if audio_produced and value != target.get("voice"):
+            return _invalid(param, "cannot change the voice once the model has responded with audio.")
+        if not (value in VOICES or (isinstance(value, dict) and isinstance(value.get("id"), str))):
+            return _invalid(param, f"expected one of {sorted(VOICES)} or {{\"id\": \"voice_…\"}}.")
+    elif key == "speed" and not (isinstance(value, (int, float)) and 0.25 <= value <= 1.5):
+        return _invalid(param, "expected a number between 0.25 and 1.5.")
+    target[key] = value
+    return None
+
+
+def _turn_detection(value: Json, param: str, conversation: bool) -> Json | Problem:
+    """Fill a turn-detection object with defaults for its type; ``None`` turns VAD off."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("type") not in ("server_vad", "semantic_vad"):
+        return _invalid(param, "expected null or an object of type server_vad or semantic_vad.")
+    if value["type"] == "semantic_vad":
+        filled: dict[str, Json] = {"type": "semantic_vad", "eagerness": "auto"}
+        if conversation:
+            filled.update(create_response=True, interrupt_response=True)
+    else:
+        filled = server_vad_defaults(conversation)
+    filled.update(value)
+    threshold = filled.get("threshold", 0.5)
+    if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        return _invalid(f"{param}.threshold", "expected a number between 0 and 1.")
+    return filled
+
+
+def _check_transcription(value: Json, param: str) -> Problem | None:
+    """Input transcription must be ``null`` or name a known ASR model with known fields."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return _invalid(param, "expected an object or null.")
+    unknown = sorted(set(value) - _TRANSCRIPTION_FIELDS)
+    if unknown:
+        return _unknown(f"{param}.{unknown[0]}")
+    if value.get("model") not in TRANSCRIPTION_MODELS:
+        return _invalid(f"{param}.model", f"unsupported transcription model {value.get('model')!r}.")
+    if "language" in value and "languages" in value:
+        return _invalid(param, "send either 'language' or 'languages', not both.")
+    return None
+
+
+def _check_transcription_rules(session: dict[str, Json], conversation: bool, patch: dict[str, Json]
+                               ) -> dict[str, Json] | Problem:
+    """Model-specific rules of transcription sessions (whisper: no VAD, no prompt)."""
+    if conversation:
+        return session
+    audio_in = session["audio"]["input"]  # type: ignore[index]
+    asr = audio_in.get("transcription") or {}  # type: ignore[union-attr]
+    if asr.get("model") != "gpt-realtime-whisper":  # type: ignore[union-attr]
+        return session
+    param = "session.audio.input.turn_detection"
+    given = patch.get("audio", {}).get("input", {})  # type: ignore[union-attr]
+    if "turn_detection" in given and given["turn_detection"] is not None:  # type: ignore[operator,index]
+        return _invalid(param, "gpt-realtime-whisper does not support VAD; set turn_detection to null.")
+    if asr.get("prompt"):  # type: ignore[union-attr]
+        return _invalid("session.audio.input.transcription.prompt", "not supported by gpt-realtime-whisper.")
+    audio_in["turn_detection"] = None  # type: ignore[index]
+    return session
+
+
+def check_tool_choice(value: Json, param: str) -> Problem | None:
+    """``none``/``auto``/``required`` or a forced function/MCP tool."""
+    if value in ("none", "auto", "required"):
+        return None
+    if isinstance(value, dict) and value.get("type") in ("function", "mcp") and isinstance(value.get("name"), str):
+        return None
+    return _invalid(param, "expected 'none', 'auto', 'required' or {\"type\":\"function\",\"name\":…}.")
+
+
+def check_max_tokens(value: Json, param: str) -> Problem | None:
+    """An integer 1..4096 or ``"inf"``."""
+    if value == "inf" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096):
+        return None
+    return _invalid(param, "expected an integer between 1 and 4096, or 'inf'.")
+
+
+def semantic_silence_ms(turn_detection: dict[str, Json]) -> int:
+    """Silence a semantic_vad session waits for, by eagerness (the emulator has no turn model)."""
+    eagerness = turn_detection.get("eagerness", "auto")
+    return _SEMANTIC_SILENCE_MS.get(eagerness if isinstance(eagerness, str) else "auto", 700)
+
+
+def _invalid(param: str, detail: str) -> Problem:
+    """An ``invalid_value`` problem."""
+    return Problem("invalid_value", param, f"Invalid value for '{param}': {detail}")
+
+
+def _unknown(param: str) -> Problem:
+    """An ``unknown_parameter`` problem."""
+    return Problem("unknown_parameter", param, f"Unknown parameter: '{param}'.")

@@ -1,0 +1,58 @@
+"""Per-session records the emulator keeps so tests can reconcile a gateway's accounting with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class UsageTotals:
+    """Sums of every usage block the emulator reported in one session."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_text_tokens: int = 0
+    input_audio_tokens: int = 0
+    cached_tokens: int = 0
+    output_text_tokens: int = 0
+    output_audio_tokens: int = 0
+    #: seconds reported by duration-shaped transcription usage
+    transcription_seconds: float = 0.0
+    #: tokens reported by token-shaped transcription usage
+    transcription_tokens: int = 0
+
+    def add_response(self, usage: dict[str, int | dict[str, int]]) -> None:
+        """Accumulate one ``response.done.response.usage`` block."""
+        inp = usage.get("input_token_details")
+        out = usage.get("output_token_details")
+        assert isinstance(inp, dict) and isinstance(out, dict)
+        self.input_tokens += int(usage["input_tokens"])  # type: ignore[arg-type]
+        self.output_tokens += int(usage["output_tokens"])  # type: ignore[arg-type]
+        self.total_tokens += int(usage["total_tokens"])  # type: ignore[arg-type]
+        self.input_text_tokens += inp["text_tokens"]
+        self.input_audio_tokens += inp["audio_tokens"]
+        self.cached_tokens += inp["cached_tokens"]
+        self.output_text_tokens += out["text_tokens"]
+        self.output_audio_tokens += out["audio_tokens"]
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """What the emulator saw and said in one WebSocket session."""
+
+    kind: str
+    model: str | None
+    session_id: str = ""
+    #: decoded input audio bytes received (appends)
+    audio_in_bytes: int = 0
+    #: decoded output audio bytes sent (audio deltas)
+    audio_out_bytes: int = 0
+    responses: int = 0
+    frames_in: int = 0
+    frames_out: int = 0
+    usage_total: UsageTotals = field(default_factory=UsageTotals)
+    closed: bool = False
+    close_code: int | None = None
+    #: error codes the emulator sent, in order
+    errors: list[str] = field(default_factory=list)

@@ -1,0 +1,223 @@
+"""Function calling: when the emulated model calls a tool, and with which arguments.
+
+Trigger rule (deterministic, checked in this order for each response):
+
+1. ``tool_choice`` naming a function (``{"type": "function", "name": N}``, from ``response.create``
+   or else the session) → call ``N``. Always honoured.
+2. ``tool_choice: "required"`` → call the first function tool.
+3. ``tool_choice: "none"`` or no function tools → speak.
+4. ``tool_choice: "auto"`` → call when a marker asks for it, unless the newest conversation item
+   is a ``function_call_output`` (then the model speaks about the result). Markers:
+   ``response.create.response.metadata["emu_tool"]`` (a tool name, or anything else for the first
+   tool), or the text ``[emu:call]`` / ``[emu:call:<name>]`` in the effective instructions or in the
+   newest user text message.
+
+Arguments are generated from the tool's JSON Schema ``parameters`` so they validate: required
+properties (all properties when ``required`` is absent), ``const``/``enum``/``default`` first,
+type-correct values within numeric and length bounds, arrays honour ``minItems``, objects recurse,
+``anyOf``/``oneOf`` take the first branch, ``allOf`` merges, local ``$ref`` is followed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from gateway.emulator.types import Json
+
+_MARKER: Final = re.compile(r"\[emu:call(?::([A-Za-z0-9_.\-]+))?\]")
+_MAX_DEPTH: Final = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    """What the trigger rule looks at for one response."""
+
+    tools: Sequence[Json]
+    tool_choice: Json
+    instructions: str
+    metadata: Json
+    last_user_text: str | None
+    last_item_is_tool_output: bool
+
+
+def function_tools(tools: Sequence[Json]) -> list[dict[str, Json]]:
+    """The ``type: function`` entries of a tools list (MCP tools are not emulated)."""
+    return [t for t in tools if isinstance(t, dict) and t.get("type", "function") == "function"
+            and isinstance(t.get("name"), str)]
+
+
+def choose_tool(ctx: ToolContext) -> dict[str, Json] | None:
+    """Apply the documented trigger rule; return the tool to call or ``None`` to speak."""
+    functions = function_tools(ctx.tools)
+    choice = ctx.tool_choice
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        return _named(functions, choice.get("name"))
+    if not functions or choice == "none":
+        return None
+    if choice == "required":
+        return functions[0]
+    if ctx.last_item_is_tool_output:
+        return None
+    wanted = _marker_request(ctx)
+    if wanted is None:
+        return None
+    return _named(functions, wanted) or functions[0]
+
+
+def _named(functions: list[dict[str, Json]], name: Json) -> dict[str, Json] | None:
+    """The function tool called ``name``, if configured."""
+    return next((f for f in functions if f.get("name") == name), None)
+
+
+def _marker_request(ctx: ToolContext) -> str | None:
+    """Name requested by a marker ('' for "the first tool"), or ``None`` when no marker is present."""
+    if isinstance(ctx.metadata, dict) and "emu_tool" in ctx.metadata:
+        value = ctx.metadata["emu_tool"]
+        return value if isinstance(value, str) else ""
+    for text in (ctx.instructions, ctx.last_user_text or ""):
+        match = _MARKER.search(text)
+        if match:
+            return match.group(1) or ""
+    return None
+
+
+def arguments_for(schema: Json) -> Json:
+    """A value satisfying the (supported subset of) JSON Schema ``schema``."""
+    root = schema if isinstance(schema, dict) else {}
+    return _value(root, root, "value", 0)
+
+
+def _value(schema: dict[str, Json], root: dict[str, Json], name: str, depth: int) -> Json:
+    """Generate one value for ``schema`` (property ``name`` is used to make strings readable)."""
+    schema = _resolve(schema, root)
+    for key in ("const", "default"):
+        if key in schema:
+            return schema[key]
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
+    for key in ("anyOf", "oneOf"):
+        branches = schema.get(key)
+        if isinstance(branches, list) and branches and isinstance(branches[0], dict):
+            return _value(branches[0], root, name, depth + 1)
+    if isinstance(schema.get("allOf"), list):
+        return _value(_merge_all_of(schema, root), root, name, depth + 1)
+    kind = _kind(schema)
+    if kind == "object":
+        return _object(schema, root, depth)
+    if kind == "array":
+        return _array(schema, root, name, depth)
+    return _scalar(kind, schema, name)
+
+
+def _resolve(schema: dict[str, Json], root: dict[str, Json]) -> dict[str, Json]:
+    """Follow a local ``$ref`` (``#/…``) to the schema it points at."""
+    ref = schema.get("$ref")
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        return schema
+    node: Json = root
+    for part in [p for p in ref[1:].split("/") if p]:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
+def _merge_all_of(schema: dict[str, Json], root: dict[str, Json]) -> dict[str, Json]:
+    """Fold ``allOf`` branches into one object schema (properties and required lists unioned)."""
+    merged: dict[str, Json] = {k: v for k, v in schema.items() if k != "allOf"}
+    properties: dict[str, Json] = dict(merged.get("properties") or {})  # type: ignore[arg-type]
+    required: list[Json] = list(merged.get("required") or [])  # type: ignore[arg-type]
+    for branch in schema["allOf"]:  # type: ignore[union-attr]
+        part = _resolve(branch, root) if isinstance(branch, dict) else {}
+        properties.update(part.get("properties") or {})  # type: ignore[arg-type]
+        required.extend(part.get("required") or [])  # type: ignore[arg-type]
+        merged.setdefault("type", part.get("type"))
+    merged.update(properties=properties, required=required)
+    return merged
+
+
+def _kind(schema: dict[str, Json]) -> str:
+    """The schema's type (first non-null of a list), inferred from keywords when absent."""
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if isinstance(kind, str):
+        return kind
+    if "properties" in schema:
+        return "object"
+    return "array" if "items" in schema else "string"
+
+
+def _object(schema: dict[str, Json], root: dict[str, Json], depth: int) -> dict[str, Json]:
+    """Fill required properties (or all, when nothing is marked required)."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict) or depth > _MAX_DEPTH:
+        return {}
+    required = schema.get("required")
+    names = [n for n in required if isinstance(n, str)] if isinstance(required, list) else list(properties)
+    out: dict[str, Json] = {}
+    for prop in names:
+        sub = properties.get(prop)
+        out[prop] = _value(sub if isinstance(sub, dict) else {}, root, prop, depth + 1)
+    return out
+
+
+def _array(schema: dict[str, Json], root: dict[str, Json], name: str, depth: int) -> list[Json]:
+    """An array of ``max(minItems, 1)`` items (capped by ``maxItems``)."""
+    items = schema.get("items")
+    low = schema.get("minItems")
+    high = schema.get("maxItems")
+    count = max(low if isinstance(low, int) else 0, 1)
+    if isinstance(high, int):
+        count = min(count, high)
+    if depth > _MAX_DEPTH:
+        return []
+    item_schema = items if isinstance(items, dict) else {}
+    return [_value(item_schema, root, name, depth + 1) for _ in range(count)]
+
+
+def _scalar(kind: str, schema: dict[str, Json], name: str) -> Json:
+    """A string, number, integer, boolean or null value within the schema's bounds."""
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    if kind in ("integer", "number"):
+        return _number(kind, schema)
+    return _string(schema, name)
+
+
+def _number(kind: str, schema: dict[str, Json]) -> int | float:
+    """1 (or 1.5), moved inside ``minimum``/``maximum``/exclusive bounds."""
+    value: float = 1 if kind == "integer" else 1.5
+    low, high = schema.get("minimum"), schema.get("maximum")
+    xlow, xhigh = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+    if isinstance(low, (int, float)) and value < low:
+        value = low
+    if isinstance(xlow, (int, float)) and value <= xlow:
+        value = xlow + 1 if kind == "integer" else xlow + 0.5
+    if isinstance(high, (int, float)) and value > high:
+        value = high
+    if isinstance(xhigh, (int, float)) and value >= xhigh:
+        value = xhigh - 1 if kind == "integer" else xhigh - 0.5
+    return int(value) if kind == "integer" else float(value)
+
+
+_FORMATS: Final[dict[str, str]] = {
+    "date": "2026-01-15", "date-time": "2026-01-15T09:30:00Z", "time": "09:30:00",
+    "email": "user@example.com", "uri": "https://example.com/", "uuid": "123e4567-e89b-42d3-a456-426614174000",
+}
+
+
+def _string(schema: dict[str, Json], name: str) -> str:
+    """A readable string (``example_<name>``) or a format sample, padded/cut to length bounds."""
+    fmt = schema.get("format")
+    text = _FORMATS.get(fmt, f"example_{name}") if isinstance(fmt, str) else f"example_{name}"
+    low, high = schema.get("minLength"), schema.get("maxLength")
+    if isinstance(low, int) and len(text) < low:
+        text = text + "x" * (low - len(text))
+    if isinstance(high, int) and len(text) > high:
+        text = text[:high]
+    return text

@@ -1,0 +1,164 @@
+"""Structured logs: one JSON object per line, with secrets redacted before anything is written.
+
+``configure_logging(settings)`` installs one handler on the root logger: JSON lines (``ts``,
+``level``, ``logger``, ``msg``, then whatever the caller passed in ``extra``: ``session_id``,
+``turn_id``, ``trace_id``, ``span_id``, ``route``, ``timings``…) or plain text. Its filter
+redacts bearer tokens, ``sk-…``/``ek_…``/``vg_…`` keys, ``api-key`` values and every value
+registered with :func:`register_secret`, in the message, the extras and tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from datetime import datetime, timezone
+from typing import IO, Iterable
+
+from opentelemetry import trace
+from pythonjsonlogger.json import JsonFormatter
+
+from gateway.settings import Settings
+
+REDACTED = "[REDACTED]"
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=:-]{4,}"), r"\1 " + REDACTED),
+    (re.compile(r"\b(?:sk|rk)-[A-Za-z0-9_-]{8,}"), REDACTED),
+    (re.compile(r"\bek_[A-Za-z0-9_-]{8,}"), REDACTED),
+    (re.compile(r"\bvg_[A-Za-z0-9_-]{8,}"), REDACTED),
+    (re.compile(r"(?i)\b(api[-_]?key|x-api-key|authorization)(\"?\s*[:=]\s*\"?)[^\s\",;]{4,}"), r"\1\2" + REDACTED),
+)
+#: registered secrets shorter than this are ignored (redacting "a" would wreck every line)
+MIN_SECRET_LENGTH = 6
+_MARKER = "_voice_gateway_handler"
+
+
+class SecretRedactor:
+    """Pattern and exact-value redaction of text; values may be registered at any time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: tuple[str, ...] = ()
+
+    def add(self, value: str) -> None:
+        """Treat ``value`` as a secret from now on."""
+        if len(value) < MIN_SECRET_LENGTH:
+            return
+        with self._lock:
+            if value not in self._values:
+                # longest first, so a secret containing another is replaced whole
+                self._values = tuple(sorted((*self._values, value), key=len, reverse=True))
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret replaced by ``[REDACTED]``."""
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def redact_value(self, value: object) -> object:
+        """Redact strings inside a log ``extra`` value (dicts, lists and tuples walked)."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {key: self.redact_value(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.redact_value(item) for item in value]
+        return value
+
+
+REDACTOR = SecretRedactor()
+
+
+def register_secret(value: str | None) -> None:
+    """Never let ``value`` reach a log line (upstream keys, gateway keys, admin token)."""
+    if value:
+        REDACTOR.add(value)
+
+
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record in place: secrets out of message, extras and traceback; trace ids in."""
+
+    def __init__(self, redactor: SecretRedactor = REDACTOR) -> None:
+        super().__init__()
+        self._redactor = redactor
+        self._formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact = self._redactor.redact
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = redact(self._formatter.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD_ATTRS:
+                record.__dict__[key] = self._redactor.redact_value(value)
+        if not hasattr(record, "trace_id"):
+            context = trace.get_current_span().get_span_context()
+            if context.is_valid:
+                record.trace_id = trace.format_trace_id(context.trace_id)
+                record.span_id = trace.format_span_id(context.span_id)
+        return True
+
+
+class GatewayJsonFormatter(JsonFormatter):
+    """JSON lines with ``ts`` first, ``None`` fields dropped, and a last redaction pass."""
+
+    def __init__(self, redactor: SecretRedactor = REDACTOR) -> None:
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger", "message": "msg"},
+            json_ensure_ascii=False,
+            json_default=str,
+        )
+        self._redactor = redactor
+
+    def add_fields(self, log_data: dict[str, object], record: logging.LogRecord, message_dict: dict[str, object]) -> None:  # type: ignore[override]
+        log_data["ts"] = datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds")
+        super().add_fields(log_data, record, message_dict)
+
+    def process_log_record(self, log_data: dict[str, object]) -> dict[str, object]:  # type: ignore[override]
+        return {key: value for key, value in log_data.items() if value is not None}
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redactor.redact(super().format(record))
+
+
+def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> logging.Handler:
+    """Install the gateway's one root handler (idempotent) and register the configured secrets."""
+    for secret in _settings_secrets(settings):
+        register_secret(secret)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    setattr(handler, _MARKER, True)
+    if settings.log_format == "json":
+        handler.setFormatter(GatewayJsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _MARKER, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
+    return handler
+
+
+def _settings_secrets(settings: Settings) -> Iterable[str]:
+    for secret in (*settings.api_keys, settings.openai_api_key, settings.admin_token):
+        if secret is not None:
+            yield secret.get_secret_value()

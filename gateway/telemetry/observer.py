@@ -1,0 +1,399 @@
+"""The telemetry observer: one session span, its turn/utterance/segment children, metrics, logs.
+
+It only ever sees session events and ticks (never frames), answers ``None`` to every hook and
+swallows its own failures: telemetry can never end or slow a session.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import AttributeValue
+
+from gateway.core.catalog import Catalog
+from gateway.core.errors import BudgetCapReached, CostCapReached, Draining, DurationCapReached, IdleTimeout
+from gateway.core.kinds import SessionKind
+from gateway.core.money import audio_ms
+from gateway.core.observers import (
+    ErrorSeen,
+    FirstAudio,
+    FirstTranscript,
+    FunctionCallOutput,
+    FunctionCallRequested,
+    InputCommitted,
+    ResponseCreated,
+    ResponseDone,
+    ResponseRequested,
+    SessionEnded,
+    SessionEvent,
+    SessionInfo,
+    SessionStats,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptionCompleted,
+    TranscriptionDelta,
+    TranslationOutput,
+    Truncated,
+    UpstreamReady,
+)
+from gateway.telemetry import names as n
+from gateway.telemetry.clock import SpanClock
+from gateway.telemetry.metrics import GatewayMetrics
+from gateway.telemetry.pricing import CostLookup, SessionCost, resolve_model
+from gateway.telemetry.scope import SessionScope
+from gateway.telemetry.segments import SegmentTracker
+from gateway.telemetry.turns import TurnTracker
+from gateway.telemetry.utterances import UtteranceTracker
+
+SESSION_LOGGER = "gateway.sessions"
+_log = logging.getLogger(__name__)
+#: error codes that end a session by design, not by failure (no ERROR status on the span)
+CAP_CODES = frozenset(c.code for c in (CostCapReached, DurationCapReached, IdleTimeout, BudgetCapReached))
+_EXPECTED_CODES = CAP_CODES | {Draining.code}
+#: counters are folded into metrics at most this often per session
+METRICS_FLUSH_S = 1.0
+_propagator = TraceContextTextMapPropagator()
+
+
+class TelemetryObserver:
+    """Per-session spans, metrics and log lines."""
+
+    def __init__(self, scope: SessionScope, info: SessionInfo, now: float, live: dict[str, "TelemetryObserver"]) -> None:
+        self._scope = scope
+        self._info = info
+        self._live = live
+        self._turns: TurnTracker | None = TurnTracker(scope) if info.kind is SessionKind.REALTIME else None
+        self._utterances = UtteranceTracker(
+            scope, self._turns, report_unfinished=info.kind is SessionKind.TRANSCRIPTION
+        )
+        self._segments = SegmentTracker(scope, now) if info.kind is SessionKind.TRANSLATION else None
+        self._started_at = now
+        self._last_flush = now
+        self._flushed = SessionStats(started_at=now, last_activity_at=now)
+        self._cost_reported = 0
+        self._cutoff_counted = False
+        self._ended = False
+
+    @property
+    def scope(self) -> SessionScope:
+        return self._scope
+
+    async def on_event(self, event: SessionEvent, stats: SessionStats) -> None:
+        try:
+            self._dispatch(event, stats)
+        except Exception:
+            _log.warning("telemetry observer failed on %s", type(event).__name__, exc_info=True)
+        return None
+
+    async def on_tick(self, now: float, stats: SessionStats) -> None:
+        try:
+            if self._segments is not None:
+                self._segments.tick(now, stats)
+            if now - self._last_flush >= METRICS_FLUSH_S:
+                self._last_flush = now
+                self._flush(stats)
+        except Exception:
+            _log.warning("telemetry observer failed on tick", exc_info=True)
+        return None
+
+    async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._live.pop(self._info.session_id, None)
+        try:
+            self._close_trackers(ended.at)
+            self._flush(stats)
+            self._record_end(ended, stats)
+        except Exception:
+            _log.warning("telemetry observer failed at session end", exc_info=True)
+        finally:
+            self._scope.end(self._scope.session_span, ended.at)
+
+    # --- out-of-band hooks (called through Telemetry) -------------------------------------
+    def cap_warning(self, cap: str, used_ratio: float) -> None:
+        self._scope.session_span.add_event(n.EV_CAP_WARNING, {n.CAP: cap, n.CAP_RATIO: used_ratio})
+
+    def cap_cutoff(self, cap: str) -> bool:
+        """Mark the cut-off on the span; True the first time (so the metric counts it once)."""
+        self._scope.session_span.add_event(n.EV_CAP_CUTOFF, {n.CAP: cap})
+        first = not self._cutoff_counted
+        self._cutoff_counted = True
+        return first
+
+    def policy_reload(self, ok: bool, version: str | None) -> None:
+        attrs: dict[str, AttributeValue] = {n.POLICY_OK: ok}
+        if version:
+            attrs[n.POLICY_VERSION] = version
+        self._scope.session_span.add_event(n.EV_POLICY_RELOAD, attrs)
+
+    # --- internals --------------------------------------------------------------------------
+    def _dispatch(self, event: SessionEvent, stats: SessionStats) -> None:
+        match event:
+            case SpeechStarted():
+                self._utterances.input_seen(event.item_id, event.at, input_end=False)
+                if self._turns is not None:
+                    self._turns.speech_started(event)
+            case SpeechStopped():
+                self._utterances.input_seen(event.item_id, event.at, input_end=True)
+                if self._turns is not None:
+                    self._turns.speech_stopped(event)
+            case InputCommitted():
+                self._utterances.input_seen(event.item_id, event.at, input_end=True)
+                if self._turns is not None:
+                    self._turns.input_committed(event)
+            case ResponseRequested():
+                self._turn_tracker().response_requested(event)
+            case ResponseCreated():
+                self._turn_tracker().response_created(event)
+            case FirstAudio():
+                self._turn_tracker().first_audio(event.at, event.response_id)
+            case FirstTranscript():
+                self._turn_tracker().first_transcript(event.at, event.response_id)
+            case ResponseDone():
+                self._turn_tracker().response_done(event)
+            case FunctionCallRequested():
+                self._turn_tracker().function_call_requested(event)
+            case FunctionCallOutput():
+                self._turn_tracker().function_call_output(event)
+            case Truncated():
+                self._turn_tracker().truncated(event)
+            case TranscriptionDelta():
+                self._utterances.delta(event)
+            case TranscriptionCompleted():
+                self._utterances.completed(event)
+            case TranslationOutput():
+                if self._segments is None:
+                    self._segments = SegmentTracker(self._scope, self._started_at)
+                self._segments.output(event, stats)
+            case UpstreamReady():
+                self._upstream_ready(event)
+            case ErrorSeen():
+                self._error(event)
+
+    def _turn_tracker(self) -> TurnTracker:
+        if self._turns is None:
+            self._turns = TurnTracker(self._scope)
+        return self._turns
+
+    def _upstream_ready(self, event: UpstreamReady) -> None:
+        span = self._scope.session_span
+        attrs: dict[str, AttributeValue] = {}
+        if event.served_model:
+            self._scope.genai_attrs[n.GEN_AI_RESPONSE_MODEL] = event.served_model
+            span.set_attribute(n.GEN_AI_RESPONSE_MODEL, event.served_model)
+            attrs[n.GEN_AI_RESPONSE_MODEL] = event.served_model
+        span.add_event(n.EV_UPSTREAM_READY, attrs, timestamp=self._scope.clock.ns(event.at))
+
+    def _error(self, event: ErrorSeen) -> None:
+        name = n.EV_ERROR if event.from_upstream else n.EV_GATEWAY_ERROR
+        self._scope.session_span.add_event(
+            name,
+            {n.ERROR_EVENT_CODE: event.code, n.ERROR_FROM_UPSTREAM: event.from_upstream},
+            timestamp=self._scope.clock.ns(event.at),
+        )
+        source = "upstream" if event.from_upstream else "gateway"
+        self._scope.metrics.errors.add(1, {**self._scope.metric_attrs, "code": event.code, "source": source})
+
+    def _close_trackers(self, at: float) -> None:
+        for close in self._closers():
+            try:
+                close(at)
+            except Exception:
+                _log.warning("telemetry tracker failed to close", exc_info=True)
+
+    def _closers(self) -> list[Callable[[float], None]]:
+        closers: list[Callable[[float], None]] = [self._utterances.close]
+        if self._turns is not None:
+            closers.insert(0, self._turns.close)
+        if self._segments is not None:
+            closers.append(self._segments.close)
+        return closers
+
+    def _flush(self, stats: SessionStats) -> None:
+        """Fold counter deltas since the last flush into the relay and cost metrics."""
+        done = self._flushed
+        self._scope.metrics.relayed(
+            stats.frames_from_client - done.frames_from_client,
+            stats.frames_from_upstream - done.frames_from_upstream,
+            stats.bytes_from_client - done.bytes_from_client,
+            stats.bytes_from_upstream - done.bytes_from_upstream,
+            (audio_ms(stats.audio_in_bytes, stats.input_format) - audio_ms(done.audio_in_bytes, stats.input_format))
+            / 1000,
+            (audio_ms(stats.audio_out_bytes, stats.output_format) - audio_ms(done.audio_out_bytes, stats.output_format))
+            / 1000,
+        )
+        done.frames_from_client = stats.frames_from_client
+        done.frames_from_upstream = stats.frames_from_upstream
+        done.bytes_from_client = stats.bytes_from_client
+        done.bytes_from_upstream = stats.bytes_from_upstream
+        done.audio_in_bytes = stats.audio_in_bytes
+        done.audio_out_bytes = stats.audio_out_bytes
+        total = self._scope.cost.total(stats)
+        if total is not None and total > self._cost_reported:
+            self._scope.metrics.cost.add(total - self._cost_reported, self._scope.metric_attrs)
+            self._cost_reported = total
+
+    def _record_end(self, ended: SessionEnded, stats: SessionStats) -> None:
+        scope, span = self._scope, self._scope.session_span
+        in_s = audio_ms(stats.audio_in_bytes, stats.input_format) / 1000
+        out_s = audio_ms(stats.audio_out_bytes, stats.output_format) / 1000
+        usage = scope.cost.usage
+        attrs: dict[str, AttributeValue] = {
+            n.END_REASON: ended.reason,
+            n.AUDIO_IN_SECONDS: in_s,
+            n.AUDIO_OUT_SECONDS: out_s,
+            n.FRAMES_FROM_CLIENT: stats.frames_from_client,
+            n.FRAMES_FROM_UPSTREAM: stats.frames_from_upstream,
+            n.BYTES_FROM_CLIENT: stats.bytes_from_client,
+            n.BYTES_FROM_UPSTREAM: stats.bytes_from_upstream,
+            n.GEN_AI_INPUT_TOKENS: usage.input_tokens,
+            n.GEN_AI_OUTPUT_TOKENS: usage.output_tokens,
+            n.TURN_COUNT: self._unit_count(),
+        }
+        for key, value in (
+            (n.ERROR_CODE, ended.error_code),
+            (n.CLIENT_CLOSE_CODE, ended.client_close_code),
+            (n.UPSTREAM_CLOSE_CODE, ended.upstream_close_code),
+        ):
+            if value is not None:
+                attrs[key] = value
+        if self._cost_reported or scope.cost.pricing is not None:
+            attrs[n.COST_MICROS] = self._cost_reported
+        span.set_attributes(attrs)
+        if ended.error_code in CAP_CODES and not self._cutoff_counted:
+            self.cap_cutoff(ended.error_code)
+            scope.metrics.cap_cutoffs.add(1, {**scope.metric_attrs, "cap": ended.error_code})
+        if ended.error_code and ended.error_code not in _EXPECTED_CODES:
+            span.set_status(Status(StatusCode.ERROR, ended.error_code))
+        scope.metrics.active.add(-1, self._active_attrs())
+        scope.metrics.ended.add(1, {**scope.metric_attrs, "reason": ended.reason})
+        scope.log(
+            "session ended",
+            span,
+            reason=ended.reason,
+            error_code=ended.error_code,
+            client_close_code=ended.client_close_code,
+            upstream_close_code=ended.upstream_close_code,
+            timings={"duration_ms": round((ended.at - self._started_at) * 1000)},
+            audio_in_s=in_s,
+            audio_out_s=out_s,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_micros=attrs.get(n.COST_MICROS),
+            turns=self._unit_count(),
+        )
+
+    def _unit_count(self) -> int:
+        """Turns, utterances or segments: whatever this kind of session counts."""
+        if self._segments is not None:
+            return self._segments.count
+        if self._turns is not None:
+            return self._turns.count
+        return self._utterances.count
+
+    def _active_attrs(self) -> dict[str, str]:
+        return {"kind": self._info.kind.value, "endpoint": self._info.endpoint.value}
+
+
+class TelemetryObserverFactory:
+    """Creates one :class:`TelemetryObserver` per session; registered once at start-up."""
+
+    name = "telemetry"
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        metrics: GatewayMetrics,
+        *,
+        catalog: Catalog | None = None,
+        cost_of: CostLookup | None = None,
+        trace_transcripts: bool = False,
+    ) -> None:
+        self._tracer = tracer
+        self._metrics = metrics
+        self._catalog = catalog
+        self._cost_of = cost_of
+        self._trace_transcripts = trace_transcripts
+        self.live: dict[str, TelemetryObserver] = {}
+        self._logger = logging.getLogger(SESSION_LOGGER)
+
+    def create(self, info: SessionInfo, now: float) -> TelemetryObserver:
+        clock = SpanClock(now)
+        spec = resolve_model(self._catalog, info.route.model)
+        metric_attrs = {
+            "kind": info.kind.value,
+            "endpoint": info.endpoint.value,
+            "route": info.decision.rule_id,
+            "model_family": spec.family if spec else info.route.model,
+        }
+        genai: dict[str, AttributeValue] = {
+            n.GEN_AI_SYSTEM: n.PROVIDER_OPENAI,
+            n.GEN_AI_PROVIDER: n.PROVIDER_OPENAI,
+            n.GEN_AI_REQUEST_MODEL: info.route.model,
+        }
+        parent = _propagator.extract({"traceparent": info.traceparent}) if info.traceparent else None
+        span = self._tracer.start_span(
+            f"{n.SESSION_SPAN} {info.kind.value}",
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={**genai, **_session_attributes(info)},
+            start_time=clock.ns(now),
+        )
+        pricing = spec.pricing if spec else (self._catalog.fallback_pricing if self._catalog else None)
+        scope = SessionScope(
+            session_id=info.session_id,
+            tracer=self._tracer,
+            clock=clock,
+            session_span=span,
+            metrics=self._metrics,
+            metric_attrs=metric_attrs,
+            cost=SessionCost(info.session_id, pricing, self._cost_of),
+            logger=self._logger,
+            trace_transcripts=self._trace_transcripts,
+            genai_attrs=genai,
+        )
+        observer = TelemetryObserver(scope, info, now, self.live)
+        self.live[info.session_id] = observer
+        self._metrics.started.add(1, metric_attrs)
+        self._metrics.active.add(1, {"kind": info.kind.value, "endpoint": info.endpoint.value})
+        scope.log(
+            "session started",
+            span,
+            kind=info.kind.value,
+            endpoint=info.endpoint.value,
+            model=info.route.model,
+            requested_model=info.requested_model,
+            upstream=info.upstream,
+            tenant=info.tenant,
+            key_id=info.key_id,
+            route_reason=info.decision.reason,
+        )
+        return observer
+
+
+def _session_attributes(info: SessionInfo) -> dict[str, AttributeValue]:
+    """Who and what the session is; never a key, only the non-secret key id."""
+    attrs: dict[str, AttributeValue] = {
+        n.SESSION_ID: info.session_id,
+        n.SESSION_KIND: info.kind.value,
+        n.ENDPOINT: info.endpoint.value,
+        n.DIALECT: info.dialect.value,
+        n.ROUTE_RULE_ID: info.decision.rule_id,
+        n.ROUTE_REASON: info.decision.reason,
+        n.ROUTE_NAME: info.route.name or info.decision.rule_id,
+    }
+    optional = {
+        n.TENANT: info.tenant,
+        n.KEY_ID: info.key_id,
+        n.CLIENT_REQUESTED_MODEL: info.requested_model,
+        n.UPSTREAM_ENDPOINT: info.upstream,
+        "client.address": info.client_address,
+    }
+    attrs.update({key: value for key, value in optional.items() if value})
+    for key, value in info.labels.items():
+        attrs[n.LABEL_PREFIX + key] = value
+    return attrs

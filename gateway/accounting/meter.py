@@ -6,6 +6,7 @@ cumulative totals with one ceiling, so the projection never drifts and never rou
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Mapping
@@ -140,7 +141,7 @@ class Meter:
 
     def _voice_cost(self, now: float, stats: SessionStats) -> int:
         if self.pricing.unit is PricingUnit.MINUTES:  # an unknown model on a per-minute fallback price
-            elapsed_ms = max(int((now - self.started_at) * 1000), 0)
+            elapsed_ms = max(math.ceil(round((now - self.started_at) * 1000, 3)), 0)
             return duration_cost_micros(self.pricing, elapsed_ms)
         tokens = TokenUsage()
         tokens.add(self.reported.tokens)

@@ -36,7 +36,9 @@ class Flusher(Protocol):
 class AccountingObserver:
     """Keeps one session's meter current and answers Terminate / Notify from the local projection."""
 
-    def __init__(self, live: LiveSession, ledger: Ledger, prices: PriceBook, flusher: Flusher, wall: Callable[[], float]) -> None:
+    def __init__(
+        self, live: LiveSession, ledger: Ledger, prices: PriceBook, flusher: Flusher, wall: Callable[[], float]
+    ) -> None:
         self.live = live
         self._ledger = ledger
         self._prices = prices

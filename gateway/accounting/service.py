@@ -186,13 +186,28 @@ class AccountingService:
         return True
 
     async def _flush_all(self) -> None:
+        refreshed: set[str] = set()
         for live in list(self.ledger.sessions.values()):
             if live.unflushed_micros == 0 and not live.ended:
                 continue
             if not await self._checkpoint(live):
                 return
+            refreshed.add(live.tenant)
             if live.ended and live.record_queued and live.unflushed_micros == 0:
                 self.ledger.sessions.pop(live.info.session_id, None)
+        await self._refresh_spend(refreshed)
+
+    async def _refresh_spend(self, refreshed: set[str]) -> None:
+        """Budgeted tenants with idle sessions here still learn what other instances spent."""
+        wall = self._wall()
+        budgeted = {s.tenant for s in self.ledger.sessions.values() if s.limits.has_budget} - refreshed
+        for tenant in budgeted:
+            try:
+                day, month = await self.store.spend(tenant, wall)
+            except StoreError as exc:
+                self.health.down(exc)
+                return
+            self.ledger.note_spend(tenant, wall, day, month)
 
     async def _heartbeat(self) -> None:
         by_tenant: dict[str, list[str]] = defaultdict(list)

@@ -12,6 +12,7 @@ from gateway.policy.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parents[3]
 PCM_BYTES_PER_S = 48_000
+NO_CAPS = Caps()
 
 
 def catalog() -> Catalog:
@@ -22,7 +23,7 @@ def info(
     *,
     kind: SessionKind = SessionKind.REALTIME,
     model: str = "gpt-realtime-2",
-    caps: Caps = Caps(),
+    caps: Caps = NO_CAPS,
     tenant: str | None = "acme",
     session_id: str = "sess_1",
 ) -> SessionInfo:

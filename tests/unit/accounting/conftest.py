@@ -8,8 +8,8 @@ from typing import AsyncIterator
 
 import fakeredis
 import pytest
-
 from acct_helpers import catalog
+
 from gateway.accounting.keys import KeySpace
 from gateway.accounting.service import AccountingService
 from gateway.accounting.store import AccountingStore

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from acct_helpers import SPEC_USAGE, catalog, stats
+
 from gateway.accounting.meter import Meter, PriceBook, parse_tokens
 from gateway.core.kinds import SessionKind
 from gateway.core.money import Pricing, PricingUnit

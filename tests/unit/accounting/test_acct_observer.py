@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from acct_helpers import SPEC_USAGE, catalog, info, stats
+
 from gateway.accounting.caps import CapGuard
 from gateway.accounting.limits import TenantLimits
 from gateway.accounting.meter import Meter, PriceBook

@@ -27,7 +27,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:sk|rk)-[A-Za-z0-9_-]{8,}"), REDACTED),
     (re.compile(r"\bek_[A-Za-z0-9_-]{8,}"), REDACTED),
     (re.compile(r"\bvg_[A-Za-z0-9_-]{8,}"), REDACTED),
-    (re.compile(r"(?i)\b(api[-_]?key|x-api-key|authorization)(\"?\s*[:=]\s*\"?)[^\s\",;]{4,}"), r"\1\2" + REDACTED),
+    (re.compile(r"(?i)\b(api[-_]?key|x-api-key|authorization)(\"?\s*[:=]\s*\"?)(?!bearer\b|basic\b|\[REDACTED\])[^\s\",;]{4,}"), r"\1\2" + REDACTED),
 )
 #: registered secrets shorter than this are ignored (redacting "a" would wreck every line)
 MIN_SECRET_LENGTH = 6

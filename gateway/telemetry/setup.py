@@ -148,7 +148,7 @@ def setup_telemetry(
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
     registry = CollectorRegistry(auto_describe=True)
-    readers: list[MetricReader] = [PrometheusMetricReader(registry=registry)]
+    readers: list[MetricReader] = [PrometheusMetricReader(registry=registry, scope_info_enabled=False)]
     readers += [PeriodicExportingMetricReader(METRIC_EXPORTERS[key]()) for key in plan.metrics]
     readers += list(metric_readers)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)

@@ -189,8 +189,8 @@ def transcription_script(t0: float = T1) -> list[Step]:
         TranscriptionCompleted(t0 + 1.8, "item_1", {"type": "duration", "seconds": 1.0}, TRANSCRIPT_TEXT),
         InputCommitted(t0 + 3.0, "item_2", by_client=True),
         InputCommitted(t0 + 4.0, "item_3", by_client=True),
-        TranscriptionCompleted(t0 + 4.5, "item_3", {"type": "duration", "seconds": 1.0}, "third"),
-        TranscriptionCompleted(t0 + 4.6, "item_2", {"type": "duration", "seconds": 1.0}, "second"),
+        TranscriptionCompleted(t0 + 4.5, "item_3", {"type": "duration", "seconds": 1.0}, "okapi three"),
+        TranscriptionCompleted(t0 + 4.6, "item_2", {"type": "duration", "seconds": 1.0}, "okapi two"),
         InputCommitted(t0 + 6.0, "item_4", by_client=True),
         Tick(t0 + 6.5, audio_in=240_000, frames_in=250),
     ]

@@ -12,54 +12,39 @@ import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from starlette.routing import WebSocketRoute
 
 from gateway.core.catalog import Catalog
-from gateway.core.keys import KeyRecord
 from gateway.core.kinds import EndpointKind
-from gateway.core.money import Pricing, PricingUnit, usd_to_micros
 from gateway.core.observers import ObserverFactory
-from gateway.core.routing import Route, RouteDecision, SessionRequest
+from gateway.accounting.connect import create_store
+from gateway.accounting.keys import KeySpace
+from gateway.accounting.service import AccountingService, fallback_pricing
+from gateway.adapters import AccountingAdmission, PolicyRouter
 from gateway.inbound import http
 from gateway.inbound.keystore import StaticKeys
 from gateway.inbound.realtime import SessionEndpoint
 from gateway.inbound.services import InboundServices
-from gateway.policy.catalog import load_catalog
+from gateway.policy.catalog import EMULATOR_ENDPOINT, load_catalog
 from gateway.policy.holder import PolicyHolder
 from gateway.relay.registry import LiveSessions
 from gateway.relay.session import RelayLimits
 from gateway.settings import Settings
+from gateway.telemetry import Telemetry, register_secret, setup_telemetry
 from gateway.upstream.pool import UpstreamPool
 from gateway.upstream.registry import ConnectorOptions, create_connector
-import routers
 
 log = logging.getLogger("voice_gateway")
-
-
-class PolicyRouter:
-    """Routes with whatever policy the holder has now (hot reloads swap it atomically)."""
-
-    def __init__(self, holder: PolicyHolder) -> None:
-        self.holder = holder
-
-    def wants_session_update(self, request: SessionRequest) -> bool:
-        return routers.wants_session_update(self.holder.current, request)
-
-    def decide(self, request: SessionRequest) -> RouteDecision:
-        decision = routers.decide(self.holder.current, request)
-        log.info(
-            "route decision",
-            extra={"rule_id": decision.rule_id, "reason": decision.reason, "matched": dict(decision.matched),
-                   "route": decision.route.name if decision.route else None, "denied": decision.denied},
-        )
-        return decision
 
 
 def _credentials(catalog: Catalog, settings: Settings) -> dict[str, str]:
     """Upstream secrets by endpoint name, read from the environment variables the catalog names."""
     found: dict[str, str] = {}
     for name, endpoint in catalog.endpoints.items():
+        if name == EMULATOR_ENDPOINT:
+            found[name] = "emulator-local"  # the emulator checks a key is present, like OpenAI; not a secret
+            continue
         if endpoint.auth_env is None:
             continue
         if endpoint.auth_env == "OPENAI_API_KEY" and settings.openai_api_key is not None:
@@ -69,16 +54,18 @@ def _credentials(catalog: Catalog, settings: Settings) -> dict[str, str]:
     return found
 
 
-def _fallback_pricing(settings: Settings) -> Pricing | None:
-    if not settings.fallback_usd_per_minute:
-        return None
-    return Pricing(unit=PricingUnit.MINUTES, per_minute=usd_to_micros(settings.fallback_usd_per_minute))
+def _async(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        close()
+
+    return run
 
 
 def _local_keys(settings: Settings) -> list[str]:
     keys = [k.get_secret_value() for k in settings.api_keys]
     if not keys:
         generated = f"vg_local_{secrets.token_urlsafe(24)}"
+        register_secret(generated)
         keys = [generated]
         # printed once, on purpose: the embedded default has no other way to hand the key over
         print(f"voice-gateway: no VOICE_GATEWAY_API_KEYS set; generated a local key: {generated}", flush=True)
@@ -92,6 +79,8 @@ class Runtime:
     settings: Settings
     services: InboundServices
     policy: PolicyHolder
+    accounting: AccountingService
+    telemetry: Telemetry
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def drain(self) -> None:
@@ -99,20 +88,18 @@ class Runtime:
         await self.services.sessions.drain(self.settings.drain_seconds)
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Ready when a policy is loaded, the store answers (unless failing open), and not draining."""
         status = self.policy.status()
         draining = self.services.sessions.draining
-        details: dict[str, object] = {
+        store_ok = self.accounting.healthy
+        ready = not draining and (store_ok or self.settings.store_failure_mode == "open")
+        return ready, {
             "draining": draining,
             "live_sessions": len(self.services.sessions),
+            "store": {"kind": self.accounting.store.kind, "healthy": store_ok},
             "policy": {"version": status.version, "last_error": status.last_error},
+            "upstream": "emulator" if self.settings.emulator_upstream else "configured",
         }
-        extra = getattr(self, "extra_readiness", None)
-        ok = not draining
-        if extra is not None:
-            extra_ok, extra_details = extra()
-            ok = ok and extra_ok
-            details.update(extra_details)
-        return ok, details
 
 
 async def _start(settings: Settings) -> Runtime:
@@ -130,7 +117,7 @@ async def _start(settings: Settings) -> Runtime:
         settings.resolved_catalog_file,
         upstream_url=settings.upstream_url,
         emulator_url=emulator_url,
-        fallback_pricing=_fallback_pricing(settings),
+        fallback_pricing=fallback_pricing(settings),
     )
     policy = PolicyHolder(settings.resolved_policy_files, catalog)
     pool = UpstreamPool(
@@ -149,23 +136,34 @@ async def _start(settings: Settings) -> Runtime:
     sessions = LiveSessions(clock=clock)
     sessions.start()
     closers.append(sessions.stop)
-    factories: list[ObserverFactory] = []
+    accounting = AccountingService(settings, catalog, create_store(settings, KeySpace(settings.redis_key_prefix)))
+    await accounting.start()
+    closers.append(accounting.close)
+    telemetry = setup_telemetry(settings, catalog=catalog, cost_of=accounting.live_spend)
+    closers.append(_async(telemetry.shutdown))
+    pool.on_failure = lambda endpoint, status: telemetry.record_upstream_connect_failure(
+        endpoint, "refused" if status else "unreachable"
+    )
+    factories: list[ObserverFactory] = [accounting.observer_factory, telemetry.observer_factory]
     services = InboundServices(
         catalog=catalog,
         keys=StaticKeys(_local_keys(settings)),
         router=PolicyRouter(policy),
-        admission=_admission(settings, catalog, factories, closers),
+        admission=AccountingAdmission(accounting),
         upstreams=pool,
         sessions=sessions,
         observer_factories=factories,
         clock=clock,
         relay_limits=RelayLimits(upstream_stall_s=settings.upstream_stall_s, slow_client_s=settings.slow_client_seconds),
         max_message_bytes=settings.max_message_bytes,
+        max_frames_per_second=settings.max_frames_per_second,
         classify_hold_ms=settings.classify_hold_ms,
         classify_hold_bytes=settings.classify_hold_bytes,
         allowed_origins=list(settings.allowed_origins),
     )
-    return Runtime(settings=settings, services=services, policy=policy, closers=closers)
+    return Runtime(
+        settings=settings, services=services, policy=policy, accounting=accounting, telemetry=telemetry, closers=closers
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -195,6 +193,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.append(WebSocketRoute("/v1/realtime", SessionEndpoint(EndpointKind.REALTIME)))
     app.router.routes.append(WebSocketRoute("/v1/realtime/translations", SessionEndpoint(EndpointKind.TRANSLATIONS)))
     app.include_router(http.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = app.state.runtime.telemetry.render_metrics()
+        return Response(body, media_type=content_type)
     return app
 
 

@@ -11,11 +11,23 @@ from typing import Final
 import uvicorn
 
 from gateway.settings import Settings
+from gateway.telemetry import configure_logging
 
 log = logging.getLogger("voice_gateway.server")
 
 #: slack above the relay's own limit, so an oversized frame reaches the relay and gets an error event
 _WS_SIZE_SLACK: Final = 4 * 1024 * 1024
+
+
+class _DeniedHandshakeNoise(logging.Filter):
+    """uvicorn logs an error after every handshake we refuse with an HTTP response (its bookkeeping
+    never marks a denial as complete); a refused handshake is normal operation, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
+logging.getLogger("uvicorn.error").addFilter(_DeniedHandshakeNoise())
 
 
 class DrainingServer(uvicorn.Server):
@@ -69,6 +81,7 @@ def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1
 def serve(host: str | None = None, port: int | None = None, workers: int = 1) -> int:
     """Blocking entry point of ``voice-gateway serve``."""
     settings = Settings()
+    configure_logging(settings)
     config = uvicorn_config(
         settings, host=host or settings.host, port=settings.port if port is None else port, workers=workers
     )

@@ -22,6 +22,7 @@ from gateway.core import dialect as beta
 from gateway.core import observers as ev
 from gateway.core.errors import (
     BinaryFrameNotSupported,
+    FrameRateExceeded,
     FrameTooLarge,
     GatewayError,
     InvalidRequest,
@@ -95,6 +96,7 @@ class SessionCore:
         served_model: str | None = None,
         overrides: SessionOverrides | None = None,
         max_message_bytes: int = 16 * 1024 * 1024,
+        max_frames_per_second: int = 500,
     ) -> None:
         self.kind = kind
         self.dialect = dialect
@@ -102,6 +104,9 @@ class SessionCore:
         self.served_model = served_model
         self.overrides = overrides or SessionOverrides()
         self.max_message_bytes = max_message_bytes
+        self.max_frames_per_second = max_frames_per_second
+        self._rate_window = now
+        self._rate_count = 0
         self.stats = SessionStats(started_at=now, last_activity_at=now)
         self.events: list[ev.SessionEvent] = []
         self.upstream_model: str | None = None
@@ -149,6 +154,12 @@ class SessionCore:
         stats.frames_from_client += 1
         stats.bytes_from_client += len(data)
         stats.last_activity_at = now
+        if now - self._rate_window >= 1.0:
+            self._rate_window, self._rate_count = now, 0
+        self._rate_count += 1
+        if self._rate_count > self.max_frames_per_second:
+            error: GatewayError = FrameRateExceeded()
+            return Emit(to_client=[self.error_event(error)], close=error)
         if len(data) > self.max_message_bytes:
             error = FrameTooLarge()
             return Emit(to_client=[self.error_event(error)], close=error)

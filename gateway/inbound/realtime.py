@@ -261,6 +261,7 @@ class _SessionSetup:
             served_model=route.model,
             overrides=route.overrides,
             max_message_bytes=svc.max_message_bytes,
+            max_frames_per_second=svc.max_frames_per_second,
         )
         observers = [FailsafeObserver(f.create(info, now), f.name) for f in svc.observer_factories]
         relay = RelaySession(

@@ -47,6 +47,7 @@ class InboundServices:
     clock: Callable[[], float]
     relay_limits: RelayLimits
     max_message_bytes: int
+    max_frames_per_second: int
     classify_hold_ms: int
     classify_hold_bytes: int
     allowed_origins: list[str] = field(default_factory=list)

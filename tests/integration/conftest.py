@@ -12,7 +12,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Callable
+from typing import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -132,3 +132,23 @@ def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
 def gateway(gateway_factory: GatewayFactory) -> GatewayProcess:
     """One gateway on its embedded defaults (emulator upstream, in-process store)."""
     return gateway_factory()
+
+
+@pytest.fixture
+async def emulator() -> "AsyncIterator[object]":
+    """An emulator in the test's event loop with fast, short replies; tests can inspect what it saw."""
+    from gateway.emulator import start_emulator
+
+    handle = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=600, chunk_ms=100, pace=True, asr_ms=50)
+    try:
+        yield handle
+    finally:
+        await handle.close()
+
+
+UPSTREAM_TEST_KEY = "sk-upstream-test-0123456789abcdef"
+
+
+def emulator_env(handle: object, **extra: str) -> dict[str, str]:
+    """Settings pointing a gateway at an emulator the test runs (with a fake upstream key)."""
+    return {"VOICE_GATEWAY_UPSTREAM_URL": handle.url, "OPENAI_API_KEY": UPSTREAM_TEST_KEY, **extra}  # type: ignore[attr-defined]

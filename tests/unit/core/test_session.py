@@ -171,3 +171,13 @@ def test_translation_output_is_segmented_by_gaps() -> None:
         core.from_upstream(_append(9600, "session.output_audio.delta").replace('"audio"', '"delta"'), t)
     segments = [e for e in core.take_events() if isinstance(e, ev.TranslationOutput)]
     assert [s.at for s in segments] == [1.0, 3.0]
+
+
+def test_frame_flood_is_cut_off() -> None:
+    """More client frames in one second than the limit ends the session with 1008."""
+    core = _core(max_frames_per_second=10)
+    actions = [core.from_client(_append(960), 0.5) for _ in range(11)]
+    assert all(a is FORWARD for a in actions[:10])
+    last = actions[-1]
+    assert isinstance(last, Emit) and last.close is not None and last.close.close_code == 1008
+    assert core.from_client(_append(960), 1.6) is FORWARD  # a new second, a new window

@@ -20,9 +20,9 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
+from gateway.accounting.config import AccountingSettings
 from gateway.accounting.keys import KeySpace
 from gateway.accounting.store import AccountingStore, RedisClient
-from gateway.settings import Settings
 
 log = logging.getLogger("voice_gateway.accounting")
 
@@ -80,12 +80,12 @@ def redis_client(url: str) -> RedisClient:
     return Redis.from_url(plain, **_timeouts())
 
 
-def _redis_store(settings: Settings, keys: KeySpace) -> AccountingStore:
+def _redis_store(settings: AccountingSettings, keys: KeySpace) -> AccountingStore:
     assert settings.redis_url is not None
     return AccountingStore(redis_client(settings.redis_url), keys, kind="redis")
 
 
-def _memory_store(settings: Settings, keys: KeySpace) -> AccountingStore:
+def _memory_store(settings: AccountingSettings, keys: KeySpace) -> AccountingStore:
     log.warning(
         "no redis_url: accounting runs on an in-process store; budgets, concurrency and rate "
         "limits are per process and spend is lost on restart"
@@ -93,16 +93,16 @@ def _memory_store(settings: Settings, keys: KeySpace) -> AccountingStore:
     return AccountingStore(fakeredis.FakeAsyncRedis(), keys, kind="memory")
 
 
-STORES: dict[str, Callable[[Settings, KeySpace], AccountingStore]] = {
+STORES: dict[str, Callable[[AccountingSettings, KeySpace], AccountingStore]] = {
     "redis": _redis_store,
     "memory": _memory_store,
 }
 
 
-def store_kind(settings: Settings) -> str:
+def store_kind(settings: AccountingSettings) -> str:
     return "redis" if settings.redis_url else "memory"
 
 
-def create_store(settings: Settings, keys: KeySpace | None = None) -> AccountingStore:
+def create_store(settings: AccountingSettings, keys: KeySpace | None = None) -> AccountingStore:
     """Resolve the store implementation once at start-up (``redis`` with a URL, else ``memory``)."""
     return STORES[store_kind(settings)](settings, keys or KeySpace())

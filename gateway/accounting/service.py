@@ -11,6 +11,7 @@ from typing import Callable
 
 from gateway.accounting.admission import Admission, StoreHealth
 from gateway.accounting.caps import default_caps
+from gateway.accounting.config import AccountingSettings
 from gateway.accounting.ledger import Ledger, LiveSession
 from gateway.accounting.meter import PriceBook
 from gateway.accounting.observer import AccountingObserverFactory
@@ -20,7 +21,6 @@ from gateway.core.catalog import Catalog
 from gateway.core.errors import StoreUnavailable
 from gateway.core.money import Pricing, PricingUnit, usd_to_micros
 from gateway.core.observers import SessionEnded
-from gateway.settings import Settings
 
 log = logging.getLogger("voice_gateway.accounting")
 
@@ -29,7 +29,7 @@ DEFAULT_LEASE_TTL_S = 30.0
 MAX_QUEUED_RECORDS = 100_000
 
 
-def fallback_pricing(settings: Settings) -> Pricing | None:
+def fallback_pricing(settings: AccountingSettings) -> Pricing | None:
     """``fallback_usd_per_minute`` as a duration price; unset → the catalog's own fallback (or refusal)."""
     if not settings.fallback_usd_per_minute:
         return None
@@ -41,7 +41,7 @@ class AccountingService:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: AccountingSettings,
         catalog: Catalog,
         store: AccountingStore,
         *,
@@ -104,8 +104,6 @@ class AccountingService:
 
     async def start(self) -> None:
         """Start the background flush / heartbeat / reconnect loop."""
-        if self.store.kind == "memory":
-            log.warning("accounting limits are enforced per process (no redis_url)")
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="accounting-flush")
 

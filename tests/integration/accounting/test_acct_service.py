@@ -130,7 +130,8 @@ async def test_killed_instance_loses_at_most_one_flush_and_its_slot_is_reclaimed
     local = svc.live_spend("sess_1")
     lost_ms = (local - flushed) / FULL_DUPLEX_MICROS_PER_S * 1000
     print(f"\nMEASURED flush loss: {local - flushed} µ$ = {lost_ms:.0f} ms of audio (flush {flush_ms} ms)")
-    assert 0 <= lost_ms <= flush_ms + tick_s * 1000
+    # the projection moves on ticks, so the bound is one flush period plus one tick (plus one of loop jitter)
+    assert 0 <= lost_ms <= flush_ms + 2 * tick_s * 1000
 
     other = service(REDIS_URL, prefix)
     with pytest.raises(ConcurrencyLimited):

@@ -69,7 +69,7 @@ def test_idle_timeout_counts_from_last_activity() -> None:
 def test_budget_warns_then_cuts_off_at_daily_budget() -> None:
     """The tenant projection warns at 80% of the tighter budget and cuts off at it with 4103."""
     g = guard(Caps())
-    near = BudgetProjection(day_used_micros=85, month_used_micros=85, daily_budget_micros=100, monthly_budget_micros=10**4)
+    near = BudgetProjection(85, 85, daily_budget_micros=100, monthly_budget_micros=10_000)
     warning = g.check(101.0, 0, 101.0, near)
     assert isinstance(warning, Notify)
     assert (warning.event["cap"], warning.event["used_micros"], warning.event["limit_micros"]) == ("budget", 85, 100)

@@ -1,0 +1,33 @@
+"""The settings accounting reads, as a Protocol: the app's ``Settings`` satisfies it (no upward import)."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+
+class AccountingSettings(Protocol):
+    """Read-only view of ``gateway.settings.Settings`` fields this package uses."""
+
+    @property
+    def redis_url(self) -> str | None: ...
+
+    @property
+    def max_session_usd(self) -> str | None: ...
+
+    @property
+    def max_session_seconds(self) -> float | None: ...
+
+    @property
+    def idle_timeout_seconds(self) -> float | None: ...
+
+    @property
+    def cap_warn_ratio(self) -> float: ...
+
+    @property
+    def store_failure_mode(self) -> Literal["open", "closed"]: ...
+
+    @property
+    def flush_interval_ms(self) -> int: ...
+
+    @property
+    def fallback_usd_per_minute(self) -> str | None: ...

@@ -1,10 +1,10 @@
 """Per-session cost as telemetry sees it: usage priced with the catalog, or the accountant's figure.
 
-Cost on spans and the cost metric come from one of two sources, chosen at wiring time:
-an injected ``cost_of(session_id)`` (the accounting observer's authoritative running total)
-when it answers, otherwise telemetry's own estimate: cumulative ``response.done`` usage
-priced with the catalog (token-priced models) or relayed input audio at the per-minute price
-(duration-priced models). Cumulative totals are priced once, so turn costs never drift.
+Turn costs are telemetry's own: each ``response.done`` usage priced with the catalog
+(cumulative totals priced once, so turn costs never drift). The session total is the larger
+of an injected ``cost_of(session_id)`` (the accounting service's live figure, wired at start-up)
+and the local estimate: cumulative usage for token-priced models, relayed input audio at the
+per-minute price for duration-priced ones.
 """
 
 from __future__ import annotations
@@ -59,14 +59,23 @@ class SessionCost:
         return parsed, turn_cost
 
     def total(self, stats: SessionStats) -> int | None:
-        """Cost so far: the accountant's figure when injected and known, else the local estimate."""
-        if self._cost_of is not None:
-            try:
-                value = self._cost_of(self._session_id)
-            except Exception:  # an accounting hiccup must not break telemetry
-                value = None
-            if value is not None:
-                return value
+        """Cost so far: the larger of the accountant's live figure and the local estimate.
+
+        The accountant answers 0 once it has forgotten a session (its end may run before ours),
+        so its figure alone could step backwards at the very end; the local estimate cannot.
+        """
+        known = [value for value in (self._injected(), self._local(stats)) if value is not None]
+        return max(known) if known else None
+
+    def _injected(self) -> int | None:
+        if self._cost_of is None:
+            return None
+        try:
+            return self._cost_of(self._session_id)
+        except Exception:  # an accounting hiccup must not break telemetry
+            return None
+
+    def _local(self, stats: SessionStats) -> int | None:
         if self.pricing is None:
             return None
         if self.pricing.unit is PricingUnit.MINUTES:

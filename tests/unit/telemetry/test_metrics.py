@@ -134,3 +134,26 @@ async def test_tick_flushes_at_most_once_a_second(traced: Traced) -> None:
     assert frames() == 10
     await observer.on_end(SessionEnded(T0 + 1.6, "client_closed"), stats)
     assert frames() == 15
+
+
+async def test_injected_cost_is_used_and_never_steps_back() -> None:
+    """cost_of (the accountant's figure) wins when larger; its 0-after-forgetting never lowers the total."""
+    from gateway.core.observers import SessionEnded, SessionStats
+    from gateway.settings import Settings
+    from gateway.telemetry import setup_telemetry
+    from tests.unit.telemetry.scripts import CATALOG
+
+    answers = {"s_cost": 50_000}
+    telemetry = setup_telemetry(Settings(_env_file=None), catalog=CATALOG, cost_of=lambda sid: answers.get(sid, 0))  # type: ignore[call-arg]
+    try:
+        observer = telemetry.observer_factory.create(session_info(SessionKind.REALTIME, "s_cost", "gpt-realtime-2"), T0)
+        stats = SessionStats(started_at=T0, last_activity_at=T0)
+        await observer.on_tick(T0 + 1.0, stats)
+        answers.clear()  # the accountant forgot the session before our end ran
+        await observer.on_end(SessionEnded(T0 + 2.0, "client_closed"), stats)
+        body, _ = telemetry.render_metrics()
+        line = next(l for l in body.decode().splitlines() if l.startswith("voice_gateway_cost_micros_total{"))
+        assert line.endswith(" 50000.0")
+        assert observer.scope.session_span.attributes["voice_gateway.cost_micros"] == 50_000  # type: ignore[attr-defined,index]
+    finally:
+        telemetry.shutdown()

@@ -7,6 +7,7 @@ context, and keeps the default-conversation response plus any out-of-band ones r
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 import orjson
@@ -180,7 +181,7 @@ class Responder:
         """Retire finished responses; the default one's final item replaces its placeholder."""
         if self.active is not None and self.active.done:
             if self._active_entry is not None and self.active.final_item is not None:
-                self._active_entry.item = self.active.final_item
+                self._active_entry.item = copy.deepcopy(self.active.final_item)
                 self._active_entry.audio_ms = self.active.sent_audio_ms
             self.active, self._active_entry = None, None
         self.out_of_band = [r for r in self.out_of_band if not r.done]

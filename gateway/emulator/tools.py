@@ -85,9 +85,10 @@ def _marker_request(ctx: ToolContext) -> str | None:
 
 
 def arguments_for(schema: Json) -> Json:
-    """A value satisfying the (supported subset of) JSON Schema ``schema``."""
-    root = schema if isinstance(schema, dict) else {}
-    return _value(root, root, "value", 0)
+    """A value satisfying the (supported subset of) JSON Schema ``schema``; no schema → ``{}``."""
+    if not isinstance(schema, dict) or not schema:
+        return {}
+    return _value(schema, schema, "value", 0)
 
 
 def _value(schema: dict[str, Json], root: dict[str, Json], name: str, depth: int) -> Json:

@@ -107,7 +107,7 @@ class Conversation:
         keys: list[ContextKey] = [(f"pre:{hash(preamble)}", text.text_tokens(preamble), 0)]
         keys += [(e.id, *_entry_tokens(e)) for e in (self._entries if entries is None else entries)]
         cached_text = cached_audio = 0
-        for old, new in zip(self._previous_context, keys):
+        for old, new in zip(self._previous_context, keys, strict=False):
             if old != new:
                 break
             cached_text, cached_audio = cached_text + new[1], cached_audio + new[2]

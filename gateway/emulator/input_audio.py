@@ -109,8 +109,8 @@ class InputAudio:
     def _cut(self, stop: SpeechStop) -> Stopped:
         """Slice the utterance out of the buffer and drop everything up to its end."""
         bpm = self.format.bytes_per_ms
-        start = max(0, int((self._speech_start_ms - self._buffer_start_ms)) * bpm)
-        end = max(start, int((stop.audio_end_ms - self._buffer_start_ms)) * bpm)
+        start = max(0, int(self._speech_start_ms - self._buffer_start_ms) * bpm)
+        end = max(start, int(stop.audio_end_ms - self._buffer_start_ms) * bpm)
         utterance = bytes(self.buffer[start:end])
         del self.buffer[:end]
         self._buffer_start_ms += end / bpm

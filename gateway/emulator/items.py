@@ -36,7 +36,8 @@ class ItemOps:
             return [s.error("missing_required_parameter", "Missing required parameter: 'item'.", event, param="item")]
         problem = _check_item(item)
         if problem is not None:
-            return [s.error("invalid_value", f"Invalid value for '{problem[0]}': {problem[1]}", event, param=problem[0])]
+            param, detail = problem
+            return [s.error("invalid_value", f"Invalid value for '{param}': {detail}", event, param=param)]
         previous = event.get("previous_item_id")
         if previous is not None and previous != "root" and s.conversation.get(str(previous)) is None:
             return [s.error("invalid_value", f"Invalid value for 'previous_item_id': no item '{previous}'.",

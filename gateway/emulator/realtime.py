@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from gateway.emulator import errors, text
-from gateway.emulator.audio import AudioFormat, PCM, format_from_json
+from gateway.emulator.audio import PCM, AudioFormat, format_from_json
 from gateway.emulator.conversation import Conversation, Entry
 from gateway.emulator.ids import IdFactory
 from gateway.emulator.input_audio import MIN_COMMIT_MS, InputAudio, Started, Stopped
@@ -20,8 +20,13 @@ from gateway.emulator.machine import CloseRequest, Outgoing
 from gateway.emulator.parsing import client_event_id, decode_audio, decode_event
 from gateway.emulator.responder import Responder
 from gateway.emulator.script import Script
-from gateway.emulator.session_config import (Problem, apply_update, default_realtime_session,
-                                             default_transcription_session, semantic_silence_ms)
+from gateway.emulator.session_config import (
+    Problem,
+    apply_update,
+    default_realtime_session,
+    default_transcription_session,
+    semantic_silence_ms,
+)
 from gateway.emulator.stats import SessionRecord
 from gateway.emulator.transcription import AsrJob, AsrQueue
 from gateway.emulator.types import Event, Json
@@ -82,7 +87,7 @@ class RealtimeSession:
 
     def poll(self, now: float) -> list[Outgoing]:
         """Due response, transcription and idle-timeout events."""
-        return [*self.asr.poll(now), *self.responder.poll(now)]
+        return [*self._asr_poll(now), *self.responder.poll(now)]
 
     def next_deadline(self) -> float | None:
         """Earliest due time among responses and transcriptions."""
@@ -186,7 +191,7 @@ class RealtimeSession:
         out: list[Outgoing] = [self.event("input_audio_buffer.speech_stopped", item_id=item_id,
                                           audio_end_ms=signal.audio_end_ms)]
         out += self._commit_audio(item_id, signal.audio, now)
-        out += self.asr.poll(now)
+        out += self._asr_poll(now)
         if self.kind == "realtime" and self._turn_flag("create_response") and not self.responder.active:
             out += self.responder.start_auto(now)
         return out
@@ -219,6 +224,17 @@ class RealtimeSession:
         if model is not None:
             self.asr.submit(AsrJob(item_id, model, self.user_turns, audio_ms), now)
         return out
+
+    def _asr_poll(self, now: float) -> list[Outgoing]:
+        """Due transcription events; a completion writes the transcript into the user item."""
+        out = self.asr.poll(now)
+        for event in out:
+            entry = self.conversation.get(str(event["item_id"]))
+            if entry is not None and str(event["type"]).endswith(".completed"):
+                entry.item = {**entry.item, "content": [
+                    {**part, "transcript": event["transcript"]} if isinstance(part, dict) else part
+                    for part in entry.item.get("content") or []]}  # type: ignore[union-attr]
+        return list(out)
 
     def _clear(self, event: Event, now: float) -> list[Outgoing]:
         """Drop the uncommitted buffer."""

@@ -16,7 +16,7 @@ from gateway.emulator import tools
 from gateway.emulator.audio import format_from_json
 from gateway.emulator.conversation import Entry, preamble_text
 from gateway.emulator.machine import Outgoing
-from gateway.emulator.response import (CallPlan, MessagePlan, Pacing, ResponseRun, ResponseSettings)
+from gateway.emulator.response import CallPlan, MessagePlan, Pacing, ResponseRun, ResponseSettings
 from gateway.emulator.session_config import Problem, check_max_tokens, check_tool_choice
 from gateway.emulator.types import Event, Json
 
@@ -206,7 +206,8 @@ def _validate(params: Json) -> Problem | None:
         checks.append(Problem("invalid_value", "response.conversation",
                               "Invalid value for 'response.conversation': expected 'auto' or 'none'."))
     if "input" in params and not isinstance(params["input"], list):
-        checks.append(Problem("invalid_type", "response.input", "Invalid type for 'response.input': expected an array."))
+        checks.append(Problem("invalid_type", "response.input",
+                              "Invalid type for 'response.input': expected an array."))
     checks.append(_check_metadata(params.get("metadata")))
     return next((c for c in checks if c is not None), None)
 

@@ -32,7 +32,7 @@ from gateway.emulator.realtime import RealtimeSession
 from gateway.emulator.script import Script, ScriptError, knobs_from_request
 from gateway.emulator.stats import SessionRecord
 from gateway.emulator.translation import TranslationSession
-from gateway.emulator.types import Event, Json
+from gateway.emulator.types import Json
 
 log = logging.getLogger(__name__)
 

@@ -131,7 +131,8 @@ def _apply_key(session: dict[str, Json], key: str, value: Json, conversation: bo
     checks = {
         "model": lambda: None if value in (session.get("model"), None) else _invalid(
             "session.model", "the model cannot be changed after the session is created."),
-        "instructions": lambda: None if isinstance(value, str) else _invalid("session.instructions", "expected a string."),
+        "instructions": lambda: None if isinstance(value, str)
+        else _invalid("session.instructions", "expected a string."),
         "output_modalities": lambda: None if value in (["audio"], ["text"]) else _invalid(
             "session.output_modalities", "expected [\"audio\"] or [\"text\"]."),
         "tools": lambda: None if isinstance(value, list) and all(isinstance(t, dict) for t in value)

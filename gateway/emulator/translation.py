@@ -219,7 +219,8 @@ def _check_update(patch: Json) -> tuple[str, str, str] | None:
         return ("invalid_value", "session.audio.output.language",
                 f"Invalid value for 'session.audio.output.language': supported are {sorted(LANGUAGES)}.")
     transcription = (audio_patch.get("input") or {}).get("transcription")  # type: ignore[union-attr]
-    if transcription is not None and not (isinstance(transcription, dict) and isinstance(transcription.get("model"), str)):
+    valid = isinstance(transcription, dict) and isinstance(transcription.get("model"), str)
+    if transcription is not None and not valid:
         return ("invalid_value", "session.audio.input.transcription",
                 "Invalid value for 'session.audio.input.transcription': expected {\"model\": …} or null.")
     return None

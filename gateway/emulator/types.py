@@ -5,6 +5,6 @@ from __future__ import annotations
 from typing import TypeAlias
 
 #: a JSON value as produced by ``orjson.loads``
-Json: TypeAlias = "None | bool | int | float | str | list[Json] | dict[str, Json]"
+Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json] | None"
 #: one server or client event (a JSON object)
 Event: TypeAlias = dict[str, Json]

@@ -3,7 +3,7 @@
 Fed samples with their session-time position, it reports speech start/stop in session
 milliseconds following OpenAI's ``server_vad`` knobs: ``threshold`` (0..1), ``prefix_padding_ms``
 and ``silence_duration_ms``. The threshold maps linearly onto a level in dBFS,
-``-60 + 50 × threshold`` (0.5 → -35 dBFS), so silence and line noise never trigger it while any
+``-60 + 50 * threshold`` (0.5 → -35 dBFS), so silence and line noise never trigger it while any
 spoken level does. Speech starts after 60 ms of consecutive voiced 20 ms frames; it stops after
 ``silence_duration_ms`` of unvoiced frames, and ``audio_end_ms`` includes that silence, as the
 real API documents.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+
 import orjson
 from openai.types.realtime import RealtimeServerEvent, RealtimeTranslationServerEvent
 from pydantic import TypeAdapter

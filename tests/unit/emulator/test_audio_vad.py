@@ -57,7 +57,7 @@ def test_g711_round_trip_keeps_level(kind: str) -> None:
     """Encoding then decoding G.711 keeps every sample within the codec's quantisation error."""
     samples = tone(20, 0.5, rate=8000)
     decoded = audio.g711_decode(audio.g711_encode(samples, kind), kind)
-    assert all(abs(a - b) <= max(32, abs(a) // 16) for a, b in zip(samples, decoded))
+    assert all(abs(a - b) <= max(32, abs(a) // 16) for a, b in zip(samples, decoded, strict=True))
 
 
 def test_format_parsing_accepts_only_ga_formats() -> None:

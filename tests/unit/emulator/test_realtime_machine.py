@@ -138,3 +138,17 @@ def test_transcription_session_rejects_conversation_events() -> None:
     m = realtime(kind="transcription")
     assert send(m, {"type": "conversation.item.create", "item": {}})[0]["error"]["param"] == "type"  # type: ignore[index]
     assert send(m, {"type": "session.update", "session": {"type": "realtime"}})[0]["error"]["code"] == "invalid_value"  # type: ignore[index]
+
+
+def test_input_transcription_fills_the_user_item() -> None:
+    """After the ASR completion, retrieving the user item shows its transcript and its audio."""
+    m = realtime(dataclasses.replace(FAST, reply_ms=300))
+    send(m, {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+        "turn_detection": None, "transcription": {"model": "gpt-realtime-whisper"}}}}})
+    send(m, {"type": "input_audio_buffer.append", "audio": speech(500)})
+    out = send(m, {"type": "input_audio_buffer.commit"})
+    completed = next(e for e in out if e["type"] == "conversation.item.input_audio_transcription.completed")
+    assert completed["usage"] == {"type": "duration", "seconds": 0.5}
+    item = send(m, {"type": "conversation.item.retrieve", "item_id": completed["item_id"]})[0]["item"]
+    assert item["content"][0]["transcript"] == completed["transcript"]  # type: ignore[index]
+    assert item["content"][0]["audio"] == speech(500)  # type: ignore[index]

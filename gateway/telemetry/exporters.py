@@ -9,8 +9,8 @@ are still created (and visible to in-process processors), metrics still serve ``
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -38,13 +38,17 @@ def _console_spans() -> SpanExporter:
 
 
 def _otlp_http_metrics() -> MetricExporter:
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter,
+    )
 
     return OTLPMetricExporter()
 
 
 def _otlp_grpc_metrics() -> MetricExporter:
-    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+        OTLPMetricExporter,
+    )
 
     return OTLPMetricExporter()
 
@@ -80,18 +84,32 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 
 def _protocol(env: Mapping[str, str], signal: str) -> str:
-    value = (env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "").strip()
+    value = (
+        env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or ""
+    ).strip()
     protocol = value or DEFAULT_PROTOCOL
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unsupported OTLP protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+        raise ValueError(
+            f"unsupported OTLP protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}"
+        )
     return protocol
 
 
-def _keys(env: Mapping[str, str], signal: str, ignored: frozenset[str]) -> tuple[str, ...]:
+def _keys(
+    env: Mapping[str, str], signal: str, ignored: frozenset[str]
+) -> tuple[str, ...]:
     """Registry keys for one signal (``TRACES`` or ``METRICS``)."""
     raw = env.get(f"OTEL_{signal}_EXPORTER")
-    endpoint = env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    names = [name.strip().lower() for name in raw.split(",") if name.strip()] if raw else (["otlp"] if endpoint else [])
+    endpoint = env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or env.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    names = (
+        [name.strip().lower() for name in raw.split(",") if name.strip()]
+        if raw
+        else (["otlp"] if endpoint else [])
+    )
     keys: list[str] = []
     for name in names:
         if name == "none" or name in ignored:

@@ -13,8 +13,9 @@ import logging
 import re
 import sys
 import threading
-from datetime import datetime, timezone
-from typing import IO, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import IO
 
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
@@ -27,7 +28,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:sk|rk)-[A-Za-z0-9_-]{8,}"), REDACTED),
     (re.compile(r"\bek_[A-Za-z0-9_-]{8,}"), REDACTED),
     (re.compile(r"\bvg_[A-Za-z0-9_-]{8,}"), REDACTED),
-    (re.compile(r"(?i)\b(api[-_]?key|x-api-key|authorization)(\"?\s*[:=]\s*\"?)(?!bearer\b|basic\b|\[REDACTED\])[^\s\",;]{4,}"), r"\1\2" + REDACTED),
+    (
+        re.compile(
+            r"(?i)\b(api[-_]?key|x-api-key|authorization)(\"?\s*[:=]\s*\"?)(?!bearer\b|basic\b|\[REDACTED\])[^\s\",;]{4,}"
+        ),
+        r"\1\2" + REDACTED,
+    ),
 )
 #: registered secrets shorter than this are ignored (redacting "a" would wreck every line)
 MIN_SECRET_LENGTH = 6
@@ -48,7 +54,9 @@ class SecretRedactor:
         with self._lock:
             if value not in self._values:
                 # longest first, so a secret containing another is replaced whole
-                self._values = tuple(sorted((*self._values, value), key=len, reverse=True))
+                self._values = tuple(
+                    sorted((*self._values, value), key=len, reverse=True)
+                )
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced by ``[REDACTED]``."""
@@ -79,7 +87,9 @@ def register_secret(value: str | None) -> None:
         REDACTOR.add(value)
 
 
-_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_STANDARD_ATTRS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
+) | {"message", "asctime"}
 
 
 class RedactingFilter(logging.Filter):
@@ -124,8 +134,15 @@ class GatewayJsonFormatter(JsonFormatter):
         )
         self._redactor = redactor
 
-    def add_fields(self, log_data: dict[str, object], record: logging.LogRecord, message_dict: dict[str, object]) -> None:  # type: ignore[override]
-        log_data["ts"] = datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds")
+    def add_fields(
+        self,
+        log_data: dict[str, object],
+        record: logging.LogRecord,
+        message_dict: dict[str, object],
+    ) -> None:  # type: ignore[override]
+        log_data["ts"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+            timespec="milliseconds"
+        )
         super().add_fields(log_data, record, message_dict)
 
     def process_log_record(self, log_data: dict[str, object]) -> dict[str, object]:  # type: ignore[override]
@@ -135,7 +152,9 @@ class GatewayJsonFormatter(JsonFormatter):
         return self._redactor.redact(super().format(record))
 
 
-def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> logging.Handler:
+def configure_logging(
+    settings: Settings, *, stream: IO[str] | None = None
+) -> logging.Handler:
     """Install the gateway's one root handler (idempotent) and register the configured secrets."""
     for secret in _settings_secrets(settings):
         register_secret(secret)
@@ -144,7 +163,9 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> l
     if settings.log_format == "json":
         handler.setFormatter(GatewayJsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+        )
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _MARKER, False)]:

@@ -7,7 +7,7 @@ deltas of the session counters, at most once a second per session.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from opentelemetry.metrics import Meter
 
@@ -18,7 +18,19 @@ Attrs = Mapping[str, str]
 #: seconds; a voice turn's first audio usually lands between 0.2 s and 2 s
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 #: seconds; the gateway's own added delay should be well under a millisecond
-RELAY_DELAY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+RELAY_DELAY_BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+)
 _TO_UPSTREAM = {"direction": "client_to_upstream"}
 _TO_CLIENT = {"direction": "upstream_to_client"}
 
@@ -27,12 +39,24 @@ class GatewayMetrics:
     """All instruments, created once per meter provider."""
 
     def __init__(self, meter: Meter) -> None:
-        self.active = meter.create_up_down_counter(n.M_ACTIVE, unit="{session}", description="Sessions in progress")
-        self.started = meter.create_counter(n.M_STARTED, unit="{session}", description="Sessions started")
-        self.ended = meter.create_counter(n.M_ENDED, unit="{session}", description="Sessions ended, by reason")
-        self.frames = meter.create_counter(n.M_FRAMES, unit="{frame}", description="Frames relayed, by direction")
-        self.bytes = meter.create_counter(n.M_BYTES, unit="By", description="Bytes relayed, by direction")
-        self.audio = meter.create_counter(n.M_AUDIO, unit="s", description="Audio relayed, by direction")
+        self.active = meter.create_up_down_counter(
+            n.M_ACTIVE, unit="{session}", description="Sessions in progress"
+        )
+        self.started = meter.create_counter(
+            n.M_STARTED, unit="{session}", description="Sessions started"
+        )
+        self.ended = meter.create_counter(
+            n.M_ENDED, unit="{session}", description="Sessions ended, by reason"
+        )
+        self.frames = meter.create_counter(
+            n.M_FRAMES, unit="{frame}", description="Frames relayed, by direction"
+        )
+        self.bytes = meter.create_counter(
+            n.M_BYTES, unit="By", description="Bytes relayed, by direction"
+        )
+        self.audio = meter.create_counter(
+            n.M_AUDIO, unit="s", description="Audio relayed, by direction"
+        )
         self.relay_delay = meter.create_histogram(
             n.M_RELAY_DELAY,
             unit="s",
@@ -45,11 +69,21 @@ class GatewayMetrics:
             description="From end of user input to the first output audio of the response",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
         )
-        self.turns = meter.create_counter(n.M_TURNS, unit="{turn}", description="Turns (responses) ended, by status")
-        self.interruptions = meter.create_counter(n.M_INTERRUPTIONS, unit="{interruption}", description="Barge-ins")
-        self.tool_calls = meter.create_counter(n.M_TOOL_CALLS, unit="{call}", description="Function calls, by outcome")
-        self.tokens = meter.create_counter(n.M_TOKENS, unit="{token}", description="Tokens reported by upstream")
-        self.cost = meter.create_counter(n.M_COST, unit="{usd_micro}", description="Cost accrued, micro-dollars")
+        self.turns = meter.create_counter(
+            n.M_TURNS, unit="{turn}", description="Turns (responses) ended, by status"
+        )
+        self.interruptions = meter.create_counter(
+            n.M_INTERRUPTIONS, unit="{interruption}", description="Barge-ins"
+        )
+        self.tool_calls = meter.create_counter(
+            n.M_TOOL_CALLS, unit="{call}", description="Function calls, by outcome"
+        )
+        self.tokens = meter.create_counter(
+            n.M_TOKENS, unit="{token}", description="Tokens reported by upstream"
+        )
+        self.cost = meter.create_counter(
+            n.M_COST, unit="{usd_micro}", description="Cost accrued, micro-dollars"
+        )
         self.transcription_latency = meter.create_histogram(
             n.M_TRANSCRIPTION_LATENCY,
             unit="s",
@@ -62,18 +96,30 @@ class GatewayMetrics:
             description="From source audio sent to the first translated output of a segment",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
         )
-        self.cap_warnings = meter.create_counter(n.M_CAP_WARNINGS, unit="{warning}", description="Cap warnings sent")
-        self.cap_cutoffs = meter.create_counter(n.M_CAP_CUTOFFS, unit="{session}", description="Sessions cut off by a cap")
+        self.cap_warnings = meter.create_counter(
+            n.M_CAP_WARNINGS, unit="{warning}", description="Cap warnings sent"
+        )
+        self.cap_cutoffs = meter.create_counter(
+            n.M_CAP_CUTOFFS, unit="{session}", description="Sessions cut off by a cap"
+        )
         self.policy_reloads = meter.create_counter(
-            n.M_POLICY_RELOADS, unit="{reload}", description="Policy reloads, by outcome"
+            n.M_POLICY_RELOADS,
+            unit="{reload}",
+            description="Policy reloads, by outcome",
         )
         self.upstream_connect_failures = meter.create_counter(
-            n.M_UPSTREAM_CONNECT_FAILURES, unit="{failure}", description="Failed upstream connects"
+            n.M_UPSTREAM_CONNECT_FAILURES,
+            unit="{failure}",
+            description="Failed upstream connects",
         )
         self.admission_refusals = meter.create_counter(
-            n.M_ADMISSION_REFUSALS, unit="{session}", description="Sessions refused at admission, by reason"
+            n.M_ADMISSION_REFUSALS,
+            unit="{session}",
+            description="Sessions refused at admission, by reason",
         )
-        self.errors = meter.create_counter(n.M_ERRORS, unit="{error}", description="error events, by code and source")
+        self.errors = meter.create_counter(
+            n.M_ERRORS, unit="{error}", description="error events, by code and source"
+        )
 
     def relayed(
         self,

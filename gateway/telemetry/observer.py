@@ -7,14 +7,20 @@ swallows its own failures: telemetry can never end or slow a session.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
 from gateway.core.catalog import Catalog
-from gateway.core.errors import BudgetCapReached, CostCapReached, Draining, DurationCapReached, IdleTimeout
+from gateway.core.errors import (
+    BudgetCapReached,
+    CostCapReached,
+    Draining,
+    DurationCapReached,
+    IdleTimeout,
+)
 from gateway.core.kinds import SessionKind
 from gateway.core.money import audio_ms
 from gateway.core.observers import (
@@ -51,7 +57,9 @@ from gateway.telemetry.utterances import UtteranceTracker
 SESSION_LOGGER = "gateway.sessions"
 _log = logging.getLogger(__name__)
 #: error codes that end a session by design, not by failure (no ERROR status on the span)
-CAP_CODES = frozenset(c.code for c in (CostCapReached, DurationCapReached, IdleTimeout, BudgetCapReached))
+CAP_CODES = frozenset(
+    c.code for c in (CostCapReached, DurationCapReached, IdleTimeout, BudgetCapReached)
+)
 _EXPECTED_CODES = CAP_CODES | {Draining.code}
 #: counters are folded into metrics at most this often per session
 METRICS_FLUSH_S = 1.0
@@ -61,15 +69,25 @@ _propagator = TraceContextTextMapPropagator()
 class TelemetryObserver:
     """Per-session spans, metrics and log lines."""
 
-    def __init__(self, scope: SessionScope, info: SessionInfo, now: float, live: dict[str, "TelemetryObserver"]) -> None:
+    def __init__(
+        self,
+        scope: SessionScope,
+        info: SessionInfo,
+        now: float,
+        live: dict[str, TelemetryObserver],
+    ) -> None:
         self._scope = scope
         self._info = info
         self._live = live
-        self._turns: TurnTracker | None = TurnTracker(scope) if info.kind is SessionKind.REALTIME else None
+        self._turns: TurnTracker | None = (
+            TurnTracker(scope) if info.kind is SessionKind.REALTIME else None
+        )
         self._utterances = UtteranceTracker(
             scope, self._turns, report_unfinished=info.kind is SessionKind.TRANSCRIPTION
         )
-        self._segments = SegmentTracker(scope, now) if info.kind is SessionKind.TRANSLATION else None
+        self._segments = (
+            SegmentTracker(scope, now) if info.kind is SessionKind.TRANSLATION else None
+        )
         self._started_at = now
         self._last_flush = now
         self._flushed = SessionStats(started_at=now, last_activity_at=now)
@@ -84,9 +102,10 @@ class TelemetryObserver:
     async def on_event(self, event: SessionEvent, stats: SessionStats) -> None:
         try:
             self._dispatch(event, stats)
-        except Exception:
-            _log.warning("telemetry observer failed on %s", type(event).__name__, exc_info=True)
-        return None
+        except Exception:  # noqa: BLE001 - telemetry must never break a session
+            _log.warning(
+                "telemetry observer failed on %s", type(event).__name__, exc_info=True
+            )
 
     async def on_tick(self, now: float, stats: SessionStats) -> None:
         try:
@@ -95,9 +114,8 @@ class TelemetryObserver:
             if now - self._last_flush >= METRICS_FLUSH_S:
                 self._last_flush = now
                 self._flush(stats)
-        except Exception:
+        except Exception:  # noqa: BLE001 - telemetry must never break a session
             _log.warning("telemetry observer failed on tick", exc_info=True)
-        return None
 
     async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None:
         if self._ended:
@@ -108,14 +126,16 @@ class TelemetryObserver:
             self._close_trackers(ended.at)
             self._flush(stats)
             self._record_end(ended, stats)
-        except Exception:
+        except Exception:  # noqa: BLE001 - telemetry must never break a session
             _log.warning("telemetry observer failed at session end", exc_info=True)
         finally:
             self._scope.end(self._scope.session_span, ended.at)
 
     # --- out-of-band hooks (called through Telemetry) -------------------------------------
     def cap_warning(self, cap: str, used_ratio: float) -> None:
-        self._scope.session_span.add_event(n.EV_CAP_WARNING, {n.CAP: cap, n.CAP_RATIO: used_ratio})
+        self._scope.session_span.add_event(
+            n.EV_CAP_WARNING, {n.CAP: cap, n.CAP_RATIO: used_ratio}
+        )
 
     def cap_cutoff(self, cap: str) -> bool:
         """Mark the cut-off on the span; True the first time (so the metric counts it once)."""
@@ -186,23 +206,30 @@ class TelemetryObserver:
             self._scope.genai_attrs[n.GEN_AI_RESPONSE_MODEL] = event.served_model
             span.set_attribute(n.GEN_AI_RESPONSE_MODEL, event.served_model)
             attrs[n.GEN_AI_RESPONSE_MODEL] = event.served_model
-        span.add_event(n.EV_UPSTREAM_READY, attrs, timestamp=self._scope.clock.ns(event.at))
+        span.add_event(
+            n.EV_UPSTREAM_READY, attrs, timestamp=self._scope.clock.ns(event.at)
+        )
 
     def _error(self, event: ErrorSeen) -> None:
         name = n.EV_ERROR if event.from_upstream else n.EV_GATEWAY_ERROR
         self._scope.session_span.add_event(
             name,
-            {n.ERROR_EVENT_CODE: event.code, n.ERROR_FROM_UPSTREAM: event.from_upstream},
+            {
+                n.ERROR_EVENT_CODE: event.code,
+                n.ERROR_FROM_UPSTREAM: event.from_upstream,
+            },
             timestamp=self._scope.clock.ns(event.at),
         )
         source = "upstream" if event.from_upstream else "gateway"
-        self._scope.metrics.errors.add(1, {**self._scope.metric_attrs, "code": event.code, "source": source})
+        self._scope.metrics.errors.add(
+            1, {**self._scope.metric_attrs, "code": event.code, "source": source}
+        )
 
     def _close_trackers(self, at: float) -> None:
         for close in self._closers():
             try:
                 close(at)
-            except Exception:
+            except Exception:  # noqa: BLE001 - telemetry must never break a session
                 _log.warning("telemetry tracker failed to close", exc_info=True)
 
     def _closers(self) -> list[Callable[[float], None]]:
@@ -221,9 +248,15 @@ class TelemetryObserver:
             stats.frames_from_upstream - done.frames_from_upstream,
             stats.bytes_from_client - done.bytes_from_client,
             stats.bytes_from_upstream - done.bytes_from_upstream,
-            (audio_ms(stats.audio_in_bytes, stats.input_format) - audio_ms(done.audio_in_bytes, stats.input_format))
+            (
+                audio_ms(stats.audio_in_bytes, stats.input_format)
+                - audio_ms(done.audio_in_bytes, stats.input_format)
+            )
             / 1000,
-            (audio_ms(stats.audio_out_bytes, stats.output_format) - audio_ms(done.audio_out_bytes, stats.output_format))
+            (
+                audio_ms(stats.audio_out_bytes, stats.output_format)
+                - audio_ms(done.audio_out_bytes, stats.output_format)
+            )
             / 1000,
         )
         done.frames_from_client = stats.frames_from_client
@@ -234,7 +267,9 @@ class TelemetryObserver:
         done.audio_out_bytes = stats.audio_out_bytes
         total = self._scope.cost.total(stats)
         if total is not None and total > self._cost_reported:
-            self._scope.metrics.cost.add(total - self._cost_reported, self._scope.metric_attrs)
+            self._scope.metrics.cost.add(
+                total - self._cost_reported, self._scope.metric_attrs
+            )
             self._cost_reported = total
 
     def _record_end(self, ended: SessionEnded, stats: SessionStats) -> None:
@@ -266,7 +301,9 @@ class TelemetryObserver:
         span.set_attributes(attrs)
         if ended.error_code in CAP_CODES and not self._cutoff_counted:
             self.cap_cutoff(ended.error_code)
-            scope.metrics.cap_cutoffs.add(1, {**scope.metric_attrs, "cap": ended.error_code})
+            scope.metrics.cap_cutoffs.add(
+                1, {**scope.metric_attrs, "cap": ended.error_code}
+            )
         if ended.error_code and ended.error_code not in _EXPECTED_CODES:
             span.set_status(Status(StatusCode.ERROR, ended.error_code))
         scope.metrics.active.add(-1, self._active_attrs())
@@ -335,7 +372,11 @@ class TelemetryObserverFactory:
             n.GEN_AI_PROVIDER: n.PROVIDER_OPENAI,
             n.GEN_AI_REQUEST_MODEL: info.route.model,
         }
-        parent = _propagator.extract({"traceparent": info.traceparent}) if info.traceparent else None
+        parent = (
+            _propagator.extract({"traceparent": info.traceparent})
+            if info.traceparent
+            else None
+        )
         span = self._tracer.start_span(
             f"{n.SESSION_SPAN} {info.kind.value}",
             context=parent,
@@ -343,7 +384,11 @@ class TelemetryObserverFactory:
             attributes={**genai, **_session_attributes(info)},
             start_time=clock.ns(now),
         )
-        pricing = spec.pricing if spec else (self._catalog.fallback_pricing if self._catalog else None)
+        pricing = (
+            spec.pricing
+            if spec
+            else (self._catalog.fallback_pricing if self._catalog else None)
+        )
         scope = SessionScope(
             session_id=info.session_id,
             tracer=self._tracer,
@@ -359,7 +404,9 @@ class TelemetryObserverFactory:
         observer = TelemetryObserver(scope, info, now, self.live)
         self.live[info.session_id] = observer
         self._metrics.started.add(1, metric_attrs)
-        self._metrics.active.add(1, {"kind": info.kind.value, "endpoint": info.endpoint.value})
+        self._metrics.active.add(
+            1, {"kind": info.kind.value, "endpoint": info.endpoint.value}
+        )
         scope.log(
             "session started",
             span,

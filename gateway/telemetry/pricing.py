@@ -9,7 +9,7 @@ per-minute price for duration-priced ones.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from gateway.core.catalog import Catalog, ModelSpec
 from gateway.core.money import (
@@ -47,7 +47,9 @@ class SessionCost:
         self._cost_of = cost_of
         self.usage = TokenUsage()
 
-    def add_response_usage(self, usage: Mapping[str, object] | None) -> tuple[TokenUsage, int | None]:
+    def add_response_usage(
+        self, usage: Mapping[str, object] | None
+    ) -> tuple[TokenUsage, int | None]:
         """Add one ``response.done`` usage; return it parsed and what it cost on its own."""
         if not usage:
             return TokenUsage(), None
@@ -64,7 +66,11 @@ class SessionCost:
         The accountant answers 0 once it has forgotten a session (its end may run before ours),
         so its figure alone could step backwards at the very end; the local estimate cannot.
         """
-        known = [value for value in (self._injected(), self._local(stats)) if value is not None]
+        known = [
+            value
+            for value in (self._injected(), self._local(stats))
+            if value is not None
+        ]
         return max(known) if known else None
 
     def _injected(self) -> int | None:
@@ -72,14 +78,16 @@ class SessionCost:
             return None
         try:
             return self._cost_of(self._session_id)
-        except Exception:  # an accounting hiccup must not break telemetry
+        except Exception:  # noqa: BLE001 - an accounting hiccup must not break telemetry
             return None
 
     def _local(self, stats: SessionStats) -> int | None:
         if self.pricing is None:
             return None
         if self.pricing.unit is PricingUnit.MINUTES:
-            return duration_cost_micros(self.pricing, audio_ms(stats.audio_in_bytes, stats.input_format))
+            return duration_cost_micros(
+                self.pricing, audio_ms(stats.audio_in_bytes, stats.input_format)
+            )
         return token_cost_micros(self.pricing, self.usage)
 
     def _token_cost(self) -> int | None:

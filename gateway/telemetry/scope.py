@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Tracer
@@ -45,7 +45,11 @@ class SessionScope:
         """Start a span under ``parent`` (default: the session span) at monotonic time ``at``."""
         context = trace.set_span_in_context(parent or self.session_span)
         return self.tracer.start_span(
-            name, context=context, kind=kind, attributes=attributes, start_time=self.clock.ns(at)
+            name,
+            context=context,
+            kind=kind,
+            attributes=attributes,
+            start_time=self.clock.ns(at),
         )
 
     def end(self, span: Span, at: float) -> None:

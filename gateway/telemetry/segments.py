@@ -56,7 +56,9 @@ class InputTimeline:
 class SegmentTracker:
     """Translation segment spans of one session."""
 
-    def __init__(self, scope: SessionScope, started_at: float, quiet_s: float = DEFAULT_QUIET_S) -> None:
+    def __init__(
+        self, scope: SessionScope, started_at: float, quiet_s: float = DEFAULT_QUIET_S
+    ) -> None:
         self._scope = scope
         self._quiet_s = quiet_s
         self._timeline = InputTimeline()
@@ -74,14 +76,20 @@ class SegmentTracker:
         if stats.bytes_from_upstream != self._last_output_bytes:
             self._last_output_bytes = stats.bytes_from_upstream
             self._last_output_at = now
-        elif self._span is not None and self._last_output_at is not None and now - self._last_output_at >= self._quiet_s:
+        elif (
+            self._span is not None
+            and self._last_output_at is not None
+            and now - self._last_output_at >= self._quiet_s
+        ):
             self._close(self._last_output_at)
 
     def output(self, ev: TranslationOutput, stats: SessionStats) -> None:
         if self._span is not None:
             self._close(min(ev.at, self._last_output_at or ev.at))
         self._timeline.sample(ev.at, audio_ms(stats.audio_in_bytes, stats.input_format))
-        source_at = self._timeline.time_of(ev.elapsed_ms) if ev.elapsed_ms is not None else None
+        source_at = (
+            self._timeline.time_of(ev.elapsed_ms) if ev.elapsed_ms is not None else None
+        )
         latency = ms_between(source_at, ev.at)
         start = source_at if latency is not None and source_at is not None else ev.at
         self.count += 1
@@ -97,7 +105,9 @@ class SegmentTracker:
             attrs[n.SEGMENT_ELAPSED_MS] = ev.elapsed_ms
         if latency is not None:
             attrs[n.SEGMENT_LATENCY_MS] = latency
-            self._scope.metrics.translation_latency.record(latency / 1000, self._scope.metric_attrs)
+            self._scope.metrics.translation_latency.record(
+                latency / 1000, self._scope.metric_attrs
+            )
         self._span = self._scope.start_child(n.SEGMENT_SPAN, start, attrs)
         self._span.add_event(n.EV_FIRST_OUTPUT, timestamp=self._scope.clock.ns(ev.at))
         self._opened_at = ev.at
@@ -121,5 +131,8 @@ class SegmentTracker:
             "segment translated",
             span,
             turn_id=self.count,
-            timings={"duration_ms": ms_between(self._opened_at, end), "latency_ms": self._latency},
+            timings={
+                "duration_ms": ms_between(self._opened_at, end),
+                "latency_ms": self._latency,
+            },
         )

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Sequence
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
@@ -20,12 +20,22 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, make_asgi_app
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    generate_latest,
+    make_asgi_app,
+)
 
 from gateway.core.catalog import Catalog
 from gateway.core.kinds import Direction
 from gateway.settings import Settings
-from gateway.telemetry.exporters import METRIC_EXPORTERS, SPAN_EXPORTERS, ExportPlan, plan_exporters
+from gateway.telemetry.exporters import (
+    METRIC_EXPORTERS,
+    SPAN_EXPORTERS,
+    ExportPlan,
+    plan_exporters,
+)
 from gateway.telemetry.metrics import GatewayMetrics
 from gateway.telemetry.observer import TelemetryObserverFactory
 from gateway.telemetry.pricing import CostLookup
@@ -76,9 +86,13 @@ class Telemetry:
         return make_asgi_app(self.registry)
 
     # --- hooks for what the relay does not see -----------------------------------------------
-    def record_relay_delay(self, seconds: float, direction: Direction | None = None) -> None:
+    def record_relay_delay(
+        self, seconds: float, direction: Direction | None = None
+    ) -> None:
         """Delay the gateway added to one frame; the relay samples at most once a second per session."""
-        self.metrics.relay_delay.record(seconds, _DELAY_ATTRS[direction] if direction else _NO_ATTRS)
+        self.metrics.relay_delay.record(
+            seconds, _DELAY_ATTRS[direction] if direction else _NO_ATTRS
+        )
 
     def record_policy_reload(self, ok: bool, *, version: str | None = None) -> None:
         """A policy reload happened (``ok=False``: rejected, last good kept); live sessions get an event."""
@@ -88,9 +102,13 @@ class Telemetry:
 
     def record_upstream_connect_failure(self, upstream: str, reason: str) -> None:
         """Connecting to an upstream endpoint failed (``reason``: an error code, not a message)."""
-        self.metrics.upstream_connect_failures.add(1, {"upstream": upstream, "reason": reason})
+        self.metrics.upstream_connect_failures.add(
+            1, {"upstream": upstream, "reason": reason}
+        )
 
-    def record_admission_refused(self, reason: str, *, endpoint: str | None = None) -> None:
+    def record_admission_refused(
+        self, reason: str, *, endpoint: str | None = None
+    ) -> None:
         """A session was refused before it started (auth, budget, concurrency, policy deny…)."""
         attrs = {"reason": reason}
         if endpoint:
@@ -148,8 +166,12 @@ def setup_telemetry(
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
     registry = CollectorRegistry(auto_describe=True)
-    readers: list[MetricReader] = [PrometheusMetricReader(registry=registry, scope_info_enabled=False)]
-    readers += [PeriodicExportingMetricReader(METRIC_EXPORTERS[key]()) for key in plan.metrics]
+    readers: list[MetricReader] = [
+        PrometheusMetricReader(registry=registry, scope_info_enabled=False)
+    ]
+    readers += [
+        PeriodicExportingMetricReader(METRIC_EXPORTERS[key]()) for key in plan.metrics
+    ]
     readers += list(metric_readers)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     metrics = GatewayMetrics(meter_provider.get_meter(INSTRUMENTATION_NAME, _version()))
@@ -160,5 +182,11 @@ def setup_telemetry(
         cost_of=cost_of,
         trace_transcripts=settings.trace_transcripts,
     )
-    _log.info("telemetry ready", extra={"trace_exporters": list(plan.traces), "metric_exporters": list(plan.metrics)})
+    _log.info(
+        "telemetry ready",
+        extra={
+            "trace_exporters": list(plan.traces),
+            "metric_exporters": list(plan.metrics),
+        },
+    )
     return Telemetry(tracer_provider, meter_provider, metrics, factory, registry, plan)

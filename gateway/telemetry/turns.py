@@ -96,7 +96,9 @@ class TurnTracker:
             turn.span.add_event(n.EV_INPUT_END, timestamp=self._scope.clock.ns(ev.at))
 
     def input_committed(self, ev: InputCommitted) -> None:
-        turn = self._input_turn(ev.at, "commit" if ev.by_client else "speech", ev.item_id)
+        turn = self._input_turn(
+            ev.at, "commit" if ev.by_client else "speech", ev.item_id
+        )
         if turn.input_end_at is None:
             turn.input_end_at = ev.at
             turn.span.add_event(n.EV_INPUT_END, timestamp=self._scope.clock.ns(ev.at))
@@ -142,16 +144,24 @@ class TurnTracker:
 
     def response_done(self, ev: ResponseDone) -> None:
         turn = self._responding.pop(ev.response_id, None)
-        if turn is None:  # response.created was never seen: a zero-length turn still records usage
+        if (
+            turn is None
+        ):  # response.created was never seen: a zero-length turn still records usage
             turn = self._open(ev.at, "server")
             turn.response_id = ev.response_id
             turn.span.set_attribute(n.GEN_AI_RESPONSE_ID, ev.response_id)
         usage, cost = self._scope.cost.add_response_usage(ev.usage)
-        self._finish(turn, ev.at, ev.status, ev.status_reason, usage if ev.usage else None, cost)
+        self._finish(
+            turn, ev.at, ev.status, ev.status_reason, usage if ev.usage else None, cost
+        )
 
     # --- tools and barge-in ---------------------------------------------------------------
     def function_call_requested(self, ev: FunctionCallRequested) -> None:
-        turn = next(reversed(self._responding.values()), None) or self._last_turn or self._open(ev.at, "server")
+        turn = (
+            next(reversed(self._responding.values()), None)
+            or self._last_turn
+            or self._open(ev.at, "server")
+        )
         turn.tool_calls += 1
         span = self._scope.start_child(
             f"{n.TOOL_SPAN} {ev.name}",
@@ -178,11 +188,21 @@ class TurnTracker:
         if turn is None:
             return
         speech = self._last_speech_at
-        start = speech if speech is not None and turn.first_audio_at is not None and speech >= turn.first_audio_at else ev.at
+        start = (
+            speech
+            if speech is not None
+            and turn.first_audio_at is not None
+            and speech >= turn.first_audio_at
+            else ev.at
+        )
         span = self._scope.start_child(
             n.INTERRUPTION_SPAN,
             start,
-            {n.TURN_PLAYED_MS: ev.audio_end_ms, n.ITEM_ID: ev.item_id, n.TURN_NUMBER: turn.number},
+            {
+                n.TURN_PLAYED_MS: ev.audio_end_ms,
+                n.ITEM_ID: ev.item_id,
+                n.TURN_NUMBER: turn.number,
+            },
             parent=turn.span,
         )
         self._scope.end(span, ev.at)
@@ -267,8 +287,12 @@ class TurnTracker:
             status_reason=reason,
             timings={
                 "duration_ms": ms_between(turn.started_at, at),
-                "time_to_first_audio_ms": ms_between(turn.input_end_at, turn.first_audio_at),
-                "time_to_first_transcript_ms": ms_between(turn.input_end_at, turn.first_transcript_at),
+                "time_to_first_audio_ms": ms_between(
+                    turn.input_end_at, turn.first_audio_at
+                ),
+                "time_to_first_transcript_ms": ms_between(
+                    turn.input_end_at, turn.first_transcript_at
+                ),
             },
             input_tokens=usage.input_tokens if usage else None,
             output_tokens=usage.output_tokens if usage else None,
@@ -286,9 +310,13 @@ class TurnTracker:
                 span.set_attribute(n.USAGE_PREFIX + name, value)
         attrs = self._scope.metric_attrs
         if usage.input_tokens:
-            self._scope.metrics.tokens.add(usage.input_tokens, {**attrs, "type": "input"})
+            self._scope.metrics.tokens.add(
+                usage.input_tokens, {**attrs, "type": "input"}
+            )
         if usage.output_tokens:
-            self._scope.metrics.tokens.add(usage.output_tokens, {**attrs, "type": "output"})
+            self._scope.metrics.tokens.add(
+                usage.output_tokens, {**attrs, "type": "output"}
+            )
 
     def _end_tool(self, call: _ToolCall, at: float, status: str) -> None:
         call.span.set_attribute(n.TOOL_STATUS, status)
@@ -296,4 +324,6 @@ class TurnTracker:
         if duration is not None:
             call.span.set_attribute(n.TOOL_DURATION_MS, duration)
         self._scope.end(call.span, at)
-        self._scope.metrics.tool_calls.add(1, {**self._scope.metric_attrs, "outcome": status})
+        self._scope.metrics.tool_calls.add(
+            1, {**self._scope.metric_attrs, "outcome": status}
+        )

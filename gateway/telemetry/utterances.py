@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from opentelemetry.trace import Span
 
 from gateway.core.money import token_usage_from_response
-from gateway.core.observers import JsonObject, TranscriptionCompleted, TranscriptionDelta
+from gateway.core.observers import (
+    JsonObject,
+    TranscriptionCompleted,
+    TranscriptionDelta,
+)
 from gateway.telemetry import names as n
 from gateway.telemetry.clock import ms_between
 from gateway.telemetry.scope import SessionScope
@@ -37,7 +41,13 @@ class _Item:
 class UtteranceTracker:
     """Utterance spans keyed by ``item_id`` (completions may arrive out of order)."""
 
-    def __init__(self, scope: SessionScope, turns: TurnTracker | None = None, *, report_unfinished: bool) -> None:
+    def __init__(
+        self,
+        scope: SessionScope,
+        turns: TurnTracker | None = None,
+        *,
+        report_unfinished: bool,
+    ) -> None:
         self._scope = scope
         self._turns = turns
         self._report_unfinished = report_unfinished
@@ -73,21 +83,27 @@ class UtteranceTracker:
         final = ms_between(item.input_end_at, ev.at)
         if final is not None:
             span.set_attribute(n.UTTERANCE_FINAL_MS, final)
-            self._scope.metrics.transcription_latency.record(final / 1000, self._scope.metric_attrs)
+            self._scope.metrics.transcription_latency.record(
+                final / 1000, self._scope.metric_attrs
+            )
         self._usage(span, ev.usage)
         if self._scope.trace_transcripts and ev.transcript is not None:
             span.set_attribute(n.TRANSCRIPT, ev.transcript)
         span.set_attribute(n.UTTERANCE_STATUS, "completed")
         self._items.pop(item.item_id, None)
         self._scope.end(span, ev.at)
-        if self._report_unfinished:  # a transcription session: one log line per utterance
+        if (
+            self._report_unfinished
+        ):  # a transcription session: one log line per utterance
             self._scope.log(
                 "utterance transcribed",
                 span,
                 turn_id=item.item_id,
                 timings={
                     "duration_ms": ms_between(item.first_seen_at, ev.at),
-                    "time_to_first_delta_ms": ms_between(item.input_end_at, item.first_delta_at or ev.at),
+                    "time_to_first_delta_ms": ms_between(
+                        item.input_end_at, item.first_delta_at or ev.at
+                    ),
                     "time_to_final_ms": final,
                 },
             )
@@ -98,7 +114,9 @@ class UtteranceTracker:
             if item.span is None and not self._report_unfinished:
                 continue
             span = self._span(item)
-            status = "incomplete" if item.first_delta_at is not None else "no_transcript"
+            status = (
+                "incomplete" if item.first_delta_at is not None else "no_transcript"
+            )
             span.set_attribute(n.UTTERANCE_STATUS, status)
             self._scope.end(span, max(at, item.first_seen_at))
         self._items.clear()
@@ -127,10 +145,15 @@ class UtteranceTracker:
                 }
             )
             item.span = self._scope.start_child(
-                n.UTTERANCE_SPAN, item.first_seen_at, attrs, parent=turn.span if turn else None
+                n.UTTERANCE_SPAN,
+                item.first_seen_at,
+                attrs,
+                parent=turn.span if turn else None,
             )
             if item.input_end_at is not None:
-                item.span.add_event(n.EV_INPUT_END, timestamp=self._scope.clock.ns(item.input_end_at))
+                item.span.add_event(
+                    n.EV_INPUT_END, timestamp=self._scope.clock.ns(item.input_end_at)
+                )
         return item.span
 
     def _usage(self, span: Span, usage: JsonObject | None) -> None:

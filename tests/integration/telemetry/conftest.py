@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -37,7 +37,12 @@ class Received:
             for request in self.traces:
                 for resource_spans in request.resource_spans:
                     service = next(
-                        (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"), ""
+                        (
+                            a.value.string_value
+                            for a in resource_spans.resource.attributes
+                            if a.key == "service.name"
+                        ),
+                        "",
                     )
                     for scope_spans in resource_spans.scope_spans:
                         found += [(service, span) for span in scope_spans.spans]
@@ -53,7 +58,9 @@ class Received:
                 for metric in scope_metrics.metrics
             }
 
-    def wait_for(self, predicate: "callable[[Received], bool]", timeout: float = 10.0) -> bool:  # type: ignore[valid-type]
+    def wait_for(
+        self, predicate: callable[[Received], bool], timeout: float = 10.0
+    ) -> bool:  # type: ignore[valid-type]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate(self):
@@ -64,7 +71,7 @@ class Received:
 
 def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with received.lock:
                 received.content_types.add(self.headers.get("Content-Type", ""))
@@ -72,7 +79,9 @@ def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
                     received.traces.append(ExportTraceServiceRequest.FromString(body))
                     reply = ExportTraceServiceResponse().SerializeToString()
                 elif self.path == "/v1/metrics":
-                    received.metrics.append(ExportMetricsServiceRequest.FromString(body))
+                    received.metrics.append(
+                        ExportMetricsServiceRequest.FromString(body)
+                    )
                     reply = ExportMetricsServiceResponse().SerializeToString()
                 else:
                     self.send_response(404)
@@ -84,7 +93,7 @@ def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(reply)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     return Handler

@@ -48,12 +48,19 @@ def _tree(received: Received) -> list[tuple[str, str]]:
     by_id = {span.span_id: span.name for span in spans}
     client = bytes.fromhex(CLIENT_SPAN_ID)
     return sorted(
-        (span.name, "<client>" if span.parent_span_id == client else by_id.get(span.parent_span_id, "<missing>"))
+        (
+            span.name,
+            "<client>"
+            if span.parent_span_id == client
+            else by_id.get(span.parent_span_id, "<missing>"),
+        )
         for span in spans
     )
 
 
-def _otlp_env(monkeypatch: pytest.MonkeyPatch, endpoint: str, protocol: str = "http/protobuf") -> None:
+def _otlp_env(
+    monkeypatch: pytest.MonkeyPatch, endpoint: str, protocol: str = "http/protobuf"
+) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
     monkeypatch.setenv("OTEL_SERVICE_NAME", "vg-otlp-test")
@@ -61,44 +68,71 @@ def _otlp_env(monkeypatch: pytest.MonkeyPatch, endpoint: str, protocol: str = "h
     monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "60000")
 
 
-async def test_http_export_carries_service_trace_and_tree(monkeypatch: pytest.MonkeyPatch, otlp_receiver: Receiver) -> None:
+async def test_http_export_carries_service_trace_and_tree(
+    monkeypatch: pytest.MonkeyPatch, otlp_receiver: Receiver
+) -> None:
     """Over OTLP/HTTP the receiver gets the service name, the client's trace id and the whole span tree."""
     _otlp_env(monkeypatch, otlp_receiver.url)
     telemetry = setup_telemetry(Settings(_env_file=None), catalog=CATALOG)  # type: ignore[call-arg]
     try:
-        await drive(telemetry.observer_factory, session_info(SessionKind.REALTIME, "sess_otlp", "gpt-realtime-2"), T0,
-                    voice_agent_script(), VOICE_AGENT_END)
+        await drive(
+            telemetry.observer_factory,
+            session_info(SessionKind.REALTIME, "sess_otlp", "gpt-realtime-2"),
+            T0,
+            voice_agent_script(),
+            VOICE_AGENT_END,
+        )
     finally:
         telemetry.shutdown()
     received = otlp_receiver.received
     assert {service for service, _ in received.spans()} == {"vg-otlp-test"}
     assert {span.trace_id.hex() for _, span in received.spans()} == {CLIENT_TRACE_ID}
     assert _tree(received) == EXPECTED_TREE
-    session = next(span for _, span in received.spans() if span.name.startswith("realtime.session"))
+    session = next(
+        span for _, span in received.spans() if span.name.startswith("realtime.session")
+    )
     attrs = {a.key: a.value for a in session.attributes}
     assert attrs["voice_gateway.session.id"].string_value == "sess_otlp"
     assert attrs["voice_gateway.cost_micros"].int_value == 34480
     assert received.content_types == {"application/x-protobuf"}
-    assert {"voice_gateway.sessions.started", "voice_gateway.turn.time_to_first_audio"} <= received.metric_names()
+    assert {
+        "voice_gateway.sessions.started",
+        "voice_gateway.turn.time_to_first_audio",
+    } <= received.metric_names()
 
 
-async def test_turn_spans_arrive_while_the_session_is_live(monkeypatch: pytest.MonkeyPatch, otlp_receiver: Receiver) -> None:
+async def test_turn_spans_arrive_while_the_session_is_live(
+    monkeypatch: pytest.MonkeyPatch, otlp_receiver: Receiver
+) -> None:
     """A turn that ended is exported within the batch delay, before the session span ends."""
     _otlp_env(monkeypatch, otlp_receiver.url)
     telemetry = setup_telemetry(Settings(_env_file=None), catalog=CATALOG)  # type: ignore[call-arg]
     try:
-        observer = telemetry.observer_factory.create(session_info(SessionKind.REALTIME, "sess_live", "gpt-realtime-2"), T0)
+        observer = telemetry.observer_factory.create(
+            session_info(SessionKind.REALTIME, "sess_live", "gpt-realtime-2"), T0
+        )
         stats = SessionStats(started_at=T0, last_activity_at=T0)
         for step in voice_agent_script()[:12]:  # through resp_1's response.done
             if not isinstance(step, Tick):
                 await observer.on_event(step, stats)
         received = otlp_receiver.received
-        assert received.wait_for(lambda r: any(span.name == "realtime.turn" for _, span in r.spans()), timeout=5)
-        assert not [span for _, span in received.spans() if span.name.startswith("realtime.session")]
+        assert received.wait_for(
+            lambda r: any(span.name == "realtime.turn" for _, span in r.spans()),
+            timeout=5,
+        )
+        assert not [
+            span
+            for _, span in received.spans()
+            if span.name.startswith("realtime.session")
+        ]
         await observer.on_end(VOICE_AGENT_END, stats)
     finally:
         telemetry.shutdown()
-    assert [span for _, span in otlp_receiver.received.spans() if span.name.startswith("realtime.session")]
+    assert [
+        span
+        for _, span in otlp_receiver.received.spans()
+        if span.name.startswith("realtime.session")
+    ]
 
 
 _CHILD = """
@@ -117,7 +151,11 @@ telemetry.shutdown()
 
 def test_subprocess_configured_only_by_env_exports(otlp_receiver: Receiver) -> None:
     """A separate process configured only by OTEL_* variables exports its spans, flushed at shutdown."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "VOICE_GATEWAY_"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTEL_", "VOICE_GATEWAY_"))
+    }
     env.update(
         {
             "PYTHONPATH": str(REPO),
@@ -127,7 +165,15 @@ def test_subprocess_configured_only_by_env_exports(otlp_receiver: Receiver) -> N
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         }
     )
-    result = subprocess.run([sys.executable, "-c", _CHILD], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     received = otlp_receiver.received
     assert {service for service, _ in received.spans()} == {"vg-child"}
@@ -137,12 +183,15 @@ def test_subprocess_configured_only_by_env_exports(otlp_receiver: Receiver) -> N
 async def test_grpc_export(monkeypatch: pytest.MonkeyPatch) -> None:
     """OTEL_EXPORTER_OTLP_PROTOCOL=grpc sends the same spans to an OTLP/gRPC receiver."""
     import grpc
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+    from opentelemetry.proto.collector.trace.v1 import (
+        trace_service_pb2,
+        trace_service_pb2_grpc,
+    )
 
     received = Received()
 
     class Service(trace_service_pb2_grpc.TraceServiceServicer):
-        def Export(self, request, context):  # noqa: N802, ANN001, ANN201
+        def Export(self, request, context):
             with received.lock:
                 received.traces.append(request)
             return trace_service_pb2.ExportTraceServiceResponse()
@@ -158,8 +207,13 @@ async def test_grpc_export(monkeypatch: pytest.MonkeyPatch) -> None:
         telemetry = setup_telemetry(Settings(_env_file=None), catalog=CATALOG)  # type: ignore[call-arg]
         assert telemetry.plan.traces == ("otlp:grpc",)
         try:
-            await drive(telemetry.observer_factory, session_info(SessionKind.REALTIME, "sess_grpc", "gpt-realtime-2"), T0,
-                        voice_agent_script(), VOICE_AGENT_END)
+            await drive(
+                telemetry.observer_factory,
+                session_info(SessionKind.REALTIME, "sess_grpc", "gpt-realtime-2"),
+                T0,
+                voice_agent_script(),
+                VOICE_AGENT_END,
+            )
         finally:
             telemetry.shutdown()
     finally:

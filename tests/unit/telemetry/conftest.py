@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -37,7 +37,9 @@ class Traced:
 
     def one(self, name: str) -> ReadableSpan:
         found = self.by_name(name)
-        assert len(found) == 1, f"expected one {name!r} span, got {[s.name for s in self.spans()]}"
+        assert len(found) == 1, (
+            f"expected one {name!r} span, got {[s.name for s in self.spans()]}"
+        )
         return found[0]
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from gateway.core.catalog import Catalog, ModelSpec, UpstreamEndpoint
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.money import Pricing, PricingUnit, TokenRates
 from gateway.core.observers import (
+    ErrorSeen,
     FirstAudio,
     FirstTranscript,
     FunctionCallOutput,
     FunctionCallRequested,
     InputCommitted,
-    ErrorSeen,
     ObserverFactory,
     ResponseCreated,
     ResponseDone,
@@ -47,7 +47,12 @@ _TOKENS = Pricing(
 CATALOG = Catalog(
     models={
         "gpt-realtime-2": ModelSpec(
-            "gpt-realtime-2", SessionKind.REALTIME, "gpt-realtime-2", _TOKENS, ("openai",), snapshots=("gpt-realtime-2-20*",)
+            "gpt-realtime-2",
+            SessionKind.REALTIME,
+            "gpt-realtime-2",
+            _TOKENS,
+            ("openai",),
+            snapshots=("gpt-realtime-2-20*",),
         ),
         "gpt-realtime-whisper": ModelSpec(
             "gpt-realtime-whisper",
@@ -68,28 +73,48 @@ CATALOG = Catalog(
 )
 
 
-def usage(text_in: int, audio_in: int, text_out: int, audio_out: int) -> dict[str, object]:
+def usage(
+    text_in: int, audio_in: int, text_out: int, audio_out: int
+) -> dict[str, object]:
     """A ``response.done`` usage block."""
     return {
         "total_tokens": text_in + audio_in + text_out + audio_out,
         "input_tokens": text_in + audio_in,
         "output_tokens": text_out + audio_out,
-        "input_token_details": {"text_tokens": text_in, "audio_tokens": audio_in, "cached_tokens": 0},
+        "input_token_details": {
+            "text_tokens": text_in,
+            "audio_tokens": audio_in,
+            "cached_tokens": 0,
+        },
         "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
     }
 
 
-def session_info(kind: SessionKind, session_id: str, model: str, *, traceparent: str | None = TRACEPARENT) -> SessionInfo:
+def session_info(
+    kind: SessionKind,
+    session_id: str,
+    model: str,
+    *,
+    traceparent: str | None = TRACEPARENT,
+) -> SessionInfo:
     """A routed session of the given kind."""
-    route = Route(kind=kind, model=model, upstreams=("openai",), name=f"{kind.value}-route")
-    endpoint = EndpointKind.TRANSLATIONS if kind is SessionKind.TRANSLATION else EndpointKind.REALTIME
+    route = Route(
+        kind=kind, model=model, upstreams=("openai",), name=f"{kind.value}-route"
+    )
+    endpoint = (
+        EndpointKind.TRANSLATIONS
+        if kind is SessionKind.TRANSLATION
+        else EndpointKind.REALTIME
+    )
     return SessionInfo(
         session_id=session_id,
         endpoint=endpoint,
         kind=kind,
         dialect=Dialect.GA,
         requested_model=model,
-        decision=RouteDecision(rule_id=f"rule-{kind.value}", reason="declared intent", route=route),
+        decision=RouteDecision(
+            rule_id=f"rule-{kind.value}", reason="declared intent", route=route
+        ),
         route=route,
         tenant="acme",
         key_id="key_42",
@@ -115,7 +140,11 @@ Step = SessionEvent | Tick
 
 
 async def drive(
-    factory: ObserverFactory, info: SessionInfo, start: float, steps: Sequence[Step], ended: SessionEnded
+    factory: ObserverFactory,
+    info: SessionInfo,
+    start: float,
+    steps: Sequence[Step],
+    ended: SessionEnded,
 ) -> SessionStats:
     """Feed a scripted session to a fresh observer, as the relay would; returns the final stats."""
     stats = SessionStats(started_at=start, last_activity_at=start)
@@ -150,7 +179,12 @@ def voice_agent_script(t0: float = T0) -> list[Step]:
         TranscriptionDelta(t0 + 2.2, "item_u1"),
         FirstTranscript(t0 + 2.3, "resp_1"),
         FirstAudio(t0 + 2.4, "resp_1"),
-        TranscriptionCompleted(t0 + 2.5, "item_u1", {"type": "tokens", "input_tokens": 20, "output_tokens": 8}, TRANSCRIPT_TEXT),
+        TranscriptionCompleted(
+            t0 + 2.5,
+            "item_u1",
+            {"type": "tokens", "input_tokens": 20, "output_tokens": 8},
+            TRANSCRIPT_TEXT,
+        ),
         Tick(t0 + 2.6, audio_in=48_000, audio_out=96_000, frames_in=50, frames_out=40),
         ResponseDone(t0 + 3.0, "resp_1", "completed", usage(100, 200, 10, 300)),
         # the user barges in while the client is still playing resp_1's audio
@@ -161,7 +195,9 @@ def voice_agent_script(t0: float = T0) -> list[Step]:
         ResponseCreated(t0 + 5.05, "resp_2"),
         FunctionCallRequested(t0 + 5.5, "call_1", "get_weather"),
         ResponseDone(t0 + 5.6, "resp_2", "completed", usage(150, 0, 20, 0)),
-        ErrorSeen(t0 + 5.7, "conversation_already_has_active_response", from_upstream=True),
+        ErrorSeen(
+            t0 + 5.7, "conversation_already_has_active_response", from_upstream=True
+        ),
         FunctionCallOutput(t0 + 6.0, "call_1"),
         ResponseRequested(t0 + 6.01),
         ResponseCreated(t0 + 6.05, "resp_3"),
@@ -170,7 +206,13 @@ def voice_agent_script(t0: float = T0) -> list[Step]:
         # barge-in while resp_3 is still generating: the server cancels it
         SpeechStarted(t0 + 7.0, "item_u3", 6900),
         Truncated(t0 + 7.2, "item_a3", 300),
-        ResponseDone(t0 + 7.25, "resp_3", "cancelled", usage(400, 50, 5, 60), status_reason="turn_detected"),
+        ResponseDone(
+            t0 + 7.25,
+            "resp_3",
+            "cancelled",
+            usage(400, 50, 5, 60),
+            status_reason="turn_detected",
+        ),
     ]
 
 
@@ -186,11 +228,17 @@ def transcription_script(t0: float = T1) -> list[Step]:
         Tick(t0 + 0.9, audio_in=43_200, frames_in=45),
         InputCommitted(t0 + 1.0, "item_1", by_client=True),
         TranscriptionDelta(t0 + 1.3, "item_1"),
-        TranscriptionCompleted(t0 + 1.8, "item_1", {"type": "duration", "seconds": 1.0}, TRANSCRIPT_TEXT),
+        TranscriptionCompleted(
+            t0 + 1.8, "item_1", {"type": "duration", "seconds": 1.0}, TRANSCRIPT_TEXT
+        ),
         InputCommitted(t0 + 3.0, "item_2", by_client=True),
         InputCommitted(t0 + 4.0, "item_3", by_client=True),
-        TranscriptionCompleted(t0 + 4.5, "item_3", {"type": "duration", "seconds": 1.0}, "okapi three"),
-        TranscriptionCompleted(t0 + 4.6, "item_2", {"type": "duration", "seconds": 1.0}, "okapi two"),
+        TranscriptionCompleted(
+            t0 + 4.5, "item_3", {"type": "duration", "seconds": 1.0}, "okapi three"
+        ),
+        TranscriptionCompleted(
+            t0 + 4.6, "item_2", {"type": "duration", "seconds": 1.0}, "okapi two"
+        ),
         InputCommitted(t0 + 6.0, "item_4", by_client=True),
         Tick(t0 + 6.5, audio_in=240_000, frames_in=250),
     ]
@@ -211,7 +259,15 @@ def translation_script(t0: float = T2) -> list[Step]:
         if at in outputs:
             steps.append(TranslationOutput(at, outputs[at]))
         flowing = any(lo <= at <= hi for lo, hi in output_windows)
-        steps.append(Tick(at, audio_in=4_800, audio_out=4_800 if flowing else 0, frames_in=1, frames_out=2 if flowing else 0))
+        steps.append(
+            Tick(
+                at,
+                audio_in=4_800,
+                audio_out=4_800 if flowing else 0,
+                frames_in=1,
+                frames_out=2 if flowing else 0,
+            )
+        )
     return steps
 
 

@@ -22,9 +22,13 @@ def test_compose_services_and_gateway_environment() -> None:
     assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
     assert env["VOICE_GATEWAY_REDIS_URL"] == "redis://redis:6379/0"
     assert env["VOICE_GATEWAY_HOST"] == "0.0.0.0"
-    assert env["OPENAI_API_KEY"] is None  # passed through only when set, never as an empty key
+    assert (
+        env["OPENAI_API_KEY"] is None
+    )  # passed through only when set, never as an empty key
     assert "./policies:/app/policies:ro" in gateway["volumes"]
     jaeger = services["jaeger"]
     assert jaeger["image"].startswith("jaegertracing/all-in-one")
     assert jaeger["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
-    assert {"16686:16686", "4318:4318"} <= {port.split(" ")[0] for port in jaeger["ports"]}
+    assert {"16686:16686", "4318:4318"} <= {
+        port.split(" ")[0] for port in jaeger["ports"]
+    }

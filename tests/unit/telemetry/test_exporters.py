@@ -15,7 +15,9 @@ def test_no_endpoint_and_no_exporter_means_no_export() -> None:
 def test_endpoint_defaults_to_otlp_http() -> None:
     """An OTLP endpoint alone exports traces and metrics over http/protobuf."""
     plan = plan_exporters({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"})
-    assert plan == ExportPlan(traces=("otlp:http/protobuf",), metrics=("otlp:http/protobuf",))
+    assert plan == ExportPlan(
+        traces=("otlp:http/protobuf",), metrics=("otlp:http/protobuf",)
+    )
 
 
 def test_protocol_per_signal_and_grpc() -> None:
@@ -41,18 +43,25 @@ def test_none_console_and_prometheus_values() -> None:
 
 def test_explicit_otlp_without_endpoint_uses_sdk_default() -> None:
     """OTEL_TRACES_EXPORTER=otlp with no endpoint still builds the exporter (SDK default endpoint)."""
-    assert plan_exporters({"OTEL_TRACES_EXPORTER": "otlp"}).traces == ("otlp:http/protobuf",)
+    assert plan_exporters({"OTEL_TRACES_EXPORTER": "otlp"}).traces == (
+        "otlp:http/protobuf",
+    )
 
 
 def test_sdk_disabled_wins() -> None:
     """OTEL_SDK_DISABLED=true turns every exporter off."""
-    assert plan_exporters({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"}) == ExportPlan((), ())
+    assert plan_exporters(
+        {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"}
+    ) == ExportPlan((), ())
 
 
 @pytest.mark.parametrize(
     "env",
     [
-        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+        },
         {"OTEL_TRACES_EXPORTER": "zipkin"},
     ],
 )

@@ -49,12 +49,26 @@ EXPECTED = {
 
 async def _populate(traced: Traced) -> None:
     factory = traced.telemetry.observer_factory
-    await drive(factory, session_info(SessionKind.REALTIME, "sess_m1", "gpt-realtime-2"), T0, voice_agent_script(), VOICE_AGENT_END)
     await drive(
-        factory, session_info(SessionKind.TRANSCRIPTION, "sess_m2", "gpt-realtime-whisper"), T1, transcription_script(), TRANSCRIPTION_END
+        factory,
+        session_info(SessionKind.REALTIME, "sess_m1", "gpt-realtime-2"),
+        T0,
+        voice_agent_script(),
+        VOICE_AGENT_END,
     )
     await drive(
-        factory, session_info(SessionKind.TRANSLATION, "sess_m3", "gpt-realtime-translate"), T2, translation_script(), TRANSLATION_END
+        factory,
+        session_info(SessionKind.TRANSCRIPTION, "sess_m2", "gpt-realtime-whisper"),
+        T1,
+        transcription_script(),
+        TRANSCRIPTION_END,
+    )
+    await drive(
+        factory,
+        session_info(SessionKind.TRANSLATION, "sess_m3", "gpt-realtime-translate"),
+        T2,
+        translation_script(),
+        TRANSLATION_END,
     )
     telemetry = traced.telemetry
     telemetry.record_relay_delay(0.0004, Direction.CLIENT_TO_UPSTREAM)
@@ -72,7 +86,9 @@ def _samples(traced: Traced) -> dict[str, list[tuple[dict[str, str], float]]]:
     found: dict[str, list[tuple[dict[str, str], float]]] = {}
     for family in text_string_to_metric_families(body.decode()):
         for sample in family.samples:
-            found.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+            found.setdefault(sample.name, []).append(
+                (dict(sample.labels), sample.value)
+            )
     return found
 
 
@@ -86,15 +102,31 @@ async def test_metric_values_follow_the_sessions(traced: Traced) -> None:
     """Counters add up: sessions started/ended, no active left, voice-agent cost and turns by status."""
     await _populate(traced)
     samples = _samples(traced)
-    assert sum(value for _, value in samples["voice_gateway_sessions_started_total"]) == 3
+    assert (
+        sum(value for _, value in samples["voice_gateway_sessions_started_total"]) == 3
+    )
     assert sum(value for _, value in samples["voice_gateway_sessions_active"]) == 0
-    cost = {labels["kind"]: value for labels, value in samples["voice_gateway_cost_micros_total"]}
+    cost = {
+        labels["kind"]: value
+        for labels, value in samples["voice_gateway_cost_micros_total"]
+    }
     assert cost == {"realtime": 34480, "transcription": 1672, "translation": 3344}
-    turns = {labels["status"]: value for labels, value in samples["voice_gateway_turns_total"]}
+    turns = {
+        labels["status"]: value
+        for labels, value in samples["voice_gateway_turns_total"]
+    }
     assert turns == {"completed": 2, "cancelled": 1, "no_response": 1}
-    reloads = {labels["outcome"]: value for labels, value in samples["voice_gateway_policy_reloads_total"]}
+    reloads = {
+        labels["outcome"]: value
+        for labels, value in samples["voice_gateway_policy_reloads_total"]
+    }
     assert reloads == {"ok": 1, "failed": 1}
-    ttfa = [value for labels, value in samples["voice_gateway_turn_time_to_first_audio_seconds_count"]]
+    ttfa = [
+        value
+        for labels, value in samples[
+            "voice_gateway_turn_time_to_first_audio_seconds_count"
+        ]
+    ]
     assert ttfa == [2]
 
 
@@ -107,10 +139,26 @@ async def test_no_session_ids_in_metric_labels(traced: Traced) -> None:
         assert forbidden not in text
     labels = set(re.findall(r'([a-z_]+)="', text))
     assert labels <= {
-        "kind", "endpoint", "route", "model_family", "reason", "status", "direction", "outcome", "type",
-        "cap", "upstream", "code", "source", "le",
-        "service_name", "service_version", "service_instance_id",
-        "telemetry_sdk_language", "telemetry_sdk_name", "telemetry_sdk_version",
+        "kind",
+        "endpoint",
+        "route",
+        "model_family",
+        "reason",
+        "status",
+        "direction",
+        "outcome",
+        "type",
+        "cap",
+        "upstream",
+        "code",
+        "source",
+        "le",
+        "service_name",
+        "service_version",
+        "service_instance_id",
+        "telemetry_sdk_language",
+        "telemetry_sdk_name",
+        "telemetry_sdk_version",
     }
 
 
@@ -118,11 +166,16 @@ async def test_tick_flushes_at_most_once_a_second(traced: Traced) -> None:
     """Frame counters move on ticks a second apart, not on every 100 ms tick."""
     from gateway.core.observers import SessionEnded, SessionStats
 
-    observer = traced.telemetry.observer_factory.create(session_info(SessionKind.REALTIME, "s_tick", "gpt-realtime-2"), T0)
+    observer = traced.telemetry.observer_factory.create(
+        session_info(SessionKind.REALTIME, "s_tick", "gpt-realtime-2"), T0
+    )
     stats = SessionStats(started_at=T0, last_activity_at=T0)
 
     def frames() -> float:
-        return sum(value for _, value in _samples(traced).get("voice_gateway_relay_frames_total", []))
+        return sum(
+            value
+            for _, value in _samples(traced).get("voice_gateway_relay_frames_total", [])
+        )
 
     stats.frames_from_client = 10
     await observer.on_tick(T0 + 0.1, stats)
@@ -144,16 +197,29 @@ async def test_injected_cost_is_used_and_never_steps_back() -> None:
     from tests.unit.telemetry.scripts import CATALOG
 
     answers = {"s_cost": 50_000}
-    telemetry = setup_telemetry(Settings(_env_file=None), catalog=CATALOG, cost_of=lambda sid: answers.get(sid, 0))  # type: ignore[call-arg]
+    telemetry = setup_telemetry(
+        Settings(_env_file=None),
+        catalog=CATALOG,
+        cost_of=lambda sid: answers.get(sid, 0),
+    )  # type: ignore[call-arg]
     try:
-        observer = telemetry.observer_factory.create(session_info(SessionKind.REALTIME, "s_cost", "gpt-realtime-2"), T0)
+        observer = telemetry.observer_factory.create(
+            session_info(SessionKind.REALTIME, "s_cost", "gpt-realtime-2"), T0
+        )
         stats = SessionStats(started_at=T0, last_activity_at=T0)
         await observer.on_tick(T0 + 1.0, stats)
         answers.clear()  # the accountant forgot the session before our end ran
         await observer.on_end(SessionEnded(T0 + 2.0, "client_closed"), stats)
         body, _ = telemetry.render_metrics()
-        line = next(l for l in body.decode().splitlines() if l.startswith("voice_gateway_cost_micros_total{"))
+        line = next(
+            l
+            for l in body.decode().splitlines()
+            if l.startswith("voice_gateway_cost_micros_total{")
+        )
         assert line.endswith(" 50000.0")
-        assert observer.scope.session_span.attributes["voice_gateway.cost_micros"] == 50_000  # type: ignore[attr-defined,index]
+        assert (
+            observer.scope.session_span.attributes["voice_gateway.cost_micros"]
+            == 50_000
+        )  # type: ignore[attr-defined,index]
     finally:
         telemetry.shutdown()

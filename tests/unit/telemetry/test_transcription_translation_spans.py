@@ -37,9 +37,15 @@ async def test_transcription_utterance_spans(traced: Traced) -> None:
         TRANSCRIPTION_END,
     )
     session = traced.one("realtime.session transcription")
-    utterances = {span.attributes["voice_gateway.item.id"]: span for span in traced.by_name("transcription.utterance")}  # type: ignore[index]
+    utterances = {
+        span.attributes["voice_gateway.item.id"]: span
+        for span in traced.by_name("transcription.utterance")
+    }  # type: ignore[index]
     assert set(utterances) == {"item_1", "item_2", "item_3", "item_4"}
-    assert all(span.parent and span.parent.span_id == session.context.span_id for span in utterances.values())
+    assert all(
+        span.parent and span.parent.span_id == session.context.span_id
+        for span in utterances.values()
+    )
     assert {item: _offsets(span, session) for item, span in utterances.items()} == {
         "item_1": (1.0, 1.8),
         "item_2": (3.0, 4.6),
@@ -52,8 +58,14 @@ async def test_transcription_utterance_spans(traced: Traced) -> None:
     assert first["voice_gateway.utterance.time_to_final_ms"] == 800
     assert first["voice_gateway.utterance.audio_seconds"] == 1.0
     assert first["gen_ai.operation.name"] == "transcription"
-    assert utterances["item_2"].attributes["voice_gateway.utterance.time_to_final_ms"] == 1600  # type: ignore[index]
-    assert utterances["item_4"].attributes["voice_gateway.utterance.status"] == "no_transcript"  # type: ignore[index]
+    assert (
+        utterances["item_2"].attributes["voice_gateway.utterance.time_to_final_ms"]
+        == 1600
+    )  # type: ignore[index]
+    assert (
+        utterances["item_4"].attributes["voice_gateway.utterance.status"]
+        == "no_transcript"
+    )  # type: ignore[index]
     attrs = session.attributes
     assert attrs is not None
     assert attrs["voice_gateway.session.turns"] == 4
@@ -79,7 +91,12 @@ async def test_transcripts_only_on_spans_when_opted_in() -> None:
             span.attributes.get("voice_gateway.transcript")  # type: ignore[union-attr]
             for span in traced.by_name("transcription.utterance")
         }
-        assert transcripts == {"my card number is 4111 secret phrase", "okapi two", "okapi three", None}
+        assert transcripts == {
+            "my card number is 4111 secret phrase",
+            "okapi two",
+            "okapi three",
+            None,
+        }
     finally:
         traced.telemetry.shutdown()
 
@@ -94,15 +111,25 @@ async def test_translation_segment_spans(traced: Traced) -> None:
         TRANSLATION_END,
     )
     session = traced.one("realtime.session translation")
-    segments = sorted(traced.by_name("translation.segment"), key=lambda span: span.start_time or 0)
+    segments = sorted(
+        traced.by_name("translation.segment"), key=lambda span: span.start_time or 0
+    )
     assert [_offsets(span, session) for span in segments] == [(1.0, 3.0), (4.0, 5.9)]
-    assert all(span.parent and span.parent.span_id == session.context.span_id for span in segments)
+    assert all(
+        span.parent and span.parent.span_id == session.context.span_id
+        for span in segments
+    )
     first, second = (span.attributes for span in segments)
     assert first is not None and second is not None
-    assert (first["voice_gateway.segment.latency_ms"], first["voice_gateway.segment.elapsed_ms"]) == (500, 1000)
+    assert (
+        first["voice_gateway.segment.latency_ms"],
+        first["voice_gateway.segment.elapsed_ms"],
+    ) == (500, 1000)
     assert second["voice_gateway.segment.latency_ms"] == 1200
     assert first["gen_ai.operation.name"] == "translation"
-    first_output = [event for event in segments[0].events if event.name == "first_output"]
+    first_output = [
+        event for event in segments[0].events if event.name == "first_output"
+    ]
     assert len(first_output) == 1 and session.start_time
     assert round((first_output[0].timestamp - session.start_time) / 1e9, 3) == 1.5
     assert session.attributes["voice_gateway.session.turns"] == 2  # type: ignore[index]
@@ -115,5 +142,7 @@ def test_input_timeline_interpolates_between_ticks() -> None:
     timeline.sample(10.1, 100)
     timeline.sample(10.3, 300)
     assert timeline.time_of(50) == 10.05
-    assert timeline.time_of(200) is not None and abs(timeline.time_of(200) - 10.2) < 1e-9  # type: ignore[operator]
+    assert (
+        timeline.time_of(200) is not None and abs(timeline.time_of(200) - 10.2) < 1e-9
+    )  # type: ignore[operator]
     assert timeline.time_of(301) is None

@@ -31,7 +31,11 @@ def _parent_name(span: ReadableSpan, spans: list[ReadableSpan]) -> str | None:
         return None
     for other in spans:
         if other.context.span_id == span.parent.span_id:
-            return other.name + (f"#{other.attributes.get('voice_gateway.turn.number')}" if other.name == "realtime.turn" else "")
+            return other.name + (
+                f"#{other.attributes.get('voice_gateway.turn.number')}"
+                if other.name == "realtime.turn"
+                else ""
+            )
     return "<remote>"
 
 
@@ -51,7 +55,12 @@ async def test_span_tree_shape(traced: Traced) -> None:
     spans = traced.spans()
     tree = sorted(
         (
-            span.name + (f"#{span.attributes['voice_gateway.turn.number']}" if span.name == "realtime.turn" else ""),
+            span.name
+            + (
+                f"#{span.attributes['voice_gateway.turn.number']}"
+                if span.name == "realtime.turn"
+                else ""
+            ),
             _parent_name(span, spans),
             _offset_s(span.start_time, traced.one(SESSION)),
             _offset_s(span.end_time, traced.one(SESSION)),
@@ -112,12 +121,18 @@ async def test_session_span_attributes(traced: Traced) -> None:
         "voice_gateway.session.turns": 4,
     }
     assert {key: attrs.get(key) for key in expected} == expected
-    events = [(event.name, dict(event.attributes or {})) for event in traced.one(SESSION).events]
+    events = [
+        (event.name, dict(event.attributes or {}))
+        for event in traced.one(SESSION).events
+    ]
     assert events == [
         ("upstream.ready", {"gen_ai.response.model": "gpt-realtime-2-2026-01-15"}),
         (
             "upstream.error",
-            {"voice_gateway.error.code": "conversation_already_has_active_response", "voice_gateway.error.from_upstream": True},
+            {
+                "voice_gateway.error.code": "conversation_already_has_active_response",
+                "voice_gateway.error.from_upstream": True,
+            },
         ),
     ]
 
@@ -125,24 +140,38 @@ async def test_session_span_attributes(traced: Traced) -> None:
 async def test_turn_attributes(traced: Traced) -> None:
     """Each turn carries trigger, status, latencies, usage, cost and barge-in details."""
     await _run(traced)
-    turns = {span.attributes["voice_gateway.turn.number"]: span.attributes for span in traced.by_name("realtime.turn")}  # type: ignore[index]
+    turns = {
+        span.attributes["voice_gateway.turn.number"]: span.attributes
+        for span in traced.by_name("realtime.turn")
+    }  # type: ignore[index]
     first, second, third, fourth = turns[1], turns[2], turns[3], turns[4]
-    assert (first["voice_gateway.turn.trigger"], first["voice_gateway.turn.status"]) == ("speech", "completed")
+    assert (
+        first["voice_gateway.turn.trigger"],
+        first["voice_gateway.turn.status"],
+    ) == ("speech", "completed")
     assert first["voice_gateway.turn.time_to_first_audio_ms"] == 400
     assert first["voice_gateway.turn.time_to_first_transcript_ms"] == 300
-    assert (first["gen_ai.usage.input_tokens"], first["gen_ai.usage.output_tokens"]) == (300, 310)
+    assert (
+        first["gen_ai.usage.input_tokens"],
+        first["gen_ai.usage.output_tokens"],
+    ) == (300, 310)
     assert first["voice_gateway.cost_micros"] == 26240
     assert first["gen_ai.response.id"] == "resp_1"
     assert first["gen_ai.operation.name"] == "chat"
     assert first["gen_ai.response.model"] == "gpt-realtime-2-2026-01-15"
-    assert "voice_gateway.turn.interrupted" not in first  # its barge-in came after it ended: see the child span
+    assert (
+        "voice_gateway.turn.interrupted" not in first
+    )  # its barge-in came after it ended: see the child span
     assert second["voice_gateway.turn.tool_calls"] == 1
     assert second["voice_gateway.cost_micros"] == 1080
     assert third["voice_gateway.turn.trigger"] == "tool_output"
     assert third["voice_gateway.turn.status"] == "cancelled"
     assert third["voice_gateway.turn.status_reason"] == "turn_detected"
     assert third["voice_gateway.turn.time_to_first_audio_ms"] == 490
-    assert (third["voice_gateway.turn.interrupted"], third["voice_gateway.turn.played_ms"]) == (True, 300)
+    assert (
+        third["voice_gateway.turn.interrupted"],
+        third["voice_gateway.turn.played_ms"],
+    ) == (True, 300)
     assert fourth["voice_gateway.turn.status"] == "no_response"
     assert "gen_ai.usage.input_tokens" not in fourth
 
@@ -157,7 +186,10 @@ async def test_tool_and_interruption_spans(traced: Traced) -> None:
     assert tool["gen_ai.tool.call.id"] == "call_1"
     assert tool["voice_gateway.tool.status"] == "completed"
     assert tool["voice_gateway.tool.duration_ms"] == 500
-    played = sorted(span.attributes["voice_gateway.turn.played_ms"] for span in traced.by_name("realtime.interruption"))  # type: ignore[index]
+    played = sorted(
+        span.attributes["voice_gateway.turn.played_ms"]
+        for span in traced.by_name("realtime.interruption")
+    )  # type: ignore[index]
     assert played == [300, 1500]
 
 
@@ -193,12 +225,35 @@ async def test_failed_session_and_failed_turn_get_error_status(traced: Traced) -
     from gateway.core.observers import ResponseCreated, ResponseDone, SessionEnded
 
     factory = traced.telemetry.observer_factory
-    steps = [ResponseCreated(T0 + 1, "resp_x"), ResponseDone(T0 + 2, "resp_x", "failed", None, "server_error")]
-    await drive(factory, session_info(SessionKind.REALTIME, "s_fail", "gpt-realtime-2"), T0, steps,
-                SessionEnded(T0 + 3, "upstream_error", upstream_close_code=1011, error_code="upstream_disconnected"))
-    await drive(factory, session_info(SessionKind.REALTIME, "s_cap", "gpt-realtime-2"), T0, [],
-                SessionEnded(T0 + 3, "cap", client_close_code=4100, error_code="session_cost_cap_reached"))
-    sessions = {span.attributes["voice_gateway.session.id"]: span for span in traced.by_name(SESSION)}  # type: ignore[index]
+    steps = [
+        ResponseCreated(T0 + 1, "resp_x"),
+        ResponseDone(T0 + 2, "resp_x", "failed", None, "server_error"),
+    ]
+    await drive(
+        factory,
+        session_info(SessionKind.REALTIME, "s_fail", "gpt-realtime-2"),
+        T0,
+        steps,
+        SessionEnded(
+            T0 + 3,
+            "upstream_error",
+            upstream_close_code=1011,
+            error_code="upstream_disconnected",
+        ),
+    )
+    await drive(
+        factory,
+        session_info(SessionKind.REALTIME, "s_cap", "gpt-realtime-2"),
+        T0,
+        [],
+        SessionEnded(
+            T0 + 3, "cap", client_close_code=4100, error_code="session_cost_cap_reached"
+        ),
+    )
+    sessions = {
+        span.attributes["voice_gateway.session.id"]: span
+        for span in traced.by_name(SESSION)
+    }  # type: ignore[index]
     assert sessions["s_fail"].status.status_code is StatusCode.ERROR
     assert sessions["s_cap"].status.status_code is StatusCode.UNSET
     assert [event.name for event in sessions["s_cap"].events] == ["cap.cutoff"]
@@ -211,7 +266,9 @@ async def test_session_without_traceparent_starts_a_new_trace(traced: Traced) ->
     """No traceparent at the handshake → the session span is a root span."""
     await drive(
         traced.telemetry.observer_factory,
-        session_info(SessionKind.REALTIME, "s_root", "gpt-realtime-2", traceparent=None),
+        session_info(
+            SessionKind.REALTIME, "s_root", "gpt-realtime-2", traceparent=None
+        ),
         T0,
         [],
         VOICE_AGENT_END,
@@ -225,7 +282,9 @@ async def test_malformed_traceparent_is_ignored(traced: Traced) -> None:
     """A malformed traceparent never breaks the session: a new trace starts."""
     await drive(
         traced.telemetry.observer_factory,
-        session_info(SessionKind.REALTIME, "s_bad", "gpt-realtime-2", traceparent="00-zzzz-01"),
+        session_info(
+            SessionKind.REALTIME, "s_bad", "gpt-realtime-2", traceparent="00-zzzz-01"
+        ),
         T0,
         [],
         VOICE_AGENT_END,

@@ -144,6 +144,7 @@ async def _start(settings: Settings) -> Runtime:
     pool.on_failure = lambda endpoint, status: telemetry.record_upstream_connect_failure(
         endpoint, "refused" if status else "unreachable"
     )
+    policy.add_listener(lambda event: telemetry.record_policy_reload(event.ok, version=event.version))
     factories: list[ObserverFactory] = [accounting.observer_factory, telemetry.observer_factory]
     services = InboundServices(
         catalog=catalog,

@@ -1,0 +1,276 @@
+"""Transport-independent session set-up: authenticate → request → route → admit → connect → relay."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from gateway.core import dialect as beta
+from gateway.core.errors import (
+    AuthenticationFailed,
+    Draining,
+    Forbidden,
+    GatewayError,
+    PolicyDenied,
+    UnknownModel,
+)
+from gateway.core.frames import dumps, parse_event
+from gateway.core.keys import KeyRecord
+from gateway.core.kinds import Dialect, EndpointKind, SessionKind
+from gateway.core.observers import SessionInfo
+from gateway.core.ports import Closed, Frame, FrameSocket
+from gateway.core.routing import RouteDecision, SessionRequest
+from gateway.core.session import SessionCore, error_frame
+from gateway.inbound.credentials import read_credential, routing_headers
+from gateway.inbound.services import InboundServices, Lease
+from gateway.relay.failsafe import FailsafeObserver
+from gateway.relay.session import RelaySession
+
+log = logging.getLogger("voice_gateway.inbound")
+
+
+def new_session_id() -> str:
+    return f"vgs_{secrets.token_urlsafe(15)}"
+
+
+def _origin_allowed(origin: str | None, allowed: Sequence[str]) -> bool:
+    return not allowed or origin in allowed or "*" in allowed
+
+
+async def authenticate(
+    svc: InboundServices, headers: Mapping[str, str], subprotocols: Sequence[str]
+) -> KeyRecord:
+    """Resolve the presented credential to a key record, or refuse."""
+    credential = read_credential(headers, subprotocols)
+    if credential is None:
+        raise AuthenticationFailed("Missing gateway API key: send 'Authorization: Bearer <key>'.")
+    key = await svc.keys.verify(credential.secret)
+    if key is None:
+        raise AuthenticationFailed()
+    if (credential.from_browser or key.browser) and not _origin_allowed(headers.get("origin"), svc.allowed_origins):
+        raise Forbidden("This Origin may not open sessions with a browser credential.")
+    return key
+
+
+def build_request(
+    endpoint: EndpointKind, path: str, headers: Mapping[str, str], query: Mapping[str, str], key: KeyRecord, dialect: Dialect
+) -> SessionRequest:
+    intent = query.get("intent") or headers.get("x-voice-intent")
+    if endpoint is EndpointKind.TRANSLATIONS:
+        intent = intent or SessionKind.TRANSLATION.value
+    return SessionRequest(
+        endpoint=endpoint,
+        path=path,
+        requested_model=query.get("model") or None,
+        declared_intent=intent,
+        headers=routing_headers(headers),
+        query=dict(query),
+        tenant=key.tenant,
+        key_id=key.key_id,
+        key_labels=dict(key.labels),
+        key_allowed_routes=key.allowed_routes,
+        dialect=dialect,
+    )
+
+
+def check_decision(svc: InboundServices, request: SessionRequest, decision: RouteDecision, key: KeyRecord) -> None:
+    """Refuse denied routes, unknown models and routes the key may not use."""
+    route = decision.route
+    if route is None:
+        raise PolicyDenied(decision.deny_reason or f"Refused by policy rule '{decision.rule_id}'.")
+    requested = request.requested_model
+    if requested and svc.catalog.resolve(requested) is None and "model" not in decision.matched:
+        raise UnknownModel(f"The model '{requested}' is not served by this gateway.", param="model")
+    if svc.catalog.resolve(route.model) is None and svc.catalog.fallback_pricing is None:
+        raise UnknownModel(f"The routed model '{route.model}' has no known price.", param="model")
+    if key.allowed_routes and not ({route.name, route.model} & key.allowed_routes):
+        raise Forbidden(f"This key may not use route '{route.name or route.model}'.")
+    if request.endpoint is EndpointKind.TRANSLATIONS and route.kind is not SessionKind.TRANSLATION:
+        raise Forbidden("The translations endpoint only serves translation sessions.")
+    if request.endpoint is EndpointKind.REALTIME and route.kind is SessionKind.TRANSLATION:
+        raise Forbidden("Translation sessions use /v1/realtime/translations.")
+
+
+async def hold_first_events(
+    client: FrameSocket, hold_ms: int, max_bytes: int, dialect: Dialect, kind_hint: SessionKind
+) -> tuple[dict[str, object] | None, list[Frame], Closed | None]:
+    """Read the client's first events until a ``session.update`` (bounded in time and bytes)."""
+    held: list[Frame] = []
+    size = 0
+    deadline = asyncio.get_running_loop().time() + hold_ms / 1000
+    while size <= max_bytes:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            break
+        try:
+            frame = await asyncio.wait_for(client.receive(), remaining)
+        except asyncio.TimeoutError:
+            break
+        if isinstance(frame, Closed):
+            return None, held, frame
+        held.append(frame)
+        size += len(frame)
+        session = _session_of(frame, dialect, kind_hint)
+        if session is not None:
+            return session, held, None
+    return None, held, None
+
+
+def _session_of(frame: Frame, dialect: Dialect, kind_hint: SessionKind) -> dict[str, object] | None:
+    if not isinstance(frame, str) or len(frame) > 256 * 1024:
+        return None
+    try:
+        event = parse_event(frame)
+        if dialect is Dialect.BETA:
+            event = beta.beta_client_event_to_ga(event, kind_hint) or {}
+    except GatewayError:
+        return None
+    session = event.get("session")
+    return session if event.get("type") == "session.update" and isinstance(session, dict) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """What a client presented when it asked for a session, whatever the transport."""
+
+    endpoint: EndpointKind
+    path: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    subprotocols: tuple[str, ...] = ()
+    client_address: str = ""
+
+
+class SessionSetup:
+    """One session's way from authentication to a running relay, independent of the client transport."""
+
+    def __init__(self, svc: InboundServices, handshake: Handshake) -> None:
+        self.svc = svc
+        self.handshake = handshake
+        self.session_id = new_session_id()
+        self.lease: Lease | None = None
+        self.key: KeyRecord | None = None
+        self.request: SessionRequest | None = None
+        self.decision: RouteDecision | None = None
+        is_beta = handshake.endpoint is EndpointKind.REALTIME and beta.is_beta_handshake(handshake.headers, handshake.subprotocols)
+        self.dialect = Dialect.BETA if is_beta else Dialect.GA
+
+    async def prepare(self) -> None:
+        """Authenticate and, when the handshake says enough, route and admit; raise to refuse."""
+        svc, hs = self.svc, self.handshake
+        if svc.sessions.draining:
+            raise Draining()
+        key = self.key = await authenticate(svc, hs.headers, hs.subprotocols)
+        request = build_request(hs.endpoint, hs.path, hs.headers, hs.query, key, self.dialect)
+        ratio = await svc.admission.budget_used_ratio(key, svc.clock())
+        request = dataclasses.replace(request, budget_used_ratio=ratio, first_session_update=_bound(key))
+        self.request = request
+        if not svc.router.wants_session_update(request):
+            await self._decide_and_admit()
+
+    async def _decide_and_admit(self) -> None:
+        assert self.request is not None and self.key is not None
+        decision = self.svc.router.decide(self.request)
+        check_decision(self.svc, self.request, decision, self.key)
+        assert decision.route is not None
+        self.lease = await self.svc.admission.admit(self.session_id, self.key, decision.route, self.svc.clock())
+        self.decision = decision
+
+    async def release(self) -> None:
+        if self.lease is not None:
+            lease, self.lease = self.lease, None
+            try:
+                await self.svc.admission.release(lease)
+            except Exception:  # noqa: BLE001 - a lease also expires on its own
+                log.exception("lease release failed", extra={"session_id": self.session_id})
+
+    async def run(self, client: FrameSocket) -> None:
+        """Route (holding first events if needed), connect upstream, relay; always release the lease."""
+        try:
+            connected = await self._connect(client)
+            if connected is not None:
+                await self._relay(client, *connected)
+        finally:
+            await self.release()
+
+    async def _connect(self, client: FrameSocket) -> tuple[FrameSocket, str, list[Frame]] | None:
+        svc = self.svc
+        assert self.request is not None and self.key is not None
+        held: list[Frame] = []
+        if self.key.bound_session is not None:
+            held.append(dumps({"type": "session.update", "session": dict(self.key.bound_session)}).decode())
+        try:
+            if self.decision is None:
+                session, more, closed = await hold_first_events(
+                    client, svc.classify_hold_ms, svc.classify_hold_bytes, self.dialect, _kind_hint(self.request)
+                )
+                if closed is not None:
+                    return None
+                held.extend(more)
+                self.request = dataclasses.replace(self.request, first_session_update=self.request.first_session_update or session)
+                await self._decide_and_admit()
+            route = self.decision.route  # type: ignore[union-attr]
+            assert route is not None
+            upstream, endpoint_name = await svc.upstreams.connect(
+                endpoints=route.upstreams, kind=route.kind, model=route.model, client_headers=self.request.headers
+            )
+        except GatewayError as exc:
+            await client.send(error_frame(exc, f"gw_evt_{self.session_id}"))
+            await client.close(exc.close_code, exc.close_reason)
+            return None
+        return upstream, endpoint_name, held
+
+    async def _relay(self, client: FrameSocket, upstream: FrameSocket, endpoint_name: str, held: list[Frame]) -> None:
+        svc, request, key, decision = self.svc, self.request, self.key, self.decision
+        assert request is not None and key is not None and decision is not None and decision.route is not None
+        route = decision.route
+        now = svc.clock()
+        info = SessionInfo(
+            session_id=self.session_id,
+            endpoint=self.handshake.endpoint,
+            kind=route.kind,
+            dialect=self.dialect,
+            requested_model=request.requested_model,
+            decision=decision,
+            route=route,
+            tenant=key.tenant,
+            key_id=key.key_id,
+            upstream=endpoint_name,
+            client_address=self.handshake.client_address,
+            traceparent=self.handshake.headers.get("traceparent"),
+            labels=dict(key.labels),
+        )
+        core = SessionCore(
+            kind=route.kind,
+            dialect=self.dialect,
+            now=now,
+            requested_model=request.requested_model,
+            served_model=route.model,
+            overrides=route.overrides,
+            max_message_bytes=svc.max_message_bytes,
+            max_frames_per_second=svc.max_frames_per_second,
+        )
+        observers = [FailsafeObserver(f.create(info, now), f.name) for f in svc.observer_factories]
+        relay = RelaySession(
+            info=info, core=core, client=client, upstream=upstream,
+            observers=observers, clock=svc.clock, limits=svc.relay_limits, held_frames=held,
+        )
+        svc.sessions.add(relay)
+        try:
+            await relay.run()
+        finally:
+            svc.sessions.remove(relay)
+
+
+def _bound(key: KeyRecord) -> dict[str, object] | None:
+    return dict(key.bound_session) if key.bound_session is not None else None
+
+
+def _kind_hint(request: SessionRequest) -> SessionKind:
+    return SessionKind.TRANSCRIPTION if request.declared_intent == "transcription" else SessionKind.REALTIME
+
+

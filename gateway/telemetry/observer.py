@@ -9,11 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from gateway.core.catalog import Catalog
 from gateway.core.errors import (
     BudgetCapReached,
     CostCapReached,
@@ -46,15 +44,11 @@ from gateway.core.observers import (
     UpstreamReady,
 )
 from gateway.telemetry import names as n
-from gateway.telemetry.clock import SpanClock
-from gateway.telemetry.metrics import GatewayMetrics
-from gateway.telemetry.pricing import CostLookup, SessionCost, resolve_model
 from gateway.telemetry.scope import SessionScope
 from gateway.telemetry.segments import SegmentTracker
 from gateway.telemetry.turns import TurnTracker
 from gateway.telemetry.utterances import UtteranceTracker
 
-SESSION_LOGGER = "gateway.sessions"
 _log = logging.getLogger(__name__)
 #: error codes that end a session by design, not by failure (no ERROR status on the span)
 CAP_CODES = frozenset(
@@ -63,7 +57,6 @@ CAP_CODES = frozenset(
 _EXPECTED_CODES = CAP_CODES | {Draining.code}
 #: counters are folded into metrics at most this often per session
 METRICS_FLUSH_S = 1.0
-_propagator = TraceContextTextMapPropagator()
 
 
 class TelemetryObserver:
@@ -334,113 +327,3 @@ class TelemetryObserver:
 
     def _active_attrs(self) -> dict[str, str]:
         return {"kind": self._info.kind.value, "endpoint": self._info.endpoint.value}
-
-
-class TelemetryObserverFactory:
-    """Creates one :class:`TelemetryObserver` per session; registered once at start-up."""
-
-    name = "telemetry"
-
-    def __init__(
-        self,
-        tracer: Tracer,
-        metrics: GatewayMetrics,
-        *,
-        catalog: Catalog | None = None,
-        cost_of: CostLookup | None = None,
-        trace_transcripts: bool = False,
-    ) -> None:
-        self._tracer = tracer
-        self._metrics = metrics
-        self._catalog = catalog
-        self._cost_of = cost_of
-        self._trace_transcripts = trace_transcripts
-        self.live: dict[str, TelemetryObserver] = {}
-        self._logger = logging.getLogger(SESSION_LOGGER)
-
-    def create(self, info: SessionInfo, now: float) -> TelemetryObserver:
-        clock = SpanClock(now)
-        spec = resolve_model(self._catalog, info.route.model)
-        metric_attrs = {
-            "kind": info.kind.value,
-            "endpoint": info.endpoint.value,
-            "route": info.decision.rule_id,
-            "model_family": spec.family if spec else info.route.model,
-        }
-        genai: dict[str, AttributeValue] = {
-            n.GEN_AI_SYSTEM: n.PROVIDER_OPENAI,
-            n.GEN_AI_PROVIDER: n.PROVIDER_OPENAI,
-            n.GEN_AI_REQUEST_MODEL: info.route.model,
-        }
-        parent = (
-            _propagator.extract({"traceparent": info.traceparent})
-            if info.traceparent
-            else None
-        )
-        span = self._tracer.start_span(
-            f"{n.SESSION_SPAN} {info.kind.value}",
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={**genai, **_session_attributes(info)},
-            start_time=clock.ns(now),
-        )
-        pricing = (
-            spec.pricing
-            if spec
-            else (self._catalog.fallback_pricing if self._catalog else None)
-        )
-        scope = SessionScope(
-            session_id=info.session_id,
-            tracer=self._tracer,
-            clock=clock,
-            session_span=span,
-            metrics=self._metrics,
-            metric_attrs=metric_attrs,
-            cost=SessionCost(info.session_id, pricing, self._cost_of),
-            logger=self._logger,
-            trace_transcripts=self._trace_transcripts,
-            genai_attrs=genai,
-        )
-        observer = TelemetryObserver(scope, info, now, self.live)
-        self.live[info.session_id] = observer
-        self._metrics.started.add(1, metric_attrs)
-        self._metrics.active.add(
-            1, {"kind": info.kind.value, "endpoint": info.endpoint.value}
-        )
-        scope.log(
-            "session started",
-            span,
-            kind=info.kind.value,
-            endpoint=info.endpoint.value,
-            model=info.route.model,
-            requested_model=info.requested_model,
-            upstream=info.upstream,
-            tenant=info.tenant,
-            key_id=info.key_id,
-            route_reason=info.decision.reason,
-        )
-        return observer
-
-
-def _session_attributes(info: SessionInfo) -> dict[str, AttributeValue]:
-    """Who and what the session is; never a key, only the non-secret key id."""
-    attrs: dict[str, AttributeValue] = {
-        n.SESSION_ID: info.session_id,
-        n.SESSION_KIND: info.kind.value,
-        n.ENDPOINT: info.endpoint.value,
-        n.DIALECT: info.dialect.value,
-        n.ROUTE_RULE_ID: info.decision.rule_id,
-        n.ROUTE_REASON: info.decision.reason,
-        n.ROUTE_NAME: info.route.name or info.decision.rule_id,
-    }
-    optional = {
-        n.TENANT: info.tenant,
-        n.KEY_ID: info.key_id,
-        n.CLIENT_REQUESTED_MODEL: info.requested_model,
-        n.UPSTREAM_ENDPOINT: info.upstream,
-        "client.address": info.client_address,
-    }
-    attrs.update({key: value for key, value in optional.items() if value})
-    for key, value in info.labels.items():
-        attrs[n.LABEL_PREFIX + key] = value
-    return attrs

@@ -36,8 +36,8 @@ from gateway.telemetry.exporters import (
     ExportPlan,
     plan_exporters,
 )
+from gateway.telemetry.factory import TelemetryObserverFactory
 from gateway.telemetry.metrics import GatewayMetrics
-from gateway.telemetry.observer import TelemetryObserverFactory
 from gateway.telemetry.pricing import CostLookup
 
 DEFAULT_SERVICE_NAME = "voice-gateway"

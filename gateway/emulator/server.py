@@ -24,6 +24,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from gateway.emulator.audio import PCM, voice
 from gateway.emulator.errors import CLOSE_INVALID_SESSION, error_event
 from gateway.emulator.ids import IdFactory
 from gateway.emulator.machine import CloseRequest, Outgoing, SessionMachine
@@ -259,6 +260,7 @@ async def start_emulator(host: str = "127.0.0.1", port: int = 0, *, max_size: in
                          **script_defaults: int | bool | str) -> EmulatorHandle:
     """Start the emulator in this event loop; ``script_defaults`` are ``Script`` field names."""
     defaults = Script(**script_defaults)  # type: ignore[arg-type]
+    voice(PCM, 0, 1)  # render the synthetic voice now, not during the first timed response
     sessions: list[SessionRecord] = []
     app = _App(defaults, sessions)
     server = await serve(app.handle, host, port, process_request=app.process_request,

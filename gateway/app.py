@@ -155,7 +155,12 @@ async def _start(settings: Settings) -> Runtime:
         sessions=sessions,
         observer_factories=factories,
         clock=clock,
-        relay_limits=RelayLimits(upstream_stall_s=settings.upstream_stall_s, slow_client_s=settings.slow_client_seconds),
+        relay_limits=RelayLimits(
+            upstream_stall_s=settings.upstream_stall_s,
+            slow_client_s=settings.slow_client_seconds,
+            delay_probe=telemetry.record_relay_delay,
+        ),
+        on_refused=lambda error, endpoint: telemetry.record_admission_refused(error.code, endpoint=endpoint.value),
         max_message_bytes=settings.max_message_bytes,
         max_frames_per_second=settings.max_frames_per_second,
         classify_hold_ms=settings.classify_hold_ms,

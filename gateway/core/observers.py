@@ -208,6 +208,14 @@ class ErrorSeen:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientNotified:
+    """The gateway sent the client an event of its own (for example ``gateway.cap_warning``)."""
+
+    at: float
+    event: JsonObject
+
+
+@dataclass(frozen=True, slots=True)
 class SessionEnded:
     at: float
     reason: str
@@ -234,6 +242,7 @@ SessionEvent = (
     | TranscriptionCompleted
     | TranslationOutput
     | ErrorSeen
+    | ClientNotified
 )
 
 

@@ -53,6 +53,8 @@ class SessionEndpoint:
             await setup.prepare()
         except GatewayError as exc:
             log.info("handshake refused", extra={"code": exc.code, "status": exc.http_status, "path": handshake.path})
+            if svc.on_refused is not None:
+                svc.on_refused(exc, self.endpoint)
             await deny(scope, receive, send, exc)
             return
         accepted = await accept(receive, send, choose_subprotocol(handshake.subprotocols), {SESSION_ID_HEADER: setup.session_id})

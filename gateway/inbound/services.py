@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from gateway.core.catalog import Catalog
+from gateway.core.errors import GatewayError
+from gateway.core.kinds import EndpointKind
 from gateway.core.keys import KeyRecord
 from gateway.core.observers import ObserverFactory
 from gateway.core.routing import Route, RouteDecision, SessionRequest
@@ -51,3 +53,5 @@ class InboundServices:
     classify_hold_ms: int
     classify_hold_bytes: int
     allowed_origins: list[str] = field(default_factory=list)
+    #: told about every refused handshake (for metrics); never sees secrets
+    on_refused: Callable[[GatewayError, EndpointKind], None] | None = None

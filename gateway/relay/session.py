@@ -10,7 +10,7 @@ from typing import Callable, Final
 
 from gateway.core.errors import CloseCode, GatewayError, SlowClient, UpstreamDropped, UpstreamStalled
 from gateway.core.lifecycle import SessionState, check_transition
-from gateway.core.observers import Notify, SessionEnded, SessionInfo, Terminate, Verdict
+from gateway.core.observers import ClientNotified, Notify, SessionEnded, SessionInfo, Terminate, Verdict
 from gateway.core.session import FORWARD, Emit, SessionCore
 from gateway.relay.failsafe import FailsafeObserver
 from gateway.core.ports import Closed, Frame, FrameSocket
@@ -32,6 +32,8 @@ class RelayLimits:
 
     upstream_stall_s: float = 30.0
     slow_client_s: float = 5.0
+    #: receives the time the gateway spent on one upstream→client frame, sampled once a second
+    delay_probe: Callable[[float], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,7 @@ class RelaySession:
         self._ended: asyncio.Future[_EndCause] = asyncio.get_running_loop().create_future()
         self._last_upstream = clock()
         self._client_send_since = 0.0
+        self._next_probe = 0.0
         self._background: set[asyncio.Task[None]] = set()
         self.ended: SessionEnded | None = None
 
@@ -151,6 +154,7 @@ class RelaySession:
 
     async def _pump_upstream(self) -> None:
         client, upstream, core, clock = self.client, self.upstream, self.core, self.clock
+        probe = self.limits.delay_probe
         try:
             while True:
                 frame = await upstream.receive()
@@ -166,6 +170,9 @@ class RelaySession:
                 else:
                     await self._dispatch(action)  # type: ignore[arg-type]
                 self._client_send_since = 0.0
+                if now >= self._next_probe and probe is not None:
+                    self._next_probe = now + 1.0
+                    probe(clock() - now)
         except Exception as exc:  # noqa: BLE001
             log.error("upstream pump failed", exc_info=exc, extra={"session_id": self.info.session_id})
             self.terminate(UpstreamDropped())
@@ -206,7 +213,9 @@ class RelaySession:
         if isinstance(verdict, Terminate):
             self.terminate(verdict.error)
         elif isinstance(verdict, Notify) and not self._ended.done():
-            frame = self.core.gateway_event(dict(verdict.event))
+            event = dict(verdict.event)
+            frame = self.core.gateway_event(event)
+            self.core.events.append(ClientNotified(at=self.clock(), event=event))
             task = asyncio.create_task(self._safe_send(self.client, frame))
             self._background.add(task)
             task.add_done_callback(self._background.discard)

@@ -22,6 +22,7 @@ from gateway.core.errors import (
 from gateway.core.kinds import SessionKind
 from gateway.core.money import audio_ms
 from gateway.core.observers import (
+    ClientNotified,
     ErrorSeen,
     FirstAudio,
     FirstTranscript,
@@ -186,6 +187,17 @@ class TelemetryObserver:
                 self._upstream_ready(event)
             case ErrorSeen():
                 self._error(event)
+            case ClientNotified():
+                self._notified(event)
+
+    def _notified(self, event: ClientNotified) -> None:
+        """Cap warnings the accounting observer had the relay send: a span event and a metric."""
+        if event.event.get("type") != "gateway.cap_warning":
+            return
+        cap = str(event.event.get("cap", "unknown"))
+        ratio = event.event.get("ratio")
+        self.cap_warning(cap, float(ratio) if isinstance(ratio, (int, float)) else 0.0)
+        self._scope.metrics.cap_warnings.add(1, {**self._scope.metric_attrs, "cap": cap})
 
     def _turn_tracker(self) -> TurnTracker:
         if self._turns is None:

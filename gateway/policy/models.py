@@ -1,0 +1,201 @@
+"""The policy file's shape (``version: 1``): strict pydantic models; the JSON Schema is generated from these."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag, field_validator, model_validator
+
+from gateway.core.kinds import EndpointKind, SessionKind
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TextMatchSpec(_Strict):
+    """Exactly one test: ``exact``, ``one_of``, ``glob``, ``regex`` (whole value) or ``present``."""
+
+    exact: str | None = None
+    one_of: list[str] | None = Field(None, min_length=1)
+    glob: str | None = Field(None, description="shell-style pattern (*, ?, [abc]) matched against the whole value")
+    regex: str | None = Field(None, description="Python regular expression that must match the whole value")
+    present: StrictBool | None = Field(None, description="true: the value is set; false: it is absent")
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"regex does not compile: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "TextMatchSpec":
+        chosen = [name for name in ("exact", "one_of", "glob", "regex", "present") if getattr(self, name) is not None]
+        if len(chosen) != 1:
+            raise ValueError(f"set exactly one of exact, one_of, glob, regex, present (got {', '.join(chosen) or 'none'})")
+        return self
+
+
+def _text_match_tag(value: object) -> str:
+    if isinstance(value, dict):
+        return "spec"
+    return "list" if isinstance(value, list) else "text"
+
+
+#: a plain string (exact), a list (one of), or a ``TextMatchSpec`` object
+TextMatch = Annotated[
+    Union[
+        Annotated[str, Tag("text")],
+        Annotated[Annotated[list[str], Field(min_length=1)], Tag("list")],
+        Annotated[TextMatchSpec, Tag("spec")],
+    ],
+    Discriminator(_text_match_tag),
+]
+
+
+class NumberRange(_Strict):
+    """Numeric bounds; at least one is required."""
+
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> "NumberRange":
+        if all(bound is None for bound in (self.gt, self.gte, self.lt, self.lte)):
+            raise ValueError("set at least one of gt, gte, lt, lte")
+        return self
+
+
+class MatchModel(_Strict):
+    """Conditions that must all hold (an empty block matches every session)."""
+
+    intent: TextMatch | None = Field(
+        None, description="the session's job: realtime (agent, voice_agent), transcription (captions), translation"
+    )
+    declared_intent: TextMatch | None = Field(None, description="the raw intent= query / X-Voice-Intent header")
+    model: TextMatch | None = Field(None, description="the model (or alias) the client asked for")
+    endpoint: TextMatch | None = Field(None, description="realtime, translations or calls")
+    path: TextMatch | None = None
+    tenant: TextMatch | None = None
+    key: TextMatch | None = Field(None, description="the gateway API key's id")
+    labels: dict[str, TextMatch] = Field(default_factory=dict, description="the key's labels")
+    headers: dict[str, TextMatch] = Field(default_factory=dict, description="request headers (names case-insensitive)")
+    query: dict[str, TextMatch] = Field(default_factory=dict, description="query parameters")
+    transcription_language: TextMatch | None = Field(
+        None, description="any of the first session.update's audio.input.transcription language(s)"
+    )
+    translation_language: TextMatch | None = Field(
+        None, description="the first session.update's audio.output.language (translation sessions)"
+    )
+    declares_tools: StrictBool | None = Field(None, description="the first session.update declares tools")
+    budget_used: NumberRange | None = Field(None, description="share of the tenant's daily budget spent (0.8 = 80%)")
+    all_: list["MatchModel"] | None = Field(None, alias="all", min_length=1)
+    any_: list["MatchModel"] | None = Field(None, alias="any", min_length=1)
+    not_: "MatchModel | None" = Field(None, alias="not")
+
+
+_USD = re.compile(r"^\d+(\.\d{1,6})?$")
+
+
+class CapsModel(_Strict):
+    """Per-session limits."""
+
+    max_cost_usd: str | None = Field(None, description='USD as text, e.g. "2.50"', pattern=_USD.pattern)
+    max_duration_s: float | None = Field(None, gt=0)
+    idle_timeout_s: float | None = Field(None, gt=0)
+    warn_ratio: float = Field(0.8, gt=0, le=1)
+
+    @field_validator("max_cost_usd")
+    @classmethod
+    def _decimal(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Decimal(value)
+            except InvalidOperation:
+                raise ValueError("not a decimal USD amount") from None
+        return value
+
+
+class OverridesModel(_Strict):
+    """Session settings enforced on every client session.update."""
+
+    instructions_prefix: str | None = None
+    voice: str | None = None
+    max_output_tokens: int | None = Field(None, ge=1, le=4096)
+    turn_detection: dict[str, object] | None = Field(
+        None, description="forced turn detection; null forces it off; leave out to let the client choose"
+    )
+    tools: list[str] | None = Field(None, description="tool names the client may declare (allow-list)")
+    max_instructions_chars: int | None = Field(None, ge=0)
+
+
+class RouteModel(_Strict):
+    """Where and how matched sessions are served."""
+
+    model: str = Field(description="catalog model to serve (may differ from what the client asked for)")
+    upstreams: list[str] | None = Field(
+        None, min_length=1, description="endpoint names in failover order (default: the model's catalog upstreams)"
+    )
+    name: str | None = Field(None, min_length=1, description="route name for key allow-lists (default: the rule id)")
+    prefer_requested: StrictBool = Field(
+        False, description="serve the client's requested catalog model instead, when it is of the same kind"
+    )
+    overrides: OverridesModel | None = None
+    caps: CapsModel | None = None
+
+
+class DenyModel(_Strict):
+    reason: str = Field(min_length=1, description="client-facing reason")
+
+
+class _OneOutcome(_Strict):
+    route: RouteModel | None = None
+    deny: DenyModel | None = None
+
+    @model_validator(mode="after")
+    def _route_or_deny(self) -> "_OneOutcome":
+        if (self.route is None) == (self.deny is None):
+            raise ValueError("set exactly one of route, deny")
+        return self
+
+
+class RuleModel(_OneOutcome):
+    """One rule: first match wins."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=128)
+    description: str | None = None
+    match: MatchModel = Field(default_factory=MatchModel)
+
+
+class OtherwiseModel(_OneOutcome):
+    """What happens when no rule and no default route applies."""
+
+
+class DefaultsModel(_Strict):
+    by_kind: dict[SessionKind, RouteModel] = Field(default_factory=dict, description="default route per session kind")
+    by_endpoint: dict[EndpointKind, RouteModel] = Field(
+        default_factory=dict, description="default route per endpoint, used when its model's kind is the session's"
+    )
+    otherwise: OtherwiseModel | None = None
+
+
+class PolicyFile(_Strict):
+    """A routing policy file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="voice-gateway routing policy")
+
+    version: Literal[1]
+    description: str | None = None
+    catalog: str | None = Field(
+        None, description="model catalog path, relative to this file (used by the policy CLI; the server uses its own)"
+    )
+    rules: list[RuleModel] = Field(default_factory=list)
+    defaults: DefaultsModel = Field(default_factory=DefaultsModel)

@@ -1,0 +1,114 @@
+"""Ephemeral browser credentials (``ek_…``): bound to the minting key and a session config, used once.
+
+``<prefix>:ek:<sha256(secret)>`` holds the JSON of the bound key record and session with a Redis TTL
+(the expiry); a handshake takes it with GETDEL, so exactly one session can ever use a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Awaitable, Callable, Final, Mapping
+
+from redis.exceptions import RedisError
+
+from gateway.accounting.keys import KeySpace
+from gateway.accounting.store import AccountingStore, RedisClient
+from gateway.core.errors import StoreUnavailable
+from gateway.core.keys import KeyRecord, hash_secret
+
+CLIENT_SECRET_PREFIX: Final = "ek_"
+MIN_TTL_S: Final = 10
+MAX_TTL_S: Final = 7200
+DEFAULT_TTL_S: Final = 600
+
+KeyActive = Callable[[str], Awaitable[bool]]
+
+
+def is_client_secret(secret: str) -> bool:
+    """Client secrets are recognisable by prefix, so they never reach the key lookup (and vice versa)."""
+    return secret.startswith(CLIENT_SECRET_PREFIX)
+
+
+def new_client_secret() -> str:
+    return CLIENT_SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def _record_json(record: KeyRecord, session: Mapping[str, object]) -> str:
+    return json.dumps(
+        {
+            "key_id": record.key_id,
+            "tenant": record.tenant,
+            "labels": dict(record.labels),
+            "allowed_routes": sorted(record.allowed_routes),
+            "daily_budget_micros": record.daily_budget_micros,
+            "monthly_budget_micros": record.monthly_budget_micros,
+            "max_concurrent_sessions": record.max_concurrent_sessions,
+            "sessions_per_minute": record.sessions_per_minute,
+            "session": dict(session),
+        }
+    )
+
+
+def _bound_record(text: str | bytes) -> KeyRecord:
+    data = json.loads(text)
+    return KeyRecord(
+        key_id=str(data["key_id"]),
+        tenant=str(data["tenant"]),
+        labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
+        allowed_routes=frozenset(str(x) for x in data.get("allowed_routes") or ()),
+        daily_budget_micros=data.get("daily_budget_micros"),
+        monthly_budget_micros=data.get("monthly_budget_micros"),
+        max_concurrent_sessions=data.get("max_concurrent_sessions"),
+        sessions_per_minute=data.get("sessions_per_minute"),
+        browser=True,
+        bound_session=data.get("session") or {},
+    )
+
+
+class ClientSecretStore:
+    """Mints and consumes client secrets; a ``KeyVerifier`` for ``ek_…`` credentials."""
+
+    def __init__(self, client: RedisClient, keys: KeySpace | None = None, *, key_active: KeyActive | None = None) -> None:
+        self.client = client
+        self.keys = keys or KeySpace()
+        self._key_active = key_active
+
+    @classmethod
+    def for_store(cls, store: AccountingStore, *, key_active: KeyActive | None = None) -> "ClientSecretStore":
+        return cls(store.client, store.keys, key_active=key_active)
+
+    def _key(self, secret: str) -> str:
+        return f"{self.keys.prefix}:ek:{hash_secret(secret)}"
+
+    async def _call(self, coro: object) -> object:
+        try:
+            return await coro  # type: ignore[misc]
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable("The gateway cannot issue or check client secrets right now.") from exc
+
+    async def mint(self, record: KeyRecord, session: Mapping[str, object], ttl_s: int) -> str:
+        """A new secret for one session of ``record``'s key with ``session`` bound; expires after ``ttl_s``."""
+        if record.browser:
+            raise ValueError("a client secret cannot mint another client secret")
+        if not MIN_TTL_S <= ttl_s <= MAX_TTL_S:
+            raise ValueError(f"ttl_s must be within {MIN_TTL_S}..{MAX_TTL_S}, got {ttl_s}")
+        secret = new_client_secret()
+        await self._call(self.client.set(self._key(secret), _record_json(record, session), ex=ttl_s, nx=True))
+        return secret
+
+    async def consume(self, secret: str) -> KeyRecord | None:
+        """Take the secret (atomically, once); ``None`` when unknown, used, expired or its key is revoked."""
+        if not is_client_secret(secret):
+            return None
+        raw = await self._call(self.client.getdel(self._key(secret)))
+        if not raw:
+            return None
+        record = _bound_record(raw)  # type: ignore[arg-type]
+        if self._key_active is not None and not await self._key_active(record.key_id):
+            return None
+        return record
+
+    async def verify(self, secret: str) -> KeyRecord | None:
+        """Verifying a client secret uses it up: call once per handshake."""
+        return await self.consume(secret)

@@ -1,0 +1,311 @@
+"""Live sessions across replicas, and ending one wherever it runs.
+
+Each replica keeps its running sessions in memory (a ``directory`` observer notes start, stats and
+end without I/O) and publishes them every ``period_s`` as one Redis hash with a short TTL:
+
+* ``<prefix>:dir:replicas``       zset  replica id → expiry (ms); dead replicas drop out on their own
+* ``<prefix>:dir:r:<replica id>`` hash  session id → JSON entry (tenant, route, model, spend, caps, …)
+* ``<prefix>:dir:end``            pub/sub channel: ``{"session_id": …}`` or ``{"key_id": …}``; every
+  replica listens and ends the matching sessions it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from redis.exceptions import RedisError
+
+from gateway.accounting.keys import KeySpace
+from gateway.accounting.store import RedisClient
+from gateway.core.observers import SessionEnded, SessionEvent, SessionInfo, SessionStats, Verdict
+from gateway.core.routing import Caps
+
+log = logging.getLogger("voice_gateway.accounting.directory")
+
+PERIOD_S = 2.0
+TTL_S = 6.0
+Entry = dict[str, object]
+EndLocal = Callable[[str], bool]
+LiveSpend = Callable[[str], "int | None"]
+TraceIdOf = Callable[[str], "str | None"]
+
+
+def end_channel(keys: KeySpace) -> str:
+    return f"{keys.prefix}:dir:end"
+
+
+def replicas_key(keys: KeySpace) -> str:
+    return f"{keys.prefix}:dir:replicas"
+
+
+def replica_key(keys: KeySpace, replica_id: str) -> str:
+    return f"{keys.prefix}:dir:r:{replica_id}"
+
+
+async def publish_end(client: RedisClient, keys: KeySpace, *, session_id: str | None = None, key_id: str | None = None) -> int:
+    """Ask every replica to end a session, or all sessions of a key; returns how many replicas listened."""
+    message = {"session_id": session_id} if session_id else {"key_id": key_id}
+    return int(await client.publish(end_channel(keys), json.dumps(message)))
+
+
+@dataclass(slots=True)
+class _Local:
+    info: SessionInfo
+    started_wall: float
+    stats: SessionStats | None = None
+
+
+def caps_view(caps: Caps) -> dict[str, object]:
+    return {
+        "max_cost_micros": caps.max_cost_micros,
+        "max_duration_s": caps.max_duration_s,
+        "idle_timeout_s": caps.idle_timeout_s,
+    }
+
+
+def entry_of(local: _Local, replica_id: str, spend: int | None, trace_id: str | None, caps: Caps, wall: float) -> Entry:
+    """The published view of one session: what an operator needs, never a secret or a transcript."""
+    info, stats = local.info, local.stats
+    return {
+        "session_id": info.session_id,
+        "replica": replica_id,
+        "tenant": info.tenant,
+        "key_id": info.key_id,
+        "labels": dict(info.labels),
+        "endpoint": info.endpoint.value,
+        "kind": info.kind.value,
+        "route": info.route.name or info.decision.rule_id,
+        "rule_id": info.decision.rule_id,
+        "model": info.route.model,
+        "requested_model": info.requested_model,
+        "upstream": info.upstream,
+        "client_address": info.client_address,
+        "started_at": local.started_wall,
+        "updated_at": wall,
+        "spend_micros": spend,
+        "caps": caps_view(info.route.caps.tightened(caps)),
+        "trace_id": trace_id,
+        "responses": stats.responses if stats else 0,
+        "bytes_from_client": stats.bytes_from_client if stats else 0,
+        "bytes_from_upstream": stats.bytes_from_upstream if stats else 0,
+    }
+
+
+class DirectoryObserver:
+    """Notes a session's stats for the directory; never does I/O and never ends a session."""
+
+    def __init__(self, directory: "SessionDirectory", local: _Local) -> None:
+        self._directory = directory
+        self._local = local
+
+    async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        self._local.stats = stats
+        return None
+
+    async def on_tick(self, now: float, stats: SessionStats) -> Verdict:
+        self._local.stats = stats
+        return None
+
+    async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None:
+        self._directory.forget(self._local.info.session_id)
+
+
+@dataclass
+class DirectoryHooks:
+    """What the composition root supplies: how to end a local session, its spend, its trace id."""
+
+    end_local: EndLocal
+    live_spend: LiveSpend = lambda _sid: None
+    trace_id_of: TraceIdOf = lambda _sid: None
+    default_caps: Caps = field(default_factory=Caps)
+
+
+class SessionDirectory:
+    """Publishes this replica's sessions, answers cross-replica lookups, relays end requests."""
+
+    name = "directory"
+
+    def __init__(
+        self,
+        client: RedisClient,
+        keys: KeySpace,
+        hooks: DirectoryHooks,
+        *,
+        replica_id: str | None = None,
+        period_s: float = PERIOD_S,
+        ttl_s: float = TTL_S,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.hooks = hooks
+        self.replica_id = replica_id or f"r_{secrets.token_hex(6)}"
+        self.period_s = period_s
+        self.ttl_s = ttl_s
+        self._wall = wall
+        self._local: dict[str, _Local] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- the observer factory ----------------------------------------------------------------------
+
+    def create(self, info: SessionInfo, now: float) -> DirectoryObserver:
+        """Register a starting session (published on the next pass, which is woken now)."""
+        local = _Local(info, self._wall())
+        self._local[info.session_id] = local
+        self._wake.set()
+        return DirectoryObserver(self, local)
+
+    def forget(self, session_id: str) -> None:
+        if self._local.pop(session_id, None) is not None:
+            self._wake.set()
+
+    def local_ids_for_key(self, key_id: str) -> list[str]:
+        return [sid for sid, local in self._local.items() if local.info.key_id == key_id]
+
+    # --- publishing --------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Entry]:
+        """This replica's entries right now (spend and trace id asked of the hooks)."""
+        wall = self._wall()
+        entries: dict[str, Entry] = {}
+        for sid, local in list(self._local.items()):
+            spend = _safe(self.hooks.live_spend, sid)
+            trace = _safe(self.hooks.trace_id_of, sid)
+            spend = spend if isinstance(spend, int) else None
+            trace = trace if isinstance(trace, str) else None
+            entries[sid] = entry_of(local, self.replica_id, spend, trace, self.hooks.default_caps, wall)
+        return entries
+
+    async def publish(self) -> None:
+        """Rewrite this replica's hash and refresh its liveness; one transaction on one key."""
+        entries = self.snapshot()
+        key = replica_key(self.keys, self.replica_id)
+        ttl_ms = int(self.ttl_s * 1000)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if entries:
+                pipe.hset(key, mapping={sid: json.dumps(e) for sid, e in entries.items()})
+                pipe.pexpire(key, ttl_ms)
+            await pipe.execute()
+        await self.client.zadd(replicas_key(self.keys), {self.replica_id: int(self._wall() * 1000) + ttl_ms})
+
+    async def withdraw(self) -> None:
+        """Remove this replica's entries at shutdown."""
+        with contextlib.suppress(RedisError, OSError):
+            await self.client.delete(replica_key(self.keys, self.replica_id))
+            await self.client.zrem(replicas_key(self.keys), self.replica_id)
+
+    # --- reading (any replica) ---------------------------------------------------------------------
+
+    async def replicas(self) -> list[str]:
+        now_ms = int(self._wall() * 1000)
+        await self.client.zremrangebyscore(replicas_key(self.keys), "-inf", now_ms)
+        raw = await self.client.zrangebyscore(replicas_key(self.keys), now_ms, "+inf")
+        return [_text(r) for r in raw]
+
+    async def list_sessions(self) -> list[Entry]:
+        """Every live session on every replica, oldest first."""
+        found: list[Entry] = []
+        for replica in await self.replicas():
+            raw = await self.client.hgetall(replica_key(self.keys, replica))
+            found.extend(json.loads(v) for v in raw.values())
+        return sorted(found, key=lambda e: (float(e.get("started_at") or 0), str(e["session_id"])))  # type: ignore[arg-type]
+
+    async def find(self, session_id: str) -> Entry | None:
+        """One live session's entry, from whichever replica holds it."""
+        local = self._local.get(session_id)
+        if local is not None:
+            return self.snapshot().get(session_id)
+        for replica in await self.replicas():
+            raw = await self.client.hget(replica_key(self.keys, replica), session_id)
+            if raw:
+                entry: Entry = json.loads(raw)
+                return entry
+        return None
+
+    async def request_end(self, session_id: str) -> bool:
+        """End a session wherever it runs; ``False`` when no replica lists it."""
+        if self.hooks.end_local(session_id):
+            return True
+        if await self.find(session_id) is None:
+            return False
+        await publish_end(self.client, self.keys, session_id=session_id)
+        return True
+
+    # --- the end-session listener ------------------------------------------------------------------
+
+    def handle_message(self, data: str | bytes) -> int:
+        """Apply one end request to the sessions held here; returns how many were ended."""
+        try:
+            message = json.loads(data)
+        except ValueError:
+            log.warning("ignored a malformed end-session message")
+            return 0
+        if not isinstance(message, Mapping):
+            return 0
+        if isinstance(message.get("session_id"), str):
+            return int(self.hooks.end_local(message["session_id"]))
+        if isinstance(message.get("key_id"), str):
+            return sum(self.hooks.end_local(sid) for sid in self.local_ids_for_key(message["key_id"]))
+        return 0
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._publish_forever(), name="directory-publish"),
+                asyncio.create_task(self._listen_forever(), name="directory-listen"),
+            ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.withdraw()
+
+    async def _publish_forever(self) -> None:
+        while True:
+            try:
+                await self.publish()
+            except (RedisError, OSError) as exc:
+                log.warning("publishing live sessions failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.period_s)
+            self._wake.clear()
+
+    async def _listen_forever(self) -> None:
+        while True:
+            try:
+                async with self.client.pubsub() as pubsub:
+                    await pubsub.subscribe(end_channel(self.keys))
+                    while True:  # short reads: the shared client's socket timeout must not fire
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                        if message is not None and message.get("type") == "message":
+                            self.handle_message(message["data"])
+            except (RedisError, OSError) as exc:
+                log.warning("end-session listener lost Redis (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+
+def _safe(hook: Callable[[str], object], session_id: str) -> object:
+    """A failing hook must not stop publishing: its value is left out."""
+    try:
+        value = hook(session_id)
+    except Exception:  # noqa: BLE001
+        log.debug("directory hook failed", exc_info=True)
+        return None
+    return value
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,220 @@
+"""The operator API under ``/admin``: live sessions on every replica, ending one, policy reloads, records.
+
+Off (every route 404) unless ``VOICE_GATEWAY_ADMIN_TOKEN`` is set; then each call needs
+``Authorization: Bearer <admin token>`` (compared in constant time). Client keys are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hmac
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import Awaitable, Callable, Mapping, Protocol
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from gateway.core.errors import AuthenticationFailed, NotFound
+from gateway.core.money import micros_to_usd
+from gateway.inbound.errors_route import GatewayErrorRoute
+
+Entry = dict[str, object]
+#: how long ending a session waits to see it gone before answering ``ending`` instead of ``ended``
+END_CONFIRM_S = 3.0
+
+
+class LiveDirectory(Protocol):
+    """Live sessions across replicas (``gateway.accounting.directory.SessionDirectory``)."""
+
+    async def list_sessions(self) -> list[Entry]: ...
+
+    async def find(self, session_id: str) -> Entry | None: ...
+
+    async def request_end(self, session_id: str) -> bool: ...
+
+    async def replicas(self) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AdminServices:
+    """Put on ``app.state.admin`` by the composition root."""
+
+    directory: LiveDirectory
+    #: newest session records first (``AccountingService.recent_records``)
+    recent_records: Callable[[int], Awaitable[list[dict[str, str]]]]
+    #: reload the routing policy now; returns the status afterwards (a mapping or a dataclass)
+    reload_policies: Callable[[], object]
+    #: the current policy status (version, loaded_at, last_error, …)
+    policy_status: Callable[[], object]
+    jaeger_ui_url: str | None = None
+    wall: Callable[[], float] = time.time
+
+
+# --- response models --------------------------------------------------------------------------------
+
+
+class CapsView(BaseModel):
+    max_cost_micros: int | None = None
+    max_duration_s: float | None = None
+    idle_timeout_s: float | None = None
+
+
+class LiveSessionView(BaseModel):
+    """One running session, as the replica holding it last published it (at most ~2 s old)."""
+
+    session_id: str
+    replica: str
+    tenant: str | None = None
+    key_id: str | None = None
+    labels: dict[str, str] = {}
+    endpoint: str
+    kind: str
+    route: str
+    rule_id: str
+    model: str
+    requested_model: str | None = None
+    upstream: str = ""
+    client_address: str = ""
+    started_at: float
+    duration_s: float
+    spend_micros: int | None = None
+    spend_usd: str | None = None
+    caps: CapsView
+    trace_id: str | None = None
+    trace_url: str | None = None
+    responses: int = 0
+    bytes_from_client: int = 0
+    bytes_from_upstream: int = 0
+    updated_at: float
+
+
+class SessionList(BaseModel):
+    sessions: list[LiveSessionView]
+    replicas: list[str]
+    count: int
+
+
+class EndResult(BaseModel):
+    session_id: str
+    #: ``ended``: gone from the directory; ``ending``: requested, not yet confirmed
+    status: str
+    replica: str | None = None
+
+
+class PolicyStatusView(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    version: str | None = None
+    loaded_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+
+
+class RecordList(BaseModel):
+    records: list[dict[str, str]]
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _view(entry: Entry, now: float, jaeger_ui_url: str | None) -> LiveSessionView:
+    started = float(entry.get("started_at") or now)  # type: ignore[arg-type]
+    spend = entry.get("spend_micros")
+    trace_id = entry.get("trace_id")
+    trace_url = f"{jaeger_ui_url.rstrip('/')}/trace/{trace_id}" if jaeger_ui_url and trace_id else None
+    return LiveSessionView.model_validate(
+        {
+            **entry,
+            "duration_s": round(max(0.0, now - started), 3),
+            "spend_usd": micros_to_usd(spend) if isinstance(spend, int) else None,
+            "trace_url": trace_url,
+        }
+    )
+
+
+def _as_mapping(value: object) -> Mapping[str, object]:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return value
+    raise TypeError(f"policy status must be a mapping or a dataclass, got {type(value).__name__}")
+
+
+def _bearer(request: Request) -> str:
+    auth = request.headers.get("authorization", "")
+    return auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+
+
+def admin_router(admin_token: SecretStr | str | None) -> APIRouter:
+    """The ``/admin`` routes; services are read from ``app.state.admin`` at request time."""
+    token = admin_token.get_secret_value() if isinstance(admin_token, SecretStr) else admin_token
+    expected = token.encode() if token else None
+
+    def enabled() -> None:
+        if expected is None:
+            raise NotFound()
+
+    def require_admin(request: Request) -> AdminServices:
+        enabled()
+        presented = _bearer(request).encode()
+        if not presented or not hmac.compare_digest(presented, expected or b""):
+            raise AuthenticationFailed("Missing or invalid admin token: send 'Authorization: Bearer <admin token>'.")
+        services: AdminServices = request.app.state.admin
+        return services
+
+    router = APIRouter(prefix="/admin", tags=["admin"], route_class=GatewayErrorRoute)
+
+    @router.get("/ui", response_class=HTMLResponse, include_in_schema=False, dependencies=[Depends(enabled)])
+    async def ui() -> HTMLResponse:
+        page = resources.files("gateway.inbound").joinpath("admin_ui", "index.html").read_text(encoding="utf-8")
+        return HTMLResponse(page, headers={"cache-control": "no-store", "x-frame-options": "DENY"})
+
+    @router.get("/sessions", response_model=SessionList, summary="Live sessions on every replica")
+    async def list_sessions(admin: AdminServices = Depends(require_admin)) -> SessionList:
+        entries = await admin.directory.list_sessions()
+        now = admin.wall()
+        views = [_view(e, now, admin.jaeger_ui_url) for e in entries]
+        return SessionList(sessions=views, replicas=await admin.directory.replicas(), count=len(views))
+
+    @router.get("/sessions/{session_id}", response_model=LiveSessionView, summary="One live session")
+    async def get_session(session_id: str, admin: AdminServices = Depends(require_admin)) -> LiveSessionView:
+        entry = await admin.directory.find(session_id)
+        if entry is None:
+            raise NotFound(f"No live session '{session_id}'.")
+        return _view(entry, admin.wall(), admin.jaeger_ui_url)
+
+    @router.post("/sessions/{session_id}/end", response_model=EndResult, summary="End a session on whichever replica holds it")
+    async def end_session(session_id: str, admin: AdminServices = Depends(require_admin)) -> EndResult:
+        entry = await admin.directory.find(session_id)
+        if entry is None or not await admin.directory.request_end(session_id):
+            raise NotFound(f"No live session '{session_id}'.")
+        replica = str(entry.get("replica")) if entry.get("replica") else None
+        deadline = asyncio.get_running_loop().time() + END_CONFIRM_S
+        while asyncio.get_running_loop().time() < deadline:
+            if await admin.directory.find(session_id) is None:
+                return EndResult(session_id=session_id, status="ended", replica=replica)
+            await asyncio.sleep(0.1)
+        return EndResult(session_id=session_id, status="ending", replica=replica)
+
+    @router.get("/policies", response_model=PolicyStatusView, summary="Routing policy status")
+    async def policy_status(admin: AdminServices = Depends(require_admin)) -> PolicyStatusView:
+        return PolicyStatusView.model_validate(dict(_as_mapping(admin.policy_status())))
+
+    @router.post("/policies/reload", response_model=PolicyStatusView, summary="Reload routing policies now")
+    async def reload_policies(admin: AdminServices = Depends(require_admin)) -> PolicyStatusView:
+        result = admin.reload_policies()
+        if asyncio.iscoroutine(result):
+            result = await result
+        return PolicyStatusView.model_validate(dict(_as_mapping(result)))
+
+    @router.get("/records", response_model=RecordList, summary="Recently ended sessions (newest first)")
+    async def records(
+        count: int = Query(50, ge=1, le=1000), admin: AdminServices = Depends(require_admin)
+    ) -> RecordList:
+        return RecordList(records=await admin.recent_records(count))
+
+    return router

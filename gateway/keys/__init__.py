@@ -1,0 +1,1 @@
+"""Gateway API keys: pure generation helpers and the ``voice-gateway keys`` commands."""

@@ -20,7 +20,7 @@ from typing import IO
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
-from gateway.settings import Settings
+from gateway.telemetry.config import TelemetrySettings as Settings
 
 REDACTED = "[REDACTED]"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (

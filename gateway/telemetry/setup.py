@@ -29,7 +29,7 @@ from prometheus_client import (
 
 from gateway.core.catalog import Catalog
 from gateway.core.kinds import Direction
-from gateway.settings import Settings
+from gateway.telemetry.config import TelemetrySettings as Settings
 from gateway.telemetry.exporters import (
     METRIC_EXPORTERS,
     SPAN_EXPORTERS,

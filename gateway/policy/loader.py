@@ -43,7 +43,7 @@ def _pydantic_problems(name: str, parsed: ParsedYaml, error: ValidationError) ->
     for item in error.errors(include_url=False):
         loc = tuple(item["loc"])
         kind = item["type"]
-        position, path = locate(parsed.root, loc, at_key=kind == "extra_forbidden")
+        position, path = locate(parsed.root, loc, at_key=kind == "extra_forbidden", missing=kind == "missing")
         if kind == "extra_forbidden":
             message = f"unknown field '{loc[-1]}'"
         elif kind == "missing":

@@ -84,11 +84,11 @@ def _mapping_entry(node: MappingNode, key: str) -> tuple[Node, Node] | None:
     return None
 
 
-def locate(root: Node | None, loc: Loc, *, at_key: bool = False) -> tuple[Position, str]:
+def locate(root: Node | None, loc: Loc, *, at_key: bool = False, missing: bool = False) -> tuple[Position, str]:
     """Position and dotted path of a validation location; ``at_key`` points at the key, not its value.
 
     Location parts that are not in the document (union tags, a missing key) are skipped, so a missing
-    key reports the mapping that lacks it.
+    key reports the mapping that lacks it; ``missing`` keeps the absent last key in the path.
     """
     if root is None:
         return Position(1, 1), ".".join(str(p) for p in loc)
@@ -107,6 +107,6 @@ def locate(root: Node | None, loc: Loc, *, at_key: bool = False) -> tuple[Positi
                 where = key_node if (last and at_key) else node
                 path.append(f".{part}" if path else part)
                 continue
-            if last:
+            if last and missing:
                 path.append(f".{part}" if path else part)
     return _position(where), "".join(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, WebSocketException
 
 from gateway.core.ports import Closed, Frame
 from gateway.upstream.errors import ConnectFailed
@@ -64,6 +64,7 @@ class WebsocketsConnector:
             )
         except InvalidStatus as exc:
             raise ConnectFailed(target.endpoint, status=exc.response.status_code) from exc
-        except (OSError, InvalidHandshake, TimeoutError) as exc:
+        except (OSError, InvalidHandshake, TimeoutError, WebSocketException) as exc:
+            # WebSocketException covers ConnectionClosed: the peer hung up during the handshake
             raise ConnectFailed(target.endpoint, status=None) from exc
         return WebsocketsUpstream(ws)

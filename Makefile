@@ -28,5 +28,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+schema: $(STAMP)
+	$(BIN)/voice-gateway policy schema --write policies/policy.schema.json
+
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -74,10 +74,6 @@ def _format_of(audio_side: object) -> str | None:
     return None
 
 
-def _as_frame(data: Frame) -> bytes:
-    return data.encode() if isinstance(data, str) else data
-
-
 def error_frame(error: GatewayError, event_id: str, client_event_id: str | None = None) -> bytes:
     """An OpenAI-shaped ``error`` event frame."""
     return dumps({"type": "error", "event_id": event_id, "error": error.error_body(client_event_id)})
@@ -166,7 +162,7 @@ class SessionCore:
         if not isinstance(data, str):
             return Emit(to_client=[self.error_event(BinaryFrameNotSupported())])
         try:
-            info = peek(_as_frame(data))
+            info = peek(data)
         except GatewayError as exc:
             return Emit(to_client=[self.error_event(exc)])
         if info.type not in self._accepted:
@@ -248,7 +244,7 @@ class SessionCore:
         if not isinstance(data, str):
             return FORWARD
         try:
-            info = peek(_as_frame(data))
+            info = peek(data)
         except GatewayError:
             self.events.append(ev.ErrorSeen(at=now, code="upstream_invalid_frame", from_upstream=True))
             error = InvalidRequest("The model endpoint sent an invalid frame; it was dropped.")

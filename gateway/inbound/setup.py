@@ -29,6 +29,7 @@ from gateway.inbound.credentials import read_credential, routing_headers
 from gateway.inbound.services import InboundServices, Lease
 from gateway.relay.failsafe import FailsafeObserver
 from gateway.relay.session import RelaySession
+from routers.classify import intent_kind
 
 log = logging.getLogger("voice_gateway.inbound")
 
@@ -148,9 +149,13 @@ class Handshake:
 class SessionSetup:
     """One session's way from authentication to a running relay, independent of the client transport."""
 
-    def __init__(self, svc: InboundServices, handshake: Handshake) -> None:
+    def __init__(
+        self, svc: InboundServices, handshake: Handshake, initial_session: Mapping[str, object] | None = None
+    ) -> None:
         self.svc = svc
         self.handshake = handshake
+        #: session config given with the handshake itself (WebRTC calls): replayed as a first session.update
+        self.initial_session = dict(initial_session) if initial_session is not None else None
         self.session_id = new_session_id()
         self.lease: Lease | None = None
         self.key: KeyRecord | None = None
@@ -167,7 +172,8 @@ class SessionSetup:
         key = self.key = await authenticate(svc, hs.headers, hs.subprotocols)
         request = build_request(hs.endpoint, hs.path, hs.headers, hs.query, key, self.dialect)
         ratio = await svc.admission.budget_used_ratio(key, svc.clock())
-        request = dataclasses.replace(request, budget_used_ratio=ratio, first_session_update=_bound(key))
+        first = _bound(key) or self.initial_session
+        request = dataclasses.replace(request, budget_used_ratio=ratio, first_session_update=first)
         self.request = request
         if not svc.router.wants_session_update(request):
             await self._decide_and_admit()
@@ -203,6 +209,8 @@ class SessionSetup:
         held: list[Frame] = []
         if self.key.bound_session is not None:
             held.append(dumps({"type": "session.update", "session": dict(self.key.bound_session)}).decode())
+        if self.initial_session is not None:
+            held.append(dumps({"type": "session.update", "session": self.initial_session}).decode())
         try:
             if self.decision is None:
                 session, more, closed = await hold_first_events(
@@ -271,6 +279,8 @@ def _bound(key: KeyRecord) -> dict[str, object] | None:
 
 
 def _kind_hint(request: SessionRequest) -> SessionKind:
-    return SessionKind.TRANSCRIPTION if request.declared_intent == "transcription" else SessionKind.REALTIME
+    """The session kind the handshake suggests, for reading a beta client's first update."""
+    kind = intent_kind(request.declared_intent) if request.declared_intent else None
+    return kind if kind is SessionKind.TRANSCRIPTION else SessionKind.REALTIME
 
 

@@ -1,0 +1,64 @@
+"""The outgoing WebRTC audio track: pulls one 20 ms frame from the :class:`Playout` per tick, at real-time pace."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from typing import Callable, Final
+
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+from gateway.inbound.webrtc.audio_in import RATE
+from gateway.inbound.webrtc.playout import FRAME_MS, Notice, Playout
+
+SAMPLES: Final = RATE * FRAME_MS // 1000
+_TIME_BASE: Final = fractions.Fraction(1, RATE)
+#: when the sender fell this far behind (a stalled loop), restart the clock rather than burst
+_MAX_LAG_S: Final = 0.2
+
+
+def pacing_delay(start: float, frames_sent: int, now: float) -> float:
+    """Seconds to wait before frame ``frames_sent`` is due (negative: it is late)."""
+    return start + frames_sent * FRAME_MS / 1000 - now
+
+
+class PlayoutTrack(MediaStreamTrack):
+    """An audio track that plays the session's buffered model audio (silence when there is none)."""
+
+    kind = "audio"
+
+    def __init__(self, playout: Playout, on_notice: Callable[[Notice], None], clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.playout = playout
+        self._on_notice = on_notice
+        self._clock = clock
+        self._start: float | None = None
+        self._frames = 0
+        self._pts = 0
+        self._silence = bytes(SAMPLES * 2)
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = self._clock()
+        if self._start is None:
+            self._start = now
+        else:
+            delay = pacing_delay(self._start, self._frames, now)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -_MAX_LAG_S:
+                self._start, self._frames = now, 0
+        pcm, notices = self.playout.next_frame()
+        for notice in notices:
+            self._on_notice(notice)
+        frame = AudioFrame(format="s16", layout="mono", samples=SAMPLES)
+        frame.planes[0].update(pcm if pcm is not None else self._silence)
+        frame.sample_rate = RATE
+        frame.time_base = _TIME_BASE
+        frame.pts = self._pts
+        self._frames += 1
+        self._pts += SAMPLES
+        return frame

@@ -24,7 +24,7 @@ from gateway.accounting.service import AccountingService, fallback_pricing
 from gateway.adapters import AccountingAdmission, PolicyRouter
 from gateway.inbound import http
 from gateway.inbound.keystore import StaticKeys
-from gateway.inbound.realtime import SessionEndpoint
+from gateway.inbound.realtime import SessionEndpoint, UnknownPathEndpoint
 from gateway.inbound.services import InboundServices
 from gateway.policy.catalog import EMULATOR_ENDPOINT, load_catalog
 from gateway.policy.holder import PolicyHolder
@@ -199,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.append(WebSocketRoute("/v1/realtime", SessionEndpoint(EndpointKind.REALTIME)))
     app.router.routes.append(WebSocketRoute("/v1/realtime/translations", SessionEndpoint(EndpointKind.TRANSLATIONS)))
     app.include_router(http.router)
+    app.router.routes.append(WebSocketRoute("/{path:path}", UnknownPathEndpoint()))
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

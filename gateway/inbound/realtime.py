@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Send
 
-from gateway.core.errors import GatewayError
+from gateway.core.errors import GatewayError, NotFound
 from gateway.core.kinds import EndpointKind
 from gateway.inbound.asgi_socket import AsgiClientSocket, accept, deny
 from gateway.inbound.credentials import choose_subprotocol
@@ -62,6 +62,13 @@ class SessionEndpoint:
             await setup.release()
             return
         await setup.run(AsgiClientSocket(receive, send))
+
+
+class UnknownPathEndpoint:
+    """Any other WebSocket path: an HTTP 404 with a JSON body, not a bare close."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await deny(scope, receive, send, NotFound(f"No WebSocket endpoint at {scope.get('path', '')!s:.200}."))
 
 
 def _client_address(scope: Scope) -> str:

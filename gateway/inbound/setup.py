@@ -175,6 +175,7 @@ class SessionSetup:
         first = _bound(key) or self.initial_session
         request = dataclasses.replace(request, budget_used_ratio=ratio, first_session_update=first)
         self.request = request
+        _refuse_unknown_model(svc, request)
         if not svc.router.wants_session_update(request):
             await self._decide_and_admit()
 
@@ -272,6 +273,13 @@ class SessionSetup:
             await relay.run()
         finally:
             svc.sessions.remove(relay)
+
+
+def _refuse_unknown_model(svc: InboundServices, request: SessionRequest) -> None:
+    """A model neither the catalog nor a rule names is refused at the handshake (HTTP 400), not after it."""
+    requested = request.requested_model
+    if requested and svc.catalog.resolve(requested) is None and "model" not in svc.router.decide(request).matched:
+        raise UnknownModel(f"The model '{requested}' is not served by this gateway.", param="model")
 
 
 def _bound(key: KeyRecord) -> dict[str, object] | None:

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     # --- browsers -------------------------------------------------------------------------------
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     jaeger_ui_url: str | None = None
+    #: serve the /demo page and its backend (always on with the embedded defaults)
+    demo: bool = False
 
     # --- lifecycle and logs -----------------------------------------------------------------------
     drain_seconds: float = Field(30.0, ge=0)

@@ -55,7 +55,7 @@ class AudioSource(Protocol):
 def event_type(text: str) -> str | None:
     """The event's ``type`` (large audio frames are peeked, not parsed); ``None`` when unreadable."""
     try:
-        return peek(text.encode()).type
+        return peek(text).type
     except GatewayError:
         return None
 

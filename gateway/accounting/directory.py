@@ -213,10 +213,11 @@ class SessionDirectory:
 
     async def list_sessions(self) -> list[Entry]:
         """Every live session on every replica, oldest first."""
-        found: list[Entry] = []
+        found: list[Entry] = list(self.snapshot().values())  # this replica: current, not as last published
         for replica in await self.replicas():
-            raw = await self.client.hgetall(replica_key(self.keys, replica))
-            found.extend(json.loads(v) for v in raw.values())
+            if replica != self.replica_id:
+                raw = await self.client.hgetall(replica_key(self.keys, replica))
+                found.extend(json.loads(v) for v in raw.values())
         return sorted(found, key=lambda e: (float(e.get("started_at") or 0), str(e["session_id"])))  # type: ignore[arg-type]
 
     async def find(self, session_id: str) -> Entry | None:
@@ -225,6 +226,8 @@ class SessionDirectory:
         if local is not None:
             return self.snapshot().get(session_id)
         for replica in await self.replicas():
+            if replica == self.replica_id:
+                continue
             raw = await self.client.hget(replica_key(self.keys, replica), session_id)
             if raw:
                 entry: Entry = json.loads(raw)

@@ -1,0 +1,178 @@
+"""The cross-replica directory: publishing, listing, finding and ending sessions held by another replica."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import fakeredis
+
+from gateway.accounting.directory import DirectoryHooks, SessionDirectory, end_channel, publish_end, replica_key
+from gateway.accounting.keys import KeySpace
+from gateway.core.kinds import Dialect, EndpointKind, SessionKind
+from gateway.core.observers import SessionEnded, SessionInfo, SessionStats
+from gateway.core.routing import Caps, Route, RouteDecision
+
+
+class Wall:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _info(session_id: str, key_id: str = "key_a", caps: Caps = Caps(max_cost_micros=500_000)) -> SessionInfo:
+    route = Route(kind=SessionKind.REALTIME, model="gpt-realtime-2", upstreams=("emulator",), caps=caps, name="voice")
+    return SessionInfo(
+        session_id=session_id, endpoint=EndpointKind.REALTIME, kind=SessionKind.REALTIME, dialect=Dialect.GA,
+        requested_model=None, decision=RouteDecision(rule_id="voice", reason="default", route=route), route=route,
+        tenant="acme", key_id=key_id, upstream="emulator", client_address="127.0.0.1",
+    )
+
+
+async def _subscribed(client: fakeredis.FakeAsyncRedis, keys: KeySpace, count: int) -> None:
+    """Wait until ``count`` listeners are subscribed to the end channel (bounded)."""
+    for _ in range(200):
+        [(_, listeners)] = await client.pubsub_numsub(end_channel(keys))
+        if listeners >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("directory listeners did not subscribe")
+
+
+async def _until_ended(replica: "Replica") -> None:
+    for _ in range(200):
+        if replica.ended:
+            return
+        await asyncio.sleep(0.02)
+
+
+class Replica:
+    """One replica's directory with a local session table standing in for LiveSessions."""
+
+    def __init__(self, server: fakeredis.FakeServer, keys: KeySpace, wall: Wall, name: str) -> None:
+        self.client = fakeredis.FakeAsyncRedis(server=server)
+        self.ended: list[str] = []
+        self.hooks = DirectoryHooks(
+            end_local=self.end_local,
+            live_spend=lambda sid: 1234,
+            trace_id_of=lambda sid: "ab" * 16,
+            default_caps=Caps(max_duration_s=600.0),
+        )
+        self.directory = SessionDirectory(self.client, keys, self.hooks, replica_id=name, wall=wall, period_s=0.05)
+
+    def end_local(self, session_id: str) -> bool:
+        if session_id in self.directory._local:  # noqa: SLF001 - the stand-in LiveSessions
+            self.ended.append(session_id)
+            return True
+        return False
+
+
+async def test_sessions_on_two_replicas_are_listed_from_either() -> None:
+    """Each replica publishes its sessions; any replica lists all of them with spend, caps and trace id."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir1"), Wall()
+    a, b = Replica(server, keys, wall, "ra"), Replica(server, keys, wall, "rb")
+    a.directory.create(_info("vgs_1"), 0.0)
+    wall.now += 5
+    b.directory.create(_info("vgs_2"), 0.0)
+    await a.directory.publish()
+    await b.directory.publish()
+    listed = await b.directory.list_sessions()
+    assert [e["session_id"] for e in listed] == ["vgs_1", "vgs_2"]
+    first = listed[0]
+    assert first["replica"] == "ra" and first["tenant"] == "acme" and first["route"] == "voice"
+    assert first["model"] == "gpt-realtime-2" and first["spend_micros"] == 1234 and first["trace_id"] == "ab" * 16
+    assert first["caps"] == {"max_cost_micros": 500_000, "max_duration_s": 600.0, "idle_timeout_s": None}
+    assert sorted(await a.directory.replicas()) == ["ra", "rb"]
+    assert (await a.directory.find("vgs_2") or {}).get("replica") == "rb"
+    assert await a.directory.find("vgs_missing") is None
+
+
+async def test_a_dead_replica_drops_out_after_its_ttl() -> None:
+    """A replica that stops publishing disappears from listings once its TTL passes."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir2"), Wall()
+    a, b = Replica(server, keys, wall, "ra"), Replica(server, keys, wall, "rb")
+    a.directory.create(_info("vgs_1"), 0.0)
+    await a.directory.publish()
+    wall.now += a.directory.ttl_s + 1
+    assert await b.directory.list_sessions() == []
+    assert await b.directory.replicas() == []
+
+
+async def test_ended_sessions_leave_the_directory() -> None:
+    """on_end removes the session; the next publish no longer lists it."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir3"), Wall()
+    a = Replica(server, keys, wall, "ra")
+    observer = a.directory.create(_info("vgs_1"), 0.0)
+    stats = SessionStats(started_at=0.0, last_activity_at=0.0, responses=2)
+    assert await observer.on_tick(1.0, stats) is None
+    await a.directory.publish()
+    assert (await a.directory.list_sessions())[0]["responses"] == 2
+    await observer.on_end(SessionEnded(at=2.0, reason="client_closed"), stats)
+    await a.directory.publish()
+    assert await a.directory.list_sessions() == []
+    assert not await a.client.exists(replica_key(keys, "ra"))
+
+
+async def test_ending_a_session_held_by_another_replica_goes_through_pub_sub() -> None:
+    """request_end on replica A reaches replica B's listener, which ends its session; unknown ids give False."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir4"), Wall()
+    a, b = Replica(server, keys, wall, "ra"), Replica(server, keys, wall, "rb")
+    b.directory.create(_info("vgs_2"), 0.0)
+    await a.directory.start()
+    await b.directory.start()
+    try:
+        await _subscribed(a.client, keys, 2)
+        await b.directory.publish()
+        assert await a.directory.request_end("vgs_missing") is False
+        assert await a.directory.request_end("vgs_2") is True
+        await _until_ended(b)
+        assert b.ended == ["vgs_2"] and a.ended == []
+    finally:
+        await a.directory.close()
+        await b.directory.close()
+    assert await a.directory.replicas() == []
+
+
+async def test_ending_by_key_ends_every_local_session_of_that_key() -> None:
+    """A key_id end request (revoke --end-sessions) ends that key's sessions only."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir5"), Wall()
+    a = Replica(server, keys, wall, "ra")
+    a.directory.create(_info("vgs_1", key_id="key_a"), 0.0)
+    a.directory.create(_info("vgs_2", key_id="key_b"), 0.0)
+    a.directory.create(_info("vgs_3", key_id="key_a"), 0.0)
+    assert a.directory.handle_message(json.dumps({"key_id": "key_a"})) == 2
+    assert sorted(a.ended) == ["vgs_1", "vgs_3"]
+    assert a.directory.handle_message(b"not json") == 0
+    assert a.directory.handle_message(json.dumps(["x"])) == 0
+
+
+async def test_publish_end_reaches_subscribed_replicas() -> None:
+    """publish_end (used by the CLI) is delivered to a started directory's listener."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir6"), Wall()
+    a = Replica(server, keys, wall, "ra")
+    a.directory.create(_info("vgs_1", key_id="key_z"), 0.0)
+    await a.directory.start()
+    try:
+        await _subscribed(a.client, keys, 1)
+        listeners = await publish_end(a.client, keys, key_id="key_z")
+        assert listeners == 1
+        await _until_ended(a)
+        assert a.ended == ["vgs_1"]
+    finally:
+        await a.directory.close()
+
+
+async def test_a_failing_hook_leaves_its_value_out() -> None:
+    """A raising live_spend hook never stops publishing; spend is reported as unknown."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir7"), Wall()
+    a = Replica(server, keys, wall, "ra")
+
+    def boom(_sid: str) -> int:
+        raise RuntimeError("no spend")
+
+    a.hooks.live_spend = boom
+    a.directory.create(_info("vgs_1"), 0.0)
+    await a.directory.publish()
+    assert (await a.directory.list_sessions())[0]["spend_micros"] is None

@@ -199,13 +199,8 @@ async def test_deny_rule_and_unrouted_requests_are_refused_at_the_handshake(
     assert unrouted["code"] == "policy_denied" and "No routing rule matched" in unrouted["message"]
     status, body = await _refusal(gw, extra_query={"intent": "dictation"})
     assert status == 403 and "Unknown intent 'dictation'" in body["error"]["message"]
-    # a model the catalog does not know cannot be classified at the handshake: routing waits for the
-    # first session.update (none comes), then refuses as OpenAI does: error invalid_model, close 4000
-    async with client_for(gw).realtime.connect(model="gpt-4o-realtime-preview") as conn:
-        rec = Recorder(conn)
-        closed = await rec.until_closed(timeout=5)
-    assert closed.code == 4000 and rec.types() == ["error"]
-    assert rec.events[0]["error"]["code"] == "invalid_model" and "gpt-4o-realtime-preview" in rec.events[0]["error"]["message"]
+    status, body = await _refusal(gw, model="gpt-4o-realtime-preview")
+    assert status == 400 and body["error"]["code"] == "invalid_model" and body["error"]["param"] == "model"
     assert emulator.sessions == []  # type: ignore[attr-defined]
 
 

@@ -36,7 +36,12 @@ class WebsocketsUpstream:
             pass  # the receive side reports the close
 
     async def close(self, code: int, reason: str) -> None:
-        await self._ws.close(code, reason)
+        """Closing handshake; if it is cut short (a caller's timeout, an upstream that no longer reads), drop the TCP connection."""
+        try:
+            await self._ws.close(code, reason)
+        except BaseException:
+            self._ws.transport.abort()
+            raise
 
 
 class WebsocketsConnector:

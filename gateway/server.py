@@ -9,6 +9,8 @@ from types import FrameType
 from typing import Final
 
 import uvicorn
+from uvicorn._types import ASGISendEvent
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gateway.settings import Settings
 from gateway.telemetry import configure_logging
@@ -28,6 +30,42 @@ class _DeniedHandshakeNoise(logging.Filter):
 
 
 logging.getLogger("uvicorn.error").addFilter(_DeniedHandshakeNoise())
+
+
+class FlowControlledWebSocket(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol with a bounded close for peers that stopped reading.
+
+    uvicorn already applies back-pressure: ``send`` waits while the transport's write buffer is
+    above its high-water mark, which is how the relay sees a slow client. But its close then
+    waits behind the same buffer, and ``transport.close()`` keeps a socket whose peer never
+    reads open forever. Here a close is queued even when the buffer is full, and a peer that
+    has not finished the closing handshake within ``ws_ping_timeout`` seconds is cut off.
+    """
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if message["type"] == "websocket.close" and self._stuck():
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": message.get("code", 1000)})
+            self.conn.send_close(message.get("code", 1000), message.get("reason") or "")
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.close_sent = True
+            if self.read_paused:  # read on, so the peer's close reply is seen
+                self.read_paused = False
+                self.transport.resume_reading()
+            self.close_timer = self.loop.call_later(self._linger(), self.transport.abort)
+            return
+        await super().send(message)
+        if message["type"] == "websocket.close" and self.close_timer is not None:
+            self.close_timer.cancel()
+            self.close_timer = self.loop.call_later(self._linger(), self.transport.abort)
+
+    def _stuck(self) -> bool:
+        return (
+            not self.writable.is_set() and self.handshake_complete and self.initial_response is None
+            and not self.close_sent and not self.disconnected and not self.transport.is_closing()
+        )
+
+    def _linger(self) -> float:
+        return float(self.config.ws_ping_timeout or 10.0)
 
 
 class DrainingServer(uvicorn.Server):
@@ -66,7 +104,7 @@ def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1
         workers=workers,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        ws=FlowControlledWebSocket,
         ws_max_size=settings.max_message_bytes + _WS_SIZE_SLACK,
         ws_ping_interval=settings.ping_interval_s,
         ws_ping_timeout=settings.ping_timeout_s,
@@ -88,7 +126,7 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
     if workers > 1:
         uvicorn.run(
             config.app, factory=True, host=config.host, port=config.port, workers=workers, loop="uvloop",
-            http="httptools", ws="websockets-sansio", ws_max_size=config.ws_max_size,
+            http="httptools", ws=FlowControlledWebSocket, ws_max_size=config.ws_max_size,
             ws_ping_interval=config.ws_ping_interval, ws_ping_timeout=config.ws_ping_timeout,
             ws_per_message_deflate=False, log_config=None, access_log=False,
         )

@@ -254,9 +254,12 @@ class RelaySession:
             reason, client_code, error_code = error.code, error.close_code, error.code
             for frame in self.core.cancel_frames():
                 await self._safe_send(self.upstream, frame)
-            await self._safe_send(self.client, self.core.error_event(error))
-            await self._safe_close(self.client, error.close_code, error.close_reason)
-            await self._safe_close(self.upstream, 1000, "")
+            if not isinstance(error, SlowClient):  # a client that does not read would only make us wait
+                await self._safe_send(self.client, self.core.error_event(error))
+            await asyncio.gather(
+                self._safe_close(self.client, error.close_code, error.close_reason),
+                self._safe_close(self.upstream, 1000, ""),
+            )
         for task in list(self._background):
             task.cancel()
         ended = SessionEnded(

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from types import FrameType
-from typing import Final
+from typing import Awaitable, Callable, Final
 
 import uvicorn
 from uvicorn._types import ASGISendEvent
@@ -86,13 +86,24 @@ class DrainingServer(uvicorn.Server):
         self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._drain_then_exit()))
 
     async def _drain_then_exit(self) -> None:
-        app = self.config.loaded_app
-        drain = getattr(getattr(app, "state", None), "drain", None)
+        drain = _app_drain(self.config.loaded_app)
         try:
             if drain is not None:
                 await drain()
         finally:
             self.should_exit = True
+
+
+def _app_drain(app: object) -> Callable[[], Awaitable[None]] | None:
+    """The app's drain hook, looking through uvicorn's middleware wrappers (ProxyHeadersMiddleware, …)."""
+    for _ in range(8):
+        drain = getattr(getattr(app, "state", None), "drain", None)
+        if drain is not None:
+            return drain  # type: ignore[no-any-return]
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
 
 
 def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1) -> uvicorn.Config:

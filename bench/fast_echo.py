@@ -23,7 +23,7 @@ from picows import (WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeReques
 from gateway.emulator.script import Script
 from gateway.emulator.server import make_machine
 
-_AUDIO_KEY: Final = b'"audio":"'
+_AUDIO_KEY: Final = b'"audio"'
 _APPEND: Final = b'"input_audio_buffer.append"'
 _DELTA_HEAD: Final = (b'{"type":"response.output_audio.delta","event_id":"event_bench","response_id":"resp_bench",'
                       b'"item_id":"item_bench","output_index":0,"content_index":0,"delta":"')
@@ -34,11 +34,11 @@ def echo_reply(payload: bytes) -> bytes | None:
     """The delta answering an append (same audio text), or ``None`` for any other frame."""
     if _APPEND not in payload:
         return None
-    start = payload.find(_AUDIO_KEY)
-    if start < 0:
+    key = payload.find(_AUDIO_KEY)
+    if key < 0:
         return None
-    start += len(_AUDIO_KEY)
-    end = payload.find(b'"', start)
+    start = payload.find(b'"', key + len(_AUDIO_KEY)) + 1
+    end = payload.find(b'"', start) if start > 0 else -1
     return None if end < 0 else b"".join((_DELTA_HEAD, payload[start:end], _DELTA_TAIL))
 
 

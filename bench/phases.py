@@ -67,8 +67,12 @@ def _finish(gens: list[subprocess.Popen[str]], command: str) -> list[dict[str, o
     """Send a command to every load generator and collect their result lines."""
     for gen in gens:
         assert gen.stdin is not None
-        gen.stdin.write(command + "\n")
-        gen.stdin.flush()
+        try:
+            if command:
+                gen.stdin.write(command + "\n")
+            gen.stdin.close()
+        except BrokenPipeError:  # it already finished streaming and exited
+            pass
     results = []
     for gen in gens:
         if gen.wait(60) != 0:
@@ -104,7 +108,7 @@ def run_load(target: Target, sessions: int, shape: LoadShape) -> dict[str, objec
     before = _snapshot(target)
     time.sleep(shape.duration_s)
     after = _snapshot(target)
-    results = _finish(gens, "")
+    results = _finish(gens, "")  # they exit after streaming
     window = after[3] - before[3]
     rtt = summarize([us / 1000 for us in _ints(results, "rtt_us")])
     lag = summarize([us / 1000 for us in _ints(results, "lag_us")])

@@ -136,7 +136,8 @@ def profile_gateway(target: Target, shape: LoadShape, out: Path, root: Path) -> 
     return profile.render(title, own, total, samples)
 
 
-def measure(args: argparse.Namespace, found: list[Target], shape: LoadShape) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+def measure(args: argparse.Namespace, found: list[Target], shape: LoadShape,
+            errors: list[str]) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """Idle rows first (before load leaves memory behind), then every N for every target in turn."""
     idle = []
     for target in found:
@@ -146,7 +147,12 @@ def measure(args: argparse.Namespace, found: list[Target], shape: LoadShape) -> 
     for n in args.sessions:
         for target in found:
             log(f"load: {n} sessions on {target.name}")
-            row = phases.run_load(target, n, shape)
+            try:
+                row = phases.run_load(target, n, shape)
+            except Exception as exc:  # noqa: BLE001 - one broken row must not lose the others
+                log(f"  failed: {exc!r}")
+                errors.append(f"{target.name} @ {n}: the row failed ({exc!r}) and is missing")
+                continue
             log(f"  RTT p50 {row['rtt_ms']['p50']:.2f} ms p99 {row['rtt_ms']['p99']:.2f} ms, "  # type: ignore[index]
                 f"CPU {row['target_cpu_pct']:.0f}%, lost {row['lost']}")
             load.append(row)
@@ -180,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         procs, found, extra = start_all(args, root, notes)
         try:
-            idle, load = measure(args, found, shape)
+            idle, load = measure(args, found, shape, notes)
             gateway = next((t for t in found if t.name == "gateway"), None)
             prof = None if gateway is None or args.no_profile else profile_gateway(gateway, shape, results_dir, root)
         finally:

@@ -42,6 +42,7 @@ def gateway_env(key: str, upstream_port: int, redis_url: str | None) -> dict[str
     """The gateway's environment: our key, every model at the echo upstream, no exporters, quiet logs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "VOICE_GATEWAY_", "OPENAI_"))}
     env.update(VOICE_GATEWAY_API_KEYS=key, VOICE_GATEWAY_UPSTREAM_URL=f"ws://127.0.0.1:{upstream_port}/v1",
+               OPENAI_API_KEY="sk-bench-upstream-key",
                VOICE_GATEWAY_LOG_LEVEL="WARNING", OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none",
                OTEL_LOGS_EXPORTER="none")
     if redis_url:

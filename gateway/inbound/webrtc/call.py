@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Final
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
 
 from gateway.inbound.webrtc.socket import WebRtcClientSocket
@@ -15,6 +17,13 @@ from gateway.inbound.webrtc.track import PlayoutTrack
 EVENTS_LABEL: Final = "oai-events"
 #: a call whose ICE/DTLS has not connected by then is given up
 CONNECT_TIMEOUT_S: Final = 20.0
+#: microphone packets held before decoding. aiortc's audio default (4 × 20 ms) smooths playback, but the
+#: gateway does not play the microphone, it forwards it: each held frame is pure added latency
+INPUT_PREFETCH_FRAMES: Final = 1
+_JITTER_ATTR: Final = "_RTCRtpReceiver__jitter_buffer"
+
+# aioice logs every ICE candidate-pair check at INFO; keep the gateway's logs about sessions
+logging.getLogger("aioice").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +43,10 @@ async def answer_offer(offer_sdp: str, *, translation: bool, connect_timeout_s: 
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         if not pc.getTransceivers() and pc.sctp is None:
             raise ValueError("the offer has neither audio nor a data channel")
-        if any(t.kind == "audio" for t in pc.getTransceivers()):
+        audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
+        for transceiver in audio:
+            shorten_input_jitter_buffer(transceiver.receiver)
+        if audio:
             pc.addTrack(track)
         await pc.setLocalDescription(await pc.createAnswer())
     except Exception as exc:
@@ -42,6 +54,14 @@ async def answer_offer(offer_sdp: str, *, translation: bool, connect_timeout_s: 
         raise ValueError("unusable SDP offer") from exc
     socket.spawn(_connect_deadline(pc, socket, connect_timeout_s))
     return AnsweredCall(socket, pc.localDescription.sdp)
+
+
+def shorten_input_jitter_buffer(receiver: RTCRtpReceiver) -> bool:
+    """Hold one microphone frame instead of four (aiortc has no public knob; False if its internals moved)."""
+    if not isinstance(getattr(receiver, _JITTER_ATTR, None), JitterBuffer):
+        return False
+    setattr(receiver, _JITTER_ATTR, JitterBuffer(capacity=16, prefetch=INPUT_PREFETCH_FRAMES))
+    return True
 
 
 def _wire(pc: RTCPeerConnection, socket: WebRtcClientSocket, track: PlayoutTrack) -> None:

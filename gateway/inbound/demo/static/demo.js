@@ -118,7 +118,11 @@ async function gathered(peer, timeoutMs) {
 // --- one call --------------------------------------------------------------------------------------
 async function start() {
   const route = $("route").value;
-  Object.assign(demo, { route, status: "starting", sessionId: null, events: [], errors: [], transcript: "", userTranscript: "" });
+  Object.assign(demo, {
+    route, status: "starting", sessionId: null, events: [], errors: [], capWarnings: [], transcript: "", userTranscript: "",
+    spend: null, spendSamples: [], dataChannel: "none", connection: "new", dtls: "new",
+    output: { peak: 0, activeMs: 0, firstAt: null, onsets: [] }, input: { peak: 0, activeMs: 0, firstAt: null, onsets: [] },
+  });
   $("start").disabled = true;
   $("transcript").textContent = "";
   try {
@@ -166,6 +170,10 @@ async function start() {
     $("session-id").textContent = demo.sessionId;
     $("route-info").textContent = `${route} via ${ENDPOINTS[route]} (${secret.kind.replace("_", " ")})`;
     await pc.setRemoteDescription({ type: "answer", sdp: text });
+    if (pc.sctp) {
+      demo.dtls = pc.sctp.transport.state;
+      pc.sctp.transport.addEventListener("statechange", () => { demo.dtls = pc.sctp.transport.state; });
+    }
     timers.push(setInterval(pollSpend, 500));
     if (route === "transcription") {
       // gpt-realtime-whisper has no VAD: commit the buffer every 2 s

@@ -1,0 +1,254 @@
+"""Browser scenarios, run INSIDE a test-made network namespace: real Chromium ⇄ gateway (WebRTC) ⇄ emulator.
+
+``python -m tests.integration.webrtc.browser_run OUT.json WORKDIR`` starts the emulators, an OTLP
+receiver, gateways and headless Chromium (fake microphone from a generated WAV), drives the /demo
+page through each route, and writes what it observed as JSON for the pytest side to assert on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import wave
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from gateway.emulator import start_emulator
+from tests.integration.conftest import UPSTREAM_TEST_KEY, GatewayProcess, free_port
+from tests.integration.telemetry.conftest import Received, _handler
+from tests.integration.webrtc.cdp import Browser, chromium_path
+from tests.support.audio import silence, speech
+
+KEY = "vg_webrtc_browser_test_key_0123456789"
+SESSION_ID_ATTR = "voice_gateway.session.id"
+
+
+def write_wav(path: Path, pcm: bytes) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(24_000)
+        out.writeframes(pcm)
+    return path
+
+
+def start_receiver() -> tuple[str, Received, ThreadingHTTPServer]:
+    received = Received()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(received))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", received, server
+
+
+def start_gateway(workdir: Path, name: str, upstream_url: str, otlp_url: str | None = None, **extra: str) -> GatewayProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_GATEWAY_", "OPENAI_", "OTEL_"))}
+    env.update(
+        {
+            "VOICE_GATEWAY_API_KEYS": KEY,
+            "VOICE_GATEWAY_DEMO": "1",
+            "VOICE_GATEWAY_UPSTREAM_URL": upstream_url,
+            "OPENAI_API_KEY": UPSTREAM_TEST_KEY,
+            "VOICE_GATEWAY_LOG_LEVEL": "INFO",
+            "OTEL_METRICS_EXPORTER": "none",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if otlp_url:
+        env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_url, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                    "OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_SERVICE_NAME": "vg-webrtc-test"})
+    else:
+        env["OTEL_TRACES_EXPORTER"] = "none"
+    env.update(extra)
+    gateway = GatewayProcess(port=free_port(), key=KEY, log_path=workdir / f"gateway-{name}.log", env=env)
+    return gateway.start()
+
+
+async def run_route(browser: Browser, route: str, until_js: str, timeout: float) -> dict[str, Any]:
+    """Start a call on the page, wait for the condition, stop; return the page's state."""
+    await browser.evaluate(f"window.demoStart({json.dumps(route)})", timeout=30)
+    reached = await browser.wait_for(until_js, timeout)
+    state = await browser.evaluate("window.demo")
+    await browser.evaluate("window.demoStop()")
+    state["reached"] = reached
+    return state
+
+
+def spans_of(received: Received) -> list[dict[str, Any]]:
+    out = []
+    for _, span in received.spans():
+        attrs = {a.key: a.value.string_value for a in span.attributes if a.value.HasField("string_value")}
+        out.append({"name": span.name, "session_id": attrs.get(SESSION_ID_ATTR)})
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pair_onsets(inputs: list[float], outputs: list[float], window_ms: float = 900) -> list[float]:
+    """For each input onset, the delay to the first output onset within the window."""
+    delays = []
+    for at in inputs:
+        later = [o - at for o in outputs if 0 < o - at < window_ms]
+        if later:
+            delays.append(min(later))
+    return delays
+
+
+async def scenario_routes(chromium: str, workdir: Path, results: dict[str, Any]) -> None:
+    """Agent, transcription and translation calls through one gateway, traced to an OTLP receiver."""
+    otlp_url, received, server = start_receiver()
+    emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1200, chunk_ms=100, pace=True, asr_ms=50)
+    gateway = start_gateway(workdir, "routes", emulator.url, otlp_url)
+    wav = write_wav(workdir / "speech.wav", silence(800) + speech(1400) + silence(2300))
+    browser = await Browser.launch(chromium, wav, workdir / "browser-routes")
+    try:
+        await browser.goto(f"{gateway.http_url}/demo")
+        results["agent"] = await run_route(
+            browser, "agent",
+            "demo.output.activeMs >= 400 && demo.transcript.length > 0 && demo.spend && demo.spend.spend_micros > 0"
+            " && demo.events.includes('output_audio_buffer.stopped')",
+            40,
+        )
+        results["transcription"] = await run_route(browser, "transcription", "demo.userTranscript.length > 0", 30)
+        results["translation"] = await run_route(
+            browser, "translation", "demo.transcript.length > 0 && demo.output.activeMs >= 200", 30
+        )
+        agent_id = results["agent"].get("sessionId")
+        received.wait_for(lambda r: any(s["name"] == "realtime.turn" and s["session_id"] == agent_id for s in spans_of(r)), 15)
+        results["spans"] = spans_of(received)
+    finally:
+        await browser.close()
+        gateway.stop()
+        await emulator.close()
+        server.shutdown()
+        results["gateway_log_tail"] = gateway.log_text()[-3000:]
+
+
+async def scenario_cap(chromium: str, workdir: Path, results: dict[str, Any]) -> None:
+    """A WebRTC session with a tiny cost cap is cut off like a WebSocket one."""
+    emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1200, chunk_ms=100, pace=True, asr_ms=50)
+    gateway = start_gateway(workdir, "cap", emulator.url, VOICE_GATEWAY_MAX_SESSION_USD="0.0005")
+    wav = write_wav(workdir / "speech-cap.wav", silence(300) + speech(2500) + silence(1000))
+    browser = await Browser.launch(chromium, wav, workdir / "browser-cap")
+    try:
+        await browser.goto(f"{gateway.http_url}/demo")
+        state = await run_route(
+            browser, "agent",
+            "demo.errors.some(e => e.code === 'session_cost_cap_reached') && demo.dataChannel === 'closed'"
+            " && (demo.dtls === 'closed' || ['closed', 'failed', 'disconnected'].includes(demo.connection))", 40
+        )
+        state["gateway_live_sessions_after"] = await live_sessions(gateway)
+        results["cap"] = state
+    finally:
+        await browser.close()
+        gateway.stop()
+        await emulator.close()
+
+
+async def live_sessions(gateway: GatewayProcess) -> int:
+    import urllib.request
+
+    for _ in range(50):
+        with urllib.request.urlopen(f"{gateway.http_url}/readyz", timeout=2) as reply:
+            count = int(json.loads(reply.read())["live_sessions"])
+        if count == 0:
+            return 0
+        await asyncio.sleep(0.1)
+    return count
+
+
+#: the same measurement with no gateway: the fake microphone through two peer connections inside Chromium
+BROWSER_LOOPBACK_JS = """
+(async () => {
+  const ctx = new AudioContext(); await ctx.resume();
+  const mic = await navigator.mediaDevices.getUserMedia({audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false}});
+  const a = new RTCPeerConnection(), b = new RTCPeerConnection();
+  a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
+  b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+  const remote = new Promise((resolve) => { b.ontrack = (e) => resolve(new MediaStream([e.track])); });
+  a.addTrack(mic.getAudioTracks()[0], mic);
+  await a.setLocalDescription(await a.createOffer()); await b.setRemoteDescription(a.localDescription);
+  await b.setLocalDescription(await b.createAnswer()); await a.setRemoteDescription(b.localDescription);
+  const stream = await remote;
+  const el = new Audio(); el.srcObject = stream; el.play();
+  const watch = (s) => {
+    const an = ctx.createAnalyser(); an.fftSize = 512; ctx.createMediaStreamSource(s).connect(an);
+    const buf = new Float32Array(512), onsets = []; let loud = false, quietSince = 0;
+    const t = setInterval(() => {
+      an.getFloatTimeDomainData(buf); let sum = 0; for (const v of buf) sum += v * v;
+      const rms = Math.sqrt(sum / buf.length), now = performance.now();
+      if (rms > 0.02) { if (!loud && now - quietSince > 150) onsets.push(now); loud = true; }
+      else { if (loud) quietSince = now; loud = false; }
+    }, 10);
+    return {onsets, stop: () => clearInterval(t)};
+  };
+  const input = watch(mic), output = watch(stream);
+  await new Promise((r) => setTimeout(r, 8000));
+  input.stop(); output.stop(); a.close(); b.close();
+  return {input: input.onsets, output: output.onsets};
+})()
+"""
+
+
+async def scenario_latency(chromium: str, workdir: Path, results: dict[str, Any]) -> None:
+    """Echo emulator: mouth-to-ear through the gateway, and the gateway's CPU per WebRTC session."""
+    emulator = await start_emulator("127.0.0.1", 0, mode="echo")
+    gateway = start_gateway(workdir, "echo", emulator.url)
+    wav = write_wav(workdir / "beeps.wav", b"".join(speech(300) + silence(700) for _ in range(10)))
+    browser = await Browser.launch(chromium, wav, workdir / "browser-echo")
+    try:
+        await browser.goto(f"{gateway.http_url}/demo")
+        assert gateway.proc is not None
+        idle_start, idle_cpu = time.monotonic(), cpu_seconds(gateway.proc.pid)
+        await asyncio.sleep(3)
+        idle = (cpu_seconds(gateway.proc.pid) - idle_cpu) / (time.monotonic() - idle_start)
+        await browser.evaluate("window.demoStart('agent')", timeout=30)
+        await browser.wait_for("demo.output.onsets.length >= 1", 20)
+        busy_start, busy_cpu = time.monotonic(), cpu_seconds(gateway.proc.pid)
+        await asyncio.sleep(10)
+        busy = (cpu_seconds(gateway.proc.pid) - busy_cpu) / (time.monotonic() - busy_start)
+        state = await browser.evaluate("window.demo")
+        await browser.evaluate("window.demoStop()")
+        delays = pair_onsets(state["input"]["onsets"], state["output"]["onsets"])
+        loopback = await browser.evaluate(BROWSER_LOOPBACK_JS, timeout=30)
+        baseline = pair_onsets(loopback["input"], loopback["output"])
+        results["latency"] = {
+            "browser_only_delays_ms": baseline,
+            "browser_only_median_ms": statistics.median(baseline) if baseline else None,
+            "delays_ms": delays,
+            "median_ms": statistics.median(delays) if delays else None,
+            "input_onsets": len(state["input"]["onsets"]),
+            "output_onsets": len(state["output"]["onsets"]),
+            "cpu_idle_fraction": idle,
+            "cpu_session_fraction": busy - idle,
+            "errors": state["errors"],
+        }
+    finally:
+        await browser.close()
+        gateway.stop()
+        await emulator.close()
+
+
+async def main(out: Path, workdir: Path, scenarios: list[str]) -> None:
+    chromium = chromium_path()
+    if chromium is None:
+        raise SystemExit("chromium is not installed")
+    results: dict[str, Any] = {}
+    runners = {"routes": scenario_routes, "cap": scenario_cap, "latency": scenario_latency}
+    for name in scenarios:
+        try:
+            await runners[name](chromium, workdir, results)
+        except Exception as exc:  # noqa: BLE001 - reported to the pytest side, which fails on it
+            results.setdefault("failures", {})[name] = repr(exc)
+    out.write_text(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:] or ["routes", "cap", "latency"]))

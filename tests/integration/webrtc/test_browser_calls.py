@@ -1,0 +1,126 @@
+"""Real headless Chromium ⇄ gateway over WebRTC ⇄ emulator, in a network namespace the test makes.
+
+One run of :mod:`tests.integration.webrtc.browser_run` (inside the namespace) drives the /demo page
+through a voice-agent turn, a transcription and a translation session, a cost-capped session and
+an echo-mode latency measurement; the tests below assert on what it observed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.webrtc.cdp import chromium_path
+from tests.integration.webrtc.netns import namespaces_permitted, network_namespace
+
+REPO = Path(__file__).resolve().parents[3]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+
+
+def _unavailable(reason: str) -> None:
+    """Fail in CI, skip loudly elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(f"WebRTC browser tests cannot run in CI: {reason}")
+    pytest.skip(f"WEBRTC BROWSER TESTS SKIPPED: {reason}")
+
+
+def _ensure_chromium() -> str | None:
+    """Debian's chromium; installed with apt-get when missing and we are root (CI machines start bare)."""
+    found = chromium_path()
+    if found is None and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update"], capture_output=True, timeout=600, env=env)
+        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], capture_output=True, timeout=900, env=env)
+        found = chromium_path()
+    return found
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run every browser scenario once, inside a fresh network namespace."""
+    if sys.platform != "linux":
+        _unavailable("network namespaces need Linux")
+    if _ensure_chromium() is None:
+        _unavailable("Debian's chromium is not installed and could not be installed")
+    why = namespaces_permitted()
+    if why is not None:
+        _unavailable(f"cannot create a network namespace ({why})")
+    workdir = tmp_path_factory.mktemp("webrtc-browser")
+    out = workdir / "observed.json"
+    with network_namespace() as ns:
+        run = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-m", "tests.integration.webrtc.browser_run", str(out), str(workdir)],
+            cwd=REPO, capture_output=True, timeout=400,
+        )
+    assert run.returncode == 0, run.stderr.decode(errors="replace")[-4000:]
+    results: dict[str, Any] = json.loads(out.read_text())
+    assert not results.get("failures"), f"{results.get('failures')}\n{results.get('gateway_log_tail', '')}"
+    return results
+
+
+def test_voice_agent_turn_in_a_real_browser(observed: dict[str, Any]) -> None:
+    """The emulator's VAD hears the fake mic; the reply is audible in the page, transcribed, and spend moves."""
+    agent = observed["agent"]
+    assert agent["reached"], agent
+    assert agent["errors"] == []
+    assert agent["output"]["activeMs"] >= 400 and agent["output"]["peak"] > 0.05
+    assert agent["transcript"] and agent["userTranscript"]
+    assert "input_audio_buffer.speech_started" in agent["events"]
+    assert agent["spend"]["spend_micros"] > 0 and agent["spend"]["cap_micros"] > agent["spend"]["spend_micros"]
+
+
+def test_webrtc_only_events_and_no_audio_on_the_data_channel(observed: dict[str, Any]) -> None:
+    """The page gets output_audio_buffer.started/stopped, and never an audio delta on the data channel."""
+    events = observed["agent"]["events"]
+    assert events.index("output_audio_buffer.started") < events.index("output_audio_buffer.stopped")
+    assert "response.output_audio.delta" not in events
+    assert "response.done" in events
+
+
+def test_turn_span_reaches_the_otlp_receiver(observed: dict[str, Any]) -> None:
+    """The WebRTC session is traced like a WebSocket one: its turn span is exported over OTLP/HTTP."""
+    session_id = observed["agent"]["sessionId"]
+    names = {span["name"] for span in observed["spans"] if span["session_id"] == session_id}
+    assert "realtime.turn" in names
+
+
+def test_transcription_session_over_webrtc(observed: dict[str, Any]) -> None:
+    """A transcription call transcribes the fake microphone and plays no audio."""
+    transcription = observed["transcription"]
+    assert transcription["reached"] and transcription["errors"] == []
+    assert transcription["userTranscript"]
+    assert transcription["output"]["activeMs"] == 0
+
+
+def test_translation_session_over_webrtc(observed: dict[str, Any]) -> None:
+    """A translation call (200 ms appends) gets translated speech and transcript back."""
+    translation = observed["translation"]
+    assert translation["reached"] and translation["errors"] == []
+    assert translation["transcript"] and translation["output"]["activeMs"] >= 200
+    assert "session.output_audio.delta" not in translation["events"]
+
+
+def test_cost_cap_cuts_a_webrtc_session_like_a_websocket_one(observed: dict[str, Any]) -> None:
+    """Tiny cap: the data channel gets session_cost_cap_reached, then the channel and the peer connection close."""
+    cap = observed["cap"]
+    assert cap["reached"], cap
+    assert [e["code"] for e in cap["errors"]] == ["session_cost_cap_reached"]
+    assert cap["dataChannel"] == "closed"
+    assert cap["dtls"] == "closed" or cap["connection"] in ("closed", "failed", "disconnected")
+    assert cap["gateway_live_sessions_after"] == 0
+
+
+def test_echo_mouth_to_ear_latency_and_cpu_are_bounded(observed: dict[str, Any]) -> None:
+    """Echo mode: every beep comes back; median mouth-to-ear under 400 ms; one session under half a core."""
+    latency = observed["latency"]
+    assert latency["errors"] == []
+    assert latency["input_onsets"] >= 8 and len(latency["delays_ms"]) >= latency["input_onsets"] - 2
+    assert latency["median_ms"] < 400
+    assert latency["cpu_session_fraction"] < 0.5
+    print("webrtc latency/cpu:", json.dumps({k: v for k, v in latency.items() if not k.endswith("delays_ms")}))

@@ -68,15 +68,25 @@ class AuthFailureLimitMiddleware:
 
     def __init__(self, app: ASGIApp, limiter: FailureLimiter | None = None, clock: Callable[[], float] = time.time) -> None:
         self.app = app
-        self.limiter = limiter or LocalFailureLimiter()
+        self.limiter = limiter
+        self._local = LocalFailureLimiter()
         self.clock = clock
+
+    def _limiter(self, scope: Scope) -> FailureLimiter:
+        """The given limiter, else the one the app put on ``app.state.auth_failure_limiter`` at start-up."""
+        if self.limiter is not None:
+            return self.limiter
+        state = getattr(scope.get("app"), "state", None)
+        found: FailureLimiter | None = getattr(state, "auth_failure_limiter", None)
+        return found or self._local
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         address = _address(scope)
-        if address and await self.limiter.blocked(address, self.clock()):
+        limiter = self._limiter(scope)
+        if address and await limiter.blocked(address, self.clock()):
             await _refuse(scope, receive, send)
             return
         failed = False
@@ -85,7 +95,7 @@ class AuthFailureLimitMiddleware:
             nonlocal failed
             if not failed and _is_auth_failure(message):
                 failed = True
-                await self.limiter.failed(address, self.clock())
+                await limiter.failed(address, self.clock())
             await send(message)
 
         await self.app(scope, receive, watch if address else send)

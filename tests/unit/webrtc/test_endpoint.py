@@ -16,7 +16,7 @@ from gateway.core.kinds import EndpointKind
 from gateway.core.routing import RouteDecision
 from gateway.inbound.keystore import StaticKeys
 from gateway.inbound.webrtc import webrtc_router
-from gateway.inbound.webrtc.call import answer_offer
+from gateway.inbound.webrtc.call import INPUT_PREFETCH_FRAMES, answer_offer, shorten_input_jitter_buffer
 from gateway.inbound.webrtc.endpoint import Offer, handshake_for, read_offer
 
 SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
@@ -166,3 +166,15 @@ async def test_unusable_offer_raises_value_error() -> None:
     """An SDP that aiortc cannot answer is a ValueError (the endpoint turns it into a 400)."""
     with pytest.raises(ValueError):
         await answer_offer(SDP, translation=False)
+
+
+def test_microphone_jitter_buffer_is_shortened() -> None:
+    """aiortc's receiver still has the jitter buffer we shorten (fails loudly if an upgrade moves it)."""
+    from aiortc import RTCRtpReceiver
+    from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
+    from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
+
+    transport = RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()])
+    receiver = RTCRtpReceiver("audio", transport)
+    assert shorten_input_jitter_buffer(receiver) is True
+    assert receiver._RTCRtpReceiver__jitter_buffer._prefetch == INPUT_PREFETCH_FRAMES  # type: ignore[attr-defined]

@@ -180,7 +180,7 @@ class SessionDirectory:
             spend = _safe(self.hooks.live_spend, sid)
             trace = _safe(self.hooks.trace_id_of, sid)
             spend = spend if isinstance(spend, int) else None
-            trace = trace if isinstance(trace, str) else None
+            trace = trace if isinstance(trace, str) else traceparent_trace_id(local.info.traceparent)
             entries[sid] = entry_of(local, self.replica_id, spend, trace, self.hooks.default_caps, wall)
         return entries
 
@@ -298,6 +298,16 @@ class SessionDirectory:
             except (RedisError, OSError) as exc:
                 log.warning("end-session listener lost Redis (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(1.0)
+
+
+def traceparent_trace_id(traceparent: str | None) -> str | None:
+    """The trace id of a W3C ``traceparent`` the client sent (its session span joins that trace)."""
+    if not traceparent:
+        return None
+    parts = traceparent.strip().split("-")
+    if len(parts) < 4 or len(parts[1]) != 32 or set(parts[1]) - set("0123456789abcdef") or parts[1] == "0" * 32:
+        return None
+    return parts[1]
 
 
 def _safe(hook: Callable[[str], object], session_id: str) -> object:

@@ -170,7 +170,7 @@ def admin_router(admin_token: SecretStr | str | None) -> APIRouter:
 
     @router.get("/ui", response_class=HTMLResponse, include_in_schema=False, dependencies=[Depends(enabled)])
     async def ui() -> HTMLResponse:
-        page = resources.files("gateway.inbound").joinpath("admin_ui", "index.html").read_text(encoding="utf-8")
+        page = resources.files("gateway.inbound.admin_ui").joinpath("index.html").read_text(encoding="utf-8")
         return HTMLResponse(page, headers={"cache-control": "no-store", "x-frame-options": "DENY"})
 
     @router.get("/sessions", response_model=SessionList, summary="Live sessions on every replica")

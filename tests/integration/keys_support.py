@@ -76,9 +76,10 @@ async def session(
     browser: bool = False,
     origin: str | None = None,
     path: str = "/realtime?model=gpt-realtime-2",
+    headers: dict[str, str] | None = None,
 ) -> AsyncIterator[ClientConnection]:
     """A raw WebSocket session: the credential as Bearer, or (browser) as the ``openai-insecure-api-key.`` subprotocol."""
-    headers: dict[str, str] = {}
+    headers = dict(headers or {})
     subprotocols: list[str] = []
     if browser:
         subprotocols = ["realtime", f"openai-insecure-api-key.{credential}"]

@@ -176,3 +176,12 @@ async def test_a_failing_hook_leaves_its_value_out() -> None:
     a.directory.create(_info("vgs_1"), 0.0)
     await a.directory.publish()
     assert (await a.directory.list_sessions())[0]["spend_micros"] is None
+
+
+def test_a_client_traceparent_gives_the_trace_id_when_telemetry_does_not() -> None:
+    """With no trace id from telemetry, the session's trace is the one its W3C traceparent names; bad ones are ignored."""
+    from gateway.accounting.directory import traceparent_trace_id
+
+    assert traceparent_trace_id("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01") == "0af7651916cd43dd8448eb211c80319c"
+    for bad in (None, "", "garbage", "00-XYZ-b7ad6b7169203331-01", "00-" + "0" * 32 + "-b7ad6b7169203331-01"):
+        assert traceparent_trace_id(bad) is None

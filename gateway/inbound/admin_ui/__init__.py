@@ -1,0 +1,1 @@
+"""The static live-sessions page served at /admin/ui (package data)."""

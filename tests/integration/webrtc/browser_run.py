@@ -106,9 +106,10 @@ async def scenario_routes(chromium: str, workdir: Path, results: dict[str, Any])
     otlp_url, received, server = start_receiver()
     emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1200, chunk_ms=100, pace=True, asr_ms=50)
     gateway = start_gateway(workdir, "routes", emulator.url, otlp_url)
-    wav = write_wav(workdir / "speech.wav", silence(800) + speech(1400) + silence(2300))
-    browser = await Browser.launch(chromium, wav, workdir / "browser-routes")
+    browser: Browser | None = None
     try:
+        wav = write_wav(workdir / "speech.wav", silence(800) + speech(1400) + silence(2300))
+        browser = await Browser.launch(chromium, wav, workdir / "browser-routes")
         await browser.goto(f"{gateway.http_url}/demo")
         results["agent"] = await run_route(
             browser, "agent",
@@ -124,7 +125,8 @@ async def scenario_routes(chromium: str, workdir: Path, results: dict[str, Any])
         received.wait_for(lambda r: any(s["name"] == "realtime.turn" and s["session_id"] == agent_id for s in spans_of(r)), 15)
         results["spans"] = spans_of(received)
     finally:
-        await browser.close()
+        if browser is not None:
+            await browser.close()
         gateway.stop()
         await emulator.close()
         server.shutdown()
@@ -135,9 +137,10 @@ async def scenario_cap(chromium: str, workdir: Path, results: dict[str, Any]) ->
     """A WebRTC session with a tiny cost cap is cut off like a WebSocket one."""
     emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1200, chunk_ms=100, pace=True, asr_ms=50)
     gateway = start_gateway(workdir, "cap", emulator.url, VOICE_GATEWAY_MAX_SESSION_USD="0.0005")
-    wav = write_wav(workdir / "speech-cap.wav", silence(300) + speech(2500) + silence(1000))
-    browser = await Browser.launch(chromium, wav, workdir / "browser-cap")
+    browser: Browser | None = None
     try:
+        wav = write_wav(workdir / "speech-cap.wav", silence(300) + speech(2500) + silence(1000))
+        browser = await Browser.launch(chromium, wav, workdir / "browser-cap")
         await browser.goto(f"{gateway.http_url}/demo")
         state = await run_route(
             browser, "agent",
@@ -147,7 +150,8 @@ async def scenario_cap(chromium: str, workdir: Path, results: dict[str, Any]) ->
         state["gateway_live_sessions_after"] = await live_sessions(gateway)
         results["cap"] = state
     finally:
-        await browser.close()
+        if browser is not None:
+            await browser.close()
         gateway.stop()
         await emulator.close()
 
@@ -201,9 +205,10 @@ async def scenario_latency(chromium: str, workdir: Path, results: dict[str, Any]
     """Echo emulator: mouth-to-ear through the gateway, and the gateway's CPU per WebRTC session."""
     emulator = await start_emulator("127.0.0.1", 0, mode="echo")
     gateway = start_gateway(workdir, "echo", emulator.url)
-    wav = write_wav(workdir / "beeps.wav", b"".join(speech(300) + silence(700) for _ in range(10)))
-    browser = await Browser.launch(chromium, wav, workdir / "browser-echo")
+    browser: Browser | None = None
     try:
+        wav = write_wav(workdir / "beeps.wav", b"".join(speech(300) + silence(700) for _ in range(10)))
+        browser = await Browser.launch(chromium, wav, workdir / "browser-echo")
         await browser.goto(f"{gateway.http_url}/demo")
         assert gateway.proc is not None
         idle_start, idle_cpu = time.monotonic(), cpu_seconds(gateway.proc.pid)
@@ -231,7 +236,8 @@ async def scenario_latency(chromium: str, workdir: Path, results: dict[str, Any]
             "errors": state["errors"],
         }
     finally:
-        await browser.close()
+        if browser is not None:
+            await browser.close()
         gateway.stop()
         await emulator.close()
 

@@ -32,6 +32,7 @@ from tests.integration.conftest import (
 from tests.integration.test_caps_e2e import (  # noqa: F401 - redis_prefix is a fixture
     Recorder,
     client_for,
+    create_key,
     redis_prefix,
     session_records,
     store_env,
@@ -57,6 +58,9 @@ rules:
   - id: captions
     match: {intent: transcription}
     route: {model: gpt-realtime-whisper}
+  - id: gold-label
+    match: {labels: {tier: gold}, intent: realtime}
+    route: {model: gpt-realtime-2.1}
   - id: default-tenant
     match: {tenant: default, intent: realtime}
     route: {model: gpt-realtime-2.1-mini, prefer_requested: true}
@@ -115,7 +119,7 @@ async def _turn(conn: object, rec: Recorder) -> dict:
 async def test_routes_by_intent_header_query_model_and_tenant(
     gateway_factory: GatewayFactory, emulator: object, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
-    """Each session lands on the upstream model its matching rule names; the record names the rule."""
+    """Each session lands on the upstream its rule names (intent, header, query, model, tenant, key label); the record names the rule."""
     policy = write_policy(tmp_path / "routing.yaml", ROUTING_POLICY)
     gw = gateway_factory(env=emulator_env(emulator, VOICE_GATEWAY_POLICY_FILES=str(policy), **store_env(redis_url, redis_prefix)))
     cases: list[tuple[dict, str, str]] = [
@@ -127,6 +131,7 @@ async def test_routes_by_intent_header_query_model_and_tenant(
         ({"model": "gpt-realtime-1.5"}, "default-tenant", "gpt-realtime-1.5"),  # prefer_requested
         ({"extra_query": {"intent": "voice_agent"}}, "default-tenant", "gpt-realtime-2.1-mini"),
     ]
+    gold = create_key(redis_url, redis_prefix, "--tenant", "globex", "--label", "tier=gold")["secret"]
     for index, (connect, rule, upstream) in enumerate(cases):
         created = await _open(gw, **connect)
         seen = emulator.sessions[-1]  # type: ignore[attr-defined]
@@ -136,7 +141,11 @@ async def test_routes_by_intent_header_query_model_and_tenant(
             assert (seen.kind, seen.model) == ("realtime", upstream), (connect, seen)
         record = session_records(redis_url, redis_prefix, count=index + 1)[index]
         assert record["rule_id"] == rule, (connect, record)
-    assert len(emulator.sessions) == len(cases)  # type: ignore[attr-defined]
+    async with client_for(gw, gold).realtime.connect(extra_query={"intent": "realtime"}) as conn:
+        await Recorder(conn).until("session.created")
+    assert emulator.sessions[-1].model == "gpt-realtime-2.1"  # type: ignore[attr-defined]
+    record = session_records(redis_url, redis_prefix, count=len(cases) + 1)[-1]
+    assert (record["rule_id"], record["tenant"]) == ("gold-label", "globex")
 
 
 async def test_first_session_update_routes_an_undeclared_session(

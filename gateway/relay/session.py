@@ -51,6 +51,8 @@ class _UpstreamClosed:
 @dataclass(frozen=True, slots=True)
 class _Terminated:
     error: GatewayError
+    #: the core already put the error event in front of the client
+    reported: bool = False
 
 
 _EndCause = _ClientClosed | _UpstreamClosed | _Terminated
@@ -141,6 +143,8 @@ class RelaySession:
                     await upstream.send(frame)  # type: ignore[arg-type]
                 else:
                     await self._dispatch(action)  # type: ignore[arg-type]
+                    if self._ended.done():  # queued frames must not run on past a fatal error
+                        return
         except Exception as exc:  # noqa: BLE001 - any pump failure ends the session cleanly
             log.error("client pump failed", exc_info=exc, extra={"session_id": self.info.session_id})
             self.terminate(UpstreamDropped())
@@ -170,6 +174,8 @@ class RelaySession:
                 else:
                     await self._dispatch(action)  # type: ignore[arg-type]
                 self._client_send_since = 0.0
+                if self._ended.done():
+                    return
                 if now >= self._next_probe and probe is not None:
                     self._next_probe = now + 1.0
                     probe(clock() - now)
@@ -183,7 +189,7 @@ class RelaySession:
         for frame in emit.to_client:
             await self.client.send(frame)
         if emit.close is not None:
-            self._end(_Terminated(emit.close))
+            self._end(_Terminated(emit.close, reported=bool(emit.to_client)))
 
     # --- the shared tick ---------------------------------------------------------------------------
 
@@ -254,7 +260,7 @@ class RelaySession:
             reason, client_code, error_code = error.code, error.close_code, error.code
             for frame in self.core.cancel_frames():
                 await self._safe_send(self.upstream, frame)
-            if not isinstance(error, SlowClient):  # a client that does not read would only make us wait
+            if not cause.reported and not isinstance(error, SlowClient):  # a client that does not read would only make us wait
                 await self._safe_send(self.client, self.core.error_event(error))
             await asyncio.gather(
                 self._safe_close(self.client, error.close_code, error.close_reason),

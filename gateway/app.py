@@ -17,6 +17,7 @@ from starlette.routing import WebSocketRoute
 
 from gateway.core.catalog import Catalog
 from gateway.core.kinds import EndpointKind
+from gateway.core.ratelimit import HandshakeLimits, KeyedTokenBuckets
 from gateway.core.observers import ObserverFactory
 from gateway.accounting.connect import create_store
 from gateway.accounting.keys import KeySpace
@@ -166,6 +167,10 @@ async def _start(settings: Settings) -> Runtime:
         classify_hold_ms=settings.classify_hold_ms,
         classify_hold_bytes=settings.classify_hold_bytes,
         allowed_origins=list(settings.allowed_origins),
+        handshake_limits=HandshakeLimits(
+            per_address=KeyedTokenBuckets(settings.handshake_rate_per_address, settings.handshake_burst_per_address),
+            per_key=KeyedTokenBuckets(settings.handshake_rate_per_key, settings.handshake_burst_per_key),
+        ),
     )
     return Runtime(
         settings=settings, services=services, policy=policy, accounting=accounting, telemetry=telemetry, closers=closers

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     classify_hold_ms: int = Field(300, ge=0, le=5000)
     classify_hold_bytes: int = Field(256 * 1024, ge=0)
     max_frames_per_second: int = Field(500, ge=1)
+    #: new sessions a second per client address / per API key (token buckets, per process; 0 = off)
+    handshake_rate_per_address: float = Field(20.0, ge=0)
+    handshake_burst_per_address: int = Field(40, ge=1)
+    handshake_rate_per_key: float = Field(50.0, ge=0)
+    handshake_burst_per_key: int = Field(100, ge=1)
 
     # --- caps, budgets, store ---------------------------------------------------------------------
     redis_url: str | None = None

@@ -10,6 +10,7 @@ from gateway.core.errors import GatewayError
 from gateway.core.kinds import EndpointKind
 from gateway.core.keys import KeyRecord
 from gateway.core.observers import ObserverFactory
+from gateway.core.ratelimit import HandshakeLimits
 from gateway.core.routing import Route, RouteDecision, SessionRequest
 from gateway.inbound.keystore import KeyVerifier
 from gateway.relay.registry import LiveSessions
@@ -55,3 +56,5 @@ class InboundServices:
     allowed_origins: list[str] = field(default_factory=list)
     #: told about every refused handshake (for metrics); never sees secrets
     on_refused: Callable[[GatewayError, EndpointKind], None] | None = None
+    #: per-address and per-key handshake rate limits (None: unlimited)
+    handshake_limits: HandshakeLimits | None = None

@@ -169,7 +169,12 @@ class SessionSetup:
         svc, hs = self.svc, self.handshake
         if svc.sessions.draining:
             raise Draining()
+        limits = svc.handshake_limits
+        if limits is not None:
+            limits.check_address(hs.client_address, svc.clock())
         key = self.key = await authenticate(svc, hs.headers, hs.subprotocols)
+        if limits is not None:
+            limits.check_key(key.key_id, svc.clock())
         request = build_request(hs.endpoint, hs.path, hs.headers, hs.query, key, self.dialect)
         ratio = await svc.admission.budget_used_ratio(key, svc.clock())
         first = _bound(key) or self.initial_session

@@ -10,6 +10,7 @@ from typing import Awaitable, Callable, Final
 
 import uvicorn
 from uvicorn._types import ASGISendEvent
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gateway.settings import Settings
@@ -68,6 +69,47 @@ class FlowControlledWebSocket(WebSocketsSansIOProtocol):
         return float(self.config.ws_ping_timeout or 10.0)
 
 
+class HeaderTimeoutHttp(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for request headers (a slowloris defence).
+
+    uvicorn only times out idle keep-alive connections; a client trickling header bytes is held
+    open for ever. Here each request's headers (WebSocket handshakes included) must be complete
+    within ``timeout_keep_alive`` seconds of the connection or of the request's first byte.
+    """
+
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_timer = self.loop.call_later(self.timeout_keep_alive, self._expire)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _expire(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
 class DrainingServer(uvicorn.Server):
     """uvicorn closes WebSockets at once on SIGTERM; we first drain sessions, then let it exit."""
 
@@ -114,7 +156,7 @@ def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=HeaderTimeoutHttp,
         ws=FlowControlledWebSocket,
         ws_max_size=settings.max_message_bytes + _WS_SIZE_SLACK,
         ws_ping_interval=settings.ping_interval_s,
@@ -137,7 +179,7 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
     if workers > 1:
         uvicorn.run(
             config.app, factory=True, host=config.host, port=config.port, workers=workers, loop="uvloop",
-            http="httptools", ws=FlowControlledWebSocket, ws_max_size=config.ws_max_size,
+            http=HeaderTimeoutHttp, ws=FlowControlledWebSocket, ws_max_size=config.ws_max_size,
             ws_ping_interval=config.ws_ping_interval, ws_ping_timeout=config.ws_ping_timeout,
             ws_per_message_deflate=False, log_config=None, access_log=False,
         )

@@ -198,13 +198,13 @@ def prefix() -> str:
 
 
 async def open_client(gw: GatewayProcess, query: str = "model=gpt-realtime-2", *, key: str | None = None,
-                      path: str = "/realtime", **kwargs: object) -> ClientConnection:
+                      path: str = "/realtime", headers: dict[str, str] | None = None, **kwargs: object) -> ClientConnection:
     """A plain websockets client with the gateway key (no pings of its own unless asked)."""
     options: dict[str, object] = {"max_size": None, "open_timeout": 10, "ping_interval": None, "compression": None}
     options.update(kwargs)
     return await connect(
         f"{gw.ws_base}{path}?{query}",
-        additional_headers={"Authorization": f"Bearer {key or gw.key}"},
+        additional_headers={"Authorization": f"Bearer {key or gw.key}", **(headers or {})},
         **options,  # type: ignore[arg-type]
     )
 

@@ -246,16 +246,22 @@ class SessionCore:
         try:
             info = peek(data)
         except GatewayError:
-            self.events.append(ev.ErrorSeen(at=now, code="upstream_invalid_frame", from_upstream=True))
-            error = InvalidRequest("The model endpoint sent an invalid frame; it was dropped.")
-            return Emit(to_client=[self.error_event(error)])
+            return self._invalid_upstream_frame(now)
         if info.audio_bytes:
             stats.audio_out_bytes += info.audio_bytes
             stats.audio_out_bytes_since_usage += info.audio_bytes
             self._first_output(now, audio=True)
             if info.event is None:
                 return self._hot_rename(data, info.type)
-        return self._upstream_control(data, info, now)
+        try:
+            return self._upstream_control(data, info, now)
+        except GatewayError:  # a large frame whose type peeked fine but whose JSON is broken
+            return self._invalid_upstream_frame(now)
+
+    def _invalid_upstream_frame(self, now: float) -> Emit:
+        self.events.append(ev.ErrorSeen(at=now, code="upstream_invalid_frame", from_upstream=True))
+        error = InvalidRequest("The model endpoint sent an invalid frame; it was dropped.")
+        return Emit(to_client=[self.error_event(error)])
 
     def _hot_rename(self, data: str, event_type: str) -> Action:
         if self.dialect is not Dialect.BETA:

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from gateway.accounting.keys import KeySpace
 from gateway.accounting.store import RedisClient
+from gateway.core.errors import StoreUnavailable
 from gateway.core.observers import SessionEnded, SessionEvent, SessionInfo, SessionStats, Verdict
 from gateway.core.routing import Caps
 
@@ -206,18 +207,28 @@ class SessionDirectory:
     # --- reading (any replica) ---------------------------------------------------------------------
 
     async def replicas(self) -> list[str]:
+        """Replicas that published within their TTL (expired ones are pruned)."""
         now_ms = int(self._wall() * 1000)
-        await self.client.zremrangebyscore(replicas_key(self.keys), "-inf", now_ms)
-        raw = await self.client.zrangebyscore(replicas_key(self.keys), now_ms, "+inf")
+        try:
+            await self.client.zremrangebyscore(replicas_key(self.keys), "-inf", now_ms)
+            raw = await self.client.zrangebyscore(replicas_key(self.keys), now_ms, "+inf")
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable("The session directory cannot be read right now.") from exc
         return [_text(r) for r in raw]
+
+    async def _hash(self, replica: str) -> dict[str, Entry]:
+        try:
+            raw = await self.client.hgetall(replica_key(self.keys, replica))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable("The session directory cannot be read right now.") from exc
+        return {_text(k): json.loads(v) for k, v in raw.items()}
 
     async def list_sessions(self) -> list[Entry]:
         """Every live session on every replica, oldest first."""
         found: list[Entry] = list(self.snapshot().values())  # this replica: current, not as last published
         for replica in await self.replicas():
             if replica != self.replica_id:
-                raw = await self.client.hgetall(replica_key(self.keys, replica))
-                found.extend(json.loads(v) for v in raw.values())
+                found.extend((await self._hash(replica)).values())
         return sorted(found, key=lambda e: (float(e.get("started_at") or 0), str(e["session_id"])))  # type: ignore[arg-type]
 
     async def find(self, session_id: str) -> Entry | None:
@@ -228,9 +239,8 @@ class SessionDirectory:
         for replica in await self.replicas():
             if replica == self.replica_id:
                 continue
-            raw = await self.client.hget(replica_key(self.keys, replica), session_id)
-            if raw:
-                entry: Entry = json.loads(raw)
+            entry = (await self._hash(replica)).get(session_id)
+            if entry is not None:
                 return entry
         return None
 
@@ -240,7 +250,10 @@ class SessionDirectory:
             return True
         if await self.find(session_id) is None:
             return False
-        await publish_end(self.client, self.keys, session_id=session_id)
+        try:
+            await publish_end(self.client, self.keys, session_id=session_id)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable("The end request could not be sent to the other replicas.") from exc
         return True
 
     # --- the end-session listener ------------------------------------------------------------------

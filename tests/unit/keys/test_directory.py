@@ -185,3 +185,19 @@ def test_a_client_traceparent_gives_the_trace_id_when_telemetry_does_not() -> No
     assert traceparent_trace_id("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01") == "0af7651916cd43dd8448eb211c80319c"
     for bad in (None, "", "garbage", "00-XYZ-b7ad6b7169203331-01", "00-" + "0" * 32 + "-b7ad6b7169203331-01"):
         assert traceparent_trace_id(bad) is None
+
+
+async def test_an_unreachable_store_is_a_503_for_readers() -> None:
+    """Listing or finding sessions while Redis is down raises StoreUnavailable (the admin API answers 503)."""
+    import pytest
+    from redis.asyncio import Redis
+
+    from gateway.core.errors import StoreUnavailable
+
+    client = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    directory = SessionDirectory(client, KeySpace("down"), DirectoryHooks(end_local=lambda s: False))
+    with pytest.raises(StoreUnavailable):
+        await directory.list_sessions()
+    with pytest.raises(StoreUnavailable):
+        await directory.request_end("vgs_x")
+    await client.aclose()

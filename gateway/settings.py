@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     upstream_url: str | None = None
     #: force the embedded emulator even when an OpenAI key is set
     use_emulator: bool = False
+    #: WebSocket client library for upstream connections (``picows``: Cython, the fast default)
+    upstream_connector: Literal["picows", "websockets"] = "picows"
     upstream_connect_timeout_s: float = Field(10.0, gt=0)
     #: no upstream frame for this long while a response is in flight → the session is ended
     upstream_stall_s: float = Field(30.0, gt=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from gateway.upstream.picows_connector import PicowsConnector
 from gateway.upstream.pool import Connector
 from gateway.upstream.websocket import WebsocketsConnector
 
@@ -24,7 +25,15 @@ def _websockets(options: ConnectorOptions) -> Connector:
     )
 
 
-CONNECTORS: dict[str, Callable[[ConnectorOptions], Connector]] = {"websockets": _websockets}
+def _picows(options: ConnectorOptions) -> Connector:
+    return PicowsConnector(
+        max_message_bytes=options.max_message_bytes,
+        ping_interval_s=options.ping_interval_s,
+        ping_timeout_s=options.ping_timeout_s,
+    )
+
+
+CONNECTORS: dict[str, Callable[[ConnectorOptions], Connector]] = {"picows": _picows, "websockets": _websockets}
 
 
 def create_connector(name: str, options: ConnectorOptions) -> Connector:

@@ -29,6 +29,7 @@ HOMES: dict[str, set[str]] = {
     "opentelemetry": {"gateway.telemetry"},
     "prometheus_client": {"gateway.telemetry"},
     "aiortc": {"gateway.inbound.webrtc"},
+    "picows": {"gateway.upstream"},
 }
 
 #: the WebSocket client library: upstream connectors; the emulator is its own server

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from types import FrameType
-from typing import Awaitable, Callable, Final
+from typing import Any, Awaitable, Callable, Final
 
 import uvicorn
 from uvicorn._types import ASGISendEvent
@@ -42,6 +42,10 @@ class FlowControlledWebSocket(WebSocketsSansIOProtocol):
     reads open forever. Here a close is queued even when the buffer is full, and a peer that
     has not finished the closing handshake within ``ws_ping_timeout`` seconds is cut off.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn.debug = False  # websockets' DEBUG wire log prints frame payloads: audio and transcripts
 
     async def send(self, message: ASGISendEvent) -> None:
         if message["type"] == "websocket.close" and self._stuck():

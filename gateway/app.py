@@ -24,9 +24,12 @@ from gateway.accounting.keys import KeySpace
 from gateway.accounting.service import AccountingService, fallback_pricing
 from gateway.adapters import AccountingAdmission, PolicyRouter
 from gateway.inbound import http
+from gateway.inbound.demo import DemoConfig, demo_enabled, demo_router
 from gateway.inbound.keystore import StaticKeys
+from gateway.keys.wiring import install_keys, start_keys
 from gateway.inbound.realtime import SessionEndpoint, UnknownPathEndpoint
 from gateway.inbound.services import InboundServices
+from gateway.inbound.webrtc import webrtc_router
 from gateway.policy.catalog import EMULATOR_ENDPOINT, load_catalog
 from gateway.policy.holder import PolicyHolder
 from gateway.relay.registry import LiveSessions
@@ -83,6 +86,7 @@ class Runtime:
     accounting: AccountingService
     telemetry: Telemetry
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    local_keys: list[str] = field(default_factory=list)
 
     async def drain(self) -> None:
         log.info("draining", extra={"live_sessions": len(self.services.sessions)})
@@ -124,7 +128,7 @@ async def _start(settings: Settings) -> Runtime:
     pool = UpstreamPool(
         catalog=catalog,
         connector=create_connector(
-            "websockets",
+            settings.upstream_connector,
             ConnectorOptions(
                 max_message_bytes=settings.max_message_bytes + 4 * 1024 * 1024,
                 ping_interval_s=settings.ping_interval_s,
@@ -134,10 +138,13 @@ async def _start(settings: Settings) -> Runtime:
         credentials=_credentials(catalog, settings),
         clock=clock,
     )
+    local_keys = _local_keys(settings)
     sessions = LiveSessions(clock=clock)
     sessions.start()
     closers.append(sessions.stop)
-    accounting = AccountingService(settings, catalog, create_store(settings, KeySpace(settings.redis_key_prefix)))
+    accounting = AccountingService(
+        settings, catalog, create_store(settings, KeySpace(settings.redis_key_prefix)), lease_ttl_s=settings.lease_ttl_s
+    )
     await accounting.start()
     closers.append(accounting.close)
     telemetry = setup_telemetry(settings, catalog=catalog, cost_of=accounting.live_spend)
@@ -149,7 +156,7 @@ async def _start(settings: Settings) -> Runtime:
     factories: list[ObserverFactory] = [accounting.observer_factory, telemetry.observer_factory]
     services = InboundServices(
         catalog=catalog,
-        keys=StaticKeys(_local_keys(settings)),
+        keys=StaticKeys(local_keys),
         router=PolicyRouter(policy),
         admission=AccountingAdmission(accounting),
         upstreams=pool,
@@ -173,7 +180,8 @@ async def _start(settings: Settings) -> Runtime:
         ),
     )
     return Runtime(
-        settings=settings, services=services, policy=policy, accounting=accounting, telemetry=telemetry, closers=closers
+        settings=settings, services=services, policy=policy, accounting=accounting, telemetry=telemetry, closers=closers,
+        local_keys=local_keys,
     )
 
 
@@ -188,6 +196,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = runtime
         app.state.readiness = runtime.readiness
         app.state.drain = runtime.drain
+        if demo_enabled(settings.demo, settings.emulator_upstream, bool(settings.api_keys)):
+            app.state.demo = DemoConfig(
+                local_key=runtime.local_keys[0],
+                default_caps=DemoConfig.default_cost_caps(settings.max_session_usd),
+                accounting=runtime.accounting,
+            )
+        runtime.closers.append(await _start_keys(app, settings, runtime))
         watcher = asyncio.create_task(runtime.policy.watch(settings.policy_watch_interval_s))
         _on_sighup(lambda: runtime.policy.reload(time.time()))
         try:
@@ -204,6 +219,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.append(WebSocketRoute("/v1/realtime", SessionEndpoint(EndpointKind.REALTIME)))
     app.router.routes.append(WebSocketRoute("/v1/realtime/translations", SessionEndpoint(EndpointKind.TRANSLATIONS)))
     app.include_router(http.router)
+    app.include_router(webrtc_router())
+    app.include_router(demo_router())
+    install_keys(app, settings)  # client secrets, /admin, CORS for client secrets, auth-failure limiting
     app.router.routes.append(WebSocketRoute("/{path:path}", UnknownPathEndpoint()))
 
     @app.get("/metrics", include_in_schema=False)
@@ -211,6 +229,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body, content_type = app.state.runtime.telemetry.render_metrics()
         return Response(body, media_type=content_type)
     return app
+
+
+async def _start_keys(app: FastAPI, settings: Settings, runtime: Runtime) -> Callable[[], Awaitable[None]]:
+    """Keyring + client secrets as the key verifier, the cross-replica session directory, the admin API."""
+
+    def reload_policies() -> object:
+        runtime.policy.reload(time.time())
+        return runtime.policy.status()
+
+    return await start_keys(
+        app,
+        settings,
+        store=runtime.accounting.store,
+        services=runtime.services,
+        static_keys=runtime.services.keys,
+        live_spend=runtime.accounting.live_spend,
+        recent_records=runtime.accounting.recent_records,
+        reload_policies=reload_policies,
+        policy_status=runtime.policy.status,
+        trace_id_of=runtime.telemetry.trace_id_of,
+    )
 
 
 def _on_sighup(reload: Callable[[], object]) -> None:

@@ -40,9 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_optional_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from gateway.keys.cli import add_key_commands
     from gateway.policy.cli import add_policy_commands
 
     add_policy_commands(sub)
+    add_key_commands(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

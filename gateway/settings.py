@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     cap_warn_ratio: float = Field(0.8, gt=0, le=1)
     store_failure_mode: Literal["open", "closed"] = "closed"
     flush_interval_ms: int = Field(250, ge=20)
+    #: a concurrency slot not renewed for this long (its replica died) is reclaimed
+    lease_ttl_s: float = Field(30.0, ge=1)
     #: price for served models the catalog does not know (USD per minute); empty → refuse them
     fallback_usd_per_minute: str | None = None
 

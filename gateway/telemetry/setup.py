@@ -86,6 +86,14 @@ class Telemetry:
         return make_asgi_app(self.registry)
 
     # --- hooks for what the relay does not see -----------------------------------------------
+    def trace_id_of(self, session_id: str) -> str | None:
+        """The trace id (32 hex digits) of a live session, for links to Jaeger."""
+        observer = self.observer_factory.live.get(session_id)
+        if observer is None:
+            return None
+        context = observer.scope.session_span.get_span_context()
+        return format(context.trace_id, "032x") if context.is_valid else None
+
     def record_relay_delay(
         self, seconds: float, direction: Direction | None = None
     ) -> None:

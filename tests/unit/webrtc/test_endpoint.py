@@ -73,6 +73,7 @@ class _Services:
     draining: bool = False
     deny: bool = False
     allowed_origins: list[str] = field(default_factory=list)
+    handshake_limits: None = None
 
     def __post_init__(self) -> None:
         self.sessions = SimpleNamespace(draining=self.draining)

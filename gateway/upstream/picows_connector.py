@@ -128,6 +128,9 @@ class PicowsUpstream(WSListener):
             await asyncio.wait_for(transport.wait_disconnected(), 1.0)
         except asyncio.TimeoutError:
             transport.disconnect(graceful=False)
+        except asyncio.CancelledError:  # the caller's own close timeout: still drop the connection
+            transport.disconnect(graceful=False)
+            raise
 
 
 class PicowsConnector:
@@ -162,5 +165,7 @@ class PicowsConnector:
             raise ConnectFailed(target.endpoint, status=status) from exc
         except (OSError, asyncio.TimeoutError) as exc:
             raise ConnectFailed(target.endpoint, status=None) from exc
+        if listener is None:  # the peer hung up during the handshake: picows returns no listener
+            raise ConnectFailed(target.endpoint, status=None)
         return listener  # type: ignore[return-value]
 

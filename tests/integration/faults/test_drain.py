@@ -53,9 +53,11 @@ async def test_sigterm_drains_live_sessions_then_exits_cleanly(
     assert seen_lingering.errors() == ["server_shutting_down"]
     assert seen_lingering.close_code == 1001
     assert 2.0 <= closed_after < 3.0, f"closed {closed_after:.2f}s after SIGTERM"
+    print(f"MEASURE drain lingering closed {closed_after:.3f}s after SIGTERM (drain 2s)")
     code = await asyncio.to_thread(gw.proc.wait, 15)
     assert code == 0
     exited_after = time.monotonic() - term_at
     assert exited_after < 5.0
+    print(f"MEASURE drain process exit {exited_after:.3f}s after SIGTERM")
     by_reason = sorted(r["end_reason"] for r in wait_records(own_redis, prefix, 2))
     assert by_reason == ["client_closed", "server_shutting_down"]

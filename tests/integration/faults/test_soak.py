@@ -21,6 +21,7 @@ from tests.integration.faults.conftest import (
     open_fds,
     read_until_closed,
     rss_kib,
+    tcp_peers,
     start_turn,
     until,
     wait_idle,
@@ -106,6 +107,8 @@ async def test_soak_sessions_with_faults_leak_nothing_and_are_all_recorded(
     fds, rss = open_fds(pid), rss_kib(pid)
     print(f"soak: {SESSIONS} sessions in {elapsed:.1f}s; fds {base_fds}->{fds}; rss {base_rss}->{rss} KiB; {dict(outcomes)}")
     assert fds <= base_fds + 3, f"fd leak: {base_fds} -> {fds}"
+    ports = {gw.port, main.port, dropper.port}  # type: ignore[attr-defined]
+    assert not [p for p in tcp_peers(pid) if p[0] in ports or p[1] in ports], tcp_peers(pid)
     assert rss - base_rss < 30_000, f"RSS grew {rss - base_rss} KiB over {SESSIONS} sessions"
     assert not any("unexpected" in o for o in outcomes), outcomes
     drops = {o for o in outcomes if o.startswith("upstream_drop")}

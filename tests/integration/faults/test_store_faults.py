@@ -53,6 +53,7 @@ async def test_store_down_at_start_fail_closed_reports_unready_then_recovers(
     assert await eventually(lambda: readyz(gw)[0] == 200, 5.0)
     recovered_s = time.monotonic() - back_at
     assert recovered_s < 1.5, recovered_s
+    print(f"MEASURE store recovery readyz 200 {recovered_s:.3f}s after Redis returned")
     (record,) = wait_records(own_redis, prefix, 1)  # the record queued during the outage
     assert record["end_reason"] == "client_closed"
 
@@ -98,6 +99,7 @@ async def test_store_lost_mid_session_keeps_audio_flowing_and_reconciles_spend(
                 break
         assert readyz(gw)[1]["store"]["healthy"] is False  # type: ignore[index]
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    print(f"MEASURE store hung: max gap between frames {max(gaps):.3f}s")
     assert max(gaps) < 0.5, f"relay stalled {max(gaps):.2f}s while the store hung"
     own_redis.thaw()
     (record,) = wait_records(own_redis, prefix, 1, timeout_s=5.0)
@@ -130,6 +132,7 @@ async def test_slow_store_does_not_slow_the_relay(
         sleeper.join()
     assert slept == [b"OK"]
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    print(f"MEASURE store slow: max gap between frames {max(gaps):.3f}s")
     assert max(gaps) < 0.5, f"relay stalled {max(gaps):.2f}s on a slow store"
     (record,) = wait_records(own_redis, prefix, 1)
     assert int(record["cost_micros"]) > 0

@@ -62,6 +62,7 @@ async def test_failover_to_the_second_endpoint_is_invisible_to_the_client(
         assert done["response"]["status"] == "completed"  # type: ignore[index]
     assert "error" not in seen.types()
     assert created["session"]["model"] == "gpt-realtime-2"  # type: ignore[index]
+    print(f"MEASURE failover[{fault}] handshake-to-session.created {setup_s:.3f}s")
     assert setup_s < 3.0, f"failover took {setup_s:.2f}s"
     if primary is not None and fault != "slow_accept":
         assert primary.sessions == []  # type: ignore[attr-defined]
@@ -89,6 +90,7 @@ async def test_upstream_drop_mid_response_reaches_the_client_as_1014(
     assert seen.errors() == ["upstream_disconnected"]
     assert seen.close_code == 1014
     assert seen.closed_at is not None and seen.closed_at - fault_at < 1.0
+    print(f"MEASURE drop[{fault}] client closed {seen.closed_at - fault_at:.3f}s after the last delta")
     (record,) = wait_records(own_redis, prefix, 1)
     assert record["end_reason"] == "upstream_dropped"
     assert record["error_code"] == "upstream_disconnected"
@@ -130,6 +132,7 @@ async def test_upstream_stall_during_a_response_ends_the_session_with_1014(
     assert seen.errors() == ["upstream_stalled"]
     assert seen.close_code == 1014
     assert seen.closed_at is not None and 1.0 <= seen.closed_at - stalled_at < 2.0
+    print(f"MEASURE stall closed {seen.closed_at - stalled_at:.3f}s after the last delta (limit 1.0s)")
     (record,) = wait_records(own_redis, prefix, 1)
     assert record["end_reason"] == "upstream_stalled"
     assert await eventually(lambda: emu.sessions[0].closed)  # type: ignore[attr-defined]  # the gateway closed the stalled upstream

@@ -44,7 +44,9 @@ def gateway_env(key: str, upstream_port: int, redis_url: str | None) -> dict[str
     env.update(VOICE_GATEWAY_API_KEYS=key, VOICE_GATEWAY_UPSTREAM_URL=f"ws://127.0.0.1:{upstream_port}/v1",
                OPENAI_API_KEY="sk-bench-upstream-key",
                VOICE_GATEWAY_LOG_LEVEL="WARNING", OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none",
-               OTEL_LOGS_EXPORTER="none")
+               OTEL_LOGS_EXPORTER="none",
+               # the load generator opens hundreds of sessions from one address in a second
+               VOICE_GATEWAY_HANDSHAKE_RATE_PER_ADDRESS="0", VOICE_GATEWAY_HANDSHAKE_RATE_PER_KEY="0")
     if redis_url:
         env.update(VOICE_GATEWAY_REDIS_URL=redis_url, VOICE_GATEWAY_REDIS_KEY_PREFIX=f"vgbench{os.getpid()}")
     return env

@@ -27,6 +27,7 @@ from gateway.inbound import http
 from gateway.inbound.demo import DemoConfig, demo_enabled, demo_router
 from gateway.inbound.keystore import StaticKeys
 from gateway.keys.wiring import install_keys, start_keys
+from gateway.inbound.fastpath import RealtimeFastPath
 from gateway.inbound.realtime import SessionEndpoint, UnknownPathEndpoint
 from gateway.inbound.services import InboundServices
 from gateway.inbound.webrtc import webrtc_router
@@ -185,7 +186,7 @@ async def _start(settings: Settings) -> Runtime:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> RealtimeFastPath:
     """Build the ASGI app; uvicorn calls this as a factory."""
     settings = settings or Settings()
 
@@ -216,8 +217,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await close()
 
     app = FastAPI(title="voice-gateway", version="0.1.0", lifespan=lifespan)
-    app.router.routes.append(WebSocketRoute("/v1/realtime", SessionEndpoint(EndpointKind.REALTIME)))
-    app.router.routes.append(WebSocketRoute("/v1/realtime/translations", SessionEndpoint(EndpointKind.TRANSLATIONS)))
+    sessions = {
+        "/v1/realtime": SessionEndpoint(EndpointKind.REALTIME),
+        "/v1/realtime/translations": SessionEndpoint(EndpointKind.TRANSLATIONS),
+    }
+    for path, endpoint in sessions.items():  # also routed inside the app, for in-process test clients
+        app.router.routes.append(WebSocketRoute(path, endpoint))
     app.include_router(http.router)
     app.include_router(webrtc_router())
     app.include_router(demo_router())
@@ -228,7 +233,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def metrics() -> Response:
         body, content_type = app.state.runtime.telemetry.render_metrics()
         return Response(body, media_type=content_type)
-    return app
+
+    return RealtimeFastPath(app, sessions)
 
 
 async def _start_keys(app: FastAPI, settings: Settings, runtime: Runtime) -> Callable[[], Awaitable[None]]:

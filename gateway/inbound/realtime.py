@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import MutableMapping
 from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Send
 
-from gateway.core.errors import GatewayError, NotFound
+from gateway.core.errors import AuthenticationFailed, GatewayError, NotFound, RateLimited
 from gateway.core.kinds import EndpointKind
 from gateway.inbound.asgi_socket import AsgiClientSocket, accept, deny
 from gateway.inbound.credentials import choose_subprotocol
@@ -49,9 +50,15 @@ class SessionEndpoint:
             client_address=_client_address(scope),
         )
         setup = SessionSetup(svc, handshake)
+        limiter = getattr(getattr(scope.get("app"), "state", None), "auth_failure_limiter", None)
         try:
+            if limiter is not None and handshake.client_address:
+                if await limiter.blocked(handshake.client_address, time.time()):
+                    raise RateLimited("Too many failed authentication attempts from this address; try again later.")
             await setup.prepare()
         except GatewayError as exc:
+            if isinstance(exc, AuthenticationFailed) and limiter is not None and handshake.client_address:
+                await limiter.failed(handshake.client_address, time.time())
             log.info("handshake refused", extra={"code": exc.code, "status": exc.http_status, "path": handshake.path})
             if svc.on_refused is not None:
                 svc.on_refused(exc, self.endpoint)

@@ -124,6 +124,7 @@ async def _start(settings: Settings) -> Runtime:
         upstream_url=settings.upstream_url,
         emulator_url=emulator_url,
         fallback_pricing=fallback_pricing(settings),
+        connect_timeout_s=settings.upstream_connect_timeout_s,
     )
     policy = PolicyHolder(settings.resolved_policy_files, catalog)
     pool = UpstreamPool(
@@ -150,6 +151,7 @@ async def _start(settings: Settings) -> Runtime:
     closers.append(accounting.close)
     telemetry = setup_telemetry(settings, catalog=catalog, cost_of=accounting.live_spend)
     closers.append(_async(telemetry.shutdown))
+    telemetry.metrics.watch_store(lambda: accounting.healthy)
     pool.on_failure = lambda endpoint, status: telemetry.record_upstream_connect_failure(
         endpoint, "refused" if status else "unreachable"
     )

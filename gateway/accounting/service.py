@@ -25,6 +25,8 @@ from gateway.core.observers import SessionEnded
 log = logging.getLogger("voice_gateway.accounting")
 
 DEFAULT_LEASE_TTL_S = 30.0
+#: how often an otherwise idle store is pinged, so /readyz and metrics tell the truth
+HEALTH_PROBE_INTERVAL_S = 2.0
 #: records kept in memory while the store is down (oldest dropped past this, with an error log)
 MAX_QUEUED_RECORDS = 100_000
 
@@ -75,6 +77,7 @@ class AccountingService:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._last_heartbeat = 0.0
+        self._last_probe = 0.0
 
     # --- what the app reads ----------------------------------------------------------------------
 
@@ -162,12 +165,26 @@ class AccountingService:
         async with self._lock:
             if not self.health.healthy and not await self.store.ping():
                 return
+            if not await self._probe():
+                return
             await self._flush_all()
             if self.health.healthy and self._wall() - self._last_heartbeat >= self.lease_ttl_s / 3:
                 await self._heartbeat()
             if self.health.healthy:
                 await self.admission.retry_releases()
             await self._drain_records()
+
+    async def _probe(self) -> bool:
+        """Ping a store nothing else has touched lately; a failed ping marks it down."""
+        wall = self._wall()
+        if wall - self._last_probe < HEALTH_PROBE_INTERVAL_S:
+            return True
+        self._last_probe = wall
+        if await self.store.ping():
+            self.health.up()
+            return True
+        self.health.down(StoreError("the store did not answer a ping"))
+        return False
 
     async def _checkpoint(self, live: LiveSession) -> bool:
         if live.unflushed_micros == 0 and live.charged_micros != 0:

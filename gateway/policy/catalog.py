@@ -57,7 +57,8 @@ class EndpointModel(_Strict):
     auth_env: str | None = "OPENAI_API_KEY"
     deployments: dict[str, str] = Field(default_factory=dict)
     query: dict[str, str] = Field(default_factory=dict)
-    connect_timeout_s: float = Field(10.0, gt=0)
+    #: unset → the gateway-wide ``VOICE_GATEWAY_UPSTREAM_CONNECT_TIMEOUT_S``
+    connect_timeout_s: float | None = Field(None, gt=0)
 
 
 class ModelModel(_Strict):
@@ -94,6 +95,7 @@ def compile_catalog(
     upstream_url: str | None = None,
     emulator_url: str | None = None,
     fallback_pricing: Pricing | None = None,
+    connect_timeout_s: float = 10.0,
 ) -> Catalog:
     """Compile and cross-check; ``upstream_url`` re-points every endpoint, ``emulator_url`` serves all models."""
     endpoints: dict[str, UpstreamEndpoint] = {}
@@ -106,11 +108,11 @@ def compile_catalog(
             auth_env=ep.auth_env,
             deployments=dict(ep.deployments),
             query=dict(ep.query),
-            connect_timeout_s=ep.connect_timeout_s,
+            connect_timeout_s=ep.connect_timeout_s or connect_timeout_s,
         )
     if emulator_url is not None:
         endpoints[EMULATOR_ENDPOINT] = UpstreamEndpoint(
-            name=EMULATOR_ENDPOINT, url=emulator_url, auth_env=None
+            name=EMULATOR_ENDPOINT, url=emulator_url, auth_env=None, connect_timeout_s=connect_timeout_s
         )
     models: dict[str, ModelSpec] = {}
     for name, model in parsed.models.items():
@@ -131,7 +133,7 @@ def compile_catalog(
     return Catalog(models=models, endpoints=endpoints, fallback_pricing=fallback)
 
 
-def load_catalog(path: Path, **kwargs: str | Pricing | None) -> Catalog:
+def load_catalog(path: Path, **kwargs: str | float | Pricing | None) -> Catalog:
     """Read, validate and compile a catalog file."""
     try:
         text = path.read_text(encoding="utf-8")

@@ -7,9 +7,9 @@ deltas of the session counters, at most once a second per session.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from opentelemetry.metrics import Meter
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from gateway.telemetry import names as n
 
@@ -120,6 +120,22 @@ class GatewayMetrics:
         self.errors = meter.create_counter(
             n.M_ERRORS, unit="{error}", description="error events, by code and source"
         )
+        self._meter = meter
+        self._store_checks: list[Callable[[], bool]] = []
+        meter.create_observable_gauge(
+            n.M_STORE_UP,
+            callbacks=[self._observe_store],
+            unit="1",
+            description="1 when the shared store (Redis) answered its last call, else 0",
+        )
+
+    def watch_store(self, healthy: Callable[[], bool]) -> None:
+        """Report the store's health on every collection (``voice_gateway_store_up``)."""
+        self._store_checks.append(healthy)
+
+    def _observe_store(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for check in self._store_checks:
+            yield Observation(1 if check() else 0)
 
     def relayed(
         self,

@@ -24,7 +24,6 @@ from tests.integration.faults.conftest import (
 )
 
 
-@pytest.mark.xfail(strict=True, reason="accounting: StoreHealth starts healthy and an idle gateway never pings the store")
 async def test_store_down_at_start_shows_on_readyz_before_any_session(
     gateway_factory: GatewayFactory, own_redis: OwnRedis, prefix: str
 ) -> None:

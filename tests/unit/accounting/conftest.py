@@ -8,7 +8,7 @@ from typing import AsyncIterator
 
 import fakeredis
 import pytest
-from acct_helpers import catalog
+from tests.support.accounting import catalog
 
 from gateway.accounting.keys import KeySpace
 from gateway.accounting.service import AccountingService

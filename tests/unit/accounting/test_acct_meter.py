@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from acct_helpers import SPEC_USAGE, catalog, stats
+from tests.support.accounting import SPEC_USAGE, catalog, stats
 
 from gateway.accounting.meter import Meter, PriceBook, parse_tokens
 from gateway.core.kinds import SessionKind

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from acct_helpers import SPEC_USAGE, catalog, info, stats
+from tests.support.accounting import SPEC_USAGE, catalog, info, stats
 
 from gateway.accounting.caps import CapGuard
 from gateway.accounting.limits import TenantLimits

@@ -1,4 +1,4 @@
-"""Builders shared by the accounting unit tests."""
+"""Builders shared by the accounting unit and integration tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from gateway.core.observers import SessionInfo, SessionStats
 from gateway.core.routing import Caps, Route, RouteDecision
 from gateway.policy.catalog import load_catalog
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 PCM_BYTES_PER_S = 48_000
 NO_CAPS = Caps()
 

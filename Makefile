@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: serve test bench install clean emulator schema browser
+.PHONY: serve test bench bench-throughput install clean emulator schema browser
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "voice-gateway needs Python 3.11+")'
@@ -38,6 +38,10 @@ bench: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/voice-gateway policy schema --write policies/policy.schema.json
+
+bench-throughput: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.throughput
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

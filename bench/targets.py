@@ -53,14 +53,14 @@ def gateway_env(key: str, upstream_port: int, redis_url: str | None) -> dict[str
 
 
 def start_gateway(workers: int, upstream: Proc, upstream_port: int, root: Path, key: str,
-                  redis_url: str | None) -> Target:
+                  redis_url: str | None, extra_env: dict[str, str] | None = None) -> Target:
     """``voice-gateway serve`` (its ``gateway.server.serve``) with N workers on the relay core."""
     port = free_port()
     code = f"import sys; from gateway.server import serve; sys.exit(serve(host='127.0.0.1', port={port}, workers={workers}))"
     workdir = root / f"gateway-{workers}"
     workdir.mkdir(exist_ok=True)
     proc = start(f"gateway-{workers}w", [python(), "-c", code], TARGET_CORE, root,
-                 env=gateway_env(key, upstream_port, redis_url) | {"PYTHONPATH": str(Path.cwd())})
+                 env=gateway_env(key, upstream_port, redis_url) | (extra_env or {}) | {"PYTHONPATH": str(Path.cwd())})
     wait_port(proc, port, timeout_s=60)
     url = f"ws://127.0.0.1:{port}{MODEL_PATH}"
     try:

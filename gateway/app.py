@@ -156,7 +156,9 @@ async def _start(settings: Settings) -> Runtime:
         endpoint, "refused" if status else "unreachable"
     )
     policy.add_listener(lambda event: telemetry.record_policy_reload(event.ok, version=event.version))
-    factories: list[ObserverFactory] = [accounting.observer_factory, telemetry.observer_factory]
+    factories: list[ObserverFactory] = [accounting.observer_factory]
+    if settings.tracing:
+        factories.append(telemetry.observer_factory)
     services = InboundServices(
         catalog=catalog,
         keys=StaticKeys(local_keys),

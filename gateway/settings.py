@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     drain_seconds: float = Field(30.0, ge=0)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+    #: per-session telemetry (spans, session metrics, session log lines); off only to measure its cost
+    tracing: bool = True
     #: opt-in: put transcripts on spans (debugging only)
     trace_transcripts: bool = False
 

@@ -13,6 +13,7 @@ from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from gateway.inbound.fastws import PicowsSessionProtocol
 from gateway.settings import Settings
 from gateway.telemetry import configure_logging
 
@@ -114,6 +115,19 @@ class HeaderTimeoutHttp(HttpToolsProtocol):
             self.transport.close()
 
 
+class PicowsSessionWebSocket(PicowsSessionProtocol):
+    """The session paths on picows; every other WebSocket path on :class:`FlowControlledWebSocket`."""
+
+    fallback = FlowControlledWebSocket
+
+
+#: ``VOICE_GATEWAY_INBOUND_WS`` → the uvicorn WebSocket protocol class
+WS_PROTOCOLS: Final[dict[str, type[asyncio.Protocol]]] = {
+    "picows": PicowsSessionWebSocket,
+    "uvicorn": FlowControlledWebSocket,
+}
+
+
 class DrainingServer(uvicorn.Server):
     """uvicorn closes WebSockets at once on SIGTERM; we first drain sessions, then let it exit."""
 
@@ -161,7 +175,7 @@ def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1
         workers=workers,
         loop="uvloop",
         http=HeaderTimeoutHttp,
-        ws=FlowControlledWebSocket,
+        ws=WS_PROTOCOLS[settings.inbound_ws],
         ws_max_size=settings.max_message_bytes + _WS_SIZE_SLACK,
         ws_ping_interval=settings.ping_interval_s,
         ws_ping_timeout=settings.ping_timeout_s,
@@ -183,7 +197,7 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
     if workers > 1:
         uvicorn.run(
             config.app, factory=True, host=config.host, port=config.port, workers=workers, loop="uvloop",
-            http=HeaderTimeoutHttp, ws=FlowControlledWebSocket, ws_max_size=config.ws_max_size,
+            http=HeaderTimeoutHttp, ws=WS_PROTOCOLS[settings.inbound_ws], ws_max_size=config.ws_max_size,
             ws_ping_interval=config.ws_ping_interval, ws_ping_timeout=config.ws_ping_timeout,
             ws_per_message_deflate=False, log_config=None, access_log=False,
         )

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     ping_interval_s: float = Field(20.0, gt=0)
     ping_timeout_s: float = Field(20.0, gt=0)
+    #: WebSocket server for the realtime session paths (``picows``: Cython frames; ``uvicorn``: websockets' sans-I/O)
+    inbound_ws: Literal["picows", "uvicorn"] = "picows"
     #: seconds a client may stay behind on output audio before it is cut off
     slow_client_seconds: float = Field(5.0, gt=0)
     #: how long routing may hold the first client events waiting for ``session.update``

@@ -39,29 +39,17 @@ class SessionEndpoint:
         self.endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        svc: InboundServices = scope["app"].state.services  # type: ignore[index,union-attr]
-        headers = _headers(scope)
         handshake = Handshake(
             endpoint=self.endpoint,
             path=str(scope.get("path", "")),
-            headers=headers,
+            headers=_headers(scope),
             query=_query(scope),
             subprotocols=tuple(scope.get("subprotocols") or ()),  # type: ignore[arg-type]
             client_address=_client_address(scope),
         )
-        setup = SessionSetup(svc, handshake)
-        limiter = getattr(getattr(scope.get("app"), "state", None), "auth_failure_limiter", None)
         try:
-            if limiter is not None and handshake.client_address:
-                if await limiter.blocked(handshake.client_address, time.time()):
-                    raise RateLimited("Too many failed authentication attempts from this address; try again later.")
-            await setup.prepare()
+            setup = await prepare_session(scope["app"], handshake)  # type: ignore[arg-type]
         except GatewayError as exc:
-            if isinstance(exc, AuthenticationFailed) and limiter is not None and handshake.client_address:
-                await limiter.failed(handshake.client_address, time.time())
-            log.info("handshake refused", extra={"code": exc.code, "status": exc.http_status, "path": handshake.path})
-            if svc.on_refused is not None:
-                svc.on_refused(exc, self.endpoint)
             await deny(scope, receive, send, exc)
             return
         accepted = await accept(receive, send, choose_subprotocol(handshake.subprotocols), {SESSION_ID_HEADER: setup.session_id})
@@ -69,6 +57,27 @@ class SessionEndpoint:
             await setup.release()
             return
         await setup.run(AsgiClientSocket(receive, send))
+
+
+async def prepare_session(app: object, handshake: Handshake) -> SessionSetup:
+    """Authenticate, route and admit a handshake (any transport); raise the refusal after recording it."""
+    state = getattr(app, "state", None)
+    svc: InboundServices = state.services  # type: ignore[union-attr]
+    setup = SessionSetup(svc, handshake)
+    limiter = getattr(state, "auth_failure_limiter", None)
+    try:
+        if limiter is not None and handshake.client_address:
+            if await limiter.blocked(handshake.client_address, time.time()):
+                raise RateLimited("Too many failed authentication attempts from this address; try again later.")
+        await setup.prepare()
+    except GatewayError as exc:
+        if isinstance(exc, AuthenticationFailed) and limiter is not None and handshake.client_address:
+            await limiter.failed(handshake.client_address, time.time())
+        log.info("handshake refused", extra={"code": exc.code, "status": exc.http_status, "path": handshake.path})
+        if svc.on_refused is not None:
+            svc.on_refused(exc, handshake.endpoint)
+        raise
+    return setup
 
 
 class UnknownPathEndpoint:

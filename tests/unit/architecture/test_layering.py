@@ -29,7 +29,7 @@ HOMES: dict[str, set[str]] = {
     "opentelemetry": {"gateway.telemetry"},
     "prometheus_client": {"gateway.telemetry"},
     "aiortc": {"gateway.inbound.webrtc"},
-    "picows": {"gateway.upstream"},
+    "picows": {"gateway.upstream", "gateway.inbound.fastws"},
 }
 
 #: the WebSocket client library: upstream connectors; the emulator is its own server

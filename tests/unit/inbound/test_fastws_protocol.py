@@ -1,0 +1,123 @@
+"""The uvicorn-facing protocol: session paths are answered here, every other path goes to the fallback."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+
+from gateway.core.errors import Draining
+from gateway.core.kinds import EndpointKind
+from gateway.inbound.fastpath import RealtimeFastPath
+from gateway.inbound.fastws.protocol import PicowsSessionProtocol, _fastpath, _feed
+from gateway.inbound.realtime import SessionEndpoint
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written = b""
+        self.closed = False
+        self.reading = True
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("203.0.113.9", 5000) if name == "peername" else default
+
+
+class RecordingFallback:
+    instances: list["RecordingFallback"] = []
+
+    def __init__(self, config: object, server_state: object, app_state: object) -> None:
+        self.events: list[tuple[str, object]] = []
+        RecordingFallback.instances.append(self)
+
+    def connection_made(self, transport: object) -> None:
+        self.events.append(("made", transport))
+
+    def data_received(self, data: bytes) -> None:
+        self.events.append(("data", data))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.events.append(("lost", exc))
+
+
+class Protocol(PicowsSessionProtocol):
+    fallback = RecordingFallback  # type: ignore[assignment]
+
+
+def _protocol(services: object) -> tuple[Protocol, FakeTransport, SimpleNamespace]:
+    app = SimpleNamespace(state=SimpleNamespace(services=services))
+    fastpath = RealtimeFastPath(app, {"/v1/realtime": SessionEndpoint(EndpointKind.REALTIME)})  # type: ignore[arg-type]
+    config = SimpleNamespace(loaded_app=SimpleNamespace(app=fastpath), proxy_headers=False, ws_max_size=1 << 20, ws_ping_interval=20.0, ws_ping_timeout=20.0)
+    state = SimpleNamespace(connections=set())
+    protocol = Protocol(config=config, server_state=state, app_state={})  # type: ignore[arg-type]
+    transport = FakeTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    return protocol, transport, state
+
+
+def test_the_session_dispatcher_is_found_inside_middleware_wrappers() -> None:
+    """uvicorn wraps the app (proxy headers, …): the dispatcher is found through the ``.app`` chain."""
+    protocol, _, _ = _protocol(services=None)
+    assert isinstance(_fastpath(protocol.config.loaded_app), RealtimeFastPath)
+    assert _fastpath(SimpleNamespace(app=None)) is None
+
+
+async def test_other_paths_are_replayed_to_the_fallback_protocol() -> None:
+    """An unknown WebSocket path goes to uvicorn's protocol: same transport, the request, later bytes, the loss."""
+    RecordingFallback.instances.clear()
+    protocol, transport, _ = _protocol(services=None)
+    head = b"GET /v1/other HTTP/1.1\r\nhost: x\r\n\r\n"
+    protocol.data_received(head)
+    protocol.data_received(b"more")
+    protocol.connection_lost(None)
+    (fallback,) = RecordingFallback.instances
+    assert fallback.events == [("made", transport), ("data", head), ("data", b"more"), ("lost", None)]
+
+
+async def test_a_refused_session_handshake_gets_the_json_error_and_the_connection_closes() -> None:
+    """A session path refused by the set-up (here: draining) is answered 503 with a JSON body, then closed."""
+    services = SimpleNamespace(sessions=SimpleNamespace(draining=True), on_refused=None)
+    protocol, transport, state = _protocol(services)
+    protocol.data_received(b"GET /v1/realtime HTTP/1.1\r\nhost: x\r\nauthorization: Bearer k\r\n\r\n")
+    assert protocol in state.connections
+    for _ in range(20):
+        if transport.closed:
+            break
+        await asyncio.sleep(0.01)
+    head, body = transport.written.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 503 ")
+    assert orjson.loads(body)["error"]["code"] == Draining.code
+    assert transport.closed and protocol not in state.connections
+
+
+def test_bytes_are_fed_to_a_buffered_protocol_in_buffer_sized_pieces() -> None:
+    """More bytes than the protocol's buffer holds are delivered in several get_buffer/buffer_updated rounds."""
+
+    class Small:
+        def __init__(self) -> None:
+            self.got = b""
+            self.buffer = bytearray(5)
+
+        def get_buffer(self, hint: int) -> memoryview:
+            return memoryview(self.buffer)
+
+        def buffer_updated(self, n: int) -> None:
+            self.got += bytes(self.buffer[:n])
+
+    target = Small()
+    _feed(target, b"0123456789abc")  # type: ignore[arg-type]
+    assert target.got == b"0123456789abc"

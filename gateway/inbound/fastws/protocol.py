@@ -38,6 +38,8 @@ _picows_log.setLevel(logging.WARNING)
 
 #: bytes a client may send before its handshake is answered (it should send none) before reading pauses
 _EARLY_BYTES: Final = 64 * 1024
+#: picows' initial read buffer per client (it doubles as larger frames arrive); a 20 ms audio frame is ~1.3 KiB
+_READ_BUFFER: Final = 4 * 1024
 
 
 class PicowsSessionProtocol(asyncio.Protocol):
@@ -201,7 +203,7 @@ def _picows_protocol(config: Config, listener_factory: Any) -> WSProtocol:
         None,  # the request is replayed at once: no handshake timeout
         bool(interval), interval or 20.0, timeout or 20.0, WSAutoPingStrategy.PING_WHEN_IDLE,
         True,  # enable_auto_pong
-        int(config.ws_max_size), None, 16 * 1024,
+        int(config.ws_max_size), None, _READ_BUFFER,
     )
 
 

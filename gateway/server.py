@@ -166,41 +166,43 @@ def _app_drain(app: object) -> Callable[[], Awaitable[None]] | None:
     return None
 
 
+def _options(settings: Settings) -> dict[str, Any]:
+    """uvicorn options shared by the single-process and the multi-worker paths."""
+    return {
+        "factory": True,
+        "loop": "uvloop",
+        "http": HeaderTimeoutHttp,
+        "ws": WS_PROTOCOLS[settings.inbound_ws],
+        "ws_max_size": settings.max_message_bytes + _WS_SIZE_SLACK,
+        "ws_ping_interval": settings.ping_interval_s,
+        "ws_ping_timeout": settings.ping_timeout_s,
+        "ws_per_message_deflate": False,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": max(settings.drain_seconds, 1.0) + 10.0,
+        "lifespan": "on",
+        "ssl_certfile": str(settings.tls_certfile) if settings.tls_certfile else None,
+        "ssl_keyfile": str(settings.tls_keyfile) if settings.tls_keyfile else None,
+    }
+
+
 def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1) -> uvicorn.Config:
-    return uvicorn.Config(
-        "gateway.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http=HeaderTimeoutHttp,
-        ws=WS_PROTOCOLS[settings.inbound_ws],
-        ws_max_size=settings.max_message_bytes + _WS_SIZE_SLACK,
-        ws_ping_interval=settings.ping_interval_s,
-        ws_ping_timeout=settings.ping_timeout_s,
-        ws_per_message_deflate=False,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=max(settings.drain_seconds, 1.0) + 10.0,
-        lifespan="on",
-    )
+    return uvicorn.Config("gateway.app:create_app", host=host, port=port, workers=workers, **_options(settings))
 
 
 def serve(host: str | None = None, port: int | None = None, workers: int = 1) -> int:
-    """Blocking entry point of ``voice-gateway serve``."""
+    """Blocking entry point of ``voice-gateway serve``.
+
+    One process drains on SIGTERM (``DrainingServer``). Several workers share the port through
+    uvicorn's supervisor, whose workers close sessions on SIGTERM instead of draining them: on
+    Kubernetes, scale with replicas of one worker each.
+    """
     settings = Settings()
     configure_logging(settings)
-    config = uvicorn_config(
-        settings, host=host or settings.host, port=settings.port if port is None else port, workers=workers
-    )
+    host = host or settings.host
+    port = settings.port if port is None else port
     if workers > 1:
-        uvicorn.run(
-            config.app, factory=True, host=config.host, port=config.port, workers=workers, loop="uvloop",
-            http=HeaderTimeoutHttp, ws=WS_PROTOCOLS[settings.inbound_ws], ws_max_size=config.ws_max_size,
-            ws_ping_interval=config.ws_ping_interval, ws_ping_timeout=config.ws_ping_timeout,
-            ws_per_message_deflate=False, log_config=None, access_log=False,
-        )
+        uvicorn.run("gateway.app:create_app", host=host, port=port, workers=workers, **_options(settings))
         return 0
-    DrainingServer(config).run()
+    DrainingServer(uvicorn_config(settings, host=host, port=port)).run()
     return 0

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    #: serve HTTPS/WSS directly (PEM files); usually TLS ends at the ingress instead
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
 
     # --- credentials (never logged) -------------------------------------------------------------
     #: gateway API keys accepted for local use (comma-separated); empty → one is generated at start

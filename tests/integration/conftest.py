@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import ssl
 import socket
 import subprocess
 import sys
@@ -54,14 +55,16 @@ class GatewayProcess:
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
     extra_keys: list[str] = field(default_factory=list)
+    #: serving TLS itself (VOICE_GATEWAY_TLS_CERTFILE/KEYFILE)
+    tls: bool = False
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def ws_base(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/v1"
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -77,7 +80,7 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited early ({self.proc.returncode}):\n{self.log_text()[-4000:]}")
             try:
-                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=0.5):
+                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=0.5, context=_unverified()):
                     return self
             except OSError:
                 time.sleep(0.05)
@@ -92,6 +95,14 @@ class GatewayProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait(5)
+
+
+def _unverified() -> ssl.SSLContext:
+    """Health checks against a test gateway's self-signed certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 GatewayFactory = Callable[..., GatewayProcess]
@@ -118,7 +129,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
         process_env.update(env or {})
         gw = GatewayProcess(
             port=port or free_port(), key=key, log_path=tmp_path / f"gateway-{len(started)}.log",
-            env=process_env, extra_keys=keys or [],
+            env=process_env, extra_keys=keys or [], tls="VOICE_GATEWAY_TLS_CERTFILE" in process_env,
         )
         started.append(gw)
         return gw.start()

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from gateway.accounting.keys import KeySpace
 from gateway.accounting.store import AccountingStore, RedisClient
 from gateway.core.errors import StoreUnavailable
-from gateway.core.keys import KeyRecord, hash_secret
+from gateway.core.keys import KeyRecord, hash_secret, key_record_from_dict
 
 CLIENT_SECRET_PREFIX: Final = "ek_"
 MIN_TTL_S: Final = 10
@@ -52,18 +52,7 @@ def _record_json(record: KeyRecord, session: Mapping[str, object]) -> str:
 
 def _bound_record(text: str | bytes) -> KeyRecord:
     data = json.loads(text)
-    return KeyRecord(
-        key_id=str(data["key_id"]),
-        tenant=str(data["tenant"]),
-        labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
-        allowed_routes=frozenset(str(x) for x in data.get("allowed_routes") or ()),
-        daily_budget_micros=data.get("daily_budget_micros"),
-        monthly_budget_micros=data.get("monthly_budget_micros"),
-        max_concurrent_sessions=data.get("max_concurrent_sessions"),
-        sessions_per_minute=data.get("sessions_per_minute"),
-        browser=True,
-        bound_session=data.get("session") or {},
-    )
+    return key_record_from_dict(data, browser=True, bound_session=data.get("session") or {})
 
 
 class ClientSecretStore:

@@ -19,7 +19,7 @@ from gateway.accounting.client_secrets import ClientSecretStore, is_client_secre
 from gateway.accounting.keys import KeySpace
 from gateway.accounting.store import AccountingStore, RedisClient
 from gateway.core.errors import StoreUnavailable
-from gateway.core.keys import KeyRecord, hash_secret, same_hash
+from gateway.core.keys import KeyRecord, hash_secret, key_record_from_dict, same_hash
 
 #: how long a verified key is trusted without asking Redis again (bounds how late a revocation is seen)
 CACHE_TTL_S = 1.0
@@ -32,6 +32,7 @@ def byid_key(keys: KeySpace) -> str:
 
 def byhash_key(keys: KeySpace) -> str:
     return f"{keys.prefix}:{{gwkeys}}:byhash"
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +70,7 @@ class StoredKey:
     @classmethod
     def from_json(cls, text: str | bytes) -> "StoredKey":
         data = json.loads(text)
-        record = KeyRecord(
-            key_id=str(data["key_id"]),
-            tenant=str(data["tenant"]),
-            labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
-            allowed_routes=frozenset(str(x) for x in data.get("allowed_routes") or ()),
-            daily_budget_micros=data.get("daily_budget_micros"),
-            monthly_budget_micros=data.get("monthly_budget_micros"),
-            max_concurrent_sessions=data.get("max_concurrent_sessions"),
-            sessions_per_minute=data.get("sessions_per_minute"),
-        )
+        record = key_record_from_dict(data)
         return cls(record, str(data["secret_hash"]), float(data["created_at"]), data.get("revoked_at"))
 
 

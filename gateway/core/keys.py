@@ -35,3 +35,27 @@ class KeyRecord:
     browser: bool = False
     #: session configuration bound to a client secret (applied as the first session.update)
     bound_session: Mapping[str, object] | None = None
+
+
+def _optional_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def key_record_from_dict(
+    data: Mapping[str, object], *, browser: bool = False, bound_session: Mapping[str, object] | None = None
+) -> KeyRecord:
+    """A key record from its stored JSON (keys and the client secrets they mint share these fields)."""
+    labels = data.get("labels")
+    routes = data.get("allowed_routes")
+    return KeyRecord(
+        key_id=str(data["key_id"]),
+        tenant=str(data["tenant"]),
+        labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {},
+        allowed_routes=frozenset(str(x) for x in routes) if isinstance(routes, (list, tuple)) else frozenset(),
+        daily_budget_micros=_optional_int(data.get("daily_budget_micros")),
+        monthly_budget_micros=_optional_int(data.get("monthly_budget_micros")),
+        max_concurrent_sessions=_optional_int(data.get("max_concurrent_sessions")),
+        sessions_per_minute=_optional_int(data.get("sessions_per_minute")),
+        browser=browser,
+        bound_session=bound_session,
+    )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 Frame = bytes | str
 
@@ -24,3 +25,21 @@ class FrameSocket(Protocol):
     async def send(self, frame: Frame) -> None: ...
 
     async def close(self, code: int, reason: str) -> None: ...
+
+
+@runtime_checkable
+class PushSocket(Protocol):
+    """Optional: a socket that delivers frames by callback, so the relay forwards without waking a task."""
+
+    def attach(
+        self,
+        on_frame: Callable[[Frame], None],
+        on_closed: Callable[[Closed], None],
+        on_writable: Callable[[bool], None],
+    ) -> None: ...
+
+    def send_now(self, frame: Frame) -> None: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...

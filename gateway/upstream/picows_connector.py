@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 from picows import WSError, WSListener, WSMsgType, WSTransport, ws_connect
@@ -36,6 +37,9 @@ class PicowsUpstream(WSListener):
         self._write_ready: asyncio.Event | None = None
         self._partial: list[bytes] = []
         self._partial_type = WSMsgType.TEXT
+        self._on_frame: Callable[[Frame], None] | None = None
+        self._on_closed: Callable[[Closed], None] | None = None
+        self._on_writable: Callable[[bool], None] | None = None
 
     # --- picows callbacks ----------------------------------------------------------------------
 
@@ -47,11 +51,11 @@ class PicowsUpstream(WSListener):
         if msg_type == WSMsgType.TEXT or msg_type == WSMsgType.BINARY or msg_type == WSMsgType.CONTINUATION:
             self._data_frame(transport, frame, msg_type)
         elif msg_type == WSMsgType.CLOSE:
-            self._closed = Closed(int(frame.get_close_code()), frame.get_close_reason() or "")  # type: ignore[attr-defined]
+            closed = Closed(int(frame.get_close_code()), frame.get_close_reason() or "")  # type: ignore[attr-defined]
             if not transport.is_close_frame_sent:
                 transport.send_close(frame.get_close_code())  # type: ignore[attr-defined]
             transport.disconnect()
-            self._wake()
+            self._set_closed(closed)
 
     def _data_frame(self, transport: WSTransport, frame: object, msg_type: object) -> None:
         if not frame.fin or self._partial:  # type: ignore[attr-defined]
@@ -67,6 +71,10 @@ class PicowsUpstream(WSListener):
             payload = frame.get_payload_as_utf8_text()  # type: ignore[attr-defined]
         else:
             payload = frame.get_payload_as_bytes()  # type: ignore[attr-defined]
+        on_frame = self._on_frame
+        if on_frame is not None:
+            on_frame(payload)
+            return
         self._frames.append(payload)
         if len(self._frames) >= _HIGH_WATER and not self._paused_reading:
             self._paused_reading = True
@@ -74,19 +82,31 @@ class PicowsUpstream(WSListener):
         self._wake()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
-        if self._closed is None:
-            self._closed = Closed(1006, "")
         if self._write_ready is not None:
             self._write_ready.set()
+        if self._closed is None:
+            self._set_closed(Closed(1006, ""))
+
+    def _set_closed(self, closed: Closed) -> None:
+        """Record the close once; a push reader hears it now, a pulling one after the queued frames."""
+        if self._closed is not None:
+            return
+        self._closed = closed
+        if self._on_closed is not None:
+            self._on_closed(closed)
         self._wake()
 
     def pause_writing(self) -> None:
+        if self._write_ready is None and self._on_writable is not None:
+            self._on_writable(False)
         self._write_ready = asyncio.Event()
 
     def resume_writing(self) -> None:
         if self._write_ready is not None:
             self._write_ready.set()
             self._write_ready = None
+            if self._on_writable is not None:
+                self._on_writable(True)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -117,6 +137,45 @@ class PicowsUpstream(WSListener):
         if ready is not None:
             await ready.wait()
         transport.send(WSMsgType.TEXT if frame.__class__ is str else WSMsgType.BINARY, frame)
+
+    # --- PushSocket -------------------------------------------------------------------------
+
+    def attach(
+        self,
+        on_frame: Callable[[Frame], None],
+        on_closed: Callable[[Closed], None],
+        on_writable: Callable[[bool], None],
+    ) -> None:
+        """Deliver frames by callback from now on, starting with those already queued."""
+        queued = list(self._frames)
+        self._frames.clear()
+        self._on_frame, self._on_closed, self._on_writable = on_frame, on_closed, on_writable
+        self.resume_reading()  # the relay does the pausing from here on
+        if self._write_ready is not None:
+            on_writable(False)
+        for frame in queued:
+            on_frame(frame)
+        if self._closed is not None:
+            on_closed(self._closed)
+
+    def send_now(self, frame: Frame) -> None:
+        """Write a frame to the transport now; buffered past the high-water mark (on_writable reports it)."""
+        transport = self._transport
+        if transport is None or self._closed is not None or transport.is_disconnected:
+            return
+        transport.send(WSMsgType.TEXT if frame.__class__ is str else WSMsgType.BINARY, frame)
+
+    def pause_reading(self) -> None:
+        transport = self._transport
+        if transport is None or self._paused_reading or self._closed is not None or transport.is_disconnected:
+            return
+        self._paused_reading = True
+        transport.underlying_transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._paused_reading and self._transport is not None:
+            self._paused_reading = False
+            self._transport.underlying_transport.resume_reading()
 
     async def close(self, code: int, reason: str) -> None:
         transport = self._transport

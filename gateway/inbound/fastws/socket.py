@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
@@ -42,6 +43,9 @@ class PicowsClientSocket(WSListener):
         self._partial_size = 0
         self._partial_text = True
         self._abort: asyncio.TimerHandle | None = None
+        self._on_frame: Callable[[Frame], None] | None = None
+        self._on_closed: Callable[[Closed], None] | None = None
+        self._on_writable: Callable[[bool], None] | None = None
 
     # --- picows callbacks ----------------------------------------------------------------------
 
@@ -70,6 +74,10 @@ class PicowsClientSocket(WSListener):
                 return
         else:
             payload = frame.get_payload_as_bytes()
+        on_frame = self._on_frame
+        if on_frame is not None:
+            on_frame(payload)
+            return
         self._frames.append(payload)
         if len(self._frames) >= _HIGH_WATER and not self._paused_reading:
             self._paused_reading = True
@@ -100,15 +108,13 @@ class PicowsClientSocket(WSListener):
 
     def _fail(self, transport: WSTransport, code: int, reason: str) -> None:
         """A frame we cannot deliver: close with ``code``; the relay reads the close next."""
-        self._closed = Closed(code, reason)
-        self._frames.append(self._closed)
+        self._set_closed(Closed(code, reason))
         self.begin_close(transport, code, reason)
         self._wake()
 
     def _peer_closed(self, transport: WSTransport, frame: WSFrame) -> None:
         if self._closed is None:
-            self._closed = Closed(int(frame.get_close_code()), frame.get_close_reason() or "")
-            self._frames.append(self._closed)
+            self._set_closed(Closed(int(frame.get_close_code()), frame.get_close_reason() or ""))
         if not transport.is_close_frame_sent:
             transport.send_close(frame.get_close_code())
         transport.disconnect()
@@ -117,8 +123,7 @@ class PicowsClientSocket(WSListener):
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if self._closed is None:
-            self._closed = Closed(1006, "")
-            self._frames.append(self._closed)
+            self._set_closed(Closed(1006, ""))
         if self._abort is not None:
             self._abort.cancel()
             self._abort = None
@@ -127,14 +132,25 @@ class PicowsClientSocket(WSListener):
             self.disconnected.set_result(None)
         self._wake()
 
+    def _set_closed(self, closed: Closed) -> None:
+        self._closed = closed
+        if self._on_closed is not None:
+            self._on_closed(closed)
+        else:
+            self._frames.append(closed)
+
     def pause_writing(self) -> None:
         if self._writable is None:
             self._writable = asyncio.get_running_loop().create_future()
+            if self._on_writable is not None:
+                self._on_writable(False)
 
     def resume_writing(self) -> None:
         writable, self._writable = self._writable, None
         if writable is not None and not writable.done():
             writable.set_result(None)
+        if writable is not None and self._on_writable is not None:
+            self._on_writable(True)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -169,6 +185,46 @@ class PicowsClientSocket(WSListener):
             if transport.is_close_frame_sent or transport.is_disconnected:
                 return
         transport.send(WSMsgType.TEXT, frame)
+
+    # --- PushSocket -------------------------------------------------------------------------
+
+    def attach(
+        self,
+        on_frame: Callable[[Frame], None],
+        on_closed: Callable[[Closed], None],
+        on_writable: Callable[[bool], None],
+    ) -> None:
+        """Deliver frames by callback from now on, starting with those already queued."""
+        queued = list(self._frames)
+        self._frames.clear()
+        self._on_frame, self._on_closed, self._on_writable = on_frame, on_closed, on_writable
+        self.resume_reading()  # the relay does the pausing from here on
+        if self._writable is not None:
+            on_writable(False)
+        for item in queued:
+            if item.__class__ is Closed:
+                on_closed(item)  # type: ignore[arg-type]
+                return
+            on_frame(item)  # type: ignore[arg-type]
+
+    def send_now(self, frame: Frame) -> None:
+        """Write a frame to the transport now; buffered past the high-water mark (on_writable reports it)."""
+        transport = self.transport
+        if transport is None or transport.is_close_frame_sent or transport.is_disconnected:
+            return
+        transport.send(WSMsgType.TEXT, frame)
+
+    def pause_reading(self) -> None:
+        transport = self.transport
+        if transport is None or self._paused_reading or transport.is_close_frame_sent or transport.is_disconnected:
+            return
+        self._paused_reading = True
+        transport.underlying_transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._paused_reading and self.transport is not None:
+            self._paused_reading = False
+            self.transport.underlying_transport.resume_reading()
 
     async def close(self, code: int, reason: str) -> None:
         transport = self.transport

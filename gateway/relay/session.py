@@ -13,7 +13,8 @@ from gateway.core.lifecycle import SessionState, check_transition
 from gateway.core.observers import ClientNotified, Notify, SessionEnded, SessionInfo, Terminate, Verdict
 from gateway.core.session import FORWARD, Emit, SessionCore
 from gateway.relay.failsafe import FailsafeObserver
-from gateway.core.ports import Closed, Frame, FrameSocket
+from gateway.relay.push import PushRelay
+from gateway.core.ports import Closed, Frame, FrameSocket, PushSocket
 
 log = logging.getLogger("voice_gateway.relay")
 
@@ -102,17 +103,38 @@ class RelaySession:
         """End the session with ``error`` (cap, operator, drain); idempotent, first cause wins."""
         self._end(_Terminated(error))
 
+    def _report(self, error: GatewayError, *, reported: bool) -> None:
+        self._end(_Terminated(error, reported=reported))
+
+    def _client_closed(self, closed: Closed) -> None:
+        self._end(_ClientClosed(closed.code, closed.reason))
+
+    def _upstream_closed(self, closed: Closed) -> None:
+        self._end(_UpstreamClosed(closed.code, closed.reason))
+
     @property
     def finished(self) -> bool:
         return self._ended.done()
 
+    @property
+    def push_mode(self) -> bool:
+        """Both sockets deliver by callback: frames are relayed without pump tasks."""
+        return isinstance(self.client, PushSocket) and isinstance(self.upstream, PushSocket)
+
     async def run(self) -> SessionEnded:
         """Relay until the end; then close both sides, flush observer events, return the record."""
         self._move(SessionState.OPEN)
-        pumps = [
-            asyncio.create_task(self._pump_client(), name=f"client:{self.info.session_id}"),
-            asyncio.create_task(self._pump_upstream(), name=f"upstream:{self.info.session_id}"),
-        ]
+        push: PushRelay | None = None
+        pumps: list[asyncio.Task[None]] = []
+        if self.push_mode:
+            push = PushRelay(self, self.client, self.upstream)  # type: ignore[arg-type]
+            held, self._held = self._held, []
+            push.start(held)
+        else:
+            pumps = [
+                asyncio.create_task(self._pump_client(), name=f"client:{self.info.session_id}"),
+                asyncio.create_task(self._pump_upstream(), name=f"upstream:{self.info.session_id}"),
+            ]
         try:
             await asyncio.shield(self._ended)
         finally:
@@ -120,6 +142,8 @@ class RelaySession:
             for task in pumps:
                 task.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
+            if push is not None:
+                push.stop()
             self._move(SessionState.CLOSING)
             self.ended = await self._finish(self._ended.result())
             self._move(SessionState.CLOSED)

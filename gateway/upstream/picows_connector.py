@@ -214,7 +214,9 @@ class PicowsConnector:
                     max_frame_size=self.max_message_bytes,
                     enable_auto_ping=True,
                     auto_ping_idle_timeout=self.ping_interval_s,
-                    auto_ping_reply_timeout=self.ping_timeout_s,
+                    auto_ping_reply_timeout=min(self.ping_timeout_s, self.ping_interval_s),
+                    # start small and let picows grow it for large frames: idle sessions stay cheap
+                    read_buffer_init_size=4096,
                 ),
                 target.connect_timeout_s,
             )

@@ -22,8 +22,8 @@ from gateway.core.errors import GatewayError, InvalidRequest
 from gateway.core.kinds import EndpointKind
 from gateway.inbound.services import InboundServices
 from gateway.inbound.setup import Handshake, SessionSetup
-from gateway.inbound.webrtc.call import answer_offer
-from gateway.inbound.webrtc.socket import WebRtcClientSocket
+from gateway.webrtc.call import answer_offer
+from gateway.webrtc.socket import WebRtcClientSocket
 
 log = logging.getLogger("voice_gateway.inbound.webrtc")
 

@@ -18,8 +18,9 @@ ALLOWED: dict[str, set[str]] = {
     "gateway.upstream": {"gateway.core"},
     "gateway.accounting": {"gateway.core"},
     "gateway.telemetry": {"gateway.core"},
-    "gateway.emulator": {"gateway.core"},
-    "gateway.inbound": {"gateway.core", "gateway.relay", "routers", "gateway.policy", "gateway.upstream"},
+    "gateway.webrtc": {"gateway.core"},
+    "gateway.emulator": {"gateway.core", "gateway.webrtc"},
+    "gateway.inbound": {"gateway.core", "gateway.relay", "routers", "gateway.policy", "gateway.upstream", "gateway.webrtc"},
 }
 
 #: third-party I/O library → the only packages that may import it
@@ -28,7 +29,7 @@ HOMES: dict[str, set[str]] = {
     "fakeredis": {"gateway.accounting"},
     "opentelemetry": {"gateway.telemetry"},
     "prometheus_client": {"gateway.telemetry"},
-    "aiortc": {"gateway.inbound.webrtc"},
+    "aiortc": {"gateway.webrtc"},
     "picows": {"gateway.upstream", "gateway.inbound.fastws"},
 }
 

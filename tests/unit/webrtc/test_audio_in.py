@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 from av import AudioFrame
 
-from gateway.inbound.webrtc.audio_in import AppendChunker, MicResampler, chunker_for
+from gateway.webrtc.audio_in import AppendChunker, MicResampler, chunker_for
 
 
 def _opus_like_frames(seconds: float, freq: float = 1000.0) -> list[AudioFrame]:

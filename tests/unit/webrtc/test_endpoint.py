@@ -16,7 +16,7 @@ from gateway.core.kinds import EndpointKind
 from gateway.core.routing import RouteDecision
 from gateway.inbound.keystore import StaticKeys
 from gateway.inbound.webrtc import webrtc_router
-from gateway.inbound.webrtc.call import INPUT_PREFETCH_FRAMES, answer_offer, shorten_input_jitter_buffer
+from gateway.webrtc.call import INPUT_PREFETCH_FRAMES, answer_offer, shorten_input_jitter_buffer
 from gateway.inbound.webrtc.endpoint import Offer, handshake_for, read_offer
 
 SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.inbound.webrtc.playout import FRAME_BYTES, Cleared, Playout, Started, Stopped
+from gateway.webrtc.playout import FRAME_BYTES, Cleared, Playout, Started, Stopped
 
 MS = 48  # bytes per millisecond of PCM16 24 kHz
 

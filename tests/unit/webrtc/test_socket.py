@@ -8,8 +8,8 @@ import base64
 import orjson
 
 from gateway.core.ports import Closed
-from gateway.inbound.webrtc.playout import Playout, Started, Stopped
-from gateway.inbound.webrtc.socket import WebRtcClientSocket
+from gateway.webrtc.playout import Playout, Started, Stopped
+from gateway.webrtc.socket import WebRtcClientSocket
 
 MS = 48
 

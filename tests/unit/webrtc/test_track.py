@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from gateway.inbound.webrtc.playout import Playout, Started
-from gateway.inbound.webrtc.track import SAMPLES, PlayoutTrack, pacing_delay
+from gateway.webrtc.playout import Playout, Started
+from gateway.webrtc.track import SAMPLES, PlayoutTrack, pacing_delay
 
 
 def test_pacing_delay_schedules_frames_every_20ms() -> None:

@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.inbound.webrtc.audio_in import BYTES_PER_MS
+from gateway.webrtc.audio_in import BYTES_PER_MS
 
 FRAME_MS: Final = 20
 FRAME_BYTES: Final = FRAME_MS * BYTES_PER_MS

@@ -24,10 +24,10 @@ from gateway.core.errors import GatewayError
 from gateway.core.frames import dumps, peek
 from gateway.core.ports import Closed, Frame
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX
-from gateway.inbound.webrtc.audio_in import MicResampler, chunker_for
-from gateway.inbound.webrtc.playout import Cleared, Notice, Playout, Started
+from gateway.webrtc.audio_in import MicResampler, chunker_for
+from gateway.webrtc.playout import Cleared, Notice, Playout, Started
 
-log = logging.getLogger("voice_gateway.inbound.webrtc")
+log = logging.getLogger("voice_gateway.webrtc")
 
 AUDIO_DELTAS: Final = frozenset({"response.output_audio.delta", "session.output_audio.delta"})
 CLIENT_CLEAR: Final = "output_audio_buffer.clear"

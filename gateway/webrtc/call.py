@@ -11,8 +11,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessi
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
 
-from gateway.inbound.webrtc.socket import WebRtcClientSocket
-from gateway.inbound.webrtc.track import PlayoutTrack
+from gateway.webrtc.socket import WebRtcClientSocket
+from gateway.webrtc.track import PlayoutTrack
 
 EVENTS_LABEL: Final = "oai-events"
 #: a call whose ICE/DTLS has not connected by then is given up

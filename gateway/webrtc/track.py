@@ -10,8 +10,8 @@ from typing import Callable, Final
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from gateway.inbound.webrtc.audio_in import RATE
-from gateway.inbound.webrtc.playout import FRAME_MS, Notice, Playout
+from gateway.webrtc.audio_in import RATE
+from gateway.webrtc.playout import FRAME_MS, Notice, Playout
 
 SAMPLES: Final = RATE * FRAME_MS // 1000
 _TIME_BASE: Final = fractions.Fraction(1, RATE)

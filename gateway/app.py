@@ -36,6 +36,7 @@ from gateway.policy.holder import PolicyHolder
 from gateway.relay.registry import LiveSessions
 from gateway.relay.session import RelayLimits
 from gateway.settings import Settings
+from gateway.startup import announce, banner_facts
 from gateway.telemetry import Telemetry, register_secret, setup_telemetry
 from gateway.upstream.pool import UpstreamPool
 from gateway.upstream.registry import ConnectorOptions, create_connector
@@ -67,13 +68,12 @@ def _async(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
 
 
 def _local_keys(settings: Settings) -> list[str]:
+    """The static keys; with none set, one generated key (the start-up banner hands it over)."""
     keys = [k.get_secret_value() for k in settings.api_keys]
     if not keys:
         generated = f"vg_local_{secrets.token_urlsafe(24)}"
         register_secret(generated)
         keys = [generated]
-        # printed once, on purpose: the embedded default has no other way to hand the key over
-        print(f"voice-gateway: no VOICE_GATEWAY_API_KEYS set; generated a local key: {generated}", flush=True)
     return keys
 
 
@@ -88,6 +88,7 @@ class Runtime:
     telemetry: Telemetry
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     local_keys: list[str] = field(default_factory=list)
+    emulator_url: str | None = None
 
     async def drain(self) -> None:
         log.info("draining", extra={"live_sessions": len(self.services.sessions)})
@@ -118,7 +119,7 @@ async def _start(settings: Settings) -> Runtime:
         emulator = await start_emulator("127.0.0.1", 0)
         closers.append(emulator.close)
         emulator_url = emulator.url
-        log.warning("no OPENAI_API_KEY set: every model is served by the embedded emulator at %s", emulator_url)
+        log.info("no OPENAI_API_KEY set: every model is served by the embedded emulator at %s", emulator_url)
     catalog = load_catalog(
         settings.resolved_catalog_file,
         upstream_url=settings.upstream_url,
@@ -186,7 +187,7 @@ async def _start(settings: Settings) -> Runtime:
     )
     return Runtime(
         settings=settings, services=services, policy=policy, accounting=accounting, telemetry=telemetry, closers=closers,
-        local_keys=local_keys,
+        local_keys=local_keys, emulator_url=emulator_url,
     )
 
 
@@ -201,7 +202,8 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
         app.state.runtime = runtime
         app.state.readiness = runtime.readiness
         app.state.drain = runtime.drain
-        if demo_enabled(settings.demo, settings.emulator_upstream, bool(settings.api_keys)):
+        demo = demo_enabled(settings.demo, settings.emulator_upstream, bool(settings.api_keys))
+        if demo:
             app.state.demo = DemoConfig(
                 local_key=runtime.local_keys[0],
                 default_caps=DemoConfig.default_cost_caps(settings.max_session_usd),
@@ -210,6 +212,15 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
         runtime.closers.append(await _start_keys(app, settings, runtime))
         watcher = asyncio.create_task(runtime.policy.watch(settings.policy_watch_interval_s))
         _on_sighup(lambda: runtime.policy.reload(time.time()))
+        announce(
+            banner_facts(
+                settings,
+                generated_key=None if settings.api_keys else runtime.local_keys[0],
+                emulator_url=runtime.emulator_url,
+                demo=demo,
+                policy_version=runtime.policy.status().version,
+            )
+        )
         try:
             yield
         finally:

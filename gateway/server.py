@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from types import FrameType
 from typing import Any, Awaitable, Callable, Final
@@ -201,6 +202,8 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
     configure_logging(settings)
     host = host or settings.host
     port = settings.port if port is None else port
+    # the app factory reads its own Settings: let it see the address actually served (banner, links)
+    os.environ["VOICE_GATEWAY_HOST"], os.environ["VOICE_GATEWAY_PORT"] = host, str(port)
     if workers > 1:
         uvicorn.run("gateway.app:create_app", host=host, port=port, workers=workers, **_options(settings))
         return 0

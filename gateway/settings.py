@@ -106,7 +106,8 @@ class Settings(BaseSettings):
     # --- lifecycle and logs -----------------------------------------------------------------------
     drain_seconds: float = Field(30.0, ge=0)
     log_level: str = "INFO"
-    log_format: Literal["json", "text"] = "json"
+    #: ``auto``: readable coloured lines on a terminal, JSON lines otherwise; or force ``json`` / ``text``
+    log_format: Literal["auto", "json", "text"] = "auto"
     #: per-session telemetry (spans, session metrics, session log lines); off only to measure its cost
     tracing: bool = True
     #: opt-in: put transcripts on spans (debugging only)

@@ -106,3 +106,21 @@ def store_kind(settings: AccountingSettings) -> str:
 def create_store(settings: AccountingSettings, keys: KeySpace | None = None) -> AccountingStore:
     """Resolve the store implementation once at start-up (``redis`` with a URL, else ``memory``)."""
     return STORES[store_kind(settings)](settings, keys or KeySpace())
+
+
+def describe_store(redis_url: str | None) -> str:
+    """The store for a person (start-up banner, readiness): topology and address, never the password."""
+    if not redis_url:
+        return "in-process (one process only; set VOICE_GATEWAY_REDIS_URL to share budgets and sessions)"
+    parts = urlsplit(redis_url)
+    hosts = parts.netloc.rsplit("@", 1)[-1]
+    path = [p for p in parts.path.split("/") if p]
+    if parts.scheme in ("redis+sentinel", "rediss+sentinel"):
+        service = path[0] if path else "?"
+        return f"Redis Sentinel: master of '{service}' via {hosts}"
+    _, cluster_flag = _without_query_flag(redis_url, "cluster")
+    if cluster_flag or parts.scheme in ("redis+cluster", "rediss+cluster"):
+        return f"Redis Cluster seeded from {hosts}"
+    if parts.scheme == "unix":
+        return f"Redis at {parts.path}"
+    return f"Redis at {hosts}/{path[0] if path else '0'}{' (TLS)' if parts.scheme == 'rediss' else ''}"

@@ -104,10 +104,10 @@ def test_rendered_settings_load_in_the_gateway(render, scenario: str, monkeypatc
 
 
 def test_chart_defaults_override_only_what_they_mean_to(chart) -> None:
-    """Chart defaults equal the gateway's own defaults except the deliberate ones (drain for long sessions)."""
+    """Chart defaults equal the gateway's own defaults except the deliberate ones (drain for long sessions, JSON logs)."""
     values = chart.values["gateway"]
     mapping = {
-        "port": "port", "logFormat": "log_format", "upstreamConnectTimeoutSeconds": "upstream_connect_timeout_s",
+        "port": "port", "upstreamConnectTimeoutSeconds": "upstream_connect_timeout_s",
         "upstreamStallSeconds": "upstream_stall_s", "maxMessageBytes": "max_message_bytes",
         "pingIntervalSeconds": "ping_interval_s", "pingTimeoutSeconds": "ping_timeout_s",
         "slowClientSeconds": "slow_client_seconds", "classifyHoldMs": "classify_hold_ms",
@@ -119,3 +119,4 @@ def test_chart_defaults_override_only_what_they_mean_to(chart) -> None:
     for key, field in mapping.items():
         assert values[key] == Settings.model_fields[field].default, key
     assert values["drainSeconds"] == 120
+    assert values["logFormat"] == "json" and Settings.model_fields["log_format"].default == "auto"  # pods: always JSON

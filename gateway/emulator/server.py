@@ -25,6 +25,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from gateway.emulator.audio import PCM, voice
+from gateway.emulator.calls.http import CallsApi, CallsServer, start_calls_server
+from gateway.emulator.calls.registry import CallRegistry, serve_sideband
 from gateway.emulator.errors import CLOSE_INVALID_SESSION, error_event
 from gateway.emulator.ids import IdFactory
 from gateway.emulator.machine import CloseRequest, Outgoing, SessionMachine
@@ -142,14 +144,25 @@ class EmulatorHandle:
     port: int
     defaults: Script
     sessions: list[SessionRecord] = field(default_factory=list)
+    calls: CallRegistry = field(default_factory=CallRegistry)
+    calls_server: CallsServer | None = None
 
     @property
     def url(self) -> str:
         """WebSocket base URL, e.g. ``ws://127.0.0.1:PORT/v1`` (the SDK appends ``/realtime``)."""
         return f"ws://{self.host}:{self.port}{BASE_PATH}"
 
+    @property
+    def calls_url(self) -> str:
+        """HTTP base URL of the calls API, e.g. ``http://127.0.0.1:PORT/v1`` (``/realtime/calls`` appended)."""
+        port = self.calls_server.port if self.calls_server is not None else self.port
+        return f"http://{self.host}:{port}{BASE_PATH}"
+
     async def close(self) -> None:
-        """Stop listening and close every open session."""
+        """Stop listening and close every open session and call."""
+        await self.calls.close()
+        if self.calls_server is not None:
+            await self.calls_server.close()
         self.server.close()
         await self.server.wait_closed()
 
@@ -157,9 +170,9 @@ class EmulatorHandle:
 class _App:
     """Connection handling bound to server-wide defaults and the handle's session list."""
 
-    def __init__(self, defaults: Script, sessions: list[SessionRecord]) -> None:
-        """Keep the defaults and where to record sessions."""
-        self.defaults, self.sessions = defaults, sessions
+    def __init__(self, defaults: Script, sessions: list[SessionRecord], calls: CallRegistry) -> None:
+        """Keep the defaults, where to record sessions, and the calls a sideband may attach to."""
+        self.defaults, self.sessions, self.calls = defaults, sessions, calls
 
     def _script(self, request: Request) -> tuple[str, dict[str, str], Script]:
         """Path, query and the per-connection script of a request."""
@@ -171,7 +184,7 @@ class _App:
     async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """HTTP checks before the upgrade: path, auth, knobs, pre-upgrade faults."""
         try:
-            path, _query, script = self._script(request)
+            path, query, script = self._script(request)
         except ScriptError as exc:
             return _json_response(connection, HTTPStatus.BAD_REQUEST, str(exc), "invalid_request_error", None)
         if path not in _PATHS:
@@ -182,6 +195,9 @@ class _App:
                                   "You didn't provide an API key. You need to provide your API key in an "
                                   "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
                                   "invalid_request_error", None)
+        if "call_id" in query and not self.calls.attachable(query["call_id"]):
+            return _json_response(connection, HTTPStatus.NOT_FOUND, "No active call with that call_id.",
+                                  "invalid_request_error", "call_not_found")
         if script.fault == "refuse":
             return _json_response(connection, HTTPStatus.SERVICE_UNAVAILABLE, "The server is overloaded or "
                                   "not ready yet (emulated).", "server_error", "service_unavailable")
@@ -198,6 +214,10 @@ class _App:
         """Run one session: start, then alternate between client frames and due timers."""
         assert ws.request is not None
         path, query, script = self._script(ws.request)
+        call = self.calls.get(query["call_id"]) if "call_id" in query else None
+        if call is not None:  # the sideband of a call: no session of its own
+            await serve_sideband(ws, call)
+            return
         machine = make_machine(path, query, script)
         self.sessions.append(machine.record)
         outbox = Outbox(ws, script, machine.record)
@@ -262,11 +282,13 @@ async def start_emulator(host: str = "127.0.0.1", port: int = 0, *, max_size: in
     defaults = Script(**script_defaults)  # type: ignore[arg-type]
     voice(PCM, 0, 1)  # render the synthetic voice now, not during the first timed response
     sessions: list[SessionRecord] = []
-    app = _App(defaults, sessions)
+    calls = CallRegistry()
+    app = _App(defaults, sessions, calls)
     server = await serve(app.handle, host, port, process_request=app.process_request,
                          select_subprotocol=_select_subprotocol, max_size=max_size, compression=None)
     bound = server.sockets[0].getsockname()
-    return EmulatorHandle(server, host, int(bound[1]), defaults, sessions)
+    calls_server = await start_calls_server(host, CallsApi(calls, make_machine, defaults))
+    return EmulatorHandle(server, host, int(bound[1]), defaults, sessions, calls, calls_server)
 
 
 async def serve_emulator(host: str, port: int, **script_defaults: int | bool | str) -> EmulatorHandle:
@@ -282,8 +304,8 @@ def main_emulator(host: str, port: int) -> None:
 async def _serve_forever(host: str, port: int) -> None:
     """Run until cancelled (Ctrl-C)."""
     handle = await start_emulator(host, port)
-    log.info("voice-gateway emulator listening on %s", handle.url)
-    print(f"emulator listening on {handle.url}", flush=True)
+    log.info("voice-gateway emulator listening on %s (calls API on %s)", handle.url, handle.calls_url)
+    print(f"emulator listening on {handle.url} (calls API on {handle.calls_url})", flush=True)
     try:
         await asyncio.Future()
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Final
+from typing import Callable, Final
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.jitterbuffer import JitterBuffer
@@ -32,11 +32,20 @@ class AnsweredCall:
     answer_sdp: str
 
 
-async def answer_offer(offer_sdp: str, *, translation: bool, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> AnsweredCall:
-    """Accept an SDP offer; the answer is complete (ICE gathered). Raises ``ValueError`` for an unusable offer."""
+async def answer_offer(
+    offer_sdp: str,
+    *,
+    translation: bool,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    echo: Callable[[str], None] | None = None,
+) -> AnsweredCall:
+    """Accept an SDP offer; the answer is complete (ICE gathered). Raises ``ValueError`` for an unusable offer.
+
+    ``echo`` also receives the WebRTC-only events the socket itself sends the peer (``output_audio_buffer.*``).
+    """
     # no ICE servers: aiortc's default would ask a public STUN server; the gateway answers with host candidates
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    socket = WebRtcClientSocket(translation=translation, closer=pc.close)
+    socket = WebRtcClientSocket(translation=translation, closer=pc.close, echo=echo)
     track = PlayoutTrack(socket.playout, socket.on_notice)
     _wire(pc, socket, track)
     try:

@@ -63,8 +63,17 @@ def event_type(text: str) -> str | None:
 class WebRtcClientSocket:
     """Implements FrameSocket over a peer connection's event channel and audio tracks."""
 
-    def __init__(self, *, translation: bool, playout: Playout | None = None, closer: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        translation: bool,
+        playout: Playout | None = None,
+        closer: Callable[[], Awaitable[None]] | None = None,
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
         self.translation = translation
+        #: also told of the WebRTC-only events this socket synthesizes (an emulated call's sideband wants them)
+        self._echo = echo
         self.playout = playout or Playout()
         self._closer = closer
         self._inbox: asyncio.Queue[Frame | Closed] = asyncio.Queue()
@@ -210,7 +219,10 @@ class WebRtcClientSocket:
     # --- helpers ---------------------------------------------------------------------------------
 
     def _event(self, event: dict[str, object]) -> str:
-        return dumps({"event_id": f"{GATEWAY_EVENT_PREFIX}rtc_{next(self._ids)}", **event}).decode()
+        text = dumps({"event_id": f"{GATEWAY_EVENT_PREFIX}rtc_{next(self._ids)}", **event}).decode()
+        if self._echo is not None and event.get("type") != "conversation.item.truncate":
+            self._echo(text)
+        return text
 
     def _send_text(self, text: str) -> None:
         channel = self._channel

@@ -267,6 +267,7 @@ async def _start_keys(app: FastAPI, settings: Settings, runtime: Runtime) -> Cal
         static_keys=runtime.services.keys,
         live_spend=runtime.accounting.live_spend,
         recent_records=runtime.accounting.recent_records,
+        records_between=runtime.accounting.records_between,
         reload_policies=reload_policies,
         policy_status=runtime.policy.status,
         trace_id_of=runtime.telemetry.trace_id_of,

@@ -42,9 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_optional_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     from gateway.keys.cli import add_key_commands
     from gateway.policy.cli import add_policy_commands
+    from gateway.reports.cli import add_usage_command
 
     add_policy_commands(sub)
     add_key_commands(sub)
+    add_usage_command(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

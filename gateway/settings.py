@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     flush_interval_ms: int = Field(250, ge=20)
     #: a concurrency slot not renewed for this long (its replica died) is reclaimed
     lease_ttl_s: float = Field(30.0, ge=1)
+    #: session records (the usage reports' source) older than this are trimmed from the stream
+    records_retention_days: float = Field(35.0, gt=0)
     #: price for served models the catalog does not know (USD per minute); empty → refuse them
     fallback_usd_per_minute: str | None = None
 

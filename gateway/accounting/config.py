@@ -31,3 +31,6 @@ class AccountingSettings(Protocol):
 
     @property
     def fallback_usd_per_minute(self) -> str | None: ...
+
+    @property
+    def records_retention_days(self) -> float: ...

@@ -82,7 +82,9 @@ def redis_client(url: str) -> RedisClient:
 
 def _redis_store(settings: AccountingSettings, keys: KeySpace) -> AccountingStore:
     assert settings.redis_url is not None
-    return AccountingStore(redis_client(settings.redis_url), keys, kind="redis")
+    return AccountingStore(
+        redis_client(settings.redis_url), keys, kind="redis", records_retention_s=settings.records_retention_days * 86_400
+    )
 
 
 def _memory_store(settings: AccountingSettings, keys: KeySpace) -> AccountingStore:
@@ -90,7 +92,9 @@ def _memory_store(settings: AccountingSettings, keys: KeySpace) -> AccountingSto
         "no redis_url: accounting runs on an in-process store; budgets, concurrency and rate "
         "limits are per process and spend is lost on restart"
     )
-    return AccountingStore(fakeredis.FakeAsyncRedis(), keys, kind="memory")
+    return AccountingStore(
+        fakeredis.FakeAsyncRedis(), keys, kind="memory", records_retention_s=settings.records_retention_days * 86_400
+    )
 
 
 STORES: dict[str, Callable[[AccountingSettings, KeySpace], AccountingStore]] = {

@@ -103,6 +103,14 @@ class AccountingService:
             self.health.down(exc)
             raise StoreUnavailable() from exc
 
+    async def records_between(self, start: float, end: float) -> list[dict[str, str]]:
+        """Session records written in ``[start, end]`` (wall seconds), oldest first (usage reports)."""
+        try:
+            return await self.store.records_between(start, end)
+        except StoreError as exc:
+            self.health.down(exc)
+            raise StoreUnavailable() from exc
+
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -248,7 +256,7 @@ class AccountingService:
     async def _drain_records(self) -> None:
         while self._records:
             try:
-                await self.store.append_record(self._records[0])
+                await self.store.append_record(self._records[0], self._wall())
             except StoreError as exc:
                 self.health.down(exc)
                 return

@@ -16,7 +16,12 @@ from gateway.accounting.limits import TenantLimits
 
 log = logging.getLogger("voice_gateway.accounting.store")
 
-RECORDS_MAXLEN = 100_000
+#: a bound on the record stream's length whatever the retention (a flood of short sessions)
+RECORDS_MAXLEN = 1_000_000
+#: session records older than this are trimmed (``VOICE_GATEWAY_RECORDS_RETENTION_DAYS``)
+DEFAULT_RECORDS_RETENTION_S = 35 * 86_400.0
+#: stream entries read per XRANGE call when reporting over a period
+RECORDS_PAGE = 1000
 RedisClient = Redis | RedisCluster
 
 
@@ -56,9 +61,17 @@ def _text(value: bytes | str) -> str:
 class AccountingStore:
     """Runs the accounting scripts against one Redis deployment (single, sentinel, cluster or embedded)."""
 
-    def __init__(self, client: RedisClient, keys: KeySpace | None = None, *, kind: str = "redis") -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        keys: KeySpace | None = None,
+        *,
+        kind: str = "redis",
+        records_retention_s: float = DEFAULT_RECORDS_RETENTION_S,
+    ) -> None:
         self.client = client
         self.keys = keys or KeySpace()
+        self.records_retention_s = records_retention_s
         #: registry key that built this store ("redis" or "memory")
         self.kind = kind
         self._admit = client.register_script(_script_text("admit"))
@@ -158,13 +171,35 @@ class AccountingStore:
             )
         )
 
-    async def append_record(self, record: Mapping[str, str]) -> str:
-        """XADD one session record to the capped stream."""
+    async def append_record(self, record: Mapping[str, str], wall: float) -> str:
+        """XADD one session record; entries older than the retention go (MINID), and past the count bound."""
+        oldest_ms = max(int((wall - self.records_retention_s) * 1000), 0)
         entry = await self._run(
             "append_record",
-            self.client.xadd(self.keys.records, dict(record), maxlen=RECORDS_MAXLEN, approximate=True),
+            # exact MINID: usually nothing or one entry goes, and a small stream is trimmed too
+            self.client.xadd(self.keys.records, dict(record), minid=str(oldest_ms), approximate=False),
+        )
+        await self._run(
+            "trim_records", self.client.xtrim(self.keys.records, maxlen=RECORDS_MAXLEN, approximate=True)
         )
         return _text(entry)  # type: ignore[arg-type]
+
+    async def records_between(self, start_wall: float, end_wall: float) -> list[dict[str, str]]:
+        """Session records written in ``[start_wall, end_wall]`` (the stream id is the write time), oldest first."""
+        low, high = f"{int(start_wall * 1000)}-0", f"{int(end_wall * 1000)}-18446744073709551615"
+        found: list[dict[str, str]] = []
+        while True:
+            rows = await self._run(
+                "records_between", self.client.xrange(self.keys.records, min=low, max=high, count=RECORDS_PAGE)
+            )
+            batch = [
+                {"stream_id": _text(entry), **{_text(k): _text(v) for k, v in fields.items()}}
+                for entry, fields in rows  # type: ignore[attr-defined]
+            ]
+            found.extend(batch)
+            if len(batch) < RECORDS_PAGE:
+                return found
+            low = f"({batch[-1]['stream_id']}"
 
     async def recent_records(self, count: int) -> list[dict[str, str]]:
         """The newest ``count`` session records, newest first."""

@@ -15,10 +15,11 @@ from importlib import resources
 from typing import Awaitable, Callable, Mapping, Protocol
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from gateway.core.errors import AuthenticationFailed, NotFound
+from gateway.core.usage import PeriodError, parse_group_by, parse_period, summarize
+from gateway.core.errors import AuthenticationFailed, InvalidRequest, NotFound
 from gateway.core.money import micros_to_usd
 from gateway.inbound.errors_route import GatewayErrorRoute
 
@@ -52,6 +53,8 @@ class AdminServices:
     policy_status: Callable[[], object]
     jaeger_ui_url: str | None = None
     wall: Callable[[], float] = time.time
+    #: session records written in a period, oldest first (``AccountingService.records_between``)
+    records_between: Callable[[float, float], Awaitable[list[dict[str, str]]]] | None = None
 
 
 # --- response models --------------------------------------------------------------------------------
@@ -216,5 +219,27 @@ def admin_router(admin_token: SecretStr | str | None) -> APIRouter:
         count: int = Query(50, ge=1, le=1000), admin: AdminServices = Depends(require_admin)
     ) -> RecordList:
         return RecordList(records=await admin.recent_records(count))
+
+    @router.get("/usage", summary="Spend, sessions, audio minutes and cap cut-offs over a period, grouped")
+    async def usage(
+        since: str = Query("30d", description="start: ISO date/time, or a duration back from now (24h, 7d)"),
+        until: str = Query("now", description="end: ISO date/time, a duration back from now, or 'now'"),
+        group_by: str = Query("tenant", description="comma-separated: tenant, key, route, model, kind"),
+        format: str = Query("json", pattern="^(json|csv)$"),
+        admin: AdminServices = Depends(require_admin),
+    ) -> Response:
+        try:
+            start, end = parse_period(since, until, admin.wall())
+            dimensions = parse_group_by(group_by)
+        except PeriodError as exc:
+            raise InvalidRequest(str(exc), param="since") from exc
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), param="group_by") from exc
+        if admin.records_between is None:
+            raise NotFound("Usage reports are not available on this gateway.")
+        report = summarize(await admin.records_between(start, end), start, end, dimensions)
+        if format == "csv":
+            return Response(report.to_csv(), media_type="text/csv; charset=utf-8")
+        return JSONResponse(report.as_dict())
 
     return router

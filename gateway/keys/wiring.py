@@ -48,6 +48,7 @@ async def start_keys(
     static_keys: _Verifier,
     live_spend: Callable[[str], int | None],
     recent_records: Callable[[int], Awaitable[list[dict[str, str]]]],
+    records_between: Callable[[float, float], Awaitable[list[dict[str, str]]]] | None = None,
     reload_policies: Callable[[], object],
     policy_status: Callable[[], object],
     trace_id_of: Callable[[str], str | None] = lambda _sid: None,
@@ -76,6 +77,7 @@ async def start_keys(
         reload_policies=reload_policies,
         policy_status=policy_status,
         jaeger_ui_url=settings.jaeger_ui_url,
+        records_between=records_between,
     )
     app.state.auth_failure_limiter = RedisFailureLimiter.for_store(store) if store.kind == "redis" else LocalFailureLimiter()
     return directory.close

@@ -141,7 +141,7 @@ async def test_keys_are_hash_tagged_per_tenant(redis_store: AccountingStore) -> 
 
 async def test_session_records_stream_newest_first(redis_store: AccountingStore) -> None:
     """Records XADDed to the capped stream come back newest first."""
-    await redis_store.append_record({"session_id": "a", "cost_micros": "1"})
-    await redis_store.append_record({"session_id": "b", "cost_micros": "2"})
+    await redis_store.append_record({"session_id": "a", "cost_micros": "1"}, time.time())
+    await redis_store.append_record({"session_id": "b", "cost_micros": "2"}, time.time())
     records = await redis_store.recent_records(10)
     assert [r["session_id"] for r in records] == ["b", "a"]

@@ -1,0 +1,1 @@
+"""Operator reports over what the gateway records (``voice-gateway usage``)."""

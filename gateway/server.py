@@ -11,6 +11,8 @@ from typing import Any, Awaitable, Callable, Final
 
 import uvicorn
 from uvicorn._types import ASGISendEvent
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
@@ -187,6 +189,59 @@ def _options(settings: Settings) -> dict[str, Any]:
     }
 
 
+class DrainingWorker(Process):
+    """A uvicorn worker process whose server drains its sessions on SIGTERM, like the single process."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainingServer(config=self.config)
+        return self._server
+
+
+class DrainingSupervisor(Multiprocess):
+    """uvicorn's worker supervisor with draining workers.
+
+    On SIGTERM the supervisor sends SIGTERM to every worker and waits: each worker drains its own
+    sessions (readiness 503, new handshakes refused, stragglers closed at the deadline). SIGHUP
+    is forwarded to the workers, where it reloads the policies, instead of restarting them.
+    """
+
+    def _spawn(self) -> DrainingWorker:
+        worker = DrainingWorker(self.config, self.sockets)
+        worker.start()
+        return worker
+
+    def init_processes(self) -> None:
+        self.processes.extend(self._spawn() for _ in range(self.processes_num))
+
+    def keep_subprocess_alive(self) -> None:
+        if self.should_exit.is_set():
+            return
+        for idx, worker in enumerate(self.processes):
+            if worker.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            worker.kill()
+            worker.join()
+            if worker.exitcode == STARTUP_FAILURE:  # a broken app or bind fails the same way every time
+                log.error("a worker failed to start; stopping")
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            log.warning("worker died; starting another", extra={"pid": worker.pid, "exit_code": worker.exitcode})
+            self.processes[idx] = self._spawn()
+
+    def handle_hup(self) -> None:
+        for worker in self.processes:
+            if worker.pid is not None and worker.exitcode is None:
+                os.kill(worker.pid, signal.SIGHUP)
+
+    def handle_ttin(self) -> None:
+        self.processes_num += 1
+        self.processes.append(self._spawn())
+
+
 def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1) -> uvicorn.Config:
     return uvicorn.Config("gateway.app:create_app", host=host, port=port, workers=workers, **_options(settings))
 
@@ -194,9 +249,8 @@ def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1
 def serve(host: str | None = None, port: int | None = None, workers: int = 1) -> int:
     """Blocking entry point of ``voice-gateway serve``.
 
-    One process drains on SIGTERM (``DrainingServer``). Several workers share the port through
-    uvicorn's supervisor, whose workers close sessions on SIGTERM instead of draining them: on
-    Kubernetes, scale with replicas of one worker each.
+    One process drains on SIGTERM (``DrainingServer``); several workers share the port under
+    ``DrainingSupervisor`` and each drains its own sessions the same way.
     """
     settings = Settings()
     configure_logging(settings)
@@ -204,8 +258,9 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
     port = settings.port if port is None else port
     # the app factory reads its own Settings: let it see the address actually served (banner, links)
     os.environ["VOICE_GATEWAY_HOST"], os.environ["VOICE_GATEWAY_PORT"] = host, str(port)
+    config = uvicorn_config(settings, host=host, port=port, workers=workers)
     if workers > 1:
-        uvicorn.run("gateway.app:create_app", host=host, port=port, workers=workers, **_options(settings))
+        DrainingSupervisor(config, sockets=[config.bind_socket()]).run()
         return 0
-    DrainingServer(uvicorn_config(settings, host=host, port=port)).run()
+    DrainingServer(config).run()
     return 0

@@ -57,6 +57,8 @@ class GatewayProcess:
     extra_keys: list[str] = field(default_factory=list)
     #: serving TLS itself (VOICE_GATEWAY_TLS_CERTFILE/KEYFILE)
     tls: bool = False
+    #: worker processes (``voice-gateway serve --workers N``)
+    workers: int = 1
 
     @property
     def http_url(self) -> str:
@@ -72,7 +74,7 @@ class GatewayProcess:
     def start(self, timeout_s: float = 20.0) -> "GatewayProcess":
         out = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port), "--workers", str(self.workers)],
             cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout_s
@@ -113,7 +115,9 @@ def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
     """Start real gateway processes with given settings; all are stopped at teardown."""
     started: list[GatewayProcess] = []
 
-    def start(*, env: dict[str, str] | None = None, keys: list[str] | None = None, port: int | None = None) -> GatewayProcess:
+    def start(
+        *, env: dict[str, str] | None = None, keys: list[str] | None = None, port: int | None = None, workers: int = 1
+    ) -> GatewayProcess:
         key = f"vg_test_{secrets.token_hex(8)}"
         all_keys = [key, *(keys or [])]
         process_env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_GATEWAY_", "OPENAI_", "OTEL_"))}
@@ -129,7 +133,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
         process_env.update(env or {})
         gw = GatewayProcess(
             port=port or free_port(), key=key, log_path=tmp_path / f"gateway-{len(started)}.log",
-            env=process_env, extra_keys=keys or [], tls="VOICE_GATEWAY_TLS_CERTFILE" in process_env,
+            env=process_env, extra_keys=keys or [], tls="VOICE_GATEWAY_TLS_CERTFILE" in process_env, workers=workers,
         )
         started.append(gw)
         return gw.start()

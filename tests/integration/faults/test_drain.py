@@ -6,11 +6,12 @@ import asyncio
 import signal
 import time
 
+import httpx
 import orjson
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.integration.conftest import GatewayFactory
+from tests.integration.conftest import GatewayFactory, GatewayProcess
 from tests.integration.faults.conftest import (
     EmulatorStarter,
     OwnRedis,
@@ -22,6 +23,19 @@ from tests.integration.faults.conftest import (
     until,
     wait_records,
 )
+from tests.integration.keys_support import ADMIN_TOKEN
+
+
+async def _replicas_holding(gw: GatewayProcess, sessions: int, timeout_s: float = 10.0) -> set[str]:
+    """The replicas (worker processes) that the admin directory lists as holding the live sessions."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=gw.http_url, headers=headers) as admin:
+        while True:
+            listed = (await admin.get("/admin/sessions")).json()["sessions"]
+            if len(listed) >= sessions or time.monotonic() > deadline:
+                return {str(entry["replica"]) for entry in listed}
+            await asyncio.sleep(0.2)
 
 
 async def test_sigterm_drains_live_sessions_then_exits_cleanly(
@@ -61,3 +75,38 @@ async def test_sigterm_drains_live_sessions_then_exits_cleanly(
     print(f"MEASURE drain process exit {exited_after:.3f}s after SIGTERM")
     by_reason = sorted(r["end_reason"] for r in wait_records(own_redis, prefix, 2))
     assert by_reason == ["client_closed", "server_shutting_down"]
+
+
+async def test_sigterm_drains_every_worker_of_a_multi_worker_gateway(
+    gateway_factory: GatewayFactory, emulators: EmulatorStarter, own_redis: OwnRedis, prefix: str
+) -> None:
+    """--workers 2: SIGTERM to the supervisor drains each worker's sessions (1001 at the deadline), then exits 0."""
+    emu = await emulators()
+    env = gateway_env(store=own_redis, prefix=prefix, upstream_url=emu.url, drain_seconds=2, admin_token=ADMIN_TOKEN)  # type: ignore[attr-defined]
+    gw = gateway_factory(env=env, workers=2)
+    assert gw.proc is not None
+    clients = list(await asyncio.gather(*(open_client(gw) for _ in range(8))))
+    seen = [Transcript() for _ in clients]
+    for ws, transcript in zip(clients, seen):
+        await until(ws, "session.created", transcript)
+    assert len(await _replicas_holding(gw, len(clients))) == 2, "the sessions did not spread over both workers"
+    gw.proc.send_signal(signal.SIGTERM)
+    term_at = time.monotonic()
+    await asyncio.sleep(0.8)  # the supervisor looks at its signals every 0.5 s, then signals the workers
+    with pytest.raises(InvalidStatus) as refused:
+        await open_client(gw)
+    assert refused.value.response.status_code == 503
+    # sessions in flight keep working during the drain, whichever worker holds them
+    for ws, transcript in zip(clients, seen):
+        await ws.send(orjson.dumps({"type": "session.update", "session": {"type": "realtime", "instructions": "hi"}}).decode())
+        await until(ws, "session.updated", transcript)
+    for ws, transcript in zip(clients, seen):
+        await read_until_closed(ws, 10.0, transcript)
+    for transcript in seen:
+        assert transcript.close_code == 1001 and transcript.errors() == ["server_shutting_down"]
+        assert 2.0 <= (transcript.closed_at or 0) - term_at < 4.0
+    code = await asyncio.to_thread(gw.proc.wait, 15)
+    assert code == 0
+    print(f"MEASURE multi-worker drain: process exit {time.monotonic() - term_at:.3f}s after SIGTERM (drain 2s)")
+    reasons = [r["end_reason"] for r in wait_records(own_redis, prefix, len(clients))]
+    assert reasons == ["server_shutting_down"] * len(clients)

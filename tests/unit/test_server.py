@@ -1,0 +1,31 @@
+"""The server module: uvicorn pieces it subclasses and the internals those subclasses rely on."""
+
+from __future__ import annotations
+
+import inspect
+
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+from gateway.server import DrainingServer, DrainingSupervisor, DrainingWorker, uvicorn_config
+from gateway.settings import Settings
+
+
+def test_a_draining_worker_runs_a_draining_server() -> None:
+    """Each worker process of a multi-worker gateway builds a DrainingServer, so SIGTERM drains it."""
+    config = uvicorn_config(Settings(), host="127.0.0.1", port=0, workers=2)
+    worker = DrainingWorker(config, sockets=[])
+    assert isinstance(worker.server, DrainingServer)
+    assert worker.server is worker.server
+
+
+def test_the_uvicorn_supervisor_internals_we_override_are_still_there() -> None:
+    """Fails loudly when a uvicorn upgrade renames what DrainingSupervisor/DrainingWorker override or read."""
+    for name in ("init_processes", "keep_subprocess_alive", "handle_hup", "handle_ttin", "run", "handle_signals"):
+        assert callable(getattr(Multiprocess, name)), name
+    assert isinstance(inspect.getattr_static(Process, "server"), property)
+    init = inspect.signature(Multiprocess.__init__).parameters
+    assert list(init)[1:] == ["config", "sockets"]
+    source = inspect.getsource(Multiprocess.__init__) + inspect.getsource(Process.__init__)
+    for attribute in ("self.processes_num", "self.processes", "self.should_exit", "self.sockets", "self._server"):
+        assert attribute in source, attribute
+    assert issubclass(DrainingSupervisor, Multiprocess)

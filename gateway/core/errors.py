@@ -82,6 +82,11 @@ class InvalidRequest(GatewayError):
     fatal = False
 
 
+class ToolsNotAllowed(InvalidRequest):
+    code = "tools_not_allowed"
+    default_message = "These tools are not allowed on this session."
+
+
 class InvalidJson(InvalidRequest):
     code = "invalid_json"
     default_message = "The frame is not valid JSON."

@@ -1,11 +1,24 @@
-"""Enforce a route's session overrides on the client's ``session.update`` and ``response.create``."""
+"""Enforce a route's session overrides on every path a client can configure the model by.
+
+The gateway sends the route's own ``session.update`` before any client event (:func:`opening_session`),
+re-applies the overrides to every client ``session.update`` (:func:`apply_to_session`) and to every
+``response.create``, in-band or out-of-band (:func:`apply_to_response`): a client that never sends
+``session.update`` and only asks for responses gets exactly the same enforcement.
+"""
 
 from __future__ import annotations
 
-from gateway.core.errors import InvalidRequest
-from gateway.core.routing import SessionOverrides
+import copy
+from typing import Final
+
+from gateway.core.errors import InvalidRequest, ToolsNotAllowed
+from gateway.core.kinds import SessionKind
+from gateway.core.routing import SessionOverrides, ToolAllowlist
 
 JsonObject = dict[str, object]
+
+#: ``response.create`` fields a pinned session configuration also governs
+_PINNED_RESPONSE_FIELDS: Final = ("output_modalities", "tool_choice")
 
 
 def _child(parent: JsonObject, key: str) -> JsonObject:
@@ -16,65 +29,99 @@ def _child(parent: JsonObject, key: str) -> JsonObject:
     return value
 
 
-def _filter_tools(tools: object, allow: frozenset[str]) -> list[object]:
-    """Refuse tools outside the allow-list (silently dropping them would confuse the app)."""
+def check_tools(tools: object, allow: ToolAllowlist, param: str) -> None:
+    """Refuse any declared tool outside the allow-list (silently dropping it would confuse the app)."""
     if not isinstance(tools, list):
-        return []
-    refused = [
-        str(t.get("name"))
-        for t in tools
-        if isinstance(t, dict) and t.get("type", "function") == "function" and t.get("name") not in allow
-    ]
+        raise InvalidRequest(f"'{param}' must be an array of tools.", param=param)
+    refused = sorted({reason for reason in map(allow.refusal, tools) if reason is not None})
     if refused:
-        raise InvalidRequest(
-            f"Tool(s) not allowed on this route: {', '.join(sorted(refused))}.", param="session.tools"
-        )
-    return tools
+        raise ToolsNotAllowed(f"Tool(s) not allowed on this route: {', '.join(refused)}.", param=param)
 
 
-def _instructions(value: object, overrides: SessionOverrides) -> str:
-    text = value if isinstance(value, str) else ""
+def _instructions(value: object, overrides: SessionOverrides, param: str) -> str:
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(f"'{param}' must be a string.", param=param)
+    text = value or ""
     if overrides.max_instructions_chars is not None and len(text) > overrides.max_instructions_chars:
         raise InvalidRequest(
-            f"Instructions exceed {overrides.max_instructions_chars} characters on this route.",
-            param="session.instructions",
+            f"Instructions exceed {overrides.max_instructions_chars} characters on this route.", param=param
         )
     if overrides.instructions_prefix:
         return f"{overrides.instructions_prefix}\n\n{text}" if text else overrides.instructions_prefix
     return text
 
 
-def apply_to_session(session: JsonObject, overrides: SessionOverrides, *, first: bool) -> JsonObject:
-    """Rewrite a GA ``session`` object in place; ``first`` = the session's first update (prefix applies even if absent)."""
+def _clamp_tokens(target: JsonObject, ceiling: int | None) -> None:
+    if ceiling is None:
+        return
+    asked = target.get("max_output_tokens")
+    if isinstance(asked, bool) or not isinstance(asked, int) or asked > ceiling:
+        target["max_output_tokens"] = ceiling
+
+
+def _pin(target: JsonObject, pinned: JsonObject) -> None:
+    """Deep-merge ``pinned`` over ``target``: objects key by key, every other value replaced."""
+    for key, value in pinned.items():
+        current = target.get(key)
+        if isinstance(value, dict) and value and isinstance(current, dict):
+            _pin(current, value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def apply_to_session(session: JsonObject, overrides: SessionOverrides, kind: SessionKind) -> JsonObject:
+    """Rewrite a GA ``session`` object in place with what the route (and a bound client secret) enforce."""
     if overrides.empty:
         return session
-    if "instructions" in session or (first and overrides.instructions_prefix):
-        session["instructions"] = _instructions(session.get("instructions"), overrides)
+    if overrides.pinned:
+        _pin(session, overrides.pinned)
+    if kind is SessionKind.TRANSLATION:
+        return session
+    if overrides.sets_turn_detection:
+        _child(_child(session, "audio"), "input")["turn_detection"] = copy.deepcopy(overrides.turn_detection)
+    if kind is not SessionKind.REALTIME:
+        return session
+    if "instructions" in session:
+        session["instructions"] = _instructions(session.get("instructions"), overrides, "session.instructions")
     if overrides.voice is not None:
         _child(_child(session, "audio"), "output")["voice"] = overrides.voice
-    if overrides.max_output_tokens is not None:
-        asked = session.get("max_output_tokens")
-        if not isinstance(asked, int) or asked > overrides.max_output_tokens:
-            session["max_output_tokens"] = overrides.max_output_tokens
-    if overrides.sets_turn_detection:
-        _child(_child(session, "audio"), "input")["turn_detection"] = overrides.turn_detection
+    _clamp_tokens(session, overrides.max_output_tokens)
     if overrides.tool_allowlist is not None and "tools" in session:
-        session["tools"] = _filter_tools(session["tools"], overrides.tool_allowlist)
+        check_tools(session["tools"], overrides.tool_allowlist, "session.tools")
     return session
 
 
+def opening_session(kind: SessionKind, overrides: SessionOverrides) -> JsonObject | None:
+    """The ``session`` of the update the gateway sends first, or ``None`` when nothing is enforced."""
+    if overrides.empty:
+        return None
+    session: JsonObject = {}
+    if kind is not SessionKind.TRANSLATION:
+        session["type"] = kind.value
+    if kind is SessionKind.REALTIME and overrides.instructions_prefix:
+        session["instructions"] = ""
+    apply_to_session(session, overrides, kind)
+    session.pop("model", None)  # the model is the handshake's; an update may not change it
+    return session if set(session) - {"type"} else None
+
+
 def apply_to_response(response: JsonObject, overrides: SessionOverrides) -> JsonObject:
-    """Rewrite a ``response.create``'s ``response`` object in place."""
+    """Rewrite a ``response.create``'s ``response`` object in place (in-band and ``conversation: "none"``)."""
     if overrides.empty:
         return response
     if "instructions" in response:
-        response["instructions"] = _instructions(response.get("instructions"), overrides)
-    if overrides.max_output_tokens is not None:
-        asked = response.get("max_output_tokens")
-        if not isinstance(asked, int) or asked > overrides.max_output_tokens:
-            response["max_output_tokens"] = overrides.max_output_tokens
+        response["instructions"] = _instructions(response.get("instructions"), overrides, "response.instructions")
+    _clamp_tokens(response, overrides.max_output_tokens)
     if overrides.tool_allowlist is not None and "tools" in response:
-        response["tools"] = _filter_tools(response["tools"], overrides.tool_allowlist)
+        check_tools(response["tools"], overrides.tool_allowlist, "response.tools")
+    pinned = overrides.pinned or {}
+    for name in _PINNED_RESPONSE_FIELDS:
+        if name in response and name in pinned:
+            response[name] = copy.deepcopy(pinned[name])
+    pinned_audio = pinned.get("audio")
+    pinned_out = pinned_audio.get("output") if isinstance(pinned_audio, dict) else None
+    if isinstance(response.get("audio"), dict) and isinstance(pinned_out, dict):
+        _pin(_child(_child(response, "audio"), "output"), pinned_out)
     if overrides.voice is not None and isinstance(response.get("audio"), dict):
         _child(_child(response, "audio"), "output")["voice"] = overrides.voice
     return response

@@ -66,6 +66,44 @@ _UNSET_TURN_DETECTION: JsonObject = {"__unset__": True}
 
 
 @dataclass(frozen=True, slots=True)
+class McpServerRule:
+    """One MCP server a client may declare: every field set here must equal the tool's."""
+
+    server_url: str | None = None
+    server_label: str | None = None
+
+    def allows(self, tool: JsonObject) -> bool:
+        if self.server_url is None and self.server_label is None:
+            return False
+        return all(
+            expected is None or tool.get(name) == expected
+            for name, expected in (("server_url", self.server_url), ("server_label", self.server_label))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ToolAllowlist:
+    """Tools a client may declare: function tools by name, MCP tools by server; every other type is denied."""
+
+    functions: frozenset[str] = frozenset()
+    mcp_servers: tuple[McpServerRule, ...] = ()
+
+    def refusal(self, tool: object) -> str | None:
+        """Why ``tool`` is not allowed (a short, client-safe label), or ``None`` when it is."""
+        if not isinstance(tool, dict):
+            return "a tool that is not an object"
+        kind = tool.get("type", "function")
+        if kind == "function":
+            name = tool.get("name")
+            return None if isinstance(name, str) and name in self.functions else f"function {name!r}"
+        if kind == "mcp":
+            if any(rule.allows(tool) for rule in self.mcp_servers):
+                return None
+            return f"MCP server {tool.get('server_label')!r} ({tool.get('server_url') or tool.get('connector_id') or 'no server_url'})"
+        return f"tool type {kind!r}"
+
+
+@dataclass(frozen=True, slots=True)
 class SessionOverrides:
     """Session settings the gateway enforces on every client ``session.update``."""
 
@@ -74,9 +112,11 @@ class SessionOverrides:
     max_output_tokens: int | None = None
     #: ``None`` forces turn detection off; the sentinel (default) leaves it to the client
     turn_detection: JsonObject | None = field(default_factory=lambda: _UNSET_TURN_DETECTION)
-    #: names of tools the client may declare (``None`` = any)
-    tool_allowlist: frozenset[str] | None = None
+    #: tools the client may declare (``None`` = any)
+    tool_allowlist: ToolAllowlist | None = None
     max_instructions_chars: int | None = None
+    #: session fields forced on every client update (a client secret's bound configuration)
+    pinned: JsonObject | None = None
 
     @property
     def sets_turn_detection(self) -> bool:
@@ -91,6 +131,7 @@ class SessionOverrides:
             and not self.sets_turn_detection
             and self.tool_allowlist is None
             and self.max_instructions_chars is None
+            and not self.pinned
         )
 
 

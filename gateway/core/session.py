@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Callable, Final
 
 from gateway.core import dialect as beta
 from gateway.core import observers as ev
@@ -31,12 +31,15 @@ from gateway.core.errors import (
 from gateway.core.frames import Peek, dumps, parse_event, peek
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.observers import SessionStats
-from gateway.core.overrides import apply_to_response, apply_to_session
+from gateway.core.overrides import apply_to_response, apply_to_session, opening_session
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX, client_events
 from gateway.core.routing import SessionOverrides
 
 Frame = bytes | str
 JsonObject = dict[str, object]
+#: checks tools declared mid-session against the policy rules that look at declared tools;
+#: returns the error to refuse them with (``None`` = the session's route still holds)
+DeclaredToolsCheck = Callable[[list[object]], GatewayError | None]
 
 
 class _Forward:
@@ -93,12 +96,14 @@ class SessionCore:
         overrides: SessionOverrides | None = None,
         max_message_bytes: int = 16 * 1024 * 1024,
         max_frames_per_second: int = 500,
+        declared_tools_check: DeclaredToolsCheck | None = None,
     ) -> None:
         self.kind = kind
         self.dialect = dialect
         self.requested_model = requested_model
         self.served_model = served_model
         self.overrides = overrides or SessionOverrides()
+        self._declared_tools_check = declared_tools_check
         self.max_message_bytes = max_message_bytes
         self.max_frames_per_second = max_frames_per_second
         self._rate_window = now
@@ -108,7 +113,6 @@ class SessionCore:
         self.upstream_model: str | None = None
         self._accepted = client_events(kind, dialect)
         self._ids = itertools.count(1)
-        self._updates_seen = 0
         self._response_id: str | None = None
         self._audio_seen = False
         self._transcript_seen = False
@@ -141,6 +145,13 @@ class SessionCore:
         if self.kind is not SessionKind.REALTIME or self._response_id is None:
             return []
         return [dumps({"type": "response.cancel", "event_id": f"{GATEWAY_EVENT_PREFIX}cancel_{next(self._ids)}"})]
+
+    def opening_frames(self) -> list[bytes]:
+        """What the gateway sends upstream before any client frame: the route's enforced ``session.update``."""
+        session = opening_session(self.kind, self.overrides)
+        if session is None:
+            return []
+        return [self.gateway_event({"type": "session.update", "session": session})]
 
     # --- client → upstream -------------------------------------------------------------------------
 
@@ -191,11 +202,8 @@ class SessionCore:
         if event_type == "session.update":
             changed |= self._client_session_update(event)
         elif event_type == "response.create":
+            changed |= self._client_response_create(event)
             self.events.append(ev.ResponseRequested(at=now))
-            response = event.get("response")
-            if isinstance(response, dict) and not self.overrides.empty:
-                apply_to_response(response, self.overrides)
-                changed = True
         elif event_type == "input_audio_buffer.commit":
             self.events.append(ev.InputCommitted(at=now, item_id=None, by_client=True))
         elif event_type == "conversation.item.create":
@@ -210,16 +218,36 @@ class SessionCore:
         session = event.get("session")
         if not isinstance(session, dict):
             raise InvalidRequest("session.update needs a 'session' object.", param="session")
-        first = self._updates_seen == 0
-        self._updates_seen += 1
+        self._check_declared_tools(session.get("tools"))
+        changed = False
+        if not self.overrides.empty:
+            apply_to_session(session, self.overrides, self.kind)
+            changed = True
         audio = session.get("audio")
         if isinstance(audio, dict):
             self.stats.input_format = _format_of(audio.get("input")) or self.stats.input_format
             self.stats.output_format = _format_of(audio.get("output")) or self.stats.output_format
-        if self.overrides.empty or self.kind is SessionKind.TRANSLATION:
+        return changed
+
+    def _client_response_create(self, event: JsonObject) -> bool:
+        response = event.get("response")
+        if response is None:
             return False
-        apply_to_session(session, self.overrides, first=first)
+        if not isinstance(response, dict):
+            raise InvalidRequest("'response' must be an object.", param="response")
+        self._check_declared_tools(response.get("tools"))
+        if self.overrides.empty:
+            return False
+        apply_to_response(response, self.overrides)
         return True
+
+    def _check_declared_tools(self, tools: object) -> None:
+        """Policy rules about declared tools hold for the whole session, not only the first update."""
+        if self._declared_tools_check is None or not isinstance(tools, list) or not tools:
+            return
+        error = self._declared_tools_check(tools)
+        if error is not None:
+            raise error
 
     def _client_item_create(self, event: JsonObject, now: float) -> None:
         item = event.get("item")

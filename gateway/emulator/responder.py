@@ -116,6 +116,9 @@ class Responder:
         plan = self._plan(params, context, instructions, tool_list)
         pacing = Pacing(s.script.ttfa_ms, s.script.chunk_ms, s.script.pace)
         run = ResponseRun(s.ids, settings, plan, usage_in, pacing, s.record, now)
+        s.record.response_configs.append({
+            "instructions": instructions, "tools": tool_list, "voice": settings.voice,
+            "max_output_tokens": settings.max_output_tokens, "conversation": params.get("conversation", "auto")})
         if run.audio:
             self.audio_produced = True
             self._voice_clock_ms += run.plan.audio_ms  # type: ignore[union-attr]

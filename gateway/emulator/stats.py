@@ -56,3 +56,5 @@ class SessionRecord:
     close_code: int | None = None
     #: error codes the emulator sent, in order
     errors: list[str] = field(default_factory=list)
+    #: what each response ran with (instructions, tool names/servers, voice, max_output_tokens), for tests
+    response_configs: list[dict[str, object]] = field(default_factory=list)

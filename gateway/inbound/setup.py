@@ -16,6 +16,7 @@ from gateway.core.errors import (
     Forbidden,
     GatewayError,
     PolicyDenied,
+    ToolsNotAllowed,
     UnknownModel,
 )
 from gateway.core.frames import dumps, parse_event
@@ -24,7 +25,7 @@ from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionInfo
 from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.routing import RouteDecision, SessionRequest
-from gateway.core.session import SessionCore, error_frame
+from gateway.core.session import DeclaredToolsCheck, SessionCore, error_frame
 from gateway.inbound.credentials import read_credential, routing_headers
 from gateway.inbound.services import InboundServices, Lease
 from gateway.relay.failsafe import FailsafeObserver
@@ -267,6 +268,7 @@ class SessionSetup:
             overrides=route.overrides,
             max_message_bytes=svc.max_message_bytes,
             max_frames_per_second=svc.max_frames_per_second,
+            declared_tools_check=declared_tools_check(svc, request, decision),
         )
         observers = [FailsafeObserver(f.create(info, now), f.name) for f in svc.observer_factories]
         relay = RelaySession(
@@ -278,6 +280,25 @@ class SessionSetup:
             await relay.run()
         finally:
             svc.sessions.remove(relay)
+
+
+def declared_tools_check(svc: InboundServices, request: SessionRequest, decision: RouteDecision) -> DeclaredToolsCheck:
+    """Policy rules about declared tools, re-asked for every tool declaration of the session."""
+
+    def check(tools: list[object]) -> GatewayError | None:
+        session = {**(request.first_session_update or {}), "tools": tools}
+        again = svc.router.decide(dataclasses.replace(request, first_session_update=session))
+        if again.route is None:
+            reason = again.deny_reason or f"refused by policy rule '{again.rule_id}'"
+            return ToolsNotAllowed(f"Declaring these tools is not allowed: {reason}", param="tools")
+        if again.route != decision.route:
+            return ToolsNotAllowed(
+                "Declaring these tools would put this session on another route; declare them before the session starts.",
+                param="tools",
+            )
+        return None
+
+    return check
 
 
 def _refuse_unknown_model(svc: InboundServices, request: SessionRequest) -> None:

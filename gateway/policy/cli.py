@@ -12,7 +12,7 @@ from typing import Sequence
 from gateway.core.catalog import Catalog
 from gateway.core.kinds import EndpointKind
 from gateway.core.money import micros_to_usd
-from gateway.core.routing import JsonObject, Route, RouteDecision, SessionRequest
+from gateway.core.routing import JsonObject, Route, RouteDecision, SessionRequest, ToolAllowlist
 from gateway.policy.catalog import CatalogError, load_catalog
 from gateway.policy.loader import PolicyError, load_policy_files
 from gateway.policy.schema import render_schema
@@ -144,13 +144,20 @@ def _route_dict(route: Route) -> dict[str, object]:
         "instructions_prefix": overrides.instructions_prefix,
         "voice": overrides.voice,
         "max_output_tokens": overrides.max_output_tokens,
-        "tools": sorted(overrides.tool_allowlist) if overrides.tool_allowlist is not None else None,
+        "tools": _tools_dict(overrides.tool_allowlist),
         "max_instructions_chars": overrides.max_instructions_chars,
     }
     if overrides.sets_turn_detection:
         enforced["turn_detection"] = overrides.turn_detection
     shown["overrides"] = {k: v for k, v in enforced.items() if v is not None or k == "turn_detection"}
     return shown
+
+
+def _tools_dict(allow: ToolAllowlist | None) -> dict[str, object] | None:
+    if allow is None:
+        return None
+    servers = [{k: v for k, v in (("server_url", r.server_url), ("server_label", r.server_label)) if v} for r in allow.mcp_servers]
+    return {"functions": sorted(allow.functions), "mcp_servers": servers}
 
 
 def explain_dict(decision: RouteDecision, holds: bool, version: str, source: str) -> dict[str, object]:

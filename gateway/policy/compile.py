@@ -11,12 +11,13 @@ from typing import Sequence
 from gateway.core.catalog import Catalog, ModelSpec
 from gateway.core.kinds import EndpointKind, SessionKind
 from gateway.core.money import usd_to_micros
-from gateway.core.routing import Caps, Route, SessionOverrides
+from gateway.core.routing import Caps, McpServerRule, Route, SessionOverrides, ToolAllowlist
 from gateway.policy.models import (
     CapsModel,
     DefaultsModel,
     MatchModel,
     OverridesModel,
+    ToolsAllowModel,
     PolicyFile,
     RouteModel,
     TextMatch,
@@ -245,10 +246,19 @@ def _overrides(model: OverridesModel | None) -> SessionOverrides:
         instructions_prefix=model.instructions_prefix,
         voice=model.voice,
         max_output_tokens=model.max_output_tokens,
-        tool_allowlist=frozenset(model.tools) if model.tools is not None else None,
+        tool_allowlist=_tool_allowlist(model.tools),
         max_instructions_chars=model.max_instructions_chars,
         **extra,  # type: ignore[arg-type]
     )
+
+
+def _tool_allowlist(model: list[str] | ToolsAllowModel | None) -> ToolAllowlist | None:
+    if model is None:
+        return None
+    if isinstance(model, list):
+        return ToolAllowlist(functions=frozenset(model))
+    servers = tuple(McpServerRule(server_url=s.server_url, server_label=s.server_label) for s in model.mcp_servers)
+    return ToolAllowlist(functions=frozenset(model.functions), mcp_servers=servers)
 
 
 def _caps(model: CapsModel | None) -> Caps:

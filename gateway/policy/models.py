@@ -124,8 +124,28 @@ class CapsModel(_Strict):
         return value
 
 
+class McpServerAllowModel(_Strict):
+    """An MCP server clients may declare; every field given must equal the declared tool's."""
+
+    server_url: str | None = Field(None, min_length=1, description="exact server_url of the MCP tool")
+    server_label: str | None = Field(None, min_length=1, description="exact server_label of the MCP tool")
+
+    @model_validator(mode="after")
+    def _some_field(self) -> "McpServerAllowModel":
+        if self.server_url is None and self.server_label is None:
+            raise ValueError("set server_url, server_label or both")
+        return self
+
+
+class ToolsAllowModel(_Strict):
+    """Tools clients may declare, by type; a tool of any other type is refused."""
+
+    functions: list[str] = Field(default_factory=list, description="function tool names")
+    mcp_servers: list[McpServerAllowModel] = Field(default_factory=list, description="MCP servers (type: mcp tools)")
+
+
 class OverridesModel(_Strict):
-    """Session settings enforced on every client session.update."""
+    """Session settings the gateway sends first and enforces on every session.update and response.create."""
 
     instructions_prefix: str | None = None
     voice: str | None = None
@@ -133,7 +153,11 @@ class OverridesModel(_Strict):
     turn_detection: dict[str, object] | None = Field(
         None, description="forced turn detection; null forces it off; leave out to let the client choose"
     )
-    tools: list[str] | None = Field(None, description="tool names the client may declare (allow-list)")
+    tools: list[str] | ToolsAllowModel | None = Field(
+        None,
+        description="tool allow-list: a list of function names, or {functions, mcp_servers}; "
+        "tools of any other type (and MCP servers not listed) are refused",
+    )
     max_instructions_chars: int | None = Field(None, ge=0)
 
 

@@ -126,11 +126,12 @@ class RelaySession:
         self._move(SessionState.OPEN)
         push: PushRelay | None = None
         pumps: list[asyncio.Task[None]] = []
-        if self.push_mode:
+        opened = await self._send_opening()
+        if opened and self.push_mode:
             push = PushRelay(self, self.client, self.upstream)  # type: ignore[arg-type]
             held, self._held = self._held, []
             push.start(held)
-        else:
+        elif opened:
             pumps = [
                 asyncio.create_task(self._pump_client(), name=f"client:{self.info.session_id}"),
                 asyncio.create_task(self._pump_upstream(), name=f"upstream:{self.info.session_id}"),
@@ -148,6 +149,17 @@ class RelaySession:
             self.ended = await self._finish(self._ended.result())
             self._move(SessionState.CLOSED)
         return self.ended
+
+    async def _send_opening(self) -> bool:
+        """Send the gateway's own first frames (the route's enforced session.update) before any client frame."""
+        try:
+            for frame in self.core.opening_frames():
+                await self.upstream.send(frame)
+        except Exception as exc:  # noqa: BLE001 - an upstream gone before the first frame
+            log.warning("opening frames failed", exc_info=exc, extra={"session_id": self.info.session_id})
+            self.terminate(UpstreamDropped())
+            return False
+        return True
 
     # --- pumps -----------------------------------------------------------------------------------
 

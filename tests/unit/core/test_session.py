@@ -6,7 +6,7 @@ import orjson
 
 from gateway.core import observers as ev
 from gateway.core.kinds import Dialect, SessionKind
-from gateway.core.routing import SessionOverrides
+from gateway.core.routing import SessionOverrides, ToolAllowlist
 from gateway.core.session import FORWARD, Emit, SessionCore
 
 
@@ -95,7 +95,7 @@ def test_overrides_rewrite_session_update() -> None:
 
 def test_tool_outside_allowlist_is_refused() -> None:
     """A session.update declaring a tool the route does not allow gets an error and is not forwarded."""
-    core = _core(overrides=SessionOverrides(tool_allowlist=frozenset({"lookup"})))
+    core = _core(overrides=SessionOverrides(tool_allowlist=ToolAllowlist(functions=frozenset({"lookup"}))))
     action = core.from_client(_text({"type": "session.update", "session": {"type": "realtime", "tools": [{"type": "function", "name": "rm_rf"}]}}), 0.0)
     assert isinstance(action, Emit) and not action.to_upstream
     assert "rm_rf" in _errors(action)[0]["error"]["message"]
@@ -181,3 +181,56 @@ def test_frame_flood_is_cut_off() -> None:
     last = actions[-1]
     assert isinstance(last, Emit) and last.close is not None and last.close.close_code == 1008
     assert core.from_client(_append(960), 1.6) is FORWARD  # a new second, a new window
+
+
+def test_opening_frames_carry_the_routes_session_update() -> None:
+    """With overrides the gateway has its own session.update to send before any client frame."""
+    core = _core(overrides=SessionOverrides(instructions_prefix="Policy.", voice="cedar"))
+    (frame,) = core.opening_frames()
+    event = orjson.loads(frame)
+    assert event["type"] == "session.update" and event["event_id"].startswith("gw_")
+    assert event["session"]["instructions"] == "Policy." and event["session"]["audio"]["output"]["voice"] == "cedar"
+    assert _core().opening_frames() == []
+
+
+def test_response_create_alone_obeys_overrides() -> None:
+    """A client that only sends response.create (in-band or out-of-band) gets the route's prefix and ceiling."""
+    core = _core(overrides=SessionOverrides(instructions_prefix="Policy.", max_output_tokens=64))
+    frame = _text({"type": "response.create", "response": {"conversation": "none", "instructions": "Say X", "max_output_tokens": "inf"}})
+    action = core.from_client(frame, 0.0)
+    assert isinstance(action, Emit)
+    sent = orjson.loads(action.to_upstream[0])["response"]
+    assert sent["instructions"] == "Policy.\n\nSay X" and sent["max_output_tokens"] == 64
+
+
+def test_response_create_with_mcp_tool_refused() -> None:
+    """response.create cannot bring an MCP server the route's allow-list does not name."""
+    core = _core(overrides=SessionOverrides(tool_allowlist=ToolAllowlist(functions=frozenset({"lookup"}))))
+    frame = _text({"type": "response.create", "event_id": "c9", "response": {"tools": [{"type": "mcp", "server_label": "x", "server_url": "https://x"}]}})
+    action = core.from_client(frame, 0.0)
+    assert isinstance(action, Emit) and not action.to_upstream and action.close is None
+    (error,) = _errors(action)
+    assert error["error"]["code"] == "tools_not_allowed" and error["error"]["event_id"] == "c9"
+
+
+def test_declared_tools_checked_for_the_whole_session() -> None:
+    """Tools declared in a later update or in response.create go through the policy's tool rules too."""
+    from gateway.core.errors import ToolsNotAllowed
+
+    seen: list[list[object]] = []
+
+    def check(tools: list[object]) -> ToolsNotAllowed | None:
+        seen.append(tools)
+        return ToolsNotAllowed("no tools here")
+
+    core = _core(declared_tools_check=check)
+    assert core.from_client(_text({"type": "session.update", "session": {"type": "realtime"}}), 0.0) is FORWARD
+    tool = {"type": "function", "name": "f"}
+    for frame in (
+        _text({"type": "session.update", "session": {"type": "realtime", "tools": [tool]}}),
+        _text({"type": "response.create", "response": {"tools": [tool]}}),
+    ):
+        action = core.from_client(frame, 0.0)
+        assert isinstance(action, Emit) and not action.to_upstream
+        assert _errors(action)[0]["error"]["code"] == "tools_not_allowed"
+    assert seen == [[tool], [tool]]

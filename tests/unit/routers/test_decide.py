@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from gateway.core.kinds import EndpointKind, SessionKind
+from gateway.core.routing import ToolAllowlist
 from routers import decide
 from routers.compiled import CompiledPolicy
 from tests.unit.routers.conftest import request
@@ -154,8 +155,32 @@ rules:
     assert strict is not None and loose is not None
     o = strict.overrides
     assert (o.instructions_prefix, o.voice, o.max_output_tokens, o.max_instructions_chars) == ("Be brief.", "marin", 300, 100)
-    assert o.tool_allowlist == frozenset({"lookup"}) and o.sets_turn_detection and o.turn_detection is None
+    assert o.tool_allowlist == ToolAllowlist(functions=frozenset({"lookup"})) and o.sets_turn_detection and o.turn_detection is None
     assert not loose.overrides.sets_turn_detection and loose.overrides.voice == "cedar"
+
+
+def test_tool_allowlist_by_type_compiles(compile_policy: Compile) -> None:
+    """`tools: {functions, mcp_servers}` compiles to a typed allow-list that refuses other MCP servers and types."""
+    policy = compile_policy(
+        """
+version: 1
+rules:
+  - id: mcp
+    match: {}
+    route:
+      model: gpt-realtime-2
+      overrides:
+        tools:
+          functions: [lookup]
+          mcp_servers: [{server_url: "https://mcp.example.com/sse", server_label: docs}]
+"""
+    )
+    route = decide(policy, request(tenant="a")).route
+    assert route is not None and route.overrides.tool_allowlist is not None
+    allow = route.overrides.tool_allowlist
+    assert allow.refusal({"type": "mcp", "server_url": "https://mcp.example.com/sse", "server_label": "docs"}) is None
+    assert allow.refusal({"type": "mcp", "server_url": "https://mcp.example.com/sse", "server_label": "other"})
+    assert allow.refusal({"type": "web_search"}) and allow.refusal({"type": "function", "name": "x"})
 
 
 def test_budget_downgrade_to_cheaper_route(compile_policy: Compile) -> None:

@@ -1,0 +1,49 @@
+"""Hostile-client fixtures: a real gateway process on a free port, an emulator it relays to, a real Redis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import pytest
+
+from tests.integration.conftest import GatewayFactory, GatewayProcess
+from tests.integration.faults.conftest import EmulatorStarter, emulators, gateway_env  # noqa: F401 - fixture
+from tests.integration.test_caps_e2e import redis_prefix  # noqa: F401 - fixture
+
+
+@dataclass
+class Deployment:
+    """One gateway under attack, the emulator behind it (what the upstream saw) and its Redis key prefix."""
+
+    gw: GatewayProcess
+    emu: object
+    redis_url: str
+    prefix: str
+
+    @property
+    def upstream_sessions(self) -> list[object]:
+        return self.emu.sessions  # type: ignore[attr-defined, no-any-return]
+
+
+Deploy = Callable[..., Awaitable[Deployment]]
+
+
+@pytest.fixture
+def deploy(
+    gateway_factory: GatewayFactory, emulators: EmulatorStarter, redis_url: str, redis_prefix: str, tmp_path: Path  # noqa: F811
+) -> Deploy:
+    """Start an emulator and a gateway on Redis, optionally with a policy file and more settings."""
+
+    async def start(policy: str | None = None, *, emulator: dict[str, object] | None = None, **settings: str | int | float) -> Deployment:
+        emu = await emulators(**(emulator or {}))  # type: ignore[arg-type]
+        if policy is not None:
+            path = tmp_path / "policy.yaml"
+            path.write_text(policy)
+            settings["policy_files"] = str(path)
+        env = gateway_env(upstream_url=emu.url, **settings)  # type: ignore[attr-defined]
+        env.update({"VOICE_GATEWAY_REDIS_URL": redis_url, "VOICE_GATEWAY_REDIS_KEY_PREFIX": redis_prefix})
+        return Deployment(gateway_factory(env=env), emu, redis_url, redis_prefix)
+
+    return start

@@ -1,0 +1,121 @@
+"""The failover scenario both store topologies run: sessions with a cap and a budget across a master failure."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import redis
+
+from gateway.accounting.keys import KeySpace
+from tests.integration.conftest import GatewayFactory, emulator_env
+from tests.integration.keys_support import handshake_status
+from tests.integration.test_caps_e2e import Closed, Recorder, client_for, create_key
+from tests.support.audio import b64, speech
+
+#: the session cap and the tenant's daily budget: the second session must hit the budget, not its cap
+CAP_USD, BUDGET_USD = "0.002", "0.003"
+ADMIT_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class FailoverTimings:
+    #: master killed → session A cut by its cap (it streamed on while the store failed over)
+    capped_after_s: float
+    #: master killed → the first new session admitted through the gateway
+    admitted_after_s: float
+    #: master killed → the gateway's /readyz reports the store healthy again
+    ready_after_s: float | None
+
+
+async def _long_reply(conn: object, rec: Recorder) -> Closed:
+    await conn.session.update(session={"type": "realtime", "audio": {"input": {"turn_detection": None}}})  # type: ignore[attr-defined]
+    await rec.until("session.updated")
+    await conn.input_audio_buffer.append(audio=b64(speech(300)))  # type: ignore[attr-defined]
+    await conn.input_audio_buffer.commit()  # type: ignore[attr-defined]
+    await conn.response.create()  # type: ignore[attr-defined]
+    return await rec.until_closed(timeout=20)
+
+
+async def _first_admission(gw: object, secret: str, since: float) -> float:
+    deadline = time.monotonic() + ADMIT_TIMEOUT_S
+    statuses: list[int] = []
+    while time.monotonic() < deadline:
+        status = await handshake_status(gw, secret)  # type: ignore[arg-type]
+        if status == 101:
+            return time.monotonic() - since
+        statuses.append(status)
+        assert status == 503, statuses  # only "store unavailable" while the store fails over
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no session admitted within {ADMIT_TIMEOUT_S}s of the failover: {statuses[-5:]}")
+
+
+def _records(reader: redis.Redis, keys: KeySpace, tenant: str, count: int) -> list[dict[str, str]]:
+    deadline = time.monotonic() + 15
+    while True:
+        found = [f for _id, f in reader.xrange(keys.records) if f.get("tenant") == tenant]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+async def run_failover_scenario(
+    gateway_factory: GatewayFactory,
+    emulator: object,
+    url: str,
+    reader: Callable[[], redis.Redis],
+    kill_master: Callable[[str], None],
+) -> FailoverTimings:
+    """Session A is cut by its cost cap while the tenant's master fails; after failover a new session is
+    admitted, session B is cut by the tenant budget (A's spend survived), session C is refused (402), and
+    the tenant's spend in the store equals the sum of its session records, with no lease left behind."""
+    prefix, tenant = f"vgfo{secrets.token_hex(4)}", f"acme{secrets.token_hex(3)}"
+    keys = KeySpace(prefix)
+    secret = create_key(url, prefix, "--tenant", tenant, "--daily-budget-usd", BUDGET_USD)["secret"]
+    env = emulator_env(
+        emulator, VOICE_GATEWAY_MAX_SESSION_USD=CAP_USD, VOICE_GATEWAY_REDIS_URL=url, VOICE_GATEWAY_REDIS_KEY_PREFIX=prefix,
+    )
+    gw = gateway_factory(env=env)
+    async with client_for(gw, secret).realtime.connect(model="gpt-realtime-2") as conn:
+        a = Recorder(conn)
+        await a.until("session.created")
+        killed_at = time.monotonic()
+        kill_master(keys.leases(tenant))
+        closed_a = await _long_reply(conn, a)  # streams through the failover
+        capped_after = time.monotonic() - killed_at
+    assert (closed_a.code, closed_a.reason) == (4100, "session_cost_cap_reached"), (closed_a, a.types()[-5:])
+    assert a.audio_bytes > 0
+    admitted_after = await _first_admission(gw, secret, killed_at)
+    ready_after = await _ready_after(gw, killed_at)
+    async with client_for(gw, secret).realtime.connect(model="gpt-realtime-2") as conn:
+        b = Recorder(conn)
+        await b.until("session.created")
+        closed_b = await _long_reply(conn, b)
+    assert (closed_b.code, closed_b.reason) == (4103, "budget_exceeded"), (closed_b, b.types()[-5:])
+    assert await handshake_status(gw, secret) == 402
+    store = reader()
+    records = _records(store, keys, tenant, 3)  # A, the admission probe, B
+    assert len(records) == 3, records
+    assert sorted(r["error_code"] for r in records) == ["", "budget_exceeded", "session_cost_cap_reached"]
+    spent = sum(int(r["cost_micros"]) for r in records)
+    deadline = time.monotonic() + 10
+    while int(store.get(keys.day_spend(tenant, time.time())) or 0) != spent and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert int(store.get(keys.day_spend(tenant, time.time())) or 0) == spent
+    assert spent >= 3000  # the budget was reached, counting A's spend from before the failover
+    assert store.zcount(keys.leases(tenant), int(time.time() * 1000), "+inf") == 0
+    return FailoverTimings(capped_after, admitted_after, ready_after)
+
+
+async def _ready_after(gw: object, since: float) -> float | None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=gw.http_url, timeout=2) as client:  # type: ignore[attr-defined]
+        for _ in range(100):
+            if (await client.get("/readyz")).status_code == 200:
+                return time.monotonic() - since
+            await asyncio.sleep(0.1)
+    return None

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import Iterator
 
 import pytest
 
-from gateway.emulator import start_emulator
 from tests.integration.conftest import GatewayFactory
 from tests.integration.store.failover import run_failover_scenario
 from tests.integration.store.topologies import Cluster, SentinelGroup
+from tests.integration.test_caps_e2e import long_reply_emulator  # noqa: F401 - the paced 8 s replies fixture
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-@pytest.fixture
-async def paced_emulator() -> AsyncIterator[object]:
-    """Spoken replies of 8 s paced in real time: long enough to cross a failover."""
-    handle = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=8000, chunk_ms=100, pace=True, asr_ms=50)
-    try:
-        yield handle
-    finally:
-        await handle.close()
 
 
 @pytest.fixture
@@ -44,11 +34,11 @@ def sentinel(tmp_path: Path) -> Iterator[SentinelGroup]:
 
 
 async def test_cluster_master_failover_mid_session(
-    gateway_factory: GatewayFactory, paced_emulator: object, cluster: Cluster
+    gateway_factory: GatewayFactory, long_reply_emulator: object, cluster: Cluster
 ) -> None:
     """3 masters + 3 replicas: the tenant's master dies mid-session; caps, budget and records hold."""
     timings = await run_failover_scenario(
-        gateway_factory, paced_emulator, cluster.url,
+        gateway_factory, long_reply_emulator, cluster.url,
         reader=lambda: cluster.client(),  # type: ignore[return-value]
         kill_master=lambda key: cluster.master_for(key).kill(),
     )
@@ -56,11 +46,11 @@ async def test_cluster_master_failover_mid_session(
 
 
 async def test_sentinel_master_failover_mid_session(
-    gateway_factory: GatewayFactory, paced_emulator: object, sentinel: SentinelGroup
+    gateway_factory: GatewayFactory, long_reply_emulator: object, sentinel: SentinelGroup
 ) -> None:
     """1 master + 2 replicas under 3 sentinels: the master dies mid-session; caps, budget and records hold."""
     timings = await run_failover_scenario(
-        gateway_factory, paced_emulator, sentinel.url,
+        gateway_factory, long_reply_emulator, sentinel.url,
         reader=sentinel.client,
         kill_master=lambda _key: sentinel.master().kill(),
     )

@@ -9,7 +9,7 @@ from typing import Callable
 import routers
 from gateway.accounting.limits import Lease, TenantLimits
 from gateway.accounting.service import AccountingService
-from gateway.core.keys import KeyRecord
+from gateway.core.api_keys import KeyRecord
 from gateway.core.routing import Route, RouteDecision, SessionRequest
 from gateway.policy.holder import PolicyHolder
 

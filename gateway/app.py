@@ -19,27 +19,27 @@ from gateway.core.catalog import Catalog
 from gateway.core.kinds import EndpointKind
 from gateway.core.ratelimit import HandshakeLimits, KeyedTokenBuckets
 from gateway.core.observers import ObserverFactory
-from gateway.accounting.connect import create_store
-from gateway.accounting.keys import KeySpace
+from gateway.store.connect import create_store
+from gateway.store.keyspace import KeySpace
 from gateway.accounting.service import AccountingService, fallback_pricing
 from gateway.adapters import AccountingAdmission, PolicyRouter
 from gateway.inbound import http
 from gateway.inbound.demo import DemoConfig, demo_enabled, demo_router
-from gateway.inbound.keystore import StaticKeys
+from gateway.keys.static import StaticKeys
 from gateway.keys.wiring import install_keys, start_keys
-from gateway.inbound.fastpath import RealtimeFastPath
-from gateway.inbound.realtime import SessionEndpoint, UnknownPathEndpoint
+from gateway.transports.asgi.fastpath import RealtimeFastPath
+from gateway.transports.asgi.endpoint import SessionEndpoint, UnknownPathEndpoint
 from gateway.inbound.services import InboundServices
 from gateway.inbound.webrtc import webrtc_router
 from gateway.policy.catalog import EMULATOR_ENDPOINT, load_catalog
 from gateway.policy.holder import PolicyHolder
-from gateway.relay.registry import LiveSessions
+from gateway.relay.live_sessions import LiveSessions
 from gateway.relay.session import RelayLimits
 from gateway.settings import Settings
 from gateway.startup import announce, banner_facts
 from gateway.telemetry import Telemetry, register_secret, setup_telemetry
 from gateway.upstream.pool import UpstreamPool
-from gateway.upstream.registry import ConnectorOptions, create_connector
+from gateway.upstream.connectors import ConnectorOptions, create_connector
 
 log = logging.getLogger("voice_gateway")
 

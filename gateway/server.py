@@ -16,7 +16,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from gateway.inbound.fastws import PicowsSessionProtocol
+from gateway.transports.picows import PicowsSessionProtocol
 from gateway.settings import Settings
 from gateway.telemetry import configure_logging
 

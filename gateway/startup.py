@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from gateway.accounting.connect import describe_store
+from gateway.store.connect import describe_store
 from gateway.settings import Settings
 from gateway.telemetry.banner import BannerFacts, emit_banner
 from gateway.telemetry.logs import current_log_style

@@ -7,7 +7,7 @@ from typing import Callable, Literal
 
 from gateway.accounting.ledger import Ledger
 from gateway.accounting.limits import Lease, TenantLimits
-from gateway.accounting.store import AccountingStore, StoreError
+from gateway.store.accounting_store import AccountingStore, StoreError
 from gateway.core.errors import (
     BudgetExhausted,
     ConcurrencyLimited,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.accounting.caps import BudgetProjection, CapGuard
-from gateway.accounting.keys import KeySpace
+from gateway.store.keyspace import KeySpace
 from gateway.accounting.limits import Lease, TenantLimits
 from gateway.accounting.meter import Meter
 from gateway.core.observers import SessionInfo, SessionStats

@@ -16,7 +16,7 @@ from gateway.accounting.ledger import Ledger, LiveSession
 from gateway.accounting.meter import PriceBook
 from gateway.accounting.observer import AccountingObserverFactory
 from gateway.accounting.records import session_record
-from gateway.accounting.store import AccountingStore, StoreError
+from gateway.store.accounting_store import AccountingStore, StoreError
 from gateway.core.catalog import Catalog
 from gateway.core.errors import StoreUnavailable
 from gateway.core.money import Pricing, PricingUnit, usd_to_micros

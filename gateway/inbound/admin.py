@@ -29,7 +29,7 @@ END_CONFIRM_S = 3.0
 
 
 class LiveDirectory(Protocol):
-    """Live sessions across replicas (``gateway.accounting.directory.SessionDirectory``)."""
+    """Live sessions across replicas (``gateway.directory.service.SessionDirectory``)."""
 
     async def list_sessions(self) -> list[Entry]: ...
 

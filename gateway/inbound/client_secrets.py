@@ -21,10 +21,10 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.core import dialect as beta
 from gateway.core.errors import AuthenticationFailed, Forbidden, GatewayError, InvalidJson, InvalidRequest
-from gateway.core.keys import KeyRecord
+from gateway.core.api_keys import KeyRecord
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.inbound import session_config as sc
-from gateway.inbound.keystore import KeyVerifier
+from gateway.keys.static import KeyVerifier
 from gateway.inbound.setup import build_request, check_decision
 from gateway.inbound.services import InboundServices
 

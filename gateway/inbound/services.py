@@ -8,12 +8,12 @@ from typing import Callable, Protocol
 from gateway.core.catalog import Catalog
 from gateway.core.errors import GatewayError
 from gateway.core.kinds import EndpointKind
-from gateway.core.keys import KeyRecord
+from gateway.core.api_keys import KeyRecord
 from gateway.core.observers import ObserverFactory
 from gateway.core.ratelimit import HandshakeLimits
 from gateway.core.routing import Route, RouteDecision, SessionRequest
-from gateway.inbound.keystore import KeyVerifier
-from gateway.relay.registry import LiveSessions
+from gateway.keys.static import KeyVerifier
+from gateway.relay.live_sessions import LiveSessions
 from gateway.relay.session import RelayLimits
 from gateway.upstream.pool import UpstreamPool
 

@@ -20,7 +20,7 @@ from gateway.core.errors import (
     UnknownModel,
 )
 from gateway.core.frames import dumps, parse_event
-from gateway.core.keys import KeyRecord
+from gateway.core.api_keys import KeyRecord
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionInfo
 from gateway.core.ports import Closed, Frame, FrameSocket

@@ -14,10 +14,10 @@ import sys
 import time
 from typing import Awaitable, Callable, TextIO
 
-from gateway.accounting.connect import redis_client
-from gateway.accounting.directory import publish_end
-from gateway.accounting.keyring import RedisKeyring, StoredKey, limits_view
-from gateway.accounting.keys import KeySpace
+from gateway.store.connect import redis_client
+from gateway.directory.service import publish_end
+from gateway.keys.keyring import RedisKeyring, StoredKey, limits_view
+from gateway.store.keyspace import KeySpace
 from gateway.core.money import micros_to_usd
 from gateway.keys.generate import budget_micros, build_record, new_key_id, new_secret, parse_labels, parse_routes
 from gateway.settings import Settings

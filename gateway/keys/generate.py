@@ -6,7 +6,7 @@ import re
 import secrets
 from typing import Final, Iterable, Mapping
 
-from gateway.core.keys import KeyRecord
+from gateway.core.api_keys import KeyRecord
 from gateway.core.money import usd_to_micros
 
 SECRET_PREFIX: Final = "vg_"

@@ -10,13 +10,13 @@ from typing import Awaitable, Callable, Protocol
 
 from fastapi import FastAPI
 
-from gateway.accounting.auth_failures import RedisFailureLimiter
+from gateway.keys.auth_failures import RedisFailureLimiter
 from gateway.accounting.caps import default_caps
-from gateway.accounting.directory import DirectoryHooks, SessionDirectory
-from gateway.accounting.keyring import build_verifier
-from gateway.accounting.store import AccountingStore
+from gateway.directory.service import DirectoryHooks, SessionDirectory
+from gateway.keys.keyring import build_verifier
+from gateway.store.accounting_store import AccountingStore
 from gateway.core.errors import EndedByOperator
-from gateway.core.keys import KeyRecord
+from gateway.core.api_keys import KeyRecord
 from gateway.inbound.admin import AdminServices, admin_router
 from gateway.inbound.auth_limit import AuthFailureLimitMiddleware, LocalFailureLimiter, ScopedCORS
 from gateway.inbound.client_secrets import ClientSecretServices, client_secrets_router

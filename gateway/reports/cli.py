@@ -17,9 +17,9 @@ import urllib.parse
 import urllib.request
 from typing import TextIO
 
-from gateway.accounting.connect import redis_client
-from gateway.accounting.keys import KeySpace
-from gateway.accounting.store import AccountingStore, StoreError
+from gateway.store.connect import redis_client
+from gateway.store.keyspace import KeySpace
+from gateway.store.accounting_store import AccountingStore, StoreError
 from gateway.core.usage import UsageReport, parse_group_by, parse_period, summarize
 from gateway.settings import Settings
 

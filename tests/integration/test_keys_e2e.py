@@ -11,7 +11,7 @@ import pytest
 import redis
 from openai import AsyncOpenAI, AuthenticationError, PermissionDeniedError
 
-from gateway.core.keys import hash_secret
+from gateway.core.api_keys import hash_secret
 from tests.integration.conftest import GatewayFactory
 from tests.integration.keys_support import (
     ORIGIN,

@@ -15,7 +15,7 @@ import pytest
 import redis
 from websockets.exceptions import InvalidStatus
 
-from gateway.accounting.keys import KeySpace
+from gateway.store.keyspace import KeySpace
 from tests.integration.conftest import GatewayFactory, GatewayProcess, emulator_env
 from tests.integration.test_caps_e2e import (  # noqa: F401 - the fixtures are used by name
     PCM_BYTES_PER_S,

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from gateway.core.errors import AuthenticationFailed, GatewayError, NotFound
-from gateway.core.keys import KeyRecord
+from gateway.core.api_keys import KeyRecord
 from gateway.core.money import usd_to_micros
 from gateway.core.routing import Caps
 from gateway.inbound.services import InboundServices

@@ -11,8 +11,8 @@ import pytest
 from acct_int_helpers import REDIS_URL, RedisProcess
 from redis.asyncio import Redis
 
-from gateway.accounting.keys import KeySpace
-from gateway.accounting.store import AccountingStore
+from gateway.store.keyspace import KeySpace
+from gateway.store.accounting_store import AccountingStore
 
 
 async def _require(client: Redis) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from gateway.accounting.limits import TenantLimits
-from gateway.accounting.store import AccountingStore
+from gateway.store.accounting_store import AccountingStore
 
 T0 = time.time()
 BUDGET = TenantLimits(daily_budget_micros=1_000)

@@ -8,11 +8,11 @@ import time
 import pytest
 from acct_int_helpers import REDIS_URL, RedisProcess, catalog, free_port, info, stats
 
-from gateway.accounting.connect import create_store
-from gateway.accounting.keys import KeySpace
+from gateway.store.connect import create_store
+from gateway.store.keyspace import KeySpace
 from gateway.accounting.limits import TenantLimits
 from gateway.accounting.service import AccountingService
-from gateway.accounting.store import AccountingStore
+from gateway.store.accounting_store import AccountingStore
 from gateway.core.errors import BudgetCapReached, BudgetExhausted, ConcurrencyLimited, StoreUnavailable
 from gateway.core.observers import ResponseDone, SessionEnded, Terminate
 from gateway.settings import Settings

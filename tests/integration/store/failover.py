@@ -10,7 +10,7 @@ from typing import Callable
 
 import redis
 
-from gateway.accounting.keys import KeySpace
+from gateway.store.keyspace import KeySpace
 from tests.integration.conftest import GatewayFactory, emulator_env
 from tests.integration.keys_support import handshake_status
 from tests.integration.test_caps_e2e import Closed, Recorder, client_for, create_key

@@ -10,9 +10,9 @@ import fakeredis
 import pytest
 from tests.support.accounting import catalog
 
-from gateway.accounting.keys import KeySpace
+from gateway.store.keyspace import KeySpace
 from gateway.accounting.service import AccountingService
-from gateway.accounting.store import AccountingStore
+from gateway.store.accounting_store import AccountingStore
 from gateway.settings import Settings
 
 

@@ -7,8 +7,8 @@ import uuid
 
 import fakeredis
 
-from gateway.accounting.keys import KeySpace
-from gateway.accounting.store import AccountingStore
+from gateway.store.keyspace import KeySpace
+from gateway.store.accounting_store import AccountingStore
 
 DAY = 86_400.0
 

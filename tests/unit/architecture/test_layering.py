@@ -30,7 +30,7 @@ HOMES: dict[str, set[str]] = {
     "opentelemetry": {"gateway.telemetry"},
     "prometheus_client": {"gateway.telemetry"},
     "aiortc": {"gateway.webrtc"},
-    "picows": {"gateway.upstream", "gateway.inbound.fastws"},
+    "picows": {"gateway.upstream", "gateway.transports.picows"},
 }
 
 #: the WebSocket client library: upstream connectors; the emulator is its own server

@@ -168,7 +168,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out(repo_root: Path) -> None
     patterns = _dockerignore(repo_root)
     for path in (".env", ".env.production", ".venv/bin/python", ".git/config", "gateway/__pycache__/x.pyc", "tests/x.py"):
         assert _ignored(path, patterns), path
-    assert not _ignored("gateway/accounting/lua/admit.lua", patterns)
+    assert not _ignored("gateway/store/lua/admit.lua", patterns)
 
 
 class _Health(http.server.BaseHTTPRequestHandler):

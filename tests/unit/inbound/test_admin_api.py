@@ -11,8 +11,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from gateway.accounting.directory import DirectoryHooks, SessionDirectory
-from gateway.accounting.keys import KeySpace
+from gateway.directory.service import DirectoryHooks, SessionDirectory
+from gateway.store.keyspace import KeySpace
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionEnded, SessionInfo, SessionStats
 from gateway.core.routing import Caps, Route, RouteDecision

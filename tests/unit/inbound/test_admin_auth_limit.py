@@ -12,7 +12,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from gateway.core.errors import AuthenticationFailed
-from gateway.inbound.asgi_socket import deny
+from gateway.transports.asgi.socket import deny
 from gateway.inbound.auth_limit import AuthFailureLimitMiddleware, LocalFailureLimiter
 
 GOOD = "good-key"

@@ -12,14 +12,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from gateway.accounting.client_secrets import ClientSecretStore
-from gateway.accounting.keyring import ApiKeys, GatewayVerifier, RedisKeyring
-from gateway.accounting.keys import KeySpace
+from gateway.keys.client_secrets import ClientSecretStore
+from gateway.keys.keyring import ApiKeys, GatewayVerifier, RedisKeyring
+from gateway.store.keyspace import KeySpace
 from gateway.adapters import PolicyRouter
 from gateway.core.catalog import Catalog
 from gateway.inbound.auth_limit import AuthFailureLimitMiddleware, LocalFailureLimiter, ScopedCORS
 from gateway.inbound.client_secrets import ClientSecretServices, client_secrets_router
-from gateway.inbound.keystore import StaticKeys
+from gateway.keys.static import StaticKeys
 from gateway.policy.catalog import load_catalog
 from gateway.policy.holder import PolicyHolder
 

@@ -8,7 +8,7 @@ from typing import AsyncIterator
 import fakeredis
 import pytest
 
-from gateway.accounting.keys import KeySpace
+from gateway.store.keyspace import KeySpace
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from gateway.accounting.client_secrets import ClientSecretStore, is_client_secret
-from gateway.accounting.keyring import RedisKeyring
-from gateway.core.keys import hash_secret
+from gateway.keys.client_secrets import ClientSecretStore, is_client_secret
+from gateway.keys.keyring import RedisKeyring
+from gateway.core.api_keys import hash_secret
 from gateway.keys.generate import build_record, new_key_id, new_secret
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.accounting.client_secrets import ClientSecretStore
-from gateway.accounting.keyring import ApiKeys, GatewayVerifier, RedisKeyring, StoredKey, TtlCache
-from gateway.accounting.keys import KeySpace
+from gateway.keys.client_secrets import ClientSecretStore
+from gateway.keys.keyring import ApiKeys, GatewayVerifier, RedisKeyring, StoredKey, TtlCache
+from gateway.store.keyspace import KeySpace
 from gateway.core.errors import StoreUnavailable
-from gateway.core.keys import KeyRecord
-from gateway.inbound.keystore import StaticKeys
+from gateway.core.api_keys import KeyRecord
+from gateway.keys.static import StaticKeys
 from gateway.keys.generate import build_record, new_key_id, new_secret
 
 

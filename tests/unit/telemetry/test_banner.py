@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from gateway.accounting.connect import describe_store
+from gateway.store.connect import describe_store
 from gateway.telemetry.banner import BannerFacts, emit_banner, render_banner
 
 FACTS = BannerFacts(

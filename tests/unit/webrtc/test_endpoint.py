@@ -11,10 +11,10 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from gateway.core.keys import KeyRecord
+from gateway.core.api_keys import KeyRecord
 from gateway.core.kinds import EndpointKind
 from gateway.core.routing import RouteDecision
-from gateway.inbound.keystore import StaticKeys
+from gateway.keys.static import StaticKeys
 from gateway.inbound.webrtc import webrtc_router
 from gateway.webrtc.call import INPUT_PREFETCH_FRAMES, answer_offer, shorten_input_jitter_buffer
 from gateway.inbound.webrtc.endpoint import Offer, handshake_for, read_offer

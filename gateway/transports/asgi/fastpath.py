@@ -12,7 +12,7 @@ from typing import Mapping, MutableMapping
 from fastapi import FastAPI
 from starlette.types import Receive, Send
 
-from gateway.inbound.realtime import SessionEndpoint
+from gateway.transports.asgi.endpoint import SessionEndpoint
 
 Scope = MutableMapping[str, object]
 

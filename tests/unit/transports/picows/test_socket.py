@@ -9,7 +9,7 @@ from picows import WSMsgType
 from picows.picows import _make_test_ws_frame
 
 from gateway.core.ports import Closed
-from gateway.inbound.fastws.socket import PicowsClientSocket
+from gateway.transports.picows.socket import PicowsClientSocket
 
 
 class FakeUnderlying:

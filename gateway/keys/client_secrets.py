@@ -12,10 +12,10 @@ from typing import Awaitable, Callable, Final, Mapping
 
 from redis.exceptions import RedisError
 
-from gateway.accounting.keys import KeySpace
-from gateway.accounting.store import AccountingStore, RedisClient
+from gateway.store.keyspace import KeySpace
+from gateway.store.accounting_store import AccountingStore, RedisClient
 from gateway.core.errors import StoreUnavailable
-from gateway.core.keys import KeyRecord, hash_secret, key_record_from_dict
+from gateway.core.api_keys import KeyRecord, hash_secret, key_record_from_dict
 
 CLIENT_SECRET_PREFIX: Final = "ek_"
 MIN_TTL_S: Final = 10

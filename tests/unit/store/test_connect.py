@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
 
-from gateway.accounting.connect import STORES, create_store, redis_client
+from gateway.store.connect import STORES, create_store, redis_client
 from gateway.accounting.limits import TenantLimits
 from gateway.settings import Settings
 
@@ -70,6 +70,6 @@ def test_bad_urls_are_rejected() -> None:
 @pytest.mark.parametrize("name", ["admit", "charge", "renew", "release"])
 def test_lua_scripts_ship_with_a_keys_argv_return_header(name: str) -> None:
     """Each atomic operation is one Lua file whose header documents KEYS, ARGV and the return value."""
-    text = resources.files("gateway.accounting").joinpath("lua", f"{name}.lua").read_text()
+    text = resources.files("gateway.store").joinpath("lua", f"{name}.lua").read_text()
     header = "\n".join(line for line in text.splitlines() if line.startswith("--"))
     assert "KEYS[1]" in header and "ARGV[1]" in header and "Returns" in header

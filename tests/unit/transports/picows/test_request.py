@@ -5,7 +5,7 @@ import pytest
 
 from gateway.core.errors import AuthenticationFailed, RateLimited
 from gateway.core.kinds import EndpointKind
-from gateway.inbound.fastws.request import handshake_of, parse_upgrade, refusal_response
+from gateway.transports.picows.request import handshake_of, parse_upgrade, refusal_response
 
 HEAD = (
     b"GET /v1/realtime%2Ftranslations?model=gpt-realtime-2&x=%0d%0a HTTP/1.1\r\n"

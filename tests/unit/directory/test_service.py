@@ -7,8 +7,8 @@ import json
 
 import fakeredis
 
-from gateway.accounting.directory import DirectoryHooks, SessionDirectory, end_channel, publish_end, replica_key
-from gateway.accounting.keys import KeySpace
+from gateway.directory.service import DirectoryHooks, SessionDirectory, end_channel, publish_end, replica_key
+from gateway.store.keyspace import KeySpace
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionEnded, SessionInfo, SessionStats
 from gateway.core.routing import Caps, Route, RouteDecision
@@ -180,7 +180,7 @@ async def test_a_failing_hook_leaves_its_value_out() -> None:
 
 def test_a_client_traceparent_gives_the_trace_id_when_telemetry_does_not() -> None:
     """With no trace id from telemetry, the session's trace is the one its W3C traceparent names; bad ones are ignored."""
-    from gateway.accounting.directory import traceparent_trace_id
+    from gateway.directory.service import traceparent_trace_id
 
     assert traceparent_trace_id("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01") == "0af7651916cd43dd8448eb211c80319c"
     for bad in (None, "", "garbage", "00-XYZ-b7ad6b7169203331-01", "00-" + "0" * 32 + "-b7ad6b7169203331-01"):

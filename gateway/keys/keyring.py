@@ -15,11 +15,11 @@ from typing import Callable, Mapping, Protocol
 
 from redis.exceptions import RedisError
 
-from gateway.accounting.client_secrets import ClientSecretStore, is_client_secret
-from gateway.accounting.keys import KeySpace
-from gateway.accounting.store import AccountingStore, RedisClient
+from gateway.keys.client_secrets import ClientSecretStore, is_client_secret
+from gateway.store.keyspace import KeySpace
+from gateway.store.accounting_store import AccountingStore, RedisClient
 from gateway.core.errors import StoreUnavailable
-from gateway.core.keys import KeyRecord, hash_secret, key_record_from_dict, same_hash
+from gateway.core.api_keys import KeyRecord, hash_secret, key_record_from_dict, same_hash
 
 #: how long a verified key is trusted without asking Redis again (bounds how late a revocation is seen)
 CACHE_TTL_S = 1.0

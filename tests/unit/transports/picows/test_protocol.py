@@ -10,9 +10,9 @@ import orjson
 
 from gateway.core.errors import Draining
 from gateway.core.kinds import EndpointKind
-from gateway.inbound.fastpath import RealtimeFastPath
-from gateway.inbound.fastws.protocol import PicowsSessionProtocol, _fastpath, _feed
-from gateway.inbound.realtime import SessionEndpoint
+from gateway.transports.asgi.fastpath import RealtimeFastPath
+from gateway.transports.picows.protocol import PicowsSessionProtocol, _fastpath, _feed
+from gateway.transports.asgi.endpoint import SessionEndpoint
 
 
 class FakeTransport:

@@ -11,7 +11,7 @@ from starlette.types import Receive, Send
 
 from gateway.core.errors import AuthenticationFailed, GatewayError, NotFound, RateLimited
 from gateway.core.kinds import EndpointKind
-from gateway.inbound.asgi_socket import AsgiClientSocket, accept, deny
+from gateway.transports.asgi.socket import AsgiClientSocket, accept, deny
 from gateway.inbound.credentials import choose_subprotocol
 from gateway.inbound.services import InboundServices
 from gateway.inbound.setup import Handshake, SessionSetup

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 from gateway.core.errors import Draining, GatewayError
 from gateway.relay.session import RelaySession
 
-log = logging.getLogger("voice_gateway.relay.registry")
+log = logging.getLogger("voice_gateway.relay.live_sessions")
 
 
 class LiveSessions:

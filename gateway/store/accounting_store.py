@@ -11,10 +11,10 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from gateway.accounting.keys import DAY_TTL_S, MONTH_TTL_S, SESSION_TTL_S, KeySpace
+from gateway.store.keyspace import DAY_TTL_S, MONTH_TTL_S, SESSION_TTL_S, KeySpace
 from gateway.accounting.limits import TenantLimits
 
-log = logging.getLogger("voice_gateway.accounting.store")
+log = logging.getLogger("voice_gateway.store.accounting_store")
 
 #: a bound on the record stream's length whatever the retention (a flood of short sessions)
 RECORDS_MAXLEN = 1_000_000
@@ -47,7 +47,7 @@ class ChargeResult:
 
 
 def _script_text(name: str) -> str:
-    return resources.files("gateway.accounting").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    return resources.files("gateway.store").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
 def _limit(value: int | None) -> int:

@@ -21,8 +21,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
 from gateway.accounting.config import AccountingSettings
-from gateway.accounting.keys import KeySpace
-from gateway.accounting.store import AccountingStore, RedisClient
+from gateway.store.keyspace import KeySpace
+from gateway.store.accounting_store import AccountingStore, RedisClient
 
 log = logging.getLogger("voice_gateway.accounting")
 

@@ -10,10 +10,10 @@ import logging
 
 from redis.exceptions import RedisError
 
-from gateway.accounting.keys import KeySpace
-from gateway.accounting.store import AccountingStore, RedisClient
+from gateway.store.keyspace import KeySpace
+from gateway.store.accounting_store import AccountingStore, RedisClient
 
-log = logging.getLogger("voice_gateway.accounting.auth_failures")
+log = logging.getLogger("voice_gateway.keys.auth_failures")
 
 
 class RedisFailureLimiter:

@@ -22,13 +22,13 @@ from typing import Callable, Mapping
 
 from redis.exceptions import RedisError
 
-from gateway.accounting.keys import KeySpace
-from gateway.accounting.store import RedisClient
+from gateway.store.keyspace import KeySpace
+from gateway.store.accounting_store import RedisClient
 from gateway.core.errors import StoreUnavailable
 from gateway.core.observers import SessionEnded, SessionEvent, SessionInfo, SessionStats, Verdict
 from gateway.core.routing import Caps
 
-log = logging.getLogger("voice_gateway.accounting.directory")
+log = logging.getLogger("voice_gateway.directory.service")
 
 PERIOD_S = 2.0
 TTL_S = 6.0

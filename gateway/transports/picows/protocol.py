@@ -25,10 +25,10 @@ from uvicorn.server import ServerState
 from gateway.core.errors import GatewayError
 from gateway.core.kinds import EndpointKind
 from gateway.inbound.credentials import choose_subprotocol
-from gateway.inbound.fastpath import RealtimeFastPath
-from gateway.inbound.fastws.request import UpgradeRequest, handshake_of, parse_upgrade, refusal_response
-from gateway.inbound.fastws.socket import PicowsClientSocket
-from gateway.inbound.realtime import SESSION_ID_HEADER, prepare_session
+from gateway.transports.asgi.fastpath import RealtimeFastPath
+from gateway.transports.picows.request import UpgradeRequest, handshake_of, parse_upgrade, refusal_response
+from gateway.transports.picows.socket import PicowsClientSocket
+from gateway.transports.asgi.endpoint import SESSION_ID_HEADER, prepare_session
 from gateway.inbound.setup import SessionSetup
 
 log = logging.getLogger("voice_gateway.inbound")

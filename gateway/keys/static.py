@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence
 
-from gateway.core.keys import KeyRecord, hash_secret, same_hash
+from gateway.core.api_keys import KeyRecord, hash_secret, same_hash
 
 
 class KeyVerifier(Protocol):

@@ -1,0 +1,1 @@
+"""Realtime sessions on uvicorn's ASGI WebSocket messages, dispatched before any middleware."""

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: serve test bench bench-throughput install clean emulator schema browser
+.PHONY: serve test bench bench-throughput install clean emulator schema browser prometheus
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "voice-gateway needs Python 3.11+")'
@@ -22,7 +22,7 @@ serve: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/voice-gateway emulator --port 8090
 
-test: $(STAMP) browser
+test: $(STAMP) browser prometheus
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The browser tests (admin page, WebRTC demo) drive Debian's headless Chromium; install it when we
@@ -31,6 +31,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "make: chromium is not installed; browser tests will be skipped (they fail in CI)"; }
+
+# The chart's alert tests run Debian's promtool and Prometheus (package `prometheus`); installed like
+# chromium. Without them those tests skip loudly, except in CI, where they fail.
+prometheus:
+	@command -v promtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) || \
+	  echo "make: promtool/prometheus are not installed; alert tests will be skipped (they fail in CI)"; }
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'

@@ -68,6 +68,8 @@ PRODUCTION: dict[str, object] = {
     },
     "podDisruptionBudget": {"enabled": True, "minAvailable": "50%"},
     "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+    "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+    "grafanaDashboard": {"enabled": True},
 }
 
 SENTINEL: dict[str, object] = {

@@ -9,7 +9,7 @@ from deploy_support import SCENARIOS, Manifest
 # Oldest and newest Kubernetes minors the chart claims (Chart.yaml kubeVersion >=1.27).
 KUBE_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
 # Kinds from CRDs: kubernetes-validate ships only core schemas; these get structural checks instead.
-CRD_KINDS = {"HTTPRoute", "ServiceMonitor"}
+CRD_KINDS = {"HTTPRoute", "ServiceMonitor", "PrometheusRule"}
 
 
 def _validate(doc: Manifest, version: str) -> None:

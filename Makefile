@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: serve test bench bench-throughput install clean emulator schema browser prometheus
+.PHONY: serve test bench bench-peers bench-throughput install clean emulator schema browser prometheus
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "voice-gateway needs Python 3.11+")'
@@ -42,6 +42,12 @@ prometheus:
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# the same run plus the gateways users would otherwise pick: Portkey's (npm; needs Node.js) and LiteLLM's proxy
+# (PyPI, in its own venv); both are installed on first use under bench/.peers/
+bench-peers: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m bench.run --peers portkey,litellm $(BENCH_ARGS)
 
 schema: $(STAMP)
 	$(BIN)/voice-gateway policy schema --write policies/policy.schema.json

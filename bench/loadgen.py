@@ -28,9 +28,14 @@ _TICK_NS = 1_000_000
 class BenchSession(WSListener):  # type: ignore[misc]
     """One client session: notes ``session.created`` and matches echoed frames to their stamps."""
 
-    def __init__(self, index: int, frames: int, window: tuple[int, int], rtts: list[int]) -> None:
-        """Track ``frames`` sequence numbers; keep round trips of those in ``window``."""
-        self.index, self.window, self.rtts = index, window, rtts
+    def __init__(self, index: int, frames: int, window: tuple[int, int], rtts: list[int],
+                 ready_on_open: bool = False) -> None:
+        """Track ``frames`` sequence numbers; keep round trips of those in ``window``.
+
+        ``ready_on_open``: the session counts as set up when the handshake completes, for relays that
+        lose what the upstream sends before their client socket is attached (``session.created``).
+        """
+        self.index, self.window, self.rtts, self.ready_on_open = index, window, rtts, ready_on_open
         self.tracker = SequenceTracker(frames)
         self.created = asyncio.get_running_loop().create_future()
         self.transport: WSTransport | None = None
@@ -40,6 +45,8 @@ class BenchSession(WSListener):  # type: ignore[misc]
     def on_ws_connected(self, transport: WSTransport) -> None:
         """Keep the transport for sending."""
         self.transport = transport
+        if self.ready_on_open and not self.created.done():
+            self.created.set_result(time.monotonic_ns())
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         """Match an echo, or note ``session.created``."""
@@ -88,14 +95,15 @@ class Plan:
 async def open_sessions(args: argparse.Namespace, plan: Plan, rtts: list[int]) -> tuple[list[BenchSession], list[float], int]:
     """Connect every session (bounded concurrency); set-up times in ms and the failure count."""
     gate = asyncio.Semaphore(args.concurrency)
-    headers = {"Authorization": f"Bearer {args.key}"}
+    headers = {"Authorization": f"Bearer {args.key}"} | dict(h.split(": ", 1) for h in args.header)
 
     async def one(i: int) -> tuple[BenchSession, float] | None:
         async with gate:
             started = time.monotonic_ns()
             try:
                 _, listener = await ws_connect(
-                    lambda: BenchSession(args.offset + i, plan.end, (plan.first, plan.end), rtts), args.url,
+                    lambda: BenchSession(args.offset + i, plan.end, (plan.first, plan.end), rtts,
+                                         ready_on_open=args.ready == "open"), args.url,
                     extra_headers=headers, websocket_handshake_timeout=15)
                 created = await asyncio.wait_for(listener.created, 15)
             except (OSError, asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - counted, reported
@@ -201,6 +209,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen")
     parser.add_argument("--url", required=True)
     parser.add_argument("--key", default="bench-key")
+    parser.add_argument("--ready", choices=("created", "open"), default="created",
+                        help="a session is set up at session.created (default) or when the handshake completes")
+    parser.add_argument("--header", action="append", default=[], help="an extra handshake header, 'Name: value'")
     parser.add_argument("--sessions", type=int, required=True)
     parser.add_argument("--offset", type=int, default=0, help="index of this process's first session")
     parser.add_argument("--concurrency", type=int, default=32, help="handshakes in flight at once")

@@ -26,6 +26,10 @@ class Target:
     key: str
     proc: Proc
     upstream: Proc
+    #: extra handshake headers the target needs (a peer gateway's provider and upstream address)
+    headers: tuple[tuple[str, str], ...] = ()
+    #: a session is set up when its handshake completes (the relay drops ``session.created``)
+    ready_on_open: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ def _spawn(target: Target, sessions: int, offset: int, shape: LoadShape, concurr
             "--key", target.key, "--sessions", str(sessions), "--offset", str(offset),
             "--warmup", str(shape.warmup_s), "--duration", str(shape.duration_s),
             "--concurrency", str(concurrency), "--result", str(result)]
+    if target.ready_on_open:
+        argv += ["--ready", "open"]
+    for name, value in target.headers:
+        argv += ["--header", f"{name}: {value}"]
     gen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     _RESULTS[gen.pid] = result
     return gen
@@ -142,10 +150,14 @@ def _snapshot(target: Target) -> tuple[TreeSample, TreeSample, dict[int, int], f
     return sample_tree(target.proc.pid), sample_tree(target.upstream.pid), read_core_busy(), time.monotonic()
 
 
+#: set-up time is measured with this many handshakes in flight
+IDLE_HANDSHAKES_IN_FLIGHT = 25
+
+
 def run_idle(target: Target, sessions: int, settle_s: float = 1.5) -> dict[str, object]:
     """M idle sessions opened a few at a time: set-up times and RSS growth per session."""
     base = sample_tree(target.proc.pid).rss_bytes
-    gens = _start_loadgens(target, sessions, LoadShape(0.0, 0.0), concurrency=4)
+    gens = _start_loadgens(target, sessions, LoadShape(0.0, 0.0), concurrency=IDLE_HANDSHAKES_IN_FLIGHT)
     time.sleep(settle_s)
     held = sample_tree(target.proc.pid).rss_bytes
     results = _finish(gens, "QUIT")

@@ -88,9 +88,10 @@ def wait_port(proc: Proc, port: int, timeout_s: float = 30.0) -> None:
     raise RuntimeError(f"{proc.name} did not listen on {port} within {timeout_s:.0f} s:\n{proc.tail()}")
 
 
-def probe_session(url: str, key: str, timeout_s: float = 10.0) -> None:
+def probe_session(url: str, key: str, timeout_s: float = 10.0, headers: dict[str, str] | None = None) -> None:
     """Open one session and wait for ``session.created``; raises when the target cannot serve."""
-    with connect(url, additional_headers={"Authorization": f"Bearer {key}"}, open_timeout=timeout_s) as ws:
+    with connect(url, additional_headers={"Authorization": f"Bearer {key}"} | (headers or {}),
+                 open_timeout=timeout_s) as ws:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             frame = ws.recv(timeout=max(0.01, deadline - time.monotonic()))

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench import nginx, phases, plot, profile, report, targets
+from bench import nginx, peers, phases, plot, profile, report, targets
 from bench.phases import LoadShape, Target
 from bench.procs import LOADGEN_CORE, Proc, pin_self
 
@@ -41,13 +41,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--nice", type=int, default=-10,
                    help="niceness of the bench and everything it starts (as root; shields the run from other "
                         "work on a shared machine; 0 to leave it)")
+    p.add_argument("--peers", default="", help="comma-separated peer gateways to measure too: "
+                   f"{', '.join(sorted(peers.STARTERS))} (installed on first use under bench/.peers/)")
     p.add_argument("--no-nginx", action="store_true")
     p.add_argument("--no-gateway", action="store_true")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--out", type=Path, default=HERE, help="where RESULTS.md, PROFILE.md and results/ go")
     args = p.parse_args(argv)
     q = args.quick
-    args.sessions = [int(x) for x in (args.sessions or ("1,100,200" if q else "1,50,100,200,400")).split(",")]
+    args.sessions = [int(x) for x in (args.sessions or ("1,100,300" if q else "1,50,100,200,300,400")).split(",")]
+    args.peers = [p for p in args.peers.split(",") if p]
+    unknown = sorted(set(args.peers) - set(peers.STARTERS))
+    if unknown:
+        p.error(f"unknown peer(s) {', '.join(unknown)}; known: {', '.join(sorted(peers.STARTERS))}")
     args.workers = [int(x) for x in (args.workers or ("1" if q else "1,2")).split(",")]
     args.warmup = args.warmup if args.warmup is not None else (1.0 if q else 2.0)
     args.duration = args.duration if args.duration is not None else (3.0 if q else 8.0)
@@ -97,6 +103,18 @@ def start_all(args: argparse.Namespace, root: Path, notes: list[str]) -> tuple[l
         procs.append(target.proc)
         found.append(target)
         extra["nginx"] = targets.nginx_version(nginx.nginx_binary())
+    for name in args.peers:
+        try:
+            target = peers.STARTERS[name](upstream, port, root, KEY)
+        except Exception as exc:  # noqa: BLE001 - a peer that cannot serve is reported, not fatal
+            notes.append(f"peer {name} did not serve sessions, left out: {str(exc).splitlines()[0][:300]}")
+            log(notes[-1])
+            continue
+        procs.append(target.proc)
+        found.append(target)
+        if target.ready_on_open:
+            notes.append(f"{target.name} loses what the upstream sends before it attaches the client's socket "
+                         "(session.created included): its set-up time is measured to the handshake's completion.")
     redis_url = redis_choice(args.redis_url)
     extra["gateway_store"] = "Redis (local server)" if redis_url else "in-process"
     for workers in [] if args.no_gateway else args.workers:

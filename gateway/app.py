@@ -153,6 +153,7 @@ async def _start(settings: Settings) -> Runtime:
     telemetry = setup_telemetry(settings, catalog=catalog, cost_of=accounting.live_spend)
     closers.append(_async(telemetry.shutdown))
     telemetry.metrics.watch_store(lambda: accounting.healthy)
+    accounting.trace_id_of = telemetry.trace_id_of
     pool.on_failure = lambda endpoint, status: telemetry.record_upstream_connect_failure(
         endpoint, "refused" if status else "unreachable"
     )
@@ -271,6 +272,7 @@ async def _start_keys(app: FastAPI, settings: Settings, runtime: Runtime) -> Cal
         reload_policies=reload_policies,
         policy_status=runtime.policy.status,
         trace_id_of=runtime.telemetry.trace_id_of,
+        turns_of=runtime.accounting.turns_of,
     )
 
 

@@ -9,6 +9,7 @@ from gateway.store.keyspace import KeySpace
 from gateway.accounting.limits import Lease, TenantLimits
 from gateway.accounting.meter import Meter
 from gateway.core.observers import SessionInfo, SessionStats
+from gateway.core.timeline import TurnLog
 
 
 @dataclass(slots=True)
@@ -39,6 +40,8 @@ class LiveSession:
     #: the cumulative cost last checkpointed in the store
     charged_micros: int = 0
     stats: SessionStats | None = None
+    #: per-turn summaries for the operator's timeline (bounded)
+    timeline: TurnLog | None = None
     ended: bool = False
     record_queued: bool = False
 

@@ -21,6 +21,7 @@ from gateway.core.observers import (
     Verdict,
 )
 from gateway.core.routing import Caps
+from gateway.core.timeline import TurnLog
 
 ANONYMOUS_TENANT = "_anonymous"
 
@@ -46,6 +47,12 @@ class AccountingObserver:
         self._wall = wall
 
     async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        verdict = self._on_event(event, stats)
+        if self.live.timeline is not None:
+            self.live.timeline.observe(event, self.live.cost_micros)
+        return verdict
+
+    def _on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
         meter = self.live.meter
         self.live.stats = stats
         if meter is None:
@@ -113,6 +120,7 @@ class AccountingObserverFactory:
             guard=CapGuard(info.route.caps.tightened(self._default_caps), now),
             started_wall=self._wall(),
             lease=lease,
+            timeline=TurnLog(now),
         )
         self._ledger.sessions[info.session_id] = live
         return AccountingObserver(live, self._ledger, self._prices, self._flusher, self._wall)

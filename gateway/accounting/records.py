@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from gateway.accounting.ledger import LiveSession
@@ -13,7 +14,7 @@ def _iso(wall: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{int(wall * 1000) % 1000:03d}Z"
 
 
-def session_record(live: LiveSession, ended: SessionEnded, ended_wall: float) -> dict[str, str]:
+def session_record(live: LiveSession, ended: SessionEnded, ended_wall: float, trace_id: str | None = None) -> dict[str, str]:
     """Flat string fields (a stream entry); never carries audio, transcripts or secrets."""
     info, stats = live.info, live.stats
     tokens = live.meter.tokens() if live.meter is not None else None
@@ -46,4 +47,10 @@ def session_record(live: LiveSession, ended: SessionEnded, ended_wall: float) ->
         "cost_usd": micros_to_usd(live.cost_micros),
         "end_reason": ended.reason,
         "error_code": ended.error_code or "",
+        "cap_micros": str(live.guard.caps.max_cost_micros or ""),
+        "max_duration_s": str(live.guard.caps.max_duration_s or ""),
+        "turns": json.dumps(live.timeline.summaries() if live.timeline else [], separators=(",", ":")),
+        "turns_total": str(live.timeline.count if live.timeline else 0),
+        "turns_dropped": str(live.timeline.dropped if live.timeline else 0),
+        "trace_id": trace_id or "",
     }

@@ -78,6 +78,8 @@ class AccountingService:
         self._task: asyncio.Task[None] | None = None
         self._last_heartbeat = 0.0
         self._last_probe = 0.0
+        #: the session's trace id for its record (the composition root connects telemetry here)
+        self.trace_id_of: Callable[[str], str | None] = lambda _sid: None
 
     # --- what the app reads ----------------------------------------------------------------------
 
@@ -90,6 +92,11 @@ class AccountingService:
         """The session's projected cost so far in micro-dollars (0 when unknown)."""
         live = self.ledger.sessions.get(session_id)
         return live.cost_micros if live is not None else 0
+
+    def turns_of(self, session_id: str) -> list[dict[str, object]] | None:
+        """The live session's per-turn summaries so far (``None`` when not metered here)."""
+        live = self.ledger.sessions.get(session_id)
+        return live.timeline.summaries() if live is not None and live.timeline is not None else None
 
     @property
     def queued_records(self) -> int:
@@ -159,7 +166,7 @@ class AccountingService:
             await self._checkpoint(live)
         if live.lease is not None:
             await self.admission.release(live.lease)
-        self._queue_record(session_record(live, ended, self._wall()))
+        self._queue_record(session_record(live, ended, self._wall(), _trace_id(self.trace_id_of, live.info.session_id)))
         live.record_queued = True
         async with self._lock:
             await self._drain_records()
@@ -262,3 +269,12 @@ class AccountingService:
                 return
             self.health.up()
             self._records.popleft()
+
+
+def _trace_id(trace_id_of: Callable[[str], str | None], session_id: str) -> str | None:
+    """A failing lookup leaves the trace id out of the record rather than losing the record."""
+    try:
+        return trace_id_of(session_id)
+    except Exception:  # noqa: BLE001
+        log.debug("trace id lookup failed", exc_info=True)
+        return None

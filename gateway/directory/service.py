@@ -36,6 +36,7 @@ Entry = dict[str, object]
 EndLocal = Callable[[str], bool]
 LiveSpend = Callable[[str], "int | None"]
 TraceIdOf = Callable[[str], "str | None"]
+TurnsOf = Callable[[str], "list[dict[str, object]] | None"]
 
 
 def end_channel(keys: KeySpace) -> str:
@@ -125,6 +126,8 @@ class DirectoryHooks:
     end_local: EndLocal
     live_spend: LiveSpend = lambda _sid: None
     trace_id_of: TraceIdOf = lambda _sid: None
+    #: the session's per-turn summaries so far (``AccountingService.turns_of``), for the timeline page
+    turns_of: TurnsOf = lambda _sid: None
     default_caps: Caps = field(default_factory=Caps)
 
 
@@ -183,6 +186,8 @@ class SessionDirectory:
             spend = spend if isinstance(spend, int) else None
             trace = trace if isinstance(trace, str) else traceparent_trace_id(local.info.traceparent)
             entries[sid] = entry_of(local, self.replica_id, spend, trace, self.hooks.default_caps, wall)
+            turns = _safe(self.hooks.turns_of, sid)
+            entries[sid]["turns"] = turns if isinstance(turns, list) else []
         return entries
 
     async def publish(self) -> None:

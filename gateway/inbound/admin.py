@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hmac
+import json
 import time
+from datetime import datetime
 from dataclasses import dataclass
 from importlib import resources
 from typing import Awaitable, Callable, Mapping, Protocol
@@ -24,6 +26,8 @@ from gateway.core.money import micros_to_usd
 from gateway.inbound.errors_route import GatewayErrorRoute
 
 Entry = dict[str, object]
+#: how many of the newest session records are searched for an ended session's timeline
+RECENT_SEARCH = 1000
 #: how long ending a session waits to see it gone before answering ``ending`` instead of ``ended``
 END_CONFIRM_S = 3.0
 
@@ -121,6 +125,52 @@ class RecordList(BaseModel):
     records: list[dict[str, str]]
 
 
+class TurnView(BaseModel):
+    """One turn of a session's timeline (``gateway.core.timeline``); offsets in ms from the session start."""
+
+    n: int
+    kind: str
+    trigger: str
+    start_ms: int
+    end_ms: int
+    ttfa_ms: int | None = None
+    status: str
+    interrupted: bool = False
+    tools: list[str] = []
+    handoffs: list[str] = []
+    cost_micros: int
+    total_micros: int
+
+
+class EndView(BaseModel):
+    reason: str
+    error_code: str | None = None
+    ended_at: float
+
+
+class TimelineView(BaseModel):
+    """A session's turns on a time axis, live (from the directory) or recently ended (from its record)."""
+
+    session_id: str
+    live: bool
+    tenant: str | None = None
+    key_id: str | None = None
+    kind: str
+    route: str
+    model: str
+    started_at: float
+    duration_s: float
+    spend_micros: int | None = None
+    cap_micros: int | None = None
+    max_duration_s: float | None = None
+    turns: list[TurnView]
+    turns_total: int
+    turns_dropped: int = 0
+    ended: EndView | None = None
+    trace_id: str | None = None
+    trace_url: str | None = None
+
+
 # --- helpers ----------------------------------------------------------------------------------------
 
 
@@ -136,6 +186,49 @@ def _view(entry: Entry, now: float, jaeger_ui_url: str | None) -> LiveSessionVie
             "spend_usd": micros_to_usd(spend) if isinstance(spend, int) else None,
             "trace_url": trace_url,
         }
+    )
+
+
+def _live_timeline(entry: Entry, now: float, jaeger_ui_url: str | None) -> TimelineView:
+    view = _view(entry, now, jaeger_ui_url)
+    turns = entry.get("turns") if isinstance(entry.get("turns"), list) else []
+    return TimelineView(
+        session_id=view.session_id, live=True, tenant=view.tenant, key_id=view.key_id, kind=view.kind,
+        route=view.route, model=view.model, started_at=view.started_at, duration_s=view.duration_s,
+        spend_micros=view.spend_micros, cap_micros=view.caps.max_cost_micros, max_duration_s=view.caps.max_duration_s,
+        turns=turns, turns_total=len(turns), trace_id=view.trace_id, trace_url=view.trace_url,  # type: ignore[arg-type]
+    )
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _optional_number(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def _ended_timeline(record: Mapping[str, str], jaeger_ui_url: str | None) -> TimelineView:
+    """The timeline kept in a session record (``gateway.accounting.records``)."""
+    try:
+        turns = json.loads(record.get("turns") or "[]")
+    except ValueError:
+        turns = []
+    started, ended = _epoch(record["started_at"]), _epoch(record["ended_at"])
+    cap = _optional_number(record.get("cap_micros"))
+    return TimelineView(
+        session_id=record["session_id"], live=False, tenant=record.get("tenant"), key_id=record.get("key_id") or None,
+        kind=record.get("kind", ""), route=record.get("route", ""),
+        model=record.get("model_served") or record.get("model_routed", ""),
+        started_at=started, duration_s=float(record.get("duration_s") or 0), spend_micros=int(record.get("cost_micros") or 0),
+        cap_micros=int(cap) if cap is not None else None, max_duration_s=_optional_number(record.get("max_duration_s")),
+        turns=turns, turns_total=int(record.get("turns_total") or len(turns)), turns_dropped=int(record.get("turns_dropped") or 0),
+        ended=EndView(reason=record.get("end_reason", ""), error_code=record.get("error_code") or None, ended_at=ended),
+        trace_id=record.get("trace_id") or None,
+        trace_url=f"{jaeger_ui_url.rstrip('/')}/trace/{record['trace_id']}" if jaeger_ui_url and record.get("trace_id") else None,
     )
 
 
@@ -189,6 +282,16 @@ def admin_router(admin_token: SecretStr | str | None) -> APIRouter:
         if entry is None:
             raise NotFound(f"No live session '{session_id}'.")
         return _view(entry, admin.wall(), admin.jaeger_ui_url)
+
+    @router.get("/sessions/{session_id}/timeline", response_model=TimelineView, summary="A session's turns, live or recently ended")
+    async def timeline(session_id: str, admin: AdminServices = Depends(require_admin)) -> TimelineView:
+        entry = await admin.directory.find(session_id)
+        if entry is not None:
+            return _live_timeline(entry, admin.wall(), admin.jaeger_ui_url)
+        for record in await admin.recent_records(RECENT_SEARCH):
+            if record.get("session_id") == session_id:
+                return _ended_timeline(record, admin.jaeger_ui_url)
+        raise NotFound(f"No live or recently ended session '{session_id}'.")
 
     @router.post("/sessions/{session_id}/end", response_model=EndResult, summary="End a session on whichever replica holds it")
     async def end_session(session_id: str, admin: AdminServices = Depends(require_admin)) -> EndResult:

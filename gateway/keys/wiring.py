@@ -52,6 +52,7 @@ async def start_keys(
     reload_policies: Callable[[], object],
     policy_status: Callable[[], object],
     trace_id_of: Callable[[str], str | None] = lambda _sid: None,
+    turns_of: Callable[[str], list[dict[str, object]] | None] = lambda _sid: None,
 ) -> Callable[[], Awaitable[None]]:
     """In the lifespan: key verification, client secrets, the directory observer and listener; returns its closer."""
     verifier = build_verifier(store, static_keys)
@@ -66,6 +67,7 @@ async def start_keys(
             end_local=lambda sid: sessions.end(sid, EndedByOperator()),
             live_spend=live_spend,
             trace_id_of=trace_id_of,
+            turns_of=turns_of,
             default_caps=caps,
         ),
     )

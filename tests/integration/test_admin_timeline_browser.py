@@ -108,7 +108,7 @@ async def test_timeline_shows_turns_live_and_after_the_end(
         shot = await _screenshot(browser, tmp_path / "timeline-ended.png")
         assert _colour_pixels(shot, box, ACCENT) > 200
         await browser.evaluate("document.getElementById('back').click(); true")
-        ended_row = f"document.querySelector('#ended tr[data-session-id={json.dumps(session_id)}] a.timeline')"
+        ended_row = f"document.querySelector('#ended tr[data-ended-session-id={json.dumps(session_id)}] a.timeline')"
         assert await browser.wait_for(ended_row, timeout=10)
     finally:
         await browser.close()

@@ -34,6 +34,8 @@ from gateway.inbound.webrtc import webrtc_router
 from gateway.policy.catalog import EMULATOR_ENDPOINT, load_catalog
 from gateway.policy.holder import PolicyHolder
 from gateway.relay.live_sessions import LiveSessions
+from gateway.policy.tools import toolsets_of
+from gateway.tools.servers import ToolServers
 from gateway.relay.session import RelayLimits
 from gateway.settings import Settings
 from gateway.startup import announce, banner_facts
@@ -158,6 +160,10 @@ async def _start(settings: Settings) -> Runtime:
         endpoint, "refused" if status else "unreachable"
     )
     policy.add_listener(lambda event: telemetry.record_policy_reload(event.ok, version=event.version))
+    tool_servers = ToolServers()
+    closers.append(tool_servers.close)
+    warming = asyncio.create_task(tool_servers.warm(toolsets_of(policy.current)), name="tools:warm")
+    closers.append(_cancel(warming))
     factories: list[ObserverFactory] = [accounting.observer_factory]
     if settings.tracing:
         factories.append(telemetry.observer_factory)
@@ -185,11 +191,20 @@ async def _start(settings: Settings) -> Runtime:
             per_address=KeyedTokenBuckets(settings.handshake_rate_per_address, settings.handshake_burst_per_address),
             per_key=KeyedTokenBuckets(settings.handshake_rate_per_key, settings.handshake_burst_per_key),
         ),
+        tool_servers=tool_servers,
     )
     return Runtime(
         settings=settings, services=services, policy=policy, accounting=accounting, telemetry=telemetry, closers=closers,
         local_keys=local_keys, emulator_url=emulator_url,
     )
+
+
+def _cancel(task: "asyncio.Task[None]") -> Callable[[], Awaitable[None]]:
+    async def cancel() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    return cancel
 
 
 def create_app(settings: Settings | None = None) -> RealtimeFastPath:

@@ -44,6 +44,8 @@ class LiveSession:
     timeline: TurnLog | None = None
     ended: bool = False
     record_queued: bool = False
+    #: tool calls of the session, in order (for the session record)
+    tool_calls: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def unflushed_micros(self) -> int:

@@ -10,6 +10,8 @@ from gateway.accounting.limits import NO_LIMITS
 from gateway.accounting.meter import Meter, PriceBook
 from gateway.core.errors import UnknownModel
 from gateway.core.observers import (
+    FunctionCallRequested,
+    GatewayToolDone,
     ResponseDone,
     SessionEnded,
     SessionEvent,
@@ -24,6 +26,18 @@ from gateway.core.routing import Caps
 from gateway.core.timeline import TurnLog
 
 ANONYMOUS_TENANT = "_anonymous"
+
+
+def tool_call_entry(event: GatewayToolDone) -> dict[str, object]:
+    """One gateway tool call as the session record lists it (no arguments, no result)."""
+    return {
+        "name": event.name,
+        "executor": "gateway",
+        "server": event.server,
+        "outcome": event.outcome,
+        "cache_hit": event.cache_hit,
+        "duration_ms": round(max(event.at - event.started_at, 0.0) * 1000, 1),
+    }
 
 
 class Flusher(Protocol):
@@ -68,6 +82,10 @@ class AccountingObserver:
         elif isinstance(event, TranscriptionCompleted):
             meter.on_transcription_usage(event.usage)
             return self._decide(event.at, stats, flush=True)
+        elif isinstance(event, GatewayToolDone):
+            self.live.tool_calls.append(tool_call_entry(event))
+        elif isinstance(event, FunctionCallRequested):
+            self.live.tool_calls.append({"name": event.name, "executor": "client"})
         return None
 
     async def on_tick(self, now: float, stats: SessionStats) -> Verdict:

@@ -53,4 +53,5 @@ def session_record(live: LiveSession, ended: SessionEnded, ended_wall: float, tr
         "turns_total": str(live.timeline.count if live.timeline else 0),
         "turns_dropped": str(live.timeline.dropped if live.timeline else 0),
         "trace_id": trace_id or "",
+        "tool_calls": json.dumps(live.tool_calls, separators=(",", ":")),
     }

@@ -166,6 +166,38 @@ class FunctionCallOutput:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayToolStarted:
+    """The model called a gateway-side tool; the gateway runs it (the client never sees the call)."""
+
+    at: float
+    call_id: str
+    name: str
+    #: ``http`` or the MCP server's name
+    server: str
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayToolDone:
+    """A gateway-side tool call ended; ``outcome`` is ``ok``, ``error``, ``timeout``, ``invalid_arguments``,
+    ``too_large``, ``busy`` or ``cancelled``."""
+
+    at: float
+    call_id: str
+    name: str
+    server: str
+    started_at: float
+    outcome: str
+    cache_hit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayFillerRequested:
+    """A gateway tool was slow: the gateway asked the model for a short spoken filler."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Truncated:
     """Barge-in: the client (or gateway) truncated an assistant item at what was played."""
 
@@ -237,6 +269,9 @@ SessionEvent = (
     | ResponseDone
     | FunctionCallRequested
     | FunctionCallOutput
+    | GatewayToolStarted
+    | GatewayToolDone
+    | GatewayFillerRequested
     | Truncated
     | TranscriptionDelta
     | TranscriptionCompleted

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from gateway.core.gateway_tools import GatewayToolSet
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 
 JsonObject = dict[str, object]
@@ -148,6 +149,8 @@ class Route:
     caps: Caps = field(default_factory=Caps)
     #: a name operators and key allow-lists refer to (defaults to the rule id)
     name: str = ""
+    #: tools the gateway runs itself inside this route's realtime sessions (None: none)
+    gateway_tools: GatewayToolSet | None = None
 
 
 @dataclass(frozen=True, slots=True)

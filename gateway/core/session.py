@@ -34,6 +34,7 @@ from gateway.core.observers import SessionStats
 from gateway.core.overrides import apply_to_response, apply_to_session, opening_session
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX, client_events
 from gateway.core.routing import SessionOverrides
+from gateway.core.tool_calls import ToolCallInterceptor
 
 Frame = bytes | str
 JsonObject = dict[str, object]
@@ -97,6 +98,7 @@ class SessionCore:
         max_message_bytes: int = 16 * 1024 * 1024,
         max_frames_per_second: int = 500,
         declared_tools_check: DeclaredToolsCheck | None = None,
+        tools: ToolCallInterceptor | None = None,
     ) -> None:
         self.kind = kind
         self.dialect = dialect
@@ -104,6 +106,8 @@ class SessionCore:
         self.served_model = served_model
         self.overrides = overrides or SessionOverrides()
         self._declared_tools_check = declared_tools_check
+        #: gateway-side tools injected into and intercepted from this session (None: none)
+        self.tools = tools
         self.max_message_bytes = max_message_bytes
         self.max_frames_per_second = max_frames_per_second
         self._rate_window = now
@@ -125,6 +129,8 @@ class SessionCore:
     def take_events(self) -> list[ev.SessionEvent]:
         """Hand the pending observer events to the relay (and forget them)."""
         events, self.events = self.events, []
+        if self.tools is not None and self.tools.events:
+            events += self.tools.take_events()
         return events
 
     def error_event(self, error: GatewayError, client_event_id: str | None = None) -> bytes:
@@ -149,6 +155,9 @@ class SessionCore:
     def opening_frames(self) -> list[bytes]:
         """What the gateway sends upstream before any client frame: the route's enforced ``session.update``."""
         session = opening_session(self.kind, self.overrides)
+        if self.tools is not None and self.tools.tools:
+            session = session or {"type": self.kind.value}
+            session["tools"] = self.tools.definitions()  # the gateway's own tools, declared before any client's
         if session is None:
             return []
         return [self.gateway_event({"type": "session.update", "session": session})]
@@ -223,6 +232,9 @@ class SessionCore:
         if not self.overrides.empty:
             apply_to_session(session, self.overrides, self.kind)
             changed = True
+        if self.tools is not None and "tools" in session:
+            self.tools.client_session(session)
+            changed = True
         audio = session.get("audio")
         if isinstance(audio, dict):
             self.stats.input_format = _format_of(audio.get("input")) or self.stats.input_format
@@ -236,10 +248,14 @@ class SessionCore:
         if not isinstance(response, dict):
             raise InvalidRequest("'response' must be an object.", param="response")
         self._check_declared_tools(response.get("tools"))
-        if self.overrides.empty:
-            return False
-        apply_to_response(response, self.overrides)
-        return True
+        changed = False
+        if not self.overrides.empty:
+            apply_to_response(response, self.overrides)
+            changed = True
+        if self.tools is not None and "tools" in response:
+            self.tools.client_response(response)  # after the allow-list: gateway tools are allowed by construction
+            changed = True
+        return changed
 
     def _check_declared_tools(self, tools: object) -> None:
         """Policy rules about declared tools hold for the whole session, not only the first update."""
@@ -317,12 +333,21 @@ class SessionCore:
     def _upstream_control(self, data: str, info: Peek, now: float) -> Action:
         event = info.event if info.event is not None else parse_event(data)
         changed = self._observe_upstream(event, now)
+        to_upstream: list[Frame] = []
+        if self.tools is not None:
+            verdict = self.tools.upstream(event, now)
+            to_upstream.extend(verdict.to_upstream)
+            if verdict.drop:
+                return Emit(to_upstream=to_upstream)
+            changed |= verdict.changed
         if self.dialect is Dialect.BETA:
             translated = beta.ga_server_event_to_beta(event, self.kind)
             if translated is None:
-                return Emit()
+                return Emit(to_upstream=to_upstream)
             changed |= translated is not event
             event = translated
+        if to_upstream:
+            return Emit(to_upstream=to_upstream, to_client=[dumps(event) if changed else data])
         return Emit(to_client=[dumps(event)]) if changed else FORWARD
 
     def _observe_upstream(self, event: JsonObject, now: float) -> bool:
@@ -344,7 +369,7 @@ class SessionCore:
             self.events.append(ev.SpeechStopped(at=now, item_id=_str(event, "item_id"), audio_end_ms=_int(event, "audio_end_ms")))
         elif t == "input_audio_buffer.committed":
             self.events.append(ev.InputCommitted(at=now, item_id=_str(event, "item_id"), by_client=False))
-        elif t == "response.function_call_arguments.done":
+        elif t == "response.function_call_arguments.done" and not self._gateway_tool(event):
             self.events.append(ev.FunctionCallRequested(at=now, call_id=_str(event, "call_id") or "", name=_str(event, "name") or "function"))
         elif t == "conversation.item.input_audio_transcription.delta":
             item_id = _str(event, "item_id") or ""
@@ -361,6 +386,9 @@ class SessionCore:
             code = _str(error, "code") if isinstance(error, dict) else None
             self.events.append(ev.ErrorSeen(at=now, code=code or "unknown", from_upstream=True))
         return False
+
+    def _gateway_tool(self, event: JsonObject) -> bool:
+        return self.tools is not None and event.get("name") in self.tools.tools
 
     def _upstream_session(self, event: JsonObject, now: float, *, created: bool) -> bool:
         session = event.get("session")

@@ -15,6 +15,7 @@ from gateway.core.routing import Route, RouteDecision, SessionRequest
 from gateway.keys.static import KeyVerifier
 from gateway.relay.live_sessions import LiveSessions
 from gateway.relay.session import RelayLimits
+from gateway.tools.servers import ToolServers
 from gateway.upstream.pool import UpstreamPool
 
 
@@ -58,3 +59,5 @@ class InboundServices:
     on_refused: Callable[[GatewayError, EndpointKind], None] | None = None
     #: per-address and per-key handshake rate limits (None: unlimited)
     handshake_limits: HandshakeLimits | None = None
+    #: HTTP and MCP tool servers for routes that declare gateway tools (None: gateway tools off)
+    tool_servers: ToolServers | None = None

@@ -24,12 +24,15 @@ from gateway.core.api_keys import KeyRecord
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionInfo
 from gateway.core.ports import Closed, Frame, FrameSocket
-from gateway.core.routing import RouteDecision, SessionRequest
+from gateway.core.routing import Route, RouteDecision, SessionRequest
 from gateway.core.session import DeclaredToolsCheck, SessionCore, error_frame
+from gateway.core.tool_calls import ToolCallInterceptor
 from gateway.inbound.credentials import read_credential, routing_headers
 from gateway.inbound.services import InboundServices, Lease
 from gateway.relay.failsafe import FailsafeObserver
 from gateway.relay.session import RelaySession
+from gateway.tools.runner import SessionToolRunner, upstream_sender
+from gateway.tools.servers import SessionTools
 from routers.classify import intent_kind
 
 log = logging.getLogger("voice_gateway.inbound")
@@ -239,6 +242,20 @@ class SessionSetup:
             return None
         return upstream, endpoint_name, held
 
+    async def _gateway_tools(self, route: Route) -> tuple[ToolCallInterceptor, SessionTools] | None:
+        """The route's gateway tools, listed for this session (None: the route has none)."""
+        servers, toolset = self.svc.tool_servers, route.gateway_tools
+        if servers is None or toolset is None or route.kind is not SessionKind.REALTIME:
+            return None
+        session_tools = await servers.session_tools(toolset)
+        interceptor = ToolCallInterceptor(
+            session_tools.tools,
+            overrides=route.overrides,
+            max_result_bytes=toolset.max_result_bytes,
+            filler_instructions=toolset.filler_instructions,
+        )
+        return interceptor, session_tools
+
     async def _relay(self, client: FrameSocket, upstream: FrameSocket, endpoint_name: str, held: list[Frame]) -> None:
         svc, request, key, decision = self.svc, self.request, self.key, self.decision
         assert request is not None and key is not None and decision is not None and decision.route is not None
@@ -259,6 +276,7 @@ class SessionSetup:
             traceparent=self.handshake.headers.get("traceparent"),
             labels=dict(key.labels),
         )
+        tools = await self._gateway_tools(route)
         core = SessionCore(
             kind=route.kind,
             dialect=self.dialect,
@@ -269,17 +287,29 @@ class SessionSetup:
             max_message_bytes=svc.max_message_bytes,
             max_frames_per_second=svc.max_frames_per_second,
             declared_tools_check=declared_tools_check(svc, request, decision),
+            tools=tools[0] if tools is not None else None,
         )
         observers = [FailsafeObserver(f.create(info, now), f.name) for f in svc.observer_factories]
         relay = RelaySession(
             info=info, core=core, client=client, upstream=upstream,
             observers=observers, clock=svc.clock, limits=svc.relay_limits, held_frames=held,
         )
+        runner = start_tool_runner(tools, svc, upstream, self.session_id) if tools is not None else None
         svc.sessions.add(relay)
         try:
             await relay.run()
         finally:
             svc.sessions.remove(relay)
+            if runner is not None:
+                await runner.close()
+
+
+def start_tool_runner(
+    tools: tuple[ToolCallInterceptor, SessionTools], svc: InboundServices, upstream: FrameSocket, session_id: str
+) -> SessionToolRunner:
+    assert svc.tool_servers is not None
+    interceptor, session_tools = tools
+    return SessionToolRunner(interceptor, session_tools, svc.tool_servers.cache, upstream_sender(upstream), svc.clock, session_id)
 
 
 def declared_tools_check(svc: InboundServices, request: SessionRequest, decision: RouteDecision) -> DeclaredToolsCheck:

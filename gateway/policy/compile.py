@@ -23,6 +23,7 @@ from gateway.policy.models import (
     TextMatch,
     TextMatchSpec,
 )
+from gateway.policy.tools import compile_gateway_tools
 from routers.classify import INTENT_VOCABULARY, intent_kind
 from routers.compiled import (
     CASELESS_ATTRIBUTES,
@@ -178,11 +179,17 @@ class FileCompiler:
         if spec is None:
             return None
         overrides, caps = _overrides(model.overrides), _caps(model.caps)
+        tools = compile_gateway_tools(model.gateway_tools, (*loc, "gateway_tools"), self._problem)
+        if tools is not None and spec.kind is not SessionKind.REALTIME:
+            self._problem((*loc, "gateway_tools"), f"gateway tools need a realtime model; '{model.model}' is {spec.kind.value}")
         name = model.name or default_name
 
         def build(served: ModelSpec, model_name: str) -> Route:
             upstreams = tuple(model.upstreams) if model.upstreams else served.upstreams
-            return Route(kind=served.kind, model=model_name, upstreams=upstreams, overrides=overrides, caps=caps, name=name)
+            return Route(
+                kind=served.kind, model=model_name, upstreams=upstreams, overrides=overrides, caps=caps, name=name,
+                gateway_tools=tools,
+            )
 
         alternatives: dict[str, Route] = {}
         if model.prefer_requested:

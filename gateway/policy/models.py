@@ -161,6 +161,70 @@ class OverridesModel(_Strict):
     max_instructions_chars: int | None = Field(None, ge=0)
 
 
+_TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class HeaderModel(_Strict):
+    """A header value: ``value`` (plain text) or ``env`` (a secret read from that environment variable)."""
+
+    value: str | None = None
+    env: str | None = Field(None, pattern=_ENV_NAME, description="environment variable holding a secret value")
+
+    @model_validator(mode="after")
+    def _one(self) -> "HeaderModel":
+        if (self.value is None) == (self.env is None):
+            raise ValueError("set exactly one of value, env")
+        return self
+
+
+class _ToolRunModel(_Strict):
+    timeout_ms: int = Field(5000, ge=1, le=120_000, description="the call fails with a spoken error after this long")
+    filler_after_ms: int | None = Field(
+        None, ge=0, le=120_000, description="ask the model for a short spoken filler when the tool is this slow"
+    )
+    cache_ttl_s: float = Field(0, ge=0, le=86_400, description="cache results keyed on the arguments (0: off)")
+    max_concurrency: int = Field(2, ge=1, le=64, description="calls of one tool running at once in one session")
+    error_message: str | None = Field(
+        None, max_length=500, description="what the model is told when the tool fails, e.g. 'the order system is not answering'"
+    )
+    headers: dict[str, str | HeaderModel] = Field(
+        default_factory=dict, description="request headers; use {env: NAME} for secrets (never logged)"
+    )
+
+
+class HttpToolModel(_ToolRunModel):
+    """A tool the gateway runs as one HTTP request to a fixed URL (arguments: JSON body, or query for GET)."""
+
+    name: str = Field(pattern=_TOOL_NAME)
+    description: str = Field("", max_length=1024)
+    url: str = Field(pattern=r"^https?://[^\s]+$")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    parameters: dict[str, object] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="JSON Schema of the arguments (shown to the model; calls are validated against it)",
+    )
+
+
+class McpServerModel(_ToolRunModel):
+    """An MCP server (streamable HTTP) whose tools are listed, filtered by ``allow`` and offered to the model."""
+
+    name: str = Field(pattern=_TOOL_NAME, description="server name in spans and metrics")
+    url: str = Field(pattern=r"^https?://[^\s]+$")
+    allow: list[str] | None = Field(None, description="tool names to offer (default: every tool the server lists)")
+    list_timeout_ms: int = Field(3000, ge=1, le=60_000)
+
+
+class GatewayToolsModel(_Strict):
+    """Tools the gateway itself runs inside this route's realtime sessions; the client never sees the calls."""
+
+    http: list[HttpToolModel] = Field(default_factory=list)
+    mcp: list[McpServerModel] = Field(default_factory=list)
+    max_concurrent_calls: int = Field(4, ge=1, le=64, description="gateway tool calls running at once in one session")
+    max_result_bytes: int = Field(16_384, ge=64, le=1_048_576, description="a longer result becomes an error output")
+    filler_instructions: str | None = Field(None, max_length=1000, description="instructions of the spoken filler")
+
+
 class RouteModel(_Strict):
     """Where and how matched sessions are served."""
 
@@ -174,6 +238,7 @@ class RouteModel(_Strict):
     )
     overrides: OverridesModel | None = None
     caps: CapsModel | None = None
+    gateway_tools: GatewayToolsModel | None = None
 
 
 class DenyModel(_Strict):

@@ -78,6 +78,15 @@ class GatewayMetrics:
         self.tool_calls = meter.create_counter(
             n.M_TOOL_CALLS, unit="{call}", description="Function calls, by outcome"
         )
+        self.gateway_tool_calls = meter.create_counter(
+            n.M_GATEWAY_TOOL_CALLS, unit="{call}", description="Gateway-side tool calls, by tool, server, outcome and cache hit"
+        )
+        self.gateway_tool_latency = meter.create_histogram(
+            n.M_GATEWAY_TOOL_LATENCY, unit="ms", description="Gateway-side tool call duration (cache hits included)"
+        )
+        self.gateway_tool_fillers = meter.create_counter(
+            n.M_GATEWAY_TOOL_FILLERS, unit="{response}", description="Spoken fillers asked for while a gateway tool was slow"
+        )
         self.tokens = meter.create_counter(
             n.M_TOKENS, unit="{token}", description="Tokens reported by upstream"
         )

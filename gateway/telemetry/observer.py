@@ -28,6 +28,8 @@ from gateway.core.observers import (
     FirstTranscript,
     FunctionCallOutput,
     FunctionCallRequested,
+    GatewayFillerRequested,
+    GatewayToolDone,
     InputCommitted,
     ResponseCreated,
     ResponseDone,
@@ -173,6 +175,10 @@ class TelemetryObserver:
                 self._turn_tracker().function_call_requested(event)
             case FunctionCallOutput():
                 self._turn_tracker().function_call_output(event)
+            case GatewayToolDone():
+                self._turn_tracker().gateway_tool_done(event)
+            case GatewayFillerRequested():
+                self._scope.metrics.gateway_tool_fillers.add(1, self._scope.metric_attrs)
             case Truncated():
                 self._turn_tracker().truncated(event)
             case TranscriptionDelta():

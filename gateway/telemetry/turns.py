@@ -20,6 +20,7 @@ from gateway.core.money import TokenUsage
 from gateway.core.observers import (
     FunctionCallOutput,
     FunctionCallRequested,
+    GatewayToolDone,
     InputCommitted,
     ResponseCreated,
     ResponseDone,
@@ -182,6 +183,36 @@ class TurnTracker:
         self._tool_output_seen = True
         if call is not None:
             self._end_tool(call, ev.at, "completed")
+
+    def gateway_tool_done(self, ev: GatewayToolDone) -> None:
+        """A gateway-side call: its span (tool, server, duration, cache hit, outcome; never arguments)."""
+        turn = self._last_turn or self._open(ev.started_at, "server")
+        turn.tool_calls += 1
+        span = self._scope.start_child(
+            f"{n.TOOL_SPAN} {ev.name}",
+            ev.started_at,
+            {
+                n.GEN_AI_OPERATION: "execute_tool",
+                n.GEN_AI_TOOL_NAME: ev.name,
+                n.GEN_AI_TOOL_CALL_ID: ev.call_id,
+                n.GEN_AI_TOOL_TYPE: "function",
+                n.SESSION_ID: self._scope.session_id,
+                n.TOOL_SERVER: ev.server,
+                n.TOOL_CACHE_HIT: ev.cache_hit,
+                n.TOOL_EXECUTOR: "gateway",
+            },
+            parent=turn.span,
+        )
+        if ev.outcome != "ok":
+            span.set_status(Status(StatusCode.ERROR, ev.outcome))
+        self._tool_output_seen = True
+        self._end_tool(_ToolCall(span, turn, ev.name, ev.started_at), ev.at, ev.outcome)
+        attrs = {**self._scope.metric_attrs, "tool": ev.name, "server": ev.server}
+        metrics = self._scope.metrics
+        metrics.gateway_tool_calls.add(1, {**attrs, "outcome": ev.outcome, "cache_hit": ev.cache_hit})
+        duration = ms_between(ev.started_at, ev.at)
+        if duration is not None:
+            metrics.gateway_tool_latency.record(duration, attrs)
 
     def truncated(self, ev: Truncated) -> None:
         turn = self._last_audio_turn

@@ -1,0 +1,440 @@
+"""Gateway-side tool calls inside a realtime session, Sans-I/O: events in, frames and call requests out.
+
+The session core hands this interceptor every client ``session.update``/``response.create`` and
+every upstream control event. It
+
+* adds the gateway's tool definitions to what the client declares (a client tool with the same
+  name is refused with an ``invalid_request_error``) and hides them again from ``session.created``
+  / ``session.updated``;
+* swallows everything upstream sends about a gateway tool call (the ``function_call`` item, its
+  argument deltas, the items in ``response.done``, the ``function_call_output`` items the gateway
+  creates), validates the arguments against the tool's JSON Schema and queues a :class:`StartCall`
+  for the executor shell;
+* when a result arrives (:meth:`finished`), creates the ``function_call_output`` item and, once
+  the response that made the call is over and no client call of that response is pending,
+  ``response.create`` — so the client only hears the answer;
+* asks for a spoken filler (an out-of-band response) when a call passes its ``filler_after_ms``
+  while nothing is being said (:meth:`due`, at :meth:`next_deadline`).
+
+Time comes in as an argument; the shell runs the calls and the timers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from gateway.core import observers as ev
+from gateway.core.errors import InvalidRequest
+from gateway.core.frames import dumps as _dumps
+from gateway.core.gateway_tools import DEFAULT_FILLER_INSTRUCTIONS, GatewayTool
+from gateway.core.overrides import apply_to_response
+from gateway.core.protocol import GATEWAY_EVENT_PREFIX
+from gateway.core.routing import SessionOverrides
+
+JsonObject = dict[str, object]
+
+#: ``metadata`` tag on the gateway's filler responses (echoed in their events)
+FILLER_TAG: Final = "voice_gateway_filler"
+#: while a response is running, a due filler waits this long before looking again
+_BUSY_RECHECK_S: Final = 0.05
+_ITEM_EVENTS: Final = frozenset({"conversation.item.added", "conversation.item.created", "conversation.item.done"})
+_ARGUMENT_EVENTS: Final = frozenset({"response.function_call_arguments.delta", "response.function_call_arguments.done"})
+
+
+@dataclass(frozen=True, slots=True)
+class StartCall:
+    """Run tool ``name`` with validated ``arguments``; report back with :meth:`ToolCallInterceptor.finished`."""
+
+    call_id: str
+    name: str
+    server: str
+    arguments: JsonObject
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamVerdict:
+    """What to do with one upstream event: drop it, or forward it (``changed``: it was rewritten)."""
+
+    drop: bool = False
+    changed: bool = False
+    to_upstream: tuple[str, ...] = ()
+
+
+_KEEP: Final = UpstreamVerdict()
+_DROP: Final = UpstreamVerdict(drop=True)
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    name: str
+    item_id: str
+    response_id: str
+    started_at: float
+    filler_due: float | None = None
+    finished: bool = False
+
+
+@dataclass(slots=True)
+class _Origin:
+    """A response that asked for gateway calls: answered with one ``response.create`` once all are in."""
+
+    response_id: str
+    calls: list[str] = field(default_factory=list)
+    client_calls: int = 0
+    done: bool = False
+    filler_asked: bool = False
+
+
+def _validator(tool: GatewayTool) -> Draft202012Validator | None:
+    try:
+        Draft202012Validator.check_schema(dict(tool.parameters))
+    except SchemaError:
+        return None
+    return Draft202012Validator(dict(tool.parameters))
+
+
+def dumps(event: JsonObject) -> str:
+    """Events the gateway sends upstream go as text frames, like a client's."""
+    return _dumps(event).decode()
+
+
+def error_output(message: str) -> str:
+    """A tool output the model can read and speak about."""
+    return json.dumps({"error": message})
+
+
+class ToolCallInterceptor:
+    """One session's gateway tools: injection, interception and follow-ups, without I/O."""
+
+    def __init__(
+        self,
+        tools: Sequence[GatewayTool],
+        *,
+        overrides: SessionOverrides | None = None,
+        max_result_str: int = 16 * 1024,
+        filler_instructions: str = DEFAULT_FILLER_INSTRUCTIONS,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        self.tools = {tool.name: tool for tool in tools}
+        self._validators = {tool.name: _validator(tool) for tool in tools}
+        self.overrides = overrides or SessionOverrides()
+        self.max_result_str = max_result_str
+        self.filler_instructions = filler_instructions
+        self.wake = wake or (lambda: None)
+        self._ids = itertools.count(1)
+        self._starts: list[StartCall] = []
+        self.events: list[ev.SessionEvent] = []
+        self._calls: dict[str, _Call] = {}
+        self._by_item: dict[str, _Call] = {}
+        self._origins: dict[str, _Origin] = {}
+        #: ids of the function_call_output items the gateway created
+        self._output_items: set[str] = set()
+        #: event ids of our response.create frames still unanswered (retried if refused)
+        self._our_creates: dict[str, str] = {}
+        self._in_conversation: set[str] = set()
+        self._out_of_band: set[str] = set()
+        self._followups: list[str] = []
+
+    # --- set-up and the client side ------------------------------------------------------------
+
+    def _event_id(self, what: str) -> str:
+        return f"{GATEWAY_EVENT_PREFIX}tool_{what}_{next(self._ids)}"
+
+    def definitions(self) -> list[JsonObject]:
+        return [tool.definition() for tool in self.tools.values()]
+
+    def _merge(self, tools: object, param: str) -> list[object]:
+        if not isinstance(tools, list):
+            raise InvalidRequest(f"'{param}' must be an array of tools.", param=param)
+        taken = sorted({t.get("name") for t in tools if isinstance(t, dict) and t.get("name") in self.tools})  # type: ignore[misc]
+        if taken:
+            raise InvalidRequest(
+                f"Tool name(s) reserved by the gateway on this route: {', '.join(map(str, taken))}; rename your tool.",
+                param=param,
+            )
+        return [*tools, *self.definitions()]
+
+    def client_session(self, session: JsonObject) -> None:
+        """A client ``session.update``: keep the gateway's tools in any tool list it sets."""
+        if self.tools and "tools" in session:
+            session["tools"] = self._merge(session["tools"], "session.tools")
+
+    def client_response(self, response: JsonObject) -> None:
+        """A client ``response.create``: a tool list it sets for this response keeps the gateway's tools."""
+        if self.tools and "tools" in response:
+            response["tools"] = self._merge(response["tools"], "response.tools")
+
+    # --- upstream events ------------------------------------------------------------------------
+
+    def upstream(self, event: JsonObject, now: float) -> UpstreamVerdict:
+        """Look at one upstream control event (already parsed, GA shape)."""
+        t = event.get("type")
+        if t in ("session.created", "session.updated"):
+            return self._session_event(event)
+        if t in _ARGUMENT_EVENTS:
+            return self._arguments(event, now, done=t.endswith(".done"))  # type: ignore[union-attr]
+        if t in ("response.output_item.added", "response.output_item.done"):
+            return self._output_item(event)
+        if t in _ITEM_EVENTS:
+            return self._conversation_item(event)
+        if t == "response.created":
+            return self._response_created(event)
+        if t == "response.done":
+            return self._response_done(event)
+        if t == "error":
+            return self._error(event)
+        return _KEEP
+
+    def _session_event(self, event: JsonObject) -> UpstreamVerdict:
+        session = event.get("session")
+        tools = session.get("tools") if isinstance(session, dict) else None
+        if not isinstance(tools, list) or not self.tools:
+            return _KEEP
+        visible = [t for t in tools if not (isinstance(t, dict) and t.get("name") in self.tools)]
+        if len(visible) == len(tools):
+            return _KEEP
+        session["tools"] = visible  # type: ignore[index]
+        return UpstreamVerdict(changed=True)
+
+    def _output_item(self, event: JsonObject) -> UpstreamVerdict:
+        item = event.get("item")
+        if not isinstance(item, dict):
+            return _KEEP
+        item_id = item.get("id")
+        if item_id in self._by_item:
+            return _DROP
+        if item.get("type") != "function_call":
+            return _KEEP
+        response_id = _text(event.get("response_id"))
+        if item.get("name") not in self.tools:
+            if event.get("type") == "response.output_item.added":
+                self._origin(response_id).client_calls += 1
+            return _KEEP
+        call = _Call(_text(item.get("call_id")), str(item.get("name")), _text(item_id), response_id, 0.0)
+        self._by_item[call.item_id] = call
+        return _DROP
+
+    def _origin(self, response_id: str) -> _Origin:
+        origin = self._origins.get(response_id)
+        if origin is None:
+            origin = self._origins[response_id] = _Origin(response_id)
+        return origin
+
+    def _arguments(self, event: JsonObject, now: float, *, done: bool) -> UpstreamVerdict:
+        call = self._by_item.get(_text(event.get("item_id")))
+        if call is None:
+            if done and event.get("name") in self.tools:  # no output_item.added seen: adopt the call now
+                call = _Call(_text(event.get("call_id")), str(event["name"]), _text(event.get("item_id")), _text(event.get("response_id")), 0.0)
+                self._by_item[call.item_id] = call
+            else:
+                return _KEEP
+        if not done or call.call_id in self._calls:
+            return _DROP
+        call.call_id = _text(event.get("call_id")) or call.call_id
+        call.started_at = now
+        self._calls[call.call_id] = call
+        self._origin(call.response_id).calls.append(call.call_id)
+        return UpstreamVerdict(drop=True, to_upstream=tuple(self._start(call, event.get("arguments"), now)))
+
+    def _start(self, call: _Call, raw: object, now: float) -> list[str]:
+        tool = self.tools[call.name]
+        self.events.append(ev.GatewayToolStarted(at=now, call_id=call.call_id, name=call.name, server=tool.server))
+        arguments, problem = self._parse(call.name, raw)
+        if arguments is None:
+            return self.finished(call.call_id, error_output(problem), now, outcome="invalid_arguments")
+        if tool.limits.filler_after_ms is not None:
+            call.filler_due = now + tool.limits.filler_after_ms / 1000
+        self._starts.append(StartCall(call.call_id, call.name, tool.server, arguments, now))
+        self.wake()
+        return []
+
+    def _parse(self, name: str, raw: object) -> tuple[JsonObject | None, str]:
+        try:
+            arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
+        except ValueError:
+            return None, "The arguments are not valid JSON."
+        if not isinstance(arguments, dict):
+            return None, "The arguments must be a JSON object."
+        validator = self._validators.get(name)
+        if validator is None:
+            return None, "The tool's argument schema is invalid; it cannot be called."
+        error = next(iter(sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.path) or "arguments"
+            return None, f"Invalid arguments at {where}: {error.message}"
+        return arguments, ""
+
+    def _conversation_item(self, event: JsonObject) -> UpstreamVerdict:
+        item = event.get("item")
+        if not isinstance(item, dict):
+            return _KEEP
+        item_id = item.get("id")
+        if item_id in self._by_item or item_id in self._output_items:
+            return _DROP
+        if item.get("type") == "function_call_output" and item.get("call_id") in self._calls:
+            if isinstance(item_id, str):
+                self._output_items.add(item_id)
+            return _DROP
+        return _KEEP
+
+    def _response_created(self, event: JsonObject) -> UpstreamVerdict:
+        response = event.get("response")
+        if not isinstance(response, dict):
+            return _KEEP
+        response_id = _text(response.get("id"))
+        if "conversation_id" in response and response["conversation_id"] is None:
+            self._out_of_band.add(response_id)
+        else:
+            self._in_conversation.add(response_id)
+        metadata = response.get("metadata")
+        if isinstance(metadata, dict):
+            created_by = str(metadata.get("voice_gateway_event"))
+            if self._our_creates.pop(created_by, None) is not None:
+                self._in_conversation.discard(f"pending:{created_by}")
+            if FILLER_TAG in metadata:
+                self._out_of_band.discard("pending:filler")
+        return _KEEP
+
+    def _response_done(self, event: JsonObject) -> UpstreamVerdict:
+        response = event.get("response")
+        if not isinstance(response, dict):
+            return _KEEP
+        response_id = _text(response.get("id"))
+        self._in_conversation.discard(response_id)
+        self._out_of_band.discard(response_id)
+        frames: list[str] = []
+        origin = self._origins.get(response_id)
+        if origin is not None:
+            origin.done = True
+            frames += self._follow_up(origin)
+        frames += self._flush()
+        output = response.get("output")
+        changed = False
+        if isinstance(output, list):
+            visible = [i for i in output if not (isinstance(i, dict) and (i.get("id") in self._by_item or i.get("id") in self._output_items))]
+            if len(visible) != len(output):
+                response["output"] = visible
+                changed = True
+        return UpstreamVerdict(changed=changed, to_upstream=tuple(frames))
+
+    def _error(self, event: JsonObject) -> UpstreamVerdict:
+        """Our ``response.create`` refused (a response was active after all): retry after the next one."""
+        event_id = _text(event.get("event_id"))
+        error = event.get("error")
+        if isinstance(error, dict) and not event_id:
+            event_id = _text(error.get("event_id"))
+        if event_id.startswith(f"{GATEWAY_EVENT_PREFIX}tool_filler_"):
+            self._out_of_band.discard("pending:filler")
+            return _DROP
+        frame = self._our_creates.pop(event_id, None)
+        if frame is None:
+            return _KEEP
+        self._in_conversation.discard(f"pending:{event_id}")
+        code = error.get("code") if isinstance(error, dict) else None
+        if code == "conversation_already_has_active_response":
+            self._followups.append(frame)
+        return _DROP
+
+    # --- results and timers -----------------------------------------------------------------------
+
+    def take_starts(self) -> list[StartCall]:
+        starts, self._starts = self._starts, []
+        return starts
+
+    def take_events(self) -> list[ev.SessionEvent]:
+        events, self.events = self.events, []
+        return events
+
+    def finished(self, call_id: str, output: str, now: float, *, outcome: str = "ok", cache_hit: bool = False) -> list[str]:
+        """A call's result (or error output) is in: frames to send upstream now."""
+        call = self._calls.get(call_id)
+        if call is None or call.finished:
+            return []
+        call.finished = True
+        call.filler_due = None
+        if len(output.encode()) > self.max_result_str:
+            output, outcome = error_output("The tool's answer was too large to use."), "too_large"
+        tool = self.tools[call.name]
+        self.events.append(
+            ev.GatewayToolDone(
+                at=now, call_id=call_id, name=call.name, server=tool.server, started_at=call.started_at,
+                outcome=outcome, cache_hit=cache_hit,
+            )
+        )
+        item = {"type": "function_call_output", "call_id": call_id, "output": output}
+        frames = [dumps({"type": "conversation.item.create", "event_id": self._event_id("output"), "item": item})]
+        origin = self._origins.get(call.response_id)
+        if origin is not None:
+            frames += self._follow_up(origin)
+        return frames + self._flush()
+
+    def _follow_up(self, origin: _Origin) -> list[str]:
+        if not origin.done or not all(self._calls[c].finished for c in origin.calls):
+            return []
+        self._origins.pop(origin.response_id, None)
+        if origin.client_calls or not origin.calls:
+            return []  # the client answers its own calls and asks for the response itself
+        event_id = self._event_id("response")
+        response: JsonObject = {"metadata": {"voice_gateway_event": event_id}}
+        apply_to_response(response, self.overrides)
+        self._followups.append(dumps({"type": "response.create", "event_id": event_id, "response": response}))
+        return []
+
+    def _flush(self) -> list[str]:
+        """Queued follow-ups go out once no conversation response is running."""
+        if self._in_conversation or self._out_of_band or not self._followups:
+            return []
+        frame = self._followups.pop(0)
+        event_id = json.loads(frame)["event_id"]
+        self._our_creates[event_id] = frame
+        self._in_conversation.add(f"pending:{event_id}")  # until its response.created (or error) arrives
+        return [frame]
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`due` has something to do next (None: nothing scheduled)."""
+        dues = [c.filler_due for c in self._calls.values() if c.filler_due is not None]
+        return min(dues) if dues else None
+
+    def due(self, now: float) -> list[str]:
+        """Fillers whose time has come: one short out-of-band response per waiting turn."""
+        frames: list[str] = []
+        for call in self._calls.values():
+            if call.filler_due is None or call.filler_due > now:
+                continue
+            origin = self._origins.get(call.response_id)
+            if origin is None or origin.filler_asked:
+                call.filler_due = None
+                continue
+            if self._in_conversation or self._out_of_band:
+                call.filler_due = now + _BUSY_RECHECK_S  # something is being said: look again shortly
+                continue
+            call.filler_due = None
+            origin.filler_asked = True
+            frames.append(self._filler(now))
+        return frames
+
+    def _filler(self, now: float) -> str:
+        response: JsonObject = {
+            "conversation": "none",
+            "instructions": self.filler_instructions,
+            "tools": [],
+            "tool_choice": "none",
+            "metadata": {FILLER_TAG: "1"},
+        }
+        apply_to_response(response, self.overrides)
+        self.events.append(ev.GatewayFillerRequested(at=now))
+        self._out_of_band.add("pending:filler")
+        return dumps({"type": "response.create", "event_id": self._event_id("filler"), "response": response})
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""

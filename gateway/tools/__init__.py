@@ -1,0 +1,1 @@
+"""Gateway-side tools: the I/O shell (HTTP and MCP clients, result cache, per-session runner)."""

@@ -1,0 +1,23 @@
+"""Header values for one request: secret ones read from the environment at call time, never logged."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from gateway.core.gateway_tools import HeaderSpec
+from gateway.tools.errors import ToolFailed
+
+
+def resolve_headers(specs: Sequence[HeaderSpec], env: Mapping[str, str] | None = None) -> dict[str, str]:
+    environ = os.environ if env is None else env
+    out: dict[str, str] = {}
+    for spec in specs:
+        if spec.env is not None:
+            value = environ.get(spec.env)
+            if value is None:
+                raise ToolFailed(f"a secret header's environment variable is not set ({spec.env})", "error")
+            out[spec.name] = value
+        elif spec.value is not None:
+            out[spec.name] = spec.value
+    return out

@@ -1,0 +1,136 @@
+"""One long-lived MCP client per configured server (streamable HTTP, the official ``mcp`` SDK).
+
+The SDK's client must be entered and left in one task, so a holder task owns it; calls from
+sessions go through the connected client. A dropped connection is re-opened on the next use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from gateway.core.gateway_tools import GatewayTool, McpServerSpec
+from gateway.tools.errors import ToolFailed
+from gateway.tools.headers import resolve_headers
+
+log = logging.getLogger("voice_gateway.tools")
+
+
+@dataclass(frozen=True, slots=True)
+class ListedTool:
+    name: str
+    description: str
+    input_schema: Mapping[str, object]
+
+
+def result_text(content: list[object], structured: object) -> str:
+    """What the model gets from a tool result: the structured value as JSON, else the text blocks."""
+    if structured is not None:
+        return json.dumps(structured, ensure_ascii=False)
+    texts = [str(getattr(block, "text")) for block in content if getattr(block, "type", None) == "text"]
+    return "\n".join(texts)
+
+
+class McpConnection:
+    """The connection to one MCP server; ``tools()`` lists (and caches), ``call()`` runs one tool."""
+
+    def __init__(self, spec: McpServerSpec) -> None:
+        self.spec = spec
+        self._client: Client | None = None
+        self._holder: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._connecting: asyncio.Lock | None = None
+        self._listed: list[ListedTool] | None = None
+
+    async def _hold(self, ready: asyncio.Future[None]) -> None:
+        try:
+            headers = resolve_headers(self.spec.headers)
+            async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0)) as http:
+                async with Client(streamable_http_client(self.spec.url, http_client=http)) as client:
+                    self._client = client
+                    ready.set_result(None)
+                    await self._stop.wait()
+        except BaseException as exc:  # noqa: BLE001 - reported to whoever waits for the connection
+            if not ready.done():
+                ready.set_exception(ToolFailed(f"cannot connect ({type(exc).__name__})"))
+            elif not isinstance(exc, asyncio.CancelledError):
+                log.warning("MCP server connection lost", extra={"mcp_server": self.spec.name, "error": type(exc).__name__})
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            self._client = None
+
+    async def _connected(self, timeout_s: float) -> Client:
+        if self._client is not None and self._holder is not None and not self._holder.done():
+            return self._client
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._client is not None and self._holder is not None and not self._holder.done():
+                return self._client
+            ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._stop = asyncio.Event()
+            self._holder = asyncio.create_task(self._hold(ready), name=f"mcp:{self.spec.name}")
+            try:
+                await asyncio.wait_for(asyncio.shield(ready), timeout_s)
+            except asyncio.TimeoutError:
+                await self.close()
+                raise ToolFailed("connect timed out", "timeout") from None
+            except ToolFailed:
+                await self.close()
+                raise
+            assert self._client is not None
+            return self._client
+
+    async def list_tools(self, *, refresh: bool = False) -> list[ListedTool]:
+        """The server's tools (cached after the first listing), filtered by the allow-list."""
+        if self._listed is not None and not refresh:
+            return self._listed
+        client = await self._connected(self.spec.list_timeout_s)
+        try:
+            result = await asyncio.wait_for(client.list_tools(), self.spec.list_timeout_s)
+        except asyncio.TimeoutError:
+            raise ToolFailed("listing tools timed out", "timeout") from None
+        except Exception as exc:  # noqa: BLE001 - any SDK failure is "cannot list"
+            raise ToolFailed(f"cannot list tools ({type(exc).__name__})") from None
+        allow = self.spec.allow
+        self._listed = [
+            ListedTool(t.name, t.description or "", dict(t.input_schema))
+            for t in result.tools
+            if allow is None or t.name in allow
+        ]
+        return self._listed
+
+    def gateway_tools(self) -> list[GatewayTool]:
+        """The listed tools as session tool definitions (empty until listed)."""
+        return [
+            GatewayTool(t.name, t.description, t.input_schema, self.spec.name, self.spec.limits) for t in self._listed or ()
+        ]
+
+    async def call(self, name: str, arguments: Mapping[str, object]) -> str:
+        client = await self._connected(self.spec.limits.timeout_s)
+        try:
+            result = await client.call_tool(name, dict(arguments))
+        except Exception as exc:  # noqa: BLE001 - protocol errors become a spoken error, not a broken session
+            raise ToolFailed(f"call failed ({type(exc).__name__})") from None
+        text = result_text(list(result.content), result.structured_content)
+        if result.is_error:
+            raise ToolFailed("the tool reported an error")
+        return text
+
+    async def close(self) -> None:
+        self._stop.set()
+        holder, self._holder = self._holder, None
+        if holder is not None:
+            holder.cancel()
+            with contextlib.suppress(BaseException):
+                await holder
+        self._client = None

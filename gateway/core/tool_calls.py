@@ -120,14 +120,14 @@ class ToolCallInterceptor:
         tools: Sequence[GatewayTool],
         *,
         overrides: SessionOverrides | None = None,
-        max_result_str: int = 16 * 1024,
+        max_result_bytes: int = 16 * 1024,
         filler_instructions: str = DEFAULT_FILLER_INSTRUCTIONS,
         wake: Callable[[], None] | None = None,
     ) -> None:
         self.tools = {tool.name: tool for tool in tools}
         self._validators = {tool.name: _validator(tool) for tool in tools}
         self.overrides = overrides or SessionOverrides()
-        self.max_result_str = max_result_str
+        self.max_result_bytes = max_result_bytes
         self.filler_instructions = filler_instructions
         self.wake = wake or (lambda: None)
         self._ids = itertools.count(1)
@@ -361,7 +361,7 @@ class ToolCallInterceptor:
             return []
         call.finished = True
         call.filler_due = None
-        if len(output.encode()) > self.max_result_str:
+        if len(output.encode()) > self.max_result_bytes:
             output, outcome = error_output("The tool's answer was too large to use."), "too_large"
         tool = self.tools[call.name]
         self.events.append(

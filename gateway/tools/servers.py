@@ -21,6 +21,8 @@ from gateway.tools.http_tool import call_http_tool
 from gateway.tools.mcp_client import McpConnection
 
 log = logging.getLogger("voice_gateway.tools")
+#: the HTTP client logs every request URL at INFO; tool traffic is reported by spans and metrics instead
+logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 Execute = Callable[[Mapping[str, object]], Awaitable[str]]
 

@@ -1,0 +1,194 @@
+"""The pure gateway-tool interceptor: injection, hiding, interception, follow-ups and fillers (no event loop)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.core import observers as ev
+from gateway.core.errors import InvalidRequest
+from gateway.core.gateway_tools import GatewayTool, ToolLimits
+from gateway.core.kinds import Dialect, SessionKind
+from gateway.core.routing import SessionOverrides
+from gateway.core.session import FORWARD, Emit, SessionCore
+from gateway.core.tool_calls import FILLER_TAG, ToolCallInterceptor
+
+ORDER = GatewayTool(
+    "lookup_order",
+    "Order status",
+    {"type": "object", "properties": {"order_id": {"type": "string", "pattern": "^[0-9]+$"}}, "required": ["order_id"]},
+    "http",
+    ToolLimits(filler_after_ms=300),
+)
+CLIENT_TOOL = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+
+
+def _interceptor(**kw: object) -> ToolCallInterceptor:
+    return ToolCallInterceptor([ORDER], **kw)  # type: ignore[arg-type]
+
+
+def _call_events(response_id: str = "resp_1", args: str = '{"order_id": "42"}', name: str = "lookup_order") -> list[dict]:
+    item = {"id": "item_f", "type": "function_call", "name": name, "call_id": "call_1", "arguments": ""}
+    return [
+        {"type": "response.created", "response": {"id": response_id, "conversation_id": "conv_1"}},
+        {"type": "response.output_item.added", "response_id": response_id, "item": item},
+        {"type": "conversation.item.added", "item": item},
+        {"type": "response.function_call_arguments.delta", "response_id": response_id, "item_id": "item_f", "delta": args},
+        {"type": "response.function_call_arguments.done", "response_id": response_id, "item_id": "item_f", "call_id": "call_1", "name": name, "arguments": args},
+        {"type": "response.output_item.done", "response_id": response_id, "item": {**item, "arguments": args}},
+        {"type": "conversation.item.done", "item": {**item, "arguments": args}},
+    ]
+
+
+def _done(response_id: str = "resp_1", output: list | None = None, conversation: str | None = "conv_1") -> dict:
+    return {"type": "response.done", "response": {"id": response_id, "conversation_id": conversation, "output": output or []}}
+
+
+def test_client_tools_keep_the_gateway_tools_and_a_clash_is_refused() -> None:
+    """A client tool list gets the gateway's definitions appended; a same-named client tool is an error."""
+    tools = _interceptor()
+    session = {"tools": [CLIENT_TOOL]}
+    tools.client_session(session)
+    assert [t["name"] for t in session["tools"]] == ["get_weather", "lookup_order"]
+    with pytest.raises(InvalidRequest) as info:
+        tools.client_session({"tools": [{**CLIENT_TOOL, "name": "lookup_order"}]})
+    assert "lookup_order" in str(info.value) and info.value.param == "session.tools"
+    response = {"tools": []}
+    tools.client_response(response)
+    assert [t["name"] for t in response["tools"]] == ["lookup_order"]
+
+
+def test_session_events_hide_the_gateway_tools_and_our_setup_answer() -> None:
+    """session.created/updated never show gateway tools; the answer to the gateway's own update is dropped."""
+    tools = _interceptor()
+    setup = json.loads(tools.initial_update() or "{}")
+    assert setup["session"]["tools"][0]["name"] == "lookup_order"
+    assert tools.upstream({"type": "session.created", "session": {"tools": []}}, 0.0).drop is False
+    assert tools.upstream({"type": "session.updated", "session": {"tools": [ORDER.definition()]}}, 0.0).drop is True
+    event = {"type": "session.updated", "session": {"tools": [CLIENT_TOOL, ORDER.definition()]}}
+    verdict = tools.upstream(event, 0.0)
+    assert verdict.changed and event["session"]["tools"] == [CLIENT_TOOL]
+
+
+def test_a_gateway_call_is_swallowed_validated_and_queued() -> None:
+    """Every event about the call is dropped; the executor gets the validated arguments once."""
+    tools = _interceptor()
+    woken: list[int] = []
+    tools.wake = lambda: woken.append(1)
+    verdicts = [tools.upstream(e, 1.0) for e in _call_events()]
+    assert [v.drop for v in verdicts] == [False, True, True, True, True, True, True]
+    starts = tools.take_starts()
+    assert [(s.name, s.arguments) for s in starts] == [("lookup_order", {"order_id": "42"})] and woken == [1]
+    assert isinstance(tools.take_events()[0], ev.GatewayToolStarted)
+
+
+def test_output_and_response_create_after_the_response_is_done() -> None:
+    """The output item goes out at once; response.create waits for response.done, then the output items are hidden."""
+    tools = _interceptor()
+    for event in _call_events():
+        tools.upstream(event, 1.0)
+    frames = tools.finished("call_1", '{"status": "shipped"}', 1.2)
+    assert [json.loads(f)["type"] for f in frames] == ["conversation.item.create"]
+    item = json.loads(frames[0])["item"]
+    assert item == {"type": "function_call_output", "call_id": "call_1", "output": '{"status": "shipped"}'}
+    done = _done(output=[{"id": "item_f", "type": "function_call"}])
+    verdict = tools.upstream(done, 1.3)
+    assert verdict.changed and done["response"]["output"] == []
+    assert [json.loads(f)["type"] for f in verdict.to_upstream] == ["response.create"]
+    created = {"type": "conversation.item.added", "item": {"id": "item_o", "type": "function_call_output", "call_id": "call_1"}}
+    assert tools.upstream(created, 1.3).drop
+    outcome = [e for e in tools.take_events() if isinstance(e, ev.GatewayToolDone)]
+    assert outcome[0].outcome == "ok" and outcome[0].started_at == 1.0
+
+
+def test_arguments_failing_the_schema_answer_at_once_without_a_call() -> None:
+    """An invalid argument never reaches the executor; the model gets an error output naming the problem."""
+    tools = _interceptor()
+    frames: list[str] = []
+    for event in _call_events(args='{"order_id": "abc"}'):
+        frames += tools.upstream(event, 1.0).to_upstream
+    assert tools.take_starts() == []
+    output = json.loads(json.loads(frames[0])["item"]["output"])
+    assert "order_id" in output["error"] and "does not match" in output["error"]
+    assert [e.outcome for e in tools.take_events() if isinstance(e, ev.GatewayToolDone)] == ["invalid_arguments"]
+
+
+def test_a_response_that_also_called_a_client_tool_is_left_to_the_client() -> None:
+    """With a client call in the same response the gateway sends its output but no response.create."""
+    tools = _interceptor()
+    for event in _call_events():
+        tools.upstream(event, 1.0)
+    client_item = {"id": "item_c", "type": "function_call", "name": "get_weather", "call_id": "call_c"}
+    assert tools.upstream({"type": "response.output_item.added", "response_id": "resp_1", "item": client_item}, 1.0).drop is False
+    assert tools.upstream(_done(), 1.1).to_upstream == ()
+    frames = tools.finished("call_1", "{}", 1.2)
+    assert [json.loads(f)["type"] for f in frames] == ["conversation.item.create"]
+
+
+def test_follow_up_waits_for_a_running_response_and_retries_when_refused() -> None:
+    """response.create is queued while another response runs; a refusal puts it back in the queue."""
+    tools = _interceptor()
+    for event in _call_events():
+        tools.upstream(event, 1.0)
+    tools.upstream(_done(), 1.1)
+    tools.upstream({"type": "response.created", "response": {"id": "resp_user", "conversation_id": "conv_1"}}, 1.2)
+    frames = tools.finished("call_1", "{}", 1.3)
+    assert [json.loads(f)["type"] for f in frames] == ["conversation.item.create"]
+    verdict = tools.upstream(_done("resp_user"), 1.4)
+    create = json.loads(verdict.to_upstream[0])
+    assert create["type"] == "response.create"
+    refusal = {"type": "error", "error": {"code": "conversation_already_has_active_response", "event_id": create["event_id"]}}
+    assert tools.upstream(refusal, 1.5).drop
+    tools.upstream({"type": "response.created", "response": {"id": "resp_x", "conversation_id": "conv_1"}}, 1.6)
+    again = tools.upstream(_done("resp_x"), 1.7).to_upstream
+    assert json.loads(again[0])["event_id"] == create["event_id"]
+
+
+def test_filler_is_asked_once_after_filler_after_ms_when_nothing_is_said() -> None:
+    """A slow call gets one out-of-band filler at its deadline (not while a response is running)."""
+    tools = _interceptor(overrides=SessionOverrides(max_output_tokens=50))
+    for event in _call_events():
+        tools.upstream(event, 1.0)
+    assert tools.next_deadline() == pytest.approx(1.3)
+    assert tools.due(1.3) == []  # resp_1 is still running: look again shortly
+    tools.upstream(_done(), 1.32)
+    deadline = tools.next_deadline()
+    assert deadline is not None and deadline <= 1.36
+    frames = tools.due(deadline)
+    filler = json.loads(frames[0])["response"]
+    assert filler["conversation"] == "none" and FILLER_TAG in filler["metadata"] and filler["max_output_tokens"] == 50
+    assert tools.due(5.0) == [] and tools.next_deadline() is None
+    tools.upstream({"type": "response.created", "response": {"id": "resp_f", "conversation_id": None, "metadata": filler["metadata"]}}, 1.4)
+    assert tools.finished("call_1", "{}", 1.5)[-1:] != []  # the output item goes out
+    verdict = tools.upstream(_done("resp_f", conversation=None), 1.9)
+    assert [json.loads(f)["type"] for f in verdict.to_upstream] == ["response.create"]
+
+
+def test_a_result_over_the_size_limit_becomes_an_error_output() -> None:
+    """The model never gets more than max_result_bytes of a tool's answer."""
+    tools = _interceptor(max_result_bytes=64)
+    for event in _call_events():
+        tools.upstream(event, 1.0)
+    frames = tools.finished("call_1", "x" * 100, 1.1)
+    assert "too large" in json.loads(frames[0])["item"]["output"]
+
+
+def test_session_core_routes_frames_through_the_interceptor() -> None:
+    """In the core: the call never reaches the client, the follow-up goes upstream, client tools pass through."""
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, tools=_interceptor())
+    actions = [core.from_upstream(json.dumps(e), 1.0) for e in _call_events()]
+    assert actions[0] is FORWARD
+    assert all(isinstance(a, Emit) and not a.to_client for a in actions[1:])
+    upstream = core.tools.finished("call_1", "{}", 1.1)  # type: ignore[union-attr]
+    done = core.from_upstream(json.dumps(_done(output=[{"id": "item_f", "type": "function_call"}])), 1.2)
+    assert isinstance(done, Emit) and json.loads(done.to_client[0])["response"]["output"] == []
+    assert json.loads(done.to_upstream[0])["type"] == "response.create" and upstream
+    events = core.take_events()
+    assert not any(isinstance(e, ev.FunctionCallRequested) for e in events)
+    assert any(isinstance(e, ev.GatewayToolDone) for e in events)
+    update = core.from_client(json.dumps({"type": "session.update", "session": {"tools": [CLIENT_TOOL]}}), 1.3)
+    assert isinstance(update, Emit) and [t["name"] for t in json.loads(update.to_upstream[0])["session"]["tools"]] == ["get_weather", "lookup_order"]
+    clash = core.from_client(json.dumps({"type": "session.update", "session": {"tools": [{**CLIENT_TOOL, "name": "lookup_order"}]}}), 1.4)
+    assert isinstance(clash, Emit) and json.loads(clash.to_client[0])["error"]["type"] == "invalid_request_error"
+    assert clash.close is None

@@ -157,25 +157,25 @@ class TurnTracker:
         )
 
     # --- tools and barge-in ---------------------------------------------------------------
+    def _tool_span(self, turn: Turn, name: str, call_id: str, at: float, extra: dict[str, str | bool]) -> Span:
+        turn.tool_calls += 1
+        attributes: dict[str, str | bool] = {
+            n.GEN_AI_OPERATION: "execute_tool",
+            n.GEN_AI_TOOL_NAME: name,
+            n.GEN_AI_TOOL_CALL_ID: call_id,
+            n.GEN_AI_TOOL_TYPE: "function",
+            n.SESSION_ID: self._scope.session_id,
+            **extra,
+        }
+        return self._scope.start_child(f"{n.TOOL_SPAN} {name}", at, attributes, parent=turn.span)
+
     def function_call_requested(self, ev: FunctionCallRequested) -> None:
         turn = (
             next(reversed(self._responding.values()), None)
             or self._last_turn
             or self._open(ev.at, "server")
         )
-        turn.tool_calls += 1
-        span = self._scope.start_child(
-            f"{n.TOOL_SPAN} {ev.name}",
-            ev.at,
-            {
-                n.GEN_AI_OPERATION: "execute_tool",
-                n.GEN_AI_TOOL_NAME: ev.name,
-                n.GEN_AI_TOOL_CALL_ID: ev.call_id,
-                n.GEN_AI_TOOL_TYPE: "function",
-                n.SESSION_ID: self._scope.session_id,
-            },
-            parent=turn.span,
-        )
+        span = self._tool_span(turn, ev.name, ev.call_id, ev.at, {})
         self._tools[ev.call_id] = _ToolCall(span, turn, ev.name, ev.at)
 
     def function_call_output(self, ev: FunctionCallOutput) -> None:
@@ -187,22 +187,8 @@ class TurnTracker:
     def gateway_tool_done(self, ev: GatewayToolDone) -> None:
         """A gateway-side call: its span (tool, server, duration, cache hit, outcome; never arguments)."""
         turn = self._last_turn or self._open(ev.started_at, "server")
-        turn.tool_calls += 1
-        span = self._scope.start_child(
-            f"{n.TOOL_SPAN} {ev.name}",
-            ev.started_at,
-            {
-                n.GEN_AI_OPERATION: "execute_tool",
-                n.GEN_AI_TOOL_NAME: ev.name,
-                n.GEN_AI_TOOL_CALL_ID: ev.call_id,
-                n.GEN_AI_TOOL_TYPE: "function",
-                n.SESSION_ID: self._scope.session_id,
-                n.TOOL_SERVER: ev.server,
-                n.TOOL_CACHE_HIT: ev.cache_hit,
-                n.TOOL_EXECUTOR: "gateway",
-            },
-            parent=turn.span,
-        )
+        extra: dict[str, str | bool] = {n.TOOL_SERVER: ev.server, n.TOOL_CACHE_HIT: ev.cache_hit, n.TOOL_EXECUTOR: "gateway"}
+        span = self._tool_span(turn, ev.name, ev.call_id, ev.started_at, extra)
         if ev.outcome != "ok":
             span.set_status(Status(StatusCode.ERROR, ev.outcome))
         self._tool_output_seen = True

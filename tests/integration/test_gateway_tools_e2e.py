@@ -117,6 +117,19 @@ def _leaked(events: list[dict], names: set[str]) -> list[dict]:
     return out
 
 
+async def _one_answer(gw: GatewayProcess, question: str) -> tuple[str, list[dict]]:
+    """A fresh session asks one question; the spoken answer and the events of that turn."""
+    async with _client(gw).realtime.connect(model="gpt-realtime-2") as conn:
+        rec = Recorder(conn)
+        await rec.until("session.created")
+        return await _answer_to(conn, rec, question)
+
+
+async def _answer_to(conn: object, rec: Recorder, question: str) -> tuple[str, list[dict]]:
+    await _ask(conn, question)
+    return await _answer(rec)
+
+
 GATEWAY_TOOLS = {"lookup_order", "track_parcel", "order_history", "refund_order", "customer_tier"}
 
 
@@ -132,8 +145,7 @@ async def test_question_answered_through_an_http_tool_with_the_client_unaware(
         await conn.session.update(session={"type": "realtime", "instructions": "Be brief."})
         updated = await rec.until("session.updated")
         assert not {t.get("name") for t in updated["session"].get("tools", [])} & GATEWAY_TOOLS
-        await _ask(conn, "[emu:call:lookup_order] Where is my order?")
-        text, events = await _answer(rec)
+        text, events = await _answer_to(conn, rec, "[emu:call:lookup_order] Where is my order?")
     assert "lookup_order tool returned" in text and "shipped" in text
     assert _leaked(rec.events, GATEWAY_TOOLS) == []
     assert http.count("/orders") == 1
@@ -152,8 +164,7 @@ async def test_mcp_tool_answers_and_a_client_tool_still_works_in_the_same_sessio
         await conn.session.update(session={"type": "realtime", "tools": [WEATHER_TOOL]})
         updated = await rec.until("session.updated")
         assert [t["name"] for t in updated["session"]["tools"]] == ["get_weather"]
-        await _ask(conn, "[emu:call:customer_tier] Which tier am I?")
-        text, _ = await _answer(rec)
+        text, _ = await _answer_to(conn, rec, "[emu:call:customer_tier] Which tier am I?")
         assert "customer_tier tool returned" in text and "gold" in text
         assert [name for name, _ in mcp.calls] == ["customer_tier"]
         await _ask(conn, "[emu:call:get_weather] Weather?")
@@ -172,12 +183,8 @@ async def test_slow_tool_gets_a_spoken_filler_then_the_answer(
     tool_gateway: GatewayProcess, servers: tuple[HttpToolServer, McpToolServer]
 ) -> None:
     """track_parcel takes 1.5 s: after filler_after_ms an out-of-band filler is spoken, then the answer."""
-    async with _client(tool_gateway).realtime.connect(model="gpt-realtime-2") as conn:
-        rec = Recorder(conn)
-        await rec.until("session.created")
-        asked = time.monotonic()
-        await _ask(conn, "[emu:call:track_parcel] Where is my parcel?")
-        text, events = await _answer(rec)
+    asked = time.monotonic()
+    text, events = await _one_answer(tool_gateway, "[emu:call:track_parcel] Where is my parcel?")
     fillers = [e for e in events if e["type"] == "response.created" and e["response"].get("conversation_id") is None]
     assert len(fillers) == 1
     filler_id = fillers[0]["response"]["id"]
@@ -194,12 +201,10 @@ async def test_failing_tool_becomes_a_spoken_error_and_the_session_lives_on(
     async with _client(tool_gateway).realtime.connect(model="gpt-realtime-2") as conn:
         rec = Recorder(conn)
         await rec.until("session.created")
-        await _ask(conn, "[emu:call:order_history] My past orders?")
-        text, events = await _answer(rec)
+        text, events = await _answer_to(conn, rec, "[emu:call:order_history] My past orders?")
         assert "the order system is not answering" in text
         assert "password" not in orjson.dumps(events).decode()
-        await _ask(conn, "[emu:call:lookup_order] And my order?")
-        text, _ = await _answer(rec)
+        text, _ = await _answer_to(conn, rec, "[emu:call:lookup_order] And my order?")
     assert "shipped" in text
 
 
@@ -209,12 +214,8 @@ async def test_second_identical_call_is_answered_from_the_cache(
     """Two sessions ask lookup_order with the same arguments: the tool server is hit once."""
     http, _ = servers
     for _ in range(2):
-        async with _client(tool_gateway).realtime.connect(model="gpt-realtime-2") as conn:
-            rec = Recorder(conn)
-            await rec.until("session.created")
-            await _ask(conn, "[emu:call:lookup_order] Where is my order?")
-            text, _ = await _answer(rec)
-            assert "shipped" in text
+        text, _ = await _one_answer(tool_gateway, "[emu:call:lookup_order] Where is my order?")
+        assert "shipped" in text
     assert http.count("/orders") == 1
 
 
@@ -223,11 +224,7 @@ async def test_arguments_failing_the_schema_are_never_sent_to_the_tool(
 ) -> None:
     """refund_order wants a 6-digit id; the emulator's made-up id fails the schema: the model hears why."""
     http, _ = servers
-    async with _client(tool_gateway).realtime.connect(model="gpt-realtime-2") as conn:
-        rec = Recorder(conn)
-        await rec.until("session.created")
-        await _ask(conn, "[emu:call:refund_order] Refund it.")
-        text, _ = await _answer(rec)
+    text, _ = await _one_answer(tool_gateway, "[emu:call:refund_order] Refund it.")
     assert "Invalid arguments" in text
     assert http.count("/orders") == 0
 
@@ -255,9 +252,5 @@ async def test_unreachable_mcp_server_leaves_the_other_tools_working(
     mcp.url = "http://127.0.0.1:9/mcp"
     policy = _policy(tmp_path, http, mcp)
     gw = gateway_factory(env=emulator_env(emulator, VOICE_GATEWAY_POLICY_FILES=str(policy), ORDERS_AUTH=f"Bearer {ORDERS_TOKEN}"))
-    async with _client(gw).realtime.connect(model="gpt-realtime-2") as conn:
-        rec = Recorder(conn)
-        await rec.until("session.created")
-        await _ask(conn, "[emu:call:lookup_order] Where is my order?")
-        text, _ = await asyncio.wait_for(_answer(rec), 20)
+    text, _ = await asyncio.wait_for(_one_answer(gw, "[emu:call:lookup_order] Where is my order?"), 20)
     assert "shipped" in text

@@ -59,13 +59,15 @@ def test_client_tools_keep_the_gateway_tools_and_a_clash_is_refused() -> None:
     assert [t["name"] for t in response["tools"]] == ["lookup_order"]
 
 
-def test_session_events_hide_the_gateway_tools_and_our_setup_answer() -> None:
-    """session.created/updated never show gateway tools; the answer to the gateway's own update is dropped."""
+def test_session_events_hide_the_gateway_tools() -> None:
+    """session.created/updated never show gateway tools; the core declares them in its opening update."""
     tools = _interceptor()
-    setup = json.loads(tools.initial_update() or "{}")
-    assert setup["session"]["tools"][0]["name"] == "lookup_order"
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, tools=tools)
+    opening = json.loads(core.opening_frames()[0])
+    assert opening["session"]["tools"][0]["name"] == "lookup_order"
     assert tools.upstream({"type": "session.created", "session": {"tools": []}}, 0.0).drop is False
-    assert tools.upstream({"type": "session.updated", "session": {"tools": [ORDER.definition()]}}, 0.0).drop is True
+    only_ours = {"type": "session.updated", "session": {"tools": [ORDER.definition()]}}
+    assert tools.upstream(only_ours, 0.0).changed and only_ours["session"]["tools"] == []
     event = {"type": "session.updated", "session": {"tools": [CLIENT_TOOL, ORDER.definition()]}}
     verdict = tools.upstream(event, 0.0)
     assert verdict.changed and event["session"]["tools"] == [CLIENT_TOOL]

@@ -87,6 +87,14 @@ def _client(gw: GatewayProcess) -> AsyncOpenAI:
     return AsyncOpenAI(api_key=gw.key, base_url=f"{gw.http_url}/v1")
 
 
+async def _opened(conn: object) -> Recorder:
+    """Session created, and the gateway's own opening update (declaring its tools) answered."""
+    rec = Recorder(conn)
+    await rec.until("session.created")
+    await rec.until("session.updated")
+    return rec
+
+
 async def _ask(conn: object, text: str) -> None:
     item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
     await conn.conversation.item.create(item=item)  # type: ignore[attr-defined]
@@ -120,8 +128,7 @@ def _leaked(events: list[dict], names: set[str]) -> list[dict]:
 async def _one_answer(gw: GatewayProcess, question: str) -> tuple[str, list[dict]]:
     """A fresh session asks one question; the spoken answer and the events of that turn."""
     async with _client(gw).realtime.connect(model="gpt-realtime-2") as conn:
-        rec = Recorder(conn)
-        await rec.until("session.created")
+        rec = await _opened(conn)
         return await _answer_to(conn, rec, question)
 
 
@@ -139,9 +146,9 @@ async def test_question_answered_through_an_http_tool_with_the_client_unaware(
     """The model calls lookup_order; the gateway runs it (secret header sent), the client only hears the answer."""
     http, _ = servers
     async with _client(tool_gateway).realtime.connect(model="gpt-realtime-2") as conn:
-        rec = Recorder(conn)
-        created = await rec.until("session.created")
-        assert not {t.get("name") for t in created["session"].get("tools", [])} & GATEWAY_TOOLS
+        rec = await _opened(conn)
+        for event in rec.events:  # session.created and the answer to the gateway's opening update
+            assert not {t.get("name") for t in event["session"].get("tools", [])} & GATEWAY_TOOLS
         await conn.session.update(session={"type": "realtime", "instructions": "Be brief."})
         updated = await rec.until("session.updated")
         assert not {t.get("name") for t in updated["session"].get("tools", [])} & GATEWAY_TOOLS
@@ -159,8 +166,7 @@ async def test_mcp_tool_answers_and_a_client_tool_still_works_in_the_same_sessio
     """A mixed session: the MCP tool runs in the gateway, the client's own get_weather reaches the client."""
     _, mcp = servers
     async with _client(tool_gateway).realtime.connect(model="gpt-realtime-2") as conn:
-        rec = Recorder(conn)
-        await rec.until("session.created")
+        rec = await _opened(conn)
         await conn.session.update(session={"type": "realtime", "tools": [WEATHER_TOOL]})
         updated = await rec.until("session.updated")
         assert [t["name"] for t in updated["session"]["tools"]] == ["get_weather"]
@@ -199,8 +205,7 @@ async def test_failing_tool_becomes_a_spoken_error_and_the_session_lives_on(
 ) -> None:
     """A 500 from the tool server: the model is told the configured error message, never the body."""
     async with _client(tool_gateway).realtime.connect(model="gpt-realtime-2") as conn:
-        rec = Recorder(conn)
-        await rec.until("session.created")
+        rec = await _opened(conn)
         text, events = await _answer_to(conn, rec, "[emu:call:order_history] My past orders?")
         assert "the order system is not answering" in text
         assert "password" not in orjson.dumps(events).decode()
@@ -233,8 +238,7 @@ async def test_client_declaring_a_gateway_tool_name_gets_a_clear_error(tool_gate
     """A client tool named like a gateway tool is refused with an error event; the session keeps working."""
     clash = {**WEATHER_TOOL, "name": "lookup_order"}
     async with _client(tool_gateway).realtime.connect(model="gpt-realtime-2") as conn:
-        rec = Recorder(conn)
-        await rec.until("session.created")
+        rec = await _opened(conn)
         await conn.session.update(session={"type": "realtime", "tools": [clash]})
         error = await rec.until("error")
         assert error["error"]["type"] == "invalid_request_error"

@@ -19,6 +19,7 @@ from gateway.core.observers import (
     FirstAudio,
     FirstTranscript,
     FunctionCallRequested,
+    GatewayToolStarted,
     InputCommitted,
     ResponseCreated,
     ResponseDone,
@@ -82,7 +83,7 @@ class TurnLog:
                 if turn is not None and turn.first_audio_at is None:
                     turn.first_audio_at = event.at
                     self._last_audio_turn = turn
-            case FunctionCallRequested():
+            case FunctionCallRequested() | GatewayToolStarted():
                 self._tool(event.name)
             case Truncated():
                 self._barge_in()

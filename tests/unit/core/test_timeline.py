@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway.core.observers import (
     FirstAudio,
     FunctionCallRequested,
+    GatewayToolStarted,
     InputCommitted,
     ResponseCreated,
     ResponseDone,
@@ -37,6 +38,15 @@ def test_a_spoken_turn_has_its_offsets_ttfa_and_cost() -> None:
         "status": "completed", "interrupted": False, "tools": [], "handoffs": [], "cost_micros": 1500, "total_micros": 1500,
     }
     assert second["cost_micros"] == 2500 and second["total_micros"] == 4000 and second["tools"] == ["lookup_order"]
+
+
+def test_gateway_tool_calls_are_listed_with_the_turn() -> None:
+    """A call the gateway runs itself (the client never sees it) is still listed under its turn."""
+    log = TurnLog(T0)
+    log.observe(ResponseCreated(T0 + 0.5, "resp_1"), 0)
+    log.observe(GatewayToolStarted(T0 + 0.9, "call_1", "lookup_order", "http"), 0)
+    log.observe(ResponseDone(T0 + 1.0, "resp_1", "completed", None), 0)
+    assert log.summaries()[0]["tools"] == ["lookup_order"]
 
 
 def test_truncation_marks_the_turn_whose_audio_was_cut() -> None:

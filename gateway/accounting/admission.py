@@ -7,11 +7,12 @@ from typing import Callable, Literal
 
 from gateway.accounting.ledger import Ledger
 from gateway.accounting.limits import Lease, TenantLimits
-from gateway.store.accounting_store import AccountingStore, StoreError
+from gateway.accounting.ports import AccountingStorePort
 from gateway.core.errors import (
     BudgetExhausted,
     ConcurrencyLimited,
     RateLimited,
+    StoreError,
     StoreUnavailable,
     UnknownModel,
 )
@@ -43,7 +44,7 @@ class Admission:
 
     def __init__(
         self,
-        store: AccountingStore,
+        store: AccountingStorePort,
         ledger: Ledger,
         health: StoreHealth,
         *,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.accounting.caps import BudgetProjection, CapGuard
-from gateway.store.keyspace import KeySpace
 from gateway.accounting.limits import Lease, TenantLimits
 from gateway.accounting.meter import Meter
+from gateway.accounting.periods import utc_day, utc_month
 from gateway.core.observers import SessionInfo, SessionStats
 from gateway.core.timeline import TurnLog
 
@@ -16,8 +16,8 @@ from gateway.core.timeline import TurnLog
 class TenantSpend:
     """The tenant's spend as the store last reported it, with the periods it belongs to."""
 
-    day_key: str
-    month_key: str
+    day: str
+    month: str
     day_micros: int
     month_micros: int
 
@@ -56,16 +56,13 @@ class LiveSession:
 class Ledger:
     """Live sessions and cached tenant spend; the budget projection is read from here on every tick."""
 
-    keys: KeySpace
     sessions: dict[str, LiveSession] = field(default_factory=dict)
     leases: dict[str, Lease] = field(default_factory=dict)
     spend: dict[str, TenantSpend] = field(default_factory=dict)
 
     def note_spend(self, tenant: str, wall: float, day: int, month: int) -> None:
         """Remember the tenant's totals the store just returned."""
-        self.spend[tenant] = TenantSpend(
-            self.keys.day_spend(tenant, wall), self.keys.month_spend(tenant, wall), day, month
-        )
+        self.spend[tenant] = TenantSpend(utc_day(wall), utc_month(wall), day, month)
 
     def unflushed(self, tenant: str) -> int:
         return sum(s.unflushed_micros for s in self.sessions.values() if s.tenant == tenant)
@@ -75,8 +72,8 @@ class Ledger:
         cached = self.spend.get(tenant)
         day = month = 0
         if cached is not None:
-            day = cached.day_micros if cached.day_key == self.keys.day_spend(tenant, wall) else 0
-            month = cached.month_micros if cached.month_key == self.keys.month_spend(tenant, wall) else 0
+            day = cached.day_micros if cached.day == utc_day(wall) else 0
+            month = cached.month_micros if cached.month == utc_month(wall) else 0
         local = self.unflushed(tenant)
         return day + local, month + local
 

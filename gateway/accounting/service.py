@@ -16,9 +16,9 @@ from gateway.accounting.ledger import Ledger, LiveSession
 from gateway.accounting.meter import PriceBook
 from gateway.accounting.observer import AccountingObserverFactory
 from gateway.accounting.records import session_record
-from gateway.store.accounting_store import AccountingStore, StoreError
+from gateway.accounting.ports import AccountingStorePort
 from gateway.core.catalog import Catalog
-from gateway.core.errors import StoreUnavailable
+from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.money import Pricing, PricingUnit, usd_to_micros
 from gateway.core.observers import SessionEnded
 
@@ -45,7 +45,7 @@ class AccountingService:
         self,
         settings: AccountingSettings,
         catalog: Catalog,
-        store: AccountingStore,
+        store: AccountingStorePort,
         *,
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
         wall: Callable[[], float] = time.time,
@@ -55,7 +55,7 @@ class AccountingService:
         self.lease_ttl_s = lease_ttl_s
         self._wall = wall
         self.prices = PriceBook(catalog, fallback_pricing(settings))
-        self.ledger = Ledger(store.keys)
+        self.ledger = Ledger()
         self.health = StoreHealth()
         self.admission = Admission(
             store,

@@ -276,3 +276,11 @@ class EndedByOperator(GatewayError):
 
 class InvalidTransition(RuntimeError):
     """A lifecycle moved out of order: a programming error, never shown to a peer."""
+
+
+class StoreError(Exception):
+    """A store port's backend could not be reached or answered badly (detail in ``__cause__``).
+
+    Internal: never reaches a client. The domain packages turn it into :class:`StoreUnavailable`
+    (or fail open) as their rules say; only ``gateway.store`` raises it.
+    """

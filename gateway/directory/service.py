@@ -1,12 +1,9 @@
 """Live sessions across replicas, and ending one wherever it runs.
 
 Each replica keeps its running sessions in memory (a ``directory`` observer notes start, stats and
-end without I/O) and publishes them every ``period_s`` as one Redis hash with a short TTL:
-
-* ``<prefix>:dir:replicas``       zset  replica id → expiry (ms); dead replicas drop out on their own
-* ``<prefix>:dir:r:<replica id>`` hash  session id → JSON entry (tenant, route, model, spend, caps, …)
-* ``<prefix>:dir:end``            pub/sub channel: ``{"session_id": …}`` or ``{"key_id": …}``; every
-  replica listens and ends the matching sessions it holds.
+end without I/O) and publishes them every ``period_s`` on a :class:`~gateway.directory.ports.DirectoryBoard`
+with a short TTL; end requests (``{"session_id": …}`` or ``{"key_id": …}``) are broadcast on the
+board and every replica ends the matching sessions it holds.
 """
 
 from __future__ import annotations
@@ -20,13 +17,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from redis.exceptions import RedisError
-
-from gateway.store.keyspace import KeySpace
-from gateway.store.accounting_store import RedisClient
-from gateway.core.errors import StoreUnavailable
+from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.observers import SessionEnded, SessionEvent, SessionInfo, SessionStats, Verdict
 from gateway.core.routing import Caps
+from gateway.directory.ports import DirectoryBoard
 
 log = logging.getLogger("voice_gateway.directory.service")
 
@@ -39,22 +33,10 @@ TraceIdOf = Callable[[str], "str | None"]
 TurnsOf = Callable[[str], "list[dict[str, object]] | None"]
 
 
-def end_channel(keys: KeySpace) -> str:
-    return f"{keys.prefix}:dir:end"
-
-
-def replicas_key(keys: KeySpace) -> str:
-    return f"{keys.prefix}:dir:replicas"
-
-
-def replica_key(keys: KeySpace, replica_id: str) -> str:
-    return f"{keys.prefix}:dir:r:{replica_id}"
-
-
-async def publish_end(client: RedisClient, keys: KeySpace, *, session_id: str | None = None, key_id: str | None = None) -> int:
+async def publish_end(board: DirectoryBoard, *, session_id: str | None = None, key_id: str | None = None) -> int:
     """Ask every replica to end a session, or all sessions of a key; returns how many replicas listened."""
     message = {"session_id": session_id} if session_id else {"key_id": key_id}
-    return int(await client.publish(end_channel(keys), json.dumps(message)))
+    return await board.send_end(json.dumps(message))
 
 
 @dataclass(slots=True)
@@ -138,8 +120,7 @@ class SessionDirectory:
 
     def __init__(
         self,
-        client: RedisClient,
-        keys: KeySpace,
+        board: DirectoryBoard,
         hooks: DirectoryHooks,
         *,
         replica_id: str | None = None,
@@ -147,8 +128,7 @@ class SessionDirectory:
         ttl_s: float = TTL_S,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        self.client = client
-        self.keys = keys
+        self.board = board
         self.hooks = hooks
         self.replica_id = replica_id or f"r_{secrets.token_hex(6)}"
         self.period_s = period_s
@@ -192,22 +172,14 @@ class SessionDirectory:
 
     async def publish(self) -> None:
         """Rewrite this replica's hash and refresh its liveness; one transaction on one key."""
-        entries = self.snapshot()
-        key = replica_key(self.keys, self.replica_id)
+        entries = {sid: json.dumps(e) for sid, e in self.snapshot().items()}
         ttl_ms = int(self.ttl_s * 1000)
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            if entries:
-                pipe.hset(key, mapping={sid: json.dumps(e) for sid, e in entries.items()})
-                pipe.pexpire(key, ttl_ms)
-            await pipe.execute()
-        await self.client.zadd(replicas_key(self.keys), {self.replica_id: int(self._wall() * 1000) + ttl_ms})
+        await self.board.publish(self.replica_id, entries, ttl_ms, int(self._wall() * 1000) + ttl_ms)
 
     async def withdraw(self) -> None:
         """Remove this replica's entries at shutdown."""
-        with contextlib.suppress(RedisError, OSError):
-            await self.client.delete(replica_key(self.keys, self.replica_id))
-            await self.client.zrem(replicas_key(self.keys), self.replica_id)
+        with contextlib.suppress(StoreError):
+            await self.board.withdraw(self.replica_id)
 
     # --- reading (any replica) ---------------------------------------------------------------------
 
@@ -215,18 +187,16 @@ class SessionDirectory:
         """Replicas that published within their TTL (expired ones are pruned)."""
         now_ms = int(self._wall() * 1000)
         try:
-            await self.client.zremrangebyscore(replicas_key(self.keys), "-inf", now_ms)
-            raw = await self.client.zrangebyscore(replicas_key(self.keys), now_ms, "+inf")
-        except (RedisError, OSError) as exc:
+            return await self.board.live_replicas(now_ms)
+        except StoreError as exc:
             raise StoreUnavailable("The session directory cannot be read right now.") from exc
-        return [_text(r) for r in raw]
 
     async def _hash(self, replica: str) -> dict[str, Entry]:
         try:
-            raw = await self.client.hgetall(replica_key(self.keys, replica))
-        except (RedisError, OSError) as exc:
+            raw = await self.board.entries(replica)
+        except StoreError as exc:
             raise StoreUnavailable("The session directory cannot be read right now.") from exc
-        return {_text(k): json.loads(v) for k, v in raw.items()}
+        return {k: json.loads(v) for k, v in raw.items()}
 
     async def list_sessions(self) -> list[Entry]:
         """Every live session on every replica, oldest first."""
@@ -256,8 +226,8 @@ class SessionDirectory:
         if await self.find(session_id) is None:
             return False
         try:
-            await publish_end(self.client, self.keys, session_id=session_id)
-        except (RedisError, OSError) as exc:
+            await publish_end(self.board, session_id=session_id)
+        except StoreError as exc:
             raise StoreUnavailable("The end request could not be sent to the other replicas.") from exc
         return True
 
@@ -298,8 +268,8 @@ class SessionDirectory:
         while True:
             try:
                 await self.publish()
-            except (RedisError, OSError) as exc:
-                log.warning("publishing live sessions failed: %s", type(exc).__name__)
+            except StoreError as exc:
+                log.warning("publishing live sessions failed: %s", type(exc.__cause__).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.period_s)
             self._wake.clear()
@@ -307,14 +277,10 @@ class SessionDirectory:
     async def _listen_forever(self) -> None:
         while True:
             try:
-                async with self.client.pubsub() as pubsub:
-                    await pubsub.subscribe(end_channel(self.keys))
-                    while True:  # short reads: the shared client's socket timeout must not fire
-                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
-                        if message is not None and message.get("type") == "message":
-                            self.handle_message(message["data"])
-            except (RedisError, OSError) as exc:
-                log.warning("end-session listener lost Redis (%s); retrying", type(exc).__name__)
+                async for message in self.board.end_requests():
+                    self.handle_message(message)
+            except StoreError as exc:
+                log.warning("end-session listener lost the store (%s); retrying", type(exc.__cause__).__name__)
                 await asyncio.sleep(1.0)
 
 
@@ -337,6 +303,3 @@ def _safe(hook: Callable[[str], object], session_id: str) -> object:
         return None
     return value
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

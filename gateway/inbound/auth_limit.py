@@ -8,47 +8,15 @@ Also here: CORS limited to the browser-facing HTTP paths (the client-secret endp
 from __future__ import annotations
 
 import time
-from typing import Callable, Collection, MutableMapping, Protocol
+from typing import Callable, Collection, MutableMapping
 
 import orjson
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.core.errors import CloseCode, RateLimited
+from gateway.keys.auth_failures import FailureLimiter, LocalFailureLimiter
 
-MAX_FAILURES = 10
-WINDOW_S = 60.0
-_MAX_TRACKED = 100_000
-
-
-class FailureLimiter(Protocol):
-    """Counts failed authentications per address within a window."""
-
-    async def blocked(self, address: str, now: float) -> bool: ...
-
-    async def failed(self, address: str, now: float) -> None: ...
-
-
-class LocalFailureLimiter:
-    """In-process fixed-window counter (per replica); time is an argument."""
-
-    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self._windows: dict[str, tuple[float, int]] = {}
-
-    def _current(self, address: str, now: float) -> tuple[float, int]:
-        start, count = self._windows.get(address, (now, 0))
-        return (now, 0) if now - start >= self.window_s else (start, count)
-
-    async def blocked(self, address: str, now: float) -> bool:
-        return self._current(address, now)[1] >= self.max_failures
-
-    async def failed(self, address: str, now: float) -> None:
-        if len(self._windows) >= _MAX_TRACKED:
-            self._windows = {a: w for a, w in self._windows.items() if now - w[0] < self.window_s}
-        start, count = self._current(address, now)
-        self._windows[address] = (start, count + 1)
 
 
 def _address(scope: Scope) -> str:

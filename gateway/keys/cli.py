@@ -14,9 +14,12 @@ import sys
 import time
 from typing import Awaitable, Callable, TextIO
 
-from gateway.store.connect import redis_client
+from gateway.directory.ports import DirectoryBoard
 from gateway.directory.service import publish_end
-from gateway.keys.keyring import RedisKeyring, StoredKey, limits_view
+from gateway.keys.keyring import Keyring, StoredKey, limits_view
+from gateway.store.connect import redis_client
+from gateway.store.directory import RedisDirectoryBoard
+from gateway.store.keyring import RedisKeyRecords
 from gateway.store.keyspace import KeySpace
 from gateway.core.money import micros_to_usd
 from gateway.keys.generate import budget_micros, build_record, new_key_id, new_secret, parse_labels, parse_routes
@@ -28,7 +31,7 @@ NO_REDIS = (
     "Set VOICE_GATEWAY_REDIS_URL (the same value the gateway uses), or use VOICE_GATEWAY_API_KEYS for local keys."
 )
 
-Command = Callable[[argparse.Namespace, RedisKeyring, TextIO], Awaitable[int]]
+Command = Callable[[argparse.Namespace, Keyring, DirectoryBoard, TextIO], Awaitable[int]]
 
 
 def add_key_commands(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -72,7 +75,9 @@ def _run(command: Command) -> Callable[[argparse.Namespace], int]:
 async def _with_keyring(command: Command, args: argparse.Namespace, url: str, prefix: str) -> int:
     client = redis_client(url)
     try:
-        return await command(args, RedisKeyring(client, KeySpace(prefix), cache_ttl_s=0.0), sys.stdout)
+        keys = KeySpace(prefix)
+        keyring = Keyring(RedisKeyRecords(client, keys), cache_ttl_s=0.0)
+        return await command(args, keyring, RedisDirectoryBoard(client, keys), sys.stdout)
     except ValueError as exc:
         print(f"voice-gateway keys: {exc}", file=sys.stderr)
         return 2
@@ -80,7 +85,7 @@ async def _with_keyring(command: Command, args: argparse.Namespace, url: str, pr
         await client.aclose()
 
 
-async def _create(args: argparse.Namespace, keyring: RedisKeyring, out: TextIO) -> int:
+async def _create(args: argparse.Namespace, keyring: Keyring, board: DirectoryBoard, out: TextIO) -> int:
     record = build_record(
         new_key_id(),
         args.tenant,
@@ -101,7 +106,7 @@ async def _create(args: argparse.Namespace, keyring: RedisKeyring, out: TextIO) 
     return 0
 
 
-async def _list(args: argparse.Namespace, keyring: RedisKeyring, out: TextIO) -> int:
+async def _list(args: argparse.Namespace, keyring: Keyring, board: DirectoryBoard, out: TextIO) -> int:
     keys = [k for k in await keyring.list() if args.tenant is None or k.record.tenant == args.tenant]
     if args.json:
         print(json.dumps([key_view(k) for k in keys]), file=out)
@@ -116,14 +121,14 @@ async def _list(args: argparse.Namespace, keyring: RedisKeyring, out: TextIO) ->
     return 0
 
 
-async def _revoke(args: argparse.Namespace, keyring: RedisKeyring, out: TextIO) -> int:
+async def _revoke(args: argparse.Namespace, keyring: Keyring, board: DirectoryBoard, out: TextIO) -> int:
     stored = await keyring.revoke(args.key_id, time.time())
     if stored is None:
         print(f"voice-gateway keys: no key {args.key_id!r}", file=sys.stderr)
         return 1
     print(f"revoked {args.key_id} (tenant {stored.record.tenant})", file=out)
     if args.end_sessions:
-        listeners = await publish_end(keyring.client, keyring.keys, key_id=args.key_id)
+        listeners = await publish_end(board, key_id=args.key_id)
         print(f"asked {listeners} gateway replica(s) to end the key's live sessions", file=out)
     return 0
 

@@ -1,20 +1,18 @@
 """Ephemeral browser credentials (``ek_…``): bound to the minting key and a session config, used once.
 
-``<prefix>:ek:<sha256(secret)>`` holds the JSON of the bound key record and session with a Redis TTL
-(the expiry); a handshake takes it with GETDEL, so exactly one session can ever use a secret.
+A slot keyed by the secret's SHA-256 holds the JSON of the bound key record and session and expires
+on its own; a handshake takes it atomically, so exactly one session can ever use a secret
+(:class:`gateway.keys.ports.SecretSlots`; ``gateway.store.client_secrets`` on Redis).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from typing import Awaitable, Callable, Final, Mapping
+from typing import Awaitable, Callable, Final, Mapping, TypeVar
 
-from redis.exceptions import RedisError
-
-from gateway.store.keyspace import KeySpace
-from gateway.store.accounting_store import AccountingStore, RedisClient
-from gateway.core.errors import StoreUnavailable
+from gateway.core.errors import StoreError, StoreUnavailable
+from gateway.keys.ports import SecretSlots
 from gateway.core.api_keys import KeyRecord, hash_secret, key_record_from_dict
 
 CLIENT_SECRET_PREFIX: Final = "ek_"
@@ -23,6 +21,7 @@ MAX_TTL_S: Final = 7200
 DEFAULT_TTL_S: Final = 600
 
 KeyActive = Callable[[str], Awaitable[bool]]
+T = TypeVar("T")
 
 
 def is_client_secret(secret: str) -> bool:
@@ -58,22 +57,14 @@ def _bound_record(text: str | bytes) -> KeyRecord:
 class ClientSecretStore:
     """Mints and consumes client secrets; a ``KeyVerifier`` for ``ek_…`` credentials."""
 
-    def __init__(self, client: RedisClient, keys: KeySpace | None = None, *, key_active: KeyActive | None = None) -> None:
-        self.client = client
-        self.keys = keys or KeySpace()
+    def __init__(self, slots: SecretSlots, *, key_active: KeyActive | None = None) -> None:
+        self.slots = slots
         self._key_active = key_active
 
-    @classmethod
-    def for_store(cls, store: AccountingStore, *, key_active: KeyActive | None = None) -> "ClientSecretStore":
-        return cls(store.client, store.keys, key_active=key_active)
-
-    def _key(self, secret: str) -> str:
-        return f"{self.keys.prefix}:ek:{hash_secret(secret)}"
-
-    async def _call(self, coro: object) -> object:
+    async def _call(self, call: Awaitable[T]) -> T:
         try:
-            return await coro  # type: ignore[misc]
-        except (RedisError, OSError) as exc:
+            return await call
+        except StoreError as exc:
             raise StoreUnavailable("The gateway cannot issue or check client secrets right now.") from exc
 
     async def mint(self, record: KeyRecord, session: Mapping[str, object], ttl_s: int) -> str:
@@ -83,17 +74,17 @@ class ClientSecretStore:
         if not MIN_TTL_S <= ttl_s <= MAX_TTL_S:
             raise ValueError(f"ttl_s must be within {MIN_TTL_S}..{MAX_TTL_S}, got {ttl_s}")
         secret = new_client_secret()
-        await self._call(self.client.set(self._key(secret), _record_json(record, session), ex=ttl_s, nx=True))
+        await self._call(self.slots.put(hash_secret(secret), _record_json(record, session), ttl_s))
         return secret
 
     async def consume(self, secret: str) -> KeyRecord | None:
         """Take the secret (atomically, once); ``None`` when unknown, used, expired or its key is revoked."""
         if not is_client_secret(secret):
             return None
-        raw = await self._call(self.client.getdel(self._key(secret)))
+        raw = await self._call(self.slots.take(hash_secret(secret)))
         if not raw:
             return None
-        record = _bound_record(raw)  # type: ignore[arg-type]
+        record = _bound_record(raw)
         if self._key_active is not None and not await self._key_active(record.key_id):
             return None
         return record

@@ -1,9 +1,6 @@
-"""Gateway API keys in Redis: only a SHA-256 of each secret is stored; revocation is seen within a second.
+"""Gateway API keys in the shared store: only a SHA-256 of each secret is stored; revocation is seen within a second.
 
-Keys (one ``{gwkeys}`` hash tag, so the create transaction also runs on Redis Cluster):
-
-* ``<prefix>:{gwkeys}:byid``   hash  key_id → JSON of the key (tenant, labels, limits, created, revoked, hash)
-* ``<prefix>:{gwkeys}:byhash`` hash  sha256(secret) → key_id
+Storage goes through :class:`gateway.keys.ports.KeyRecordStore` (``gateway.store.keyring`` on Redis).
 """
 
 from __future__ import annotations
@@ -11,27 +8,17 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, Protocol
-
-from redis.exceptions import RedisError
+from typing import Awaitable, Callable, Mapping, Protocol, TypeVar
 
 from gateway.keys.client_secrets import ClientSecretStore, is_client_secret
-from gateway.store.keyspace import KeySpace
-from gateway.store.accounting_store import AccountingStore, RedisClient
-from gateway.core.errors import StoreUnavailable
+from gateway.keys.ports import KeyRecordStore, SecretSlots
+from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.api_keys import KeyRecord, hash_secret, key_record_from_dict, same_hash
 
 #: how long a verified key is trusted without asking Redis again (bounds how late a revocation is seen)
 CACHE_TTL_S = 1.0
 CACHE_MAX_ENTRIES = 10_000
-
-
-def byid_key(keys: KeySpace) -> str:
-    return f"{keys.prefix}:{{gwkeys}}:byid"
-
-
-def byhash_key(keys: KeySpace) -> str:
-    return f"{keys.prefix}:{{gwkeys}}:byhash"
+T = TypeVar("T")
 
 
 
@@ -102,52 +89,40 @@ class TtlCache:
         self._items.clear()
 
 
-class RedisKeyring:
-    """Create, list, revoke and verify gateway API keys stored in Redis (a ``KeyVerifier``)."""
+class Keyring:
+    """Create, list, revoke and verify gateway API keys kept in a :class:`KeyRecordStore` (a ``KeyVerifier``)."""
 
     def __init__(
         self,
-        client: RedisClient,
-        keys: KeySpace | None = None,
+        records: KeyRecordStore,
         *,
         cache_ttl_s: float = CACHE_TTL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.client = client
-        self.keys = keys or KeySpace()
+        self.records = records
         self._cache = TtlCache(cache_ttl_s)
         self._clock = clock
 
-    @classmethod
-    def for_store(cls, store: AccountingStore, **kwargs: float) -> "RedisKeyring":
-        """Share the accounting store's client and key prefix."""
-        return cls(store.client, store.keys, **kwargs)  # type: ignore[arg-type]
-
-    async def _call(self, coro: object) -> object:
+    async def _call(self, call: Awaitable[T]) -> T:
         try:
-            return await coro  # type: ignore[misc]
-        except (RedisError, OSError) as exc:
+            return await call
+        except StoreError as exc:
             raise StoreUnavailable("The gateway cannot check keys right now; try again shortly.") from exc
 
     async def create(self, record: KeyRecord, secret: str, wall: float) -> StoredKey:
         """Store a new key under the hash of ``secret``; the secret itself is not kept."""
         stored = StoredKey(record, hash_secret(secret), wall)
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(byid_key(self.keys), record.key_id, stored.to_json())
-            pipe.hsetnx(byhash_key(self.keys), stored.secret_hash, record.key_id)
-            added_id, added_hash = await self._call(pipe.execute())  # type: ignore[misc]
-        if not (added_id and added_hash):
+        if not await self._call(self.records.add(record.key_id, stored.secret_hash, stored.to_json())):
             raise ValueError("a key with this id or secret already exists")
         return stored
 
     async def get(self, key_id: str) -> StoredKey | None:
-        raw = await self._call(self.client.hget(byid_key(self.keys), key_id))
-        return StoredKey.from_json(raw) if raw else None  # type: ignore[arg-type]
+        raw = await self._call(self.records.get(key_id))
+        return StoredKey.from_json(raw) if raw else None
 
     async def list(self) -> list[StoredKey]:
         """Every key, oldest first (no secrets: there are none to show)."""
-        raw = await self._call(self.client.hgetall(byid_key(self.keys)))
-        found = [StoredKey.from_json(v) for v in raw.values()]  # type: ignore[attr-defined]
+        found = [StoredKey.from_json(v) for v in await self._call(self.records.all())]
         return sorted(found, key=lambda k: (k.created_at, k.record.key_id))
 
     async def revoke(self, key_id: str, wall: float) -> StoredKey | None:
@@ -157,7 +132,7 @@ class RedisKeyring:
             return None
         if stored.revoked_at is None:
             stored = replace(stored, revoked_at=wall)
-            await self._call(self.client.hset(byid_key(self.keys), key_id, stored.to_json()))
+            await self._call(self.records.put(key_id, stored.to_json()))
         self._cache.clear()
         return stored
 
@@ -173,10 +148,10 @@ class RedisKeyring:
         cached = self._cache.get(presented, now)
         if cached is not None:
             return cached
-        key_id = await self._call(self.client.hget(byhash_key(self.keys), presented))
+        key_id = await self._call(self.records.key_id_for(presented))
         if not key_id:
             return None
-        stored = await self.get(key_id.decode() if isinstance(key_id, bytes) else str(key_id))
+        stored = await self.get(key_id)
         if stored is None or not stored.active or not same_hash(presented, stored.secret_hash):
             return None
         self._cache.put(presented, stored.record, now)
@@ -201,7 +176,7 @@ class _Verifier(Protocol):
 class ApiKeys:
     """Long-lived gateway keys only: static keys first, then the keyring (never client secrets)."""
 
-    def __init__(self, static: _Verifier, keyring: RedisKeyring | None) -> None:
+    def __init__(self, static: _Verifier, keyring: Keyring | None) -> None:
         self.static = static
         self.keyring = keyring
 
@@ -227,12 +202,12 @@ class GatewayVerifier:
         return await self.api_keys.verify(secret)
 
 
-def build_verifier(store: AccountingStore, static_keys: _Verifier) -> GatewayVerifier:
-    """Static keys, then the keyring, then client secrets; all on the accounting store's Redis and prefix.
+def build_verifier(records: KeyRecordStore, slots: SecretSlots, static_keys: _Verifier) -> GatewayVerifier:
+    """Static keys, then the keyring, then client secrets; all on the shared store.
 
     With the embedded (``memory``) store the keyring is per process: keys created by the CLI
     cannot reach it, but client secrets minted by this process work.
     """
-    keyring = RedisKeyring.for_store(store)
-    secrets_store = ClientSecretStore.for_store(store, key_active=keyring.is_active)
+    keyring = Keyring(records)
+    secrets_store = ClientSecretStore(slots, key_active=keyring.is_active)
     return GatewayVerifier(ApiKeys(static_keys, keyring), secrets_store)

@@ -10,15 +10,19 @@ from typing import Awaitable, Callable, Protocol
 
 from fastapi import FastAPI
 
-from gateway.keys.auth_failures import RedisFailureLimiter
+from gateway.keys.auth_failures import LocalFailureLimiter, SharedFailureLimiter
 from gateway.accounting.caps import default_caps
 from gateway.directory.service import DirectoryHooks, SessionDirectory
 from gateway.keys.keyring import build_verifier
 from gateway.store.accounting_store import AccountingStore
+from gateway.store.auth_failures import RedisFailureCounts
+from gateway.store.client_secrets import RedisSecretSlots
+from gateway.store.directory import RedisDirectoryBoard
+from gateway.store.keyring import RedisKeyRecords
 from gateway.core.errors import EndedByOperator
 from gateway.core.api_keys import KeyRecord
 from gateway.inbound.admin import AdminServices, admin_router
-from gateway.inbound.auth_limit import AuthFailureLimitMiddleware, LocalFailureLimiter, ScopedCORS
+from gateway.inbound.auth_limit import AuthFailureLimitMiddleware, ScopedCORS
 from gateway.inbound.client_secrets import ClientSecretServices, client_secrets_router
 from gateway.inbound.services import InboundServices
 from gateway.settings import Settings
@@ -55,14 +59,13 @@ async def start_keys(
     turns_of: Callable[[str], list[dict[str, object]] | None] = lambda _sid: None,
 ) -> Callable[[], Awaitable[None]]:
     """In the lifespan: key verification, client secrets, the directory observer and listener; returns its closer."""
-    verifier = build_verifier(store, static_keys)
+    verifier = build_verifier(RedisKeyRecords(store.client, store.keys), RedisSecretSlots(store.client, store.keys), static_keys)
     services.keys = verifier
     app.state.client_secrets = ClientSecretServices(api_keys=verifier.api_keys, minter=verifier.client_secrets)  # type: ignore[arg-type]
     sessions = services.sessions
     caps = default_caps(settings.max_session_usd, settings.max_session_seconds, settings.idle_timeout_seconds, settings.cap_warn_ratio)
     directory = SessionDirectory(
-        store.client,
-        store.keys,
+        RedisDirectoryBoard(store.client, store.keys),
         DirectoryHooks(
             end_local=lambda sid: sessions.end(sid, EndedByOperator()),
             live_spend=live_spend,
@@ -81,5 +84,5 @@ async def start_keys(
         jaeger_ui_url=settings.jaeger_ui_url,
         records_between=records_between,
     )
-    app.state.auth_failure_limiter = RedisFailureLimiter.for_store(store) if store.kind == "redis" else LocalFailureLimiter()
+    app.state.auth_failure_limiter = SharedFailureLimiter(RedisFailureCounts(store.client, store.keys)) if store.kind == "redis" else LocalFailureLimiter()
     return directory.close

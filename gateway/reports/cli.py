@@ -19,7 +19,8 @@ from typing import TextIO
 
 from gateway.store.connect import redis_client
 from gateway.store.keyspace import KeySpace
-from gateway.store.accounting_store import AccountingStore, StoreError
+from gateway.core.errors import StoreError
+from gateway.store.accounting_store import AccountingStore
 from gateway.core.usage import UsageReport, parse_group_by, parse_period, summarize
 from gateway.settings import Settings
 

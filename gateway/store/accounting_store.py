@@ -1,18 +1,21 @@
-"""The shared accounting state in Redis: one Lua script per atomic operation, plus the record stream."""
+"""The shared accounting state in Redis: one Lua script per atomic operation, plus the record stream.
+
+Implements :class:`gateway.accounting.ports.AccountingStorePort`.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from importlib import resources
 from typing import Mapping, Sequence
 
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
+from gateway.store.calls import RedisClient
 from gateway.store.keyspace import DAY_TTL_S, MONTH_TTL_S, SESSION_TTL_S, KeySpace
 from gateway.accounting.limits import TenantLimits
+from gateway.accounting.ports import AdmitResult, ChargeResult
+from gateway.core.errors import StoreError
 
 log = logging.getLogger("voice_gateway.store.accounting_store")
 
@@ -22,28 +25,6 @@ RECORDS_MAXLEN = 1_000_000
 DEFAULT_RECORDS_RETENTION_S = 35 * 86_400.0
 #: stream entries read per XRANGE call when reporting over a period
 RECORDS_PAGE = 1000
-RedisClient = Redis | RedisCluster
-
-
-class StoreError(Exception):
-    """The store could not be reached or answered badly; detail is in ``__cause__``."""
-
-
-@dataclass(frozen=True, slots=True)
-class AdmitResult:
-    status: str  # "ok" | "budget" | "concurrency" | "rate"
-    day_spend_micros: int
-    month_spend_micros: int
-    #: active leases ("ok", "concurrency") or milliseconds until a rate token ("rate")
-    detail: int
-
-
-@dataclass(frozen=True, slots=True)
-class ChargeResult:
-    day_spend_micros: int
-    month_spend_micros: int
-    delta_micros: int
-    exhausted: bool
 
 
 def _script_text(name: str) -> str:

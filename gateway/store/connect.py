@@ -22,7 +22,8 @@ from redis.asyncio.sentinel import Sentinel
 
 from gateway.accounting.config import AccountingSettings
 from gateway.store.keyspace import KeySpace
-from gateway.store.accounting_store import AccountingStore, RedisClient
+from gateway.store.accounting_store import AccountingStore
+from gateway.store.calls import RedisClient
 
 log = logging.getLogger("voice_gateway.accounting")
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+
+from gateway.accounting.periods import utc_day, utc_month
 
 DAY_TTL_S = 3 * 86_400
 MONTH_TTL_S = 40 * 86_400
@@ -28,10 +29,10 @@ class KeySpace:
         return f"{self.prefix}:{{{_tag(tenant)}}}:bucket"
 
     def day_spend(self, tenant: str, wall: float) -> str:
-        return f"{self.prefix}:{{{_tag(tenant)}}}:spend:d:{time.strftime('%Y%m%d', time.gmtime(wall))}"
+        return f"{self.prefix}:{{{_tag(tenant)}}}:spend:d:{utc_day(wall)}"
 
     def month_spend(self, tenant: str, wall: float) -> str:
-        return f"{self.prefix}:{{{_tag(tenant)}}}:spend:m:{time.strftime('%Y%m', time.gmtime(wall))}"
+        return f"{self.prefix}:{{{_tag(tenant)}}}:spend:m:{utc_month(wall)}"
 
     def session(self, tenant: str, session_id: str) -> str:
         return f"{self.prefix}:{{{_tag(tenant)}}}:sess:{session_id}"

@@ -7,7 +7,8 @@ import json
 
 import fakeredis
 
-from gateway.directory.service import DirectoryHooks, SessionDirectory, end_channel, publish_end, replica_key
+from gateway.directory.service import DirectoryHooks, SessionDirectory, publish_end
+from gateway.store.directory import RedisDirectoryBoard, end_channel, replica_key
 from gateway.store.keyspace import KeySpace
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionEnded, SessionInfo, SessionStats
@@ -60,7 +61,7 @@ class Replica:
             trace_id_of=lambda sid: "ab" * 16,
             default_caps=Caps(max_duration_s=600.0),
         )
-        self.directory = SessionDirectory(self.client, keys, self.hooks, replica_id=name, wall=wall, period_s=0.05)
+        self.directory = SessionDirectory(RedisDirectoryBoard(self.client, keys), self.hooks, replica_id=name, wall=wall, period_s=0.05)
 
     def end_local(self, session_id: str) -> bool:
         if session_id in self.directory._local:  # noqa: SLF001 - the stand-in LiveSessions
@@ -156,7 +157,7 @@ async def test_publish_end_reaches_subscribed_replicas() -> None:
     await a.directory.start()
     try:
         await _subscribed(a.client, keys, 1)
-        listeners = await publish_end(a.client, keys, key_id="key_z")
+        listeners = await publish_end(RedisDirectoryBoard(a.client, keys), key_id="key_z")
         assert listeners == 1
         await _until_ended(a)
         assert a.ended == ["vgs_1"]
@@ -195,7 +196,7 @@ async def test_an_unreachable_store_is_a_503_for_readers() -> None:
     from gateway.core.errors import StoreUnavailable
 
     client = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    directory = SessionDirectory(client, KeySpace("down"), DirectoryHooks(end_local=lambda s: False))
+    directory = SessionDirectory(RedisDirectoryBoard(client, KeySpace("down")), DirectoryHooks(end_local=lambda s: False))
     with pytest.raises(StoreUnavailable):
         await directory.list_sessions()
     with pytest.raises(StoreUnavailable):

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.directory.service import DirectoryHooks, SessionDirectory
+from gateway.store.directory import RedisDirectoryBoard
 from gateway.store.keyspace import KeySpace
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionEnded, SessionInfo, SessionStats
@@ -76,7 +77,7 @@ async def env() -> AsyncIterator[Env]:
         directory.forget(session_id)
         return True
 
-    directory = SessionDirectory(redis, KeySpace("adm"), DirectoryHooks(end_local=end_local, live_spend=lambda s: 250_000,
+    directory = SessionDirectory(RedisDirectoryBoard(redis, KeySpace("adm")), DirectoryHooks(end_local=end_local, live_spend=lambda s: 250_000,
                                  trace_id_of=lambda s: "0af7651916cd43dd8448eb211c80319c"), replica_id="r1", wall=lambda: 1_000_000.0)
     transport = httpx.ASGITransport(app=_app(TOKEN, directory, reloads))
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
@@ -91,7 +92,7 @@ def _auth(token: str = TOKEN) -> dict[str, str]:
 async def test_without_an_admin_token_every_admin_route_is_404() -> None:
     """No VOICE_GATEWAY_ADMIN_TOKEN: the admin API and page do not exist, whatever is presented."""
     redis = fakeredis.FakeAsyncRedis()
-    directory = SessionDirectory(redis, KeySpace("off"), DirectoryHooks(end_local=lambda s: False))
+    directory = SessionDirectory(RedisDirectoryBoard(redis, KeySpace("off")), DirectoryHooks(end_local=lambda s: False))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app(None, directory, [])), base_url="http://gw") as client:
         for method, path in [("GET", "/admin/sessions"), ("GET", "/admin/ui"), ("POST", "/admin/policies/reload"),
                              ("GET", "/admin/records"), ("POST", "/admin/sessions/x/end")]:

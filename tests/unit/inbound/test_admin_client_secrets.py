@@ -13,7 +13,9 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.keys.client_secrets import ClientSecretStore
-from gateway.keys.keyring import ApiKeys, GatewayVerifier, RedisKeyring
+from gateway.keys.keyring import ApiKeys, GatewayVerifier, Keyring
+from gateway.store.client_secrets import RedisSecretSlots
+from gateway.store.keyring import RedisKeyRecords
 from gateway.store.keyspace import KeySpace
 from gateway.adapters import PolicyRouter
 from gateway.core.catalog import Catalog
@@ -48,8 +50,8 @@ async def env() -> AsyncIterator[Env]:
     catalog = load_catalog(REPO / "config" / "models.yaml", emulator_url="ws://127.0.0.1:9")
     redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     keys = KeySpace(f"t{uuid.uuid4().hex[:8]}")
-    keyring = RedisKeyring(redis, keys)
-    store = ClientSecretStore(redis, keys, key_active=keyring.is_active)
+    keyring = Keyring(RedisKeyRecords(redis, keys))
+    store = ClientSecretStore(RedisSecretSlots(redis, keys), key_active=keyring.is_active)
     verifier = GatewayVerifier(ApiKeys(StaticKeys([KEY]), keyring), store)
     wall = [1_800_000_000.0]
     app = FastAPI()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.keys.client_secrets import ClientSecretStore
-from gateway.keys.keyring import ApiKeys, GatewayVerifier, RedisKeyring, StoredKey, TtlCache
+from gateway.keys.keyring import ApiKeys, GatewayVerifier, Keyring, StoredKey, TtlCache
+from gateway.store.client_secrets import RedisSecretSlots
+from gateway.store.keyring import RedisKeyRecords
 from gateway.store.keyspace import KeySpace
 from gateway.core.errors import StoreUnavailable
 from gateway.core.api_keys import KeyRecord
@@ -27,7 +29,7 @@ def _record(tenant: str = "acme") -> KeyRecord:
 
 async def test_created_key_verifies_and_only_its_hash_is_stored(fake_redis, keyspace) -> None:  # type: ignore[no-untyped-def]
     """A created key verifies to its record; the secret appears nowhere in Redis."""
-    keyring = RedisKeyring(fake_redis, keyspace)
+    keyring = Keyring(RedisKeyRecords(fake_redis, keyspace))
     record, secret = _record(), new_secret()
     await keyring.create(record, secret, 1000.0)
     assert await keyring.verify(secret) == record
@@ -38,7 +40,7 @@ async def test_created_key_verifies_and_only_its_hash_is_stored(fake_redis, keys
 
 async def test_forged_and_unknown_secrets_do_not_verify(fake_redis, keyspace) -> None:  # type: ignore[no-untyped-def]
     """A secret one character off, an empty one, or a random one resolves to nothing."""
-    keyring = RedisKeyring(fake_redis, keyspace)
+    keyring = Keyring(RedisKeyRecords(fake_redis, keyspace))
     secret = new_secret()
     await keyring.create(_record(), secret, 1000.0)
     forged = secret[:-1] + ("A" if secret[-1] != "A" else "B")
@@ -49,8 +51,8 @@ async def test_forged_and_unknown_secrets_do_not_verify(fake_redis, keyspace) ->
 async def test_revocation_is_seen_once_the_cache_window_passes(fake_redis, keyspace) -> None:  # type: ignore[no-untyped-def]
     """Another process revokes the key: this verifier refuses it at most cache_ttl_s later."""
     clock = Clock()
-    gateway = RedisKeyring(fake_redis, keyspace, cache_ttl_s=1.0, clock=clock)
-    operator = RedisKeyring(fake_redis, keyspace, cache_ttl_s=0.0)
+    gateway = Keyring(RedisKeyRecords(fake_redis, keyspace), cache_ttl_s=1.0, clock=clock)
+    operator = Keyring(RedisKeyRecords(fake_redis, keyspace), cache_ttl_s=0.0)
     record, secret = _record(), new_secret()
     await operator.create(record, secret, 1000.0)
     assert await gateway.verify(secret) == record
@@ -64,7 +66,7 @@ async def test_revocation_is_seen_once_the_cache_window_passes(fake_redis, keysp
 
 async def test_revocation_in_the_same_process_is_immediate(fake_redis, keyspace) -> None:  # type: ignore[no-untyped-def]
     """Revoking through the same keyring clears its cache at once."""
-    keyring = RedisKeyring(fake_redis, keyspace, cache_ttl_s=60.0)
+    keyring = Keyring(RedisKeyRecords(fake_redis, keyspace), cache_ttl_s=60.0)
     record, secret = _record(), new_secret()
     await keyring.create(record, secret, 1000.0)
     assert await keyring.verify(secret) is not None
@@ -76,7 +78,7 @@ async def test_revocation_in_the_same_process_is_immediate(fake_redis, keyspace)
 
 async def test_list_shows_every_key_oldest_first_and_revoke_unknown_is_none(fake_redis, keyspace) -> None:  # type: ignore[no-untyped-def]
     """Listing returns all keys with creation order; revoking a missing id returns None."""
-    keyring = RedisKeyring(fake_redis, keyspace)
+    keyring = Keyring(RedisKeyRecords(fake_redis, keyspace))
     first, second = _record("a"), _record("b")
     await keyring.create(second, new_secret(), 2000.0)
     await keyring.create(first, new_secret(), 1000.0)
@@ -87,7 +89,7 @@ async def test_list_shows_every_key_oldest_first_and_revoke_unknown_is_none(fake
 
 async def test_duplicate_ids_are_refused(fake_redis, keyspace) -> None:  # type: ignore[no-untyped-def]
     """Creating a key whose id already exists fails instead of overwriting."""
-    keyring = RedisKeyring(fake_redis, keyspace)
+    keyring = Keyring(RedisKeyRecords(fake_redis, keyspace))
     record = _record()
     await keyring.create(record, new_secret(), 1000.0)
     with pytest.raises(ValueError):
@@ -116,8 +118,8 @@ def test_ttl_cache_expires_and_stays_bounded() -> None:
 
 async def test_combined_verifier_order_and_client_secret_routing(fake_redis, keyspace) -> None:  # type: ignore[no-untyped-def]
     """Static keys, then keyring keys; ek_ secrets go only to the secret store and are used up."""
-    keyring = RedisKeyring(fake_redis, keyspace)
-    store = ClientSecretStore(fake_redis, keyspace, key_active=keyring.is_active)
+    keyring = Keyring(RedisKeyRecords(fake_redis, keyspace))
+    store = ClientSecretStore(RedisSecretSlots(fake_redis, keyspace), key_active=keyring.is_active)
     record, secret = _record(), new_secret()
     await keyring.create(record, secret, 1000.0)
     verifier = GatewayVerifier(ApiKeys(StaticKeys(["vg_static_one"]), keyring), store)
@@ -136,7 +138,7 @@ async def test_a_store_outage_is_a_503_not_a_401(keyspace: KeySpace) -> None:
     from redis.asyncio import Redis
 
     client = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    keyring = RedisKeyring(client, keyspace)
+    keyring = Keyring(RedisKeyRecords(client, keyspace))
     with pytest.raises(StoreUnavailable):
         await keyring.verify(new_secret())
     await client.aclose()

@@ -1,0 +1,56 @@
+"""What accounting needs of the shared store, as a port; ``gateway.store.accounting_store`` implements it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Protocol, Sequence
+
+from gateway.accounting.limits import TenantLimits
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitResult:
+    status: str  # "ok" | "budget" | "concurrency" | "rate"
+    day_spend_micros: int
+    month_spend_micros: int
+    #: active leases ("ok", "concurrency") or milliseconds until a rate token ("rate")
+    detail: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    day_spend_micros: int
+    month_spend_micros: int
+    delta_micros: int
+    exhausted: bool
+
+
+class AccountingStorePort(Protocol):
+    """Atomic tenant operations and the session-record stream; every call may raise ``StoreError``."""
+
+    #: the implementation's registry key ("redis" or "memory")
+    kind: str
+
+    async def admit(
+        self, session_id: str, tenant: str, limits: TenantLimits, wall: float, lease_ttl_s: float
+    ) -> AdmitResult: ...
+
+    async def charge(
+        self, session_id: str, tenant: str, cumulative_micros: int, limits: TenantLimits, wall: float
+    ) -> ChargeResult: ...
+
+    async def renew(self, tenant: str, session_ids: Sequence[str], wall: float, lease_ttl_s: float) -> int: ...
+
+    async def release(self, tenant: str, session_id: str) -> bool: ...
+
+    async def spend(self, tenant: str, wall: float) -> tuple[int, int]: ...
+
+    async def append_record(self, record: Mapping[str, str], wall: float) -> str: ...
+
+    async def records_between(self, start_wall: float, end_wall: float) -> list[dict[str, str]]: ...
+
+    async def recent_records(self, count: int) -> list[dict[str, str]]: ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...

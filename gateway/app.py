@@ -24,6 +24,9 @@ from gateway.store.keyspace import KeySpace
 from gateway.accounting.service import AccountingService, fallback_pricing
 from gateway.adapters import AccountingAdmission, PolicyRouter
 from gateway.inbound import http
+from gateway.inbound.calls.direct import CallSettings
+from gateway.inbound.calls.service import CallServices
+from gateway.upstream.calls import CallsClient
 from gateway.inbound.demo import DemoConfig, demo_enabled, demo_router
 from gateway.keys.static import StaticKeys
 from gateway.keys.wiring import install_keys, start_keys
@@ -88,6 +91,7 @@ class Runtime:
     policy: PolicyHolder
     accounting: AccountingService
     telemetry: Telemetry
+    calls: CallServices | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     local_keys: list[str] = field(default_factory=list)
     emulator_url: str | None = None
@@ -115,12 +119,14 @@ async def _start(settings: Settings) -> Runtime:
     clock = time.monotonic
     closers: list[Callable[[], Awaitable[None]]] = []
     emulator_url: str | None = None
+    emulator_calls_url: str | None = None
     if settings.emulator_upstream:
         from gateway.emulator.server import start_emulator
 
         emulator = await start_emulator("127.0.0.1", 0)
         closers.append(emulator.close)
         emulator_url = emulator.url
+        emulator_calls_url = emulator.calls_url
         log.info("no OPENAI_API_KEY set: every model is served by the embedded emulator at %s", emulator_url)
     catalog = load_catalog(
         settings.resolved_catalog_file,
@@ -128,8 +134,11 @@ async def _start(settings: Settings) -> Runtime:
         emulator_url=emulator_url,
         fallback_pricing=fallback_pricing(settings),
         connect_timeout_s=settings.upstream_connect_timeout_s,
+        upstream_calls_url=settings.upstream_calls_url,
+        emulator_calls_url=emulator_calls_url,
     )
     policy = PolicyHolder(settings.resolved_policy_files, catalog)
+    credentials = _credentials(catalog, settings)
     pool = UpstreamPool(
         catalog=catalog,
         connector=create_connector(
@@ -140,9 +149,18 @@ async def _start(settings: Settings) -> Runtime:
                 ping_timeout_s=settings.ping_timeout_s,
             ),
         ),
-        credentials=_credentials(catalog, settings),
+        credentials=credentials,
         clock=clock,
     )
+    calls = CallServices(
+        client=CallsClient(credentials),
+        settings=CallSettings(
+            media=settings.webrtc_media,
+            sideband_loss=settings.sideband_loss,
+            reattach_attempts=settings.sideband_reattach_attempts,
+        ),
+    )
+    closers.append(calls.client.close)
     local_keys = _local_keys(settings)
     sessions = LiveSessions(clock=clock)
     sessions.start()
@@ -195,7 +213,7 @@ async def _start(settings: Settings) -> Runtime:
     )
     return Runtime(
         settings=settings, services=services, policy=policy, accounting=accounting, telemetry=telemetry, closers=closers,
-        local_keys=local_keys, emulator_url=emulator_url,
+        local_keys=local_keys, calls=calls, emulator_url=emulator_url,
     )
 
 
@@ -215,6 +233,7 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await _start(settings)
         app.state.services = runtime.services
+        app.state.calls = runtime.calls
         app.state.runtime = runtime
         app.state.readiness = runtime.readiness
         app.state.drain = runtime.drain

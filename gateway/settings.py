@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # --- upstream -------------------------------------------------------------------------------
     #: base URL for every model at once, in the form ``wss://api.openai.com/v1``
     upstream_url: str | None = None
+    #: HTTP base of the upstream calls API (WebRTC offers, accept/hangup); unset → ``upstream_url`` as http(s)
+    upstream_calls_url: str | None = None
     #: force the embedded emulator even when an OpenAI key is set
     use_emulator: bool = False
     #: WebSocket client library for upstream connections (``picows``: Cython, the fast default)
@@ -98,6 +100,22 @@ class Settings(BaseSettings):
     records_retention_days: float = Field(35.0, gt=0)
     #: price for served models the catalog does not know (USD per minute); empty → refuse them
     fallback_usd_per_minute: str | None = None
+
+    # --- calls (WebRTC direct media, SIP) ---------------------------------------------------------
+    #: WebRTC media path for routes that do not choose: ``auto`` = direct where the upstream serves WebRTC
+    webrtc_media: Literal["auto", "direct", "terminate"] = "auto"
+    #: a direct call whose sideband is lost: ``hangup`` (fail-closed) or ``continue`` (fail-open, recorded)
+    sideband_loss: Literal["hangup", "continue"] = "hangup"
+    #: attempts to re-attach a lost sideband before ``sideband_loss`` applies
+    sideband_reattach_attempts: int = Field(2, ge=0, le=10)
+    #: OpenAI webhook signing secret (``whsec_…``) for the SIP front door; unset → the endpoint answers 404
+    webhook_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("VOICE_GATEWAY_WEBHOOK_SECRET", "OPENAI_WEBHOOK_SECRET")
+    )
+    #: webhooks older or newer than this are replays and refused
+    webhook_tolerance_s: int = Field(300, ge=10, le=3600)
+    #: tenant that SIP calls' spend and budgets are counted against
+    sip_tenant: str = Field("sip", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
     # --- browsers -------------------------------------------------------------------------------
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -31,6 +31,8 @@ def session_record(live: LiveSession, ended: SessionEnded, ended_wall: float, tr
         "model_routed": info.route.model,
         "model_served": live.served_model or "",
         "upstream": info.upstream,
+        "transport": info.transport,
+        "call_id": info.call_id or "",
         "started_at": _iso(live.started_wall),
         "ended_at": _iso(ended_wall),
         "duration_s": f"{max(ended_wall - live.started_wall, 0.0):.3f}",

@@ -27,6 +27,18 @@ class UpstreamEndpoint:
     #: extra query parameters appended to the upstream URL (for example Azure's api-version)
     query: Mapping[str, str] = field(default_factory=dict)
     connect_timeout_s: float = 10.0
+    #: HTTP base of the calls API (``https://api.openai.com/v1``); unset → derived from ``url``
+    calls_url: str | None = None
+    #: the endpoint answers WebRTC offers and sidebands (``/realtime/calls``, ``?call_id=``)
+    webrtc: bool = True
+
+    @property
+    def calls_base(self) -> str:
+        """Where ``/realtime/calls`` lives: ``calls_url``, or ``url`` with ws(s) turned into http(s)."""
+        if self.calls_url:
+            return self.calls_url.rstrip("/")
+        base = self.url.rstrip("/")
+        return "https" + base[3:] if base.startswith("wss:") else "http" + base[2:] if base.startswith("ws:") else base
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,6 +224,20 @@ class UpstreamDropped(UpstreamError):
     default_message = "The model endpoint closed the connection unexpectedly."
 
 
+class SidebandLost(UpstreamError):
+    """Fail-closed: the call was hung up because the gateway could no longer observe it."""
+
+    code = "sideband_lost"
+    default_message = "The gateway lost its control connection to the call; the call was ended."
+
+
+class SidebandLostOpen(UpstreamError):
+    """Fail-open: the call was left running, unobserved (no more metering, caps or traces for it)."""
+
+    code = "sideband_lost_open"
+    default_message = "The gateway lost its control connection to the call; the call was left running."
+
+
 class UpstreamStalled(UpstreamError):
     code = "upstream_stalled"
     default_message = "The model endpoint stopped responding."

@@ -77,6 +77,11 @@ class SessionInfo:
     #: W3C traceparent sent by the client at the handshake, if any
     traceparent: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: how the client reached the model: ``websocket``, ``webrtc`` (media through the gateway),
+    #: ``webrtc-direct`` or ``sip`` (media bypasses the gateway; it follows the call's sideband)
+    transport: str = "websocket"
+    #: the upstream call id of a direct-media call
+    call_id: str | None = None
 
 
 # --- session events (a handful per turn) -------------------------------------------------------

@@ -151,6 +151,9 @@ class Route:
     name: str = ""
     #: tools the gateway runs itself inside this route's realtime sessions (None: none)
     gateway_tools: GatewayToolSet | None = None
+    #: WebRTC media path: ``direct`` (peer ↔ upstream, gateway on the sideband), ``terminate`` (through the
+    #: gateway), ``auto`` (the gateway-wide setting; direct where the upstream serves WebRTC)
+    media: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)

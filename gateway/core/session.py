@@ -30,6 +30,7 @@ from gateway.core.errors import (
 )
 from gateway.core.frames import Peek, dumps, parse_event, peek
 from gateway.core.kinds import Dialect, SessionKind
+from gateway.core.media import DirectMediaMeter
 from gateway.core.observers import SessionStats
 from gateway.core.overrides import apply_to_response, apply_to_session, opening_session
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX, client_events
@@ -99,6 +100,7 @@ class SessionCore:
         max_frames_per_second: int = 500,
         declared_tools_check: DeclaredToolsCheck | None = None,
         tools: ToolCallInterceptor | None = None,
+        direct_media: bool = False,
     ) -> None:
         self.kind = kind
         self.dialect = dialect
@@ -123,6 +125,8 @@ class SessionCore:
         self._transcribing: set[str] = set()
         self._last_translation_out = -1e9
         self._rewrite_model = bool(requested_model and served_model and requested_model != served_model)
+        #: a direct-media call: audio is measured from the sideband's VAD and playout events
+        self.media = DirectMediaMeter() if direct_media else None
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -353,6 +357,8 @@ class SessionCore:
     def _observe_upstream(self, event: JsonObject, now: float) -> bool:
         """Turn a control event into observer events; return whether the event was rewritten."""
         t = event["type"]
+        if self.media is not None:
+            self.media.observe(event, now, self.stats)
         if t in ("session.created", "session.updated"):
             return self._upstream_session(event, now, created=t == "session.created")
         if t == "response.created":

@@ -70,6 +70,8 @@ def entry_of(local: _Local, replica_id: str, spend: int | None, trace_id: str | 
         "model": info.route.model,
         "requested_model": info.requested_model,
         "upstream": info.upstream,
+        "transport": info.transport,
+        "call_id": info.call_id,
         "client_address": info.client_address,
         "started_at": local.started_wall,
         "updated_at": wall,

@@ -85,6 +85,10 @@ class LiveSessionView(BaseModel):
     model: str
     requested_model: str | None = None
     upstream: str = ""
+    #: websocket, webrtc (media through the gateway), webrtc-direct or sip (media bypasses it)
+    transport: str = "websocket"
+    #: the upstream call id of a direct-media call (the admin can refer or hang it up)
+    call_id: str | None = None
     client_address: str = ""
     started_at: float
     duration_s: float

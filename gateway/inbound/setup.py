@@ -165,6 +165,8 @@ class SessionSetup:
         self.key: KeyRecord | None = None
         self.request: SessionRequest | None = None
         self.decision: RouteDecision | None = None
+        #: recorded on the session (``websocket``, ``webrtc``, ``webrtc-direct``, ``sip``)
+        self.transport = "websocket"
         is_beta = handshake.endpoint is EndpointKind.REALTIME and beta.is_beta_handshake(handshake.headers, handshake.subprotocols)
         self.dialect = Dialect.BETA if is_beta else Dialect.GA
 
@@ -187,6 +189,18 @@ class SessionSetup:
         _refuse_unknown_model(svc, request)
         if not svc.router.wants_session_update(request):
             await self._decide_and_admit()
+
+    async def decide_now(self) -> None:
+        """Route and admit with what the handshake carried (a call cannot wait for a first ``session.update``)."""
+        if self.decision is None:
+            await self._decide_and_admit()
+
+    async def relay_call(self, leg: FrameSocket, sideband: FrameSocket, endpoint_name: str, *, call_id: str, transport: str) -> None:
+        """Relay a direct-media call: the caller's leg and the call's sideband, through the same core and observers."""
+        try:
+            await self._relay(leg, sideband, endpoint_name, [], call_id=call_id, transport=transport)
+        finally:
+            await self.release()
 
     async def _decide_and_admit(self) -> None:
         assert self.request is not None and self.key is not None
@@ -256,7 +270,16 @@ class SessionSetup:
         )
         return interceptor, session_tools
 
-    async def _relay(self, client: FrameSocket, upstream: FrameSocket, endpoint_name: str, held: list[Frame]) -> None:
+    async def _relay(
+        self,
+        client: FrameSocket,
+        upstream: FrameSocket,
+        endpoint_name: str,
+        held: list[Frame],
+        *,
+        call_id: str | None = None,
+        transport: str | None = None,
+    ) -> None:
         svc, request, key, decision = self.svc, self.request, self.key, self.decision
         assert request is not None and key is not None and decision is not None and decision.route is not None
         route = decision.route
@@ -275,8 +298,10 @@ class SessionSetup:
             client_address=self.handshake.client_address,
             traceparent=self.handshake.headers.get("traceparent"),
             labels=dict(key.labels),
+            transport=transport or self.transport,
+            call_id=call_id,
         )
-        tools = await self._gateway_tools(route)
+        tools = await self._gateway_tools(route) if call_id is None else None  # direct calls: not yet
         core = SessionCore(
             kind=route.kind,
             dialect=self.dialect,
@@ -288,6 +313,7 @@ class SessionSetup:
             max_frames_per_second=svc.max_frames_per_second,
             declared_tools_check=declared_tools_check(svc, request, decision),
             tools=tools[0] if tools is not None else None,
+            direct_media=call_id is not None,
         )
         observers = [FailsafeObserver(f.create(info, now), f.name) for f in svc.observer_factories]
         relay = RelaySession(

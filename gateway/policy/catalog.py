@@ -59,6 +59,10 @@ class EndpointModel(_Strict):
     query: dict[str, str] = Field(default_factory=dict)
     #: unset → the gateway-wide ``VOICE_GATEWAY_UPSTREAM_CONNECT_TIMEOUT_S``
     connect_timeout_s: float | None = Field(None, gt=0)
+    #: HTTP base of the calls API; unset → ``url`` with ws(s) turned into http(s)
+    calls_url: str | None = None
+    #: the endpoint serves WebRTC calls and sidebands (direct media); false → WebRTC is terminated by the gateway
+    webrtc: bool = True
 
 
 class ModelModel(_Strict):
@@ -96,6 +100,8 @@ def compile_catalog(
     emulator_url: str | None = None,
     fallback_pricing: Pricing | None = None,
     connect_timeout_s: float = 10.0,
+    upstream_calls_url: str | None = None,
+    emulator_calls_url: str | None = None,
 ) -> Catalog:
     """Compile and cross-check; ``upstream_url`` re-points every endpoint, ``emulator_url`` serves all models."""
     endpoints: dict[str, UpstreamEndpoint] = {}
@@ -109,10 +115,13 @@ def compile_catalog(
             deployments=dict(ep.deployments),
             query=dict(ep.query),
             connect_timeout_s=ep.connect_timeout_s or connect_timeout_s,
+            calls_url=upstream_calls_url or (None if upstream_url else ep.calls_url),
+            webrtc=ep.webrtc,
         )
     if emulator_url is not None:
         endpoints[EMULATOR_ENDPOINT] = UpstreamEndpoint(
-            name=EMULATOR_ENDPOINT, url=emulator_url, auth_env=None, connect_timeout_s=connect_timeout_s
+            name=EMULATOR_ENDPOINT, url=emulator_url, auth_env=None, connect_timeout_s=connect_timeout_s,
+            calls_url=emulator_calls_url,
         )
     models: dict[str, ModelSpec] = {}
     for name, model in parsed.models.items():

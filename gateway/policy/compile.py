@@ -188,7 +188,7 @@ class FileCompiler:
             upstreams = tuple(model.upstreams) if model.upstreams else served.upstreams
             return Route(
                 kind=served.kind, model=model_name, upstreams=upstreams, overrides=overrides, caps=caps, name=name,
-                gateway_tools=tools,
+                gateway_tools=tools, media=model.media,
             )
 
         alternatives: dict[str, Route] = {}

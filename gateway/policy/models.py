@@ -239,6 +239,10 @@ class RouteModel(_Strict):
     overrides: OverridesModel | None = None
     caps: CapsModel | None = None
     gateway_tools: GatewayToolsModel | None = None
+    media: Literal["auto", "direct", "terminate"] = Field(
+        "auto",
+        description="WebRTC media path: direct (browser ↔ upstream, gateway on the sideband), terminate (through the gateway), auto",
+    )
 
 
 class DenyModel(_Strict):

@@ -46,6 +46,10 @@ class UpstreamPool:
             name: CircuitBreaker(breaker_threshold, breaker_cooldown_s) for name in catalog.endpoints
         }
 
+    def credential(self, endpoint: str) -> str | None:
+        """The upstream secret of an endpoint (for the calls API client); never logged."""
+        return self._credentials.get(endpoint)
+
     def breaker(self, endpoint: str) -> CircuitBreaker:
         return self._breakers.setdefault(endpoint, CircuitBreaker())
 
@@ -56,6 +60,7 @@ class UpstreamPool:
         kind: SessionKind,
         model: str,
         client_headers: Mapping[str, str],
+        call_id: str | None = None,
     ) -> tuple[FrameSocket, str]:
         """Return a connected socket and the endpoint name; raise a client-safe error if none works."""
         refused = False
@@ -69,7 +74,8 @@ class UpstreamPool:
                 await asyncio.sleep(backoff_delay(attempt - 1))
             attempt += 1
             target = build_target(
-                endpoint, kind=kind, model=model, credential=self._credentials.get(name), client_headers=client_headers
+                endpoint, kind=kind, model=model, credential=self._credentials.get(name), client_headers=client_headers,
+                call_id=call_id,
             )
             try:
                 sock = await self.connector.connect(target)

@@ -30,26 +30,10 @@ def _clean(value: str) -> str:
     return value
 
 
-def build_target(
-    endpoint: UpstreamEndpoint,
-    *,
-    kind: SessionKind,
-    model: str,
-    credential: str | None,
-    client_headers: Mapping[str, str] | None = None,
-) -> UpstreamTarget:
-    """Upstream URL by session kind: agent ``?model=``, transcription ``?intent=transcription`` (no model), translation ``/translations?model=``."""
-    base = endpoint.url.rstrip("/")
-    if urlsplit(base).scheme not in ("ws", "wss"):
-        raise ValueError(f"endpoint {endpoint.name!r} must use ws:// or wss://")
-    deployed = endpoint.deployments.get(model, model)
-    if kind is SessionKind.TRANSLATION:
-        path, query = "/realtime/translations", {"model": deployed}
-    elif kind is SessionKind.TRANSCRIPTION:
-        path, query = "/realtime", {"intent": "transcription"}
-    else:
-        path, query = "/realtime", {"model": deployed}
-    query.update(endpoint.query)
+def upstream_headers(
+    endpoint: UpstreamEndpoint, credential: str | None, client_headers: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The credential header and the client headers passed through, checked for header injection."""
     headers: dict[str, str] = {}
     if credential:
         scheme = f"{endpoint.auth_scheme} " if endpoint.auth_scheme else ""
@@ -57,6 +41,34 @@ def build_target(
     for name, value in (client_headers or {}).items():
         if name in PASSTHROUGH_HEADERS:
             headers[name] = _clean(value)
+    return headers
+
+
+def build_target(
+    endpoint: UpstreamEndpoint,
+    *,
+    kind: SessionKind,
+    model: str,
+    credential: str | None,
+    client_headers: Mapping[str, str] | None = None,
+    call_id: str | None = None,
+) -> UpstreamTarget:
+    """Upstream URL by session kind: agent ``?model=``, transcription ``?intent=transcription`` (no model), translation
+    ``/translations?model=``; a call's sideband is ``/realtime?call_id=`` whatever the kind."""
+    base = endpoint.url.rstrip("/")
+    if urlsplit(base).scheme not in ("ws", "wss"):
+        raise ValueError(f"endpoint {endpoint.name!r} must use ws:// or wss://")
+    deployed = endpoint.deployments.get(model, model)
+    if call_id is not None:
+        path, query = "/realtime", {"call_id": call_id}
+    elif kind is SessionKind.TRANSLATION:
+        path, query = "/realtime/translations", {"model": deployed}
+    elif kind is SessionKind.TRANSCRIPTION:
+        path, query = "/realtime", {"intent": "transcription"}
+    else:
+        path, query = "/realtime", {"model": deployed}
+    query.update(endpoint.query)
+    headers = upstream_headers(endpoint, credential, client_headers)
     return UpstreamTarget(
         endpoint=endpoint.name,
         url=f"{base}{path}?{urlencode(query)}",

@@ -88,6 +88,8 @@ class EmulatedCall:
     sidebands_seen: int = 0
     #: how long the simulated SIP caller talks once the call is accepted
     speak_ms: int = 1200
+    #: test fault: sidebands were cut and new ones are refused (the call itself goes on)
+    sidebands_refused: bool = False
     created_at: float = field(default_factory=time.monotonic)
     ended_at: float | None = None
     _inbox: asyncio.Queue[str | bytes | object] = field(default_factory=asyncio.Queue)
@@ -207,13 +209,17 @@ class EmulatedCall:
         task.add_done_callback(self._background.discard)
 
     async def _close_all(self) -> None:
+        """Sidebands first (they learn at once that the call is over), then the media peer."""
+        sidebands, self.sidebands = list(self.sidebands), set()
+        await asyncio.gather(*(self._close_sideband(s) for s in sidebands))
         if self.peer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.peer.close(1000, "call ended"), 2.0)
-        for sideband in list(self.sidebands):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(sideband.close(1000, "call ended"), 2.0)
-        self.sidebands.clear()
+
+    @staticmethod
+    async def _close_sideband(sideband: Sideband) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(sideband.close(1000, "call ended"), 2.0)
 
 
 def _peek_type(text: str) -> str | None:

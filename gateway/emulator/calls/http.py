@@ -250,6 +250,19 @@ class CallsApi:
             raise ApiError(404, "No live simulated SIP call with that id.")
         return call
 
+    async def drop_sidebands(self, request: Request) -> Response:
+        """Test fault: cut every sideband of the call without a close frame and refuse new ones."""
+        call = self.registry.get(request.path_params["call_id"])
+        if call is None:
+            raise ApiError(404, "Call not found.", "call_not_found")
+        call.sidebands_refused = True
+        for sideband in list(call.sidebands):
+            transport = getattr(sideband, "transport", None)
+            if transport is not None:
+                transport.abort()
+        call.sidebands.clear()
+        return Response(status_code=200)
+
     async def state(self, request: Request) -> Response:
         call = self.registry.get(request.path_params["call_id"])
         if call is None:
@@ -261,6 +274,8 @@ class CallsApi:
             "sidebands": len(call.sidebands), "sidebands_seen": call.sidebands_seen,
             "sideband_events": call.sideband_events,
             "heard_audio_ms": caller.heard_audio_ms if caller else None,
+            "session": getattr(call.machine, "session", None),
+            "created_at": call.created_at, "ended_at": call.ended_at,
         })
 
 
@@ -288,6 +303,7 @@ def calls_app(api: CallsApi) -> Starlette:
         Route("/v1/_emulator/sip/calls/{call_id}/speak", _guarded(api.speak), methods=["POST"]),
         Route("/v1/_emulator/sip/calls/{call_id}/caller_hangup", _guarded(api.caller_hangup), methods=["POST"]),
         Route("/v1/_emulator/calls/{call_id}", _guarded(api.state), methods=["GET"]),
+        Route("/v1/_emulator/calls/{call_id}/drop_sidebands", _guarded(api.drop_sidebands), methods=["POST"]),
     ]
     return Starlette(routes=routes)
 

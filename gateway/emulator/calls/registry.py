@@ -40,7 +40,7 @@ class CallRegistry:
     def attachable(self, call_id: str) -> bool:
         """A sideband can attach to an active call (a SIP call once accepted)."""
         call = self.calls.get(call_id)
-        return call is not None and call.status is CallStatus.ACTIVE and call.machine is not None
+        return call is not None and call.status is CallStatus.ACTIVE and call.machine is not None and not call.sidebands_refused
 
     async def close(self) -> None:
         for call in list(self.calls.values()):

@@ -18,8 +18,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
-from gateway.core.errors import GatewayError, InvalidRequest
+from gateway.core.errors import GatewayError, InvalidRequest, UpstreamRefused, UpstreamUnavailable
 from gateway.core.kinds import EndpointKind
+from gateway.inbound.calls.service import CallServices
 from gateway.inbound.services import InboundServices
 from gateway.inbound.setup import Handshake, SessionSetup
 from gateway.webrtc.call import answer_offer
@@ -134,9 +135,13 @@ async def answer_call(request: Request, endpoint: EndpointKind, runner: CallRunn
         handshake, session = handshake_for(request, endpoint, offer)
         setup = SessionSetup(svc, handshake, initial_session=session)
         await setup.prepare()
+        direct = await _answer_direct(request, svc, setup, offer, session)
     except GatewayError as exc:
         log.info("call refused", extra={"code": exc.code, "status": exc.http_status, "path": request.url.path})
         return _refuse(exc)
+    if direct is not None:
+        return _answer(direct, setup.session_id)
+    setup.transport = "webrtc"
     try:
         call = await answer_offer(offer.sdp, translation=endpoint is EndpointKind.TRANSLATIONS)
     except ValueError as exc:
@@ -144,12 +149,38 @@ async def answer_call(request: Request, endpoint: EndpointKind, runner: CallRunn
         log.info("call refused: unusable offer", extra={"session_id": setup.session_id}, exc_info=exc)
         return _refuse(InvalidRequest("The SDP offer could not be answered.", param="sdp"))
     runner.start(setup, call.socket)
-    return Response(
-        call.answer_sdp,
-        status_code=201,
-        media_type="application/sdp",
-        headers={"Location": f"{CALLS_PATH}/{setup.session_id}"},
-    )
+    return _answer(call.answer_sdp, setup.session_id)
+
+
+def _answer(sdp: str, session_id: str) -> Response:
+    return Response(sdp, status_code=201, media_type="application/sdp", headers={"Location": f"{CALLS_PATH}/{session_id}"})
+
+
+async def _answer_direct(
+    request: Request, svc: InboundServices, setup: SessionSetup, offer: Offer, session: JsonObject | None
+) -> str | None:
+    """Direct media when the route and its upstream allow it: the upstream's SDP answer; ``None`` → terminate here."""
+    calls: CallServices | None = getattr(request.app.state, "calls", None)
+    if calls is None or not calls.wants_direct():
+        return None
+    try:
+        await setup.decide_now()
+        assert setup.decision is not None and setup.decision.route is not None
+        endpoints = calls.direct_endpoints(setup.decision.route, svc.catalog)
+        if not endpoints:
+            return None
+        try:
+            return await calls.answer_webrtc(svc, setup, endpoints, offer.sdp, session)
+        except (UpstreamUnavailable, UpstreamRefused) as exc:
+            if calls.media_of(setup.decision.route) != "auto":
+                raise
+            # no calls API where we looked (an emulator on another port, an upstream without WebRTC):
+            # the gateway terminates the media itself rather than failing the call
+            log.warning("direct media unavailable upstream; terminating the call here", extra={"code": exc.code})
+            return None
+    except BaseException:
+        await setup.release()
+        raise
 
 
 def webrtc_router() -> APIRouter:

@@ -54,6 +54,8 @@ def start_gateway(workdir: Path, name: str, upstream_url: str, otlp_url: str | N
             "VOICE_GATEWAY_UPSTREAM_URL": upstream_url,
             "OPENAI_API_KEY": UPSTREAM_TEST_KEY,
             "VOICE_GATEWAY_LOG_LEVEL": "INFO",
+            # these scenarios exercise the terminating bridge; direct media has its own browser test
+            "VOICE_GATEWAY_WEBRTC_MEDIA": "terminate",
             "OTEL_METRICS_EXPORTER": "none",
             "PYTHONUNBUFFERED": "1",
         }

@@ -158,6 +158,8 @@ class SessionCore:
 
     def opening_frames(self) -> list[bytes]:
         """What the gateway sends upstream before any client frame: the route's enforced ``session.update``."""
+        if self.media is not None:  # a direct-media call was created with its session already forced
+            return []
         session = opening_session(self.kind, self.overrides)
         if self.tools is not None and self.tools.tools:
             session = session or {"type": self.kind.value}

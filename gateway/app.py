@@ -26,6 +26,9 @@ from gateway.adapters import AccountingAdmission, PolicyRouter
 from gateway.inbound import http
 from gateway.inbound.calls.direct import CallSettings
 from gateway.inbound.calls.service import CallServices
+from gateway.inbound.calls.sip import SipFrontDoor, sip_router
+from gateway.store.webhooks import RedisWebhookIds
+from gateway.core.money import usd_to_micros
 from gateway.upstream.calls import CallsClient
 from gateway.inbound.demo import DemoConfig, demo_enabled, demo_router
 from gateway.keys.static import StaticKeys
@@ -234,6 +237,7 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
         runtime = await _start(settings)
         app.state.services = runtime.services
         app.state.calls = runtime.calls
+        app.state.sip = _sip_front_door(settings, runtime)
         app.state.runtime = runtime
         app.state.readiness = runtime.readiness
         app.state.drain = runtime.drain
@@ -275,6 +279,7 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
         app.router.routes.append(WebSocketRoute(path, endpoint))
     app.include_router(http.router)
     app.include_router(webrtc_router())
+    app.include_router(sip_router())
     app.include_router(demo_router())
     install_keys(app, settings)  # client secrets, /admin, CORS for client secrets, auth-failure limiting
     app.router.routes.append(WebSocketRoute("/{path:path}", UnknownPathEndpoint()))
@@ -307,6 +312,24 @@ async def _start_keys(app: FastAPI, settings: Settings, runtime: Runtime) -> Cal
         policy_status=runtime.policy.status,
         trace_id_of=runtime.telemetry.trace_id_of,
         turns_of=runtime.accounting.turns_of,
+    )
+
+
+def _sip_front_door(settings: Settings, runtime: Runtime) -> SipFrontDoor | None:
+    """The SIP webhook endpoint, when a webhook secret is configured."""
+    if settings.webhook_secret is None or runtime.calls is None:
+        return None
+    secret = settings.webhook_secret.get_secret_value()
+    register_secret(secret)
+    store = runtime.accounting.store
+    budget = settings.sip_daily_budget_usd
+    return SipFrontDoor(
+        secret=secret,
+        tolerance_s=settings.webhook_tolerance_s,
+        ids=RedisWebhookIds(store.client, store.keys),  # type: ignore[attr-defined]
+        calls=runtime.calls,
+        tenant=settings.sip_tenant,
+        daily_budget_micros=usd_to_micros(budget) if budget else None,
     )
 
 

@@ -113,9 +113,11 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("VOICE_GATEWAY_WEBHOOK_SECRET", "OPENAI_WEBHOOK_SECRET")
     )
     #: webhooks older or newer than this are replays and refused
-    webhook_tolerance_s: int = Field(300, ge=10, le=3600)
+    webhook_tolerance_s: int = Field(300, ge=10, le=300)
     #: tenant that SIP calls' spend and budgets are counted against
     sip_tenant: str = Field("sip", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    #: daily budget of the SIP tenant (USD); unset → no budget
+    sip_daily_budget_usd: str | None = Field(None, pattern=r"^\d+(\.\d{1,6})?$")
 
     # --- browsers -------------------------------------------------------------------------------
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

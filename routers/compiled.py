@@ -200,6 +200,9 @@ class Denial:
     """Refuse the session with a client-facing reason."""
 
     reason: str
+    #: SIP calls: the status to reject with (``None`` → 603 Decline), or a URI to refer the call to instead
+    sip_status: int | None = None
+    refer_to: str | None = None
 
 
 Outcome = Union[RouteTarget, Denial]

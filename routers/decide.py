@@ -21,7 +21,10 @@ def _outcome(
 ) -> RouteDecision:
     matched = dict(hits)
     if isinstance(outcome, Denial):
-        return RouteDecision(rule_id=rule_id, reason=reason, matched=matched, deny_reason=outcome.reason)
+        return RouteDecision(
+            rule_id=rule_id, reason=reason, matched=matched, deny_reason=outcome.reason,
+            sip_status=outcome.sip_status, refer_to=outcome.refer_to,
+        )
     route = outcome.for_model(requested, request.requested_model)
     return RouteDecision(rule_id=rule_id, reason=reason, route=route, matched=matched)
 

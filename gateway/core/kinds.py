@@ -17,6 +17,7 @@ class EndpointKind(StrEnum):
     REALTIME = "realtime"  # /v1/realtime (voice agent or transcription)
     TRANSLATIONS = "translations"  # /v1/realtime/translations
     CALLS = "calls"  # WebRTC /v1/realtime/calls
+    SIP = "sip"  # an incoming SIP call announced by a realtime.call.incoming webhook
 
 
 class Dialect(StrEnum):

@@ -167,6 +167,9 @@ class RouteDecision:
     matched: Mapping[str, str] = field(default_factory=dict)
     #: client-facing reason when a rule denies the session
     deny_reason: str | None = None
+    #: a denied SIP call: reject with this status (``None`` → 603), or refer it to this URI instead
+    sip_status: int | None = None
+    refer_to: str | None = None
 
     @property
     def denied(self) -> bool:

@@ -18,7 +18,7 @@ from typing import Awaitable, Callable, Mapping, Protocol
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from gateway.core.usage import PeriodError, parse_group_by, parse_period, summarize
 from gateway.core.errors import AuthenticationFailed, InvalidRequest, NotFound
@@ -114,6 +114,18 @@ class EndResult(BaseModel):
     #: ``ended``: gone from the directory; ``ending``: requested, not yet confirmed
     status: str
     replica: str | None = None
+
+
+class ReferBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target_uri: str = Field(pattern=r"^(sip:|sips:|tel:)[^\s]{1,2000}$", description="sip:, sips: or tel: URI")
+
+
+class ReferResult(BaseModel):
+    session_id: str
+    status: str
+    target_uri: str
 
 
 class PolicyStatusView(BaseModel):
@@ -296,6 +308,21 @@ def admin_router(admin_token: SecretStr | str | None) -> APIRouter:
             if record.get("session_id") == session_id:
                 return _ended_timeline(record, admin.jaeger_ui_url)
         raise NotFound(f"No live or recently ended session '{session_id}'.")
+
+
+    @router.post("/sessions/{session_id}/refer", response_model=ReferResult)
+    async def refer_call(session_id: str, body: ReferBody, request: Request, admin: AdminServices = Depends(require_admin)) -> ReferResult:
+        """Transfer a live direct-media call (SIP) to another SIP or tel: URI through the upstream's calls API."""
+        entry = await admin.directory.find(session_id)
+        if entry is None:
+            raise NotFound(f"No live session '{session_id}'.")
+        call_id, upstream = entry.get("call_id"), entry.get("upstream")
+        calls = getattr(request.app.state, "calls", None)
+        endpoint = request.app.state.services.catalog.endpoints.get(upstream) if isinstance(upstream, str) else None
+        if not isinstance(call_id, str) or not call_id or calls is None or endpoint is None:
+            raise InvalidRequest("This session is not a call the gateway can transfer.", param="session_id")
+        await calls.client.refer(endpoint, call_id, body.target_uri)
+        return ReferResult(session_id=session_id, status="referred", target_uri=body.target_uri)
 
     @router.post("/sessions/{session_id}/end", response_model=EndResult, summary="End a session on whichever replica holds it")
     async def end_session(session_id: str, admin: AdminServices = Depends(require_admin)) -> EndResult:

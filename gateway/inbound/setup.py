@@ -195,6 +195,13 @@ class SessionSetup:
         if self.decision is None:
             await self._decide_and_admit()
 
+    async def admit_decided(self, key: KeyRecord, request: SessionRequest, decision: RouteDecision) -> None:
+        """Admit a session decided outside a client handshake (an incoming SIP call)."""
+        assert decision.route is not None
+        self.key, self.request = key, request
+        self.lease = await self.svc.admission.admit(self.session_id, key, decision.route, self.svc.clock())
+        self.decision = decision
+
     async def relay_call(self, leg: FrameSocket, sideband: FrameSocket, endpoint_name: str, *, call_id: str, transport: str) -> None:
         """Relay a direct-media call: the caller's leg and the call's sideband, through the same core and observers."""
         try:

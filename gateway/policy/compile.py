@@ -208,7 +208,7 @@ class FileCompiler:
             condition = self.condition(rule.match, (*loc, "match"))
             outcome: Outcome | None
             if rule.deny is not None:
-                outcome = Denial(rule.deny.reason)
+                outcome = Denial(rule.deny.reason, rule.deny.sip_status, rule.deny.refer_to)
             else:
                 assert rule.route is not None
                 outcome = self.route(rule.route, rule.id, (*loc, "route"))
@@ -238,7 +238,7 @@ class FileCompiler:
         if otherwise is not None:
             loc = ("defaults", "otherwise")
             if otherwise.deny is not None:
-                out.otherwise = (Denial(otherwise.deny.reason), loc)
+                out.otherwise = (Denial(otherwise.deny.reason, otherwise.deny.sip_status, otherwise.deny.refer_to), loc)
             elif otherwise.route is not None:
                 target = self.route(otherwise.route, "default:otherwise", (*loc, "route"))
                 if target is not None:

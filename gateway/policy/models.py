@@ -82,7 +82,7 @@ class MatchModel(_Strict):
     )
     declared_intent: TextMatch | None = Field(None, description="the raw intent= query / X-Voice-Intent header")
     model: TextMatch | None = Field(None, description="the model (or alias) the client asked for")
-    endpoint: TextMatch | None = Field(None, description="realtime, translations or calls")
+    endpoint: TextMatch | None = Field(None, description="realtime, translations, calls or sip (an incoming SIP call; match its SIP headers with headers:)")
     path: TextMatch | None = None
     tenant: TextMatch | None = None
     key: TextMatch | None = Field(None, description="the gateway API key's id")
@@ -247,6 +247,11 @@ class RouteModel(_Strict):
 
 class DenyModel(_Strict):
     reason: str = Field(min_length=1, description="client-facing reason")
+    sip_status: int | None = Field(None, ge=400, le=699, description="SIP calls: reject with this status (default 603 Decline)")
+    refer_to: str | None = Field(
+        None, pattern=r"^(sip:|sips:|tel:)[^\s]{1,2000}$",
+        description="SIP calls: transfer the call to this sip:, sips: or tel: URI instead of rejecting it",
+    )
 
 
 class _OneOutcome(_Strict):

@@ -88,7 +88,7 @@ def test_unknown_intent_and_endpoint_words(problems_of: Problems) -> None:
     text = "version: 1\nrules:\n  - id: a\n    match: {intent: dictation, endpoint: webrtc}\n    deny: {reason: x}\n"
     problems = problems_of(text)
     assert problems[0].startswith("p.yaml:4:21: rules[0].match.intent: unknown intent 'dictation'; use one of: realtime, agent")
-    assert problems[1] == "p.yaml:4:42: rules[0].match.endpoint: unknown endpoint 'webrtc'; use one of: calls, realtime, translations"
+    assert problems[1] == "p.yaml:4:42: rules[0].match.endpoint: unknown endpoint 'webrtc'; use one of: calls, realtime, sip, translations"
 
 
 def test_duplicate_rule_id(problems_of: Problems) -> None:

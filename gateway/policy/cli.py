@@ -88,6 +88,8 @@ def _endpoint(path: str) -> EndpointKind:
         return EndpointKind.TRANSLATIONS
     if trimmed.endswith("/realtime/calls"):
         return EndpointKind.CALLS
+    if trimmed == "/sip":  # an incoming SIP call, as the SIP front door presents it
+        return EndpointKind.SIP
     return EndpointKind.REALTIME
 
 
@@ -110,6 +112,8 @@ def build_request(args: argparse.Namespace) -> SessionRequest:
     intent = query.get("intent") or headers.get("x-voice-intent")
     if endpoint is EndpointKind.TRANSLATIONS:
         intent = intent or "translation"
+    if endpoint is EndpointKind.SIP:
+        intent = intent or "realtime"
     return SessionRequest(
         endpoint=endpoint,
         path=args.path,
@@ -246,7 +250,7 @@ def _add_subcommands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
 
     explain = sub.add_parser("explain", help="show which rule a request matches, why, and the route")
     explain.add_argument("files", nargs="*", type=Path, metavar="FILE", help="policy files (default: policies/default.yaml)")
-    explain.add_argument("--path", default="/v1/realtime", help="request path (/v1/realtime, /v1/realtime/translations)")
+    explain.add_argument("--path", default="/v1/realtime", help="request path (/v1/realtime, /v1/realtime/translations, /v1/realtime/calls, /sip for an incoming SIP call)")
     explain.add_argument("--header", action="append", metavar="NAME=VALUE", help="request header (repeatable)")
     explain.add_argument("--query", action="append", metavar="NAME=VALUE", help="query parameter, e.g. model=… (repeatable)")
     explain.add_argument("--key", help="gateway API key id (also the tenant unless --tenant is given)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from dataclasses import replace
@@ -16,8 +17,10 @@ from gateway.core.routing import JsonObject, Route, RouteDecision, SessionReques
 from gateway.policy.catalog import CatalogError, load_catalog
 from gateway.policy.loader import PolicyError, load_policy_files
 from gateway.policy.schema import render_schema
+from gateway.policy.tools import toolsets_of
 from gateway.policy.yamlpos import YamlProblem, parse_yaml
 from routers import decide, wants_session_update
+from routers.compiled import CompiledPolicy
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 EXIT_OK, EXIT_DENIED, EXIT_ERROR = 0, 1, 2
@@ -76,7 +79,20 @@ def run_check(args: argparse.Namespace) -> int:
             continue
         names = ", ".join(str(f) for f in group)
         print(f"{names}: ok ({len(policy.rules)} rules, version {policy.version})")
+        if not args.offline:
+            for warning in _tool_warnings(policy):
+                print(f"{names}: warning: {warning}")
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def _tool_warnings(policy: CompiledPolicy) -> list[str]:
+    """Tool servers the policy names that cannot be reached now (warnings: they may be up when serving)."""
+    toolsets = toolsets_of(policy)
+    if not toolsets:
+        return []
+    from gateway.tools.probe import tool_server_warnings  # network I/O only when a policy declares tools
+
+    return asyncio.run(tool_server_warnings(toolsets))
 
 
 # --- explain -----------------------------------------------------------------------------------
@@ -246,6 +262,7 @@ def _add_subcommands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
     check.add_argument("--catalog", type=Path, help="model catalog (default: the file's catalog:, else config/models.yaml)")
     check.add_argument("--combined", action="store_true", help="check the files as one policy, as the server loads them")
+    check.add_argument("--offline", action="store_true", help="do not probe the tool servers the policy names")
     check.set_defaults(func=run_check)
 
     explain = sub.add_parser("explain", help="show which rule a request matches, why, and the route")

@@ -10,18 +10,23 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types import ListToolsResult
 
 from gateway.core.gateway_tools import GatewayTool, McpServerSpec
 from gateway.tools.errors import ToolFailed
 from gateway.tools.headers import resolve_headers
 
 log = logging.getLogger("voice_gateway.tools")
+
+#: after a failed listing, sessions do not wait on that server again for this long
+RETRY_LISTING_AFTER_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,7 @@ class McpConnection:
         self._stop = asyncio.Event()
         self._connecting: asyncio.Lock | None = None
         self._listed: list[ListedTool] | None = None
+        self._retry_listing_at = 0.0
 
     async def _hold(self, ready: asyncio.Future[None]) -> None:
         try:
@@ -94,13 +100,14 @@ class McpConnection:
         """The server's tools (cached after the first listing), filtered by the allow-list."""
         if self._listed is not None and not refresh:
             return self._listed
-        client = await self._connected(self.spec.list_timeout_s)
+        now = time.monotonic()
+        if now < self._retry_listing_at and not refresh:
+            raise ToolFailed("not reachable (listing failed moments ago)")
         try:
-            result = await asyncio.wait_for(client.list_tools(), self.spec.list_timeout_s)
-        except asyncio.TimeoutError:
-            raise ToolFailed("listing tools timed out", "timeout") from None
-        except Exception as exc:  # noqa: BLE001 - any SDK failure is "cannot list"
-            raise ToolFailed(f"cannot list tools ({type(exc).__name__})") from None
+            result = await self._list()
+        except ToolFailed:
+            self._retry_listing_at = now + RETRY_LISTING_AFTER_S
+            raise
         allow = self.spec.allow
         self._listed = [
             ListedTool(t.name, t.description or "", dict(t.input_schema))
@@ -108,6 +115,15 @@ class McpConnection:
             if allow is None or t.name in allow
         ]
         return self._listed
+
+    async def _list(self) -> ListToolsResult:
+        client = await self._connected(self.spec.list_timeout_s)
+        try:
+            return await asyncio.wait_for(client.list_tools(), self.spec.list_timeout_s)
+        except asyncio.TimeoutError:
+            raise ToolFailed("listing tools timed out", "timeout") from None
+        except Exception as exc:  # noqa: BLE001 - any SDK failure is "cannot list"
+            raise ToolFailed(f"cannot list tools ({type(exc).__name__})") from None
 
     def gateway_tools(self) -> list[GatewayTool]:
         """The listed tools as session tool definitions (empty until listed)."""
@@ -127,10 +143,14 @@ class McpConnection:
         return text
 
     async def close(self) -> None:
+        """Leave the MCP session politely (the SDK ends it with a DELETE), cancelling after a grace period."""
         self._stop.set()
         holder, self._holder = self._holder, None
         if holder is not None:
-            holder.cancel()
             with contextlib.suppress(BaseException):
-                await holder
+                await asyncio.wait_for(asyncio.shield(holder), 2.0)
+            if not holder.done():
+                holder.cancel()
+                with contextlib.suppress(BaseException):
+                    await holder
         self._client = None

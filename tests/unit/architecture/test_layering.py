@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[3]
 ALLOWED: dict[str, set[str]] = {
     "gateway.core": set(),
     "routers": {"gateway.core"},
-    "gateway.policy": {"gateway.core", "routers"},
+    "gateway.policy": {"gateway.core", "routers", "gateway.tools"},
+    "gateway.tools": {"gateway.core"},
     "gateway.relay": {"gateway.core"},
     "gateway.upstream": {"gateway.core"},
     "gateway.accounting": {"gateway.core"},
@@ -23,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "gateway.telemetry": {"gateway.core"},
     "gateway.webrtc": {"gateway.core"},
     "gateway.emulator": {"gateway.core", "gateway.webrtc"},
-    "gateway.inbound": {"gateway.core", "gateway.relay", "routers", "gateway.policy", "gateway.upstream", "gateway.webrtc", "gateway.keys"},
+    "gateway.inbound": {"gateway.core", "gateway.relay", "routers", "gateway.policy", "gateway.upstream", "gateway.webrtc", "gateway.keys", "gateway.tools"},
     "gateway.transports": {"gateway.core", "gateway.inbound"},
 }
 
@@ -37,6 +38,8 @@ HOMES: dict[str, set[str]] = {
     "opentelemetry": {"gateway.telemetry"},
     "prometheus_client": {"gateway.telemetry"},
     "aiortc": {"gateway.webrtc"},
+    "mcp": {"gateway.tools"},
+    "httpx2": {"gateway.tools"},
     "picows": {"gateway.upstream", "gateway.transports.picows"},
 }
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
 from typing import Callable
 
 import pytest
 
+from gateway.policy.cli import main
 from gateway.policy.tools import toolsets_of
 from routers.compiled import CompiledPolicy, RouteTarget
+
+CATALOG = Path(__file__).resolve().parents[3] / "config" / "models.yaml"
 
 TOOLS = """
 version: 1
@@ -69,3 +74,27 @@ def test_mistakes_are_reported(problems_of: Callable[[str], list[str]], monkeypa
     assert any("unknown field 'cache_ttl'" in p for p in problems_of(TOOLS.replace("cache_ttl_s: 30", "cache_ttl: 30")))
     captions = TOOLS.replace("gpt-realtime-2", "gpt-realtime-whisper").replace("{env: VG_TEST_ORDERS_TOKEN}", "x")
     assert any("gateway tools need a realtime model" in p for p in problems_of(captions))
+
+
+def test_policy_check_warns_about_unreachable_tool_servers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closed ports for the HTTP tool and the MCP server are warnings; the check still passes; --offline skips it."""
+    monkeypatch.setenv("VG_TEST_ORDERS_TOKEN", "x")
+    port = _closed_port()
+    text = TOOLS.replace("https://orders.example.com/status", f"http://127.0.0.1:{port}/status").replace(
+        "https://crm.example.com/mcp", f"http://127.0.0.1:{port}/mcp"
+    )
+    policy = tmp_path / "tools.yaml"
+    policy.write_text(text)
+    assert main(["check", "--catalog", str(CATALOG), str(policy)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: HTTP tool 'lookup_order'" in out and "warning: MCP server 'crm' is not reachable" in out
+    assert main(["check", "--offline", "--catalog", str(CATALOG), str(policy)]) == 0
+    assert "warning" not in capsys.readouterr().out
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

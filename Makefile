@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: serve test bench bench-peers bench-throughput install clean emulator schema browser prometheus
+.PHONY: serve test bench bench-peers bench-tools bench-throughput install clean emulator schema browser prometheus
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "voice-gateway needs Python 3.11+")'
@@ -51,6 +51,9 @@ bench-peers: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/voice-gateway policy schema --write policies/policy.schema.json
+
+bench-tools: $(STAMP)
+	$(BIN)/python -m bench.tools $(BENCH_ARGS)
 
 bench-throughput: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

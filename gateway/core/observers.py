@@ -193,6 +193,8 @@ class GatewayToolDone:
     started_at: float
     outcome: str
     cache_hit: bool = False
+    #: the model's raw arguments — for opt-in transcript tracing only; never logged or recorded by default
+    arguments: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

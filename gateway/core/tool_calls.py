@@ -81,6 +81,7 @@ class _Call:
     started_at: float
     filler_due: float | None = None
     finished: bool = False
+    arguments: str | None = None
 
 
 @dataclass(slots=True)
@@ -247,6 +248,7 @@ class ToolCallInterceptor:
 
     def _start(self, call: _Call, raw: object, now: float) -> list[str]:
         tool = self.tools[call.name]
+        call.arguments = raw if isinstance(raw, str) else None
         self.events.append(ev.GatewayToolStarted(at=now, call_id=call.call_id, name=call.name, server=tool.server))
         arguments, problem = self._parse(call.name, raw)
         if arguments is None:
@@ -367,7 +369,7 @@ class ToolCallInterceptor:
         self.events.append(
             ev.GatewayToolDone(
                 at=now, call_id=call_id, name=call.name, server=tool.server, started_at=call.started_at,
-                outcome=outcome, cache_hit=cache_hit,
+                outcome=outcome, cache_hit=cache_hit, arguments=call.arguments,
             )
         )
         item = {"type": "function_call_output", "call_id": call_id, "output": output}

@@ -73,6 +73,7 @@ TOOL_DURATION_MS: Final = P + "tool.duration_ms"
 TOOL_SERVER: Final = P + "tool.server"
 TOOL_CACHE_HIT: Final = P + "tool.cache_hit"
 TOOL_EXECUTOR: Final = P + "tool.executor"
+TOOL_ARGUMENTS: Final = P + "tool.arguments"  # only with transcript tracing on
 
 ITEM_ID: Final = P + "item.id"
 UTTERANCE_STATUS: Final = P + "utterance.status"

@@ -62,6 +62,10 @@ class _ToolCall:
     started_at: float
 
 
+#: opt-in transcript tracing records at most this much of a gateway tool call's arguments
+_MAX_TRACED_ARGUMENTS = 2000
+
+
 class TurnTracker:
     """Turn, tool and interruption spans of one voice-agent session."""
 
@@ -189,6 +193,8 @@ class TurnTracker:
         turn = self._last_turn or self._open(ev.started_at, "server")
         extra: dict[str, str | bool] = {n.TOOL_SERVER: ev.server, n.TOOL_CACHE_HIT: ev.cache_hit, n.TOOL_EXECUTOR: "gateway"}
         span = self._tool_span(turn, ev.name, ev.call_id, ev.started_at, extra)
+        if self._scope.trace_transcripts and ev.arguments:
+            span.set_attribute(n.TOOL_ARGUMENTS, ev.arguments[:_MAX_TRACED_ARGUMENTS])
         if ev.outcome != "ok":
             span.set_status(Status(StatusCode.ERROR, ev.outcome))
         self._tool_output_seen = True

@@ -114,6 +114,7 @@ def test_chart_defaults_override_only_what_they_mean_to(chart) -> None:
         "classifyHoldBytes": "classify_hold_bytes", "maxFramesPerSecond": "max_frames_per_second",
         "capWarnRatio": "cap_warn_ratio", "storeFailureMode": "store_failure_mode",
         "flushIntervalMs": "flush_interval_ms", "traceTranscripts": "trace_transcripts",
+        "recordsRetentionDays": "records_retention_days",
         "policyWatchIntervalSeconds": "policy_watch_interval_s", "useEmulator": "use_emulator",
     }
     for key, field in mapping.items():

@@ -16,7 +16,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _emulator(args: argparse.Namespace) -> int:
     from gateway.emulator.server import main_emulator
 
-    main_emulator(args.host, args.port)
+    knobs = dict(item.split("=", 1) for item in args.knob or [] if "=" in item)
+    main_emulator(args.host, args.port, calls_port=args.calls_port, knobs=knobs)
     return 0
 
 
@@ -33,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     emu = sub.add_parser("emulator", help="run the realtime model emulator alone")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8090)
+    emu.add_argument("--calls-port", type=int, default=None, help="HTTP port of the calls API (default: --port + 1)")
+    emu.add_argument("--knob", action="append", metavar="NAME=VALUE", help="server-wide script default, e.g. mode=echo (repeatable)")
     emu.set_defaults(func=_emulator)
 
     _add_optional_commands(sub)

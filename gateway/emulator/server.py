@@ -10,6 +10,7 @@ and the ``refuse``/``refuse429``/``slow_accept`` faults act before the upgrade. 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -277,7 +278,7 @@ def _json_response(connection: ServerConnection, status: HTTPStatus, message: st
 
 
 async def start_emulator(host: str = "127.0.0.1", port: int = 0, *, max_size: int = MAX_FRAME_BYTES,
-                         **script_defaults: int | bool | str) -> EmulatorHandle:
+                         calls_port: int = 0, **script_defaults: int | bool | str) -> EmulatorHandle:
     """Start the emulator in this event loop; ``script_defaults`` are ``Script`` field names."""
     defaults = Script(**script_defaults)  # type: ignore[arg-type]
     voice(PCM, 0, 1)  # render the synthetic voice now, not during the first timed response
@@ -287,7 +288,7 @@ async def start_emulator(host: str = "127.0.0.1", port: int = 0, *, max_size: in
     server = await serve(app.handle, host, port, process_request=app.process_request,
                          select_subprotocol=_select_subprotocol, max_size=max_size, compression=None)
     bound = server.sockets[0].getsockname()
-    calls_server = await start_calls_server(host, CallsApi(calls, make_machine, defaults))
+    calls_server = await start_calls_server(host, CallsApi(calls, make_machine, defaults), calls_port)
     return EmulatorHandle(server, host, int(bound[1]), defaults, sessions, calls, calls_server)
 
 
@@ -296,14 +297,22 @@ async def serve_emulator(host: str, port: int, **script_defaults: int | bool | s
     return await start_emulator(host, port, **script_defaults)
 
 
-def main_emulator(host: str, port: int) -> None:
-    """Blocking entry point for ``voice-gateway emulator --port N``."""
-    asyncio.run(_serve_forever(host, port))
+def main_emulator(host: str, port: int, *, calls_port: int | None = None, knobs: dict[str, str] | None = None) -> None:
+    """Blocking entry point for ``voice-gateway emulator --port N`` (calls API on ``--calls-port``, default N+1)."""
+    script = Script().with_overrides(knobs or {})
+    defaults = {f.name: getattr(script, f.name) for f in dataclasses.fields(script)}
+    main = _serve_forever(host, port, port + 1 if calls_port is None and port else calls_port or 0, defaults)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
-async def _serve_forever(host: str, port: int) -> None:
+async def _serve_forever(host: str, port: int, calls_port: int, defaults: dict[str, int | bool | str]) -> None:
     """Run until cancelled (Ctrl-C)."""
-    handle = await start_emulator(host, port)
+    handle = await start_emulator(host, port, calls_port=calls_port, **defaults)
     log.info("voice-gateway emulator listening on %s (calls API on %s)", handle.url, handle.calls_url)
     print(f"emulator listening on {handle.url} (calls API on {handle.calls_url})", flush=True)
     try:

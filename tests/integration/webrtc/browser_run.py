@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import subprocess
 import statistics
 import sys
 import threading
 import time
 import wave
+from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -135,6 +138,66 @@ async def scenario_routes(chromium: str, workdir: Path, results: dict[str, Any])
         results["gateway_log_tail"] = gateway.log_text()[-3000:]
 
 
+def direct_media(emulator: Any) -> dict[str, str]:
+    """Gateway settings for direct media: the browser's peer connection goes to the emulator's calls API."""
+    return {"VOICE_GATEWAY_WEBRTC_MEDIA": "direct", "VOICE_GATEWAY_UPSTREAM_CALLS_URL": emulator.calls_url}
+
+
+async def scenario_direct(chromium: str, workdir: Path, results: dict[str, Any]) -> None:
+    """Direct media: a voice-agent turn heard from the emulator's peer connection, traced and metered by the gateway."""
+    otlp_url, received, server = start_receiver()
+    emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1200, chunk_ms=100, pace=True, asr_ms=50)
+    gateway = start_gateway(workdir, "direct", emulator.url, otlp_url, **direct_media(emulator))
+    browser: Browser | None = None
+    try:
+        wav = write_wav(workdir / "speech-direct.wav", silence(800) + speech(1400) + silence(2300))
+        browser = await Browser.launch(chromium, wav, workdir / "browser-direct")
+        await browser.goto(f"{gateway.http_url}/demo")
+        state = await run_route(
+            browser, "agent",
+            "demo.output.activeMs >= 400 && demo.transcript.length > 0 && demo.spend && demo.spend.spend_micros > 0"
+            " && demo.events.includes('output_audio_buffer.stopped')",
+            40,
+        )
+        calls = list(emulator.calls.calls.values())
+        state["upstream_calls"] = [{"transport": c.transport, "sidebands_seen": c.sidebands_seen, "ended_by": c.ended_by} for c in calls]
+        session_id = state.get("sessionId")
+        received.wait_for(lambda r: any(s["name"] == "realtime.turn" and s["session_id"] == session_id for s in spans_of(r)), 15)
+        state["spans"] = [s for s in spans_of(received) if s["session_id"] == session_id]
+        results["direct"] = state
+    finally:
+        if browser is not None:
+            await browser.close()
+        gateway.stop()
+        await emulator.close()
+        server.shutdown()
+        results["direct_gateway_log_tail"] = gateway.log_text()[-3000:]
+
+
+async def scenario_direct_cap(chromium: str, workdir: Path, results: dict[str, Any]) -> None:
+    """Direct media with a tiny cost cap: the gateway hangs the call up through the calls API."""
+    emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1200, chunk_ms=100, pace=True, asr_ms=50)
+    gateway = start_gateway(workdir, "direct-cap", emulator.url, VOICE_GATEWAY_MAX_SESSION_USD="0.0005", **direct_media(emulator))
+    browser: Browser | None = None
+    try:
+        wav = write_wav(workdir / "speech-direct-cap.wav", silence(300) + speech(2500) + silence(1000))
+        browser = await Browser.launch(chromium, wav, workdir / "browser-direct-cap")
+        await browser.goto(f"{gateway.http_url}/demo")
+        state = await run_route(
+            browser, "agent",
+            "demo.dataChannel === 'closed' || ['closed', 'failed', 'disconnected'].includes(demo.connection)", 40
+        )
+        state["gateway_live_sessions_after"] = await live_sessions(gateway)
+        state["upstream_calls"] = [{"status": c.status.value, "ended_by": c.ended_by} for c in emulator.calls.calls.values()]
+        state["ended_by_cap"] = '"reason": "session_cost_cap_reached"' in gateway.log_text()
+        results["direct_cap"] = state
+    finally:
+        if browser is not None:
+            await browser.close()
+        gateway.stop()
+        await emulator.close()
+
+
 async def scenario_cap(chromium: str, workdir: Path, results: dict[str, Any]) -> None:
     """A WebRTC session with a tiny cost cap is cut off like a WebSocket one."""
     emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1200, chunk_ms=100, pace=True, asr_ms=50)
@@ -203,14 +266,48 @@ BROWSER_LOOPBACK_JS = """
 """
 
 
+@dataclass
+class EmulatorProcess:
+    """The emulator in its own process (uvloop), as a deployment runs it: its media work is not the test driver's."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    calls_url: str
+
+    @classmethod
+    def start(cls, *knobs: str) -> "EmulatorProcess":
+        args = [sys.executable, "-m", "gateway.cli", "emulator", "--port", "0", *(f"--knob={k}" for k in knobs)]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"listening on (\S+) \(calls API on (\S+)\)", line)
+        if found is None:
+            proc.kill()
+            raise RuntimeError(f"emulator did not start: {line!r}")
+        return cls(proc, found.group(1), found.group(2))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 async def scenario_latency(chromium: str, workdir: Path, results: dict[str, Any]) -> None:
-    """Echo emulator: mouth-to-ear through the gateway, and the gateway's CPU per WebRTC session."""
-    emulator = await start_emulator("127.0.0.1", 0, mode="echo")
-    gateway = start_gateway(workdir, "echo", emulator.url)
+    """Echo emulator (own process): mouth-to-ear and gateway CPU per call, terminating then direct media, in one run."""
+    emulator = EmulatorProcess.start("mode=echo")
+    try:
+        results["latency"] = await measure_latency(chromium, workdir, emulator, "terminate", {})
+        results["latency_direct"] = await measure_latency(chromium, workdir, emulator, "direct", direct_media(emulator))
+    finally:
+        emulator.stop()
+
+
+async def measure_latency(chromium: str, workdir: Path, emulator: Any, name: str, extra: dict[str, str]) -> dict[str, Any]:
+    """One gateway in the given media mode: beeps through the echo emulator, delays and CPU."""
+    gateway = start_gateway(workdir, f"echo-{name}", emulator.url, **extra)
     browser: Browser | None = None
     try:
         wav = write_wav(workdir / "beeps.wav", b"".join(speech(300) + silence(700) for _ in range(10)))
-        browser = await Browser.launch(chromium, wav, workdir / "browser-echo")
+        browser = await Browser.launch(chromium, wav, workdir / f"browser-echo-{name}")
         await browser.goto(f"{gateway.http_url}/demo")
         assert gateway.proc is not None
         idle_start, idle_cpu = time.monotonic(), cpu_seconds(gateway.proc.pid)
@@ -226,7 +323,8 @@ async def scenario_latency(chromium: str, workdir: Path, results: dict[str, Any]
         delays = pair_onsets(state["input"]["onsets"], state["output"]["onsets"])
         loopback = await browser.evaluate(BROWSER_LOOPBACK_JS, timeout=30)
         baseline = pair_onsets(loopback["input"], loopback["output"])
-        results["latency"] = {
+        return {
+            "mode": name,
             "browser_only_delays_ms": baseline,
             "browser_only_median_ms": statistics.median(baseline) if baseline else None,
             "delays_ms": delays,
@@ -241,7 +339,6 @@ async def scenario_latency(chromium: str, workdir: Path, results: dict[str, Any]
         if browser is not None:
             await browser.close()
         gateway.stop()
-        await emulator.close()
 
 
 async def main(out: Path, workdir: Path, scenarios: list[str]) -> None:
@@ -249,7 +346,8 @@ async def main(out: Path, workdir: Path, scenarios: list[str]) -> None:
     if chromium is None:
         raise SystemExit("chromium is not installed")
     results: dict[str, Any] = {}
-    runners = {"routes": scenario_routes, "cap": scenario_cap, "latency": scenario_latency}
+    runners = {"routes": scenario_routes, "cap": scenario_cap, "latency": scenario_latency,
+               "direct": scenario_direct, "direct_cap": scenario_direct_cap}
     for name in scenarios:
         try:
             await runners[name](chromium, workdir, results)
@@ -259,4 +357,4 @@ async def main(out: Path, workdir: Path, scenarios: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:] or ["routes", "cap", "latency"]))
+    asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:] or ["routes", "cap", "latency", "direct", "direct_cap"]))

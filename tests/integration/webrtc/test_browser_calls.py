@@ -1,8 +1,9 @@
 """Real headless Chromium ⇄ gateway over WebRTC ⇄ emulator, in a network namespace the test makes.
 
 One run of :mod:`tests.integration.webrtc.browser_run` (inside the namespace) drives the /demo page
-through a voice-agent turn, a transcription and a translation session, a cost-capped session and
-an echo-mode latency measurement; the tests below assert on what it observed.
+through a voice-agent turn, a transcription and a translation session, a cost-capped session, the
+same in direct-media mode, and an echo-mode latency measurement of both media modes; the tests
+below assert on what it observed.
 """
 
 from __future__ import annotations
@@ -124,3 +125,36 @@ def test_echo_mouth_to_ear_latency_and_cpu_are_bounded(observed: dict[str, Any])
     assert latency["median_ms"] < 400
     assert latency["cpu_session_fraction"] < 0.5
     print("webrtc latency/cpu:", json.dumps({k: v for k, v in latency.items() if not k.endswith("delays_ms")}))
+
+
+def test_direct_media_voice_agent_turn_in_a_real_browser(observed: dict[str, Any]) -> None:
+    """Direct mode: the reply is heard from the model endpoint's own peer connection; the gateway's sideband traced and metered it."""
+    direct = observed["direct"]
+    assert direct["reached"], direct
+    assert direct["errors"] == []
+    assert direct["sessionId"].startswith("vgs_")
+    assert direct["upstream_calls"] and direct["upstream_calls"][0]["transport"] == "webrtc"
+    assert direct["upstream_calls"][0]["sidebands_seen"] >= 1
+    assert any(s["name"] == "realtime.turn" for s in direct["spans"]), direct["spans"]
+
+
+def test_direct_media_cost_cap_hangs_the_call_up(observed: dict[str, Any]) -> None:
+    """Direct mode, tiny cap: the gateway hangs up through the calls API; the browser's call closes."""
+    cap = observed["direct_cap"]
+    assert cap["reached"], cap
+    assert cap["ended_by_cap"]
+    assert cap["upstream_calls"] == [{"status": "ended", "ended_by": "api"}]
+    assert cap["gateway_live_sessions_after"] == 0
+
+
+def test_direct_media_adds_no_mouth_to_ear_and_costs_the_gateway_little(observed: dict[str, Any]) -> None:
+    """One run, same echo emulator: the bridge adds at most 60 ms over direct mode; direct costs the gateway ~nothing."""
+    terminate, direct = observed["latency"], observed["latency_direct"]
+    assert direct["errors"] == [] and direct["input_onsets"] >= 8
+    assert len(direct["delays_ms"]) >= direct["input_onsets"] - 3
+    # the echo emulator terminates WebRTC itself in both runs: direct media is that alone, terminate adds the bridge
+    assert terminate["median_ms"] - direct["median_ms"] <= 60  # the bridge's budget against direct mode
+    assert direct["median_ms"] <= terminate["median_ms"] + 25  # direct adds nothing beyond run-to-run noise
+    assert direct["cpu_session_fraction"] < 0.05
+    print("webrtc direct vs terminate:", json.dumps({m["mode"]: {k: v for k, v in m.items() if not k.endswith("delays_ms")}
+                                                     for m in (terminate, direct)}))

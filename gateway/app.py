@@ -183,8 +183,8 @@ async def _start(settings: Settings) -> Runtime:
     policy.add_listener(lambda event: telemetry.record_policy_reload(event.ok, version=event.version))
     tool_servers = ToolServers()
     closers.append(tool_servers.close)
-    warming = asyncio.create_task(tool_servers.warm(toolsets_of(policy.current)), name="tools:warm")
-    closers.append(_cancel(warming))
+    tool_servers.start_warming(toolsets_of(policy.current))
+    policy.add_listener(lambda event: tool_servers.start_warming(toolsets_of(policy.current)) if event.ok else None)
     factories: list[ObserverFactory] = [accounting.observer_factory]
     if settings.tracing:
         factories.append(telemetry.observer_factory)
@@ -218,14 +218,6 @@ async def _start(settings: Settings) -> Runtime:
         settings=settings, services=services, policy=policy, accounting=accounting, telemetry=telemetry, closers=closers,
         local_keys=local_keys, calls=calls, emulator_url=emulator_url,
     )
-
-
-def _cancel(task: "asyncio.Task[None]") -> Callable[[], Awaitable[None]]:
-    async def cancel() -> None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-    return cancel
 
 
 def create_app(settings: Settings | None = None) -> RealtimeFastPath:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import httpx2
@@ -43,6 +43,7 @@ class ToolServers:
         self.cache = cache or ResultCache()
         self._http: httpx2.AsyncClient | None = None
         self._mcp: dict[tuple[str, str], McpConnection] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     def _http_client(self) -> httpx2.AsyncClient:
         if self._http is None:
@@ -52,9 +53,21 @@ class ToolServers:
     def connection(self, spec: McpServerSpec) -> McpConnection:
         key = (spec.name, spec.url)
         conn = self._mcp.get(key)
-        if conn is None or conn.spec != spec:
+        if conn is not None and conn.spec != spec:  # a reloaded policy changed the server's settings
+            self._spawn(conn.close())
+            conn = None
+        if conn is None:
             conn = self._mcp[key] = McpConnection(spec)
         return conn
+
+    def _spawn(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def start_warming(self, toolsets: Iterable[GatewayToolSet]) -> None:
+        """List the MCP servers of a (re)loaded policy in the background."""
+        self._spawn(self.warm(list(toolsets)))
 
     async def list_server(self, spec: McpServerSpec, *, refresh: bool = False) -> list[GatewayTool]:
         """List one MCP server's tools now (raises ``ToolFailed`` when it cannot be reached)."""
@@ -105,6 +118,9 @@ class ToolServers:
         return SessionTools(tuple(tools), executors, toolset)
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         for conn in list(self._mcp.values()):
             await conn.close()
         self._mcp.clear()

@@ -14,6 +14,7 @@ from openai import AsyncOpenAI
 
 from tests.integration.conftest import GatewayFactory, GatewayProcess, emulator_env
 from tests.integration.test_sessions_e2e import WEATHER_TOOL, Recorder
+from tests.support.audio import chunks, silence, speech
 from tests.support.tool_servers import ORDERS_TOKEN, HttpToolServer, McpToolServer, http_tool_server, mcp_tool_server
 
 pytestmark = pytest.mark.slow
@@ -158,6 +159,25 @@ async def test_question_answered_through_an_http_tool_with_the_client_unaware(
     assert http.count("/orders") == 1
     assert http.hits[0][1] == f"Bearer {ORDERS_TOKEN}"
     assert ORDERS_TOKEN not in tool_gateway.log_text()
+
+
+async def test_spoken_question_answered_through_the_mcp_tool(
+    tool_gateway: GatewayProcess, servers: tuple[HttpToolServer, McpToolServer]
+) -> None:
+    """Speech with server VAD: the model (told by the emulator's instruction marker) calls the MCP tool; the reply is spoken."""
+    _, mcp = servers
+    async with _client(tool_gateway).realtime.connect(model="gpt-realtime-2") as conn:
+        rec = await _opened(conn)
+        await conn.session.update(session={"type": "realtime", "instructions": "Help the caller. [emu:call:customer_tier]"})
+        await rec.until("session.updated")
+        for chunk in chunks(speech(800) + silence(700)):
+            await conn.input_audio_buffer.append(audio=chunk)
+        await rec.until("input_audio_buffer.speech_stopped")
+        text, events = await _answer(rec)
+    assert "customer_tier tool returned" in text and "gold" in text
+    assert any(e["type"] == "response.output_audio.delta" for e in events)
+    assert [name for name, _ in mcp.calls] == ["customer_tier"]
+    assert _leaked(rec.events, GATEWAY_TOOLS) == []
 
 
 async def test_mcp_tool_answers_and_a_client_tool_still_works_in_the_same_session(

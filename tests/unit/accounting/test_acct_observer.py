@@ -152,3 +152,26 @@ def test_cap_overshoot_is_at_most_one_tick_of_audio() -> None:
         worst_ms = max(worst_ms, (cost - cap) / per_second * 1000)
     print(f"\nMEASURED cap overshoot: {worst_ms:.1f} ms of full-duplex audio with {tick_s * 1000:.0f} ms ticks")
     assert 50 <= worst_ms <= tick_s * 1000 + OUTPUT_AUDIO_MS_PER_TOKEN
+
+
+async def test_session_record_lists_tool_calls(memory_service: AccountingService, wall: object) -> None:
+    """Gateway calls (server, outcome, cache hit, duration) and client calls are listed in order; no arguments."""
+    import json
+
+    from gateway.core.observers import FunctionCallRequested, GatewayToolDone
+
+    svc = memory_service
+    limits = TenantLimits(daily_budget_micros=10_000_000, max_concurrent_sessions=2)
+    await svc.admission.admit("sess_1", "acme", "key_1", limits, wall())  # type: ignore[operator]
+    obs = svc.observer_factory.create(info(), now=0.0)
+    done = GatewayToolDone(at=1.25, call_id="c1", name="lookup_order", server="http", started_at=1.0, outcome="ok",
+                           cache_hit=True, arguments='{"order_id": "secret-ish"}')
+    await obs.on_event(done, stats())
+    await obs.on_event(FunctionCallRequested(at=2.0, call_id="c2", name="get_weather"), stats())
+    await obs.on_end(SessionEnded(at=3.0, reason="client_closed", client_close_code=1000), stats(at=3.0))
+    (record,) = await svc.recent_records(5)
+    assert json.loads(record["tool_calls"]) == [
+        {"name": "lookup_order", "executor": "gateway", "server": "http", "outcome": "ok", "cache_hit": True, "duration_ms": 250.0},
+        {"name": "get_weather", "executor": "client"},
+    ]
+    assert "secret-ish" not in json.dumps(record)

@@ -194,3 +194,15 @@ def test_session_core_routes_frames_through_the_interceptor() -> None:
     clash = core.from_client(json.dumps({"type": "session.update", "session": {"tools": [{**CLIENT_TOOL, "name": "lookup_order"}]}}), 1.4)
     assert isinstance(clash, Emit) and json.loads(clash.to_client[0])["error"]["type"] == "invalid_request_error"
     assert clash.close is None
+
+
+def test_beta_dialect_sessions_get_the_same_injection_and_hiding() -> None:
+    """A beta client's tools are merged after translation to GA; the call is hidden before translation back."""
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.BETA, now=0.0, tools=_interceptor())
+    update = core.from_client(json.dumps({"type": "session.update", "session": {"tools": [CLIENT_TOOL]}}), 0.1)
+    assert isinstance(update, Emit)
+    assert [t["name"] for t in json.loads(update.to_upstream[0])["session"]["tools"]] == ["get_weather", "lookup_order"]
+    actions = [core.from_upstream(json.dumps(e), 1.0) for e in _call_events()[1:]]
+    assert all(isinstance(a, Emit) and not a.to_client for a in actions)
+    updated = core.from_upstream(json.dumps({"type": "session.updated", "session": {"type": "realtime", "tools": [CLIENT_TOOL, ORDER.definition()]}}), 1.1)
+    assert isinstance(updated, Emit) and [t["name"] for t in json.loads(updated.to_client[0])["session"]["tools"]] == ["get_weather"]

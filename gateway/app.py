@@ -28,6 +28,7 @@ from gateway.inbound.calls.direct import CallSettings
 from gateway.inbound.calls.service import CallServices
 from gateway.inbound.calls.sip import SipFrontDoor, sip_router
 from gateway.store.webhooks import RedisWebhookIds
+from gateway.webrtc.ice import IceOptions, restrict_host_addresses
 from gateway.core.money import usd_to_micros
 from gateway.upstream.calls import CallsClient
 from gateway.inbound.demo import DemoConfig, demo_enabled, demo_router
@@ -230,6 +231,7 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
         app.state.services = runtime.services
         app.state.calls = runtime.calls
         app.state.sip = _sip_front_door(settings, runtime)
+        app.state.webrtc_ice = _ice_options(settings)
         app.state.runtime = runtime
         app.state.readiness = runtime.readiness
         app.state.drain = runtime.drain
@@ -304,6 +306,21 @@ async def _start_keys(app: FastAPI, settings: Settings, runtime: Runtime) -> Cal
         policy_status=runtime.policy.status,
         trace_id_of=runtime.telemetry.trace_id_of,
         turns_of=runtime.accounting.turns_of,
+    )
+
+
+def _ice_options(settings: Settings) -> IceOptions:
+    """Where the terminating bridge's peer connections can be reached (docs/webrtc.md, deployment)."""
+    password = settings.webrtc_turn_password.get_secret_value() if settings.webrtc_turn_password else None
+    if password:
+        register_secret(password)
+    restrict_host_addresses(tuple(settings.webrtc_host_addresses))
+    return IceOptions(
+        ice_servers=tuple(settings.webrtc_ice_servers),
+        turn_username=settings.webrtc_turn_username,
+        turn_password=password,
+        host_addresses=tuple(settings.webrtc_host_addresses),
+        announced_address=settings.webrtc_announced_address,
     )
 
 

@@ -119,6 +119,15 @@ class Settings(BaseSettings):
     #: daily budget of the SIP tenant (USD); unset → no budget
     sip_daily_budget_usd: str | None = Field(None, pattern=r"^\d+(\.\d{1,6})?$")
 
+    #: STUN/TURN URLs for the terminating bridge's peer connections (comma-separated); empty → host candidates only
+    webrtc_ice_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webrtc_turn_username: str | None = None
+    webrtc_turn_password: SecretStr | None = None
+    #: local addresses to offer host candidates on (comma-separated); empty → every interface
+    webrtc_host_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: public address written over host candidates in answers (1:1 NAT, e.g. a node's external IP)
+    webrtc_announced_address: str | None = None
+
     # --- browsers -------------------------------------------------------------------------------
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     jaeger_ui_url: str | None = None
@@ -135,7 +144,7 @@ class Settings(BaseSettings):
     #: opt-in: put transcripts on spans (debugging only)
     trace_transcripts: bool = False
 
-    @field_validator("api_keys", "allowed_origins", "policy_files", mode="before")
+    @field_validator("api_keys", "allowed_origins", "policy_files", "webrtc_ice_servers", "webrtc_host_addresses", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

@@ -7,10 +7,11 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Final
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
 
+from gateway.webrtc.ice import IceOptions, announce
 from gateway.webrtc.socket import WebRtcClientSocket
 from gateway.webrtc.track import PlayoutTrack
 
@@ -38,13 +39,15 @@ async def answer_offer(
     translation: bool,
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
     echo: Callable[[str], None] | None = None,
+    ice: IceOptions | None = None,
 ) -> AnsweredCall:
     """Accept an SDP offer; the answer is complete (ICE gathered). Raises ``ValueError`` for an unusable offer.
 
     ``echo`` also receives the WebRTC-only events the socket itself sends the peer (``output_audio_buffer.*``).
     """
-    # no ICE servers: aiortc's default would ask a public STUN server; the gateway answers with host candidates
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    # no ICE servers unless configured: aiortc's default would ask a public STUN server
+    ice = ice or IceOptions()
+    pc = RTCPeerConnection(ice.configuration())
     socket = WebRtcClientSocket(translation=translation, closer=pc.close, echo=echo)
     track = PlayoutTrack(socket.playout, socket.on_notice)
     _wire(pc, socket, track)
@@ -62,7 +65,7 @@ async def answer_offer(
         await pc.close()
         raise ValueError("unusable SDP offer") from exc
     socket.spawn(_connect_deadline(pc, socket, connect_timeout_s))
-    return AnsweredCall(socket, pc.localDescription.sdp)
+    return AnsweredCall(socket, announce(pc.localDescription.sdp, ice.announced_address))
 
 
 def shorten_input_jitter_buffer(receiver: RTCRtpReceiver) -> bool:

@@ -143,7 +143,9 @@ async def answer_call(request: Request, endpoint: EndpointKind, runner: CallRunn
         return _answer(direct, setup.session_id)
     setup.transport = "webrtc"
     try:
-        call = await answer_offer(offer.sdp, translation=endpoint is EndpointKind.TRANSLATIONS)
+        call = await answer_offer(
+            offer.sdp, translation=endpoint is EndpointKind.TRANSLATIONS, ice=getattr(request.app.state, "webrtc_ice", None)
+        )
     except ValueError as exc:
         await setup.release()
         log.info("call refused: unusable offer", extra={"session_id": setup.session_id}, exc_info=exc)

@@ -100,6 +100,17 @@ allowedOrigins: VOICE_GATEWAY_ALLOWED_ORIGINS
 jaegerUiUrl: VOICE_GATEWAY_JAEGER_UI_URL
 traceTranscripts: VOICE_GATEWAY_TRACE_TRANSCRIPTS
 policyWatchIntervalSeconds: VOICE_GATEWAY_POLICY_WATCH_INTERVAL_S
+upstreamCallsUrl: VOICE_GATEWAY_UPSTREAM_CALLS_URL
+webrtcMedia: VOICE_GATEWAY_WEBRTC_MEDIA
+sidebandLoss: VOICE_GATEWAY_SIDEBAND_LOSS
+sidebandReattachAttempts: VOICE_GATEWAY_SIDEBAND_REATTACH_ATTEMPTS
+webhookToleranceSeconds: VOICE_GATEWAY_WEBHOOK_TOLERANCE_S
+sipTenant: VOICE_GATEWAY_SIP_TENANT
+sipDailyBudgetUsd: VOICE_GATEWAY_SIP_DAILY_BUDGET_USD
+webrtcIceServers: VOICE_GATEWAY_WEBRTC_ICE_SERVERS
+webrtcTurnUsername: VOICE_GATEWAY_WEBRTC_TURN_USERNAME
+webrtcHostAddresses: VOICE_GATEWAY_WEBRTC_HOST_ADDRESSES
+webrtcAnnouncedAddress: VOICE_GATEWAY_WEBRTC_ANNOUNCED_ADDRESS
 {{- end }}
 
 {{/* Env entries for every gateway setting that is set (null, "" and [] keep the default). */}}

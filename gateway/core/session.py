@@ -3,10 +3,13 @@
 The relay shell feeds every frame to :meth:`SessionCore.from_client` or
 :meth:`SessionCore.from_upstream` and acts on the returned :data:`Action`:
 
-* :data:`FORWARD` — send the original frame, untouched, to the other side (the hot path:
-  audio appends and deltas take it after a peek at their type and size);
-* :class:`Emit` — frames to send each way instead (rewritten events, error events), and
-  optionally an error that ends the session.
+* :data:`FORWARD` — send the original frame, untouched, to the other side: only audio appends
+  and deltas proven canonical by :func:`gateway.core.frames.canonical_audio` (one meaning under
+  every JSON parser) take it;
+* :class:`Emit` — frames to send each way instead, and optionally an error that ends the
+  session. Every other event is parsed and goes on as the gateway's own serialization of what it
+  understood (:func:`gateway.core.frames.encode`), so duplicate keys, escapes and odd spellings
+  never reach the peer in a form the gateway did not read; audio is metered from the same reading.
 
 Low-frequency :mod:`gateway.core.observers` events pile up in :attr:`SessionCore.events`
 for the relay to hand to observers off the hot path; counters live in :attr:`stats`.
@@ -28,7 +31,7 @@ from gateway.core.errors import (
     InvalidRequest,
     UnknownEventType,
 )
-from gateway.core.frames import Peek, dumps, parse_event, peek
+from gateway.core.frames import Reading, dumps, encode, read_client, read_upstream
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.media import DirectMediaMeter
 from gateway.core.observers import SessionStats
@@ -150,14 +153,14 @@ class SessionCore:
     def response_in_flight(self) -> bool:
         return self._response_id is not None
 
-    def cancel_frames(self) -> list[bytes]:
-        """Frames that stop any response in flight upstream (sent before a cap cut-off)."""
+    def cancel_frames(self) -> list[str]:
+        """Frames (text) that stop any response in flight upstream (sent before a cap cut-off)."""
         if self.kind is not SessionKind.REALTIME or self._response_id is None:
             return []
-        return [dumps({"type": "response.cancel", "event_id": f"{GATEWAY_EVENT_PREFIX}cancel_{next(self._ids)}"})]
+        return [encode({"type": "response.cancel", "event_id": f"{GATEWAY_EVENT_PREFIX}cancel_{next(self._ids)}"})]
 
-    def opening_frames(self) -> list[bytes]:
-        """What the gateway sends upstream before any client frame: the route's enforced ``session.update``."""
+    def opening_frames(self) -> list[str]:
+        """What the gateway sends upstream (text) before any client frame: the route's enforced ``session.update``."""
         if self.media is not None:  # a direct-media call was created with its session already forced
             return []
         session = opening_session(self.kind, self.overrides)
@@ -166,7 +169,7 @@ class SessionCore:
             session["tools"] = self.tools.definitions()  # the gateway's own tools, declared before any client's
         if session is None:
             return []
-        return [self.gateway_event({"type": "session.update", "session": session})]
+        return [self.gateway_event({"type": "session.update", "session": session}).decode()]
 
     # --- client → upstream -------------------------------------------------------------------------
 
@@ -188,36 +191,37 @@ class SessionCore:
         if not isinstance(data, str):
             return Emit(to_client=[self.error_event(BinaryFrameNotSupported())])
         try:
-            info = peek(data)
+            info = read_client(data)
         except GatewayError as exc:
             return Emit(to_client=[self.error_event(exc)])
         if info.type not in self._accepted:
             error = UnknownEventType(f"Unknown event type '{info.type}'.")
             return Emit(to_client=[self.error_event(error, _event_id(info))])
-        if info.audio_bytes:
+        event = info.event
+        if event is None:  # a proven canonical audio append
             stats.audio_in_bytes += info.audio_bytes
             stats.audio_in_bytes_since_usage += info.audio_bytes
-            if info.event is None:
-                return FORWARD
+            return FORWARD
         try:
-            return self._client_control(data, info, now)
+            action = self._client_control(event, now)
         except GatewayError as exc:
             return Emit(to_client=[self.error_event(exc, _event_id(info))], close=exc if exc.fatal else None)
+        if info.audio_bytes:  # metered once the event is known to go on
+            stats.audio_in_bytes += info.audio_bytes
+            stats.audio_in_bytes_since_usage += info.audio_bytes
+        return action
 
-    def _client_control(self, data: Frame, info: Peek, now: float) -> Action:
-        event = info.event if info.event is not None else parse_event(data)
-        changed = False
+    def _client_control(self, event: JsonObject, now: float) -> Action:
         if self.dialect is Dialect.BETA:
             translated = beta.beta_client_event_to_ga(event, self.kind)
             if translated is None:
                 return Emit()
-            changed = translated is not event
             event = translated
         event_type = event["type"]
         if event_type == "session.update":
-            changed |= self._client_session_update(event)
+            self._client_session_update(event)
         elif event_type == "response.create":
-            changed |= self._client_response_create(event)
+            self._client_response_create(event)
             self.events.append(ev.ResponseRequested(at=now))
         elif event_type == "input_audio_buffer.commit":
             self.events.append(ev.InputCommitted(at=now, item_id=None, by_client=True))
@@ -225,43 +229,33 @@ class SessionCore:
             self._client_item_create(event, now)
         elif event_type == "conversation.item.truncate":
             self._client_truncate(event, now)
-        if not changed:
-            return FORWARD
-        return Emit(to_upstream=[dumps(event)])
+        return Emit(to_upstream=[encode(event)])
 
-    def _client_session_update(self, event: JsonObject) -> bool:
+    def _client_session_update(self, event: JsonObject) -> None:
         session = event.get("session")
         if not isinstance(session, dict):
             raise InvalidRequest("session.update needs a 'session' object.", param="session")
         self._check_declared_tools(session.get("tools"))
-        changed = False
         if not self.overrides.empty:
             apply_to_session(session, self.overrides, self.kind)
-            changed = True
         if self.tools is not None and "tools" in session:
             self.tools.client_session(session)
-            changed = True
         audio = session.get("audio")
         if isinstance(audio, dict):
             self.stats.input_format = _format_of(audio.get("input")) or self.stats.input_format
             self.stats.output_format = _format_of(audio.get("output")) or self.stats.output_format
-        return changed
 
-    def _client_response_create(self, event: JsonObject) -> bool:
+    def _client_response_create(self, event: JsonObject) -> None:
         response = event.get("response")
         if response is None:
-            return False
+            return
         if not isinstance(response, dict):
             raise InvalidRequest("'response' must be an object.", param="response")
         self._check_declared_tools(response.get("tools"))
-        changed = False
         if not self.overrides.empty:
             apply_to_response(response, self.overrides)
-            changed = True
         if self.tools is not None and "tools" in response:
             self.tools.client_response(response)  # after the allow-list: gateway tools are allowed by construction
-            changed = True
-        return changed
 
     def _check_declared_tools(self, tools: object) -> None:
         """Policy rules about declared tools hold for the whole session, not only the first update."""
@@ -294,19 +288,16 @@ class SessionCore:
         if not isinstance(data, str):
             return FORWARD
         try:
-            info = peek(data)
+            info = read_upstream(data)
         except GatewayError:
             return self._invalid_upstream_frame(now)
         if info.audio_bytes:
             stats.audio_out_bytes += info.audio_bytes
             stats.audio_out_bytes_since_usage += info.audio_bytes
             self._first_output(now, audio=True)
-            if info.event is None:
-                return self._hot_rename(data, info.type)
-        try:
-            return self._upstream_control(data, info, now)
-        except GatewayError:  # a large frame whose type peeked fine but whose JSON is broken
-            return self._invalid_upstream_frame(now)
+        if info.event is None:  # a proven canonical audio delta
+            return self._hot_rename(data, info.type)
+        return self._upstream_control(info.event, now)
 
     def _invalid_upstream_frame(self, now: float) -> Emit:
         self.events.append(ev.ErrorSeen(at=now, code="upstream_invalid_frame", from_upstream=True))
@@ -314,7 +305,8 @@ class SessionCore:
         return Emit(to_client=[self.error_event(error)])
 
     def _hot_rename(self, data: str, event_type: str) -> Action:
-        if self.dialect is not Dialect.BETA:
+        """Beta name of a canonical delta: its type is the only quoted string that can spell the name."""
+        if self.dialect is not Dialect.BETA or self.kind is SessionKind.TRANSLATION:
             return FORWARD
         new = beta.BETA_HOT_RENAMES.get(event_type.encode())
         if new is None:
@@ -336,25 +328,20 @@ class SessionCore:
             self._transcript_seen = True
             self.events.append(ev.FirstTranscript(at=now, response_id=self._response_id))
 
-    def _upstream_control(self, data: str, info: Peek, now: float) -> Action:
-        event = info.event if info.event is not None else parse_event(data)
-        changed = self._observe_upstream(event, now)
+    def _upstream_control(self, event: JsonObject, now: float) -> Action:
+        self._observe_upstream(event, now)
         to_upstream: list[Frame] = []
         if self.tools is not None:
             verdict = self.tools.upstream(event, now)
             to_upstream.extend(verdict.to_upstream)
             if verdict.drop:
                 return Emit(to_upstream=to_upstream)
-            changed |= verdict.changed
         if self.dialect is Dialect.BETA:
             translated = beta.ga_server_event_to_beta(event, self.kind)
             if translated is None:
                 return Emit(to_upstream=to_upstream)
-            changed |= translated is not event
             event = translated
-        if to_upstream:
-            return Emit(to_upstream=to_upstream, to_client=[dumps(event) if changed else data])
-        return Emit(to_client=[dumps(event)]) if changed else FORWARD
+        return Emit(to_upstream=to_upstream, to_client=[encode(event)])
 
     def _observe_upstream(self, event: JsonObject, now: float) -> bool:
         """Turn a control event into observer events; return whether the event was rewritten."""
@@ -455,5 +442,5 @@ def _int(obj: JsonObject, key: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _event_id(info: Peek) -> str | None:
+def _event_id(info: Reading) -> str | None:
     return _str(info.event, "event_id") if info.event is not None else None

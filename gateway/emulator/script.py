@@ -18,9 +18,10 @@ knob                      meaning
 ``emu_snapshot``          ``1`` report a dated snapshot model name in ``session.created``
 ``emu_fault``             ``none`` | ``refuse`` (HTTP 503) | ``refuse429`` (HTTP 429) |
                           ``drop`` (TCP close without close frame) | ``drop1011`` (close 1011) |
-                          ``malformed`` (one invalid-JSON text frame) | ``stall`` (stop sending,
+                          ``malformed`` (one invalid-JSON text frame) | ``nan`` (one large audio
+                          delta carrying ``NaN``, which only lenient parsers read) | ``stall`` (stop sending,
                           keep the socket open) | ``slow_accept`` (delay the handshake)
-``emu_fault_after``       server frames sent before drop/drop1011/malformed/stall fire (default 8)
+``emu_fault_after``       server frames sent before drop/drop1011/malformed/nan/stall fire (default 8)
 ``emu_delay_ms``          handshake delay for ``slow_accept`` (default 2000)
 ========================  ====================================================================
 """
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from typing import Final
 
 FAULTS: Final = frozenset(
-    {"none", "refuse", "refuse429", "drop", "drop1011", "malformed", "stall", "slow_accept"})
+    {"none", "refuse", "refuse429", "drop", "drop1011", "malformed", "nan", "stall", "slow_accept"})
 MODES: Final = frozenset({"normal", "echo"})
 QUERY_PREFIX: Final = "emu_"
 HEADER_PREFIX: Final = "x-emulator-"

@@ -44,6 +44,9 @@ BASE_PATH: Final = "/v1"
 MAX_FRAME_BYTES: Final = 16 * 1024 * 1024
 _PATHS: Final = (f"{BASE_PATH}/realtime", f"{BASE_PATH}/realtime/translations")
 _MALFORMED: Final = '{"type": "response.output_audio.delta", "delta": "AAAA'
+#: a large audio delta that only a lenient parser reads (``NaN`` is not JSON): 100 ms of silence
+_NAN_DELTA: Final = ('{"type":"response.output_audio.delta","event_id":"event_nan","response_id":"resp_nan",'
+                     '"item_id":"item_nan","output_index":0,"content_index":0,"delta":"' + "A" * 6400 + '","gain":NaN}')
 
 
 @dataclass(slots=True)
@@ -122,9 +125,9 @@ class Outbox:
     async def _fault(self) -> bool:
         """Apply the scripted fault; ``True`` when nothing more may be sent."""
         fault = self.script.fault
-        if fault == "malformed" and not self._malformed_sent:
+        if fault in ("malformed", "nan") and not self._malformed_sent:
             self._malformed_sent = True
-            await self.ws.send(_MALFORMED)
+            await self.ws.send(_MALFORMED if fault == "malformed" else _NAN_DELTA)
         elif fault == "stall":
             self.stalled = True
         elif fault == "drop":

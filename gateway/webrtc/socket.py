@@ -21,7 +21,7 @@ from typing import Awaitable, Callable, Final, Protocol
 import orjson
 
 from gateway.core.errors import GatewayError
-from gateway.core.frames import dumps, peek
+from gateway.core.frames import dumps, event_type_of
 from gateway.core.ports import Closed, Frame
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX
 from gateway.webrtc.audio_in import MicResampler, chunker_for
@@ -53,11 +53,8 @@ class AudioSource(Protocol):
 
 
 def event_type(text: str) -> str | None:
-    """The event's ``type`` (large audio frames are peeked, not parsed); ``None`` when unreadable."""
-    try:
-        return peek(text).type
-    except GatewayError:
-        return None
+    """The event's ``type``, read as the session core reads it; ``None`` when unusable."""
+    return event_type_of(text)
 
 
 class WebRtcClientSocket:

@@ -1,84 +1,126 @@
-"""Frame peeking reads type and audio size without decoding audio."""
+"""Reading frames: canonical audio proven and forwarded as is, everything else parsed strictly, audio metered exactly."""
 
 import base64
+import json
 
 import orjson
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from gateway.core.errors import InvalidJson, MissingEventType
-from gateway.core.frames import FULL_PARSE_LIMIT, peek
+from gateway.core.errors import InvalidJson, InvalidRequest, MissingEventType
+from gateway.core.frames import b64_decoded_len, canonical_audio, read_client, read_upstream
 
-
-def _append(audio: bytes, **extra: object) -> bytes:
-    return orjson.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode(), **extra})
+AUDIO = base64.b64encode(b"\x01\x02" * 480).decode()  # 20 ms of PCM16 at 24 kHz: 960 bytes
 
 
-def test_large_audio_append_is_peeked_without_parsing() -> None:
-    """A 20 ms PCM16 append reports its type and exact decoded size, and is not parsed."""
-    big = _append(b"\x01" * 4800)
-    assert len(big) > FULL_PARSE_LIMIT
-    result = peek(big)
-    assert result.type == "input_audio_buffer.append"
-    assert result.audio_bytes == 4800
-    assert result.event is None
+def _append(audio: str = AUDIO, **extra: object) -> str:
+    return orjson.dumps({"type": "input_audio_buffer.append", "audio": audio, **extra}).decode()
 
 
-@pytest.mark.parametrize("size", [1, 2, 3, 100, 959, 960, 4801, 48000])
+def _delta(audio: str = AUDIO) -> str:
+    return orjson.dumps({"type": "response.output_audio.delta", "event_id": "event_1", "response_id": "resp_1",
+                         "item_id": "item_1", "output_index": 0, "content_index": 0, "delta": audio}).decode()
+
+
+@pytest.mark.parametrize("frame", [
+    _append(),
+    _append(event_id="evt-123_x"),
+    json.dumps({"type": "input_audio_buffer.append", "audio": AUDIO}),  # Python's default spacing
+    json.dumps({"event_id": "e1", "audio": AUDIO, "type": "input_audio_buffer.append"}),  # any key order
+    '{"audio":"%s","type":"session.input_audio_buffer.append"}' % AUDIO,
+])
+def test_canonical_appends_are_proven(frame: str) -> None:
+    """Appends of the accepted spellings go on as received, metered to the exact decoded size."""
+    reading = read_client(frame)
+    assert reading.event is None
+    assert reading.audio_bytes == 960
+    assert reading.type in ("input_audio_buffer.append", "session.input_audio_buffer.append")
+
+
+def test_canonical_deltas_are_proven() -> None:
+    """GA and translation audio deltas from the upstream are proven and metered."""
+    assert read_upstream(_delta()) == ("response.output_audio.delta", 960, None)
+    translation = orjson.dumps({"type": "session.output_audio.delta", "event_id": "event_9", "delta": AUDIO,
+                                "format": "pcm16", "sample_rate": 24000, "channels": 1, "elapsed_ms": 200}).decode()
+    assert read_upstream(translation) == ("session.output_audio.delta", 960, None)
+
+
+@pytest.mark.parametrize("frame", [
+    '{"type":"input_audio_buffer.append","audio":"%s","type":"session.update"}' % AUDIO,  # second type
+    '{"type":"session.update","type":"input_audio_buffer.append","audio":"%s"}' % AUDIO,
+    '{"type":"input_audio_buffer.append","audio":"%s","audio":"AAAA"}' % AUDIO,  # second audio
+    '{"type":"input_audio_buffer.\\u0061ppend","audio":"%s"}' % AUDIO,  # escaped value
+    '{"\\u0074ype":"input_audio_buffer.append","audio":"%s"}' % AUDIO,  # escaped key
+    '{"type" : "input_audio_buffer.append","audio":"%s"}' % AUDIO,  # space before a colon
+    '{"type":"input_audio_buffer.append",\n"audio":"%s"}' % AUDIO,  # newline
+    ' {"type":"input_audio_buffer.append","audio":"%s"}' % AUDIO,  # leading space
+    '{"type":"input_audio_buffer.append","audio":"%s","session":{}}' % AUDIO,  # unknown key
+    '{"type":"input_audio_buffer.append","event_id":"audio","audio":"%s"}' % AUDIO[:-1],  # length not /4
+    '{"type":"input_audio_buffer.append","event_id":"a.b","audio":"%s"}' % AUDIO,  # id outside the set
+    '{"type":"input_audio_buffer.append","audio":"%s=="}' % AUDIO[:-4],  # padding mid-string
+    '{"type":"input_audio_buffer.append","audio":"AB=A"}',
+    '{"type":"response.create","audio":"%s"}' % AUDIO,  # not an audio type
+])
+def test_anything_else_is_not_proven(frame: str) -> None:
+    """Duplicates, escapes, other spacing, extra keys and odd values never pass the proof."""
+    assert canonical_audio(frame, upstream=False) is None
+
+
+def test_duplicate_keys_are_refused_from_clients() -> None:
+    """A client frame with a duplicate key, even nested, is refused with a message naming the key."""
+    with pytest.raises(InvalidRequest, match="Duplicate key 'type'"):
+        read_client('{"type":"input_audio_buffer.append","audio":"AAAA","type":"session.update"}')
+    with pytest.raises(InvalidRequest, match="Duplicate key 'name'"):
+        read_client('{"type":"session.update","session":{"tools":[{"type":"function","name":"a","name":"b"}]}}')
+    with pytest.raises(InvalidRequest, match="Duplicate key 'type'"):
+        read_client('{"type":"session.update","\\u0074ype":"response.create"}')
+
+
+def test_an_event_id_spelled_audio_is_metered_from_the_audio() -> None:
+    """An append whose event_id is the string "audio" is metered on its audio field, not the id."""
+    frame = '{"type":"input_audio_buffer.append","event_id":"audio","audio":"%s"}' % AUDIO
+    assert read_client(frame).audio_bytes == 960
+    frame = '{"event_id":"audio", "type":"input_audio_buffer.append", "audio":"%s"}' % AUDIO
+    assert read_client(frame) == ("input_audio_buffer.append", 960, None)
+
+
+def test_parsed_appends_are_metered_from_the_parse() -> None:
+    """An append that takes the parsed path is metered from the parsed audio, escapes and all."""
+    frame = '{"type":"input_audio_buffer.append","audio":"%s","x":1}' % AUDIO.replace("A", "\\u0041")
+    reading = read_client(frame)
+    assert reading.event is not None and reading.audio_bytes == 960
+
+
+def test_invalid_base64_audio_is_refused() -> None:
+    """Audio that is not strict base64 is refused: a lenient decoder could read audio the gateway did not meter."""
+    with pytest.raises(InvalidRequest):
+        read_client('{"type":"input_audio_buffer.append","audio":"QUJD\\nREVG"}')
+    with pytest.raises(InvalidRequest):
+        read_client('{"type":"input_audio_buffer.append","audio":"QUJ"}')
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 100, 959, 960, 4801])
 def test_decoded_size_is_exact_for_any_padding(size: int) -> None:
     """Base64 padding of one or two characters is accounted for exactly."""
-    assert peek(_append(b"\x00" * size)).audio_bytes == size
+    assert b64_decoded_len(base64.b64encode(b"\x00" * size).decode()) == size
+    assert read_client(_append(base64.b64encode(b"\x07" * size).decode())).audio_bytes == size
 
 
-def test_type_after_payload_falls_back_to_full_parse() -> None:
-    """When an object opens before the type key, peeking does not trust the match and parses."""
-    frame = orjson.dumps({"session": {"type": "realtime", "instructions": "x" * 5000}, "type": "session.update"})
-    result = peek(frame)
-    assert result.type == "session.update"
-    assert result.event is not None
+@pytest.mark.parametrize("frame", ['{"type":"x","a":NaN}', '{"type":"x","a":Infinity}', "not json", "[1]", '{"a":1}'])
+def test_unusable_client_frames_raise_client_safe_errors(frame: str) -> None:
+    """NaN, Infinity, non-JSON and non-objects are invalid JSON; an object without type is refused."""
+    with pytest.raises((InvalidJson, MissingEventType)):
+        read_client(frame)
 
 
-def test_output_delta_size_is_read_from_delta_field() -> None:
-    """Output audio deltas are measured on their ``delta`` field."""
-    frame = orjson.dumps(
-        {"type": "response.output_audio.delta", "event_id": "e1", "response_id": "r", "item_id": "i",
-         "output_index": 0, "content_index": 0, "delta": base64.b64encode(b"\x02" * 9600).decode()}
-    )
-    assert peek(frame).audio_bytes == 9600
-
-
-def test_invalid_json_raises_client_safe_error() -> None:
-    """Non-JSON text raises the invalid_json error."""
+def test_nan_in_a_large_upstream_delta_is_not_proven_and_does_not_parse() -> None:
+    """A large upstream audio delta carrying NaN cannot be read: the core drops it."""
+    frame = _delta()[:-1] + ',"x":NaN}'
+    assert canonical_audio(frame, upstream=True) is None
     with pytest.raises(InvalidJson):
-        peek(b"not json")
+        read_upstream(frame)
 
 
-def test_missing_type_raises() -> None:
-    """A JSON object without a string type is refused."""
-    with pytest.raises(MissingEventType):
-        peek(b'{"audio": "AAAA"}')
-
-
-def test_non_object_json_raises() -> None:
-    """A JSON array is not an event."""
-    with pytest.raises(InvalidJson):
-        peek(b"[1, 2, 3]")
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=4096))
-def test_peek_never_crashes_on_garbage(data: bytes) -> None:
-    """Arbitrary bytes either peek or raise a client-safe gateway error, nothing else."""
-    try:
-        peek(data)
-    except (InvalidJson, MissingEventType):
-        pass
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.text(max_size=10), st.one_of(st.text(max_size=3000), st.integers(min_value=-(2**63), max_value=2**63 - 1)), max_size=5), st.sampled_from(["input_audio_buffer.append", "session.update", "x"]))
-def test_peek_agrees_with_full_parse(body: dict, event_type: str) -> None:
-    """For any JSON object, the peeked type equals the parsed top-level type."""
-    body = {**body, "type": event_type}
-    assert peek(orjson.dumps(body)).type == event_type
+def test_upstream_duplicates_are_normalised_last_wins() -> None:
+    """Upstream frames are read as the upstream's own parser reads them: the last duplicate wins."""
+    reading = read_upstream('{"type":"response.output_audio.delta","delta":"AAAA","type":"response.done","response":{}}')
+    assert reading.type == "response.done" and reading.event == {"type": "response.done", "delta": "AAAA", "response": {}}

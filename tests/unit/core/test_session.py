@@ -1,6 +1,7 @@
 """The Sans-I/O session core: what is forwarded, rewritten, refused and observed."""
 
 import base64
+import json
 
 import orjson
 
@@ -102,10 +103,12 @@ def test_tool_outside_allowlist_is_refused() -> None:
 
 
 def test_session_update_without_overrides_is_forwarded_and_formats_tracked() -> None:
-    """With no overrides the update is forwarded as-is, and the input format is remembered for metering."""
+    """With no overrides the update goes on as the gateway's serialization of it, and the input format is remembered."""
     core = _core()
-    frame = _text({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"format": {"type": "audio/pcmu"}}}}})
-    assert core.from_client(frame, 0.0) is FORWARD
+    event = {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"format": {"type": "audio/pcmu"}}}}}
+    action = core.from_client(json.dumps(event, indent=2), 0.0)
+    assert isinstance(action, Emit) and [json.loads(f) for f in action.to_upstream] == [event]
+    assert all(isinstance(f, str) for f in action.to_upstream)  # text frames
     assert core.stats.input_format == "audio/pcmu"
 
 

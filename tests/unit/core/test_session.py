@@ -227,7 +227,8 @@ def test_declared_tools_checked_for_the_whole_session() -> None:
         return ToolsNotAllowed("no tools here")
 
     core = _core(declared_tools_check=check)
-    assert core.from_client(_text({"type": "session.update", "session": {"type": "realtime"}}), 0.0) is FORWARD
+    action = core.from_client(_text({"type": "session.update", "session": {"type": "realtime"}}), 0.0)
+    assert isinstance(action, Emit) and len(action.to_upstream) == 1 and not action.to_client
     tool = {"type": "function", "name": "f"}
     for frame in (
         _text({"type": "session.update", "session": {"type": "realtime", "tools": [tool]}}),

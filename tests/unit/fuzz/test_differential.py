@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from dataclasses import dataclass
 
 import orjson
@@ -22,12 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.core.kinds import Dialect, SessionKind
-from gateway.core.routing import SessionOverrides
+from gateway.core.routing import SessionOverrides, ToolAllowlist
 from gateway.core.session import FORWARD, Emit, SessionCore
 
 PREFIX = "Company policy first."
 ALLOWED_TOOL = "lookup"
-OVERRIDES = SessionOverrides(instructions_prefix=PREFIX, tool_allowlist=frozenset({ALLOWED_TOOL}))
+OVERRIDES = SessionOverrides(instructions_prefix=PREFIX, tool_allowlist=ToolAllowlist(functions=frozenset({ALLOWED_TOOL})))
 CLIENT_AUDIO = {"input_audio_buffer.append": "audio", "session.input_audio_buffer.append": "audio"}
 UPSTREAM_AUDIO = {"response.output_audio.delta": "delta", "session.output_audio.delta": "delta", "response.audio.delta": "delta"}
 ODD_NUMBERS = ["0", "-0", "1", "1.0", "1E2", "1e-400", "1e400", "-1e400", "123456789012345678901234567890",
@@ -54,28 +55,26 @@ class Raw:
     text: str
 
 
-def write(value: object, draw: st.DrawFn) -> str:
-    """Serialise with drawn whitespace and escapes."""
-    ws = lambda: draw(st.sampled_from(WHITESPACE))  # noqa: E731
+def write(value: object, rng: random.Random) -> str:
+    """Serialise with random whitespace and escapes (a seeded generator: cheap, and replayed by hypothesis)."""
+    ws = lambda: rng.choice(WHITESPACE)  # noqa: E731
     if isinstance(value, Obj):
-        members = [f"{ws()}{write_str(k, draw)}{ws()}:{ws()}{write(v, draw)}{ws()}" for k, v in value.pairs]
+        members = [f"{ws()}{write_str(k, rng)}{ws()}:{ws()}{write(v, rng)}{ws()}" for k, v in value.pairs]
         return "{" + ",".join(members) + ws() + "}"
     if isinstance(value, list):
-        return "[" + ",".join(f"{ws()}{write(v, draw)}{ws()}" for v in value) + "]"
+        return "[" + ",".join(f"{ws()}{write(v, rng)}{ws()}" for v in value) + "]"
     if isinstance(value, str):
-        return write_str(value, draw)
+        return write_str(value, rng)
     if isinstance(value, Raw):
         return value.text
     return json.dumps(value)
 
 
-def write_str(text: str, draw: st.DrawFn) -> str:
-    """A JSON string, each character possibly written as a \\u escape."""
-    escape = draw(st.sampled_from([False, False, False, True]))
-    if not escape:
+def write_str(text: str, rng: random.Random) -> str:
+    """A JSON string, some characters possibly written as \\u escapes."""
+    if rng.random() < 0.75:
         return json.dumps(text, ensure_ascii=False)
-    mask = draw(st.lists(st.booleans(), min_size=len(text), max_size=len(text)))
-    body = "".join(f"\\u{ord(c):04x}" if m and ord(c) < 0x10000 else json.dumps(c)[1:-1] for c, m in zip(text, mask))
+    body = "".join(f"\\u{ord(c):04x}" if rng.random() < 0.3 else json.dumps(c)[1:-1] for c in text)
     return f'"{body}"'
 
 
@@ -200,7 +199,7 @@ def _audio_of(event: object, table: dict[str, str]) -> int:
 
 def _check_overrides(event: object, kind: SessionKind) -> None:
     """The route's instructions prefix and tool allow-list hold on what goes upstream."""
-    if not isinstance(event, dict) or kind is SessionKind.TRANSLATION:
+    if not isinstance(event, dict) or kind is not SessionKind.REALTIME:  # instructions and tools are realtime-only
         return
     body = event.get("session") if event.get("type") == "session.update" else event.get("response") if event.get("type") == "response.create" else None
     if not isinstance(body, dict):
@@ -208,8 +207,7 @@ def _check_overrides(event: object, kind: SessionKind) -> None:
     if "instructions" in body:
         assert str(body["instructions"]).startswith(PREFIX), event
     for tool in body.get("tools") or []:
-        if isinstance(tool, dict) and tool.get("type", "function") == "function":
-            assert tool.get("name") == ALLOWED_TOOL, event
+        assert isinstance(tool, dict) and tool.get("type", "function") == "function" and tool.get("name") == ALLOWED_TOOL, event
 
 
 def _passed_on(action: object, frame: str, upstream_side: bool) -> list[str | bytes]:
@@ -219,13 +217,13 @@ def _passed_on(action: object, frame: str, upstream_side: bool) -> list[str | by
     return list(action.to_upstream if upstream_side else action.to_client)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(kind=st.sampled_from(list(SessionKind)), dialect=st.sampled_from(list(Dialect)), data=st.data())
 def test_client_frames_reach_the_upstream_as_the_gateway_read_them(kind: SessionKind, dialect: Dialect, data: st.DataObject) -> None:
     """Every frame the core sends upstream means the same to all three parsers, carries exactly the audio metered, and obeys the overrides."""
     core = SessionCore(kind=kind, dialect=dialect, now=0.0, overrides=OVERRIDES, max_frames_per_second=10**6)
     for i in range(data.draw(st.integers(1, 4))):
-        frame = write(data.draw(client_event()), data.draw)
+        frame = write(data.draw(client_event()), random.Random(data.draw(st.integers(0, 2**32))))
         before = core.stats.audio_in_bytes
         action = core.from_client(frame, i * 0.01)
         sent = _passed_on(action, frame, upstream_side=True)
@@ -237,14 +235,14 @@ def test_client_frames_reach_the_upstream_as_the_gateway_read_them(kind: Session
         assert core.stats.audio_in_bytes - before == metered, frame
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(kind=st.sampled_from(list(SessionKind)), dialect=st.sampled_from(list(Dialect)), data=st.data())
 def test_upstream_frames_reach_the_client_as_the_gateway_read_them(kind: SessionKind, dialect: Dialect, data: st.DataObject) -> None:
     """Every frame the core sends the client means the same to all three parsers and carries exactly the audio metered."""
     core = SessionCore(kind=kind, dialect=dialect, now=0.0, max_frames_per_second=10**6)
     for i in range(data.draw(st.integers(1, 4))):
         event = data.draw(upstream_event())
-        frame = write(event, data.draw)
+        frame = write(event, random.Random(data.draw(st.integers(0, 2**32))))
         before = core.stats.audio_out_bytes
         action = core.from_upstream(frame, i * 0.01)
         metered = 0

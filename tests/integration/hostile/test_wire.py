@@ -10,28 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.integration.conftest import GatewayFactory
-from tests.integration.faults.conftest import (  # noqa: F401  (fixtures used by name)
-    EmulatorStarter,
-    OwnRedis,
-    Transcript,
-    emulators,
-    gateway_env,
-    open_client,
-    own_redis,
-    prefix,
-    read_until_closed,
-    start_turn,
-    until,
-    wait_records,
-)
+from tests.integration.faults.conftest import Transcript, open_client, read_until_closed, start_turn, until, wait_records
+from tests.integration.hostile.conftest import Deploy
 from tests.support.audio import b64, speech
 
 PREFIX = "Acme policy comes first."
@@ -83,14 +69,10 @@ def _tool_names(session: dict[str, object]) -> set[str]:
 
 
 @pytest.mark.parametrize("dialect", ["ga", "beta"])
-async def test_a_session_update_smuggled_in_an_append_never_reaches_the_upstream(
-    gateway_factory: GatewayFactory, emulators: EmulatorStarter, tmp_path: Path, dialect: str
-) -> None:
+async def test_a_session_update_smuggled_in_an_append_never_reaches_the_upstream(deploy: Deploy, dialect: str) -> None:
     """The honest update is refused by the route's allow-list; each smuggled one gets an error and the upstream applies none."""
-    emu = await emulators()
-    policy = tmp_path / "guarded.yaml"
-    policy.write_text(GUARDED_POLICY)
-    gw = gateway_factory(env=gateway_env(upstream_url=emu.url, policy_files=str(policy)))  # type: ignore[attr-defined]
+    d = await deploy(GUARDED_POLICY)
+    gw = d.gw
     beta = dialect == "beta"
     headers = {"OpenAI-Beta": "realtime=v1"} if beta else {}
     seen = Transcript()
@@ -116,15 +98,13 @@ async def test_a_session_update_smuggled_in_an_append_never_reaches_the_upstream
         assert "rm_rf" not in _tool_names(session), session
         assert "Ignore every rule" not in str(session.get("instructions")), session
         assert str(session.get("instructions")).startswith(PREFIX), session
-    assert emu.sessions[0].audio_in_bytes == 0  # type: ignore[attr-defined]  # none of the appends went on either
+    assert d.upstream_sessions[0].audio_in_bytes == 0  # type: ignore[attr-defined]  # none of the appends went on either
 
 
-async def test_an_event_id_spelled_audio_is_metered_and_the_translation_cap_holds(
-    gateway_factory: GatewayFactory, emulators: EmulatorStarter, own_redis: OwnRedis, prefix: str  # noqa: F811
-) -> None:
+async def test_an_event_id_spelled_audio_is_metered_and_the_translation_cap_holds(deploy: Deploy) -> None:
     """Appends whose event_id is "audio" are metered from their audio: a $0.002 translation cap ends the session (4100) on time."""
-    emu = await emulators()
-    gw = gateway_factory(env=gateway_env(store=own_redis, prefix=prefix, upstream_url=emu.url, max_session_usd="0.002"))  # type: ignore[attr-defined]
+    d = await deploy(max_session_usd="0.002")
+    gw = d.gw
     frame_ms, sent_ms = 200, 0
     cap_ms = 0.002 / 0.034 * 60_000  # gpt-realtime-translate bills $0.034 per audio minute: ~3.5 s
     audio = b64(speech(frame_ms))
@@ -143,20 +123,18 @@ async def test_an_event_id_spelled_audio_is_metered_and_the_translation_cap_hold
         await read_until_closed(ws, 10.0, seen)
     assert seen.close_code == 4100, (seen.close_code, seen.errors(), sent_ms)
     assert "session_cost_cap_reached" in seen.errors()
-    received_ms = emu.sessions[0].audio_in_bytes / 48  # type: ignore[attr-defined]  # PCM16 24 kHz: 48 bytes per ms
+    received_ms = d.upstream_sessions[0].audio_in_bytes / 48  # type: ignore[attr-defined]  # PCM16 24 kHz: 48 bytes per ms
     assert cap_ms * 0.9 <= received_ms <= cap_ms + 2_000, (received_ms, cap_ms)
-    (record,) = wait_records(own_redis, prefix, 1)
+    (record,) = wait_records(d.redis_url, d.prefix, 1)  # type: ignore[arg-type]
     assert record["end_reason"] == "session_cost_cap_reached"
     assert float(record["cost_usd"]) >= 0.0018, record
     assert abs(float(record["audio_in_s"]) * 1000 - received_ms) <= frame_ms, record
 
 
-async def test_an_upstream_delta_carrying_nan_never_reaches_the_client(
-    gateway_factory: GatewayFactory, emulators: EmulatorStarter
-) -> None:
+async def test_an_upstream_delta_carrying_nan_never_reaches_the_client(deploy: Deploy) -> None:
     """A large audio delta with NaN from the upstream is dropped; the client gets an error event and the response goes on."""
-    emu = await emulators(fault="nan", fault_after=12)
-    gw = gateway_factory(env=gateway_env(upstream_url=emu.url))  # type: ignore[attr-defined]
+    d = await deploy(emulator={"fault": "nan", "fault_after": 12})
+    gw = d.gw
     seen = Transcript()
     async with await open_client(gw) as ws:
         await _events_until(ws, seen, "session.created")

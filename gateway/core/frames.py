@@ -221,23 +221,21 @@ def _audio_of(event: JsonObject, key: str, event_type: str) -> int:
 
 def read_client(frame: str) -> Reading:
     """What a client text frame is; raises a client-safe :class:`GatewayError` when it cannot be used."""
-    proven = canonical_audio(frame, upstream=False)
-    if proven is not None:
-        return Reading(proven[0], proven[1], None)
-    event = parse_client_event(frame)
-    event_type = str(event["type"])
-    key = CLIENT_AUDIO.get(event_type)
-    return Reading(event_type, 0 if key is None else _audio_of(event, key, event_type), event)
+    return _read(frame, upstream=False)
 
 
 def read_upstream(frame: str) -> Reading:
     """What an upstream text frame is; raises :class:`GatewayError` when it must not reach the client."""
-    proven = canonical_audio(frame, upstream=True)
+    return _read(frame, upstream=True)
+
+
+def _read(frame: str, upstream: bool) -> Reading:
+    proven = canonical_audio(frame, upstream)
     if proven is not None:
         return Reading(proven[0], proven[1], None)
-    event = parse_event(frame)
+    event = parse_event(frame) if upstream else parse_client_event(frame)
     event_type = str(event["type"])
-    key = UPSTREAM_AUDIO.get(event_type)
+    key = (UPSTREAM_AUDIO if upstream else CLIENT_AUDIO).get(event_type)
     return Reading(event_type, 0 if key is None else _audio_of(event, key, event_type), event)
 
 

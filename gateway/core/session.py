@@ -285,8 +285,8 @@ class SessionCore:
         stats.frames_from_upstream += 1
         stats.bytes_from_upstream += len(data)
         stats.last_activity_at = now
-        if not isinstance(data, str):
-            return FORWARD
+        if not isinstance(data, str):  # the service speaks JSON text only
+            return self._invalid_upstream_frame(now)
         try:
             info = read_upstream(data)
         except GatewayError:

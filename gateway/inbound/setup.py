@@ -19,7 +19,7 @@ from gateway.core.errors import (
     ToolsNotAllowed,
     UnknownModel,
 )
-from gateway.core.frames import dumps, parse_event
+from gateway.core.frames import dumps, parse_client_event
 from gateway.core.api_keys import KeyRecord
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionInfo
@@ -129,7 +129,7 @@ def _session_of(frame: Frame, dialect: Dialect, kind_hint: SessionKind) -> dict[
     if not isinstance(frame, str) or len(frame) > 256 * 1024:
         return None
     try:
-        event = parse_event(frame)
+        event = parse_client_event(frame)  # read as the session core will read it (duplicates refused)
         if dialect is Dialect.BETA:
             event = beta.beta_client_event_to_ga(event, kind_hint) or {}
     except GatewayError:

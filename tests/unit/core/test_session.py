@@ -238,3 +238,27 @@ def test_declared_tools_checked_for_the_whole_session() -> None:
         assert isinstance(action, Emit) and not action.to_upstream
         assert _errors(action)[0]["error"]["code"] == "tools_not_allowed"
     assert seen == [[tool], [tool]]
+
+
+def test_upstream_frames_the_gateway_cannot_read_never_reach_the_client() -> None:
+    """NaN in a large delta, a binary frame, bad base64 audio: dropped, and the client gets an error event instead."""
+    core = _core()
+    audio = base64.b64encode(b"\x00" * 4800).decode()
+    for frame in (
+        '{"type":"response.output_audio.delta","event_id":"e","delta":"%s","x":NaN}' % audio,
+        b"\x00\x01binary",
+        '{"type":"response.output_audio.delta","event_id":"e","delta":"%s!"}' % audio,
+    ):
+        action = core.from_upstream(frame, 1.0)
+        assert isinstance(action, Emit) and not action.to_upstream
+        (error,) = _errors(action)
+        assert "dropped" in error["error"]["message"]
+    assert core.stats.audio_out_bytes == 0
+
+
+def test_every_parsed_event_goes_on_as_the_gateways_serialization() -> None:
+    """A control event spelled with escapes and spacing reaches the upstream re-serialized (text), not as sent."""
+    core = _core()
+    frame = '{ "type" : "input_audio_buffer.\\u0063ommit" , "event_id" : "c1" }'
+    action = core.from_client(frame, 0.0)
+    assert isinstance(action, Emit) and action.to_upstream == ['{"type":"input_audio_buffer.commit","event_id":"c1"}']

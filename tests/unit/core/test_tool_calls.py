@@ -11,7 +11,7 @@ from gateway.core.errors import InvalidRequest
 from gateway.core.gateway_tools import GatewayTool, ToolLimits
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.routing import SessionOverrides
-from gateway.core.session import FORWARD, Emit, SessionCore
+from gateway.core.session import Emit, SessionCore
 from gateway.core.tool_calls import FILLER_TAG, ToolCallInterceptor
 
 ORDER = GatewayTool(
@@ -180,7 +180,7 @@ def test_session_core_routes_frames_through_the_interceptor() -> None:
     """In the core: the call never reaches the client, the follow-up goes upstream, client tools pass through."""
     core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, tools=_interceptor())
     actions = [core.from_upstream(json.dumps(e), 1.0) for e in _call_events()]
-    assert actions[0] is FORWARD
+    assert isinstance(actions[0], Emit) and json.loads(actions[0].to_client[0]) == _call_events()[0]  # re-serialized, unchanged
     assert all(isinstance(a, Emit) and not a.to_client for a in actions[1:])
     upstream = core.tools.finished("call_1", "{}", 1.1)  # type: ignore[union-attr]
     done = core.from_upstream(json.dumps(_done(output=[{"id": "item_f", "type": "function_call"}])), 1.2)

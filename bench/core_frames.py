@@ -2,7 +2,7 @@
 
 ``python -m bench.core_frames``: one GA realtime :class:`SessionCore`, no sockets; the frames are
 the benchmark's own (20 ms PCM16 appends, and the echo upstream's deltas), plus an append with an
-``event_id`` and one in Python's default spacing. Best of several rounds, to be read before/after
+``event_id`` and one in Python's default spacing. Best of many short rounds (robust on a busy machine), to be read before/after
 a change on the same machine.
 """
 
@@ -40,8 +40,8 @@ def measure(rounds: int, number: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--number", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--number", type=int, default=200)
     args = parser.parse_args()
     for name, us in measure(args.rounds, args.number).items():
         print(f"{name:>34}: {us:6.2f} µs per frame")

@@ -231,7 +231,7 @@ async def measure(calls: int) -> dict[str, object]:
     model = ScriptedModel()
     async with _serve(_tool_app(clock)) as tools_url, _serve(_mcp_app(clock)) as mcp_url, \
             websockets.serve(model.handler, "127.0.0.1", 0) as upstream:
-        up_port = upstream.sockets[0].getsockname()[1]
+        up_port = next(iter(upstream.sockets)).getsockname()[1]
         with tempfile.TemporaryDirectory() as tmp:
             policy = Path(tmp) / "tools.yaml"
             policy.write_text(_policy(tools_url, f"{mcp_url}/mcp"))

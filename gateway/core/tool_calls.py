@@ -156,10 +156,10 @@ class ToolCallInterceptor:
     def _merge(self, tools: object, param: str) -> list[object]:
         if not isinstance(tools, list):
             raise InvalidRequest(f"'{param}' must be an array of tools.", param=param)
-        taken = sorted({t.get("name") for t in tools if isinstance(t, dict) and t.get("name") in self.tools})  # type: ignore[misc]
+        taken = sorted({str(t.get("name")) for t in tools if isinstance(t, dict) and t.get("name") in self.tools})
         if taken:
             raise InvalidRequest(
-                f"Tool name(s) reserved by the gateway on this route: {', '.join(map(str, taken))}; rename your tool.",
+                f"Tool name(s) reserved by the gateway on this route: {', '.join(taken)}; rename your tool.",
                 param=param,
             )
         return [*tools, *self.definitions()]
@@ -182,7 +182,7 @@ class ToolCallInterceptor:
         if t in ("session.created", "session.updated"):
             return self._session_event(event)
         if t in _ARGUMENT_EVENTS:
-            return self._arguments(event, now, done=t.endswith(".done"))  # type: ignore[union-attr]
+            return self._arguments(event, now, done=t == "response.function_call_arguments.done")
         if t in ("response.output_item.added", "response.output_item.done"):
             return self._output_item(event)
         if t in _ITEM_EVENTS:
@@ -197,13 +197,15 @@ class ToolCallInterceptor:
 
     def _session_event(self, event: JsonObject) -> UpstreamVerdict:
         session = event.get("session")
-        tools = session.get("tools") if isinstance(session, dict) else None
-        if not isinstance(tools, list) or not self.tools:
+        if not isinstance(session, dict) or not self.tools:
+            return _KEEP
+        tools = session.get("tools")
+        if not isinstance(tools, list):
             return _KEEP
         visible = [t for t in tools if not (isinstance(t, dict) and t.get("name") in self.tools)]
         if len(visible) == len(tools):
             return _KEEP
-        session["tools"] = visible  # type: ignore[index]
+        session["tools"] = visible
         return UpstreamVerdict(changed=True)
 
     def _output_item(self, event: JsonObject) -> UpstreamVerdict:

@@ -9,7 +9,7 @@ import httpx2
 
 from gateway.core.gateway_tools import HttpToolSpec
 from gateway.tools.errors import ToolFailed
-from gateway.tools.headers import resolve_headers
+from gateway.tools.headers import redact, resolve_headers, secret_values
 
 
 def _query(arguments: Mapping[str, object]) -> dict[str, str]:
@@ -37,7 +37,7 @@ async def call_http_tool(
     except httpx2.HTTPError as exc:
         raise ToolFailed(f"unreachable ({type(exc).__name__})") from None
     try:
-        if response.status_code >= 400:
+        if response.status_code >= 300:  # redirects are not followed: only the configured URL is called
             raise ToolFailed(f"HTTP {response.status_code}")
         body = bytearray()
         async for chunk in response.aiter_bytes():
@@ -50,4 +50,4 @@ async def call_http_tool(
         raise ToolFailed(f"broken answer ({type(exc).__name__})") from None
     finally:
         await response.aclose()
-    return body.decode("utf-8", errors="replace")
+    return redact(body.decode("utf-8", errors="replace"), secret_values(spec.headers))

@@ -21,7 +21,7 @@ from mcp_types import ListToolsResult
 
 from gateway.core.gateway_tools import GatewayTool, McpServerSpec
 from gateway.tools.errors import ToolFailed
-from gateway.tools.headers import resolve_headers
+from gateway.tools.headers import redact, resolve_headers, secret_values
 
 log = logging.getLogger("voice_gateway.tools")
 
@@ -140,7 +140,7 @@ class McpConnection:
         text = result_text(list(result.content), result.structured_content)
         if result.is_error:
             raise ToolFailed("the tool reported an error")
-        return text
+        return redact(text, secret_values(self.spec.headers))
 
     async def close(self) -> None:
         """Leave the MCP session politely (the SDK ends it with a DELETE), cancelling after a grace period."""

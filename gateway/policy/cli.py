@@ -170,6 +170,11 @@ def _route_dict(route: Route) -> dict[str, object]:
     if overrides.sets_turn_detection:
         enforced["turn_detection"] = overrides.turn_detection
     shown["overrides"] = {k: v for k, v in enforced.items() if v is not None or k == "turn_detection"}
+    if route.gateway_tools is not None:
+        shown["gateway_tools"] = {
+            "http": [t.name for t in route.gateway_tools.http],
+            "mcp": [{"server": m.name, "allow": sorted(m.allow) if m.allow is not None else None} for m in route.gateway_tools.mcp],
+        }
     return shown
 
 

@@ -98,3 +98,15 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_explain_shows_the_routes_gateway_tools(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """policy explain --json lists the route's HTTP tools and MCP servers (names only, never headers)."""
+    import json
+
+    monkeypatch.setenv("VG_TEST_ORDERS_TOKEN", "Bearer s3cret")
+    policy = tmp_path / "tools.yaml"
+    policy.write_text(TOOLS)
+    assert main(["explain", str(policy), "--catalog", str(CATALOG), "--json", "--query", "model=gpt-realtime-2"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["route"]["gateway_tools"] == {"http": ["lookup_order"], "mcp": [{"server": "crm", "allow": ["customer_tier"]}]}

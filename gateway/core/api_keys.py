@@ -7,6 +7,15 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from gateway.core.kinds import EndpointKind, SessionKind
+
+#: handshake endpoints a secret minted at an endpoint may open (WebRTC calls share the realtime secrets)
+_SECRET_ENDPOINTS = {
+    EndpointKind.REALTIME: frozenset({EndpointKind.REALTIME, EndpointKind.CALLS}),
+    EndpointKind.CALLS: frozenset({EndpointKind.REALTIME, EndpointKind.CALLS}),
+    EndpointKind.TRANSLATIONS: frozenset({EndpointKind.TRANSLATIONS}),
+}
+
 
 def hash_secret(secret: str) -> str:
     """SHA-256 hex of a key; only this is stored or compared."""
@@ -16,6 +25,40 @@ def hash_secret(secret: str) -> str:
 def same_hash(a: str, b: str) -> bool:
     """Constant-time comparison of two hashes."""
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class SecretBinding:
+    """What a client secret was minted for: it opens only this kind of session, on this model, at this endpoint."""
+
+    endpoint: EndpointKind
+    kind: SessionKind
+    #: the catalog model the session was routed to at minting
+    model: str
+    #: the model the minting request named (``None`` = none named)
+    requested_model: str | None = None
+
+    def allows_endpoint(self, endpoint: EndpointKind) -> bool:
+        return endpoint in _SECRET_ENDPOINTS[self.endpoint]
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"endpoint": self.endpoint.value, "kind": self.kind.value, "model": self.model, "requested_model": self.requested_model}
+
+    @classmethod
+    def from_dict(cls, data: object) -> "SecretBinding | None":
+        """The stored binding, or ``None`` when absent or unreadable (such a secret opens nothing)."""
+        if not isinstance(data, Mapping):
+            return None
+        try:
+            requested = data.get("requested_model")
+            return cls(
+                endpoint=EndpointKind(str(data["endpoint"])),
+                kind=SessionKind(str(data["kind"])),
+                model=str(data["model"]),
+                requested_model=requested if isinstance(requested, str) else None,
+            )
+        except (KeyError, ValueError):
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +76,14 @@ class KeyRecord:
     sessions_per_minute: int | None = None
     #: a browser credential (client secret): checked against the Origin allow-list
     browser: bool = False
-    #: session configuration bound to a client secret (applied as the first session.update)
+    #: session configuration bound to a client secret (sent first and enforced for the whole session)
     bound_session: Mapping[str, object] | None = None
+    #: what a client secret was minted for (``None`` on long-lived keys)
+    binding: SecretBinding | None = None
+
+    @property
+    def is_client_secret(self) -> bool:
+        return self.bound_session is not None
 
 
 def _optional_int(value: object) -> int | None:
@@ -42,7 +91,11 @@ def _optional_int(value: object) -> int | None:
 
 
 def key_record_from_dict(
-    data: Mapping[str, object], *, browser: bool = False, bound_session: Mapping[str, object] | None = None
+    data: Mapping[str, object],
+    *,
+    browser: bool = False,
+    bound_session: Mapping[str, object] | None = None,
+    binding: SecretBinding | None = None,
 ) -> KeyRecord:
     """A key record from its stored JSON (keys and the client secrets they mint share these fields)."""
     labels = data.get("labels")
@@ -58,4 +111,5 @@ def key_record_from_dict(
         sessions_per_minute=_optional_int(data.get("sessions_per_minute")),
         browser=browser,
         bound_session=bound_session,
+        binding=binding,
     )

@@ -9,11 +9,12 @@ re-applies the overrides to every client ``session.update`` (:func:`apply_to_ses
 from __future__ import annotations
 
 import copy
-from typing import Final
+import dataclasses
+from typing import Final, Mapping
 
 from gateway.core.errors import InvalidRequest, ToolsNotAllowed
 from gateway.core.kinds import SessionKind
-from gateway.core.routing import SessionOverrides, ToolAllowlist
+from gateway.core.routing import McpServerRule, SessionOverrides, ToolAllowlist
 
 JsonObject = dict[str, object]
 
@@ -91,11 +92,17 @@ def apply_to_session(session: JsonObject, overrides: SessionOverrides, kind: Ses
     return session
 
 
-def opening_session(kind: SessionKind, overrides: SessionOverrides) -> JsonObject | None:
-    """The ``session`` of the update the gateway sends first, or ``None`` when nothing is enforced."""
-    if overrides.empty:
+def opening_session(
+    kind: SessionKind, overrides: SessionOverrides, initial: Mapping[str, object] | None = None
+) -> JsonObject | None:
+    """The ``session`` of the update the gateway sends first, or ``None`` when nothing is enforced.
+
+    ``initial`` is a client secret's bound configuration: its tools are declared here (its instructions
+    are already part of ``overrides``' prefix, see :func:`with_bound_session`).
+    """
+    if overrides.empty and not initial:
         return None
-    session: JsonObject = {}
+    session: JsonObject = {k: copy.deepcopy(v) for k, v in (initial or {}).items() if k not in ("instructions", "model")}
     if kind is not SessionKind.TRANSLATION:
         session["type"] = kind.value
     if kind is SessionKind.REALTIME and overrides.instructions_prefix:
@@ -125,3 +132,49 @@ def apply_to_response(response: JsonObject, overrides: SessionOverrides) -> Json
     if overrides.voice is not None and isinstance(response.get("audio"), dict):
         _child(_child(response, "audio"), "output")["voice"] = overrides.voice
     return response
+
+
+def _allowlist_of(tools: list[object]) -> ToolAllowlist:
+    """Exactly the declared tools: functions by name, MCP tools by their server URL and label."""
+    functions = frozenset(str(t["name"]) for t in tools if isinstance(t, dict) and t.get("type", "function") == "function" and "name" in t)
+    servers = tuple(
+        McpServerRule(
+            server_url=t.get("server_url") if isinstance(t.get("server_url"), str) else None,  # type: ignore[arg-type]
+            server_label=t.get("server_label") if isinstance(t.get("server_label"), str) else None,  # type: ignore[arg-type]
+        )
+        for t in tools
+        if isinstance(t, dict) and t.get("type") == "mcp"
+    )
+    return ToolAllowlist(functions=functions, mcp_servers=servers)
+
+
+def with_bound_session(
+    overrides: SessionOverrides, bound: Mapping[str, object] | None, kind: SessionKind
+) -> SessionOverrides:
+    """A client secret's bound configuration enforced like the route's overrides, for the whole session.
+
+    Its instructions follow the route's prefix and lead every instruction the client sends; its tools
+    become the session's tool allow-list; its ``max_output_tokens`` a ceiling; every other field is pinned.
+    (The bound configuration was checked against the route's overrides when the secret was minted.)
+    """
+    if not bound:
+        return overrides
+    pinned: JsonObject = {k: copy.deepcopy(v) for k, v in bound.items() if k not in ("type", "model", "instructions", "tools", "max_output_tokens")}
+    prefix = overrides.instructions_prefix
+    tools, ceiling = overrides.tool_allowlist, overrides.max_output_tokens
+    if kind is SessionKind.REALTIME:
+        instructions = bound.get("instructions")
+        if isinstance(instructions, str) and instructions:
+            prefix = f"{prefix}\n\n{instructions}" if prefix else instructions
+        if isinstance(bound.get("tools"), list):
+            tools = _allowlist_of(bound["tools"])  # type: ignore[arg-type]
+        asked = bound.get("max_output_tokens")
+        if isinstance(asked, int) and not isinstance(asked, bool):
+            ceiling = asked if ceiling is None else min(ceiling, asked)
+    if overrides.pinned:
+        merged = copy.deepcopy(overrides.pinned)
+        _pin(merged, pinned)
+        pinned = merged
+    return dataclasses.replace(
+        overrides, instructions_prefix=prefix, tool_allowlist=tools, max_output_tokens=ceiling, pinned=pinned or None
+    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Callable, Final
+from typing import Callable, Final, Mapping
 
 from gateway.core import dialect as beta
 from gateway.core import observers as ev
@@ -104,6 +104,7 @@ class SessionCore:
         declared_tools_check: DeclaredToolsCheck | None = None,
         tools: ToolCallInterceptor | None = None,
         direct_media: bool = False,
+        bound_session: Mapping[str, object] | None = None,
     ) -> None:
         self.kind = kind
         self.dialect = dialect
@@ -113,6 +114,8 @@ class SessionCore:
         self._declared_tools_check = declared_tools_check
         #: gateway-side tools injected into and intercepted from this session (None: none)
         self.tools = tools
+        #: a client secret's bound configuration (its enforcement is already folded into ``overrides``)
+        self.bound_session = bound_session
         self.max_message_bytes = max_message_bytes
         self.max_frames_per_second = max_frames_per_second
         self._rate_window = now
@@ -163,10 +166,12 @@ class SessionCore:
         """What the gateway sends upstream (text) before any client frame: the route's enforced ``session.update``."""
         if self.media is not None:  # a direct-media call was created with its session already forced
             return []
-        session = opening_session(self.kind, self.overrides)
+        session = opening_session(self.kind, self.overrides, self.bound_session)
         if self.tools is not None and self.tools.tools:
             session = session or {"type": self.kind.value}
-            session["tools"] = self.tools.definitions()  # the gateway's own tools, declared before any client's
+            bound_tools = session.get("tools")
+            own = self.tools.definitions()  # the gateway's own tools, declared before any client's
+            session["tools"] = [*own, *bound_tools] if isinstance(bound_tools, list) else own
         if session is None:
             return []
         return [self.gateway_event({"type": "session.update", "session": session}).decode()]

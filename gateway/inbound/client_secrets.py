@@ -8,6 +8,7 @@ key, its tenant and the validated session configuration; it opens exactly one se
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import secrets
 import time
@@ -21,7 +22,8 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.core import dialect as beta
 from gateway.core.errors import AuthenticationFailed, Forbidden, GatewayError, InvalidJson, InvalidRequest
-from gateway.core.api_keys import KeyRecord
+from gateway.core.api_keys import KeyRecord, SecretBinding
+from gateway.core.overrides import apply_to_session
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.inbound import session_config as sc
 from gateway.keys.static import KeyVerifier
@@ -33,7 +35,7 @@ JsonObject = dict[str, object]
 
 
 class SecretMinter(Protocol):
-    async def mint(self, record: KeyRecord, session: Mapping[str, object], ttl_s: int) -> str: ...
+    async def mint(self, record: KeyRecord, session: Mapping[str, object], ttl_s: int, binding: SecretBinding) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +117,9 @@ def _validate(model: type[BaseModel], body: object) -> BaseModel:
         raise sc.request_error(exc, body) from None
 
 
-def _route_model(svc: InboundServices, key: KeyRecord, endpoint: EndpointKind, session: JsonObject) -> str:
-    """Route the bound session now, so a secret for a route the key may not use is refused at once."""
+def bind_session(svc: InboundServices, key: KeyRecord, endpoint: EndpointKind, session: JsonObject) -> SecretBinding:
+    """Route the bound session now: a secret for a route the key may not use, or a configuration the route
+    forbids, is refused at once; the secret will open only the routed kind of session on the routed model."""
     model = session.get("model")
     query = {"model": model} if isinstance(model, str) else {}
     path = "/v1/realtime/translations" if endpoint is EndpointKind.TRANSLATIONS else "/v1/realtime"
@@ -126,8 +129,12 @@ def _route_model(svc: InboundServices, key: KeyRecord, endpoint: EndpointKind, s
     request = dataclasses.replace(request, first_session_update=dict(session))
     decision = svc.router.decide(request)
     check_decision(svc, request, decision, key)
-    assert decision.route is not None
-    return decision.route.model
+    route = decision.route
+    assert route is not None
+    apply_to_session(copy.deepcopy(session), route.overrides, route.kind)  # refuses tools or instructions the route forbids
+    return SecretBinding(
+        endpoint=endpoint, kind=route.kind, model=route.model, requested_model=model if isinstance(model, str) else None
+    )
 
 
 def _session_id() -> str:
@@ -140,9 +147,9 @@ async def _mint(request: Request, key: KeyRecord, endpoint: EndpointKind, parsed
     svc: InboundServices = request.app.state.services
     session = sc.dump(parsed.session)  # type: ignore[attr-defined]
     ttl = int(parsed.expires_after.seconds)  # type: ignore[attr-defined]
-    model = _route_model(svc, key, endpoint, session)
-    value = await cs.minter.mint(key, session, ttl)
-    return value, int(cs.wall()) + ttl, session, model
+    binding = bind_session(svc, key, endpoint, session)
+    value = await cs.minter.mint(key, session, ttl, binding)
+    return value, int(cs.wall()) + ttl, session, binding.model
 
 
 def client_secrets_router() -> APIRouter:

@@ -25,9 +25,11 @@ from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionInfo
 from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.routing import Route, RouteDecision, SessionRequest
+from gateway.core.overrides import with_bound_session
 from gateway.core.session import DeclaredToolsCheck, SessionCore, error_frame
 from gateway.core.tool_calls import ToolCallInterceptor
 from gateway.inbound.credentials import read_credential, routing_headers
+from gateway.inbound.secret_binding import bound_request, check_bound_route
 from gateway.inbound.services import InboundServices, Lease
 from gateway.relay.failsafe import FailsafeObserver
 from gateway.relay.session import RelaySession
@@ -182,6 +184,8 @@ class SessionSetup:
         if limits is not None:
             limits.check_key(key.key_id, svc.clock())
         request = build_request(hs.endpoint, hs.path, hs.headers, hs.query, key, self.dialect)
+        if key.is_client_secret:
+            request = bound_request(key.binding, request, svc.catalog)
         ratio = await svc.admission.budget_used_ratio(key, svc.clock())
         first = _bound(key) or self.initial_session
         request = dataclasses.replace(request, budget_used_ratio=ratio, first_session_update=first)
@@ -214,6 +218,8 @@ class SessionSetup:
         decision = self.svc.router.decide(self.request)
         check_decision(self.svc, self.request, decision, self.key)
         assert decision.route is not None
+        if self.key.is_client_secret:
+            check_bound_route(self.key.binding, decision.route, self.svc.catalog)
         self.lease = await self.svc.admission.admit(self.session_id, self.key, decision.route, self.svc.clock())
         self.decision = decision
 
@@ -238,8 +244,6 @@ class SessionSetup:
         svc = self.svc
         assert self.request is not None and self.key is not None
         held: list[Frame] = []
-        if self.key.bound_session is not None:
-            held.append(dumps({"type": "session.update", "session": dict(self.key.bound_session)}).decode())
         if self.initial_session is not None:
             held.append(dumps({"type": "session.update", "session": self.initial_session}).decode())
         try:
@@ -315,7 +319,8 @@ class SessionSetup:
             now=now,
             requested_model=request.requested_model,
             served_model=route.model,
-            overrides=route.overrides,
+            overrides=with_bound_session(route.overrides, key.bound_session, route.kind),
+            bound_session=key.bound_session,
             max_message_bytes=svc.max_message_bytes,
             max_frames_per_second=svc.max_frames_per_second,
             declared_tools_check=declared_tools_check(svc, request, decision),

@@ -13,7 +13,7 @@ from typing import Awaitable, Callable, Final, Mapping, TypeVar
 
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.keys.ports import SecretSlots
-from gateway.core.api_keys import KeyRecord, hash_secret, key_record_from_dict
+from gateway.core.api_keys import KeyRecord, SecretBinding, hash_secret, key_record_from_dict
 
 CLIENT_SECRET_PREFIX: Final = "ek_"
 MIN_TTL_S: Final = 10
@@ -33,7 +33,7 @@ def new_client_secret() -> str:
     return CLIENT_SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def _record_json(record: KeyRecord, session: Mapping[str, object]) -> str:
+def _record_json(record: KeyRecord, session: Mapping[str, object], binding: SecretBinding) -> str:
     return json.dumps(
         {
             "key_id": record.key_id,
@@ -45,13 +45,16 @@ def _record_json(record: KeyRecord, session: Mapping[str, object]) -> str:
             "max_concurrent_sessions": record.max_concurrent_sessions,
             "sessions_per_minute": record.sessions_per_minute,
             "session": dict(session),
+            "binding": binding.to_dict(),
         }
     )
 
 
 def _bound_record(text: str | bytes) -> KeyRecord:
     data = json.loads(text)
-    return key_record_from_dict(data, browser=True, bound_session=data.get("session") or {})
+    return key_record_from_dict(
+        data, browser=True, bound_session=data.get("session") or {}, binding=SecretBinding.from_dict(data.get("binding"))
+    )
 
 
 class ClientSecretStore:
@@ -67,14 +70,14 @@ class ClientSecretStore:
         except StoreError as exc:
             raise StoreUnavailable("The gateway cannot issue or check client secrets right now.") from exc
 
-    async def mint(self, record: KeyRecord, session: Mapping[str, object], ttl_s: int) -> str:
-        """A new secret for one session of ``record``'s key with ``session`` bound; expires after ``ttl_s``."""
+    async def mint(self, record: KeyRecord, session: Mapping[str, object], ttl_s: int, binding: SecretBinding) -> str:
+        """A new secret for one session of ``record``'s key, bound to ``session`` and ``binding``; expires after ``ttl_s``."""
         if record.browser:
             raise ValueError("a client secret cannot mint another client secret")
         if not MIN_TTL_S <= ttl_s <= MAX_TTL_S:
             raise ValueError(f"ttl_s must be within {MIN_TTL_S}..{MAX_TTL_S}, got {ttl_s}")
         secret = new_client_secret()
-        await self._call(self.slots.put(hash_secret(secret), _record_json(record, session), ttl_s))
+        await self._call(self.slots.put(hash_secret(secret), _record_json(record, session, binding), ttl_s))
         return secret
 
     async def consume(self, secret: str) -> KeyRecord | None:

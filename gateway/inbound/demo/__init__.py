@@ -16,7 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from gateway.core.errors import AuthenticationFailed, GatewayError, NotFound
-from gateway.core.api_keys import KeyRecord
+from gateway.core.api_keys import KeyRecord, SecretBinding
+from gateway.core.kinds import EndpointKind
+from gateway.inbound.client_secrets import bind_session
 from gateway.core.money import usd_to_micros
 from gateway.core.routing import Caps
 from gateway.inbound.services import InboundServices
@@ -38,7 +40,7 @@ ROUTE_SESSIONS: Final[Mapping[str, Mapping[str, object]]] = {
 
 
 class SecretMinter(Protocol):
-    async def mint(self, record: KeyRecord, session: Mapping[str, object], ttl_s: int) -> str: ...
+    async def mint(self, record: KeyRecord, session: Mapping[str, object], ttl_s: int, binding: SecretBinding) -> str: ...
 
 
 class KeyLookup(Protocol):
@@ -101,7 +103,9 @@ async def mint_for_page(request: Request, config: DemoConfig, route: str) -> dic
         record = await keys.verify(config.local_key)
         if record is None:
             raise AuthenticationFailed("The demo's local key is not a valid gateway key.")
-        value = await minter.mint(record, session, SECRET_TTL_S)
+        endpoint = EndpointKind.TRANSLATIONS if route == "translation" else EndpointKind.REALTIME
+        binding = bind_session(request.app.state.services, record, endpoint, dict(session))
+        value = await minter.mint(record, session, SECRET_TTL_S, binding)
         return {"value": value, "kind": "client_secret", "expires_at": int(time.time()) + SECRET_TTL_S, "session": session}
     if not _served_on_loopback(request):
         raise NotFound("This gateway cannot mint client secrets, and the demo hands out its key only on loopback.")

@@ -141,3 +141,20 @@ def test_pinned_fields_replace_the_clients() -> None:
     assert s["audio"]["input"]["transcription"] == {"model": "cheap", "language": "de"}
     assert s["output_modalities"] == ["text"]
     assert apply_to_response({"output_modalities": ["audio"]}, o)["output_modalities"] == ["text"]
+
+
+def test_bound_session_is_enforced_like_overrides() -> None:
+    """A client secret's bound config: instructions lead, tools become the allow-list, tokens a ceiling, the rest pinned."""
+    from gateway.core.overrides import with_bound_session
+
+    bound = {"type": "realtime", "model": "m", "instructions": "Bound.", "max_output_tokens": 100,
+             "tools": [{"type": "function", "name": "lookup"}], "audio": {"output": {"voice": "verse"}}}
+    o = with_bound_session(SessionOverrides(instructions_prefix="Route.", max_output_tokens=50), bound, RT)
+    assert o.instructions_prefix == "Route.\n\nBound." and o.max_output_tokens == 50
+    assert o.tool_allowlist == ToolAllowlist(functions=frozenset({"lookup"}))
+    assert o.pinned == {"audio": {"output": {"voice": "verse"}}}
+    opening = opening_session(RT, o, bound)
+    assert opening is not None and "model" not in opening
+    assert opening["instructions"] == "Route.\n\nBound." and opening["tools"] == bound["tools"]
+    s = apply_to_session({"instructions": "Mine.", "audio": {"output": {"voice": "ash"}}}, o, RT)
+    assert s["instructions"] == "Route.\n\nBound.\n\nMine." and s["audio"]["output"]["voice"] == "verse"

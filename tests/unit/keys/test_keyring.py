@@ -10,7 +10,8 @@ from gateway.store.client_secrets import RedisSecretSlots
 from gateway.store.keyring import RedisKeyRecords
 from gateway.store.keyspace import KeySpace
 from gateway.core.errors import StoreUnavailable
-from gateway.core.api_keys import KeyRecord
+from gateway.core.api_keys import KeyRecord, SecretBinding
+from gateway.core.kinds import EndpointKind, SessionKind
 from gateway.keys.static import StaticKeys
 from gateway.keys.generate import build_record, new_key_id, new_secret
 
@@ -126,7 +127,7 @@ async def test_combined_verifier_order_and_client_secret_routing(fake_redis, key
     static = await verifier.verify("vg_static_one")
     assert static is not None and static.tenant == "default"
     assert await verifier.verify(secret) == record
-    ek = await store.mint(record, {"type": "realtime"}, 60)
+    ek = await store.mint(record, {"type": "realtime"}, 60, SecretBinding(EndpointKind.REALTIME, SessionKind.REALTIME, "gpt-realtime-2"))
     assert await verifier.api_keys.verify(ek) is None  # the key path never consumes a client secret
     bound = await verifier.verify(ek)
     assert bound is not None and bound.browser and bound.key_id == record.key_id

@@ -44,6 +44,7 @@ from gateway.relay.live_sessions import LiveSessions
 from gateway.policy.tools import toolsets_of
 from gateway.tools.servers import ToolServers
 from gateway.relay.session import RelayLimits
+from gateway.transports.head_limit import HeadLimits
 from gateway.settings import Settings
 from gateway.startup import announce, banner_facts
 from gateway.telemetry import Telemetry, register_secret, setup_telemetry
@@ -265,6 +266,7 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
                     await close()
 
     app = FastAPI(title="voice-gateway", version="0.1.0", lifespan=lifespan)
+    app.state.head_limits = HeadLimits(max_bytes=settings.max_header_bytes, max_header_count=settings.max_header_count)
     sessions = {
         "/v1/realtime": SessionEndpoint(EndpointKind.REALTIME),
         "/v1/realtime/translations": SessionEndpoint(EndpointKind.TRANSLATIONS),

@@ -16,7 +16,10 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from gateway.core.errors import HeadersTooLarge
+from gateway.transports.head_limit import HeadGuard, HeadLimits
 from gateway.transports.picows import PicowsSessionProtocol
+from gateway.transports.picows.request import refusal_response
 from gateway.settings import Settings
 from gateway.telemetry import configure_logging
 
@@ -77,19 +80,57 @@ class FlowControlledWebSocket(WebSocketsSansIOProtocol):
         return float(self.config.ws_ping_timeout or 10.0)
 
 
+#: after a 431, how long the rest of the request is read and dropped before the connection is closed
+_REFUSAL_LINGER_S: Final = 2.0
+
+
 class HeaderTimeoutHttp(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline for request headers (a slowloris defence).
+    """uvicorn's httptools protocol with a deadline and a size limit for request headers.
 
     uvicorn only times out idle keep-alive connections; a client trickling header bytes is held
     open for ever. Here each request's headers (WebSocket handshakes included) must be complete
     within ``timeout_keep_alive`` seconds of the connection or of the request's first byte.
+    httptools itself puts no bound on a head: every chunk is counted by a :class:`HeadGuard`
+    before the parser sees it, and a head past the limits is answered 431 and the connection
+    closed — both WebSocket layers (picows and uvicorn's) sit behind this protocol.
     """
 
     _header_timer: asyncio.TimerHandle | None = None
+    _guard: HeadGuard | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._guard = HeadGuard(_app_state(self.app, "head_limits") or HeadLimits())  # type: ignore[arg-type]
         self._arm()
+
+    _refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering after a 431: read and drop, so the peer sees the answer rather than a reset
+        guard = self._guard
+        if guard is not None and not guard.feed(data):
+            self._refuse_head()
+            return
+        super().data_received(data)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self._guard is not None:
+            self._guard.reset()
+
+    def _refuse_head(self) -> None:
+        """Answer 431, stop sending, drop whatever else arrives for a moment, then close (nginx's lingering close)."""
+        self._refused = True
+        self._guard = None
+        self._disarm()
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(refusal_response(HeadersTooLarge()))
+        if transport.can_write_eof():
+            transport.write_eof()
+        self.loop.call_later(_REFUSAL_LINGER_S, transport.close)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -157,16 +198,21 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
 
 
-def _app_drain(app: object) -> Callable[[], Awaitable[None]] | None:
-    """The app's drain hook, looking through uvicorn's middleware wrappers (ProxyHeadersMiddleware, …)."""
+def _app_state(app: object, name: str) -> object | None:
+    """An ``app.state`` attribute, looking through uvicorn's middleware wrappers (ProxyHeadersMiddleware, …)."""
     for _ in range(8):
-        drain = getattr(getattr(app, "state", None), "drain", None)
-        if drain is not None:
-            return drain  # type: ignore[no-any-return]
+        value = getattr(getattr(app, "state", None), name, None)
+        if value is not None:
+            return value
         app = getattr(app, "app", None)
         if app is None:
             return None
     return None
+
+
+def _app_drain(app: object) -> Callable[[], Awaitable[None]] | None:
+    """The app's drain hook."""
+    return _app_state(app, "drain")  # type: ignore[return-value]
 
 
 def _options(settings: Settings) -> dict[str, Any]:

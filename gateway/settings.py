@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     handshake_burst_per_address: int = Field(40, ge=1)
     handshake_rate_per_key: float = Field(50.0, ge=0)
     handshake_burst_per_key: int = Field(100, ge=1)
+    #: one request head's size and header count (nginx: 4 × 8 KiB buffers); more → 431 before parsing on
+    max_header_bytes: int = Field(32 * 1024, ge=1024)
+    max_header_count: int = Field(100, ge=8)
 
     # --- caps, budgets, store ---------------------------------------------------------------------
     redis_url: str | None = None

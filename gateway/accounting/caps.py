@@ -110,6 +110,20 @@ class CapGuard:
             return Terminate(self.terminated)
         return self._warning(now, cost_micros, budget)
 
+    def remaining(self, cost_micros: int, budget: BudgetProjection | None) -> tuple[int, bool] | None:
+        """Micro-dollars left before the nearest money limit, and whether that is the budget (``None``: no limit)."""
+        left: list[tuple[int, bool]] = []
+        if self.caps.max_cost_micros is not None:
+            left.append((self.caps.max_cost_micros - cost_micros, False))
+        if budget is not None:
+            for used, limit in (
+                (budget.day_used_micros, budget.daily_budget_micros),
+                (budget.month_used_micros, budget.monthly_budget_micros),
+            ):
+                if limit is not None:
+                    left.append((limit - used, True))
+        return min(left) if left else None
+
     def _limit_reached(
         self, now: float, cost: int, last_activity_at: float, budget: BudgetProjection | None
     ) -> GatewayError | None:

@@ -9,9 +9,11 @@ from gateway.accounting.ledger import Ledger, LiveSession
 from gateway.accounting.limits import NO_LIMITS
 from gateway.accounting.meter import Meter, PriceBook
 from gateway.core.errors import UnknownModel
+from gateway.core.money import affordable_output_tokens
 from gateway.core.observers import (
     FunctionCallRequested,
     GatewayToolDone,
+    ResponseAllowance,
     ResponseDone,
     SessionEnded,
     SessionEvent,
@@ -101,7 +103,19 @@ class AccountingObserver:
         if flush:
             self._flusher.request_flush()
         budget = self._ledger.projection(live.tenant, live.limits, self._wall())
+        stats.response_allowance = self._allowance(live.guard.remaining(live.cost_micros, budget))
         return live.guard.check(now, live.cost_micros, stats.last_activity_at, budget)
+
+    def _allowance(self, remaining: tuple[int, bool] | None) -> ResponseAllowance | None:
+        """What the next response may cost: the nearest money limit at the served model's output price."""
+        meter = self.live.meter
+        if remaining is None or meter is None:
+            return None
+        micros, by_budget = remaining
+        tokens = affordable_output_tokens(micros, meter.pricing)
+        if tokens is None:
+            return None
+        return ResponseAllowance(max_output_tokens=tokens, remaining_micros=micros, by_budget=by_budget)
 
     async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None:
         live = self.live

@@ -125,6 +125,14 @@ class FrameRateExceeded(InvalidRequest):
 # --- handshake refusals ------------------------------------------------------------------------
 
 
+class HeadersTooLarge(GatewayError):
+    code = "request_header_fields_too_large"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.POLICY_VIOLATION
+    http_status = 431
+    default_message = "The request's headers are too large or too many."
+
+
 class UnknownModel(GatewayError):
     code = "invalid_model"
     error_type = "invalid_request_error"

@@ -82,6 +82,16 @@ class Pricing:
             raise ValueError("a token-priced model needs text and audio rates")
 
 
+def affordable_output_tokens(remaining_micros: int, pricing: Pricing) -> int | None:
+    """Output tokens ``remaining_micros`` pays for at the model's dearest output rate (``None``: not token-priced)."""
+    if pricing.unit is not PricingUnit.TOKENS:
+        return None
+    rate = max(rates.output for rates in (pricing.text, pricing.audio) if rates is not None)
+    if rate <= 0:
+        return None
+    return max(remaining_micros, 0) * TOKENS_PER_PRICE_UNIT // rate
+
+
 @dataclass(slots=True)
 class TokenUsage:
     """Cumulative token usage, split as OpenAI reports it (cached is a subset of input)."""

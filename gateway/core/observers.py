@@ -36,6 +36,17 @@ class Notify:
 Verdict = Terminate | Notify | None
 
 
+@dataclass(frozen=True, slots=True)
+class ResponseAllowance:
+    """What the next response may still cost, as the accounting observer last decided (each tick)."""
+
+    #: output tokens the nearest limit still pays for at the model's output price
+    max_output_tokens: int
+    remaining_micros: int
+    #: the tenant's budget is the nearest limit (else the session's cost cap)
+    by_budget: bool
+
+
 @dataclass(slots=True)
 class SessionStats:
     """Counters the core updates in place on the hot path; observers read them on each tick."""
@@ -56,6 +67,8 @@ class SessionStats:
     #: audio bytes relayed since the last ``response.done`` (for the running estimate)
     audio_in_bytes_since_usage: int = 0
     audio_out_bytes_since_usage: int = 0
+    #: written by the accounting observer; ``None`` = no cost cap or budget applies
+    response_allowance: ResponseAllowance | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +134,16 @@ class ResponseRequested:
     """The client sent ``response.create``."""
 
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseClamped:
+    """The gateway lowered a ``response.create``'s ``max_output_tokens`` to what the cost cap or budget leaves."""
+
+    at: float
+    max_output_tokens: int
+    #: what the response would otherwise have been allowed
+    asked: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +293,7 @@ SessionEvent = (
     | SpeechStopped
     | InputCommitted
     | ResponseRequested
+    | ResponseClamped
     | ResponseCreated
     | FirstAudio
     | FirstTranscript

@@ -25,6 +25,8 @@ from gateway.core import dialect as beta
 from gateway.core import observers as ev
 from gateway.core.errors import (
     BinaryFrameNotSupported,
+    BudgetCapReached,
+    CostCapReached,
     FrameRateExceeded,
     FrameTooLarge,
     GatewayError,
@@ -69,6 +71,8 @@ class Emit:
 Action = _Forward | Emit
 
 _FORMAT_NAMES: Final = {"audio/pcm", "audio/pcmu", "audio/pcma"}
+#: the most output tokens OpenAI lets one response produce (``max_output_tokens: "inf"``)
+MAX_OUTPUT_TOKENS: Final = 4096
 #: a translation output delta this long after the previous one starts a new segment
 _SEGMENT_GAP_S: Final = 0.5
 
@@ -114,6 +118,8 @@ class SessionCore:
         self._declared_tools_check = declared_tools_check
         #: gateway-side tools injected into and intercepted from this session (None: none)
         self.tools = tools
+        #: the session's ``max_output_tokens`` as last sent upstream (``None``: OpenAI's default, ``inf``)
+        self._session_max_tokens: object = self.overrides.max_output_tokens
         #: a client secret's bound configuration (its enforcement is already folded into ``overrides``)
         self.bound_session = bound_session
         self.max_message_bytes = max_message_bytes
@@ -226,7 +232,7 @@ class SessionCore:
         if event_type == "session.update":
             self._client_session_update(event)
         elif event_type == "response.create":
-            self._client_response_create(event)
+            self._client_response_create(event, now)
             self.events.append(ev.ResponseRequested(at=now))
         elif event_type == "input_audio_buffer.commit":
             self.events.append(ev.InputCommitted(at=now, item_id=None, by_client=True))
@@ -245,22 +251,41 @@ class SessionCore:
             apply_to_session(session, self.overrides, self.kind)
         if self.tools is not None and "tools" in session:
             self.tools.client_session(session)
+        if "max_output_tokens" in session:
+            self._session_max_tokens = session["max_output_tokens"]
         audio = session.get("audio")
         if isinstance(audio, dict):
             self.stats.input_format = _format_of(audio.get("input")) or self.stats.input_format
             self.stats.output_format = _format_of(audio.get("output")) or self.stats.output_format
 
-    def _client_response_create(self, event: JsonObject) -> None:
+    def _client_response_create(self, event: JsonObject, now: float) -> None:
         response = event.get("response")
         if response is None:
-            return
-        if not isinstance(response, dict):
+            response = {}
+        elif not isinstance(response, dict):
             raise InvalidRequest("'response' must be an object.", param="response")
         self._check_declared_tools(response.get("tools"))
         if not self.overrides.empty:
             apply_to_response(response, self.overrides)
         if self.tools is not None and "tools" in response:
             self.tools.client_response(response)  # after the allow-list: gateway tools are allowed by construction
+        self._clamp_to_allowance(response, now)
+        if response:
+            event["response"] = response
+
+    def _clamp_to_allowance(self, response: JsonObject, now: float) -> None:
+        """One response may not cost more than the nearest cost cap or budget leaves; nothing left → refuse."""
+        allowance = self.stats.response_allowance
+        if allowance is None:
+            return
+        if allowance.max_output_tokens < 1:
+            raise BudgetCapReached() if allowance.by_budget else CostCapReached()
+        asked = response.get("max_output_tokens", self._session_max_tokens)
+        effective = asked if isinstance(asked, int) and not isinstance(asked, bool) else MAX_OUTPUT_TOKENS
+        if allowance.max_output_tokens >= min(effective, MAX_OUTPUT_TOKENS):
+            return
+        response["max_output_tokens"] = allowance.max_output_tokens
+        self.events.append(ev.ResponseClamped(at=now, max_output_tokens=allowance.max_output_tokens, asked=effective))
 
     def _check_declared_tools(self, tools: object) -> None:
         """Policy rules about declared tools hold for the whole session, not only the first update."""

@@ -126,6 +126,7 @@ class RelaySession:
         self._move(SessionState.OPEN)
         push: PushRelay | None = None
         pumps: list[asyncio.Task[None]] = []
+        await self._deliver(self.clock(), with_tick=True)  # observers decide (caps, allowance) before any frame
         opened = await self._send_opening()
         if opened and self.push_mode:
             push = PushRelay(self, self.client, self.upstream)  # type: ignore[arg-type]

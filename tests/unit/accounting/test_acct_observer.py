@@ -175,3 +175,21 @@ async def test_session_record_lists_tool_calls(memory_service: AccountingService
         {"name": "get_weather", "executor": "client"},
     ]
     assert "secret-ish" not in json.dumps(record)
+
+
+async def test_allowance_follows_the_nearest_money_limit(memory_service: AccountingService, wall: object) -> None:
+    """Each tick leaves the next response an allowance: the nearer of cap and budget, at the dearest output rate."""
+    svc = memory_service
+    limits = TenantLimits(daily_budget_micros=100_000)
+    await svc.store.charge("old", "acme", 99_000, limits, wall())  # type: ignore[operator]
+    await svc.admission.admit("sess_1", "acme", "key_1", limits, wall())  # type: ignore[operator]
+    obs = svc.observer_factory.create(info(caps=Caps(max_cost_micros=5_000)), now=0.0)
+    s = stats(at=0.1)
+    await obs.on_tick(0.1, s)
+    allowance = s.response_allowance
+    assert allowance is not None and allowance.by_budget and allowance.remaining_micros == 1_000
+    assert allowance.max_output_tokens == 1_000 * 1_000_000 // 64_000_000  # gpt-realtime-2 audio output: $64 / 1M
+    unlimited = svc.observer_factory.create(info(session_id="sess_2"), now=0.0)
+    s2 = stats(at=0.1)
+    await unlimited.on_tick(0.1, s2)
+    assert s2.response_allowance is not None and not s2.response_allowance.by_budget  # the $0.05 gateway default cap

@@ -262,3 +262,37 @@ def test_every_parsed_event_goes_on_as_the_gateways_serialization() -> None:
     frame = '{ "type" : "input_audio_buffer.\\u0063ommit" , "event_id" : "c1" }'
     action = core.from_client(frame, 0.0)
     assert isinstance(action, Emit) and action.to_upstream == ['{"type":"input_audio_buffer.commit","event_id":"c1"}']
+
+
+def test_response_clamped_to_what_the_cap_leaves() -> None:
+    """response.create is sent upstream with max_output_tokens lowered to what the nearest money limit pays for."""
+    core = _core()
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=150, remaining_micros=9_600, by_budget=False)
+    action = core.from_client(_text({"type": "response.create", "response": {"max_output_tokens": "inf"}}), 1.0)
+    assert isinstance(action, Emit)
+    assert orjson.loads(action.to_upstream[0])["response"]["max_output_tokens"] == 150
+    action = core.from_client(_text({"type": "response.create"}), 1.0)
+    assert isinstance(action, Emit) and orjson.loads(action.to_upstream[0])["response"] == {"max_output_tokens": 150}
+    assert core.from_client(_text({"type": "response.create", "response": {"max_output_tokens": 100}}), 1.0) is FORWARD
+    clamped = [e for e in core.take_events() if isinstance(e, ev.ResponseClamped)]
+    assert [(e.max_output_tokens, e.asked) for e in clamped] == [(150, 4096), (150, 4096)]
+
+
+def test_session_ceiling_below_the_allowance_is_not_raised() -> None:
+    """A session max_output_tokens already below the allowance is left to apply (the clamp never raises a ceiling)."""
+    core = _core()
+    core.from_client(_text({"type": "session.update", "session": {"type": "realtime", "max_output_tokens": 50}}), 0.0)
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=150, remaining_micros=9_600, by_budget=True)
+    assert core.from_client(_text({"type": "response.create"}), 1.0) is FORWARD
+
+
+def test_nothing_left_refuses_the_response_and_ends_the_session() -> None:
+    """With less than one output token left, response.create is refused with the cap's error and close code."""
+    for by_budget, code, close in ((False, "session_cost_cap_reached", 4100), (True, "budget_exceeded", 4103)):
+        core = _core()
+        core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=0, remaining_micros=10, by_budget=by_budget)
+        action = core.from_client(_text({"type": "response.create", "event_id": "r"}), 1.0)
+        assert isinstance(action, Emit) and not action.to_upstream and action.close is not None
+        (error,) = _errors(action)
+        assert error["error"]["code"] == code and error["error"]["event_id"] == "r"
+        assert action.close.close_code == close

@@ -1,0 +1,61 @@
+"""Budget-aware responses: a response.create cannot ask for more output than the session's cap or the tenant's budget pays for."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from tests.integration.faults.conftest import Transcript, open_client, until
+from tests.integration.hostile.conftest import Deploy
+from tests.integration.test_caps_e2e import create_key
+
+#: gpt-realtime-2's dearest output rate: audio, $64 per million tokens → 64 µ$ per token
+MICROS_PER_OUTPUT_TOKEN = 64
+
+POLICY = """version: 1
+rules:
+  - id: tight
+    match: {intent: realtime}
+    route: {model: gpt-realtime-2, caps: {max_cost_usd: "0.01"}}
+"""
+
+
+async def _configs(d: object, count: int) -> list[dict]:
+    sessions = d.upstream_sessions  # type: ignore[attr-defined]
+    async with asyncio.timeout(10):
+        while not sessions or len(sessions[0].response_configs) < count:
+            await asyncio.sleep(0.02)
+    return list(sessions[0].response_configs)
+
+
+async def test_unbounded_response_is_clamped_to_the_cost_cap(deploy: Deploy) -> None:
+    """'inf' and absent max_output_tokens reach the upstream as at most $0.01 / 64 µ$ = 156 tokens, in band and out of band."""
+    d = await deploy(POLICY)
+    seen = Transcript()
+    async with await open_client(d.gw) as ws:
+        await until(ws, "session.created", seen)
+        await ws.send(orjson.dumps({"type": "response.create", "response": {"max_output_tokens": "inf"}}).decode())
+        await until(ws, "response.done", seen)
+        await ws.send(orjson.dumps({"type": "response.create", "response": {"conversation": "none"}}).decode())
+        await until(ws, "response.done", seen)
+        await ws.send(orjson.dumps({"type": "response.create", "response": {"max_output_tokens": 20}}).decode())
+        await until(ws, "response.done", seen)
+    first, oob, small = await _configs(d, 3)
+    assert 0 < first["max_output_tokens"] <= 10_000 // MICROS_PER_OUTPUT_TOKEN
+    assert 0 < oob["max_output_tokens"] <= first["max_output_tokens"]  # the first reply's cost is spent already
+    assert small["max_output_tokens"] == 20  # an ask within the allowance is left alone
+    print("clamps:", first["max_output_tokens"], oob["max_output_tokens"])
+
+
+async def test_tenant_budget_clamps_responses(deploy: Deploy) -> None:
+    """A key with $0.005 a day left gets responses of at most 78 tokens even on a route without a cap."""
+    d = await deploy()
+    key = create_key(d.redis_url, d.prefix, "--tenant", "t-clamp", "--daily-budget-usd", "0.005")
+    seen = Transcript()
+    async with await open_client(d.gw, key=key["secret"]) as ws:
+        await until(ws, "session.created", seen)
+        await ws.send(orjson.dumps({"type": "response.create"}).decode())
+        await until(ws, "response.done", seen)
+    (config,) = await _configs(d, 1)
+    assert 0 < config["max_output_tokens"] <= 5_000 // MICROS_PER_OUTPUT_TOKEN

@@ -235,34 +235,46 @@ def write_policy(path: Path, text: str) -> Path:
 # --- the tests -----------------------------------------------------------------------------------
 
 
-async def test_cost_cap_cuts_a_reply_mid_stream_within_a_second_of_audio(
+async def _ask_until_cut(conn: object, rec: Recorder) -> Closed:
+    """Ask for reply after reply (each clamped to what the cap leaves) until the gateway ends the session."""
+    for _ in range(20):
+        try:
+            await rec.until("response.done", timeout=15.0)
+            await conn.response.create()  # type: ignore[attr-defined]
+        except (Closed, ConnectionClosed):
+            break
+    return rec.closed or await rec.until_closed()
+
+
+async def test_cost_cap_holds_within_a_second_of_audio(
     gateway_factory: GatewayFactory, long_reply_emulator: object, redis_url: str, redis_prefix: str
 ) -> None:
-    """A $0.002 session cap: warning at 80%, error session_cost_cap_reached, close 4100, < 1 s of audio past the cap."""
+    """A $0.002 session cap: replies asked for 8 s are clamped to what is left; warning at 80%, then error
+    session_cost_cap_reached and close 4100, < 1 s of output audio past the cap."""
     env = emulator_env(long_reply_emulator, VOICE_GATEWAY_MAX_SESSION_USD="0.002", **store_env(redis_url, redis_prefix))
     gw = gateway_factory(env=env)
     async with client_for(gw).realtime.connect(model="gpt-realtime-2") as conn:
         rec = Recorder(conn)
         await ask_for_a_long_reply(conn, rec)
-        closed = await rec.until_closed()
+        closed = await _ask_until_cut(conn, rec)
     check_cut_off(rec, closed, code="session_cost_cap_reached", close_code=4100, warn="cost")
     _, warning = rec.first("gateway.cap_warning")
     check_cap_warning(warning, "cost", "0.002000")
     assert warning["limit_micros"] == 2000
-    assert "response.done" not in rec.types()  # cut mid-response: the 8 s reply never finished
     upstream = long_reply_emulator.sessions[-1]  # type: ignore[attr-defined]
+    first = upstream.response_configs[0]  # the 8 s reply was asked for with what the cap left: 2,000 µ$ / 64 µ$ per token
+    assert first["max_output_tokens"] <= 2000 // 64
     over = voice_overshoot(upstream, 2000)
     relayed_s = rec.audio_bytes / PCM_BYTES_PER_S
     print(
         f"\ncost cap overshoot: {over.audio_s:.3f} s of output audio past the cap, {over.micros} µ$ "
         f"(upstream generated {over.audio_out_s:.2f} s, cap reached at {over.audio_at_cap_s:.2f} s; "
-        f"client received {relayed_s:.2f} s)"
+        f"client received {relayed_s:.2f} s; {len(upstream.response_configs)} replies asked)"
     )
-    assert over.audio_at_cap_s <= over.audio_out_s < 8.0  # crossed the cap, and cut long before the reply ended
-    assert over.audio_s < 1.0
+    assert over.audio_out_s < 8.0 and over.audio_s < 1.0
     [record] = session_records(redis_url, redis_prefix)
     assert record["end_reason"] == "session_cost_cap_reached" and record["error_code"] == "session_cost_cap_reached"
-    assert 2000 <= int(record["cost_micros"]) <= over.cost_micros
+    assert 2000 <= int(record["cost_micros"]) <= 2000 + 20 * 64  # at most one second of output audio past the cap
     assert record["model_routed"] == "gpt-realtime-2" and record["tenant"] == "default"
 
 

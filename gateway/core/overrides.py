@@ -52,6 +52,15 @@ def _instructions(value: object, overrides: SessionOverrides, param: str) -> str
     return text
 
 
+def _refuse_stored_prompt(target: JsonObject, overrides: SessionOverrides, param: str) -> None:
+    """A stored prompt brings its own instructions and tools: not on a route that rules either."""
+    rules_content = overrides.instructions_prefix or overrides.max_instructions_chars is not None
+    if target.get("prompt") is not None and (rules_content or overrides.tool_allowlist is not None):
+        raise InvalidRequest(
+            "Stored prompts are not allowed on this route: the gateway enforces its instructions and tools.", param=param
+        )
+
+
 def _clamp_tokens(target: JsonObject, ceiling: int | None) -> None:
     if ceiling is None:
         return
@@ -82,6 +91,7 @@ def apply_to_session(session: JsonObject, overrides: SessionOverrides, kind: Ses
         _child(_child(session, "audio"), "input")["turn_detection"] = copy.deepcopy(overrides.turn_detection)
     if kind is not SessionKind.REALTIME:
         return session
+    _refuse_stored_prompt(session, overrides, "session.prompt")
     if "instructions" in session:
         session["instructions"] = _instructions(session.get("instructions"), overrides, "session.instructions")
     if overrides.voice is not None:
@@ -116,6 +126,7 @@ def apply_to_response(response: JsonObject, overrides: SessionOverrides) -> Json
     """Rewrite a ``response.create``'s ``response`` object in place (in-band and ``conversation: "none"``)."""
     if overrides.empty:
         return response
+    _refuse_stored_prompt(response, overrides, "response.prompt")
     if "instructions" in response:
         response["instructions"] = _instructions(response.get("instructions"), overrides, "response.instructions")
     _clamp_tokens(response, overrides.max_output_tokens)

@@ -251,6 +251,8 @@ class SessionCore:
             apply_to_session(session, self.overrides, self.kind)
         if self.tools is not None and "tools" in session:
             self.tools.client_session(session)
+        if self.kind is SessionKind.REALTIME:
+            self._clamp_session_to_allowance(session)
         if "max_output_tokens" in session:
             self._session_max_tokens = session["max_output_tokens"]
         audio = session.get("audio")
@@ -286,6 +288,30 @@ class SessionCore:
             return
         response["max_output_tokens"] = allowance.max_output_tokens
         self.events.append(ev.ResponseClamped(at=now, max_output_tokens=allowance.max_output_tokens, asked=effective))
+
+    def _clamp_session_to_allowance(self, session: JsonObject) -> None:
+        """A client update may not raise the session's ceiling past what is left (server-VAD replies use it)."""
+        allowance = self.stats.response_allowance
+        if allowance is None or allowance.max_output_tokens < 1 or "max_output_tokens" not in session:
+            return
+        asked = session["max_output_tokens"]
+        if isinstance(asked, int) and not isinstance(asked, bool) and asked <= allowance.max_output_tokens:
+            return
+        session["max_output_tokens"] = allowance.max_output_tokens
+
+    def allowance_frames(self) -> list[bytes]:
+        """A ``session.update`` lowering the session's ``max_output_tokens`` once what is left falls below half
+        of it, so responses the upstream starts itself (server VAD) are bounded too (at most ~12 a session)."""
+        allowance = self.stats.response_allowance
+        if self.kind is not SessionKind.REALTIME or allowance is None or allowance.max_output_tokens < 1:
+            return []
+        current = self._session_max_tokens
+        ceiling = current if isinstance(current, int) and not isinstance(current, bool) else MAX_OUTPUT_TOKENS
+        if allowance.max_output_tokens * 2 > ceiling:
+            return []
+        self._session_max_tokens = allowance.max_output_tokens
+        session = {"type": "realtime", "max_output_tokens": allowance.max_output_tokens}
+        return [self.gateway_event({"type": "session.update", "session": session})]
 
     def _check_declared_tools(self, tools: object) -> None:
         """Policy rules about declared tools hold for the whole session, not only the first update."""

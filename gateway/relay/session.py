@@ -154,7 +154,7 @@ class RelaySession:
     async def _send_opening(self) -> bool:
         """Send the gateway's own first frames (the route's enforced session.update) before any client frame."""
         try:
-            for frame in self.core.opening_frames():
+            for frame in [*self.core.opening_frames(), *self.core.allowance_frames()]:
                 await self.upstream.send(frame)
         except Exception as exc:  # noqa: BLE001 - an upstream gone before the first frame
             log.warning("opening frames failed", exc_info=exc, extra={"session_id": self.info.session_id})
@@ -235,11 +235,19 @@ class RelaySession:
         if self._ended.done():
             return
         await self._deliver(now, with_tick=True)
+        self._lower_ceiling()
         if self.core.response_in_flight and now - self._last_upstream > self.limits.upstream_stall_s:
             self.terminate(UpstreamStalled())
         since = self._client_send_since
         if since and now - since > self.limits.slow_client_s:
             self.terminate(SlowClient())
+
+    def _lower_ceiling(self) -> None:
+        """Send (off the shared tick) the core's session.update lowering max_output_tokens to what the caps leave."""
+        for frame in self.core.allowance_frames():
+            task = asyncio.create_task(self._safe_send(self.upstream, frame))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _deliver(self, now: float, *, with_tick: bool) -> None:
         events = self.core.take_events()

@@ -20,6 +20,7 @@ from tests.integration.conftest import GatewayFactory, GatewayProcess, emulator_
 from tests.integration.test_caps_e2e import (  # noqa: F401 - the fixtures are used by name
     Recorder,
     ask_for_a_long_reply,
+    ask_until_cut,
     check_cap_warning,
     check_cut_off,
     client_for,
@@ -87,7 +88,7 @@ async def test_daily_budget_holds_across_two_gateways(
         spender_conn = await stack.enter_async_context(client_for(a, key).realtime.connect(model="gpt-realtime-2"))
         spender = Recorder(spender_conn)
         await ask_for_a_long_reply(spender_conn, spender)
-        closed = await spender.until_closed()
+        closed = await ask_until_cut(spender_conn, spender)  # each reply is clamped to what the budget leaves
         check_cut_off(spender, closed, code="budget_exceeded", close_code=4103, warn="budget")
         _, warning = spender.first("gateway.cap_warning")
         check_cap_warning(warning, "budget", "0.002000")

@@ -235,7 +235,7 @@ def write_policy(path: Path, text: str) -> Path:
 # --- the tests -----------------------------------------------------------------------------------
 
 
-async def _ask_until_cut(conn: object, rec: Recorder) -> Closed:
+async def ask_until_cut(conn: object, rec: Recorder) -> Closed:
     """Ask for reply after reply (each clamped to what the cap leaves) until the gateway ends the session."""
     for _ in range(20):
         try:
@@ -256,7 +256,7 @@ async def test_cost_cap_holds_within_a_second_of_audio(
     async with client_for(gw).realtime.connect(model="gpt-realtime-2") as conn:
         rec = Recorder(conn)
         await ask_for_a_long_reply(conn, rec)
-        closed = await _ask_until_cut(conn, rec)
+        closed = await ask_until_cut(conn, rec)
     check_cut_off(rec, closed, code="session_cost_cap_reached", close_code=4100, warn="cost")
     _, warning = rec.first("gateway.cap_warning")
     check_cap_warning(warning, "cost", "0.002000")
@@ -303,7 +303,7 @@ defaults:
     async with client_for(gw).realtime.connect(model="gpt-realtime-2") as conn:
         rec = Recorder(conn)
         await ask_for_a_long_reply(conn, rec)
-        closed = await rec.until_closed()
+        closed = await ask_until_cut(conn, rec)
     check_cut_off(rec, closed, code="session_cost_cap_reached", close_code=4100, warn="cost")
     _, warning = rec.first("gateway.cap_warning")
     assert warning["limit_micros"] == 2000 and 0.5 <= warning["ratio"] < 0.8  # the route's warn_ratio applies

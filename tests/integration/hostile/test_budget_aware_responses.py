@@ -9,6 +9,7 @@ import orjson
 from tests.integration.faults.conftest import Transcript, open_client, until
 from tests.integration.hostile.conftest import Deploy
 from tests.integration.test_caps_e2e import create_key
+from tests.support.audio import b64, silence, speech
 
 #: gpt-realtime-2's dearest output rate: audio, $64 per million tokens → 64 µ$ per token
 MICROS_PER_OUTPUT_TOKEN = 64
@@ -59,3 +60,20 @@ async def test_tenant_budget_clamps_responses(deploy: Deploy) -> None:
         await until(ws, "response.done", seen)
     (config,) = await _configs(d, 1)
     assert 0 < config["max_output_tokens"] <= 5_000 // MICROS_PER_OUTPUT_TOKEN
+
+
+async def test_replies_the_upstream_starts_itself_are_bounded_too(deploy: Deploy) -> None:
+    """The session's own ceiling follows what the cap leaves, so a server-VAD reply (no response.create) is bounded."""
+    d = await deploy(POLICY)
+    seen = Transcript()
+    async with await open_client(d.gw) as ws:
+        updated = await until(ws, "session.updated", seen)  # the gateway's ceiling update, sent before any client frame
+        assert 0 < updated["session"]["max_output_tokens"] <= 10_000 // MICROS_PER_OUTPUT_TOKEN  # type: ignore[index]
+        await ws.send(orjson.dumps({"type": "session.update", "session": {"type": "realtime", "max_output_tokens": "inf"}}).decode())
+        again = await until(ws, "session.updated", seen)
+        assert again["session"]["max_output_tokens"] <= 10_000 // MICROS_PER_OUTPUT_TOKEN  # type: ignore[index]
+        await ws.send(orjson.dumps({"type": "input_audio_buffer.append", "audio": b64(speech(600))}).decode())
+        await ws.send(orjson.dumps({"type": "input_audio_buffer.append", "audio": b64(silence(800))}).decode())
+        await until(ws, "response.done", seen)
+    (config,) = await _configs(d, 1)
+    assert 0 < config["max_output_tokens"] <= 10_000 // MICROS_PER_OUTPUT_TOKEN

@@ -158,3 +158,13 @@ def test_bound_session_is_enforced_like_overrides() -> None:
     assert opening["instructions"] == "Route.\n\nBound." and opening["tools"] == bound["tools"]
     s = apply_to_session({"instructions": "Mine.", "audio": {"output": {"voice": "ash"}}}, o, RT)
     assert s["instructions"] == "Route.\n\nBound.\n\nMine." and s["audio"]["output"]["voice"] == "verse"
+
+
+def test_stored_prompt_refused_where_instructions_or_tools_are_ruled() -> None:
+    """A stored prompt (its own instructions and tools) cannot replace a route's prefix or allow-list."""
+    with pytest.raises(InvalidRequest) as info:
+        apply_to_session({"prompt": {"id": "pmpt_1"}}, SessionOverrides(instructions_prefix="P"), RT)
+    assert info.value.param == "session.prompt"
+    with pytest.raises(InvalidRequest):
+        apply_to_response({"prompt": {"id": "pmpt_1"}}, SessionOverrides(tool_allowlist=ALLOW))
+    assert apply_to_session({"prompt": {"id": "pmpt_1"}}, SessionOverrides(voice="cedar"), RT)["prompt"] == {"id": "pmpt_1"}

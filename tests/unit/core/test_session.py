@@ -296,3 +296,18 @@ def test_nothing_left_refuses_the_response_and_ends_the_session() -> None:
         (error,) = _errors(action)
         assert error["error"]["code"] == code and error["error"]["event_id"] == "r"
         assert action.close.close_code == close
+
+
+def test_session_ceiling_follows_the_allowance() -> None:
+    """Once what is left falls below half the session's ceiling, a session.update lowers it (server-VAD replies)."""
+    core = _core()
+    assert core.allowance_frames() == []
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=3000, remaining_micros=192_000, by_budget=False)
+    assert core.allowance_frames() == []  # 3000 is more than half of 4096
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=1000, remaining_micros=64_000, by_budget=False)
+    (frame,) = core.allowance_frames()
+    assert orjson.loads(frame)["session"] == {"type": "realtime", "max_output_tokens": 1000}
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=600, remaining_micros=38_400, by_budget=False)
+    assert core.allowance_frames() == []
+    action = core.from_client(_text({"type": "session.update", "session": {"type": "realtime", "max_output_tokens": "inf"}}), 1.0)
+    assert isinstance(action, Emit) and orjson.loads(action.to_upstream[0])["session"]["max_output_tokens"] == 600

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -25,6 +26,14 @@ class Deployment:
     @property
     def upstream_sessions(self) -> list[object]:
         return self.emu.sessions  # type: ignore[attr-defined, no-any-return]
+
+    async def upstream_responses(self, count: int, timeout_s: float = 10.0) -> list[dict[str, object]]:
+        """What the first upstream session's responses ran with, once ``count`` of them started."""
+        sessions = self.upstream_sessions
+        async with asyncio.timeout(timeout_s):
+            while not sessions or len(sessions[0].response_configs) < count:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.02)
+        return list(sessions[0].response_configs)  # type: ignore[attr-defined]
 
 
 Deploy = Callable[..., Awaitable[Deployment]]

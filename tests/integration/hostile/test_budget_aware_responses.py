@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 
 from tests.integration.faults.conftest import Transcript, open_client, until
@@ -22,13 +20,6 @@ rules:
 """
 
 
-async def _configs(d: object, count: int) -> list[dict]:
-    sessions = d.upstream_sessions  # type: ignore[attr-defined]
-    async with asyncio.timeout(10):
-        while not sessions or len(sessions[0].response_configs) < count:
-            await asyncio.sleep(0.02)
-    return list(sessions[0].response_configs)
-
 
 async def test_unbounded_response_is_clamped_to_the_cost_cap(deploy: Deploy) -> None:
     """'inf' and absent max_output_tokens reach the upstream as at most $0.01 / 64 µ$ = 156 tokens, in band and out of band."""
@@ -42,7 +33,7 @@ async def test_unbounded_response_is_clamped_to_the_cost_cap(deploy: Deploy) -> 
         await until(ws, "response.done", seen)
         await ws.send(orjson.dumps({"type": "response.create", "response": {"max_output_tokens": 20}}).decode())
         await until(ws, "response.done", seen)
-    first, oob, small = await _configs(d, 3)
+    first, oob, small = await d.upstream_responses(3)
     assert 0 < first["max_output_tokens"] <= 10_000 // MICROS_PER_OUTPUT_TOKEN
     assert 0 < oob["max_output_tokens"] <= first["max_output_tokens"]  # the first reply's cost is spent already
     assert small["max_output_tokens"] == 20  # an ask within the allowance is left alone
@@ -58,7 +49,7 @@ async def test_tenant_budget_clamps_responses(deploy: Deploy) -> None:
         await until(ws, "session.created", seen)
         await ws.send(orjson.dumps({"type": "response.create"}).decode())
         await until(ws, "response.done", seen)
-    (config,) = await _configs(d, 1)
+    (config,) = await d.upstream_responses(1)
     assert 0 < config["max_output_tokens"] <= 5_000 // MICROS_PER_OUTPUT_TOKEN
 
 
@@ -75,5 +66,5 @@ async def test_replies_the_upstream_starts_itself_are_bounded_too(deploy: Deploy
         await ws.send(orjson.dumps({"type": "input_audio_buffer.append", "audio": b64(speech(600))}).decode())
         await ws.send(orjson.dumps({"type": "input_audio_buffer.append", "audio": b64(silence(800))}).decode())
         await until(ws, "response.done", seen)
-    (config,) = await _configs(d, 1)
+    (config,) = await d.upstream_responses(1)
     assert 0 < config["max_output_tokens"] <= 10_000 // MICROS_PER_OUTPUT_TOKEN

@@ -10,13 +10,10 @@ from types import FrameType
 from typing import Any, Awaitable, Callable, Final
 
 import uvicorn
-from uvicorn._types import ASGISendEvent
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from gateway.transports.picows import PicowsSessionProtocol
+from gateway.transports.uvicorn_protocols import WS_PROTOCOLS, HeaderTimeoutHttp
 from gateway.settings import Settings
 from gateway.telemetry import configure_logging
 
@@ -24,111 +21,6 @@ log = logging.getLogger("voice_gateway.server")
 
 #: slack above the relay's own limit, so an oversized frame reaches the relay and gets an error event
 _WS_SIZE_SLACK: Final = 4 * 1024 * 1024
-
-
-class _DeniedHandshakeNoise(logging.Filter):
-    """uvicorn logs an error after every handshake we refuse with an HTTP response (its bookkeeping
-    never marks a denial as complete); a refused handshake is normal operation, not an error."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "ASGI callable returned without completing handshake."
-
-
-logging.getLogger("uvicorn.error").addFilter(_DeniedHandshakeNoise())
-
-
-class FlowControlledWebSocket(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol with a bounded close for peers that stopped reading.
-
-    uvicorn already applies back-pressure: ``send`` waits while the transport's write buffer is
-    above its high-water mark, which is how the relay sees a slow client. But its close then
-    waits behind the same buffer, and ``transport.close()`` keeps a socket whose peer never
-    reads open forever. Here a close is queued even when the buffer is full, and a peer that
-    has not finished the closing handshake within ``ws_ping_timeout`` seconds is cut off.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.conn.debug = False  # websockets' DEBUG wire log prints frame payloads: audio and transcripts
-
-    async def send(self, message: ASGISendEvent) -> None:
-        if message["type"] == "websocket.close" and self._stuck():
-            self.queue.put_nowait({"type": "websocket.disconnect", "code": message.get("code", 1000)})
-            self.conn.send_close(message.get("code", 1000), message.get("reason") or "")
-            self.transport.write(b"".join(self.conn.data_to_send()))
-            self.close_sent = True
-            if self.read_paused:  # read on, so the peer's close reply is seen
-                self.read_paused = False
-                self.transport.resume_reading()
-            self.close_timer = self.loop.call_later(self._linger(), self.transport.abort)
-            return
-        await super().send(message)
-        if message["type"] == "websocket.close" and self.close_timer is not None:
-            self.close_timer.cancel()
-            self.close_timer = self.loop.call_later(self._linger(), self.transport.abort)
-
-    def _stuck(self) -> bool:
-        return (
-            not self.writable.is_set() and self.handshake_complete and self.initial_response is None
-            and not self.close_sent and not self.disconnected and not self.transport.is_closing()
-        )
-
-    def _linger(self) -> float:
-        return float(self.config.ws_ping_timeout or 10.0)
-
-
-class HeaderTimeoutHttp(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline for request headers (a slowloris defence).
-
-    uvicorn only times out idle keep-alive connections; a client trickling header bytes is held
-    open for ever. Here each request's headers (WebSocket handshakes included) must be complete
-    within ``timeout_keep_alive`` seconds of the connection or of the request's first byte.
-    """
-
-    _header_timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._arm()
-
-    def on_headers_complete(self) -> None:
-        self._disarm()
-        super().on_headers_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def _arm(self) -> None:
-        self._disarm()
-        self._header_timer = self.loop.call_later(self.timeout_keep_alive, self._expire)
-
-    def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _expire(self) -> None:
-        self._header_timer = None
-        if not self.transport.is_closing():
-            self.transport.close()
-
-
-class PicowsSessionWebSocket(PicowsSessionProtocol):
-    """The session paths on picows; every other WebSocket path on :class:`FlowControlledWebSocket`."""
-
-    fallback = FlowControlledWebSocket
-
-
-#: ``VOICE_GATEWAY_INBOUND_WS`` → the uvicorn WebSocket protocol class
-WS_PROTOCOLS: Final[dict[str, type[asyncio.Protocol]]] = {
-    "picows": PicowsSessionWebSocket,
-    "uvicorn": FlowControlledWebSocket,
-}
 
 
 class DrainingServer(uvicorn.Server):
@@ -160,7 +52,7 @@ class DrainingServer(uvicorn.Server):
 def _app_drain(app: object) -> Callable[[], Awaitable[None]] | None:
     """The app's drain hook, looking through uvicorn's middleware wrappers (ProxyHeadersMiddleware, …)."""
     for _ in range(8):
-        drain = getattr(getattr(app, "state", None), "drain", None)
+        drain = getattr(getattr(getattr(app, "state", None), "services", None), "drain", None)
         if drain is not None:
             return drain  # type: ignore[no-any-return]
         app = getattr(app, "app", None)

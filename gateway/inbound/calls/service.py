@@ -22,7 +22,7 @@ JsonObject = dict[str, object]
 
 @dataclass
 class CallServices:
-    """Put on ``app.state.calls`` by the composition root."""
+    """Direct-media calls (on the services object the composition root builds)."""
 
     client: CallsClient
     settings: CallSettings = field(default_factory=CallSettings)

@@ -66,7 +66,7 @@ class InvalidSignature(GatewayError):
 
 @dataclass
 class SipFrontDoor:
-    """Put on ``app.state.sip`` by the composition root."""
+    """The SIP front door (on the services object when the composition root configures it)."""
 
     secret: str
     tolerance_s: int
@@ -154,7 +154,8 @@ def sip_router() -> APIRouter:
 
     @router.post(WEBHOOK_PATH, summary="OpenAI webhooks: incoming SIP calls (realtime.call.incoming)")
     async def webhook(request: Request) -> JSONResponse:
-        door: SipFrontDoor | None = getattr(request.app.state, "sip", None)
+        services = getattr(request.app.state, "services", None)
+        door: SipFrontDoor | None = getattr(services, "sip", None)
         if door is None:
             return _error(NotFound("The SIP front door is not configured (set VOICE_GATEWAY_WEBHOOK_SECRET)."))
         body = await request.body()
@@ -173,7 +174,7 @@ def sip_router() -> APIRouter:
         if not await door.ids.first_delivery(webhook_id, door.tolerance_s * 2 + 60):
             log.info("webhook retry ignored (already handled)", extra={"call_id": call.call_id})
             return JSONResponse({"status": "duplicate"})
-        svc: InboundServices = request.app.state.services
+        svc: InboundServices = request.app.state.services.inbound
         try:
             outcome = await door.handle(svc, call, request.client.host if request.client else "")
         except GatewayError as exc:

@@ -28,7 +28,8 @@ from gateway.inbound.credentials import choose_subprotocol
 from gateway.transports.asgi.fastpath import RealtimeFastPath
 from gateway.transports.picows.request import UpgradeRequest, handshake_of, parse_upgrade, refusal_response
 from gateway.transports.picows.socket import PicowsClientSocket
-from gateway.transports.asgi.endpoint import SESSION_ID_HEADER, prepare_session
+from gateway.inbound.gateway_services import services_of
+from gateway.transports.asgi.endpoint import SESSION_ID_HEADER
 from gateway.inbound.setup import SessionSetup
 
 log = logging.getLogger("voice_gateway.inbound")
@@ -151,7 +152,7 @@ class PicowsSessionProtocol(asyncio.Protocol):
 
     async def _prepare(self, fastpath: RealtimeFastPath, handshake: Any) -> SessionSetup | None:
         try:
-            return await prepare_session(fastpath.app, handshake)
+            return await services_of(fastpath.app).handshakes.open_session(handshake)
         except GatewayError as exc:
             self._refuse(exc)
         except Exception:  # noqa: BLE001 - as uvicorn would: a 500, not a hung connection
@@ -180,7 +181,7 @@ class PicowsSessionProtocol(asyncio.Protocol):
         def listener_factory(_: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
             return WSUpgradeResponseWithListener(WSUpgradeResponse.create_101_response(extra_headers=headers), sock)
 
-        picows = _picows_protocol(config, listener_factory)
+        picows = picows_server_protocol(config, listener_factory)
         transport.pause_reading()  # resumed below with the buffered-protocol read path
         transport.set_protocol(picows)
         picows.connection_made(transport)
@@ -193,7 +194,7 @@ class PicowsSessionProtocol(asyncio.Protocol):
         return sock
 
 
-def _picows_protocol(config: Config, listener_factory: Any) -> WSProtocol:
+def picows_server_protocol(config: Config, listener_factory: Any) -> WSProtocol:
     """A server-side picows protocol, built as ``picows.ws_create_server`` builds its own."""
     interval = float(config.ws_ping_interval or 0.0)
     timeout = min(float(config.ws_ping_timeout or interval), interval) if interval else 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol
 
-from gateway.core.catalog import Catalog
+from gateway.core.catalog import Catalog, UpstreamEndpoint
 from gateway.core.api_keys import KeyRecord, KeyVerifier
 from gateway.core.kinds import SessionKind
 from gateway.core.observers import ObserverFactory
@@ -29,6 +29,35 @@ class Upstreams(Protocol):
     async def connect(
         self, *, endpoints: tuple[str, ...], kind: SessionKind, model: str, client_headers: Mapping[str, str]
     ) -> tuple[FrameSocket, str]: ...
+
+
+class CreatedCall(Protocol):
+    call_id: str
+    answer_sdp: str
+
+
+class CallsApi(Protocol):
+    """The upstream's calls API (``gateway.upstream.calls.CallsClient``; the composition root supplies it)."""
+
+    async def create(
+        self,
+        endpoint: UpstreamEndpoint,
+        *,
+        kind: SessionKind,
+        sdp: str,
+        session: dict[str, object],
+        client_headers: Mapping[str, str] | None = None,
+    ) -> CreatedCall: ...
+
+    async def accept(self, endpoint: UpstreamEndpoint, call_id: str, session: dict[str, object]) -> None: ...
+
+    async def reject(self, endpoint: UpstreamEndpoint, call_id: str, status_code: int | None) -> None: ...
+
+    async def refer(self, endpoint: UpstreamEndpoint, call_id: str, target_uri: str) -> None: ...
+
+    async def hangup(self, endpoint: UpstreamEndpoint, call_id: str) -> bool: ...
+
+    async def close(self) -> None: ...
 
 
 class Lease(Protocol):

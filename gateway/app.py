@@ -40,6 +40,7 @@ from gateway.inbound.handshake import AuthFailureGuard, HandshakeService
 from gateway.inbound.services import InboundServices
 from gateway.inbound.webrtc import webrtc_router
 from gateway.keys.auth_failures import SharedFailureLimiter
+from gateway.keys.client_secrets import ClientSecretStore
 from gateway.keys.keyring import GatewayVerifier, build_verifier
 from gateway.keys.static import StaticKeys
 from gateway.store.connect import StorePorts, create_store, store_ports
@@ -252,6 +253,13 @@ async def _start(settings: Settings) -> Runtime:
     )
 
 
+def _minter(verifier: GatewayVerifier) -> ClientSecretStore:
+    """The verifier's client-secret store (``build_verifier`` always makes one)."""
+    if verifier.client_secrets is None:
+        raise RuntimeError("the key verifier was built without a client-secret store")
+    return verifier.client_secrets
+
+
 def _failure_limiter(store: StorePorts) -> FailureLimiter:
     """Auth failures are counted where every replica sees them (Redis), else in this process."""
     return SharedFailureLimiter(store.failure_counts) if store.shared else LocalFailureLimiter()
@@ -279,7 +287,7 @@ def _gateway_services(settings: Settings, runtime: Runtime) -> GatewayServices:
             AuthFailureGuard(_failure_limiter(runtime.store), time.time),
             on_refused=lambda error, endpoint: telemetry.record_admission_refused(error.code, endpoint=endpoint.value),
         ),
-        client_secrets=ClientSecretServices(minter=runtime.verifier.client_secrets),
+        client_secrets=ClientSecretServices(minter=_minter(runtime.verifier)),
         admin=AdminServices(
             directory=runtime.directory,
             recent_records=runtime.accounting.recent_records,

@@ -27,13 +27,22 @@ class Upstreams(Protocol):
     """Connects a session to the first healthy endpoint of its route (``gateway.upstream.pool.UpstreamPool``)."""
 
     async def connect(
-        self, *, endpoints: tuple[str, ...], kind: SessionKind, model: str, client_headers: Mapping[str, str]
+        self,
+        *,
+        endpoints: tuple[str, ...],
+        kind: SessionKind,
+        model: str,
+        client_headers: Mapping[str, str],
+        call_id: str | None = None,
     ) -> tuple[FrameSocket, str]: ...
 
 
 class CreatedCall(Protocol):
-    call_id: str
-    answer_sdp: str
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def answer_sdp(self) -> str: ...
 
 
 class CallsApi(Protocol):

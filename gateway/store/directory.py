@@ -43,7 +43,7 @@ class RedisDirectoryBoard:
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             if entries:
-                pipe.hset(key, mapping=dict(entries))
+                pipe.hset(key, mapping=dict(entries))  # type: ignore[arg-type]  # the stub's key type is invariant
                 pipe.pexpire(key, ttl_ms)
             await guarded("directory.publish", pipe.execute())
         await guarded("directory.live", self.client.zadd(replicas_key(self.keys), {replica_id: expires_at_ms}))
@@ -55,7 +55,7 @@ class RedisDirectoryBoard:
     async def live_replicas(self, now_ms: int) -> list[str]:
         await guarded("directory.prune", self.client.zremrangebyscore(replicas_key(self.keys), "-inf", now_ms))
         raw = await guarded("directory.replicas", self.client.zrangebyscore(replicas_key(self.keys), now_ms, "+inf"))
-        return [text(r) for r in raw]
+        return [text(r) for r in raw if isinstance(r, (bytes, str))]
 
     async def entries(self, replica_id: str) -> dict[str, str]:
         raw = await guarded("directory.entries", self.client.hgetall(replica_key(self.keys, replica_id)))  # type: ignore[arg-type]

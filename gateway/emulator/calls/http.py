@@ -85,7 +85,8 @@ def _configure(machine: SessionMachine, session: dict[str, object]) -> None:
     config = {k: v for k, v in session.items() if k != "model"}
     if not config:
         return
-    config.setdefault("type", "translation" if isinstance(machine, TranslationSession) else getattr(machine, "kind", "realtime"))
+    if not isinstance(machine, TranslationSession):  # translation sessions have no ``type``
+        config.setdefault("type", getattr(machine, "kind", "realtime"))
     for event in machine.receive(orjson.dumps({"type": "session.update", "session": config}), time.monotonic()):
         if isinstance(event, dict) and event.get("type") == "error":
             detail = event.get("error")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 from types import FrameType
 from typing import Any, Awaitable, Callable, Final
 
@@ -29,7 +30,7 @@ class DrainingServer(uvicorn.Server):
     _draining = False
     _loop: asyncio.AbstractEventLoop | None = None
 
-    async def serve(self, sockets: list | None = None) -> None:  # type: ignore[override,type-arg]
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
 
@@ -53,8 +54,9 @@ def _app_drain(app: object) -> Callable[[], Awaitable[None]] | None:
     """The app's drain hook, looking through uvicorn's middleware wrappers (ProxyHeadersMiddleware, …)."""
     for _ in range(8):
         drain = getattr(getattr(getattr(app, "state", None), "services", None), "drain", None)
-        if drain is not None:
-            return drain  # type: ignore[no-any-return]
+        if callable(drain):
+            hook: Callable[[], Awaitable[None]] = drain
+            return hook
         app = getattr(app, "app", None)
         if app is None:
             return None

@@ -34,7 +34,7 @@ from typing import Final
 from gateway.core.errors import InvalidRequest
 from gateway.core.kinds import SessionKind
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 BETA_SUBPROTOCOL: Final = "openai-beta.realtime-v1"
 BETA_HEADER_VALUE: Final = "realtime=v1"

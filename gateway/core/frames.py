@@ -36,7 +36,7 @@ import orjson
 
 from gateway.core.errors import GatewayError, InvalidJson, InvalidRequest, MissingEventType
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 #: event type → key of its base64 audio, for frames from the client
 CLIENT_AUDIO: Final[dict[str, str]] = {

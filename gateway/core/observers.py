@@ -16,7 +16,7 @@ from gateway.core.errors import GatewayError
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.routing import Route, RouteDecision
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,10 @@ for the relay to hand to observers off the hot path; counters live in :attr:`sta
 
 from __future__ import annotations
 
+import enum
 import itertools
 from dataclasses import dataclass, field
-from typing import Callable, Final
+from typing import Callable, Final, Literal
 
 from gateway.core import dialect as beta
 from gateway.core import observers as ev
@@ -32,29 +33,31 @@ from gateway.core.errors import (
     UnknownEventType,
 )
 from gateway.core.frames import Reading, dumps, encode, read_client, read_upstream
+from gateway.core.jsontypes import JsonObject
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.media import DirectMediaMeter
 from gateway.core.observers import SessionStats
 from gateway.core.overrides import apply_to_response, apply_to_session, opening_session
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX, client_events
+from gateway.core.ports import Frame
 from gateway.core.routing import SessionOverrides
 from gateway.core.tool_calls import ToolCallInterceptor
 
-Frame = bytes | str
-JsonObject = dict[str, object]
 #: checks tools declared mid-session against the policy rules that look at declared tools;
 #: returns the error to refuse them with (``None`` = the session's route still holds)
 DeclaredToolsCheck = Callable[[list[object]], GatewayError | None]
 
 
-class _Forward:
-    __slots__ = ()
+class Forward(enum.Enum):
+    """The hot-path verdict: relay the original frame untouched (a singleton a type checker narrows)."""
+
+    FORWARD = "forward"
 
     def __repr__(self) -> str:
         return "FORWARD"
 
 
-FORWARD: Final = _Forward()
+FORWARD: Final = Forward.FORWARD
 
 
 @dataclass(slots=True)
@@ -66,7 +69,8 @@ class Emit:
     close: GatewayError | None = None
 
 
-Action = _Forward | Emit
+#: what the core tells the shell to do with one frame: ``action is FORWARD`` narrows the rest to ``Emit``
+Action = Literal[Forward.FORWARD] | Emit
 
 _FORMAT_NAMES: Final = {"audio/pcm", "audio/pcmu", "audio/pcma"}
 #: a translation output delta this long after the previous one starts a new segment

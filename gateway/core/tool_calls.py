@@ -38,7 +38,7 @@ from gateway.core.overrides import apply_to_response
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX
 from gateway.core.routing import SessionOverrides
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 #: ``metadata`` tag on the gateway's filler responses (echoed in their events)
 FILLER_TAG: Final = "voice_gateway_filler"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from gateway.core.errors import StoreError, StoreUnavailable
+from gateway.core.jsontypes import as_number
 from gateway.core.observers import SessionEnded, SessionEvent, SessionInfo, SessionStats, Verdict
 from gateway.core.routing import Caps
 from gateway.directory.ports import DirectoryBoard
@@ -206,7 +207,7 @@ class SessionDirectory:
         for replica in await self.replicas():
             if replica != self.replica_id:
                 found.extend((await self._hash(replica)).values())
-        return sorted(found, key=lambda e: (float(e.get("started_at") or 0), str(e["session_id"])))  # type: ignore[arg-type]
+        return sorted(found, key=lambda e: (as_number(e.get("started_at")), str(e["session_id"])))
 
     async def find(self, session_id: str) -> Entry | None:
         """One live session's entry, from whichever replica holds it."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import orjson
 
 from gateway.emulator import audio, text
+from gateway.emulator.audio import AudioFormat
 from gateway.emulator.response import InputUsage
 from gateway.emulator.types import Json
 
@@ -31,7 +32,7 @@ class Entry:
     audio_ms: int = 0
     #: user audio in the input format it arrived in (dropped for old items to bound memory)
     audio: bytes | None = None
-    audio_format: audio.AudioFormat | None = None
+    audio_format: AudioFormat | None = None
     #: assistant audio is regenerated on retrieve from the synthetic voice track
     voice_offset_ms: int | None = None
 

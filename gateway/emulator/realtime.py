@@ -31,6 +31,7 @@ from gateway.emulator.stats import SessionRecord
 from gateway.emulator.transcription import AsrJob, AsrQueue
 from gateway.emulator.types import Event, Json
 from gateway.emulator.vad import VadConfig
+from gateway.core.jsontypes import as_int, as_list, as_number, as_dict, member
 
 SESSION_TTL_S = 3600
 _TRANSCRIPTION_EVENTS = frozenset({"session.update", "input_audio_buffer.append",
@@ -115,7 +116,7 @@ class RealtimeSession:
 
     def output_format(self) -> AudioFormat:
         """The session's output audio format."""
-        fmt = self.session["audio"]["output"]["format"]  # type: ignore[index,call-overload]
+        fmt = member(self.session, "audio", "output", "format")
         return format_from_json(fmt) or PCM
 
     # --- handlers ----------------------------------------------------------------------------
@@ -233,7 +234,7 @@ class RealtimeSession:
             if entry is not None and str(event["type"]).endswith(".completed"):
                 entry.item = {**entry.item, "content": [
                     {**part, "transcript": event["transcript"]} if isinstance(part, dict) else part
-                    for part in entry.item.get("content") or []]}  # type: ignore[union-attr]
+                    for part in as_list(entry.item.get("content"))]}
         return list(out)
 
     def _clear(self, event: Event, now: float) -> list[Outgoing]:
@@ -252,7 +253,7 @@ class RealtimeSession:
 
     def _audio_input(self) -> dict[str, Json]:
         """``session.audio.input``."""
-        return self.session["audio"]["input"]  # type: ignore[index,return-value,call-overload]
+        return as_dict(member(self.session, "audio", "input"))
 
     def _input_format(self) -> AudioFormat:
         """The session's input audio format."""
@@ -275,9 +276,9 @@ class RealtimeSession:
             return None
         if detection.get("type") == "semantic_vad":
             return VadConfig(silence_duration_ms=semantic_silence_ms(detection))
-        return VadConfig(threshold=float(detection.get("threshold") or 0.5),  # type: ignore[arg-type]
-                         prefix_padding_ms=int(detection.get("prefix_padding_ms") or 0),  # type: ignore[arg-type]
-                         silence_duration_ms=int(detection.get("silence_duration_ms") or 500))  # type: ignore[arg-type]
+        return VadConfig(threshold=as_number(detection.get("threshold") or 0.5),
+                         prefix_padding_ms=as_int(detection.get("prefix_padding_ms")),
+                         silence_duration_ms=as_int(detection.get("silence_duration_ms") or 500))
 
     def _transcription_model(self) -> str | None:
         """The input-transcription model, if transcription is on."""

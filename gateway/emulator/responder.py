@@ -19,6 +19,7 @@ from gateway.emulator.machine import Outgoing
 from gateway.emulator.response import CallPlan, MessagePlan, Pacing, ResponseRun, ResponseSettings
 from gateway.emulator.session_config import Problem, check_max_tokens, check_tool_choice
 from gateway.emulator.types import Event, Json
+from gateway.core.jsontypes import as_list, as_dict, member
 
 if TYPE_CHECKING:
     from gateway.emulator.realtime import RealtimeSession
@@ -121,7 +122,7 @@ class Responder:
             "max_output_tokens": settings.max_output_tokens, "conversation": params.get("conversation", "auto")})
         if run.audio:
             self.audio_produced = True
-            self._voice_clock_ms += run.plan.audio_ms  # type: ignore[union-attr]
+            self._voice_clock_ms += run.plan.audio_ms if isinstance(run.plan, MessagePlan) else 0
         if in_conversation:
             self.active = run
             self._active_entry = Entry(run.item_object("in_progress"), voice_offset_ms=settings.voice_offset_ms)
@@ -134,14 +135,13 @@ class Responder:
         """Session defaults overridden by ``response.create.response``."""
         s = self.session
         session = s.session
-        out_audio = session["audio"]["output"]  # type: ignore[index,call-overload]
-        override = (params.get("audio") or {}).get("output") or {}  # type: ignore[union-attr]
-        fmt = format_from_json(override.get("format")) or s.output_format()  # type: ignore[union-attr]
+        override = as_dict(member(params, "audio", "output"))
+        fmt = format_from_json(override.get("format")) or s.output_format()
         return ResponseSettings(
             response_id=s.ids.new("resp"),
             conversation_id=s.conversation.id if in_conversation else None,
-            output_modalities=list(params.get("output_modalities") or session["output_modalities"]),  # type: ignore[arg-type]
-            output_format=fmt, voice=override.get("voice", out_audio["voice"]),  # type: ignore[union-attr,index]
+            output_modalities=[str(m) for m in as_list(params.get("output_modalities") or session["output_modalities"])],
+            output_format=fmt, voice=override.get("voice", member(session, "audio", "output", "voice")),
             max_output_tokens=params.get("max_output_tokens", session.get("max_output_tokens", "inf")),
             metadata=params.get("metadata"),
             previous_item_id=s.conversation.last_id() if in_conversation else None,
@@ -170,7 +170,7 @@ class Responder:
         if given is None:
             return list(self.session.conversation)
         entries: list[Entry] = []
-        for item in given:  # type: ignore[union-attr]
+        for item in as_list(given):
             if isinstance(item, dict) and item.get("type") == "item_reference":
                 found = self.session.conversation.get(str(item.get("id")))
                 if found is None:

@@ -211,7 +211,7 @@ class ResponseRun:
             "object": "realtime.response", "id": self.response_id, "status": status,
             "status_details": details,
             "output": [self.final_item] if self.final_item is not None and status != "in_progress" else [],
-            "conversation_id": s.conversation_id, "output_modalities": s.output_modalities,
+            "conversation_id": s.conversation_id, "output_modalities": [*s.output_modalities],
             "max_output_tokens": s.max_output_tokens,
             "audio": {"output": {"format": s.output_format.to_json(), "voice": s.voice}},
             "usage": self.final_usage, "metadata": s.metadata,
@@ -316,7 +316,7 @@ class ResponseRun:
         self.final_item = self.item_object(item_status)
         self.final_usage = self._usage()
         self.record.responses += 1
-        self.record.usage_total.add_response(self.final_usage)  # type: ignore[arg-type]
+        self.record.usage_total.add_response(self.final_usage)
         events = [self._event("response.output_item.done", response_id=self.response_id, output_index=0,
                               item=self.final_item)]
         if self.settings.conversation_id is not None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 FAULTS: Final = frozenset(
     {"none", "refuse", "refuse429", "drop", "drop1011", "malformed", "nan", "stall", "slow_accept"})
@@ -79,7 +79,18 @@ class Script:
             if name not in fields:
                 raise ScriptError(f"unknown emulator knob emu_{name}")
             changes[name] = _parse(name, text, getattr(self, name))
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        return self.with_values(changes)
+
+    def with_values(self, changes: Mapping[str, int | bool | str]) -> Script:
+        """Return a copy with typed knob values; each must have its field's type (bool is not an int)."""
+        merged: dict[str, Any] = dataclasses.asdict(self)  # checked against each field's type below
+        for name, value in changes.items():
+            if name not in merged:
+                raise ScriptError(f"unknown emulator knob emu_{name}")
+            if type(value) is not type(merged[name]):
+                raise ScriptError(f"emu_{name} must be a {type(merged[name]).__name__}")
+            merged[name] = value
+        return Script(**merged)
 
 
 def _parse(name: str, text: str, current: int | bool | str) -> int | bool | str:

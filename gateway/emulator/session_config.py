@@ -13,6 +13,7 @@ from typing import Final
 
 from gateway.emulator.audio import PCM, format_from_json
 from gateway.emulator.types import Json
+from gateway.core.jsontypes import as_dict, member
 
 DEFAULT_INSTRUCTIONS: Final = (
     "You are a helpful, concise voice assistant. This session is served by the voice-gateway "
@@ -182,10 +183,11 @@ def _apply_audio_field(target: dict[str, Json], side: str, key: str, value: Json
     """Validate and store one ``audio.<side>.<key>`` field."""
     param = f"session.audio.{side}.{key}"
     if key == "format":
-        if format_from_json(value) is None:
+        fmt = format_from_json(value)
+        if fmt is None:
             return _invalid(param, "expected {\"type\":\"audio/pcm\",\"rate\":24000}, "
                                    "{\"type\":\"audio/pcmu\"} or {\"type\":\"audio/pcma\"}.")
-        value = format_from_json(value).to_json()  # type: ignore[union-attr]
+        value = fmt.to_json()
     elif key == "turn_detection":
         parsed = _turn_detection(value, param, conversation)
         if isinstance(parsed, Problem):
@@ -246,17 +248,16 @@ def _check_transcription_rules(session: dict[str, Json], conversation: bool, pat
     """Model-specific rules of transcription sessions (whisper: no VAD, no prompt)."""
     if conversation:
         return session
-    audio_in = session["audio"]["input"]  # type: ignore[index]
-    asr = audio_in.get("transcription") or {}  # type: ignore[union-attr]
-    if asr.get("model") != "gpt-realtime-whisper":  # type: ignore[union-attr]
+    audio_in = as_dict(member(session, "audio", "input"))
+    asr = as_dict(audio_in.get("transcription"))
+    if asr.get("model") != "gpt-realtime-whisper":
         return session
     param = "session.audio.input.turn_detection"
-    given = patch.get("audio", {}).get("input", {})  # type: ignore[union-attr]
-    if "turn_detection" in given and given["turn_detection"] is not None:  # type: ignore[operator,index]
+    if member(patch, "audio", "input", "turn_detection") is not None:
         return _invalid(param, "gpt-realtime-whisper does not support VAD; set turn_detection to null.")
-    if asr.get("prompt"):  # type: ignore[union-attr]
+    if asr.get("prompt"):
         return _invalid("session.audio.input.transcription.prompt", "not supported by gpt-realtime-whisper.")
-    audio_in["turn_detection"] = None  # type: ignore[index]
+    audio_in["turn_detection"] = None
     return session
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gateway.emulator.types import Json
+from gateway.core.jsontypes import as_list, as_dict
 
 _MARKER: Final = re.compile(r"\[emu:call(?::([A-Za-z0-9_.\-]+))?\]")
 _MAX_DEPTH: Final = 8
@@ -128,12 +129,12 @@ def _resolve(schema: dict[str, Json], root: dict[str, Json]) -> dict[str, Json]:
 def _merge_all_of(schema: dict[str, Json], root: dict[str, Json]) -> dict[str, Json]:
     """Fold ``allOf`` branches into one object schema (properties and required lists unioned)."""
     merged: dict[str, Json] = {k: v for k, v in schema.items() if k != "allOf"}
-    properties: dict[str, Json] = dict(merged.get("properties") or {})  # type: ignore[arg-type]
-    required: list[Json] = list(merged.get("required") or [])  # type: ignore[arg-type]
-    for branch in schema["allOf"]:  # type: ignore[union-attr]
+    properties: dict[str, Json] = dict(as_dict(merged.get("properties")))
+    required: list[Json] = list(as_list(merged.get("required")))
+    for branch in as_list(schema.get("allOf")):
         part = _resolve(branch, root) if isinstance(branch, dict) else {}
-        properties.update(part.get("properties") or {})  # type: ignore[arg-type]
-        required.extend(part.get("required") or [])  # type: ignore[arg-type]
+        properties.update(as_dict(part.get("properties")))
+        required.extend(as_list(part.get("required")))
         merged.setdefault("type", part.get("type"))
     merged.update(properties=properties, required=required)
     return merged

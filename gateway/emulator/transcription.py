@@ -16,6 +16,7 @@ from gateway.emulator.ids import IdFactory
 from gateway.emulator.session_config import DURATION_BILLED
 from gateway.emulator.stats import SessionRecord
 from gateway.emulator.types import Event, Json
+from gateway.core.jsontypes import as_int, as_number, as_dict
 
 _MAX_DELTAS = 4
 
@@ -74,7 +75,7 @@ class AsrQueue:
         out: list[Event] = []
         while self._due and self._due[0][0] <= now:
             event = {"event_id": self._ids.event(), **self._due.popleft()[1]}
-            if event["type"].endswith(".completed"):  # type: ignore[union-attr]
+            if str(event["type"]).endswith(".completed"):
                 self._account(event)
             out.append(event)
         return out
@@ -82,9 +83,8 @@ class AsrQueue:
     def _account(self, event: Event) -> None:
         """Remember the transcript and add its usage to the session totals."""
         self.transcripts[str(event["item_id"])] = str(event["transcript"])
-        usage = event["usage"]
-        assert isinstance(usage, dict)
-        if usage["type"] == "duration":
-            self._record.usage_total.transcription_seconds += float(usage["seconds"])  # type: ignore[arg-type]
+        usage = as_dict(event["usage"])
+        if usage.get("type") == "duration":
+            self._record.usage_total.transcription_seconds += as_number(usage.get("seconds"))
         else:
-            self._record.usage_total.transcription_tokens += int(usage["total_tokens"])  # type: ignore[arg-type]
+            self._record.usage_total.transcription_tokens += as_int(usage.get("total_tokens"))

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from gateway.core.usage import PeriodError, parse_group_by, parse_period, summarize
 from gateway.core.errors import AuthenticationFailed, InvalidRequest, NotFound
+from gateway.core.jsontypes import as_number
 from gateway.core.money import micros_to_usd
 from gateway.inbound.errors_route import GatewayErrorRoute
 
@@ -194,7 +195,7 @@ class TimelineView(BaseModel):
 
 
 def _view(entry: Entry, now: float, jaeger_ui_url: str | None) -> LiveSessionView:
-    started = float(entry.get("started_at") or now)  # type: ignore[arg-type]
+    started = as_number(entry.get("started_at")) or now
     spend = entry.get("spend_micros")
     trace_id = entry.get("trace_id")
     trace_url = f"{jaeger_ui_url.rstrip('/')}/trace/{trace_id}" if jaeger_ui_url and trace_id else None

@@ -27,7 +27,7 @@ from gateway.inbound import session_config as sc
 if TYPE_CHECKING:  # the services object holds this module's ClientSecretServices: no runtime import
     from gateway.inbound.gateway_services import GatewayServices
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject, as_object
 
 
 class SecretMinter(Protocol):
@@ -87,7 +87,11 @@ async def _body(request: Request) -> object:
         raise InvalidJson("The request body is not valid JSON.") from exc
 
 
-def _validate(model: type[BaseModel], body: object) -> BaseModel:
+#: the two client-secret request bodies
+SecretRequest = sc.ClientSecretRequest | sc.TranslationClientSecretRequest
+
+
+def _validate(model: type[sc.ClientSecretRequest] | type[sc.TranslationClientSecretRequest], body: object) -> SecretRequest:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     try:
@@ -101,19 +105,22 @@ def _session_id() -> str:
 
 
 async def _mint(
-    services: GatewayServices, key: KeyRecord, endpoint: EndpointKind, parsed: BaseModel
+    services: GatewayServices, key: KeyRecord, endpoint: EndpointKind, parsed: sc.ClientSecretRequest | sc.TranslationClientSecretRequest
 ) -> tuple[str, int, JsonObject, str]:
     """Route, bind and store: (secret, expires_at, requested session, routed model)."""
     cs = services.client_secrets
-    session = sc.dump(parsed.session)  # type: ignore[attr-defined]
-    ttl = int(parsed.expires_after.seconds)  # type: ignore[attr-defined]
+    session = sc.dump(parsed.session)
+    ttl = int(parsed.expires_after.seconds)
     model = services.handshakes.route_bound_session(key, endpoint, session)
     value = await cs.minter.mint(key, session, ttl)
     return value, int(cs.wall()) + ttl, session, model
 
 
 async def _secret_for(
-    request: Request, endpoint: EndpointKind, model: type[BaseModel], adapt: Callable[[object], object] = lambda b: b
+    request: Request,
+    endpoint: EndpointKind,
+    model: type[sc.ClientSecretRequest] | type[sc.TranslationClientSecretRequest],
+    adapt: Callable[[object], object] = lambda b: b,
 ) -> tuple[str, int, JsonObject, str] | JSONResponse:
     """Authenticate (the handshake service), validate, route and mint; a refusal is recorded and answered."""
     services: GatewayServices = request.app.state.services
@@ -176,7 +183,7 @@ def client_secrets_router() -> APIRouter:
         value, expires_at, session, model = minted
         effective = sc.effective_realtime(session, _session_id(), model)
         created = beta.ga_server_event_to_beta({"type": "session.created", "session": effective}, SessionKind.REALTIME)
-        body = dict(created["session"]) if created and isinstance(created.get("session"), dict) else {}  # type: ignore[call-overload]
+        body: JsonObject = dict(as_object(created.get("session"))) if created else {}
         body["client_secret"] = {"value": value, "expires_at": expires_at}
         return JSONResponse(body)
 
@@ -191,7 +198,7 @@ def _beta_to_ga(body: object) -> object:
     client_secret = rest.pop("client_secret", None)
     model = rest.pop("model", None)
     event = beta.beta_client_event_to_ga({"type": "session.update", "session": rest}, SessionKind.REALTIME)
-    session = dict(event["session"]) if event and isinstance(event.get("session"), dict) else {}  # type: ignore[call-overload]
+    session: JsonObject = dict(as_object(event.get("session"))) if event else {}
     if model is not None:
         session["model"] = model
     ga: JsonObject = {"session": session}

@@ -70,7 +70,8 @@ class CallsApi(Protocol):
 
 
 class Lease(Protocol):
-    session_id: str
+    @property
+    def session_id(self) -> str: ...
 
 
 class Admission(Protocol):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gateway.core.errors import InvalidRequest
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject, as_object, member
 
 
 class _Strict(BaseModel):
@@ -309,8 +309,8 @@ def effective_realtime(requested: JsonObject, session_id: str, model: str) -> Js
         },
     }
     session = _merge(base, {k: v for k, v in requested.items() if k != "model"})
-    audio_in = session["audio"]["input"]  # type: ignore[index]
-    audio_in["turn_detection"] = _vad(audio_in["turn_detection"], conversation=True)  # type: ignore[index]
+    audio_in = as_object(member(session, "audio", "input"))
+    audio_in["turn_detection"] = _vad(audio_in.get("turn_detection"), conversation=True)
     return session
 
 
@@ -322,8 +322,8 @@ def effective_transcription(requested: JsonObject, session_id: str) -> JsonObjec
         "audio": {"input": {"format": _PCM, "transcription": None, "noise_reduction": None, "turn_detection": _SERVER_VAD}},
     }
     session = _merge(base, requested)
-    audio_in = session["audio"]["input"]  # type: ignore[index]
-    audio_in["turn_detection"] = _vad(audio_in["turn_detection"], conversation=False)  # type: ignore[index]
+    audio_in = as_object(member(session, "audio", "input"))
+    audio_in["turn_detection"] = _vad(audio_in.get("turn_detection"), conversation=False)
     return session
 
 

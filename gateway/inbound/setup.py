@@ -252,7 +252,8 @@ class SessionSetup:
                 held.extend(more)
                 self.request = dataclasses.replace(self.request, first_session_update=self.request.first_session_update or session)
                 await self._decide_and_admit()
-            route = self.decision.route  # type: ignore[union-attr]
+            decision = self.decision
+            route = decision.route if decision is not None else None
             assert route is not None
             upstream, endpoint_name = await svc.upstreams.connect(
                 endpoints=route.upstreams, kind=route.kind, model=route.model, client_headers=self.request.headers

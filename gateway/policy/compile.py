@@ -255,7 +255,7 @@ def _overrides(model: OverridesModel | None) -> SessionOverrides:
         max_output_tokens=model.max_output_tokens,
         tool_allowlist=_tool_allowlist(model.tools),
         max_instructions_chars=model.max_instructions_chars,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

@@ -83,7 +83,7 @@ class _Builder:
             self.problems.extend((name, pos, text) for pos, text in _pydantic_problems(name, parsed, exc))
             return None
         compiler = FileCompiler(self.catalog, name)
-        lines = {("rules", i): locate(parsed.root, ("rules", i))[0].line for i in range(len(model.rules))}
+        lines: dict[Loc, int] = {("rules", i): locate(parsed.root, ("rules", i))[0].line for i in range(len(model.rules))}
         compiled = compiler.compile(model, lines)
         for problem in compiler.problems:
             self.problem(name, problem.loc, problem.message)

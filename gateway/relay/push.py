@@ -60,7 +60,7 @@ class PushRelay:
             if action is FORWARD:
                 self.upstream.send_now(frame)
             else:
-                self._dispatch(action)  # type: ignore[arg-type]
+                self._dispatch(action)
         except Exception as exc:
             self._failed("client", exc)
 
@@ -76,7 +76,7 @@ class PushRelay:
             if action is FORWARD:
                 self.client.send_now(frame)
             else:
-                self._dispatch(action)  # type: ignore[arg-type]
+                self._dispatch(action)
             probe = session.limits.delay_probe
             if probe is not None and now >= session._next_probe:
                 session._next_probe = now + 1.0

@@ -127,8 +127,9 @@ class RelaySession:
         push: PushRelay | None = None
         pumps: list[asyncio.Task[None]] = []
         opened = await self._send_opening()
-        if opened and self.push_mode:
-            push = PushRelay(self, self.client, self.upstream)  # type: ignore[arg-type]
+        client, upstream = self.client, self.upstream
+        if opened and isinstance(client, PushSocket) and isinstance(upstream, PushSocket):
+            push = PushRelay(self, client, upstream)
             held, self._held = self._held, []
             push.start(held)
         elif opened:
@@ -166,19 +167,19 @@ class RelaySession:
     async def _pump_client(self) -> None:
         client, upstream, core, clock = self.client, self.upstream, self.core, self.clock
         try:
-            for frame in self._held:
-                await self._client_frame(frame)
+            for held in self._held:
+                await self._client_frame(held)
             self._held = []
             while True:
                 frame = await client.receive()
-                if frame.__class__ is Closed:
-                    self._end(_ClientClosed(frame.code, frame.reason))  # type: ignore[union-attr]
+                if isinstance(frame, Closed):
+                    self._end(_ClientClosed(frame.code, frame.reason))
                     return
-                action = core.from_client(frame, clock())  # type: ignore[arg-type]
+                action = core.from_client(frame, clock())
                 if action is FORWARD:
-                    await upstream.send(frame)  # type: ignore[arg-type]
+                    await upstream.send(frame)
                 else:
-                    await self._dispatch(action)  # type: ignore[arg-type]
+                    await self._dispatch(action)
                     if self._ended.done():  # queued frames must not run on past a fatal error
                         return
         except Exception as exc:  # noqa: BLE001 - any pump failure ends the session cleanly
@@ -190,7 +191,7 @@ class RelaySession:
         if action is FORWARD:
             await self.upstream.send(frame)
         else:
-            await self._dispatch(action)  # type: ignore[arg-type]
+            await self._dispatch(action)
 
     async def _pump_upstream(self) -> None:
         client, upstream, core, clock = self.client, self.upstream, self.core, self.clock
@@ -198,17 +199,17 @@ class RelaySession:
         try:
             while True:
                 frame = await upstream.receive()
-                if frame.__class__ is Closed:
-                    self._end(_UpstreamClosed(frame.code, frame.reason))  # type: ignore[union-attr]
+                if isinstance(frame, Closed):
+                    self._end(_UpstreamClosed(frame.code, frame.reason))
                     return
                 now = clock()
                 self._last_upstream = now
-                action = core.from_upstream(frame, now)  # type: ignore[arg-type]
+                action = core.from_upstream(frame, now)
                 self._client_send_since = now
                 if action is FORWARD:
-                    await client.send(frame)  # type: ignore[arg-type]
+                    await client.send(frame)
                 else:
-                    await self._dispatch(action)  # type: ignore[arg-type]
+                    await self._dispatch(action)
                 self._client_send_since = 0.0
                 if self._ended.done():
                     return
@@ -287,10 +288,10 @@ class RelaySession:
                 reason, client_code = "upstream_closed", cause.code
                 await self._safe_close(self.client, cause.code, cause.reason)
             else:
-                error = UpstreamDropped()
-                reason, client_code, error_code = "upstream_dropped", error.close_code, error.code
-                await self._safe_send(self.client, self.core.error_event(error))
-                await self._safe_close(self.client, error.close_code, error.close_reason)
+                dropped = UpstreamDropped()
+                reason, client_code, error_code = "upstream_dropped", dropped.close_code, dropped.code
+                await self._safe_send(self.client, self.core.error_event(dropped))
+                await self._safe_close(self.client, dropped.close_code, dropped.close_reason)
         else:
             error = cause.error
             reason, client_code, error_code = error.code, error.close_code, error.code

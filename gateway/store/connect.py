@@ -64,12 +64,17 @@ def _sentinel_client(url: str) -> Redis:
     if not path:
         raise ValueError("a redis+sentinel:// URL needs the service name as its path")
     service, db = path[0], int(path[1]) if len(path) > 1 else 0
-    auth = {
-        "username": unquote(parts.username) if parts.username else None,
-        "password": unquote(parts.password) if parts.password else None,
-    }
-    sentinel = Sentinel(hosts, sentinel_kwargs={**_timeouts(), "ssl": tls}, ssl=tls, **_timeouts())
-    return sentinel.master_for(service, db=db, **auth)
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    sentinel = Sentinel(
+        hosts,
+        sentinel_kwargs={**_timeouts(), "ssl": tls},
+        ssl=tls,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+    )
+    master: Redis = sentinel.master_for(service, db=db, username=username, password=password)
+    return master
 
 
 def redis_client(url: str) -> RedisClient:
@@ -84,7 +89,7 @@ def redis_client(url: str) -> RedisClient:
         return RedisCluster.from_url(plain, **_timeouts())
     if scheme not in ("redis", "rediss", "unix"):
         raise ValueError(f"unsupported redis_url scheme {scheme!r}")
-    return Redis.from_url(plain, **_timeouts())
+    return Redis.from_url(plain, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S)
 
 
 def _redis_store(settings: AccountingSettings, keys: KeySpace) -> AccountingStore:

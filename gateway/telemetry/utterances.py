@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from opentelemetry.trace import Span
 
 from gateway.core.money import token_usage_from_response
+from gateway.core.jsontypes import JsonObject
 from gateway.core.observers import (
-    JsonObject,
     TranscriptionCompleted,
     TranscriptionDelta,
 )

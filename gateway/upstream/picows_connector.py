@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
-from picows import WSError, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSError, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from gateway.core.ports import Closed, Frame
 from gateway.upstream.errors import ConnectFailed
@@ -46,31 +46,31 @@ class PicowsUpstream(WSListener):
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._transport = transport
 
-    def on_ws_frame(self, transport: WSTransport, frame: object) -> None:
-        msg_type = frame.msg_type  # type: ignore[attr-defined]
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        msg_type = frame.msg_type
         if msg_type == WSMsgType.TEXT or msg_type == WSMsgType.BINARY or msg_type == WSMsgType.CONTINUATION:
             self._data_frame(transport, frame, msg_type)
         elif msg_type == WSMsgType.CLOSE:
-            closed = Closed(int(frame.get_close_code()), frame.get_close_reason() or "")  # type: ignore[attr-defined]
+            closed = Closed(frame.get_close_code().value, frame.get_close_reason() or "")
             if not transport.is_close_frame_sent:
-                transport.send_close(frame.get_close_code())  # type: ignore[attr-defined]
+                transport.send_close(frame.get_close_code())
             transport.disconnect()
             self._set_closed(closed)
 
-    def _data_frame(self, transport: WSTransport, frame: object, msg_type: object) -> None:
-        if not frame.fin or self._partial:  # type: ignore[attr-defined]
+    def _data_frame(self, transport: WSTransport, frame: WSFrame, msg_type: WSMsgType) -> None:
+        if not frame.fin or self._partial:
             if msg_type != WSMsgType.CONTINUATION:
-                self._partial_type = msg_type  # type: ignore[assignment]
-            self._partial.append(frame.get_payload_as_bytes())  # type: ignore[attr-defined]
-            if not frame.fin:  # type: ignore[attr-defined]
+                self._partial_type = msg_type
+            self._partial.append(frame.get_payload_as_bytes())
+            if not frame.fin:
                 return
             data = b"".join(self._partial)
             self._partial = []
             payload: Frame = data.decode() if self._partial_type == WSMsgType.TEXT else data
         elif msg_type == WSMsgType.TEXT:
-            payload = frame.get_payload_as_utf8_text()  # type: ignore[attr-defined]
+            payload = frame.get_payload_as_utf8_text()
         else:
-            payload = frame.get_payload_as_bytes()  # type: ignore[attr-defined]
+            payload = frame.get_payload_as_bytes()
         on_frame = self._on_frame
         if on_frame is not None:
             on_frame(payload)
@@ -182,6 +182,7 @@ class PicowsUpstream(WSListener):
         if transport is None or transport.is_disconnected:
             return
         if not transport.is_close_frame_sent:
+            # picows's stub types the code as its WSCloseCode enum; the runtime sends any int (4000-4999 too)
             transport.send_close(code, reason.encode()[:123])  # type: ignore[arg-type]
         try:
             await asyncio.wait_for(transport.wait_disconnected(), 1.0)
@@ -226,7 +227,7 @@ class PicowsConnector:
             raise ConnectFailed(target.endpoint, status=status) from exc
         except (OSError, asyncio.TimeoutError) as exc:
             raise ConnectFailed(target.endpoint, status=None) from exc
-        if listener is None:  # the peer hung up during the handshake: picows returns no listener
+        if not isinstance(listener, PicowsUpstream):  # the peer hung up during the handshake: no listener
             raise ConnectFailed(target.endpoint, status=None)
-        return listener  # type: ignore[return-value]
+        return listener
 

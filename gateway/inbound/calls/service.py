@@ -16,7 +16,7 @@ from gateway.inbound.setup import SessionSetup
 
 log = logging.getLogger("voice_gateway.inbound.calls")
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 
 @dataclass

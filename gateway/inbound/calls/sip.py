@@ -38,6 +38,7 @@ from gateway.core.sip import IncomingCall, parse_incoming, timestamp_fresh
 from gateway.inbound.calls.service import CallServices
 from gateway.inbound.services import InboundServices
 from gateway.inbound.setup import Handshake, SessionSetup
+from gateway.core.catalog import UpstreamEndpoint
 
 log = logging.getLogger("voice_gateway.inbound.sip")
 
@@ -137,7 +138,7 @@ class SipFrontDoor:
         return "rejected"
 
     @staticmethod
-    def _any_endpoint(svc: InboundServices):  # type: ignore[no-untyped-def]
+    def _any_endpoint(svc: InboundServices) -> UpstreamEndpoint:
         """A denied call has no route: answer it on the first endpoint that serves calls."""
         for endpoint in svc.catalog.endpoints.values():
             if endpoint.webrtc:

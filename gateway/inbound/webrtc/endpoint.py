@@ -31,7 +31,7 @@ log = logging.getLogger("voice_gateway.inbound.webrtc")
 MAX_SDP_BYTES: Final = 64 * 1024
 CALLS_PATH: Final = "/v1/realtime/calls"
 _FORMAT_HINT: Final = "Send the SDP offer as 'application/sdp', or as 'multipart/form-data' with 'sdp' and 'session' parts."
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 
 @dataclass(frozen=True, slots=True)

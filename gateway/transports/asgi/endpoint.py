@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import MutableMapping
 from urllib.parse import parse_qsl
 
-from starlette.types import Receive, Send
+from starlette.types import Receive, Scope, Send
 
 from gateway.core.errors import GatewayError, NotFound
 from gateway.core.kinds import EndpointKind
@@ -16,19 +15,18 @@ from gateway.inbound.gateway_services import services_of
 from gateway.inbound.setup import Handshake
 
 log = logging.getLogger("voice_gateway.inbound")
-Scope = MutableMapping[str, object]
 
 SESSION_ID_HEADER = "x-voice-gateway-session-id"
 
 
 def _headers(scope: Scope) -> dict[str, str]:
     raw = scope.get("headers") or []
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}  # type: ignore[union-attr]
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
 
 
 def _query(scope: Scope) -> dict[str, str]:
     raw = scope.get("query_string") or b""
-    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))  # type: ignore[union-attr]
+    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
 
 
 class SessionEndpoint:
@@ -43,7 +41,7 @@ class SessionEndpoint:
             path=str(scope.get("path", "")),
             headers=_headers(scope),
             query=_query(scope),
-            subprotocols=tuple(scope.get("subprotocols") or ()),  # type: ignore[arg-type]
+            subprotocols=tuple(scope.get("subprotocols") or ()),
             client_address=_client_address(scope),
         )
         try:

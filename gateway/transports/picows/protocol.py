@@ -16,7 +16,7 @@ import logging
 from typing import Any, ClassVar, Final, Mapping
 
 from picows import WSAutoPingStrategy, WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
-from picows.picows import WSProtocol
+from picows.picows import WSProtocol  # type: ignore[attr-defined]  # the server protocol class; not in picows's stub
 from uvicorn.config import Config
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.utils import get_remote_addr
@@ -64,7 +64,7 @@ class PicowsSessionProtocol(asyncio.Protocol):
     # --- asyncio.Protocol, until the hand-over ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # asyncio hands a BaseTransport; a socket server gives a Transport
 
     def data_received(self, data: bytes) -> None:
         if self._delegate is not None:
@@ -118,11 +118,11 @@ class PicowsSessionProtocol(asyncio.Protocol):
             self._hand_to_fallback(head)
             return
         self._head = head
-        self.server_state.connections.add(self)  # type: ignore[arg-type]
+        self.server_state.connections.add(self)  # type: ignore[arg-type]  # uvicorn types the set with its own protocols only
         self._task = asyncio.get_running_loop().create_task(self._serve(fastpath, request, endpoint.endpoint))
 
     def _hand_to_fallback(self, head: bytes) -> None:
-        delegate = self.fallback(config=self.config, server_state=self.server_state, app_state=self.app_state)  # type: ignore[call-arg]
+        delegate = self.fallback(config=self.config, server_state=self.server_state, app_state=self.app_state)  # type: ignore[call-arg]  # uvicorn's protocol classes share this constructor; its type is the base
         self._delegate = delegate
         assert self.transport is not None
         delegate.connection_made(self.transport)
@@ -148,7 +148,7 @@ class PicowsSessionProtocol(asyncio.Protocol):
             if sock is not None and sock.transport is not None and not sock.transport.is_disconnected:
                 sock.begin_close(sock.transport, 1011, "")
         finally:
-            self.server_state.connections.discard(self)  # type: ignore[arg-type]
+            self.server_state.connections.discard(self)
 
     async def _prepare(self, fastpath: RealtimeFastPath, handshake: Any) -> SessionSetup | None:
         try:
@@ -232,7 +232,7 @@ def _fastpath(app: object) -> RealtimeFastPath | None:
 
 async def _client_address(config: Config, transport: asyncio.Transport | None, request: UpgradeRequest) -> str:
     """The client's address, trusting X-Forwarded-For from the proxies uvicorn is told to trust."""
-    remote = get_remote_addr(transport) if transport is not None else None  # type: ignore[arg-type]
+    remote = get_remote_addr(transport) if transport is not None else None
     if remote is None:
         return ""
     if not config.proxy_headers:
@@ -240,14 +240,14 @@ async def _client_address(config: Config, transport: asyncio.Transport | None, r
     scope: dict[str, Any] = {"type": "websocket", "client": remote, "headers": list(request.raw_headers)}
     trusted = config.forwarded_allow_ips or "127.0.0.1"
     proxy = _proxy_headers(trusted if isinstance(trusted, str) else ",".join(trusted))
-    await proxy(scope, _noop_receive, _noop_send)  # type: ignore[arg-type]
+    await proxy(scope, _noop_receive, _noop_send)  # type: ignore[arg-type]  # a minimal websocket scope, not uvicorn's TypedDict
     client = scope.get("client")
     return str(client[0]) if client else ""
 
 
 @functools.lru_cache(maxsize=8)
 def _proxy_headers(trusted_hosts: str) -> ProxyHeadersMiddleware:
-    return ProxyHeadersMiddleware(_noop, trusted_hosts=trusted_hosts)  # type: ignore[arg-type]
+    return ProxyHeadersMiddleware(_noop, trusted_hosts=trusted_hosts)
 
 
 async def _noop(scope: Mapping[str, Any], receive: Any, send: Any) -> None:

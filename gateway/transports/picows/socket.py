@@ -114,7 +114,7 @@ class PicowsClientSocket(WSListener):
 
     def _peer_closed(self, transport: WSTransport, frame: WSFrame) -> None:
         if self._closed is None:
-            self._set_closed(Closed(int(frame.get_close_code()), frame.get_close_reason() or ""))
+            self._set_closed(Closed(frame.get_close_code().value, frame.get_close_reason() or ""))
         if not transport.is_close_frame_sent:
             transport.send_close(frame.get_close_code())
         transport.disconnect()
@@ -202,10 +202,10 @@ class PicowsClientSocket(WSListener):
         if self._writable is not None:
             on_writable(False)
         for item in queued:
-            if item.__class__ is Closed:
-                on_closed(item)  # type: ignore[arg-type]
+            if isinstance(item, Closed):
+                on_closed(item)
                 return
-            on_frame(item)  # type: ignore[arg-type]
+            on_frame(item)
 
     def send_now(self, frame: Frame) -> None:
         """Write a frame to the transport now; buffered past the high-water mark (on_writable reports it)."""
@@ -235,7 +235,8 @@ class PicowsClientSocket(WSListener):
     def begin_close(self, transport: WSTransport, code: int, reason: str) -> None:
         """Queue the close frame (even behind a full write buffer) and bound the closing handshake."""
         if not transport.is_close_frame_sent:
-            transport.send_close(code, reason.encode()[:123])
+            # picows's stub types the code as its WSCloseCode enum; the runtime sends any int (4000-4999 too)
+            transport.send_close(code, reason.encode()[:123])  # type: ignore[arg-type]
         if self._paused_reading:  # read on, so the peer's close reply is seen
             self._paused_reading = False
             transport.underlying_transport.resume_reading()

@@ -14,9 +14,9 @@ from typing import Mapping, Protocol
 
 from gateway.core.errors import GatewayError
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
-from gateway.core.routing import Route, RouteDecision
-
 from gateway.core.jsontypes import JsonObject
+from gateway.core.routing import Route, RouteDecision
+from gateway.core.turn_events import TurnEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +285,8 @@ SessionEvent = (
     | TranslationOutput
     | ErrorSeen
     | ClientNotified
+    # derived by gateway.core.turns.TurnTracker and delivered right after the event that caused them
+    | TurnEvent
 )
 
 

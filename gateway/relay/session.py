@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from typing import Callable, Final
 
 from gateway.core.errors import CloseCode, GatewayError, SlowClient, UpstreamDropped, UpstreamStalled
+from gateway.core.kinds import SessionKind
 from gateway.core.lifecycle import SessionState, check_transition
 from gateway.core.observers import ClientNotified, Notify, SessionEnded, SessionInfo, Terminate, Verdict
-from gateway.core.session import FORWARD, Emit, SessionCore
 from gateway.core.ports import Closed, Frame, FrameSocket
+from gateway.core.session import FORWARD, Emit, SessionCore
+from gateway.core.turns import TurnTracker
 from gateway.relay.failsafe import FailsafeObserver
 from gateway.relay.pull import PullRelay
 from gateway.relay.push import PushRelay, push_sockets
@@ -102,6 +104,8 @@ class RelaySession:
         self._background: set[asyncio.Task[None]] = set()
         self._to_client: Callable[[Frame], None] = _not_started
         self._to_upstream: Callable[[Frame], None] = _not_started
+        #: voice-agent turns, delivered to observers as turn events after the events that cause them
+        self._turns = TurnTracker() if info.kind is SessionKind.REALTIME else None
         self.ended: SessionEnded | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -238,8 +242,13 @@ class RelaySession:
         if since and now - since > self.limits.slow_client_s:
             self.terminate(SlowClient())
 
-    async def _deliver(self, now: float, *, with_tick: bool) -> None:
+    async def _deliver(self, now: float, *, with_tick: bool, closing: bool = False) -> None:
         events = self.core.take_events()
+        turns = self._turns
+        if turns is not None:
+            events = turns.expand(events)
+            if closing:
+                events.extend(turns.close(now))
         stats = self.core.stats
         for observer in self.observers:
             for event in events:
@@ -309,7 +318,7 @@ class RelaySession:
             upstream_close_code=upstream_code,
             error_code=error_code,
         )
-        await self._deliver(now, with_tick=False)
+        await self._deliver(now, with_tick=False, closing=True)
         for observer in self.observers:
             await observer.on_end(ended, self.core.stats)
         return ended

@@ -32,6 +32,7 @@ from gateway.emulator.transcription import AsrJob, AsrQueue
 from gateway.emulator.types import Event, Json
 from gateway.emulator.vad import VadConfig
 from gateway.core.jsontypes import as_int, as_list, as_number, as_dict, member
+from gateway.core import session_schema as schema
 
 SESSION_TTL_S = 3600
 _TRANSCRIPTION_EVENTS = frozenset({"session.update", "input_audio_buffer.append",
@@ -276,9 +277,9 @@ class RealtimeSession:
             return None
         if detection.get("type") == "semantic_vad":
             return VadConfig(silence_duration_ms=semantic_silence_ms(detection))
-        return VadConfig(threshold=as_number(detection.get("threshold") or 0.5),
-                         prefix_padding_ms=as_int(detection.get("prefix_padding_ms")),
-                         silence_duration_ms=as_int(detection.get("silence_duration_ms") or 500))
+        return VadConfig(threshold=as_number(detection.get("threshold"), schema.VAD_THRESHOLD),
+                         prefix_padding_ms=as_int(detection.get("prefix_padding_ms"), schema.VAD_PREFIX_PADDING_MS),
+                         silence_duration_ms=as_int(detection.get("silence_duration_ms"), schema.VAD_SILENCE_DURATION_MS))
 
     def _transcription_model(self) -> str | None:
         """The input-transcription model, if transcription is on."""

@@ -11,7 +11,8 @@ import copy
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.emulator.audio import PCM, format_from_json
+from gateway.core import session_schema as schema
+from gateway.emulator.audio import format_from_json
 from gateway.emulator.types import Json
 from gateway.core.jsontypes import as_dict, member
 
@@ -19,8 +20,7 @@ DEFAULT_INSTRUCTIONS: Final = (
     "You are a helpful, concise voice assistant. This session is served by the voice-gateway "
     "emulator, which follows the Realtime protocol but does not run a model."
 )
-VOICES: Final = frozenset({"alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse",
-                           "marin", "cedar"})
+VOICES: Final = schema.VOICES
 TRANSCRIPTION_MODELS: Final = frozenset({
     "whisper-1", "gpt-transcribe", "gpt-live-transcribe", "gpt-realtime-whisper",
     "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15",
@@ -51,41 +51,17 @@ class Problem:
 
 def server_vad_defaults(conversation: bool) -> dict[str, Json]:
     """OpenAI's documented server_vad defaults (response knobs only in conversation sessions)."""
-    vad: dict[str, Json] = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
-                            "silence_duration_ms": 500}
-    if conversation:
-        vad.update(idle_timeout_ms=None, create_response=True, interrupt_response=True)
-    return vad
+    return schema.server_vad(conversation)
 
 
 def default_realtime_session(session_id: str, model: str, expires_at: int) -> dict[str, Json]:
     """The ``session.created`` object of a fresh voice-agent session."""
-    session: dict[str, Json] = {
-        "type": "realtime", "object": "realtime.session", "id": session_id, "model": model,
-        "expires_at": expires_at, "output_modalities": ["audio"], "instructions": DEFAULT_INSTRUCTIONS,
-        "tools": [], "tool_choice": "auto", "max_output_tokens": "inf", "tracing": None,
-        "truncation": "auto", "prompt": None, "include": None,
-        "audio": {
-            "input": {"format": PCM.to_json(), "transcription": None, "noise_reduction": None,
-                      "turn_detection": server_vad_defaults(conversation=True)},
-            "output": {"format": PCM.to_json(), "voice": "marin", "speed": 1.0},
-        },
-    }
-    if model.startswith("gpt-realtime-2"):
-        session["reasoning"] = {"effort": "low"}
-    return session
+    return schema.realtime_session(session_id, model, expires_at, instructions=DEFAULT_INSTRUCTIONS)
 
 
 def default_transcription_session(session_id: str, expires_at: int) -> dict[str, Json]:
     """The ``session.created`` object of a fresh transcription session."""
-    return {
-        "type": "transcription", "object": "realtime.transcription_session", "id": session_id,
-        "expires_at": expires_at, "include": None,
-        "audio": {"input": {
-            "format": PCM.to_json(), "noise_reduction": None,
-            "transcription": {"model": "gpt-live-transcribe"},
-            "turn_detection": server_vad_defaults(conversation=False)}},
-    }
+    return schema.transcription_session(session_id, expires_at)
 
 
 def apply_update(current: dict[str, Json], patch: Json, *, audio_produced: bool = False
@@ -214,14 +190,9 @@ def _turn_detection(value: Json, param: str, conversation: bool) -> Json | Probl
         return None
     if not isinstance(value, dict) or value.get("type") not in ("server_vad", "semantic_vad"):
         return _invalid(param, "expected null or an object of type server_vad or semantic_vad.")
-    if value["type"] == "semantic_vad":
-        filled: dict[str, Json] = {"type": "semantic_vad", "eagerness": "auto"}
-        if conversation:
-            filled.update(create_response=True, interrupt_response=True)
-    else:
-        filled = server_vad_defaults(conversation)
+    filled = schema.turn_detection_defaults(value["type"], conversation)
     filled.update(value)
-    threshold = filled.get("threshold", 0.5)
+    threshold = filled.get("threshold", schema.VAD_THRESHOLD)
     if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         return _invalid(f"{param}.threshold", "expected a number between 0 and 1.")
     return filled

@@ -30,6 +30,7 @@ from gateway.emulator.stats import SessionRecord
 from gateway.emulator.types import Event, Json
 from gateway.emulator.vad import level_for_threshold
 from gateway.core.jsontypes import as_dict, member
+from gateway.core import session_schema as schema
 
 FRAME_MS: Final = 200
 FRAME_BYTES: Final = FRAME_MS * PCM.bytes_per_ms
@@ -48,11 +49,7 @@ class TranslationSession:
         self.ids = ids or IdFactory()
         self.script = script
         session_id = self.ids.new("sess")
-        self.session: dict[str, Json] = {
-            "id": session_id, "type": "translation", "model": reported_model,
-            "expires_at": int(wall_clock()) + 3600,
-            "audio": {"input": {"noise_reduction": None, "transcription": None},
-                      "output": {"language": "en"}}}
+        self.session: dict[str, Json] = schema.translation_session(session_id, reported_model, int(wall_clock()) + 3600)
         self.record = SessionRecord(kind="translation", model=model, session_id=session_id)
         self.close: CloseRequest | None = None
         self._buffer = bytearray()

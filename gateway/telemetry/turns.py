@@ -107,23 +107,23 @@ class TurnSpans:
             span.add_event(name, timestamp=self._scope.clock.ns(at))
 
     def _first_audio(self, event: TurnFirstAudio) -> None:
-        span = self._spans.get(event.turn)
-        if span is None:
-            return
-        span.add_event(n.EV_FIRST_AUDIO, timestamp=self._scope.clock.ns(event.at))
-        ttfa = ms_between(event.input_end_at, event.at)
+        ttfa = self._first_output(event, n.EV_FIRST_AUDIO, n.TURN_TTFA_MS)
         if ttfa is not None:
-            span.set_attribute(n.TURN_TTFA_MS, ttfa)
             self._scope.metrics.ttfa.record(ttfa / 1000, self._scope.metric_attrs)
 
     def _first_transcript(self, event: TurnFirstTranscript) -> None:
+        self._first_output(event, n.EV_FIRST_TRANSCRIPT, n.TURN_TTFT_MS)
+
+    def _first_output(self, event: TurnFirstAudio | TurnFirstTranscript, name: str, latency_attr: str) -> int | None:
+        """Mark the turn's first audio or transcript; the latency from the input's end (ms), if known."""
         span = self._spans.get(event.turn)
         if span is None:
-            return
-        span.add_event(n.EV_FIRST_TRANSCRIPT, timestamp=self._scope.clock.ns(event.at))
-        ttft = ms_between(event.input_end_at, event.at)
-        if ttft is not None:
-            span.set_attribute(n.TURN_TTFT_MS, ttft)
+            return None
+        span.add_event(name, timestamp=self._scope.clock.ns(event.at))
+        latency = ms_between(event.input_end_at, event.at)
+        if latency is not None:
+            span.set_attribute(latency_attr, latency)
+        return latency
 
     def _ended(self, event: TurnEnded) -> None:
         span = self._spans.get(event.turn)

@@ -209,9 +209,6 @@ async def _start(settings: Settings) -> Runtime:
             live_spend=accounting.live_spend,
             trace_id_of=telemetry.trace_id_of,
             turns_of=accounting.turns_of,
-            default_caps=default_caps(
-                settings.max_session_usd, settings.max_session_seconds, settings.idle_timeout_seconds, settings.cap_warn_ratio
-            ),
         ),
     )
     await directory.start()
@@ -240,6 +237,9 @@ async def _start(settings: Settings) -> Runtime:
         classify_hold_ms=settings.classify_hold_ms,
         classify_hold_bytes=settings.classify_hold_bytes,
         allowed_origins=tuple(settings.allowed_origins),
+        default_caps=default_caps(
+            settings.max_session_usd, settings.max_session_seconds, settings.idle_timeout_seconds, settings.cap_warn_ratio
+        ),
         handshake_limits=HandshakeLimits(
             per_address=KeyedTokenBuckets(settings.handshake_rate_per_address, settings.handshake_burst_per_address),
             per_key=KeyedTokenBuckets(settings.handshake_rate_per_key, settings.handshake_burst_per_key),
@@ -277,7 +277,6 @@ def _gateway_services(settings: Settings, runtime: Runtime) -> GatewayServices:
     if demo_enabled(settings.demo, settings.emulator_upstream, bool(settings.api_keys)):
         demo = DemoConfig(
             local_key=runtime.local_keys[0],
-            default_caps=DemoConfig.default_cost_caps(settings.max_session_usd),
             accounting=runtime.accounting,
         )
     return GatewayServices(

@@ -15,7 +15,7 @@ from typing import Mapping, Protocol
 from gateway.core.errors import GatewayError
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.jsontypes import JsonObject
-from gateway.core.routing import Route, RouteDecision
+from gateway.core.routing import Caps, Route, RouteDecision
 from gateway.core.turn_events import TurnEvent
 
 
@@ -82,6 +82,9 @@ class SessionInfo:
     transport: str = "websocket"
     #: the upstream call id of a direct-media call
     call_id: str | None = None
+    #: the session's effective caps: its route's, tightened by the gateway-wide defaults —
+    #: computed once at set-up; accounting enforces them, the directory and the demo show them
+    caps: Caps = field(default_factory=Caps)
 
 
 # --- session events (a handful per turn) -------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol
 
 from gateway.core.catalog import Catalog, UpstreamEndpoint
@@ -11,7 +11,7 @@ from gateway.core.kinds import SessionKind
 from gateway.core.observers import ObserverFactory
 from gateway.core.ports import FrameSocket
 from gateway.core.ratelimit import HandshakeLimits
-from gateway.core.routing import Route, RouteDecision, SessionRequest
+from gateway.core.routing import Caps, Route, RouteDecision, SessionRequest
 from gateway.relay.live_sessions import LiveSessions
 from gateway.relay.session import RelayLimits
 from gateway.tools.servers import ToolServers
@@ -105,6 +105,8 @@ class InboundServices:
     classify_hold_ms: int
     classify_hold_bytes: int
     allowed_origins: tuple[str, ...] = ()
+    #: the gateway-wide per-session caps from settings (built once in the composition root)
+    default_caps: Caps = field(default_factory=Caps)
     #: per-address and per-key handshake rate limits (None: unlimited)
     handshake_limits: HandshakeLimits | None = None
     #: HTTP and MCP tool servers for routes that declare gateway tools (None: gateway tools off)

@@ -308,6 +308,7 @@ class SessionSetup:
             labels=dict(key.labels),
             transport=transport or self.transport,
             call_id=call_id,
+            caps=route.caps.tightened(svc.default_caps),
         )
         tools = await self._gateway_tools(route) if call_id is None else None  # direct calls: not yet
         core = SessionCore(

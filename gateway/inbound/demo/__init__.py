@@ -17,8 +17,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from gateway.core.errors import AuthenticationFailed, GatewayError, NotFound
 from gateway.core.api_keys import KeyRecord
-from gateway.core.money import usd_to_micros
-from gateway.core.routing import Caps
 
 if TYPE_CHECKING:  # the services object holds this module's DemoConfig: no runtime import
     from gateway.inbound.gateway_services import GatewayServices
@@ -57,13 +55,7 @@ class DemoConfig:
 
     #: the gateway key the demo acts for (the generated local key on the embedded defaults)
     local_key: str
-    #: the gateway-wide per-session cost cap (``VOICE_GATEWAY_MAX_SESSION_USD``), tightening route caps
-    default_caps: Caps = Caps()
     accounting: SpendSource | None = None
-
-    @staticmethod
-    def default_cost_caps(max_session_usd: str | None) -> Caps:
-        return Caps(max_cost_micros=usd_to_micros(max_session_usd) if max_session_usd else None)
 
 
 def demo_enabled(flag: bool, emulator_upstream: bool, api_keys_configured: bool) -> bool:
@@ -117,7 +109,7 @@ def spend_view(request: Request, config: DemoConfig, session_id: str) -> dict[st
     relay = svc.sessions.get(session_id)
     if relay is None:
         raise NotFound("No live session with this id on this gateway.")
-    caps = relay.info.route.caps.tightened(config.default_caps)
+    caps = relay.info.caps
     spend = config.accounting.live_spend(session_id) if config.accounting is not None else 0
     return {"session_id": session_id, "spend_micros": spend, "cap_micros": caps.max_cost_micros, "model": relay.info.route.model}
 

@@ -31,11 +31,11 @@ class Status:
 
 
 def _info(session_id: str) -> SessionInfo:
-    route = Route(kind=SessionKind.REALTIME, model="gpt-realtime-2", upstreams=("emulator",), name="voice",
-                  caps=Caps(max_cost_micros=1_000_000, max_duration_s=300.0))
+    caps = Caps(max_cost_micros=1_000_000, max_duration_s=300.0)
+    route = Route(kind=SessionKind.REALTIME, model="gpt-realtime-2", upstreams=("emulator",), name="voice", caps=caps)
     return SessionInfo(session_id=session_id, endpoint=EndpointKind.REALTIME, kind=SessionKind.REALTIME, dialect=Dialect.GA,
                        requested_model=None, decision=RouteDecision(rule_id="voice", reason="r", route=route), route=route,
-                       tenant="acme", key_id="key_a")
+                       tenant="acme", key_id="key_a", caps=caps)
 
 
 @dataclass

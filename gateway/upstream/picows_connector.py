@@ -1,7 +1,7 @@
 """Upstream connector on picows (Cython WebSockets): a few µs per frame instead of tens.
 
 The upstream socket is the shared picows frame socket
-(:class:`gateway.transports.picows.listener.PicowsFrameSocket`: frames in a deque, reading paused
+(:class:`gateway.upstream.picows_socket.PicowsFrameSocket`: frames in a deque, reading paused
 when it is long so a slow client pushes back on the model endpoint, the push capability); it adds
 only its close, which waits up to a second for the endpoint's reply before dropping the connection.
 """
@@ -13,7 +13,7 @@ from typing import ClassVar, Final
 
 from picows import WSError, WSMsgType, ws_connect
 
-from gateway.transports.picows.listener import PicowsFrameSocket
+from gateway.upstream.picows_socket import PicowsFrameSocket
 from gateway.upstream.errors import ConnectFailed
 from gateway.upstream.target import UpstreamTarget
 

@@ -11,7 +11,7 @@ import asyncio
 
 from picows import WSFrame, WSTransport
 
-from gateway.transports.picows.listener import PicowsFrameSocket
+from gateway.upstream.picows_socket import PicowsFrameSocket
 
 
 class PicowsClientSocket(PicowsFrameSocket):

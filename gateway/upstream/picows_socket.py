@@ -1,4 +1,5 @@
-"""What every picows socket of the gateway shares: frames in a deque, one future for the waiting
+"""What every picows socket of the gateway shares (the upstream socket and, in
+:mod:`gateway.transports.picows`, the client socket): frames in a deque, one future for the waiting
 reader, back-pressure both ways, and the push capability.
 
 picows parses frames in Cython and calls ``on_ws_frame``. Until a push-mode relay attaches its

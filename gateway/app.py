@@ -47,7 +47,7 @@ from gateway.store.connect import StorePorts, create_store, store_ports
 from gateway.store.keyspace import KeySpace
 from gateway.transports.asgi.endpoint import SessionEndpoint, UnknownPathEndpoint
 from gateway.transports.asgi.fastpath import RealtimeFastPath
-from gateway.policy.catalog import EMULATOR_ENDPOINT, load_catalog
+from gateway.policy.catalog import EMULATOR_ENDPOINT, compile_catalog, read_catalog
 from gateway.policy.holder import PolicyHolder
 from gateway.relay.live_sessions import LiveSessions
 from gateway.policy.tools import toolsets_of
@@ -148,8 +148,8 @@ async def _start(settings: Settings) -> Runtime:
         emulator_url = emulator.url
         emulator_calls_url = emulator.calls_url
         log.info("no OPENAI_API_KEY set: every model is served by the embedded emulator at %s", emulator_url)
-    catalog = load_catalog(
-        settings.resolved_catalog_file,
+    catalog = compile_catalog(
+        read_catalog(settings.resolved_catalog_file),
         upstream_url=settings.upstream_url,
         emulator_url=emulator_url,
         fallback_pricing=fallback_pricing(settings),

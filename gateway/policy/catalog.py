@@ -142,27 +142,15 @@ def compile_catalog(
     return Catalog(models=models, endpoints=endpoints, fallback_pricing=fallback)
 
 
-def load_catalog(
-    path: Path,
-    *,
-    upstream_url: str | None = None,
-    emulator_url: str | None = None,
-    fallback_pricing: Pricing | None = None,
-    connect_timeout_s: float = 10.0,
-    upstream_calls_url: str | None = None,
-    emulator_calls_url: str | None = None,
-) -> Catalog:
-    """Read, validate and compile a catalog file (the options are :func:`compile_catalog`'s)."""
+def read_catalog(path: Path) -> CatalogFile:
+    """Read and validate a catalog file (compile it with :func:`compile_catalog`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read catalog: {exc.strerror}") from exc
-    return compile_catalog(
-        parse_catalog(text, str(path)),
-        upstream_url=upstream_url,
-        emulator_url=emulator_url,
-        fallback_pricing=fallback_pricing,
-        connect_timeout_s=connect_timeout_s,
-        upstream_calls_url=upstream_calls_url,
-        emulator_calls_url=emulator_calls_url,
-    )
+    return parse_catalog(text, str(path))
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read, validate and compile a catalog file as it stands (no endpoint re-pointing)."""
+    return compile_catalog(read_catalog(path))

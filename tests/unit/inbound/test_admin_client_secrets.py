@@ -23,7 +23,7 @@ from gateway.core.ratelimit import LocalFailureLimiter
 from gateway.inbound.cors import ScopedCORS
 from gateway.inbound.client_secrets import ClientSecretServices, client_secrets_router
 from gateway.keys.static import StaticKeys
-from gateway.policy.catalog import load_catalog
+from gateway.policy.catalog import compile_catalog, read_catalog
 from gateway.policy.holder import PolicyHolder
 from tests.support.services import gateway_services
 
@@ -50,7 +50,7 @@ class Env:
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
-    catalog = load_catalog(REPO / "config" / "models.yaml", emulator_url="ws://127.0.0.1:9")
+    catalog = compile_catalog(read_catalog(REPO / "config" / "models.yaml"), emulator_url="ws://127.0.0.1:9")
     redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     keys = KeySpace(f"t{uuid.uuid4().hex[:8]}")
     keyring = Keyring(RedisKeyRecords(redis, keys))

@@ -22,6 +22,8 @@ log = logging.getLogger("voice_gateway.server")
 
 #: slack above the relay's own limit, so an oversized frame reaches the relay and gets an error event
 _WS_SIZE_SLACK: Final = 4 * 1024 * 1024
+#: seconds a worker may take to answer the supervisor's health ping (start-up included)
+_WORKER_HEALTHCHECK_S: Final = 30
 
 
 class DrainingServer(uvicorn.Server):
@@ -78,6 +80,9 @@ def _options(settings: Settings) -> dict[str, Any]:
         "access_log": False,
         "timeout_graceful_shutdown": max(settings.drain_seconds, 1.0) + 10.0,
         "lifespan": "on",
+        # a worker answers the supervisor's health pings only once it has imported the app: on a busy
+        # host that takes longer than uvicorn's 5 s, and a worker killed for it restarts in a loop
+        "timeout_worker_healthcheck": _WORKER_HEALTHCHECK_S,
         "ssl_certfile": str(settings.tls_certfile) if settings.tls_certfile else None,
         "ssl_keyfile": str(settings.tls_keyfile) if settings.tls_keyfile else None,
     }

@@ -136,7 +136,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
             env=process_env, extra_keys=keys or [], tls="VOICE_GATEWAY_TLS_CERTFILE" in process_env, workers=workers,
         )
         started.append(gw)
-        return gw.start()
+        return gw.start(timeout_s=20.0 * workers)  # each worker imports the app on its own
 
     yield start
     for gw in started:

@@ -282,6 +282,8 @@ def configure_logging(
         server_logger = logging.getLogger(name)
         server_logger.handlers.clear()
         server_logger.propagate = True
+        server_logger.setLevel(logging.NOTSET)  # the root's level governs (an earlier uvicorn config may have set one)
+        server_logger.disabled = False
     return handler
 
 

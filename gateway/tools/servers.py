@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -23,6 +24,9 @@ from gateway.tools.mcp_client import McpConnection
 log = logging.getLogger("voice_gateway.tools")
 #: the HTTP client logs every request URL at INFO; tool traffic is reported by spans and metrics instead
 logging.getLogger("httpx2").setLevel(logging.WARNING)
+
+#: what the Realtime API accepts as a function tool's name
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 Execute = Callable[[Mapping[str, object]], Awaitable[str]]
 
@@ -110,6 +114,9 @@ class ToolServers:
                 log.warning("MCP server tools unavailable for this session", extra={"mcp_server": server.name, "reason": exc.reason})
                 continue
             for tool in conn.gateway_tools():
+                if not _FUNCTION_NAME.fullmatch(tool.name):
+                    log.warning("MCP tool name is not a valid function name; skipped", extra={"mcp_server": server.name})
+                    continue
                 if tool.name in executors:
                     log.warning("MCP tool name already taken; skipped", extra={"mcp_server": server.name, "tool": tool.name})
                     continue

@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx2
 
@@ -19,7 +20,9 @@ from gateway.core.gateway_tools import GatewayTool, GatewayToolSet, HttpToolSpec
 from gateway.tools.cache import ResultCache
 from gateway.tools.errors import ToolFailed
 from gateway.tools.http_tool import call_http_tool
-from gateway.tools.mcp_client import McpConnection
+
+if TYPE_CHECKING:
+    from gateway.tools.mcp_client import McpConnection
 
 log = logging.getLogger("voice_gateway.tools")
 #: the HTTP client logs every request URL at INFO; tool traffic is reported by spans and metrics instead
@@ -61,6 +64,8 @@ class ToolServers:
             self._spawn(conn.close())
             conn = None
         if conn is None:
+            from gateway.tools.mcp_client import McpConnection  # the mcp SDK costs ~2 s of start-up: only when a policy uses it
+
             conn = self._mcp[key] = McpConnection(spec)
         return conn
 

@@ -30,6 +30,7 @@ from gateway.core.errors import (
     FrameTooLarge,
     GatewayError,
     InvalidRequest,
+    RetiredParameter,
     UnknownEventType,
 )
 from gateway.core.frames import Reading, dumps, encode, read_client, read_upstream
@@ -222,6 +223,7 @@ class SessionCore:
                 return Emit()
             event = translated
         event_type = event["type"]
+        refuse_retired_fields(event)
         if event_type == "session.update":
             self._client_session_update(event)
         elif event_type == "response.create":
@@ -248,6 +250,15 @@ class SessionCore:
         if isinstance(audio, dict):
             self.stats.input_format = _format_of(audio.get("input")) or self.stats.input_format
             self.stats.output_format = _format_of(audio.get("output")) or self.stats.output_format
+        self._served_model_name(session)
+
+    def _served_model_name(self, session: JsonObject) -> None:
+        """The model the client asked for becomes the one it is served by (a policy may map it).
+
+        Any other name is passed on unchanged so the upstream refuses it ("cannot be changed").
+        """
+        if self._rewrite_model and session.get("model") == self.requested_model:
+            session["model"] = self.served_model
 
     def _client_response_create(self, event: JsonObject) -> None:
         response = event.get("response")
@@ -448,3 +459,25 @@ def _int(obj: JsonObject, key: str) -> int | None:
 
 def _event_id(info: Reading) -> str | None:
     return _str(info.event, "event_id") if info.event is not None else None
+
+
+#: the saved-prompt reference OpenAI shut down on 2026-11-30 (sessions, responses, call accept)
+PROMPT_SHUTDOWN = "2026-11-30"
+
+
+def refuse_retired_fields(event: JsonObject) -> None:
+    """Refuse a ``session.update`` / ``response.create`` that still sets the shut-down ``prompt`` field.
+
+    The gateway refuses the whole event with an ``error`` rather than dropping the field: a saved
+    prompt usually carries the agent's instructions, and silently running without them is worse.
+    ``prompt: null`` (what SDKs echo back) passes.
+    """
+    kind = event.get("type")
+    holder = "session" if kind == "session.update" else "response" if kind == "response.create" else None
+    body = event.get(holder) if holder else None
+    if isinstance(body, dict) and body.get("prompt") is not None:
+        raise RetiredParameter(
+            f"Unknown parameter: '{holder}.prompt'. Saved prompts were shut down on {PROMPT_SHUTDOWN}; "
+            "send the prompt's text as 'instructions' instead.",
+            param=f"{holder}.prompt",
+        )

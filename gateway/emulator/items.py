@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Final
 
-from gateway.emulator import audio
+from gateway.emulator import audio, spoken
+from gateway.emulator.audio import samples_of
 from gateway.emulator.conversation import Entry
 from gateway.emulator.machine import Outgoing
 from gateway.emulator.parsing import decode_audio
@@ -97,7 +98,9 @@ class ItemOps:
         if data:
             stored["content"] = [{k: v for k, v in c.items() if k != "audio"} if isinstance(c, dict) else c
                                  for c in as_list(item.get("content"))]
-        return Entry(stored, audio_ms=fmt.ms(len(data)), audio=data or None, audio_format=fmt if data else None)
+        heard = spoken.decode(samples_of(data, fmt), fmt.rate) if data else None
+        return Entry(stored, audio_ms=fmt.ms(len(data)), audio=data or None, audio_format=fmt if data else None,
+                     heard=heard)
 
     def _with_audio(self, entry: Entry) -> dict[str, Json]:
         """The item with base64 audio restored into its audio content part."""

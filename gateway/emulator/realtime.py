@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from gateway.emulator import errors, text
-from gateway.emulator.audio import PCM, AudioFormat, format_from_json
+from gateway.emulator import errors, spoken, text
+from gateway.emulator.audio import PCM, AudioFormat, format_from_json, samples_of
 from gateway.emulator.conversation import Conversation, Entry
 from gateway.emulator.ids import IdFactory
 from gateway.emulator.input_audio import MIN_COMMIT_MS, InputAudio, Started, Stopped
@@ -144,8 +144,10 @@ class RealtimeSession:
 
     def _session_update(self, event: Event, now: float) -> list[Outgoing]:
         """Merge the update and reply with the full effective session."""
-        result = apply_update(self.session, event.get("session"),
-                              audio_produced=self.responder.audio_produced)
+        patch = event.get("session")
+        if isinstance(patch, dict) and self.model is not None and patch.get("model") == self.model:
+            patch = {k: v for k, v in patch.items() if k != "model"}  # the name asked for, not the snapshot's
+        result = apply_update(self.session, patch, audio_produced=self.responder.audio_produced)
         if isinstance(result, Problem):
             error = self.error(result.code, result.message, event, param=result.param)
             if result.fatal:
@@ -217,14 +219,15 @@ class RealtimeSession:
         item: dict[str, Json] = {"id": item_id, "type": "message", "object": "realtime.item",
                                  "status": "completed", "role": "user",
                                  "content": [{"type": "input_audio", "transcript": None}]}
-        previous = self.conversation.insert(Entry(item, audio_ms=audio_ms, audio=data, audio_format=fmt))
+        heard = _heard(data, fmt) or text.transcript_text(self.user_turns, audio_ms)
+        previous = self.conversation.insert(Entry(item, audio_ms=audio_ms, audio=data, audio_format=fmt, heard=heard))
         out: list[Outgoing] = [
             self.event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id),
             self.event("conversation.item.added", previous_item_id=previous, item=item),
             self.event("conversation.item.done", previous_item_id=previous, item=item)]
         model = self._transcription_model()
         if model is not None:
-            self.asr.submit(AsrJob(item_id, model, self.user_turns, audio_ms), now)
+            self.asr.submit(AsrJob(item_id, model, audio_ms, heard), now)
         return out
 
     def _asr_poll(self, now: float) -> list[Outgoing]:
@@ -296,3 +299,9 @@ class RealtimeSession:
             name = str(call.item.get("name")) if call else "function"
             return text.tool_reply_text(name, str(last.item.get("output")), self.script.reply_ms)
         return text.reply_text(turn, self.script.reply_ms)
+
+
+def _heard(data: bytes, fmt: AudioFormat) -> str | None:
+    """Text tone-coded in committed audio (``spoken``), capitalised like a transcript."""
+    found = spoken.decode(samples_of(data, fmt), fmt.rate)
+    return found[:1].upper() + found[1:] if found else None

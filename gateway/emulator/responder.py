@@ -14,10 +14,10 @@ import orjson
 
 from gateway.emulator import tools
 from gateway.emulator.audio import format_from_json
-from gateway.emulator.conversation import Entry, preamble_text
+from gateway.emulator.conversation import Entry, preamble_text, user_turn_words
 from gateway.emulator.machine import Outgoing
 from gateway.emulator.response import CallPlan, MessagePlan, Pacing, ResponseRun, ResponseSettings
-from gateway.emulator.session_config import Problem, check_max_tokens, check_tool_choice
+from gateway.emulator.session_config import Problem, check_max_tokens, check_prompt, check_tool_choice
 from gateway.emulator.types import Event, Json
 from gateway.core.jsontypes import as_list, as_dict, member
 
@@ -93,6 +93,8 @@ class Responder:
         out: list[Outgoing] = []
         for run in [r for r in [self.active, *self.out_of_band] if r is not None]:
             out += run.poll(now)
+        if self.active is not None and self._active_entry is not None:
+            self._active_entry.audio_ms = self.active.sent_audio_ms  # truncatable while it streams
         self._reap()
         return out
 
@@ -115,7 +117,7 @@ class Responder:
         usage_in = s.conversation.context_usage(preamble_text(instructions, tool_list), context)
         settings = self._settings(params, in_conversation)
         plan = self._plan(params, context, instructions, tool_list)
-        pacing = Pacing(s.script.ttfa_ms, s.script.chunk_ms, s.script.pace)
+        pacing = Pacing(s.script.ttfa_ms, s.script.chunk_ms, s.script.pace, s.script.speed, s.script.burst_ms)
         run = ResponseRun(s.ids, settings, plan, usage_in, pacing, s.record, now)
         s.record.response_configs.append({
             "instructions": instructions, "tools": tool_list, "voice": settings.voice,
@@ -152,12 +154,14 @@ class Responder:
         """Speak, or call a tool per the documented trigger rule."""
         s = self.session
         last = context[-1] if context else None
+        words, called = user_turn_words(context)
         ctx = tools.ToolContext(
             tools=tool_list if isinstance(tool_list, list) else [],
             tool_choice=params.get("tool_choice", s.session.get("tool_choice", "auto")),
             instructions=instructions, metadata=params.get("metadata"),
-            last_user_text=s.conversation.last_user_text(),
-            last_item_is_tool_output=last is not None and last.item.get("type") == "function_call_output")
+            last_user_text=words,
+            last_item_is_tool_output=last is not None and last.item.get("type") == "function_call_output",
+            turn_had_call=called)
         tool = tools.choose_tool(ctx)
         if tool is not None:
             arguments = orjson.dumps(tools.arguments_for(tool.get("parameters"))).decode()
@@ -201,6 +205,7 @@ def _validate(params: Json) -> Problem | None:
         check_tool_choice(params["tool_choice"], "response.tool_choice") if "tool_choice" in params else None,
         check_max_tokens(params["max_output_tokens"], "response.max_output_tokens")
         if "max_output_tokens" in params else None,
+        check_prompt(params.get("prompt"), "response.prompt"),
     ]
     if "output_modalities" in params and params["output_modalities"] not in (["audio"], ["text"]):
         checks.append(Problem("invalid_value", "response.output_modalities",

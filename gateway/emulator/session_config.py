@@ -115,6 +115,7 @@ def _apply_key(session: dict[str, Json], key: str, value: Json, conversation: bo
         "tools": lambda: None if isinstance(value, list) and all(isinstance(t, dict) for t in value)
         else _invalid("session.tools", "expected an array of tool objects."),
         "tool_choice": lambda: check_tool_choice(value, "session.tool_choice"),
+        "prompt": lambda: check_prompt(value, "session.prompt"),
         "max_output_tokens": lambda: check_max_tokens(value, "session.max_output_tokens"),
     }
     problem = checks[key]() if key in checks else None
@@ -262,3 +263,19 @@ def _invalid(param: str, detail: str) -> Problem:
 def _unknown(param: str) -> Problem:
     """An ``unknown_parameter`` problem."""
     return Problem("unknown_parameter", param, f"Unknown parameter: '{param}'.")
+
+
+#: saved prompts (the ``prompt`` reference) were shut down on this day
+PROMPT_SHUTDOWN: Final = "2026-11-30"
+
+
+def check_prompt(value: Json, param: str) -> Problem | None:
+    """A saved-prompt reference is refused since its shutdown; ``null`` is accepted.
+
+    What the real service answers after the shutdown is unconfirmed; the emulator answers like any
+    removed parameter (``unknown_parameter``).
+    """
+    if value is None:
+        return None
+    return Problem("unknown_parameter", param, f"Unknown parameter: '{param}'. Saved prompts were shut down on "
+                   f"{PROMPT_SHUTDOWN}; send the text as 'instructions'.")

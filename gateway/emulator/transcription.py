@@ -1,6 +1,7 @@
 """Input transcription (the emulated ASR pass) for voice-agent and transcription sessions.
 
-After a commit, deltas are spread over ``emu_asr_ms`` and ``…input_audio_transcription.completed``
+The transcript is what the session heard: text tone-coded in the audio (``spoken``), else the
+deterministic sentence of ``text.transcript_text``. After a commit, deltas are spread over ``emu_asr_ms`` and ``…input_audio_transcription.completed``
 follows with a usage block: duration-shaped (``{"type":"duration","seconds":…}``) for the
 duration-billed models (``gpt-realtime-whisper``, ``gpt-live-transcribe``, ``whisper-1``), token-shaped
 for the others (audio tokens at 1 per 100 ms, output tokens from the transcript length).
@@ -27,8 +28,9 @@ class AsrJob:
 
     item_id: str
     model: str
-    turn: int
     audio_ms: int
+    #: what the emulator heard (``spoken.decode``) or its deterministic stand-in
+    transcript: str
 
 
 def usage_for(model: str, audio_ms: int, transcript: str) -> dict[str, Json]:
@@ -55,7 +57,7 @@ class AsrQueue:
 
     def submit(self, job: AsrJob, now: float) -> None:
         """Schedule the deltas and the completion of ``job``."""
-        transcript = text.transcript_text(job.turn, job.audio_ms)
+        transcript = job.transcript
         deltas = [d for d in text.split_deltas(transcript, _MAX_DELTAS) if d]
         for i, delta in enumerate(deltas):
             due = now + self._latency * (i + 1) / (len(deltas) + 1)

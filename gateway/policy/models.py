@@ -299,5 +299,9 @@ class PolicyFile(_Strict):
     catalog: str | None = Field(
         None, description="model catalog path, relative to this file (used by the policy CLI; the server uses its own)"
     )
+    model_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="client-requested model name -> catalog model served instead (e.g. a retired model -> its successor)",
+    )
     rules: list[RuleModel] = Field(default_factory=list)
     defaults: DefaultsModel = Field(default_factory=DefaultsModel)

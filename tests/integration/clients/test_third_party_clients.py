@@ -69,7 +69,8 @@ def test_livekit_openai_realtime_model_tool_call_and_barge_in(gateway: GatewayPr
     """LiveKit's RealtimeModel on its default gpt-realtime: tool round trip, then barge-in with interrupt + truncate."""
     result = run_client("livekit", "livekit_turn.py", gateway, turn_audio)
     assert result["model"] == "gpt-realtime"
-    assert result["errors"] == []
+    # the client's cancel may race the server's own barge-in cancel: that one refusal is the real API's too
+    assert [e for e in result["errors"] if "response_cancel_not_active" not in e] == []
     assert result["calls"] == ["example_order_id"]
     assert result["interrupted"] is True
     assert {"session.created", "response.function_call_arguments.done", "conversation.item.truncated"} <= set(result["server"])

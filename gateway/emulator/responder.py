@@ -17,7 +17,7 @@ from gateway.emulator.audio import format_from_json
 from gateway.emulator.conversation import Entry, preamble_text, user_turn_words
 from gateway.emulator.machine import Outgoing
 from gateway.emulator.response import CallPlan, MessagePlan, Pacing, ResponseRun, ResponseSettings
-from gateway.emulator.session_config import Problem, check_max_tokens, check_prompt, check_tool_choice
+from gateway.emulator.session_config import Problem, check_max_tokens, check_prompt, check_tool_choice, check_tools
 from gateway.emulator.types import Event, Json
 from gateway.core.jsontypes import as_list, as_dict, member
 
@@ -206,6 +206,7 @@ def _validate(params: Json) -> Problem | None:
         check_max_tokens(params["max_output_tokens"], "response.max_output_tokens")
         if "max_output_tokens" in params else None,
         check_prompt(params.get("prompt"), "response.prompt"),
+        check_tools(params["tools"], "response.tools") if "tools" in params else None,
     ]
     if "output_modalities" in params and params["output_modalities"] not in (["audio"], ["text"]):
         checks.append(Problem("invalid_value", "response.output_modalities",

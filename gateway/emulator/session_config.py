@@ -112,8 +112,7 @@ def _apply_key(session: dict[str, Json], key: str, value: Json, conversation: bo
         else _invalid("session.instructions", "expected a string."),
         "output_modalities": lambda: None if value in (["audio"], ["text"]) else _invalid(
             "session.output_modalities", "expected [\"audio\"] or [\"text\"]."),
-        "tools": lambda: None if isinstance(value, list) and all(isinstance(t, dict) for t in value)
-        else _invalid("session.tools", "expected an array of tool objects."),
+        "tools": lambda: check_tools(value, "session.tools"),
         "tool_choice": lambda: check_tool_choice(value, "session.tool_choice"),
         "prompt": lambda: check_prompt(value, "session.prompt"),
         "max_output_tokens": lambda: check_max_tokens(value, "session.max_output_tokens"),
@@ -279,3 +278,43 @@ def check_prompt(value: Json, param: str) -> Problem | None:
         return None
     return Problem("unknown_parameter", param, f"Unknown parameter: '{param}'. Saved prompts were shut down on "
                    f"{PROMPT_SHUTDOWN}; send the text as 'instructions'.")
+
+
+_FUNCTION_TOOL_KEYS: Final = frozenset({"type", "name", "description", "parameters"})
+#: MCP tool fields of the openai 3.63 types (``tunnel_id``/``allowed_callers`` new; ``connector_id``
+#: deprecated for models released after 2026-09-01, which no realtime model is yet)
+_MCP_TOOL_KEYS: Final = frozenset({
+    "type", "server_label", "server_url", "connector_id", "tunnel_id", "authorization", "headers",
+    "allowed_tools", "allowed_callers", "require_approval", "server_description", "defer_loading"})
+_MCP_TARGETS: Final = ("server_url", "connector_id", "tunnel_id")
+
+
+def check_tools(value: Json, param: str) -> Problem | None:
+    """Tools are function tools (``name``) or MCP tools (``server_label`` and one of url/connector/tunnel)."""
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        return _invalid(param, "expected an array of tool objects.")
+    for index, tool in enumerate(value):
+        problem = _check_tool(tool, f"{param}[{index}]")  # type: ignore[arg-type]
+        if problem is not None:
+            return problem
+    return None
+
+
+def _check_tool(tool: dict[str, Json], param: str) -> Problem | None:
+    kind = tool.get("type", "function")
+    if kind not in ("function", "mcp"):
+        return _invalid(f"{param}.type", "expected 'function' or 'mcp'.")
+    allowed = _FUNCTION_TOOL_KEYS if kind == "function" else _MCP_TOOL_KEYS
+    unknown = sorted(set(tool) - allowed)
+    if unknown:
+        return _unknown(f"{param}.{unknown[0]}")
+    if kind == "function":
+        return None if isinstance(tool.get("name"), str) else _invalid(f"{param}.name", "expected a string.")
+    if not isinstance(tool.get("server_label"), str):
+        return _invalid(f"{param}.server_label", "expected a string.")
+    if not any(isinstance(tool.get(key), str) for key in _MCP_TARGETS):
+        return _invalid(param, "one of 'server_url', 'connector_id' or 'tunnel_id' must be provided.")
+    callers = tool.get("allowed_callers")
+    if callers is not None and not (isinstance(callers, list) and set(callers) <= {"direct", "programmatic"}):
+        return _invalid(f"{param}.allowed_callers", "expected a list of 'direct' and 'programmatic'.")
+    return None

@@ -222,3 +222,27 @@ def test_truncate_at_played_position_while_audio_is_ahead() -> None:
     assert kinds(truncated) == ["conversation.item.truncated"]
     late = send(m, {"type": "response.cancel"}, now=0.32)
     assert late[0]["error"]["code"] == "response_cancel_not_active"  # type: ignore[index]
+
+
+def test_mcp_tools_take_the_newer_fields_and_need_a_target() -> None:
+    """MCP tools accept tunnel_id and allowed_callers; one of server_url/connector_id/tunnel_id is required."""
+    m = realtime()
+    good = {"type": "mcp", "server_label": "docs", "tunnel_id": "tun_1", "allowed_callers": ["direct"],
+            "require_approval": "never"}
+    assert kinds(send(m, {"type": "session.update", "session": {"type": "realtime", "tools": [good]}})) == ["session.updated"]
+    for bad, param in (({"type": "mcp", "server_label": "docs"}, "session.tools[0]"),
+                       ({**good, "allowed_callers": ["robots"]}, "session.tools[0].allowed_callers"),
+                       ({**good, "colour": "red"}, "session.tools[0].colour"),
+                       ({"type": "web_search"}, "session.tools[0].type")):
+        (error,) = send(m, {"type": "session.update", "session": {"type": "realtime", "tools": [bad]}})
+        assert error["type"] == "error" and error["error"]["param"] == param  # type: ignore[index]
+
+
+def test_saved_prompt_is_refused_and_null_accepted() -> None:
+    """A non-null session.prompt / response.prompt is unknown_parameter since 2026-11-30; null is fine."""
+    m = realtime()
+    (error,) = send(m, {"type": "session.update", "session": {"type": "realtime", "prompt": {"id": "pmpt_1"}}})
+    assert error["error"]["code"] == "unknown_parameter" and error["error"]["param"] == "session.prompt"  # type: ignore[index]
+    assert kinds(send(m, {"type": "session.update", "session": {"type": "realtime", "prompt": None}})) == ["session.updated"]
+    (error,) = send(m, {"type": "response.create", "response": {"prompt": {"id": "pmpt_1"}}})
+    assert error["error"]["param"] == "response.prompt"  # type: ignore[index]

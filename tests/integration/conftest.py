@@ -71,7 +71,7 @@ class GatewayProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def start(self, timeout_s: float = 20.0) -> "GatewayProcess":
+    def start(self, timeout_s: float = 60.0) -> "GatewayProcess":
         out = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port), "--workers", str(self.workers)],

@@ -151,10 +151,16 @@ def gateway(gateway_factory: GatewayFactory) -> GatewayProcess:
 
 @pytest.fixture
 async def emulator() -> "AsyncIterator[object]":
-    """An emulator in the test's event loop with fast, short replies; tests can inspect what it saw."""
+    """An emulator in the test's event loop with fast, short replies; tests can inspect what it saw.
+
+    Its audio streams in real time (``speed=1``, no bursts) so a test that barges in after the first
+    delta still finds the response generating; the default bursty shape is exercised by the tests
+    that run the gateway on its embedded defaults (``tests/integration/clients``, ``test_model_routing_e2e``).
+    """
     from gateway.emulator import start_emulator
 
-    handle = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=600, chunk_ms=100, pace=True, asr_ms=50)
+    handle = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=600, chunk_ms=100, pace=True, asr_ms=50,
+                                  speed=1, burst_ms=0)
     try:
         yield handle
     finally:

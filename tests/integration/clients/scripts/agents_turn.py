@@ -44,7 +44,7 @@ async def main() -> dict[str, object]:
     errors: list[str] = []
     barged = False
     async with session:
-        await speak(session, question)
+        asked = False
         async with asyncio.timeout(40):
             async for event in session:
                 seen.append(event.type)
@@ -52,8 +52,13 @@ async def main() -> dict[str, object]:
                     data = getattr(event.data, "data", None)
                     kind = data.get("type") if isinstance(data, dict) else getattr(event.data, "type", None)
                     raw.append(str(kind))
+                    if kind == "session.updated" and (data.get("session") or {}).get("tools"):
+                        raw.append("session.updated+tools")
                     if kind == "error":
                         errors.append(json.dumps(data)[:300])
+                if not asked and "session.updated+tools" in raw:
+                    asked = True  # speak once the agent's tools and turn detection are in place
+                    asyncio.get_running_loop().create_task(speak(session, question))
                 if event.type == "error":
                     errors.append(str(event.error)[:300])
                 if event.type == "audio" and "tool_end" in seen and not barged:

@@ -113,7 +113,10 @@ async def main() -> dict[str, object]:
     runner = PipelineRunner(handle_sigint=False)
     running = asyncio.create_task(runner.run(task))
     await task.queue_frames([LLMRunFrame()])
-    await asyncio.sleep(1.0)
+    for _ in range(600):  # speak once the session (tools, turn detection) is set up: its first response.create
+        if "response.create" in client_events:
+            break
+        await asyncio.sleep(0.05)
     await task.queue_frames(audio_frames(question))
     try:
         await asyncio.wait_for(recorder.interrupted.wait(), 40)

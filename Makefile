@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: serve test bench bench-peers bench-tools bench-throughput install clean emulator schema browser prometheus
+.PHONY: serve test typecheck bench bench-peers bench-tools bench-throughput install clean emulator schema browser prometheus
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "voice-gateway needs Python 3.11+")'
@@ -22,8 +22,12 @@ serve: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/voice-gateway emulator --port 8090
 
-test: $(STAMP) browser prometheus
+test: $(STAMP) browser prometheus typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# mypy with the pydantic plugin over gateway/ and routers/ (strict for core, relay, routers; see pyproject.toml)
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
 
 # The browser tests (admin page, WebRTC demo) drive Debian's headless Chromium; install it when we
 # can (root with apt-get). Without it those tests skip loudly, except in CI (CI=true), where they fail.

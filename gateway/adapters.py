@@ -11,6 +11,7 @@ from gateway.accounting.limits import Lease, TenantLimits
 from gateway.accounting.service import AccountingService
 from gateway.core.api_keys import KeyRecord
 from gateway.core.routing import Route, RouteDecision, SessionRequest
+from gateway.inbound.services import Lease as HeldLease
 from gateway.policy.holder import PolicyHolder
 
 log = logging.getLogger("voice_gateway.routing")
@@ -62,7 +63,10 @@ class AccountingAdmission:
             session_id, key.tenant, key.key_id, limits_of(key), self.wall(), model=route.model
         )
 
-    async def release(self, lease: Lease) -> None:  # type: ignore[override]
+    async def release(self, lease: HeldLease) -> None:
+        """Give back a lease this admission granted (the handshake holds it only by its protocol)."""
+        if not isinstance(lease, Lease):
+            raise TypeError(f"not a lease granted by the accounting admission: {lease!r}")
         await self.service.admission.release(lease)
 
     async def budget_used_ratio(self, key: KeyRecord, now: float) -> float | None:

@@ -15,30 +15,39 @@ from typing import AsyncIterator, Awaitable, Callable
 from fastapi import FastAPI, Response
 from starlette.routing import WebSocketRoute
 
-from gateway.core.catalog import Catalog
-from gateway.core.kinds import EndpointKind
-from gateway.core.ratelimit import HandshakeLimits, KeyedTokenBuckets
-from gateway.core.observers import ObserverFactory
-from gateway.store.connect import create_store
-from gateway.store.keyspace import KeySpace
+from gateway.accounting.caps import default_caps
 from gateway.accounting.service import AccountingService, fallback_pricing
 from gateway.adapters import AccountingAdmission, PolicyRouter
+from gateway.core.catalog import Catalog
+from gateway.core.errors import EndedByOperator
+from gateway.core.kinds import EndpointKind
+from gateway.core.observers import ObserverFactory
+from gateway.core.ratelimit import FailureLimiter, HandshakeLimits, KeyedTokenBuckets, LocalFailureLimiter
+from gateway.directory.service import DirectoryHooks, SessionDirectory
 from gateway.inbound import http
+from gateway.inbound.admin import AdminServices, admin_router
 from gateway.inbound.calls.direct import CallSettings
 from gateway.inbound.calls.service import CallServices
 from gateway.inbound.calls.sip import SipFrontDoor, sip_router
-from gateway.store.webhooks import RedisWebhookIds
+from gateway.inbound.client_secrets import ClientSecretServices, client_secrets_router
+from gateway.inbound.cors import ScopedCORS
 from gateway.webrtc.ice import IceOptions, restrict_host_addresses
 from gateway.core.money import usd_to_micros
 from gateway.upstream.calls import CallsClient
 from gateway.inbound.demo import DemoConfig, demo_enabled, demo_router
-from gateway.keys.static import StaticKeys
-from gateway.keys.wiring import install_keys, start_keys
-from gateway.transports.asgi.fastpath import RealtimeFastPath
-from gateway.transports.asgi.endpoint import SessionEndpoint, UnknownPathEndpoint
+from gateway.inbound.gateway_services import GatewayServices
+from gateway.inbound.handshake import AuthFailureGuard, HandshakeService
 from gateway.inbound.services import InboundServices
 from gateway.inbound.webrtc import webrtc_router
-from gateway.policy.catalog import EMULATOR_ENDPOINT, load_catalog
+from gateway.keys.auth_failures import SharedFailureLimiter
+from gateway.keys.client_secrets import ClientSecretStore
+from gateway.keys.keyring import GatewayVerifier, build_verifier
+from gateway.keys.static import StaticKeys
+from gateway.store.connect import StorePorts, create_store, store_ports
+from gateway.store.keyspace import KeySpace
+from gateway.transports.asgi.endpoint import SessionEndpoint, UnknownPathEndpoint
+from gateway.transports.asgi.fastpath import RealtimeFastPath
+from gateway.policy.catalog import EMULATOR_ENDPOINT, compile_catalog, read_catalog
 from gateway.policy.holder import PolicyHolder
 from gateway.relay.live_sessions import LiveSessions
 from gateway.policy.tools import toolsets_of
@@ -87,12 +96,19 @@ def _local_keys(settings: Settings) -> list[str]:
     return keys
 
 
+#: browser-facing HTTP paths: CORS follows ``allowed_origins`` here only
+CLIENT_SECRET_PATHS = ("/v1/realtime/client_secrets", "/v1/realtime/translations/client_secrets", "/v1/realtime/sessions")
+
+
 @dataclass
 class Runtime:
     """Everything started in the lifespan, so shutdown can stop it in reverse order."""
 
     settings: Settings
     services: InboundServices
+    store: StorePorts
+    verifier: GatewayVerifier
+    directory: SessionDirectory
     policy: PolicyHolder
     accounting: AccountingService
     telemetry: Telemetry
@@ -114,7 +130,7 @@ class Runtime:
         return ready, {
             "draining": draining,
             "live_sessions": len(self.services.sessions),
-            "store": {"kind": self.accounting.store.kind, "healthy": store_ok},
+            "store": {"kind": self.store.accounting.kind, "healthy": store_ok},
             "policy": {"version": status.version, "last_error": status.last_error},
             "upstream": "emulator" if self.settings.emulator_upstream else "configured",
         }
@@ -133,8 +149,8 @@ async def _start(settings: Settings) -> Runtime:
         emulator_url = emulator.url
         emulator_calls_url = emulator.calls_url
         log.info("no OPENAI_API_KEY set: every model is served by the embedded emulator at %s", emulator_url)
-    catalog = load_catalog(
-        settings.resolved_catalog_file,
+    catalog = compile_catalog(
+        read_catalog(settings.resolved_catalog_file),
         upstream_url=settings.upstream_url,
         emulator_url=emulator_url,
         fallback_pricing=fallback_pricing(settings),
@@ -170,9 +186,8 @@ async def _start(settings: Settings) -> Runtime:
     sessions = LiveSessions(clock=clock)
     sessions.start()
     closers.append(sessions.stop)
-    accounting = AccountingService(
-        settings, catalog, create_store(settings, KeySpace(settings.redis_key_prefix)), lease_ttl_s=settings.lease_ttl_s
-    )
+    store = store_ports(create_store(settings, KeySpace(settings.redis_key_prefix)))
+    accounting = AccountingService(settings, catalog, store.accounting, lease_ttl_s=settings.lease_ttl_s)
     await accounting.start()
     closers.append(accounting.close)
     telemetry = setup_telemetry(settings, catalog=catalog, cost_of=accounting.live_spend)
@@ -187,29 +202,45 @@ async def _start(settings: Settings) -> Runtime:
     closers.append(tool_servers.close)
     tool_servers.start_warming(toolsets_of(policy.current))
     policy.add_listener(lambda event: tool_servers.start_warming(toolsets_of(policy.current)) if event.ok else None)
+    verifier = build_verifier(store.key_records, store.secret_slots, StaticKeys(local_keys))
+    directory = SessionDirectory(
+        store.directory,
+        DirectoryHooks(
+            end_local=lambda sid: sessions.end(sid, EndedByOperator()),
+            live_spend=accounting.live_spend,
+            trace_id_of=telemetry.trace_id_of,
+            turns_of=accounting.turns_of,
+        ),
+    )
+    await directory.start()
+    closers.append(directory.close)
     factories: list[ObserverFactory] = [accounting.observer_factory]
     if settings.tracing:
         factories.append(telemetry.observer_factory)
+    factories.append(directory)
     services = InboundServices(
         catalog=catalog,
-        keys=StaticKeys(local_keys),
+        keys=verifier,
+        api_keys=verifier.api_keys,
         router=PolicyRouter(policy),
         admission=AccountingAdmission(accounting),
         upstreams=pool,
         sessions=sessions,
-        observer_factories=factories,
+        observer_factories=tuple(factories),
         clock=clock,
         relay_limits=RelayLimits(
             upstream_stall_s=settings.upstream_stall_s,
             slow_client_s=settings.slow_client_seconds,
             delay_probe=telemetry.record_relay_delay,
         ),
-        on_refused=lambda error, endpoint: telemetry.record_admission_refused(error.code, endpoint=endpoint.value),
         max_message_bytes=settings.max_message_bytes,
         max_frames_per_second=settings.max_frames_per_second,
         classify_hold_ms=settings.classify_hold_ms,
         classify_hold_bytes=settings.classify_hold_bytes,
-        allowed_origins=list(settings.allowed_origins),
+        allowed_origins=tuple(settings.allowed_origins),
+        default_caps=default_caps(
+            settings.max_session_usd, settings.max_session_seconds, settings.idle_timeout_seconds, settings.cap_warn_ratio
+        ),
         handshake_limits=HandshakeLimits(
             per_address=KeyedTokenBuckets(settings.handshake_rate_per_address, settings.handshake_burst_per_address),
             per_key=KeyedTokenBuckets(settings.handshake_rate_per_key, settings.handshake_burst_per_key),
@@ -217,8 +248,61 @@ async def _start(settings: Settings) -> Runtime:
         tool_servers=tool_servers,
     )
     return Runtime(
-        settings=settings, services=services, policy=policy, accounting=accounting, telemetry=telemetry, closers=closers,
-        local_keys=local_keys, calls=calls, emulator_url=emulator_url,
+        settings=settings, services=services, store=store, verifier=verifier, directory=directory, policy=policy,
+        accounting=accounting, telemetry=telemetry, closers=closers, local_keys=local_keys, calls=calls,
+        emulator_url=emulator_url,
+    )
+
+
+def _minter(verifier: GatewayVerifier) -> ClientSecretStore:
+    """The verifier's client-secret store (``build_verifier`` always makes one)."""
+    if verifier.client_secrets is None:
+        raise RuntimeError("the key verifier was built without a client-secret store")
+    return verifier.client_secrets
+
+
+def _failure_limiter(store: StorePorts) -> FailureLimiter:
+    """Auth failures are counted where every replica sees them (Redis), else in this process."""
+    return SharedFailureLimiter(store.failure_counts) if store.shared else LocalFailureLimiter()
+
+
+def _gateway_services(settings: Settings, runtime: Runtime) -> GatewayServices:
+    """The one services object the endpoints read, complete: built once, never changed."""
+    telemetry = runtime.telemetry
+
+    def reload_policies() -> object:
+        runtime.policy.reload(time.time())
+        return runtime.policy.status()
+
+    demo = None
+    if demo_enabled(settings.demo, settings.emulator_upstream, bool(settings.api_keys)):
+        demo = DemoConfig(
+            local_key=runtime.local_keys[0],
+            accounting=runtime.accounting,
+        )
+    return GatewayServices(
+        inbound=runtime.services,
+        handshakes=HandshakeService(
+            runtime.services,
+            AuthFailureGuard(_failure_limiter(runtime.store), time.time),
+            on_refused=lambda error, endpoint: telemetry.record_admission_refused(error.code, endpoint=endpoint.value),
+        ),
+        client_secrets=ClientSecretServices(minter=_minter(runtime.verifier)),
+        admin=AdminServices(
+            directory=runtime.directory,
+            recent_records=runtime.accounting.recent_records,
+            reload_policies=reload_policies,
+            policy_status=runtime.policy.status,
+            jaeger_ui_url=settings.jaeger_ui_url,
+            records_between=runtime.accounting.records_between,
+        ),
+        readiness=runtime.readiness,
+        drain=runtime.drain,
+        render_metrics=telemetry.render_metrics,
+        demo=demo,
+        calls=runtime.calls,
+        sip=_sip_front_door(settings, runtime),
+        webrtc_ice=_ice_options(settings),
     )
 
 
@@ -229,21 +313,8 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await _start(settings)
-        app.state.services = runtime.services
-        app.state.calls = runtime.calls
-        app.state.sip = _sip_front_door(settings, runtime)
-        app.state.webrtc_ice = _ice_options(settings)
-        app.state.runtime = runtime
-        app.state.readiness = runtime.readiness
-        app.state.drain = runtime.drain
-        demo = demo_enabled(settings.demo, settings.emulator_upstream, bool(settings.api_keys))
-        if demo:
-            app.state.demo = DemoConfig(
-                local_key=runtime.local_keys[0],
-                default_caps=DemoConfig.default_cost_caps(settings.max_session_usd),
-                accounting=runtime.accounting,
-            )
-        runtime.closers.append(await _start_keys(app, settings, runtime))
+        services = _gateway_services(settings, runtime)
+        app.state.services = services  # the one assignment: everything the endpoints read
         watcher = asyncio.create_task(runtime.policy.watch(settings.policy_watch_interval_s))
         _on_sighup(lambda: runtime.policy.reload(time.time()))
         announce(
@@ -251,7 +322,7 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
                 settings,
                 generated_key=None if settings.api_keys else runtime.local_keys[0],
                 emulator_url=runtime.emulator_url,
-                demo=demo,
+                demo=services.demo is not None,
                 policy_version=runtime.policy.status().version,
             )
         )
@@ -277,38 +348,18 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
     app.include_router(webrtc_router())
     app.include_router(sip_router())
     app.include_router(demo_router())
-    install_keys(app, settings)  # client secrets, /admin, CORS for client secrets, auth-failure limiting
+    app.include_router(client_secrets_router())
+    app.include_router(admin_router(settings.admin_token))
+    app.add_middleware(ScopedCORS, paths=CLIENT_SECRET_PATHS, allow_origins=list(settings.allowed_origins))
     app.router.routes.append(WebSocketRoute("/{path:path}", UnknownPathEndpoint()))
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        body, content_type = app.state.runtime.telemetry.render_metrics()
+        services: GatewayServices = app.state.services
+        body, content_type = services.render_metrics()
         return Response(body, media_type=content_type)
 
     return RealtimeFastPath(app, sessions)
-
-
-async def _start_keys(app: FastAPI, settings: Settings, runtime: Runtime) -> Callable[[], Awaitable[None]]:
-    """Keyring + client secrets as the key verifier, the cross-replica session directory, the admin API."""
-
-    def reload_policies() -> object:
-        runtime.policy.reload(time.time())
-        return runtime.policy.status()
-
-    return await start_keys(
-        app,
-        settings,
-        store=runtime.accounting.store,
-        services=runtime.services,
-        static_keys=runtime.services.keys,
-        live_spend=runtime.accounting.live_spend,
-        recent_records=runtime.accounting.recent_records,
-        records_between=runtime.accounting.records_between,
-        reload_policies=reload_policies,
-        policy_status=runtime.policy.status,
-        trace_id_of=runtime.telemetry.trace_id_of,
-        turns_of=runtime.accounting.turns_of,
-    )
 
 
 def _ice_options(settings: Settings) -> IceOptions:
@@ -332,12 +383,11 @@ def _sip_front_door(settings: Settings, runtime: Runtime) -> SipFrontDoor | None
         return None
     secret = settings.webhook_secret.get_secret_value()
     register_secret(secret)
-    store = runtime.accounting.store
     budget = settings.sip_daily_budget_usd
     return SipFrontDoor(
         secret=secret,
         tolerance_s=settings.webhook_tolerance_s,
-        ids=RedisWebhookIds(store.client, store.keys),  # type: ignore[attr-defined]
+        ids=runtime.store.webhook_ids,
         calls=runtime.calls,
         tenant=settings.sip_tenant,
         daily_budget_micros=usd_to_micros(budget) if budget else None,

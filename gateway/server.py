@@ -6,20 +6,15 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 from types import FrameType
 from typing import Any, Awaitable, Callable, Final
 
 import uvicorn
-from uvicorn._types import ASGISendEvent
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from gateway.core.errors import HeadersTooLarge
-from gateway.transports.head_limit import HeadGuard, HeadLimits
-from gateway.transports.picows import PicowsSessionProtocol
-from gateway.transports.picows.request import refusal_response
+from gateway.transports.uvicorn_protocols import WS_PROTOCOLS, HeaderTimeoutHttp
 from gateway.settings import Settings
 from gateway.telemetry import configure_logging
 
@@ -27,149 +22,8 @@ log = logging.getLogger("voice_gateway.server")
 
 #: slack above the relay's own limit, so an oversized frame reaches the relay and gets an error event
 _WS_SIZE_SLACK: Final = 4 * 1024 * 1024
-
-
-class _DeniedHandshakeNoise(logging.Filter):
-    """uvicorn logs an error after every handshake we refuse with an HTTP response (its bookkeeping
-    never marks a denial as complete); a refused handshake is normal operation, not an error."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "ASGI callable returned without completing handshake."
-
-
-logging.getLogger("uvicorn.error").addFilter(_DeniedHandshakeNoise())
-
-
-class FlowControlledWebSocket(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol with a bounded close for peers that stopped reading.
-
-    uvicorn already applies back-pressure: ``send`` waits while the transport's write buffer is
-    above its high-water mark, which is how the relay sees a slow client. But its close then
-    waits behind the same buffer, and ``transport.close()`` keeps a socket whose peer never
-    reads open forever. Here a close is queued even when the buffer is full, and a peer that
-    has not finished the closing handshake within ``ws_ping_timeout`` seconds is cut off.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.conn.debug = False  # websockets' DEBUG wire log prints frame payloads: audio and transcripts
-
-    async def send(self, message: ASGISendEvent) -> None:
-        if message["type"] == "websocket.close" and self._stuck():
-            self.queue.put_nowait({"type": "websocket.disconnect", "code": message.get("code", 1000)})
-            self.conn.send_close(message.get("code", 1000), message.get("reason") or "")
-            self.transport.write(b"".join(self.conn.data_to_send()))
-            self.close_sent = True
-            if self.read_paused:  # read on, so the peer's close reply is seen
-                self.read_paused = False
-                self.transport.resume_reading()
-            self.close_timer = self.loop.call_later(self._linger(), self.transport.abort)
-            return
-        await super().send(message)
-        if message["type"] == "websocket.close" and self.close_timer is not None:
-            self.close_timer.cancel()
-            self.close_timer = self.loop.call_later(self._linger(), self.transport.abort)
-
-    def _stuck(self) -> bool:
-        return (
-            not self.writable.is_set() and self.handshake_complete and self.initial_response is None
-            and not self.close_sent and not self.disconnected and not self.transport.is_closing()
-        )
-
-    def _linger(self) -> float:
-        return float(self.config.ws_ping_timeout or 10.0)
-
-
-#: after a 431, how long the rest of the request is read and dropped before the connection is closed
-_REFUSAL_LINGER_S: Final = 2.0
-
-
-class HeaderTimeoutHttp(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline and a size limit for request headers.
-
-    uvicorn only times out idle keep-alive connections; a client trickling header bytes is held
-    open for ever. Here each request's headers (WebSocket handshakes included) must be complete
-    within ``timeout_keep_alive`` seconds of the connection or of the request's first byte.
-    httptools itself puts no bound on a head: every chunk is counted by a :class:`HeadGuard`
-    before the parser sees it, and a head past the limits is answered 431 and the connection
-    closed — both WebSocket layers (picows and uvicorn's) sit behind this protocol.
-    """
-
-    _header_timer: asyncio.TimerHandle | None = None
-    _guard: HeadGuard | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._guard = HeadGuard(_app_state(self.app, "head_limits") or HeadLimits())  # type: ignore[arg-type]
-        self._arm()
-
-    _refused = False
-
-    def data_received(self, data: bytes) -> None:
-        if self._refused:
-            return  # lingering after a 431: read and drop, so the peer sees the answer rather than a reset
-        guard = self._guard
-        if guard is not None and not guard.feed(data):
-            self._refuse_head()
-            return
-        super().data_received(data)
-
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        if self._guard is not None:
-            self._guard.reset()
-
-    def _refuse_head(self) -> None:
-        """Answer 431, stop sending, drop whatever else arrives for a moment, then close (nginx's lingering close)."""
-        self._refused = True
-        self._guard = None
-        self._disarm()
-        transport = self.transport
-        if transport.is_closing():
-            return
-        transport.write(refusal_response(HeadersTooLarge()))
-        if transport.can_write_eof():
-            transport.write_eof()
-        self.loop.call_later(_REFUSAL_LINGER_S, transport.close)
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._arm()
-
-    def on_headers_complete(self) -> None:
-        self._disarm()
-        super().on_headers_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def _arm(self) -> None:
-        self._disarm()
-        self._header_timer = self.loop.call_later(self.timeout_keep_alive, self._expire)
-
-    def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _expire(self) -> None:
-        self._header_timer = None
-        if not self.transport.is_closing():
-            self.transport.close()
-
-
-class PicowsSessionWebSocket(PicowsSessionProtocol):
-    """The session paths on picows; every other WebSocket path on :class:`FlowControlledWebSocket`."""
-
-    fallback = FlowControlledWebSocket
-
-
-#: ``VOICE_GATEWAY_INBOUND_WS`` → the uvicorn WebSocket protocol class
-WS_PROTOCOLS: Final[dict[str, type[asyncio.Protocol]]] = {
-    "picows": PicowsSessionWebSocket,
-    "uvicorn": FlowControlledWebSocket,
-}
+#: seconds a worker may take to answer the supervisor's health ping (start-up included)
+_WORKER_HEALTHCHECK_S: Final = 30
 
 
 class DrainingServer(uvicorn.Server):
@@ -178,7 +32,7 @@ class DrainingServer(uvicorn.Server):
     _draining = False
     _loop: asyncio.AbstractEventLoop | None = None
 
-    async def serve(self, sockets: list | None = None) -> None:  # type: ignore[override,type-arg]
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
 
@@ -198,21 +52,17 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
 
 
-def _app_state(app: object, name: str) -> object | None:
-    """An ``app.state`` attribute, looking through uvicorn's middleware wrappers (ProxyHeadersMiddleware, …)."""
+def _app_drain(app: object) -> Callable[[], Awaitable[None]] | None:
+    """The app's drain hook, looking through uvicorn's middleware wrappers (ProxyHeadersMiddleware, …)."""
     for _ in range(8):
-        value = getattr(getattr(app, "state", None), name, None)
-        if value is not None:
-            return value
+        drain = getattr(getattr(getattr(app, "state", None), "services", None), "drain", None)
+        if callable(drain):
+            hook: Callable[[], Awaitable[None]] = drain
+            return hook
         app = getattr(app, "app", None)
         if app is None:
             return None
     return None
-
-
-def _app_drain(app: object) -> Callable[[], Awaitable[None]] | None:
-    """The app's drain hook."""
-    return _app_state(app, "drain")  # type: ignore[return-value]
 
 
 def _options(settings: Settings) -> dict[str, Any]:
@@ -230,6 +80,9 @@ def _options(settings: Settings) -> dict[str, Any]:
         "access_log": False,
         "timeout_graceful_shutdown": max(settings.drain_seconds, 1.0) + 10.0,
         "lifespan": "on",
+        # a worker answers the supervisor's health pings only once it has imported the app: on a busy
+        # host that takes longer than uvicorn's 5 s, and a worker killed for it restarts in a loop
+        "timeout_worker_healthcheck": _WORKER_HEALTHCHECK_S,
         "ssl_certfile": str(settings.tls_certfile) if settings.tls_certfile else None,
         "ssl_keyfile": str(settings.tls_keyfile) if settings.tls_keyfile else None,
     }

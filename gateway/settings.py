@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     #: gateway API keys accepted for local use (comma-separated); empty → one is generated at start
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     openai_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("OPENAI_API_KEY", "VOICE_GATEWAY_OPENAI_API_KEY")
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "VOICE_GATEWAY_OPENAI_API_KEY")
     )
     admin_token: SecretStr | None = None
 

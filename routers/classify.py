@@ -7,7 +7,8 @@ from typing import Mapping
 
 from gateway.core.catalog import ModelSpec
 from gateway.core.kinds import EndpointKind, SessionKind
-from gateway.core.routing import JsonObject, SessionRequest
+from gateway.core.jsontypes import JsonObject
+from gateway.core.routing import SessionRequest
 
 #: the accepted ``intent=`` / ``X-Voice-Intent`` vocabulary (case-insensitive, ``-`` same as ``_``)
 INTENT_VOCABULARY: Mapping[str, SessionKind] = {

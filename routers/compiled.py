@@ -237,9 +237,16 @@ class CompiledPolicy:
     #: model name or alias → catalog model (fast path before snapshot globs)
     model_index: Mapping[str, ModelSpec] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    #: requested model name → catalog model served instead (a retired model → its successor)
+    model_map: Mapping[str, str] = field(default_factory=dict)
+
+    def mapped_name(self, name: str | None) -> str | None:
+        """The model name to serve for a requested one, after the policy's ``model_map``."""
+        return self.model_map.get(name, name) if name else name
 
     def lookup_model(self, name: str | None) -> ModelSpec | None:
-        """The catalog model a client-requested name refers to (name, alias or dated snapshot)."""
+        """The catalog model a client-requested name refers to (after ``model_map``; name, alias or snapshot)."""
+        name = self.mapped_name(name)
         if not name:
             return None
         spec = self.model_index.get(name)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from gateway.core.catalog import ModelSpec
-from gateway.core.kinds import SessionKind
+from gateway.core.kinds import EndpointKind, SessionKind
 from gateway.core.routing import RouteDecision, SessionRequest
 from routers.classify import Classification, classify, fallback_kind
 from routers.compiled import CompiledPolicy, CompiledRule, Denial, Hit, Outcome, RouteTarget
 from routers.facts import Facts
 
 CLASSIFY_RULE_ID = "classify"
+#: ``RouteDecision.matched`` key recording that the policy's ``model_map`` renamed the requested model
+MODEL_MAP_HIT = "model_map"
 
 
 def _hits_text(hits: list[Hit]) -> str:
@@ -17,6 +19,7 @@ def _hits_text(hits: list[Hit]) -> str:
 
 
 def _outcome(
+    policy: CompiledPolicy,
     rule_id: str, outcome: Outcome, reason: str, hits: list[Hit], request: SessionRequest, requested: ModelSpec | None
 ) -> RouteDecision:
     matched = dict(hits)
@@ -25,7 +28,10 @@ def _outcome(
             rule_id=rule_id, reason=reason, matched=matched, deny_reason=outcome.reason,
             sip_status=outcome.sip_status, refer_to=outcome.refer_to,
         )
-    route = outcome.for_model(requested, request.requested_model)
+    asked = policy.mapped_name(request.requested_model)
+    if asked != request.requested_model:
+        matched[MODEL_MAP_HIT] = f"{request.requested_model}->{asked}"
+    route = outcome.for_model(requested, asked)
     return RouteDecision(rule_id=rule_id, reason=reason, route=route, matched=matched)
 
 
@@ -60,17 +66,21 @@ def decide(policy: CompiledPolicy, request: SessionRequest) -> RouteDecision:
     if first is not None:
         rule, hits = first
         reason = f"rule '{rule.id}' matched: {_hits_text(hits)}; {why}"
-        return _outcome(rule.id, rule.outcome, reason, hits, request, requested)
+        return _outcome(policy, rule.id, rule.outcome, reason, hits, request, requested)
     default = _default_target(policy, request, kind)
     if default is not None:
         rule_id, target = default
-        return _outcome(rule_id, target, f"no rule matched; {rule_id} route; {why}", [], request, requested)
+        return _outcome(policy, rule_id, target, f"no rule matched; {rule_id} route; {why}", [], request, requested)
     reason = f"no rule or default route matched; {why}"
-    return _outcome("default:otherwise", policy.otherwise, reason, [], request, requested)
+    return _outcome(policy, "default:otherwise", policy.otherwise, reason, [], request, requested)
 
 
 def wants_session_update(policy: CompiledPolicy, request: SessionRequest) -> bool:
-    """Whether to hold the client's first events: the kind is unknown, or a still-possible rule needs them."""
+    """Whether to hold the client's first events: the kind or the model is unknown, or a still-possible rule needs them.
+
+    A voice-agent session whose URL names no model may name it in its first ``session.update``
+    (openai-agents does), so it is held for that too.
+    """
     if request.first_session_update is not None:
         return False
     requested = policy.lookup_model(request.requested_model)
@@ -78,6 +88,8 @@ def wants_session_update(policy: CompiledPolicy, request: SessionRequest) -> boo
     if found.error is not None:
         return False
     if found.kind is None:
+        return True
+    if found.kind is SessionKind.REALTIME and not request.requested_model and request.endpoint is EndpointKind.REALTIME:
         return True
     facts = Facts(request, found.kind, partial=True)
     for rule in policy.rules:

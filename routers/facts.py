@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from gateway.core.kinds import SessionKind
-from gateway.core.routing import JsonObject, SessionRequest
+from gateway.core.jsontypes import JsonObject
+from gateway.core.routing import SessionRequest
 from routers.classify import normalize_intent
 
 _NONE: tuple[str, ...] = ()

@@ -14,7 +14,8 @@ from gateway.core.errors import (
     IdleTimeout,
 )
 from gateway.core.money import micros_to_usd, usd_to_micros
-from gateway.core.observers import JsonObject, Notify, Terminate, Verdict
+from gateway.core.jsontypes import JsonObject
+from gateway.core.observers import Notify, Terminate, Verdict
 from gateway.core.routing import Caps
 
 CAP_WARNING_TYPE = "gateway.cap_warning"

@@ -24,7 +24,6 @@ from gateway.core.observers import (
     UpstreamReady,
     Verdict,
 )
-from gateway.core.routing import Caps
 from gateway.core.timeline import TurnLog
 
 ANONYMOUS_TENANT = "_anonymous"
@@ -131,11 +130,10 @@ class AccountingObserverFactory:
     name = "accounting"
 
     def __init__(
-        self, ledger: Ledger, prices: PriceBook, default_caps: Caps, flusher: Flusher, wall: Callable[[], float]
+        self, ledger: Ledger, prices: PriceBook, flusher: Flusher, wall: Callable[[], float]
     ) -> None:
         self._ledger = ledger
         self._prices = prices
-        self._default_caps = default_caps
         self._flusher = flusher
         self._wall = wall
 
@@ -149,7 +147,7 @@ class AccountingObserverFactory:
             tenant=lease.tenant if lease else (info.tenant or info.key_id or ANONYMOUS_TENANT),
             limits=lease.limits if lease else NO_LIMITS,
             meter=meter,
-            guard=CapGuard(info.route.caps.tightened(self._default_caps), now),
+            guard=CapGuard(info.caps, now),
             started_wall=self._wall(),
             lease=lease,
             timeline=TurnLog(now),

@@ -10,7 +10,6 @@ from collections import defaultdict, deque
 from typing import Callable
 
 from gateway.accounting.admission import Admission, StoreHealth
-from gateway.accounting.caps import default_caps
 from gateway.accounting.config import AccountingSettings
 from gateway.accounting.ledger import Ledger, LiveSession
 from gateway.accounting.meter import PriceBook
@@ -65,13 +64,7 @@ class AccountingService:
             lease_ttl_s=lease_ttl_s,
             is_priced=lambda model: self.prices.model(model) is not None,
         )
-        caps = default_caps(
-            settings.max_session_usd,
-            settings.max_session_seconds,
-            settings.idle_timeout_seconds,
-            settings.cap_warn_ratio,
-        )
-        self.observer_factory = AccountingObserverFactory(self.ledger, self.prices, caps, self, wall)
+        self.observer_factory = AccountingObserverFactory(self.ledger, self.prices, self, wall)
         self._records: deque[dict[str, str]] = deque()
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()

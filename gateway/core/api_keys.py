@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Protocol
 
 from gateway.core.kinds import EndpointKind, SessionKind
 
@@ -25,6 +25,12 @@ def hash_secret(secret: str) -> str:
 def same_hash(a: str, b: str) -> bool:
     """Constant-time comparison of two hashes."""
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+class KeyVerifier(Protocol):
+    """Resolves a presented secret to its key record (``None``: unknown, revoked or used up)."""
+
+    async def verify(self, secret: str) -> "KeyRecord | None": ...
 
 
 @dataclass(frozen=True, slots=True)

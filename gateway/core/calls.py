@@ -16,7 +16,7 @@ from gateway.core.kinds import SessionKind
 from gateway.core.overrides import apply_to_session
 from gateway.core.routing import SessionOverrides
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 #: fields a call's peer may not set through the offer: the gateway decides them
 _GATEWAY_OWNED = ("model",)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Mapping
 
 from gateway.core.kinds import SessionKind
@@ -54,6 +55,14 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     #: glob patterns of dated snapshot names that bill as this model (``gpt-realtime-2-2026-*``)
     snapshots: tuple[str, ...] = ()
+    #: day OpenAI stops serving the model (announced on its deprecations page); ``None`` = none announced
+    shutdown: date | None = None
+    #: the catalog model OpenAI recommends instead (what a policy may map the retired name to)
+    successor: str | None = None
+
+    def retired(self, today: date) -> bool:
+        """Whether the model's announced shutdown day has come."""
+        return self.shutdown is not None and today >= self.shutdown
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,15 @@ class Catalog:
             if any(fnmatch.fnmatchcase(name, pattern) for pattern in spec.snapshots):
                 return spec
         return None
+
+    def served_names(self) -> list[str]:
+        """Every name a client may ask for: models and aliases (snapshot globs are listed as patterns)."""
+        names: list[str] = []
+        for spec in self.models.values():
+            names.append(spec.name)
+            names.extend(spec.aliases)
+            names.extend(spec.snapshots)
+        return names
 
     def default_for(self, kind: SessionKind) -> ModelSpec | None:
         """The first model of a kind in catalog order."""

@@ -31,10 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
+from gateway.core import session_schema as schema
 from gateway.core.errors import InvalidRequest
 from gateway.core.kinds import SessionKind
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 BETA_SUBPROTOCOL: Final = "openai-beta.realtime-v1"
 BETA_HEADER_VALUE: Final = "realtime=v1"
@@ -79,8 +80,8 @@ _GA_FORMATS: Final[dict[str, JsonObject]] = {
 _BETA_FORMATS: Final[dict[str, str]] = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
 
 _VAD_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    "server_vad": ("threshold", "prefix_padding_ms", "silence_duration_ms", "create_response", "interrupt_response", "idle_timeout_ms"),
-    "semantic_vad": ("eagerness", "create_response", "interrupt_response"),
+    "server_vad": schema.SERVER_VAD_FIELDS,
+    "semantic_vad": schema.SEMANTIC_VAD_FIELDS,
 }
 _TOOL_CHOICE_MODES: Final = frozenset({"auto", "none", "required"})
 

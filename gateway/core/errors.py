@@ -97,6 +97,13 @@ class MissingEventType(InvalidRequest):
     default_message = "The event has no 'type' field."
 
 
+class RetiredParameter(InvalidRequest):
+    """A field OpenAI has shut down (the saved-prompt ``prompt`` field, 2026-11-30): refused, not forwarded."""
+
+    code = "unknown_parameter"
+    default_message = "This parameter is no longer supported."
+
+
 class UnknownEventType(InvalidRequest):
     code = "invalid_event"
     default_message = "The event type is not known."

@@ -36,7 +36,7 @@ import orjson
 
 from gateway.core.errors import GatewayError, InvalidJson, InvalidRequest, MissingEventType
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 #: event type → key of its base64 audio, for frames from the client
 CLIENT_AUDIO: Final[dict[str, str]] = {
@@ -68,6 +68,8 @@ class _Shape(NamedTuple):
     """The proof's grammar for one direction: the usual key order first (one fast match), then any order."""
 
     audio_key: str
+    #: the usual layout up to the audio's opening quote, with the audio as the last member
+    head: re.Pattern[str]
     usual: re.Pattern[str]
     any_order: re.Pattern[str]
     #: per hot type, the ``"key":`` spellings it may carry, to count each key once
@@ -81,19 +83,23 @@ def _any_order(*members: str) -> re.Pattern[str]:
     return re.compile(rf'\{{(?:{member}(?:,{_SP}|(?=\}}\Z)))+\}}')
 
 
-def _shape(audio_key: str, usual: str, members: tuple[str, ...], allowed: dict[str, frozenset[str]]) -> _Shape:
-    return _Shape(audio_key, re.compile(usual), _any_order(*members),
+def _shape(audio_key: str, head: str, usual: str, members: tuple[str, ...], allowed: dict[str, frozenset[str]]) -> _Shape:
+    return _Shape(audio_key, re.compile(head), re.compile(usual), _any_order(*members),
                   {t: tuple(f'"{k}":' for k in sorted(keys)) for t, keys in allowed.items()})
 
 
 _CLIENT: Final = _shape(
     "audio",
+    rf'\{{"type":{_SP}"((?:session\.)?input_audio_buffer\.append)",{_SP}(?:"event_id":{_SP}{_ID},{_SP})?"audio":{_SP}"',
     rf'\{{"type":{_SP}"(?P<type>(?:session\.)?input_audio_buffer\.append)",{_SP}(?:"event_id":{_SP}{_ID},{_SP})?"audio":{_SP}""\}}',
     (f"type\":{_SP}{_TYPE}", f'audio":{_SP}""', f"event_id\":{_SP}{_ID}"),
     {t: k for t, k in _ALLOWED_KEYS.items() if t in CLIENT_AUDIO},
 )
 _UPSTREAM: Final = _shape(
     "delta",
+    rf'\{{"type":{_SP}"(?:(response\.output_audio\.delta)",{_SP}"event_id":{_SP}{_ID},{_SP}"response_id":{_SP}{_ID},{_SP}'
+    rf'"item_id":{_SP}{_ID},{_SP}"output_index":{_SP}{_UINT},{_SP}"content_index":{_SP}{_UINT},{_SP}'
+    rf'|(session\.output_audio\.delta)",{_SP}"event_id":{_SP}{_ID},{_SP})"delta":{_SP}"',
     # the order in which the service writes its deltas
     rf'\{{"type":{_SP}"(?:(?P<type>response\.output_audio\.delta)",{_SP}"event_id":{_SP}{_ID},{_SP}'
     rf'"response_id":{_SP}{_ID},{_SP}"item_id":{_SP}{_ID},{_SP}"output_index":{_SP}{_UINT},{_SP}'
@@ -135,6 +141,12 @@ def b64_decoded_len(text: str) -> int | None:
 def canonical_audio(frame: str, upstream: bool) -> tuple[str, int] | None:
     """``(type, decoded audio bytes)`` when the frame is a hot audio event of proven meaning, else ``None``."""
     shape = _UPSTREAM if upstream else _CLIENT
+    head = shape.head.match(frame)
+    if head is not None and head.end() <= len(frame) - 2 and frame.endswith('"}'):
+        # the usual layout, audio last: what lies between the head and '"}' must be base64 alone
+        audio_bytes = b64_decoded_len(frame[head.end():-2])
+        if audio_bytes is not None:
+            return head[head.lastindex or 0], audio_bytes  # the one type group that matched
     marker = f'"{shape.audio_key}":'
     at = frame.find(marker)
     if at < 0 or not frame.isascii():

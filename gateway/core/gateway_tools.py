@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Mapping
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 #: the server name HTTP tools report in spans and metrics
 HTTP_SERVER: Final = "http"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from gateway.core.money import BYTES_PER_SECOND
 from gateway.core.observers import SessionStats
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 OUTPUT_STARTED = "output_audio_buffer.started"
 OUTPUT_ENDED = frozenset({"output_audio_buffer.stopped", "output_audio_buffer.cleared"})

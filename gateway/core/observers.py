@@ -14,9 +14,9 @@ from typing import Mapping, Protocol
 
 from gateway.core.errors import GatewayError
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
-from gateway.core.routing import Route, RouteDecision
-
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
+from gateway.core.routing import Caps, Route, RouteDecision
+from gateway.core.turn_events import TurnEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +95,9 @@ class SessionInfo:
     transport: str = "websocket"
     #: the upstream call id of a direct-media call
     call_id: str | None = None
+    #: the session's effective caps: its route's, tightened by the gateway-wide defaults —
+    #: computed once at set-up; accounting enforces them, the directory and the demo show them
+    caps: Caps = field(default_factory=Caps)
 
 
 # --- session events (a handful per turn) -------------------------------------------------------
@@ -309,6 +312,8 @@ SessionEvent = (
     | TranslationOutput
     | ErrorSeen
     | ClientNotified
+    # derived by gateway.core.turns.TurnTracker and delivered right after the event that caused them
+    | TurnEvent
 )
 
 

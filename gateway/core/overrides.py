@@ -16,7 +16,7 @@ from gateway.core.errors import InvalidRequest, ToolsNotAllowed
 from gateway.core.kinds import SessionKind
 from gateway.core.routing import McpServerRule, SessionOverrides, ToolAllowlist
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 #: ``response.create`` fields a pinned session configuration also governs
 _PINNED_RESPONSE_FIELDS: Final = ("output_modalities", "tool_choice")

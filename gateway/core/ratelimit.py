@@ -1,8 +1,10 @@
-"""Handshake rate limits per client address and per API key: in-process token buckets, time is an argument."""
+"""Handshake rate limits per client address and per API key (token buckets), and failed-authentication
+limiting per address (fixed windows): in-process, time is an argument."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.core.errors import RateLimited
 
@@ -75,3 +77,38 @@ class HandshakeLimits:
 
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000 + 0.999))
+
+
+#: failed authentications from one address within one window before it is refused (429)
+MAX_AUTH_FAILURES = 10
+AUTH_FAILURE_WINDOW_S = 60.0
+
+
+class FailureLimiter(Protocol):
+    """Counts failed authentications per address within a window."""
+
+    async def blocked(self, address: str, now: float) -> bool: ...
+
+    async def failed(self, address: str, now: float) -> None: ...
+
+
+class LocalFailureLimiter:
+    """In-process fixed-window counter (per replica)."""
+
+    def __init__(self, max_failures: int = MAX_AUTH_FAILURES, window_s: float = AUTH_FAILURE_WINDOW_S) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self._windows: dict[str, tuple[float, int]] = {}
+
+    def _current(self, address: str, now: float) -> tuple[float, int]:
+        start, count = self._windows.get(address, (now, 0))
+        return (now, 0) if now - start >= self.window_s else (start, count)
+
+    async def blocked(self, address: str, now: float) -> bool:
+        return self._current(address, now)[1] >= self.max_failures
+
+    async def failed(self, address: str, now: float) -> None:
+        if len(self._windows) >= MAX_TRACKED:
+            self._windows = {a: w for a, w in self._windows.items() if now - w[0] < self.window_s}
+        start, count = self._current(address, now)
+        self._windows[address] = (start, count + 1)

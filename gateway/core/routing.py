@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, TypeVar
 
 from gateway.core.gateway_tools import GatewayToolSet
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,18 @@ class SessionRequest:
     budget_used_ratio: float | None = None
 
 
+_Limit = TypeVar("_Limit", int, float)
+
+
+def _lower(a: _Limit | None, b: _Limit | None) -> _Limit | None:
+    """The stricter of two optional limits (``None`` is no limit)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
 @dataclass(frozen=True, slots=True)
 class Caps:
     """Per-session limits a route carries; ``None`` means no limit of that kind."""
@@ -48,17 +60,10 @@ class Caps:
     def tightened(self, other: "Caps") -> "Caps":
         """The stricter of two cap sets, limit by limit."""
 
-        def lower(a: float | int | None, b: float | int | None) -> float | int | None:
-            if a is None:
-                return b
-            if b is None:
-                return a
-            return min(a, b)
-
         return Caps(
-            max_cost_micros=lower(self.max_cost_micros, other.max_cost_micros),  # type: ignore[arg-type]
-            max_duration_s=lower(self.max_duration_s, other.max_duration_s),
-            idle_timeout_s=lower(self.idle_timeout_s, other.idle_timeout_s),
+            max_cost_micros=_lower(self.max_cost_micros, other.max_cost_micros),
+            max_duration_s=_lower(self.max_duration_s, other.max_duration_s),
+            idle_timeout_s=_lower(self.idle_timeout_s, other.idle_timeout_s),
             warn_ratio=min(self.warn_ratio, other.warn_ratio),
         )
 

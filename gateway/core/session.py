@@ -17,9 +17,10 @@ for the relay to hand to observers off the hot path; counters live in :attr:`sta
 
 from __future__ import annotations
 
+import enum
 import itertools
 from dataclasses import dataclass, field
-from typing import Callable, Final, Mapping
+from typing import Callable, Final, Literal, Mapping
 
 from gateway.core import dialect as beta
 from gateway.core import observers as ev
@@ -31,32 +32,35 @@ from gateway.core.errors import (
     FrameTooLarge,
     GatewayError,
     InvalidRequest,
+    RetiredParameter,
     UnknownEventType,
 )
 from gateway.core.frames import Reading, dumps, encode, read_client, read_upstream
+from gateway.core.jsontypes import JsonObject
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.media import DirectMediaMeter
 from gateway.core.observers import SessionStats
 from gateway.core.overrides import apply_to_response, apply_to_session, opening_session
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX, client_events
+from gateway.core.ports import Frame
 from gateway.core.routing import SessionOverrides
 from gateway.core.tool_calls import ToolCallInterceptor
 
-Frame = bytes | str
-JsonObject = dict[str, object]
 #: checks tools declared mid-session against the policy rules that look at declared tools;
 #: returns the error to refuse them with (``None`` = the session's route still holds)
 DeclaredToolsCheck = Callable[[list[object]], GatewayError | None]
 
 
-class _Forward:
-    __slots__ = ()
+class Forward(enum.Enum):
+    """The hot-path verdict: relay the original frame untouched (a singleton a type checker narrows)."""
+
+    FORWARD = "forward"
 
     def __repr__(self) -> str:
         return "FORWARD"
 
 
-FORWARD: Final = _Forward()
+FORWARD: Final = Forward.FORWARD
 
 
 @dataclass(slots=True)
@@ -68,7 +72,8 @@ class Emit:
     close: GatewayError | None = None
 
 
-Action = _Forward | Emit
+#: what the core tells the shell to do with one frame: ``action is FORWARD`` narrows the rest to ``Emit``
+Action = Literal[Forward.FORWARD] | Emit
 
 _FORMAT_NAMES: Final = {"audio/pcm", "audio/pcmu", "audio/pcma"}
 #: the most output tokens OpenAI lets one response produce (``max_output_tokens: "inf"``)
@@ -229,6 +234,7 @@ class SessionCore:
                 return Emit()
             event = translated
         event_type = event["type"]
+        refuse_retired_fields(event)
         if event_type == "session.update":
             self._client_session_update(event)
         elif event_type == "response.create":
@@ -259,6 +265,15 @@ class SessionCore:
         if isinstance(audio, dict):
             self.stats.input_format = _format_of(audio.get("input")) or self.stats.input_format
             self.stats.output_format = _format_of(audio.get("output")) or self.stats.output_format
+        self._served_model_name(session)
+
+    def _served_model_name(self, session: JsonObject) -> None:
+        """The model the client asked for becomes the one it is served by (a policy may map it).
+
+        Any other name is passed on unchanged so the upstream refuses it ("cannot be changed").
+        """
+        if self._rewrite_model and session.get("model") == self.requested_model:
+            session["model"] = self.served_model
 
     def _client_response_create(self, event: JsonObject, now: float) -> None:
         response = event.get("response")
@@ -500,3 +515,25 @@ def _int(obj: JsonObject, key: str) -> int | None:
 
 def _event_id(info: Reading) -> str | None:
     return _str(info.event, "event_id") if info.event is not None else None
+
+
+#: the saved-prompt reference OpenAI shut down on 2026-11-30 (sessions, responses, call accept)
+PROMPT_SHUTDOWN = "2026-11-30"
+
+
+def refuse_retired_fields(event: JsonObject) -> None:
+    """Refuse a ``session.update`` / ``response.create`` that still sets the shut-down ``prompt`` field.
+
+    The gateway refuses the whole event with an ``error`` rather than dropping the field: a saved
+    prompt usually carries the agent's instructions, and silently running without them is worse.
+    ``prompt: null`` (what SDKs echo back) passes.
+    """
+    kind = event.get("type")
+    holder = "session" if kind == "session.update" else "response" if kind == "response.create" else None
+    body = event.get(holder) if holder else None
+    if isinstance(body, dict) and body.get("prompt") is not None:
+        raise RetiredParameter(
+            f"Unknown parameter: '{holder}.prompt'. Saved prompts were shut down on {PROMPT_SHUTDOWN}; "
+            "send the prompt's text as 'instructions' instead.",
+            param=f"{holder}.prompt",
+        )

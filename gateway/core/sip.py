@@ -12,7 +12,7 @@ from typing import Final
 
 from gateway.core.errors import InvalidRequest
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 INCOMING: Final = "realtime.call.incoming"
 MAX_HEADERS: Final = 64

@@ -38,13 +38,15 @@ from gateway.core.overrides import apply_to_response
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX
 from gateway.core.routing import SessionOverrides
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 #: ``metadata`` tag on the gateway's filler responses (echoed in their events)
 FILLER_TAG: Final = "voice_gateway_filler"
 #: while a response is running, a due filler waits this long before looking again
 _BUSY_RECHECK_S: Final = 0.05
-_ITEM_EVENTS: Final = frozenset({"conversation.item.added", "conversation.item.created", "conversation.item.done"})
+_ITEM_EVENTS: Final = frozenset(
+    {"conversation.item.added", "conversation.item.created", "conversation.item.done", "conversation.item.retrieved"}
+)
 _ARGUMENT_EVENTS: Final = frozenset({"response.function_call_arguments.delta", "response.function_call_arguments.done"})
 
 

@@ -14,10 +14,11 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from gateway.core.errors import StoreError, StoreUnavailable
+from gateway.core.jsontypes import as_number
 from gateway.core.observers import SessionEnded, SessionEvent, SessionInfo, SessionStats, Verdict
 from gateway.core.routing import Caps
 from gateway.directory.ports import DirectoryBoard
@@ -54,7 +55,7 @@ def caps_view(caps: Caps) -> dict[str, object]:
     }
 
 
-def entry_of(local: _Local, replica_id: str, spend: int | None, trace_id: str | None, caps: Caps, wall: float) -> Entry:
+def entry_of(local: _Local, replica_id: str, spend: int | None, trace_id: str | None, wall: float) -> Entry:
     """The published view of one session: what an operator needs, never a secret or a transcript."""
     info, stats = local.info, local.stats
     return {
@@ -76,7 +77,7 @@ def entry_of(local: _Local, replica_id: str, spend: int | None, trace_id: str | 
         "started_at": local.started_wall,
         "updated_at": wall,
         "spend_micros": spend,
-        "caps": caps_view(info.route.caps.tightened(caps)),
+        "caps": caps_view(info.caps),
         "trace_id": trace_id,
         "responses": stats.responses if stats else 0,
         "bytes_from_client": stats.bytes_from_client if stats else 0,
@@ -112,7 +113,6 @@ class DirectoryHooks:
     trace_id_of: TraceIdOf = lambda _sid: None
     #: the session's per-turn summaries so far (``AccountingService.turns_of``), for the timeline page
     turns_of: TurnsOf = lambda _sid: None
-    default_caps: Caps = field(default_factory=Caps)
 
 
 class SessionDirectory:
@@ -167,7 +167,7 @@ class SessionDirectory:
             trace = _safe(self.hooks.trace_id_of, sid)
             spend = spend if isinstance(spend, int) else None
             trace = trace if isinstance(trace, str) else traceparent_trace_id(local.info.traceparent)
-            entries[sid] = entry_of(local, self.replica_id, spend, trace, self.hooks.default_caps, wall)
+            entries[sid] = entry_of(local, self.replica_id, spend, trace, wall)
             turns = _safe(self.hooks.turns_of, sid)
             entries[sid]["turns"] = turns if isinstance(turns, list) else []
         return entries
@@ -206,7 +206,7 @@ class SessionDirectory:
         for replica in await self.replicas():
             if replica != self.replica_id:
                 found.extend((await self._hash(replica)).values())
-        return sorted(found, key=lambda e: (float(e.get("started_at") or 0), str(e["session_id"])))  # type: ignore[arg-type]
+        return sorted(found, key=lambda e: (as_number(e.get("started_at")), str(e["session_id"])))
 
     async def find(self, session_id: str) -> Entry | None:
         """One live session's entry, from whichever replica holds it."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import orjson
 
 from gateway.emulator import audio, text
+from gateway.emulator.audio import AudioFormat
 from gateway.emulator.response import InputUsage
 from gateway.emulator.types import Json
 
@@ -31,9 +32,11 @@ class Entry:
     audio_ms: int = 0
     #: user audio in the input format it arrived in (dropped for old items to bound memory)
     audio: bytes | None = None
-    audio_format: audio.AudioFormat | None = None
+    audio_format: AudioFormat | None = None
     #: assistant audio is regenerated on retrieve from the synthetic voice track
     voice_offset_ms: int | None = None
+    #: what the emulated model understood of user audio (``spoken`` text or the stand-in transcript)
+    heard: str | None = None
 
     @property
     def id(self) -> str:
@@ -93,15 +96,6 @@ class Conversation:
         self._entries.remove(entry)
         return True
 
-    def last_user_text(self) -> str | None:
-        """Text of the newest user message with ``input_text`` content, if any."""
-        for entry in reversed(self._entries):
-            if entry.item.get("type") == "message" and entry.item.get("role") == "user":
-                texts = [str(c.get("text") or "") for c in _content(entry.item)]
-                if any(texts):
-                    return " ".join(texts)
-        return None
-
     def context_usage(self, preamble: str, entries: list[Entry] | None = None) -> InputUsage:
         """Input tokens for a response over ``entries`` (default: the whole conversation)."""
         keys: list[ContextKey] = [(f"pre:{hash(preamble)}", text.text_tokens(preamble), 0)]
@@ -153,3 +147,17 @@ def _entry_tokens(entry: Entry) -> tuple[int, int]:
         else:
             audio_tokens = text.input_audio_tokens(entry.audio_ms)
     return text_tokens, audio_tokens
+
+
+def user_turn_words(entries: list[Entry]) -> tuple[str | None, bool]:
+    """The newest user message's words (typed text, else what was heard) and whether a tool was
+    already called after it (then that turn has had its call)."""
+    called = False
+    for entry in reversed(entries):
+        item = entry.item
+        if item.get("type") in ("function_call", "function_call_output"):
+            called = True
+        elif item.get("type") == "message" and item.get("role") == "user":
+            typed = " ".join(str(c.get("text") or "") for c in _content(item)).strip()
+            return (typed or entry.heard), called
+    return None, called

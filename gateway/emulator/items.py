@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Final
 
-from gateway.emulator import audio
+from gateway.emulator import audio, spoken
+from gateway.emulator.audio import samples_of
 from gateway.emulator.conversation import Entry
 from gateway.emulator.machine import Outgoing
 from gateway.emulator.parsing import decode_audio
 from gateway.emulator.types import Event, Json
+from gateway.core.jsontypes import as_list
 
 if TYPE_CHECKING:
     from gateway.emulator.realtime import RealtimeSession
@@ -90,13 +92,15 @@ class ItemOps:
     def _entry(self, item: dict[str, Json]) -> Entry:
         """Wrap a created item, measuring any inline input audio."""
         fmt = self.session.input.format
-        data = b"".join(decode_audio(c.get("audio")) or b"" for c in item.get("content") or []  # type: ignore[union-attr]
+        data = b"".join(decode_audio(c.get("audio")) or b"" for c in as_list(item.get("content"))
                         if isinstance(c, dict) and c.get("type") == "input_audio")
         stored = {**item}
         if data:
             stored["content"] = [{k: v for k, v in c.items() if k != "audio"} if isinstance(c, dict) else c
-                                 for c in item["content"]]  # type: ignore[union-attr]
-        return Entry(stored, audio_ms=fmt.ms(len(data)), audio=data or None, audio_format=fmt if data else None)
+                                 for c in as_list(item.get("content"))]
+        heard = spoken.decode(samples_of(data, fmt), fmt.rate) if data else None
+        return Entry(stored, audio_ms=fmt.ms(len(data)), audio=data or None, audio_format=fmt if data else None,
+                     heard=heard)
 
     def _with_audio(self, entry: Entry) -> dict[str, Json]:
         """The item with base64 audio restored into its audio content part."""
@@ -108,7 +112,7 @@ class ItemOps:
             return item
         encoded = base64.b64encode(blob).decode()
         item["content"] = [{**c, "audio": encoded} if isinstance(c, dict) and c.get("type") in
-                           ("input_audio", "output_audio") else c for c in item.get("content") or []]  # type: ignore[union-attr]
+                           ("input_audio", "output_audio") else c for c in as_list(item.get("content"))]
         return item
 
     def _not_found(self, event: Event) -> Event:
@@ -140,8 +144,9 @@ def _check_item(item: dict[str, Json]) -> tuple[str, str] | None:
 
 def _cut_transcript(entry: Entry, end_ms: int) -> None:
     """Drop the transcript words the listener never heard."""
-    for part in entry.item.get("content") or []:  # type: ignore[union-attr]
-        if isinstance(part, dict) and isinstance(part.get("transcript"), str) and entry.audio_ms:
-            words = part["transcript"].split(" ")  # type: ignore[union-attr]
+    for part in as_list(entry.item.get("content")):
+        transcript = part.get("transcript") if isinstance(part, dict) else None
+        if isinstance(part, dict) and isinstance(transcript, str) and entry.audio_ms:
+            words = transcript.split(" ")
             keep = round(len(words) * end_ms / entry.audio_ms)
             part["transcript"] = " ".join(words[:keep])

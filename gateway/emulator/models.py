@@ -17,9 +17,13 @@ _SNAPSHOTS: Final = {
 }
 
 
+#: name prefixes of the conversation models in the SDK's realtime model literal (older ones included)
+_REALTIME_PREFIXES: Final = ("gpt-realtime", "gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview", "gpt-audio-")
+
+
 def realtime_model_ok(model: str) -> bool:
-    """``/v1/realtime?model=``: any ``gpt-realtime*`` conversation model (not whisper/translate)."""
-    return model.startswith("gpt-realtime") and "whisper" not in model and "translate" not in model
+    """``/v1/realtime?model=``: a realtime conversation model, older or newer (not whisper/translate)."""
+    return model.startswith(_REALTIME_PREFIXES) and "whisper" not in model and "translate" not in model
 
 
 def translation_model_ok(model: str) -> bool:

@@ -21,11 +21,12 @@ def decode_event(ids: IdFactory, frame: str | bytes) -> Event:
                                   f"client event: {exc}.")
     if not isinstance(value, dict):
         return errors.error_event(ids, "invalid_json", "A client event must be a JSON object.")
-    client_id = value.get("event_id") if isinstance(value.get("event_id"), str) else None
+    event_id = value.get("event_id")
+    client_id = event_id if isinstance(event_id, str) else None
     if not isinstance(value.get("type"), str):
-        return errors.missing_parameter(ids, "type", client_id)  # type: ignore[arg-type]
+        return errors.missing_parameter(ids, "type", client_id)
     if value["type"] == "error":
-        return errors.invalid_value(ids, "type", "'error' is a server event.", client_id)  # type: ignore[arg-type]
+        return errors.invalid_value(ids, "type", "'error' is a server event.", client_id)
     return value
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from gateway.emulator import errors, text
-from gateway.emulator.audio import PCM, AudioFormat, format_from_json
+from gateway.emulator import errors, spoken, text
+from gateway.emulator.audio import PCM, AudioFormat, format_from_json, samples_of
 from gateway.emulator.conversation import Conversation, Entry
 from gateway.emulator.ids import IdFactory
 from gateway.emulator.input_audio import MIN_COMMIT_MS, InputAudio, Started, Stopped
@@ -31,6 +31,8 @@ from gateway.emulator.stats import SessionRecord
 from gateway.emulator.transcription import AsrJob, AsrQueue
 from gateway.emulator.types import Event, Json
 from gateway.emulator.vad import VadConfig
+from gateway.core.jsontypes import as_int, as_list, as_number, as_dict, member
+from gateway.core import session_schema as schema
 
 SESSION_TTL_S = 3600
 _TRANSCRIPTION_EVENTS = frozenset({"session.update", "input_audio_buffer.append",
@@ -115,7 +117,7 @@ class RealtimeSession:
 
     def output_format(self) -> AudioFormat:
         """The session's output audio format."""
-        fmt = self.session["audio"]["output"]["format"]  # type: ignore[index,call-overload]
+        fmt = member(self.session, "audio", "output", "format")
         return format_from_json(fmt) or PCM
 
     # --- handlers ----------------------------------------------------------------------------
@@ -142,8 +144,10 @@ class RealtimeSession:
 
     def _session_update(self, event: Event, now: float) -> list[Outgoing]:
         """Merge the update and reply with the full effective session."""
-        result = apply_update(self.session, event.get("session"),
-                              audio_produced=self.responder.audio_produced)
+        patch = event.get("session")
+        if isinstance(patch, dict) and self.model is not None and patch.get("model") == self.model:
+            patch = {k: v for k, v in patch.items() if k != "model"}  # the name asked for, not the snapshot's
+        result = apply_update(self.session, patch, audio_produced=self.responder.audio_produced)
         if isinstance(result, Problem):
             error = self.error(result.code, result.message, event, param=result.param)
             if result.fatal:
@@ -215,14 +219,15 @@ class RealtimeSession:
         item: dict[str, Json] = {"id": item_id, "type": "message", "object": "realtime.item",
                                  "status": "completed", "role": "user",
                                  "content": [{"type": "input_audio", "transcript": None}]}
-        previous = self.conversation.insert(Entry(item, audio_ms=audio_ms, audio=data, audio_format=fmt))
+        heard = _heard(data, fmt) or text.transcript_text(self.user_turns, audio_ms)
+        previous = self.conversation.insert(Entry(item, audio_ms=audio_ms, audio=data, audio_format=fmt, heard=heard))
         out: list[Outgoing] = [
             self.event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id),
             self.event("conversation.item.added", previous_item_id=previous, item=item),
             self.event("conversation.item.done", previous_item_id=previous, item=item)]
         model = self._transcription_model()
         if model is not None:
-            self.asr.submit(AsrJob(item_id, model, self.user_turns, audio_ms), now)
+            self.asr.submit(AsrJob(item_id, model, audio_ms, heard), now)
         return out
 
     def _asr_poll(self, now: float) -> list[Outgoing]:
@@ -233,7 +238,7 @@ class RealtimeSession:
             if entry is not None and str(event["type"]).endswith(".completed"):
                 entry.item = {**entry.item, "content": [
                     {**part, "transcript": event["transcript"]} if isinstance(part, dict) else part
-                    for part in entry.item.get("content") or []]}  # type: ignore[union-attr]
+                    for part in as_list(entry.item.get("content"))]}
         return list(out)
 
     def _clear(self, event: Event, now: float) -> list[Outgoing]:
@@ -252,7 +257,7 @@ class RealtimeSession:
 
     def _audio_input(self) -> dict[str, Json]:
         """``session.audio.input``."""
-        return self.session["audio"]["input"]  # type: ignore[index,return-value,call-overload]
+        return as_dict(member(self.session, "audio", "input"))
 
     def _input_format(self) -> AudioFormat:
         """The session's input audio format."""
@@ -275,9 +280,9 @@ class RealtimeSession:
             return None
         if detection.get("type") == "semantic_vad":
             return VadConfig(silence_duration_ms=semantic_silence_ms(detection))
-        return VadConfig(threshold=float(detection.get("threshold") or 0.5),  # type: ignore[arg-type]
-                         prefix_padding_ms=int(detection.get("prefix_padding_ms") or 0),  # type: ignore[arg-type]
-                         silence_duration_ms=int(detection.get("silence_duration_ms") or 500))  # type: ignore[arg-type]
+        return VadConfig(threshold=as_number(detection.get("threshold"), schema.VAD_THRESHOLD),
+                         prefix_padding_ms=as_int(detection.get("prefix_padding_ms"), schema.VAD_PREFIX_PADDING_MS),
+                         silence_duration_ms=as_int(detection.get("silence_duration_ms"), schema.VAD_SILENCE_DURATION_MS))
 
     def _transcription_model(self) -> str | None:
         """The input-transcription model, if transcription is on."""
@@ -294,3 +299,9 @@ class RealtimeSession:
             name = str(call.item.get("name")) if call else "function"
             return text.tool_reply_text(name, str(last.item.get("output")), self.script.reply_ms)
         return text.reply_text(turn, self.script.reply_ms)
+
+
+def _heard(data: bytes, fmt: AudioFormat) -> str | None:
+    """Text tone-coded in committed audio (``spoken``), capitalised like a transcript."""
+    found = spoken.decode(samples_of(data, fmt), fmt.rate)
+    return found[:1].upper() + found[1:] if found else None

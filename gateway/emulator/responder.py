@@ -14,11 +14,12 @@ import orjson
 
 from gateway.emulator import tools
 from gateway.emulator.audio import format_from_json
-from gateway.emulator.conversation import Entry, preamble_text
+from gateway.emulator.conversation import Entry, preamble_text, user_turn_words
 from gateway.emulator.machine import Outgoing
 from gateway.emulator.response import CallPlan, MessagePlan, Pacing, ResponseRun, ResponseSettings
-from gateway.emulator.session_config import Problem, check_max_tokens, check_tool_choice
+from gateway.emulator.session_config import Problem, check_max_tokens, check_prompt, check_tool_choice, check_tools
 from gateway.emulator.types import Event, Json
+from gateway.core.jsontypes import as_list, as_dict, member
 
 if TYPE_CHECKING:
     from gateway.emulator.realtime import RealtimeSession
@@ -92,6 +93,8 @@ class Responder:
         out: list[Outgoing] = []
         for run in [r for r in [self.active, *self.out_of_band] if r is not None]:
             out += run.poll(now)
+        if self.active is not None and self._active_entry is not None:
+            self._active_entry.audio_ms = self.active.sent_audio_ms  # truncatable while it streams
         self._reap()
         return out
 
@@ -114,14 +117,14 @@ class Responder:
         usage_in = s.conversation.context_usage(preamble_text(instructions, tool_list), context)
         settings = self._settings(params, in_conversation)
         plan = self._plan(params, context, instructions, tool_list)
-        pacing = Pacing(s.script.ttfa_ms, s.script.chunk_ms, s.script.pace)
+        pacing = Pacing(s.script.ttfa_ms, s.script.chunk_ms, s.script.pace, s.script.speed, s.script.burst_ms)
         run = ResponseRun(s.ids, settings, plan, usage_in, pacing, s.record, now)
         s.record.response_configs.append({
             "instructions": instructions, "tools": tool_list, "voice": settings.voice,
             "max_output_tokens": settings.max_output_tokens, "conversation": params.get("conversation", "auto")})
         if run.audio:
             self.audio_produced = True
-            self._voice_clock_ms += run.plan.audio_ms  # type: ignore[union-attr]
+            self._voice_clock_ms += run.plan.audio_ms if isinstance(run.plan, MessagePlan) else 0
         if in_conversation:
             self.active = run
             self._active_entry = Entry(run.item_object("in_progress"), voice_offset_ms=settings.voice_offset_ms)
@@ -134,14 +137,13 @@ class Responder:
         """Session defaults overridden by ``response.create.response``."""
         s = self.session
         session = s.session
-        out_audio = session["audio"]["output"]  # type: ignore[index,call-overload]
-        override = (params.get("audio") or {}).get("output") or {}  # type: ignore[union-attr]
-        fmt = format_from_json(override.get("format")) or s.output_format()  # type: ignore[union-attr]
+        override = as_dict(member(params, "audio", "output"))
+        fmt = format_from_json(override.get("format")) or s.output_format()
         return ResponseSettings(
             response_id=s.ids.new("resp"),
             conversation_id=s.conversation.id if in_conversation else None,
-            output_modalities=list(params.get("output_modalities") or session["output_modalities"]),  # type: ignore[arg-type]
-            output_format=fmt, voice=override.get("voice", out_audio["voice"]),  # type: ignore[union-attr,index]
+            output_modalities=[str(m) for m in as_list(params.get("output_modalities") or session["output_modalities"])],
+            output_format=fmt, voice=override.get("voice", member(session, "audio", "output", "voice")),
             max_output_tokens=params.get("max_output_tokens", session.get("max_output_tokens", "inf")),
             metadata=params.get("metadata"),
             previous_item_id=s.conversation.last_id() if in_conversation else None,
@@ -152,12 +154,14 @@ class Responder:
         """Speak, or call a tool per the documented trigger rule."""
         s = self.session
         last = context[-1] if context else None
+        words, called = user_turn_words(context)
         ctx = tools.ToolContext(
             tools=tool_list if isinstance(tool_list, list) else [],
             tool_choice=params.get("tool_choice", s.session.get("tool_choice", "auto")),
             instructions=instructions, metadata=params.get("metadata"),
-            last_user_text=s.conversation.last_user_text(),
-            last_item_is_tool_output=last is not None and last.item.get("type") == "function_call_output")
+            last_user_text=words,
+            last_item_is_tool_output=last is not None and last.item.get("type") == "function_call_output",
+            turn_had_call=called)
         tool = tools.choose_tool(ctx)
         if tool is not None:
             arguments = orjson.dumps(tools.arguments_for(tool.get("parameters"))).decode()
@@ -170,7 +174,7 @@ class Responder:
         if given is None:
             return list(self.session.conversation)
         entries: list[Entry] = []
-        for item in given:  # type: ignore[union-attr]
+        for item in as_list(given):
             if isinstance(item, dict) and item.get("type") == "item_reference":
                 found = self.session.conversation.get(str(item.get("id")))
                 if found is None:
@@ -201,6 +205,8 @@ def _validate(params: Json) -> Problem | None:
         check_tool_choice(params["tool_choice"], "response.tool_choice") if "tool_choice" in params else None,
         check_max_tokens(params["max_output_tokens"], "response.max_output_tokens")
         if "max_output_tokens" in params else None,
+        check_prompt(params.get("prompt"), "response.prompt"),
+        check_tools(params["tools"], "response.tools") if "tools" in params else None,
     ]
     if "output_modalities" in params and params["output_modalities"] not in (["audio"], ["text"]):
         checks.append(Problem("invalid_value", "response.output_modalities",

@@ -65,6 +65,17 @@ class Pacing:
     ttfa_ms: int
     chunk_ms: int
     pace: bool
+    #: generation speed as a multiple of real time (1 = real time)
+    speed: int = 1
+    #: audio released together per burst (0 = one chunk per step)
+    burst_ms: int = 0
+
+    def audio_offset_s(self, offset_ms: int) -> float:
+        """When the audio starting at ``offset_ms`` of a reply is sent, relative to its first chunk."""
+        if not self.pace:
+            return 0.0
+        burst = max(self.burst_ms, self.chunk_ms)
+        return (offset_ms // burst) * burst / self.speed / 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,15 +174,20 @@ class ResponseRun:
         return base + (index * step_ms / 1000 if self.pacing.pace else 0.0)
 
     def _schedule_audio(self, first: float) -> None:
-        """One step per audio chunk; transcript deltas ride along; the tail follows the last chunk."""
+        """One step per audio chunk, released in bursts faster than real time (``Pacing``).
+
+        Transcript deltas ride along; the tail (``response.done``) follows the last chunk, so it
+        arrives while the client still has audio to play, as with the real service.
+        """
         assert isinstance(self.plan, MessagePlan)
         chunk = self.pacing.chunk_ms
         count = max(1, math.ceil(self.plan.audio_ms / chunk))
         deltas = text.split_deltas(self.plan.text, count)
         for i in range(count):
             length = min(chunk, self.plan.audio_ms - i * chunk)
-            self._steps.append((self._at(first, i, chunk), self._audio_step(i * chunk, length, deltas[i])))
-        self._steps.append((self._at(first, count - 1, chunk), self._finish_message))
+            due = first + self.pacing.audio_offset_s(i * chunk)
+            self._steps.append((due, self._audio_step(i * chunk, length, deltas[i])))
+        self._steps.append((first + self.pacing.audio_offset_s((count - 1) * chunk), self._finish_message))
 
     def _schedule_text(self, first: float) -> None:
         """One text delta per word, 50 ms apart when paced."""
@@ -211,7 +227,7 @@ class ResponseRun:
             "object": "realtime.response", "id": self.response_id, "status": status,
             "status_details": details,
             "output": [self.final_item] if self.final_item is not None and status != "in_progress" else [],
-            "conversation_id": s.conversation_id, "output_modalities": s.output_modalities,
+            "conversation_id": s.conversation_id, "output_modalities": [*s.output_modalities],
             "max_output_tokens": s.max_output_tokens,
             "audio": {"output": {"format": s.output_format.to_json(), "voice": s.voice}},
             "usage": self.final_usage, "metadata": s.metadata,
@@ -316,7 +332,7 @@ class ResponseRun:
         self.final_item = self.item_object(item_status)
         self.final_usage = self._usage()
         self.record.responses += 1
-        self.record.usage_total.add_response(self.final_usage)  # type: ignore[arg-type]
+        self.record.usage_total.add_response(self.final_usage)
         events = [self._event("response.output_item.done", response_id=self.response_id, output_index=0,
                               item=self.final_item)]
         if self.settings.conversation_id is not None:

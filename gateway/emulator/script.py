@@ -11,7 +11,12 @@ knob                      meaning
                           (default 250); also the translation output lag
 ``emu_reply_ms``          length of a spoken reply in ms (default 2000)
 ``emu_chunk_ms``          audio per ``response.output_audio.delta`` (default 100)
-``emu_pace``              ``1`` stream at real-time pace (default), ``0`` send as fast as possible
+``emu_pace``              ``1`` timed output (default), ``0`` send everything as fast as possible
+``emu_speed``             audio generation speed as a multiple of real time (default 4): like the
+                          real service, a reply's audio arrives faster than it plays, so clients
+                          hold unplayed audio and truncate at what they played; ``1`` = real time
+``emu_burst_ms``          audio released together per burst (default 500); ``0`` = one chunk per
+                          step. ``emu_speed=1&emu_burst_ms=0`` is the old real-time stream
 ``emu_asr_ms``            input-transcription latency after a commit (default 150)
 ``emu_mode``              ``normal`` (default) or ``echo``: each input append is answered at once
                           by one output audio delta carrying the same payload; no VAD
@@ -31,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 FAULTS: Final = frozenset(
     {"none", "refuse", "refuse429", "drop", "drop1011", "malformed", "nan", "stall", "slow_accept"})
@@ -52,6 +57,8 @@ class Script:
     reply_ms: int = 2000
     chunk_ms: int = 100
     pace: bool = True
+    speed: int = 4
+    burst_ms: int = 500
     asr_ms: int = 150
     mode: str = "normal"
     snapshot: bool = False
@@ -68,6 +75,10 @@ class Script:
         for name in ("ttfa_ms", "reply_ms", "asr_ms", "fault_after", "delay_ms"):
             if getattr(self, name) < 0:
                 raise ScriptError(f"emu_{name} must be >= 0")
+        if not 1 <= self.speed <= 100:
+            raise ScriptError("emu_speed must be within 1..100")
+        if not 0 <= self.burst_ms <= 60_000:
+            raise ScriptError("emu_burst_ms must be within 0..60000")
         if not 10 <= self.chunk_ms <= 10_000:
             raise ScriptError("emu_chunk_ms must be within 10..10000")
 
@@ -79,7 +90,18 @@ class Script:
             if name not in fields:
                 raise ScriptError(f"unknown emulator knob emu_{name}")
             changes[name] = _parse(name, text, getattr(self, name))
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        return self.with_values(changes)
+
+    def with_values(self, changes: Mapping[str, int | bool | str]) -> Script:
+        """Return a copy with typed knob values; each must have its field's type (bool is not an int)."""
+        merged: dict[str, Any] = dataclasses.asdict(self)  # checked against each field's type below
+        for name, value in changes.items():
+            if name not in merged:
+                raise ScriptError(f"unknown emulator knob emu_{name}")
+            if type(value) is not type(merged[name]):
+                raise ScriptError(f"emu_{name} must be a {type(merged[name]).__name__}")
+            merged[name] = value
+        return Script(**merged)
 
 
 def _parse(name: str, text: str, current: int | bool | str) -> int | bool | str:

@@ -24,6 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from gateway.emulator.audio import PCM, voice
 from gateway.emulator.calls.http import CallsApi, CallsServer, start_calls_server
@@ -263,9 +264,9 @@ def _authorised(headers: Headers) -> bool:
                for p in protocols.split(","))
 
 
-def _select_subprotocol(connection: ServerConnection, offered: Sequence[str]) -> str | None:
+def _select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
     """Answer browser clients' ``realtime`` subprotocol; others get none."""
-    return "realtime" if "realtime" in offered else None
+    return Subprotocol("realtime") if "realtime" in offered else None
 
 
 def _json_response(connection: ServerConnection, status: HTTPStatus, message: str, kind: str,
@@ -281,30 +282,30 @@ def _json_response(connection: ServerConnection, status: HTTPStatus, message: st
 
 
 async def start_emulator(host: str = "127.0.0.1", port: int = 0, *, max_size: int = MAX_FRAME_BYTES,
-                         calls_port: int = 0, **script_defaults: int | bool | str) -> EmulatorHandle:
-    """Start the emulator in this event loop; ``script_defaults`` are ``Script`` field names."""
-    defaults = Script(**script_defaults)  # type: ignore[arg-type]
+                         calls_port: int = 0, script: Script | None = None,
+                         **script_defaults: int | bool | str) -> EmulatorHandle:
+    """Start the emulator in this event loop; ``script`` or ``script_defaults`` (``Script`` field names) set its knobs."""
+    defaults = (script or Script()).with_values(script_defaults)
     voice(PCM, 0, 1)  # render the synthetic voice now, not during the first timed response
     sessions: list[SessionRecord] = []
     calls = CallRegistry()
     app = _App(defaults, sessions, calls)
     server = await serve(app.handle, host, port, process_request=app.process_request,
                          select_subprotocol=_select_subprotocol, max_size=max_size, compression=None)
-    bound = server.sockets[0].getsockname()
+    bound = next(iter(server.sockets)).getsockname()
     calls_server = await start_calls_server(host, CallsApi(calls, make_machine, defaults), calls_port)
     return EmulatorHandle(server, host, int(bound[1]), defaults, sessions, calls, calls_server)
 
 
 async def serve_emulator(host: str, port: int, **script_defaults: int | bool | str) -> EmulatorHandle:
     """Alias of ``start_emulator`` for callers that think of it as a server."""
-    return await start_emulator(host, port, **script_defaults)
+    return await start_emulator(host, port, script=Script().with_values(script_defaults))
 
 
 def main_emulator(host: str, port: int, *, calls_port: int | None = None, knobs: dict[str, str] | None = None) -> None:
     """Blocking entry point for ``voice-gateway emulator --port N`` (calls API on ``--calls-port``, default N+1)."""
     script = Script().with_overrides(knobs or {})
-    defaults = {f.name: getattr(script, f.name) for f in dataclasses.fields(script)}
-    main = _serve_forever(host, port, port + 1 if calls_port is None and port else calls_port or 0, defaults)
+    main = _serve_forever(host, port, port + 1 if calls_port is None and port else calls_port or 0, script)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
@@ -313,9 +314,9 @@ def main_emulator(host: str, port: int, *, calls_port: int | None = None, knobs:
         uvloop.run(main)
 
 
-async def _serve_forever(host: str, port: int, calls_port: int, defaults: dict[str, int | bool | str]) -> None:
+async def _serve_forever(host: str, port: int, calls_port: int, script: Script) -> None:
     """Run until cancelled (Ctrl-C)."""
-    handle = await start_emulator(host, port, calls_port=calls_port, **defaults)
+    handle = await start_emulator(host, port, calls_port=calls_port, script=script)
     log.info("voice-gateway emulator listening on %s (calls API on %s)", handle.url, handle.calls_url)
     print(f"emulator listening on {handle.url} (calls API on {handle.calls_url})", flush=True)
     try:

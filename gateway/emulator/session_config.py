@@ -11,15 +11,16 @@ import copy
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.emulator.audio import PCM, format_from_json
+from gateway.core import session_schema as schema
+from gateway.emulator.audio import format_from_json
 from gateway.emulator.types import Json
+from gateway.core.jsontypes import as_dict, member
 
 DEFAULT_INSTRUCTIONS: Final = (
     "You are a helpful, concise voice assistant. This session is served by the voice-gateway "
     "emulator, which follows the Realtime protocol but does not run a model."
 )
-VOICES: Final = frozenset({"alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse",
-                           "marin", "cedar"})
+VOICES: Final = schema.VOICES
 TRANSCRIPTION_MODELS: Final = frozenset({
     "whisper-1", "gpt-transcribe", "gpt-live-transcribe", "gpt-realtime-whisper",
     "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15",
@@ -50,41 +51,17 @@ class Problem:
 
 def server_vad_defaults(conversation: bool) -> dict[str, Json]:
     """OpenAI's documented server_vad defaults (response knobs only in conversation sessions)."""
-    vad: dict[str, Json] = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
-                            "silence_duration_ms": 500}
-    if conversation:
-        vad.update(idle_timeout_ms=None, create_response=True, interrupt_response=True)
-    return vad
+    return schema.server_vad(conversation)
 
 
 def default_realtime_session(session_id: str, model: str, expires_at: int) -> dict[str, Json]:
     """The ``session.created`` object of a fresh voice-agent session."""
-    session: dict[str, Json] = {
-        "type": "realtime", "object": "realtime.session", "id": session_id, "model": model,
-        "expires_at": expires_at, "output_modalities": ["audio"], "instructions": DEFAULT_INSTRUCTIONS,
-        "tools": [], "tool_choice": "auto", "max_output_tokens": "inf", "tracing": None,
-        "truncation": "auto", "prompt": None, "include": None,
-        "audio": {
-            "input": {"format": PCM.to_json(), "transcription": None, "noise_reduction": None,
-                      "turn_detection": server_vad_defaults(conversation=True)},
-            "output": {"format": PCM.to_json(), "voice": "marin", "speed": 1.0},
-        },
-    }
-    if model.startswith("gpt-realtime-2"):
-        session["reasoning"] = {"effort": "low"}
-    return session
+    return schema.realtime_session(session_id, model, expires_at, instructions=DEFAULT_INSTRUCTIONS)
 
 
 def default_transcription_session(session_id: str, expires_at: int) -> dict[str, Json]:
     """The ``session.created`` object of a fresh transcription session."""
-    return {
-        "type": "transcription", "object": "realtime.transcription_session", "id": session_id,
-        "expires_at": expires_at, "include": None,
-        "audio": {"input": {
-            "format": PCM.to_json(), "noise_reduction": None,
-            "transcription": {"model": "gpt-live-transcribe"},
-            "turn_detection": server_vad_defaults(conversation=False)}},
-    }
+    return schema.transcription_session(session_id, expires_at)
 
 
 def apply_update(current: dict[str, Json], patch: Json, *, audio_produced: bool = False
@@ -135,9 +112,9 @@ def _apply_key(session: dict[str, Json], key: str, value: Json, conversation: bo
         else _invalid("session.instructions", "expected a string."),
         "output_modalities": lambda: None if value in (["audio"], ["text"]) else _invalid(
             "session.output_modalities", "expected [\"audio\"] or [\"text\"]."),
-        "tools": lambda: None if isinstance(value, list) and all(isinstance(t, dict) for t in value)
-        else _invalid("session.tools", "expected an array of tool objects."),
+        "tools": lambda: check_tools(value, "session.tools"),
         "tool_choice": lambda: check_tool_choice(value, "session.tool_choice"),
+        "prompt": lambda: check_prompt(value, "session.prompt"),
         "max_output_tokens": lambda: check_max_tokens(value, "session.max_output_tokens"),
     }
     problem = checks[key]() if key in checks else None
@@ -182,10 +159,11 @@ def _apply_audio_field(target: dict[str, Json], side: str, key: str, value: Json
     """Validate and store one ``audio.<side>.<key>`` field."""
     param = f"session.audio.{side}.{key}"
     if key == "format":
-        if format_from_json(value) is None:
+        fmt = format_from_json(value)
+        if fmt is None:
             return _invalid(param, "expected {\"type\":\"audio/pcm\",\"rate\":24000}, "
                                    "{\"type\":\"audio/pcmu\"} or {\"type\":\"audio/pcma\"}.")
-        value = format_from_json(value).to_json()  # type: ignore[union-attr]
+        value = fmt.to_json()
     elif key == "turn_detection":
         parsed = _turn_detection(value, param, conversation)
         if isinstance(parsed, Problem):
@@ -212,14 +190,9 @@ def _turn_detection(value: Json, param: str, conversation: bool) -> Json | Probl
         return None
     if not isinstance(value, dict) or value.get("type") not in ("server_vad", "semantic_vad"):
         return _invalid(param, "expected null or an object of type server_vad or semantic_vad.")
-    if value["type"] == "semantic_vad":
-        filled: dict[str, Json] = {"type": "semantic_vad", "eagerness": "auto"}
-        if conversation:
-            filled.update(create_response=True, interrupt_response=True)
-    else:
-        filled = server_vad_defaults(conversation)
+    filled = schema.turn_detection_defaults(value["type"], conversation)
     filled.update(value)
-    threshold = filled.get("threshold", 0.5)
+    threshold = filled.get("threshold", schema.VAD_THRESHOLD)
     if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         return _invalid(f"{param}.threshold", "expected a number between 0 and 1.")
     return filled
@@ -246,17 +219,16 @@ def _check_transcription_rules(session: dict[str, Json], conversation: bool, pat
     """Model-specific rules of transcription sessions (whisper: no VAD, no prompt)."""
     if conversation:
         return session
-    audio_in = session["audio"]["input"]  # type: ignore[index]
-    asr = audio_in.get("transcription") or {}  # type: ignore[union-attr]
-    if asr.get("model") != "gpt-realtime-whisper":  # type: ignore[union-attr]
+    audio_in = as_dict(member(session, "audio", "input"))
+    asr = as_dict(audio_in.get("transcription"))
+    if asr.get("model") != "gpt-realtime-whisper":
         return session
     param = "session.audio.input.turn_detection"
-    given = patch.get("audio", {}).get("input", {})  # type: ignore[union-attr]
-    if "turn_detection" in given and given["turn_detection"] is not None:  # type: ignore[operator,index]
+    if member(patch, "audio", "input", "turn_detection") is not None:
         return _invalid(param, "gpt-realtime-whisper does not support VAD; set turn_detection to null.")
-    if asr.get("prompt"):  # type: ignore[union-attr]
+    if asr.get("prompt"):
         return _invalid("session.audio.input.transcription.prompt", "not supported by gpt-realtime-whisper.")
-    audio_in["turn_detection"] = None  # type: ignore[index]
+    audio_in["turn_detection"] = None
     return session
 
 
@@ -290,3 +262,59 @@ def _invalid(param: str, detail: str) -> Problem:
 def _unknown(param: str) -> Problem:
     """An ``unknown_parameter`` problem."""
     return Problem("unknown_parameter", param, f"Unknown parameter: '{param}'.")
+
+
+#: saved prompts (the ``prompt`` reference) were shut down on this day
+PROMPT_SHUTDOWN: Final = "2026-11-30"
+
+
+def check_prompt(value: Json, param: str) -> Problem | None:
+    """A saved-prompt reference is refused since its shutdown; ``null`` is accepted.
+
+    What the real service answers after the shutdown is unconfirmed; the emulator answers like any
+    removed parameter (``unknown_parameter``).
+    """
+    if value is None:
+        return None
+    return Problem("unknown_parameter", param, f"Unknown parameter: '{param}'. Saved prompts were shut down on "
+                   f"{PROMPT_SHUTDOWN}; send the text as 'instructions'.")
+
+
+_FUNCTION_TOOL_KEYS: Final = frozenset({"type", "name", "description", "parameters"})
+#: MCP tool fields of the openai 3.63 types (``tunnel_id``/``allowed_callers`` new; ``connector_id``
+#: deprecated for models released after 2026-09-01, which no realtime model is yet)
+_MCP_TOOL_KEYS: Final = frozenset({
+    "type", "server_label", "server_url", "connector_id", "tunnel_id", "authorization", "headers",
+    "allowed_tools", "allowed_callers", "require_approval", "server_description", "defer_loading"})
+_MCP_TARGETS: Final = ("server_url", "connector_id", "tunnel_id")
+
+
+def check_tools(value: Json, param: str) -> Problem | None:
+    """Tools are function tools (``name``) or MCP tools (``server_label`` and one of url/connector/tunnel)."""
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        return _invalid(param, "expected an array of tool objects.")
+    for index, tool in enumerate(value):
+        problem = _check_tool(tool, f"{param}[{index}]")  # type: ignore[arg-type]
+        if problem is not None:
+            return problem
+    return None
+
+
+def _check_tool(tool: dict[str, Json], param: str) -> Problem | None:
+    kind = tool.get("type", "function")
+    if kind not in ("function", "mcp"):
+        return _invalid(f"{param}.type", "expected 'function' or 'mcp'.")
+    allowed = _FUNCTION_TOOL_KEYS if kind == "function" else _MCP_TOOL_KEYS
+    unknown = sorted(set(tool) - allowed)
+    if unknown:
+        return _unknown(f"{param}.{unknown[0]}")
+    if kind == "function":
+        return None if isinstance(tool.get("name"), str) else _invalid(f"{param}.name", "expected a string.")
+    if not isinstance(tool.get("server_label"), str):
+        return _invalid(f"{param}.server_label", "expected a string.")
+    if not any(isinstance(tool.get(key), str) for key in _MCP_TARGETS):
+        return _invalid(param, "one of 'server_url', 'connector_id' or 'tunnel_id' must be provided.")
+    callers = tool.get("allowed_callers")
+    if callers is not None and not (isinstance(callers, list) and set(callers) <= {"direct", "programmatic"}):
+        return _invalid(f"{param}.allowed_callers", "expected a list of 'direct' and 'programmatic'.")
+    return None

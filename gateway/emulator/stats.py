@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.core.jsontypes import JsonDict, as_int, as_dict
+
 
 @dataclass(slots=True)
 class UsageTotals:
@@ -22,19 +24,18 @@ class UsageTotals:
     #: tokens reported by token-shaped transcription usage
     transcription_tokens: int = 0
 
-    def add_response(self, usage: dict[str, int | dict[str, int]]) -> None:
+    def add_response(self, usage: JsonDict) -> None:
         """Accumulate one ``response.done.response.usage`` block."""
-        inp = usage.get("input_token_details")
-        out = usage.get("output_token_details")
-        assert isinstance(inp, dict) and isinstance(out, dict)
-        self.input_tokens += int(usage["input_tokens"])  # type: ignore[arg-type]
-        self.output_tokens += int(usage["output_tokens"])  # type: ignore[arg-type]
-        self.total_tokens += int(usage["total_tokens"])  # type: ignore[arg-type]
-        self.input_text_tokens += inp["text_tokens"]
-        self.input_audio_tokens += inp["audio_tokens"]
-        self.cached_tokens += inp["cached_tokens"]
-        self.output_text_tokens += out["text_tokens"]
-        self.output_audio_tokens += out["audio_tokens"]
+        inp = as_dict(usage.get("input_token_details"))
+        out = as_dict(usage.get("output_token_details"))
+        self.input_tokens += as_int(usage.get("input_tokens"))
+        self.output_tokens += as_int(usage.get("output_tokens"))
+        self.total_tokens += as_int(usage.get("total_tokens"))
+        self.input_text_tokens += as_int(inp.get("text_tokens"))
+        self.input_audio_tokens += as_int(inp.get("audio_tokens"))
+        self.cached_tokens += as_int(inp.get("cached_tokens"))
+        self.output_text_tokens += as_int(out.get("text_tokens"))
+        self.output_audio_tokens += as_int(out.get("audio_tokens"))
 
 
 @dataclass(slots=True)

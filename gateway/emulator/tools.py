@@ -6,11 +6,17 @@ Trigger rule (deterministic, checked in this order for each response):
    or else the session) → call ``N``. Always honoured.
 2. ``tool_choice: "required"`` → call the first function tool.
 3. ``tool_choice: "none"`` or no function tools → speak.
-4. ``tool_choice: "auto"`` → call when a marker asks for it, unless the newest conversation item
-   is a ``function_call_output`` (then the model speaks about the result). Markers:
+4. ``tool_choice: "auto"`` → speak when the newest item is a ``function_call_output`` (the model
+   talks about the result) or when a tool was already called since the newest user message (one
+   call per user turn). Otherwise an explicit marker wins (for tests):
    ``response.create.response.metadata["emu_tool"]`` (a tool name, or anything else for the first
    tool), or the text ``[emu:call]`` / ``[emu:call:<name>]`` in the effective instructions or in the
-   newest user text message.
+   newest user message. Without a marker the tool most *relevant* to the user's words is called:
+   the newest user message's typed text, or what the emulator heard of its audio (``spoken``), is
+   compared word by word (lower-cased, stop words dropped, a plural ``s`` and ``ing``/``ed`` endings
+   stripped) with each tool's name (split at ``_``, ``-``, ``.`` and camel case; 2 points a word)
+   and description (1 point a word). The best score of at least 2 wins; ties go to the tool
+   declared first. Below that the model speaks.
 
 Arguments are generated from the tool's JSON Schema ``parameters`` so they validate: required
 properties (all properties when ``required`` is absent), ``const``/``enum``/``default`` first,
@@ -26,6 +32,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gateway.emulator.types import Json
+from gateway.core.jsontypes import as_list, as_dict
 
 _MARKER: Final = re.compile(r"\[emu:call(?::([A-Za-z0-9_.\-]+))?\]")
 _MAX_DEPTH: Final = 8
@@ -39,8 +46,11 @@ class ToolContext:
     tool_choice: Json
     instructions: str
     metadata: Json
+    #: the newest user message's words: typed text, or what was heard of its audio
     last_user_text: str | None
     last_item_is_tool_output: bool
+    #: a tool was already called after the newest user message
+    turn_had_call: bool = False
 
 
 def function_tools(tools: Sequence[Json]) -> list[dict[str, Json]]:
@@ -59,12 +69,55 @@ def choose_tool(ctx: ToolContext) -> dict[str, Json] | None:
         return None
     if choice == "required":
         return functions[0]
-    if ctx.last_item_is_tool_output:
+    if ctx.last_item_is_tool_output or ctx.turn_had_call:
         return None
     wanted = _marker_request(ctx)
-    if wanted is None:
+    if wanted is not None:
+        return _named(functions, wanted) or functions[0]
+    return most_relevant(functions, ctx.last_user_text or "")
+
+
+_STOP_WORDS: Final = frozenset(
+    "a an and are as at be but by can could do does for from get give has have how i if in into is it "
+    "its me my of on or our please show some tell than that the their them then there these this to "
+    "us was we what when where which who why will with would you your about more need because soon just "
+    "like want know so not no yes any all up out".split()
+)
+_WORD: Final = re.compile(r"[a-z0-9]+")
+_CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+MIN_RELEVANCE: Final = 2
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased, stemmed words of ``text`` without stop words."""
+    return {_stem(w) for w in _WORD.findall(_CAMEL.sub(" ", text).lower()) if w not in _STOP_WORDS}
+
+
+def relevance(tool: dict[str, Json], words: set[str]) -> int:
+    """2 points per user word in the tool's name, 1 per user word in its description."""
+    name = content_words(str(tool.get("name") or "").replace("_", " ").replace("-", " ").replace(".", " "))
+    description = content_words(str(tool.get("description") or "")) - name
+    return 2 * len(words & name) + len(words & description)
+
+
+def most_relevant(functions: list[dict[str, Json]], user_text: str) -> dict[str, Json] | None:
+    """The function tool most relevant to ``user_text`` (first on ties), if relevant enough."""
+    words = content_words(user_text)
+    if not words:
         return None
-    return _named(functions, wanted) or functions[0]
+    best, best_score = None, MIN_RELEVANCE - 1
+    for tool in functions:
+        score = relevance(tool, words)
+        if score > best_score:
+            best, best_score = tool, score
+    return best
 
 
 def _named(functions: list[dict[str, Json]], name: Json) -> dict[str, Json] | None:
@@ -128,12 +181,12 @@ def _resolve(schema: dict[str, Json], root: dict[str, Json]) -> dict[str, Json]:
 def _merge_all_of(schema: dict[str, Json], root: dict[str, Json]) -> dict[str, Json]:
     """Fold ``allOf`` branches into one object schema (properties and required lists unioned)."""
     merged: dict[str, Json] = {k: v for k, v in schema.items() if k != "allOf"}
-    properties: dict[str, Json] = dict(merged.get("properties") or {})  # type: ignore[arg-type]
-    required: list[Json] = list(merged.get("required") or [])  # type: ignore[arg-type]
-    for branch in schema["allOf"]:  # type: ignore[union-attr]
+    properties: dict[str, Json] = dict(as_dict(merged.get("properties")))
+    required: list[Json] = list(as_list(merged.get("required")))
+    for branch in as_list(schema.get("allOf")):
         part = _resolve(branch, root) if isinstance(branch, dict) else {}
-        properties.update(part.get("properties") or {})  # type: ignore[arg-type]
-        required.extend(part.get("required") or [])  # type: ignore[arg-type]
+        properties.update(as_dict(part.get("properties")))
+        required.extend(as_list(part.get("required")))
         merged.setdefault("type", part.get("type"))
     merged.update(properties=properties, required=required)
     return merged

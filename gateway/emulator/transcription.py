@@ -1,6 +1,7 @@
 """Input transcription (the emulated ASR pass) for voice-agent and transcription sessions.
 
-After a commit, deltas are spread over ``emu_asr_ms`` and ``…input_audio_transcription.completed``
+The transcript is what the session heard: text tone-coded in the audio (``spoken``), else the
+deterministic sentence of ``text.transcript_text``. After a commit, deltas are spread over ``emu_asr_ms`` and ``…input_audio_transcription.completed``
 follows with a usage block: duration-shaped (``{"type":"duration","seconds":…}``) for the
 duration-billed models (``gpt-realtime-whisper``, ``gpt-live-transcribe``, ``whisper-1``), token-shaped
 for the others (audio tokens at 1 per 100 ms, output tokens from the transcript length).
@@ -16,6 +17,7 @@ from gateway.emulator.ids import IdFactory
 from gateway.emulator.session_config import DURATION_BILLED
 from gateway.emulator.stats import SessionRecord
 from gateway.emulator.types import Event, Json
+from gateway.core.jsontypes import as_int, as_number, as_dict
 
 _MAX_DELTAS = 4
 
@@ -26,8 +28,9 @@ class AsrJob:
 
     item_id: str
     model: str
-    turn: int
     audio_ms: int
+    #: what the emulator heard (``spoken.decode``) or its deterministic stand-in
+    transcript: str
 
 
 def usage_for(model: str, audio_ms: int, transcript: str) -> dict[str, Json]:
@@ -54,7 +57,7 @@ class AsrQueue:
 
     def submit(self, job: AsrJob, now: float) -> None:
         """Schedule the deltas and the completion of ``job``."""
-        transcript = text.transcript_text(job.turn, job.audio_ms)
+        transcript = job.transcript
         deltas = [d for d in text.split_deltas(transcript, _MAX_DELTAS) if d]
         for i, delta in enumerate(deltas):
             due = now + self._latency * (i + 1) / (len(deltas) + 1)
@@ -74,7 +77,7 @@ class AsrQueue:
         out: list[Event] = []
         while self._due and self._due[0][0] <= now:
             event = {"event_id": self._ids.event(), **self._due.popleft()[1]}
-            if event["type"].endswith(".completed"):  # type: ignore[union-attr]
+            if str(event["type"]).endswith(".completed"):
                 self._account(event)
             out.append(event)
         return out
@@ -82,9 +85,8 @@ class AsrQueue:
     def _account(self, event: Event) -> None:
         """Remember the transcript and add its usage to the session totals."""
         self.transcripts[str(event["item_id"])] = str(event["transcript"])
-        usage = event["usage"]
-        assert isinstance(usage, dict)
-        if usage["type"] == "duration":
-            self._record.usage_total.transcription_seconds += float(usage["seconds"])  # type: ignore[arg-type]
+        usage = as_dict(event["usage"])
+        if usage.get("type") == "duration":
+            self._record.usage_total.transcription_seconds += as_number(usage.get("seconds"))
         else:
-            self._record.usage_total.transcription_tokens += int(usage["total_tokens"])  # type: ignore[arg-type]
+            self._record.usage_total.transcription_tokens += as_int(usage.get("total_tokens"))

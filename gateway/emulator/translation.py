@@ -29,6 +29,8 @@ from gateway.emulator.script import Script
 from gateway.emulator.stats import SessionRecord
 from gateway.emulator.types import Event, Json
 from gateway.emulator.vad import level_for_threshold
+from gateway.core.jsontypes import as_dict, member
+from gateway.core import session_schema as schema
 
 FRAME_MS: Final = 200
 FRAME_BYTES: Final = FRAME_MS * PCM.bytes_per_ms
@@ -47,11 +49,7 @@ class TranslationSession:
         self.ids = ids or IdFactory()
         self.script = script
         session_id = self.ids.new("sess")
-        self.session: dict[str, Json] = {
-            "id": session_id, "type": "translation", "model": reported_model,
-            "expires_at": int(wall_clock()) + 3600,
-            "audio": {"input": {"noise_reduction": None, "transcription": None},
-                      "output": {"language": "en"}}}
+        self.session: dict[str, Json] = schema.translation_session(session_id, reported_model, int(wall_clock()) + 3600)
         self.record = SessionRecord(kind="translation", model=model, session_id=session_id)
         self.close: CloseRequest | None = None
         self._buffer = bytearray()
@@ -104,8 +102,8 @@ class TranslationSession:
             return [self._error(code, message, event, param)]
         assert isinstance(patch, dict)
         updated = copy.deepcopy(self.session)
-        for side, fields in (patch.get("audio") or {}).items():  # type: ignore[union-attr]
-            updated["audio"][side].update(fields)  # type: ignore[index,union-attr]
+        for side, fields in as_dict(patch.get("audio")).items():
+            as_dict(member(updated, "audio", side)).update(as_dict(fields))
         self.session = updated
         return [self._event("session.updated", session=self.session)]
 
@@ -171,7 +169,7 @@ class TranslationSession:
         if self._input_transcription():
             out.append(self._event("session.input_transcript.delta",
                                    delta=text.translation_word("en", self._words), elapsed_ms=elapsed))
-        language = str(self.session["audio"]["output"].get("language") or "en")  # type: ignore[index,union-attr]
+        language = str(member(self.session, "audio", "output", "language") or "en")
         out.append(self._event("session.output_transcript.delta",
                                delta=text.translation_word(language, self._words), elapsed_ms=elapsed))
         self._words += 1
@@ -179,7 +177,7 @@ class TranslationSession:
 
     def _input_transcription(self) -> bool:
         """Whether source-language transcript deltas are on."""
-        return self.session["audio"]["input"].get("transcription") is not None  # type: ignore[index,union-attr]
+        return member(self.session, "audio", "input", "transcription") is not None
 
     def _event(self, kind: str, **fields: Json) -> Event:
         """A server event with a fresh id."""
@@ -192,7 +190,7 @@ class TranslationSession:
 
     def _note(self, event: Event) -> Event:
         """Record the error code."""
-        self.record.errors.append(str(event["error"]["code"]))  # type: ignore[index,call-overload]
+        self.record.errors.append(str(member(event, "error", "code")))
         return event
 
 
@@ -214,11 +212,11 @@ def _check_update(patch: Json) -> tuple[str, str, str] | None:
             if key not in allowed[side]:
                 param = f"session.audio.{side}.{key}"
                 return "unknown_parameter", param, f"Unknown parameter: '{param}'."
-    language = (audio_patch.get("output") or {}).get("language")  # type: ignore[union-attr]
+    language = member(audio_patch, "output", "language")
     if language is not None and language not in LANGUAGES:
         return ("invalid_value", "session.audio.output.language",
                 f"Invalid value for 'session.audio.output.language': supported are {sorted(LANGUAGES)}.")
-    transcription = (audio_patch.get("input") or {}).get("transcription")  # type: ignore[union-attr]
+    transcription = member(audio_patch, "input", "transcription")
     valid = isinstance(transcription, dict) and isinstance(transcription.get("model"), str)
     if transcription is not None and not valid:
         return ("invalid_value", "session.audio.input.transcription",

@@ -18,6 +18,8 @@ from typing import Final
 
 from gateway.emulator.audio import rms
 
+from gateway.core import session_schema as schema
+
 FRAME_MS: Final = 20
 _ONSET_FRAMES: Final = 3
 
@@ -32,9 +34,9 @@ def level_for_threshold(threshold: float) -> float:
 class VadConfig:
     """The server_vad knobs that influence detection."""
 
-    threshold: float = 0.5
-    prefix_padding_ms: int = 300
-    silence_duration_ms: int = 500
+    threshold: float = schema.VAD_THRESHOLD
+    prefix_padding_ms: int = schema.VAD_PREFIX_PADDING_MS
+    silence_duration_ms: int = schema.VAD_SILENCE_DURATION_MS
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 from dataclasses import dataclass
 from importlib import resources
-from typing import Awaitable, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, Protocol
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -22,8 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from gateway.core.usage import PeriodError, parse_group_by, parse_period, summarize
 from gateway.core.errors import AuthenticationFailed, InvalidRequest, NotFound
+from gateway.core.jsontypes import as_number
 from gateway.core.money import micros_to_usd
 from gateway.inbound.errors_route import GatewayErrorRoute
+
+if TYPE_CHECKING:  # the services object holds this module's AdminServices: no runtime import
+    from gateway.inbound.gateway_services import GatewayServices
 
 Entry = dict[str, object]
 #: how many of the newest session records are searched for an ended session's timeline
@@ -46,7 +50,7 @@ class LiveDirectory(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AdminServices:
-    """Put on ``app.state.admin`` by the composition root."""
+    """What the admin API needs (part of the services object the composition root builds)."""
 
     directory: LiveDirectory
     #: newest session records first (``AccountingService.recent_records``)
@@ -191,7 +195,7 @@ class TimelineView(BaseModel):
 
 
 def _view(entry: Entry, now: float, jaeger_ui_url: str | None) -> LiveSessionView:
-    started = float(entry.get("started_at") or now)  # type: ignore[arg-type]
+    started = as_number(entry.get("started_at")) or now
     spend = entry.get("spend_micros")
     trace_id = entry.get("trace_id")
     trace_url = f"{jaeger_ui_url.rstrip('/')}/trace/{trace_id}" if jaeger_ui_url and trace_id else None
@@ -262,7 +266,7 @@ def _bearer(request: Request) -> str:
 
 
 def admin_router(admin_token: SecretStr | str | None) -> APIRouter:
-    """The ``/admin`` routes; services are read from ``app.state.admin`` at request time."""
+    """The ``/admin`` routes; services are read from ``app.state.services`` at request time."""
     token = admin_token.get_secret_value() if isinstance(admin_token, SecretStr) else admin_token
     expected = token.encode() if token else None
 
@@ -270,13 +274,17 @@ def admin_router(admin_token: SecretStr | str | None) -> APIRouter:
         if expected is None:
             raise NotFound()
 
-    def require_admin(request: Request) -> AdminServices:
+    async def require_admin(request: Request) -> AdminServices:
         enabled()
+        services: GatewayServices = request.app.state.services
+        guard, address = services.handshakes.guard, request.client.host if request.client else ""
+        await guard.check(address)  # the handshake service's auth-failure limiting covers the admin token too
         presented = _bearer(request).encode()
         if not presented or not hmac.compare_digest(presented, expected or b""):
-            raise AuthenticationFailed("Missing or invalid admin token: send 'Authorization: Bearer <admin token>'.")
-        services: AdminServices = request.app.state.admin
-        return services
+            error = AuthenticationFailed("Missing or invalid admin token: send 'Authorization: Bearer <admin token>'.")
+            await guard.record(error, address)
+            raise error
+        return services.admin
 
     router = APIRouter(prefix="/admin", tags=["admin"], route_class=GatewayErrorRoute)
 
@@ -317,8 +325,9 @@ def admin_router(admin_token: SecretStr | str | None) -> APIRouter:
         if entry is None:
             raise NotFound(f"No live session '{session_id}'.")
         call_id, upstream = entry.get("call_id"), entry.get("upstream")
-        calls = getattr(request.app.state, "calls", None)
-        endpoint = request.app.state.services.catalog.endpoints.get(upstream) if isinstance(upstream, str) else None
+        services: GatewayServices = request.app.state.services
+        calls = services.calls
+        endpoint = services.inbound.catalog.endpoints.get(upstream) if isinstance(upstream, str) else None
         if not isinstance(call_id, str) or not call_id or calls is None or endpoint is None:
             raise InvalidRequest("This session is not a call the gateway can transfer.", param="session_id")
         await calls.client.refer(endpoint, call_id, body.target_uri)

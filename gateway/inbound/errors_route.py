@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from typing import Any, Callable, Coroutine
 
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -15,7 +15,7 @@ from gateway.core.errors import GatewayError
 class GatewayErrorRoute(APIRoute):
     """``{"error": {type, code, message, param}}`` with the error's HTTP status, instead of a 500."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def answer(request: Request) -> Response:

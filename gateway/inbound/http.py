@@ -19,6 +19,6 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Readiness: config loaded, store and upstreams usable, not draining")
 async def readyz(request: Request) -> JSONResponse:
-    check: ReadinessCheck = request.app.state.readiness
+    check: ReadinessCheck = request.app.state.services.readiness
     ready, details = check()
     return JSONResponse({"ready": ready, **details}, status_code=200 if ready else 503)

@@ -7,14 +7,14 @@ plus the effective session objects returned with a secret (OpenAI's documented d
 
 from __future__ import annotations
 
-import copy
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.core.errors import InvalidRequest
 
-JsonObject = dict[str, object]
+from gateway.core import session_schema as schema
+from gateway.core.jsontypes import JsonObject, as_object, member
 
 
 class _Strict(BaseModel):
@@ -268,72 +268,25 @@ def _param(loc: tuple[int | str, ...], body: object) -> str | None:
 
 # --- effective sessions -----------------------------------------------------------------------------
 
-_PCM: JsonObject = {"type": "audio/pcm", "rate": 24000}
-_SERVER_VAD: JsonObject = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 200}
-_RESPONSE_KNOBS: JsonObject = {"idle_timeout_ms": None, "create_response": True, "interrupt_response": True}
-_SEMANTIC_VAD: JsonObject = {"type": "semantic_vad", "eagerness": "auto"}
-
-
-def _merge(base: JsonObject, patch: JsonObject) -> JsonObject:
-    """Objects merge key by key; anything else in ``patch`` replaces."""
-    out = copy.deepcopy(base)
-    for key, value in patch.items():
-        current = out.get(key)
-        if isinstance(value, dict) and isinstance(current, dict) and value.get("type", current.get("type")) == current.get("type"):
-            out[key] = _merge(current, value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _vad(turn_detection: object, conversation: bool) -> object:
-    if not isinstance(turn_detection, dict):
-        return turn_detection
-    semantic = turn_detection.get("type") == "semantic_vad"
-    base = dict(_SEMANTIC_VAD if semantic else _SERVER_VAD)
-    if conversation:
-        base = {**base, **_RESPONSE_KNOBS} if not semantic else {**base, "create_response": True, "interrupt_response": True}
-    return _merge(base, turn_detection)
-
-
 def effective_realtime(requested: JsonObject, session_id: str, model: str) -> JsonObject:
     """The ``realtime.session`` object OpenAI returns for this request (defaults filled in)."""
-    base: JsonObject = {
-        "type": "realtime", "object": "realtime.session", "id": session_id, "model": model,
-        "output_modalities": ["audio"], "instructions": "", "tools": [], "tool_choice": "auto",
-        "max_output_tokens": "inf", "tracing": None, "truncation": "auto", "prompt": None,
-        "expires_at": 0, "include": None,
-        "audio": {
-            "input": {"format": _PCM, "transcription": None, "noise_reduction": None, "turn_detection": _SERVER_VAD},
-            "output": {"format": _PCM, "voice": "alloy", "speed": 1.0},
-        },
-    }
-    session = _merge(base, {k: v for k, v in requested.items() if k != "model"})
-    audio_in = session["audio"]["input"]  # type: ignore[index]
-    audio_in["turn_detection"] = _vad(audio_in["turn_detection"], conversation=True)  # type: ignore[index]
+    session = schema.merged(schema.realtime_session(session_id, model, 0), {k: v for k, v in requested.items() if k != "model"})
+    audio_in = as_object(member(session, "audio", "input"))
+    audio_in["turn_detection"] = schema.with_turn_detection_defaults(audio_in.get("turn_detection"), conversation=True)
     return session
 
 
 def effective_transcription(requested: JsonObject, session_id: str) -> JsonObject:
     """The ``realtime.transcription_session`` object for this request."""
-    base: JsonObject = {
-        "type": "transcription", "object": "realtime.transcription_session", "id": session_id,
-        "expires_at": 0, "include": None,
-        "audio": {"input": {"format": _PCM, "transcription": None, "noise_reduction": None, "turn_detection": _SERVER_VAD}},
-    }
-    session = _merge(base, requested)
-    audio_in = session["audio"]["input"]  # type: ignore[index]
-    audio_in["turn_detection"] = _vad(audio_in["turn_detection"], conversation=False)  # type: ignore[index]
+    session = schema.merged(schema.transcription_session(session_id, 0), requested)
+    audio_in = as_object(member(session, "audio", "input"))
+    audio_in["turn_detection"] = schema.with_turn_detection_defaults(audio_in.get("turn_detection"), conversation=False)
     return session
 
 
 def effective_translation(requested: JsonObject, session_id: str, model: str, expires_at: int) -> JsonObject:
     """The ``RealtimeTranslationSession`` object for this request."""
-    base: JsonObject = {
-        "id": session_id, "type": "translation", "model": model, "expires_at": expires_at,
-        "audio": {"input": {"noise_reduction": None, "transcription": None}, "output": {"language": None}},
-    }
-    return _merge(base, {k: v for k, v in requested.items() if k != "model"})
+    return schema.merged(schema.translation_session(session_id, model, expires_at), {k: v for k, v in requested.items() if k != "model"})
 
 
 def dump(model: BaseModel) -> JsonObject:

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import Mapping, Sequence
 
 from gateway.core import dialect as beta
@@ -21,6 +22,7 @@ from gateway.core.errors import (
 )
 from gateway.core.frames import dumps, parse_client_event
 from gateway.core.api_keys import KeyRecord
+from gateway.core.catalog import Catalog
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionInfo
 from gateway.core.ports import Closed, Frame, FrameSocket
@@ -36,6 +38,7 @@ from gateway.relay.session import RelaySession
 from gateway.tools.runner import SessionToolRunner, upstream_sender
 from gateway.tools.servers import SessionTools
 from routers.classify import intent_kind
+from routers.decide import MODEL_MAP_HIT
 
 log = logging.getLogger("voice_gateway.inbound")
 
@@ -84,16 +87,51 @@ def build_request(
     )
 
 
-def check_decision(svc: InboundServices, request: SessionRequest, decision: RouteDecision, key: KeyRecord) -> None:
-    """Refuse denied routes, unknown models and routes the key may not use."""
+def utc_today() -> date:
+    """Today's date in UTC (model shutdown days are UTC dates)."""
+    return datetime.now(timezone.utc).date()
+
+
+def unknown_model(catalog: Catalog, requested: str) -> UnknownModel:
+    """HTTP 400 ``invalid_model`` naming what the gateway serves."""
+    served = ", ".join(name for spec in catalog.models.values() for name in (spec.name, *spec.aliases))
+    return UnknownModel(
+        f"The model '{requested[:100]}' is not served by this gateway. Served models: {served} "
+        "(and their dated snapshots).",
+        param="model",
+    )
+
+
+def _model_known(svc: InboundServices, requested: str, matched: Mapping[str, str]) -> bool:
+    """A requested name is fine when the catalog knows it, or a rule / the model_map names it."""
+    return svc.catalog.resolve(requested) is not None or "model" in matched or MODEL_MAP_HIT in matched
+
+
+def check_retired(catalog: Catalog, model: str, today: date) -> None:
+    """Refuse a model whose announced shutdown day has come (a policy ``model_map`` can serve its successor)."""
+    spec = catalog.resolve(model)
+    if spec is not None and spec.retired(today):
+        instead = f" Use '{spec.successor}' instead" if spec.successor else ""
+        raise UnknownModel(
+            f"The model '{model[:100]}' was shut down on {spec.shutdown}.{instead} "
+            "(an operator can route it to its successor with the policy's model_map).",
+            param="model",
+        )
+
+
+def check_decision(
+    svc: InboundServices, request: SessionRequest, decision: RouteDecision, key: KeyRecord, today: date | None = None
+) -> None:
+    """Refuse denied routes, unknown or retired models and routes the key may not use."""
     route = decision.route
     if route is None:
         raise PolicyDenied(decision.deny_reason or f"Refused by policy rule '{decision.rule_id}'.")
     requested = request.requested_model
-    if requested and svc.catalog.resolve(requested) is None and "model" not in decision.matched:
-        raise UnknownModel(f"The model '{requested}' is not served by this gateway.", param="model")
+    if requested and not _model_known(svc, requested, decision.matched):
+        raise unknown_model(svc.catalog, requested)
     if svc.catalog.resolve(route.model) is None and svc.catalog.fallback_pricing is None:
         raise UnknownModel(f"The routed model '{route.model}' has no known price.", param="model")
+    check_retired(svc.catalog, route.model, today or utc_today())
     if key.allowed_routes and not ({route.name, route.model} & key.allowed_routes):
         raise Forbidden(f"This key may not use route '{route.name or route.model}'.")
     if request.endpoint is EndpointKind.TRANSLATIONS and route.kind is not SessionKind.TRANSLATION:
@@ -189,7 +227,7 @@ class SessionSetup:
         ratio = await svc.admission.budget_used_ratio(key, svc.clock())
         first = _bound(key) or self.initial_session
         request = dataclasses.replace(request, budget_used_ratio=ratio, first_session_update=first)
-        self.request = request
+        request = self.request = with_session_model(request)
         _refuse_unknown_model(svc, request)
         if not svc.router.wants_session_update(request):
             await self._decide_and_admit()
@@ -254,9 +292,13 @@ class SessionSetup:
                 if closed is not None:
                     return None
                 held.extend(more)
-                self.request = dataclasses.replace(self.request, first_session_update=self.request.first_session_update or session)
+                self.request = with_session_model(
+                    dataclasses.replace(self.request, first_session_update=self.request.first_session_update or session)
+                )
+                _refuse_unknown_model(svc, self.request)
                 await self._decide_and_admit()
-            route = self.decision.route  # type: ignore[union-attr]
+            decision = self.decision
+            route = decision.route if decision is not None else None
             assert route is not None
             upstream, endpoint_name = await svc.upstreams.connect(
                 endpoints=route.upstreams, kind=route.kind, model=route.model, client_headers=self.request.headers
@@ -311,6 +353,7 @@ class SessionSetup:
             labels=dict(key.labels),
             transport=transport or self.transport,
             call_id=call_id,
+            caps=route.caps.tightened(svc.default_caps),
         )
         tools = await self._gateway_tools(route) if call_id is None else None  # direct calls: not yet
         core = SessionCore(
@@ -372,8 +415,18 @@ def declared_tools_check(svc: InboundServices, request: SessionRequest, decision
 def _refuse_unknown_model(svc: InboundServices, request: SessionRequest) -> None:
     """A model neither the catalog nor a rule names is refused at the handshake (HTTP 400), not after it."""
     requested = request.requested_model
-    if requested and svc.catalog.resolve(requested) is None and "model" not in svc.router.decide(request).matched:
-        raise UnknownModel(f"The model '{requested}' is not served by this gateway.", param="model")
+    if requested and svc.catalog.resolve(requested) is None and not _model_known(svc, requested, svc.router.decide(request).matched):
+        raise unknown_model(svc.catalog, requested)
+
+
+def with_session_model(request: SessionRequest) -> SessionRequest:
+    """Take the model a client names in its first ``session.update`` when the URL names none."""
+    if request.requested_model or request.first_session_update is None:
+        return request
+    model = request.first_session_update.get("model")
+    if not isinstance(model, str) or not model.strip():
+        return request
+    return dataclasses.replace(request, requested_model=model.strip())
 
 
 def _bound(key: KeyRecord) -> dict[str, object] | None:

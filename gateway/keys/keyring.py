@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable, Mapping, Protocol, TypeVar
+from typing import Awaitable, Callable, Mapping, TypeVar
 
 from gateway.keys.client_secrets import ClientSecretStore, is_client_secret
 from gateway.keys.ports import KeyRecordStore, SecretSlots
 from gateway.core.errors import StoreError, StoreUnavailable
-from gateway.core.api_keys import KeyRecord, hash_secret, key_record_from_dict, same_hash
+from gateway.core.api_keys import KeyRecord, KeyVerifier, hash_secret, key_record_from_dict, same_hash
 
 #: how long a verified key is trusted without asking Redis again (bounds how late a revocation is seen)
 CACHE_TTL_S = 1.0
@@ -169,14 +169,10 @@ def limits_view(record: KeyRecord) -> Mapping[str, object]:
     }
 
 
-class _Verifier(Protocol):
-    async def verify(self, secret: str) -> KeyRecord | None: ...
-
-
 class ApiKeys:
     """Long-lived gateway keys only: static keys first, then the keyring (never client secrets)."""
 
-    def __init__(self, static: _Verifier, keyring: Keyring | None) -> None:
+    def __init__(self, static: KeyVerifier, keyring: Keyring | None) -> None:
         self.static = static
         self.keyring = keyring
 
@@ -202,7 +198,7 @@ class GatewayVerifier:
         return await self.api_keys.verify(secret)
 
 
-def build_verifier(records: KeyRecordStore, slots: SecretSlots, static_keys: _Verifier) -> GatewayVerifier:
+def build_verifier(records: KeyRecordStore, slots: SecretSlots, static_keys: KeyVerifier) -> GatewayVerifier:
     """Static keys, then the keyring, then client secrets; all on the shared store.
 
     With the embedded (``memory``) store the keyring is per process: keys created by the CLI

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Sequence
 
 from gateway.core.api_keys import KeyRecord, hash_secret, same_hash
-
-
-class KeyVerifier(Protocol):
-    async def verify(self, secret: str) -> KeyRecord | None: ...
 
 
 class StaticKeys:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -72,6 +73,10 @@ class ModelModel(_Strict):
     snapshots: list[str] = Field(default_factory=list)
     upstreams: list[str] = Field(min_length=1)
     pricing: PricingModel
+    #: announced shutdown day (OpenAI's deprecations page / the SDK's model docstrings)
+    shutdown: date | None = None
+    #: the catalog model recommended instead; a policy's ``model_map`` may route the old name to it
+    successor: str | None = None
 
 
 class CatalogFile(_Strict):
@@ -124,6 +129,7 @@ def compile_catalog(
             calls_url=emulator_calls_url,
         )
     models: dict[str, ModelSpec] = {}
+    _check_successors(parsed)
     for name, model in parsed.models.items():
         missing = [u for u in model.upstreams if u not in endpoints]
         if missing and emulator_url is None:
@@ -137,15 +143,34 @@ def compile_catalog(
             upstreams=upstreams,
             aliases=tuple(model.aliases),
             snapshots=tuple(model.snapshots),
+            shutdown=model.shutdown,
+            successor=model.successor,
         )
     fallback = fallback_pricing or (parsed.fallback_pricing.compile() if parsed.fallback_pricing else None)
     return Catalog(models=models, endpoints=endpoints, fallback_pricing=fallback)
 
 
-def load_catalog(path: Path, **kwargs: str | float | Pricing | None) -> Catalog:
-    """Read, validate and compile a catalog file."""
+def _check_successors(parsed: CatalogFile) -> None:
+    """A successor is another catalog model of the same kind."""
+    for name, model in parsed.models.items():
+        if model.successor is None:
+            continue
+        target = parsed.models.get(model.successor)
+        if target is None or model.successor == name:
+            raise CatalogError(f"model {name!r}: successor {model.successor!r} is not another catalog model")
+        if target.kind is not model.kind:
+            raise CatalogError(f"model {name!r}: successor {model.successor!r} serves {target.kind.value}, not {model.kind.value}")
+
+
+def read_catalog(path: Path) -> CatalogFile:
+    """Read and validate a catalog file (compile it with :func:`compile_catalog`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read catalog: {exc.strerror}") from exc
-    return compile_catalog(parse_catalog(text, str(path)), **kwargs)  # type: ignore[arg-type]
+    return parse_catalog(text, str(path))
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read, validate and compile a catalog file as it stands (no endpoint re-pointing)."""
+    return compile_catalog(read_catalog(path))

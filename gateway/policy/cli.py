@@ -13,7 +13,8 @@ from typing import Sequence
 from gateway.core.catalog import Catalog
 from gateway.core.kinds import EndpointKind
 from gateway.core.money import micros_to_usd
-from gateway.core.routing import JsonObject, Route, RouteDecision, SessionRequest, ToolAllowlist
+from gateway.core.jsontypes import JsonObject
+from gateway.core.routing import Route, RouteDecision, SessionRequest, ToolAllowlist
 from gateway.policy.catalog import CatalogError, load_catalog
 from gateway.policy.loader import PolicyError, load_policy_files
 from gateway.policy.schema import render_schema

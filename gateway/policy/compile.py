@@ -75,6 +75,8 @@ class CompiledFile:
     by_kind: dict[SessionKind, tuple[RouteTarget, Loc]] = field(default_factory=dict)
     by_endpoint: dict[EndpointKind, tuple[RouteTarget, Loc]] = field(default_factory=dict)
     otherwise: tuple[Outcome, Loc] | None = None
+    #: requested model name → served catalog model name, with where each entry is written
+    model_map: dict[str, tuple[str, Loc]] = field(default_factory=dict)
 
 
 def is_catch_all(condition: Condition) -> bool:
@@ -203,6 +205,10 @@ class FileCompiler:
     def compile(self, parsed: PolicyFile, lines: dict[Loc, int]) -> CompiledFile:
         """Compile rules and defaults; ``lines`` maps a rule's location to its line for explanations."""
         out = CompiledFile()
+        for asked, served in parsed.model_map.items():
+            loc_map: Loc = ("model_map", asked)
+            if self._known_model(served, loc_map) is not None:
+                out.model_map[asked] = (served, loc_map)
         for index, rule in enumerate(parsed.rules):
             loc: Loc = ("rules", index)
             condition = self.condition(rule.match, (*loc, "match"))
@@ -255,7 +261,7 @@ def _overrides(model: OverridesModel | None) -> SessionOverrides:
         max_output_tokens=model.max_output_tokens,
         tool_allowlist=_tool_allowlist(model.tools),
         max_instructions_chars=model.max_instructions_chars,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

@@ -83,7 +83,7 @@ class _Builder:
             self.problems.extend((name, pos, text) for pos, text in _pydantic_problems(name, parsed, exc))
             return None
         compiler = FileCompiler(self.catalog, name)
-        lines = {("rules", i): locate(parsed.root, ("rules", i))[0].line for i in range(len(model.rules))}
+        lines: dict[Loc, int] = {("rules", i): locate(parsed.root, ("rules", i))[0].line for i in range(len(model.rules))}
         compiled = compiler.compile(model, lines)
         for problem in compiler.problems:
             self.problem(name, problem.loc, problem.message)
@@ -106,6 +106,10 @@ class _Builder:
                 if catch_all is None and is_catch_all(rule.condition):
                     catch_all = rule
             self._merge_defaults(name, part, merged)
+            for asked, (served, loc) in part.model_map.items():
+                if asked in merged.model_map:
+                    self.problem(name, loc, f"model_map entry '{asked}' is already set by another file", at_key=True)
+                merged.model_map.setdefault(asked, (served, loc))
         return rules, merged
 
     def _merge_defaults(self, name: str, part: CompiledFile, merged: CompiledFile) -> None:
@@ -155,6 +159,7 @@ def compile_sources(sources: Sequence[PolicySource], catalog: Catalog) -> Compil
         by_endpoint=MappingProxyType({k: t for k, (t, _) in merged.by_endpoint.items()}),
         otherwise=otherwise,
         model_index=MappingProxyType(index_models(catalog)),
+        model_map=MappingProxyType({asked: served for asked, (served, _) in merged.model_map.items()}),
         files=tuple(s.name for s in sources),
     )
 

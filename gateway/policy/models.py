@@ -162,6 +162,10 @@ class OverridesModel(_Strict):
 
 
 _TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+def _empty_object_schema() -> dict[str, object]:
+    return {"type": "object", "properties": {}}
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
@@ -201,7 +205,7 @@ class HttpToolModel(_ToolRunModel):
     url: str = Field(pattern=r"^https?://[^\s]+$")
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     parameters: dict[str, object] = Field(
-        default_factory=lambda: {"type": "object", "properties": {}},
+        default_factory=_empty_object_schema,
         description="JSON Schema of the arguments (shown to the model; calls are validated against it)",
     )
 
@@ -294,6 +298,10 @@ class PolicyFile(_Strict):
     description: str | None = None
     catalog: str | None = Field(
         None, description="model catalog path, relative to this file (used by the policy CLI; the server uses its own)"
+    )
+    model_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="client-requested model name -> catalog model served instead (e.g. a retired model -> its successor)",
     )
     rules: list[RuleModel] = Field(default_factory=list)
     defaults: DefaultsModel = Field(default_factory=DefaultsModel)

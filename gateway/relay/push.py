@@ -1,47 +1,43 @@
-"""Push mode of the relay: frames go from one socket's callback to the other's send, no task wake-ups.
+"""Push mode: frames go from one socket's callback through the session to the other's ``send_now``.
 
-Used when both sockets implement :class:`gateway.core.ports.PushSocket`. Back-pressure crosses
-over: a client that stops reading pauses reading from the upstream (and starts the slow-client
-clock the shared tick checks); an upstream that stops reading pauses reading from the client.
-Nothing raised here may reach the socket library: a failure ends the session like a failed pump.
+Used when both sockets implement :class:`gateway.core.ports.PushSocket`; no task wakes up per
+frame. The session's sinks are the sockets' own ``send_now``. Back-pressure crosses over: a
+client that stops reading pauses reading from the upstream (and tells the session, whose tick
+times a slow client out); an upstream that stops reading pauses reading from the client.
+Nothing raised here may reach the socket library: a failure ends the session.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-from gateway.core.errors import UpstreamDropped
-from gateway.core.ports import Closed, Frame, PushSocket
-from gateway.core.session import FORWARD, Emit
-
-if TYPE_CHECKING:
-    from gateway.relay.session import RelaySession
+from gateway.core.ports import Frame, PushSocket
+from gateway.relay.strategy import RelaySurface, moving_failed
 
 log = logging.getLogger("voice_gateway.relay")
 
 
 class PushRelay:
-    """The callbacks one push-mode session attaches to its two sockets."""
+    """The callbacks one push-mode session attaches to its two sockets (a :class:`Strategy`)."""
 
-    def __init__(self, session: RelaySession, client: PushSocket, upstream: PushSocket) -> None:
+    def __init__(self, session: RelaySurface, client: PushSocket, upstream: PushSocket) -> None:
         self.session = session
         self.client = client
         self.upstream = upstream
+        self.to_client = client.send_now
+        self.to_upstream = upstream.send_now
 
-    def start(self, held: list[Frame]) -> None:
-        """Run frames held from before the session, then attach both sockets (queued frames flow now)."""
-        for frame in held:
-            self.on_client_frame(frame)
+    def start(self) -> None:
+        """Attach both sockets: frames queued in them flow now, later ones as they arrive."""
         try:
             if not self.session.finished:
-                self.upstream.attach(self.on_upstream_frame, self.on_upstream_closed, self.on_upstream_writable)
+                self.upstream.attach(self.on_upstream_frame, self.session.upstream_closed, self.on_upstream_writable)
             if not self.session.finished:
-                self.client.attach(self.on_client_frame, self.on_client_closed, self.on_client_writable)
+                self.client.attach(self.on_client_frame, self.session.client_closed, self.on_client_writable)
         except Exception as exc:
-            self._failed("attach", exc)
+            moving_failed(self.session, "attach", exc)
 
-    def stop(self) -> None:
+    async def stop(self, *, grace: bool) -> None:
         """Read on after the end so both closing handshakes complete (later frames are dropped)."""
         for sock in (self.client, self.upstream):
             try:
@@ -56,65 +52,32 @@ class PushRelay:
         if session.finished:
             return
         try:
-            action = session.core.from_client(frame, session.clock())
-            if action is FORWARD:
-                self.upstream.send_now(frame)
-            else:
-                self._dispatch(action)  # type: ignore[arg-type]
+            session.client_frame(frame)
         except Exception as exc:
-            self._failed("client", exc)
+            moving_failed(session, "client", exc)
 
     def on_upstream_frame(self, frame: Frame) -> None:
         session = self.session
         if session.finished:
             return
         try:
-            clock = session.clock
-            now = clock()
-            session._last_upstream = now
-            action = session.core.from_upstream(frame, now)
-            if action is FORWARD:
-                self.client.send_now(frame)
-            else:
-                self._dispatch(action)  # type: ignore[arg-type]
-            probe = session.limits.delay_probe
-            if probe is not None and now >= session._next_probe:
-                session._next_probe = now + 1.0
-                probe(clock() - now)
+            session.upstream_frame(frame)
         except Exception as exc:
-            self._failed("upstream", exc)
+            moving_failed(session, "upstream", exc)
 
-    def _dispatch(self, emit: Emit) -> None:
-        for frame in emit.to_upstream:
-            self.upstream.send_now(frame)
-        for frame in emit.to_client:
-            self.client.send_now(frame)
-        if emit.close is not None:
-            self.session._report(emit.close, reported=bool(emit.to_client))
-
-    def _failed(self, side: str, exc: Exception) -> None:
-        log.error("%s push handler failed", side, exc_info=exc, extra={"session_id": self.session.info.session_id})
-        self.session.terminate(UpstreamDropped())
-
-    # --- closes and back-pressure ------------------------------------------------------------------
-
-    def on_client_closed(self, closed: Closed) -> None:
-        self.session._client_closed(closed)
-
-    def on_upstream_closed(self, closed: Closed) -> None:
-        self.session._upstream_closed(closed)
+    # --- back-pressure ---------------------------------------------------------------------------
 
     def on_client_writable(self, writable: bool) -> None:
-        """A client behind on reading: stop reading upstream and let the tick time it out."""
+        """A client behind on reading: stop reading upstream and let the session time it out."""
         try:
             if writable or self.session.finished:  # after the end, read on so the closes complete
-                self.session._client_send_since = 0.0
+                self.session.client_writable(True)
                 self.upstream.resume_reading()
             else:
-                self.session._client_send_since = self.session.clock()
+                self.session.client_writable(False)
                 self.upstream.pause_reading()
         except Exception as exc:
-            self._failed("client", exc)
+            moving_failed(self.session, "client", exc)
 
     def on_upstream_writable(self, writable: bool) -> None:
         """An upstream behind on reading: stop reading from the client until it catches up."""
@@ -124,4 +87,12 @@ class PushRelay:
             else:
                 self.client.pause_reading()
         except Exception as exc:
-            self._failed("upstream", exc)
+            moving_failed(self.session, "upstream", exc)
+
+
+def push_sockets(client: object, upstream: object) -> tuple[PushSocket, PushSocket] | None:
+    """Both sockets as push sockets when both deliver by callback, else ``None`` (pull mode)."""
+    if isinstance(client, PushSocket) and isinstance(upstream, PushSocket):
+        return client, upstream
+    return None
+

@@ -1,4 +1,4 @@
-"""One relayed session: two pumps around the Sans-I/O core, closing both sides with the right code."""
+"""One relayed session: the Sans-I/O core behind a synchronous surface, a strategy moving bytes, both sides closed with the right code."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from dataclasses import dataclass
 from typing import Callable, Final
 
 from gateway.core.errors import CloseCode, GatewayError, SlowClient, UpstreamDropped, UpstreamStalled
+from gateway.core.kinds import SessionKind
 from gateway.core.lifecycle import SessionState, check_transition
 from gateway.core.observers import ClientNotified, Notify, SessionEnded, SessionInfo, Terminate, Verdict
+from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.session import FORWARD, Emit, SessionCore
+from gateway.core.turns import TurnTracker
 from gateway.relay.failsafe import FailsafeObserver
-from gateway.relay.push import PushRelay
-from gateway.core.ports import Closed, Frame, FrameSocket, PushSocket
+from gateway.relay.pull import PullRelay
+from gateway.relay.push import PushRelay, push_sockets
+from gateway.relay.strategy import Strategy, moving_failed
 
 log = logging.getLogger("voice_gateway.relay")
 
@@ -59,8 +63,18 @@ class _Terminated:
 _EndCause = _ClientClosed | _UpstreamClosed | _Terminated
 
 
+def _not_started(frame: Frame) -> None:
+    raise RuntimeError("the relay sends frames only once run() has picked its strategy")
+
+
 class RelaySession:
-    """Relays frames both ways until either side closes or an observer/operator ends it."""
+    """Relays frames both ways until either side closes or an observer/operator ends it.
+
+    The protocol decisions are made here, synchronously, behind a small public surface that a
+    strategy drives (:class:`gateway.relay.strategy.RelaySurface`): a frame from each side, a close
+    from each side, the client's writability, and :meth:`end`. The strategy — push mode when both
+    sockets deliver by callback, pull mode otherwise — only moves bytes.
+    """
 
     def __init__(
         self,
@@ -88,6 +102,10 @@ class RelaySession:
         self._client_send_since = 0.0
         self._next_probe = 0.0
         self._background: set[asyncio.Task[None]] = set()
+        self._to_client: Callable[[Frame], None] = _not_started
+        self._to_upstream: Callable[[Frame], None] = _not_started
+        #: voice-agent turns, delivered to observers as turn events after the events that cause them
+        self._turns = TurnTracker() if info.kind is SessionKind.REALTIME else None
         self.ended: SessionEnded | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -103,14 +121,9 @@ class RelaySession:
         """End the session with ``error`` (cap, operator, drain); idempotent, first cause wins."""
         self._end(_Terminated(error))
 
-    def _report(self, error: GatewayError, *, reported: bool) -> None:
-        self._end(_Terminated(error, reported=reported))
-
-    def _client_closed(self, closed: Closed) -> None:
-        self._end(_ClientClosed(closed.code, closed.reason))
-
-    def _upstream_closed(self, closed: Closed) -> None:
-        self._end(_UpstreamClosed(closed.code, closed.reason))
+    @property
+    def session_id(self) -> str:
+        return self.info.session_id
 
     @property
     def finished(self) -> bool:
@@ -119,35 +132,25 @@ class RelaySession:
     @property
     def push_mode(self) -> bool:
         """Both sockets deliver by callback: frames are relayed without pump tasks."""
-        return isinstance(self.client, PushSocket) and isinstance(self.upstream, PushSocket)
+        return push_sockets(self.client, self.upstream) is not None
 
     async def run(self) -> SessionEnded:
         """Relay until the end; then close both sides, flush observer events, return the record."""
         self._move(SessionState.OPEN)
-        push: PushRelay | None = None
-        pumps: list[asyncio.Task[None]] = []
+        strategy = self._strategy()
+        self._to_client, self._to_upstream = strategy.to_client, strategy.to_upstream
         await self._deliver(self.clock(), with_tick=True)  # observers decide (caps, allowance) before any frame
-        opened = await self._send_opening()
-        if opened and self.push_mode:
-            push = PushRelay(self, self.client, self.upstream)  # type: ignore[arg-type]
-            held, self._held = self._held, []
-            push.start(held)
-        elif opened:
-            pumps = [
-                asyncio.create_task(self._pump_client(), name=f"client:{self.info.session_id}"),
-                asyncio.create_task(self._pump_upstream(), name=f"upstream:{self.info.session_id}"),
-            ]
+        if await self._send_opening():
+            self._replay_held()
+            strategy.start()
         try:
             await asyncio.shield(self._ended)
         finally:
             self._end(_ClientClosed(CloseCode.GOING_AWAY, "cancelled"))  # no-op unless we were cancelled
-            for task in pumps:
-                task.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
-            if push is not None:
-                push.stop()
+            cause = self._ended.result()
+            await strategy.stop(grace=isinstance(cause, _Terminated) and cause.reported)
             self._move(SessionState.CLOSING)
-            self.ended = await self._finish(self._ended.result())
+            self.ended = await self._finish(cause)
             self._move(SessionState.CLOSED)
         return self.ended
 
@@ -162,71 +165,70 @@ class RelaySession:
             return False
         return True
 
-    # --- pumps -----------------------------------------------------------------------------------
+    def _strategy(self) -> Strategy:
+        pushing = push_sockets(self.client, self.upstream)
+        if pushing is not None:
+            return PushRelay(self, *pushing)
+        return PullRelay(self, self.client, self.upstream)
 
-    async def _pump_client(self) -> None:
-        client, upstream, core, clock = self.client, self.upstream, self.core, self.clock
+    def _replay_held(self) -> None:
+        """Frames the handshake held back (read while classifying) go first, through the same step."""
+        held, self._held = self._held, []
         try:
-            for frame in self._held:
-                await self._client_frame(frame)
-            self._held = []
-            while True:
-                frame = await client.receive()
-                if frame.__class__ is Closed:
-                    self._end(_ClientClosed(frame.code, frame.reason))  # type: ignore[union-attr]
+            for frame in held:
+                if self.finished:
                     return
-                action = core.from_client(frame, clock())  # type: ignore[arg-type]
-                if action is FORWARD:
-                    await upstream.send(frame)  # type: ignore[arg-type]
-                else:
-                    await self._dispatch(action)  # type: ignore[arg-type]
-                    if self._ended.done():  # queued frames must not run on past a fatal error
-                        return
-        except Exception as exc:  # noqa: BLE001 - any pump failure ends the session cleanly
-            log.error("client pump failed", exc_info=exc, extra={"session_id": self.info.session_id})
-            self.terminate(UpstreamDropped())
+                self.client_frame(frame)
+        except Exception as exc:
+            moving_failed(self, "client", exc)
 
-    async def _client_frame(self, frame: Frame) -> None:
+    # --- the surface a strategy drives -------------------------------------------------------------
+
+    def client_frame(self, frame: Frame) -> None:
+        """A frame from the client: forwarded untouched, or what the core emits instead."""
         action = self.core.from_client(frame, self.clock())
         if action is FORWARD:
-            await self.upstream.send(frame)
+            self._to_upstream(frame)
         else:
-            await self._dispatch(action)  # type: ignore[arg-type]
+            self._emit(action)
 
-    async def _pump_upstream(self) -> None:
-        client, upstream, core, clock = self.client, self.upstream, self.core, self.clock
+    def upstream_frame(self, frame: Frame) -> None:
+        """A frame from the upstream: forwarded untouched, or what the core emits instead."""
+        now = self.clock()
+        self._last_upstream = now
+        action = self.core.from_upstream(frame, now)
+        if action is FORWARD:
+            self._to_client(frame)
+        else:
+            self._emit(action)
         probe = self.limits.delay_probe
-        try:
-            while True:
-                frame = await upstream.receive()
-                if frame.__class__ is Closed:
-                    self._end(_UpstreamClosed(frame.code, frame.reason))  # type: ignore[union-attr]
-                    return
-                now = clock()
-                self._last_upstream = now
-                action = core.from_upstream(frame, now)  # type: ignore[arg-type]
-                self._client_send_since = now
-                if action is FORWARD:
-                    await client.send(frame)  # type: ignore[arg-type]
-                else:
-                    await self._dispatch(action)  # type: ignore[arg-type]
-                self._client_send_since = 0.0
-                if self._ended.done():
-                    return
-                if now >= self._next_probe and probe is not None:
-                    self._next_probe = now + 1.0
-                    probe(clock() - now)
-        except Exception as exc:  # noqa: BLE001
-            log.error("upstream pump failed", exc_info=exc, extra={"session_id": self.info.session_id})
-            self.terminate(UpstreamDropped())
+        if probe is not None and now >= self._next_probe:
+            self._next_probe = now + 1.0
+            probe(self.clock() - now)
 
-    async def _dispatch(self, emit: Emit) -> None:
+    def _emit(self, emit: Emit) -> None:
         for frame in emit.to_upstream:
-            await self.upstream.send(frame)
+            self._to_upstream(frame)
         for frame in emit.to_client:
-            await self.client.send(frame)
+            self._to_client(frame)
         if emit.close is not None:
             self._end(_Terminated(emit.close, reported=bool(emit.to_client)))
+
+    def client_closed(self, closed: Closed) -> None:
+        """The client closed (or vanished): the session ends, passing the close on upstream."""
+        self._end(_ClientClosed(closed.code, closed.reason))
+
+    def upstream_closed(self, closed: Closed) -> None:
+        """The upstream closed (or vanished): the session ends, passing the close on or reporting a drop."""
+        self._end(_UpstreamClosed(closed.code, closed.reason))
+
+    def client_writable(self, writable: bool) -> None:
+        """The client stopped (``False``) or resumed reading; the tick cuts off one that stays behind."""
+        self._client_send_since = 0.0 if writable else self.clock()
+
+    def end(self, error: GatewayError) -> None:
+        """End the session with ``error`` (a strategy's failure, a cap, the operator); first cause wins."""
+        self.terminate(error)
 
     # --- the shared tick ---------------------------------------------------------------------------
 
@@ -249,8 +251,13 @@ class RelaySession:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    async def _deliver(self, now: float, *, with_tick: bool) -> None:
+    async def _deliver(self, now: float, *, with_tick: bool, closing: bool = False) -> None:
         events = self.core.take_events()
+        turns = self._turns
+        if turns is not None:
+            events = turns.expand(events)
+            if closing:
+                events.extend(turns.close(now))
         stats = self.core.stats
         for observer in self.observers:
             for event in events:
@@ -296,10 +303,10 @@ class RelaySession:
                 reason, client_code = "upstream_closed", cause.code
                 await self._safe_close(self.client, cause.code, cause.reason)
             else:
-                error = UpstreamDropped()
-                reason, client_code, error_code = "upstream_dropped", error.close_code, error.code
-                await self._safe_send(self.client, self.core.error_event(error))
-                await self._safe_close(self.client, error.close_code, error.close_reason)
+                dropped = UpstreamDropped()
+                reason, client_code, error_code = "upstream_dropped", dropped.close_code, dropped.code
+                await self._safe_send(self.client, self.core.error_event(dropped))
+                await self._safe_close(self.client, dropped.close_code, dropped.close_reason)
         else:
             error = cause.error
             reason, client_code, error_code = error.code, error.close_code, error.code
@@ -320,7 +327,7 @@ class RelaySession:
             upstream_close_code=upstream_code,
             error_code=error_code,
         )
-        await self._deliver(now, with_tick=False)
+        await self._deliver(now, with_tick=False, closing=True)
         for observer in self.observers:
             await observer.on_end(ended, self.core.stats)
         return ended

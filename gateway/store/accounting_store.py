@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
-from typing import Mapping, Sequence
+from typing import Awaitable, Mapping, Sequence
 
 from redis.exceptions import RedisError
 
-from gateway.store.calls import RedisClient
+from gateway.store.calls import RedisClient, fields, integer, row, text
 from gateway.store.keyspace import DAY_TTL_S, MONTH_TTL_S, SESSION_TTL_S, KeySpace
 from gateway.accounting.limits import TenantLimits
 from gateway.accounting.ports import AdmitResult, ChargeResult
@@ -27,7 +27,7 @@ DEFAULT_RECORDS_RETENTION_S = 35 * 86_400.0
 RECORDS_PAGE = 1000
 
 
-def _script_text(name: str) -> str:
+def _scripttext(name: str) -> str:
     return resources.files("gateway.store").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
@@ -35,8 +35,11 @@ def _limit(value: int | None) -> int:
     return -1 if value is None else value
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _record(entry_row: object) -> dict[str, str]:
+    """One XRANGE row, ``(stream id, {field: value})``, as text."""
+    entry, values_raw = row(entry_row, 2)
+    values = values_raw if isinstance(values_raw, dict) else {}
+    return {"stream_id": text(entry), **{text(k): text(v) for k, v in values.items()}}
 
 
 class AccountingStore:
@@ -55,14 +58,14 @@ class AccountingStore:
         self.records_retention_s = records_retention_s
         #: registry key that built this store ("redis" or "memory")
         self.kind = kind
-        self._admit = client.register_script(_script_text("admit"))
-        self._charge = client.register_script(_script_text("charge"))
-        self._renew = client.register_script(_script_text("renew"))
-        self._release = client.register_script(_script_text("release"))
+        self._admit = client.register_script(_scripttext("admit"))
+        self._charge = client.register_script(_scripttext("charge"))
+        self._renew = client.register_script(_scripttext("renew"))
+        self._release = client.register_script(_scripttext("release"))
 
-    async def _run(self, op: str, coro: object) -> object:
+    async def _run(self, op: str, coro: Awaitable[object]) -> object:
         try:
-            return await coro  # type: ignore[misc]
+            return await coro
         except (RedisError, OSError) as exc:
             raise StoreError(f"accounting store failed in {op}") from exc
 
@@ -93,8 +96,8 @@ class AccountingStore:
                 ],
             ),
         )
-        status, day, month, detail = reply  # type: ignore[misc]
-        return AdmitResult(_text(status), int(day), int(month), int(detail))
+        status, day, month, detail = row(reply, 4)
+        return AdmitResult(text(status), integer(day), integer(month), integer(detail))
 
     async def charge(
         self, session_id: str, tenant: str, cumulative_micros: int, limits: TenantLimits, wall: float
@@ -118,8 +121,8 @@ class AccountingStore:
                 ],
             ),
         )
-        day, month, delta, exhausted = reply  # type: ignore[misc]
-        return ChargeResult(int(day), int(month), int(delta), bool(exhausted))
+        day, month, delta, exhausted = row(reply, 4)
+        return ChargeResult(integer(day), integer(month), integer(delta), bool(exhausted))
 
     async def renew(self, tenant: str, session_ids: Sequence[str], wall: float, lease_ttl_s: float) -> int:
         """Heartbeat the leases of running sessions; returns how many had lapsed (and were re-added)."""
@@ -131,7 +134,7 @@ class AccountingStore:
                 args=[now_ms, now_ms + int(lease_ttl_s * 1000), *session_ids],
             ),
         )
-        return int(reply)  # type: ignore[call-overload]
+        return integer(reply)
 
     async def release(self, tenant: str, session_id: str) -> bool:
         """Give the slot back; ``False`` when it was not held any more."""
@@ -141,15 +144,13 @@ class AccountingStore:
     async def spend(self, tenant: str, wall: float) -> tuple[int, int]:
         """The tenant's (day, month) spend in micro-dollars."""
         keys = [self.keys.day_spend(tenant, wall), self.keys.month_spend(tenant, wall)]
-        day, month = await self._run("spend", self.client.mget(keys))  # type: ignore[misc]
-        return int(day or 0), int(month or 0)
+        day, month = row(await self._run("spend", self.client.mget(keys)), 2)
+        return integer(day), integer(month)
 
     async def active_leases(self, tenant: str, wall: float) -> int:
         """Unexpired leases of a tenant (for metrics and tests)."""
-        return int(
-            await self._run(  # type: ignore[call-overload]
-                "active", self.client.zcount(self.keys.leases(tenant), int(wall * 1000) + 1, "+inf")
-            )
+        return integer(
+            await self._run("active", self.client.zcount(self.keys.leases(tenant), int(wall * 1000) + 1, "+inf"))
         )
 
     async def append_record(self, record: Mapping[str, str], wall: float) -> str:
@@ -158,12 +159,12 @@ class AccountingStore:
         entry = await self._run(
             "append_record",
             # exact MINID: usually nothing or one entry goes, and a small stream is trimmed too
-            self.client.xadd(self.keys.records, dict(record), minid=str(oldest_ms), approximate=False),
+            self.client.xadd(self.keys.records, fields(record), minid=str(oldest_ms), approximate=False),
         )
         await self._run(
             "trim_records", self.client.xtrim(self.keys.records, maxlen=RECORDS_MAXLEN, approximate=True)
         )
-        return _text(entry)  # type: ignore[arg-type]
+        return text(entry)
 
     async def records_between(self, start_wall: float, end_wall: float) -> list[dict[str, str]]:
         """Session records written in ``[start_wall, end_wall]`` (the stream id is the write time), oldest first."""
@@ -174,7 +175,7 @@ class AccountingStore:
                 "records_between", self.client.xrange(self.keys.records, min=low, max=high, count=RECORDS_PAGE)
             )
             batch = [
-                {"stream_id": _text(entry), **{_text(k): _text(v) for k, v in fields.items()}}
+                {"stream_id": text(entry), **{text(k): text(v) for k, v in fields.items()}}
                 for entry, fields in rows  # type: ignore[attr-defined]
             ]
             found.extend(batch)
@@ -185,10 +186,7 @@ class AccountingStore:
     async def recent_records(self, count: int) -> list[dict[str, str]]:
         """The newest ``count`` session records, newest first."""
         rows = await self._run("recent_records", self.client.xrevrange(self.keys.records, count=count))
-        return [
-            {"stream_id": _text(entry), **{_text(k): _text(v) for k, v in fields.items()}}
-            for entry, fields in rows  # type: ignore[attr-defined]
-        ]
+        return [_record(row) for row in rows] if isinstance(rows, list) else []
 
     async def ping(self) -> bool:
         """Whether the store answers right now."""

@@ -18,7 +18,7 @@ class RedisFailureCounts:
         return f"{self.keys.prefix}:authfail:{address}:{window}"
 
     async def count(self, address: str, window: int) -> int:
-        raw = await guarded("authfail.count", self.client.get(self._key(address, window)))  # type: ignore[arg-type]
+        raw = await guarded("authfail.count", self.client.get(self._key(address, window)))
         return int(raw or 0)
 
     async def add(self, address: str, window: int, ttl_s: int) -> None:

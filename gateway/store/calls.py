@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Awaitable, TypeVar
+from typing import Awaitable, Mapping, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from gateway.core.errors import StoreError
 
@@ -23,5 +24,32 @@ async def guarded(op: str, call: Awaitable[T]) -> T:
         raise StoreError(f"store operation {op} failed") from exc
 
 
-def text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def text(value: object) -> str:
+    """A text reply (bytes from a client without decoding); anything else is a bad answer."""
+    if isinstance(value, (bytes, str)):
+        return value.decode() if isinstance(value, bytes) else value
+    raise StoreError(f"the store answered {type(value).__name__} where text was expected")
+
+
+def integer(value: object) -> int:
+    """An integer reply (Redis answers numbers as integers or as their text); ``None`` (no key) is 0."""
+    if value is None:
+        return 0
+    if isinstance(value, (int, bytes, str)) and not isinstance(value, bool):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise StoreError(f"the store answered {value!r} where an integer was expected")
+
+
+def row(reply: object, width: int) -> list[object]:
+    """An array reply of exactly ``width`` values (a script's result, a pipeline's, an MGET)."""
+    if isinstance(reply, (list, tuple)) and len(reply) == width:
+        return list(reply)
+    raise StoreError(f"the store answered {reply!r} where {width} values were expected")
+
+
+def fields(mapping: Mapping[str, str]) -> dict[FieldT, EncodableT]:
+    """A text mapping as the field/value mapping redis-py's hash and stream commands take."""
+    return {key: value for key, value in mapping.items()}

@@ -22,5 +22,5 @@ class RedisSecretSlots:
         await guarded("secrets.put", self.client.set(self._key(secret_hash), value, ex=ttl_s, nx=True))
 
     async def take(self, secret_hash: str) -> str | None:
-        raw = await guarded("secrets.take", self.client.getdel(self._key(secret_hash)))  # type: ignore[arg-type]
+        raw = await guarded("secrets.take", self.client.getdel(self._key(secret_hash)))
         return text(raw) if raw else None

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -23,7 +24,12 @@ from redis.asyncio.sentinel import Sentinel
 from gateway.accounting.config import AccountingSettings
 from gateway.store.keyspace import KeySpace
 from gateway.store.accounting_store import AccountingStore
+from gateway.store.auth_failures import RedisFailureCounts
 from gateway.store.calls import RedisClient
+from gateway.store.client_secrets import RedisSecretSlots
+from gateway.store.directory import RedisDirectoryBoard
+from gateway.store.keyring import RedisKeyRecords
+from gateway.store.webhooks import RedisWebhookIds
 
 log = logging.getLogger("voice_gateway.accounting")
 
@@ -58,12 +64,17 @@ def _sentinel_client(url: str) -> Redis:
     if not path:
         raise ValueError("a redis+sentinel:// URL needs the service name as its path")
     service, db = path[0], int(path[1]) if len(path) > 1 else 0
-    auth = {
-        "username": unquote(parts.username) if parts.username else None,
-        "password": unquote(parts.password) if parts.password else None,
-    }
-    sentinel = Sentinel(hosts, sentinel_kwargs={**_timeouts(), "ssl": tls}, ssl=tls, **_timeouts())
-    return sentinel.master_for(service, db=db, **auth)
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    sentinel = Sentinel(
+        hosts,
+        sentinel_kwargs={**_timeouts(), "ssl": tls},
+        ssl=tls,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+    )
+    master: Redis = sentinel.master_for(service, db=db, username=username, password=password)
+    return master
 
 
 def redis_client(url: str) -> RedisClient:
@@ -78,7 +89,7 @@ def redis_client(url: str) -> RedisClient:
         return RedisCluster.from_url(plain, **_timeouts())
     if scheme not in ("redis", "rediss", "unix"):
         raise ValueError(f"unsupported redis_url scheme {scheme!r}")
-    return Redis.from_url(plain, **_timeouts())
+    return Redis.from_url(plain, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S)
 
 
 def _redis_store(settings: AccountingSettings, keys: KeySpace) -> AccountingStore:
@@ -129,3 +140,33 @@ def describe_store(redis_url: str | None) -> str:
     if parts.scheme == "unix":
         return f"Redis at {parts.path}"
     return f"Redis at {hosts}/{path[0] if path else '0'}{' (TLS)' if parts.scheme == 'rediss' else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class StorePorts:
+    """Every port the shared store implements, on one client and one key prefix."""
+
+    accounting: AccountingStore
+    key_records: RedisKeyRecords
+    secret_slots: RedisSecretSlots
+    failure_counts: RedisFailureCounts
+    directory: RedisDirectoryBoard
+    webhook_ids: RedisWebhookIds
+
+    @property
+    def shared(self) -> bool:
+        """Whether other replicas see the same state (a Redis server, not the embedded store)."""
+        return self.accounting.kind == "redis"
+
+
+def store_ports(accounting: AccountingStore) -> StorePorts:
+    """The key, client-secret, auth-failure, directory and webhook-id ports on the accounting store's client and prefix."""
+    client, keys = accounting.client, accounting.keys
+    return StorePorts(
+        accounting=accounting,
+        key_records=RedisKeyRecords(client, keys),
+        secret_slots=RedisSecretSlots(client, keys),
+        failure_counts=RedisFailureCounts(client, keys),
+        directory=RedisDirectoryBoard(client, keys),
+        webhook_ids=RedisWebhookIds(client, keys),
+    )

@@ -13,7 +13,7 @@ from typing import AsyncIterator, Mapping
 from redis.exceptions import RedisError
 
 from gateway.core.errors import StoreError
-from gateway.store.calls import RedisClient, guarded, text
+from gateway.store.calls import RedisClient, fields, guarded, text
 from gateway.store.keyspace import KeySpace
 
 #: a pub/sub read waits at most this long, so the shared client's socket timeout never fires
@@ -43,7 +43,7 @@ class RedisDirectoryBoard:
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             if entries:
-                pipe.hset(key, mapping=dict(entries))
+                pipe.hset(key, mapping=fields(entries))
                 pipe.pexpire(key, ttl_ms)
             await guarded("directory.publish", pipe.execute())
         await guarded("directory.live", self.client.zadd(replicas_key(self.keys), {replica_id: expires_at_ms}))
@@ -55,10 +55,10 @@ class RedisDirectoryBoard:
     async def live_replicas(self, now_ms: int) -> list[str]:
         await guarded("directory.prune", self.client.zremrangebyscore(replicas_key(self.keys), "-inf", now_ms))
         raw = await guarded("directory.replicas", self.client.zrangebyscore(replicas_key(self.keys), now_ms, "+inf"))
-        return [text(r) for r in raw]
+        return [text(r) for r in raw if isinstance(r, (bytes, str))]
 
     async def entries(self, replica_id: str) -> dict[str, str]:
-        raw = await guarded("directory.entries", self.client.hgetall(replica_key(self.keys, replica_id)))  # type: ignore[arg-type]
+        raw = await guarded("directory.entries", self.client.hgetall(replica_key(self.keys, replica_id)))
         return {text(k): text(v) for k, v in raw.items()}
 
     async def send_end(self, message: str) -> int:
@@ -66,7 +66,7 @@ class RedisDirectoryBoard:
 
     async def end_requests(self) -> AsyncIterator[str]:
         try:
-            async with self.client.pubsub() as pubsub:  # type: ignore[union-attr]
+            async with self.client.pubsub() as pubsub:
                 await pubsub.subscribe(end_channel(self.keys))
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_S)

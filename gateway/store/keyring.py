@@ -35,16 +35,16 @@ class RedisKeyRecords:
         return bool(added_id and added_hash)
 
     async def get(self, key_id: str) -> str | None:
-        raw = await guarded("keys.get", self.client.hget(byid_key(self.keys), key_id))  # type: ignore[arg-type]
+        raw = await guarded("keys.get", self.client.hget(byid_key(self.keys), key_id))
         return text(raw) if raw else None
 
     async def put(self, key_id: str, record_json: str) -> None:
-        await guarded("keys.put", self.client.hset(byid_key(self.keys), key_id, record_json))  # type: ignore[arg-type]
+        await guarded("keys.put", self.client.hset(byid_key(self.keys), key_id, record_json))
 
     async def all(self) -> list[str]:
-        raw = await guarded("keys.all", self.client.hgetall(byid_key(self.keys)))  # type: ignore[arg-type]
+        raw = await guarded("keys.all", self.client.hgetall(byid_key(self.keys)))
         return [text(v) for v in raw.values()]
 
     async def key_id_for(self, secret_hash: str) -> str | None:
-        raw = await guarded("keys.by_hash", self.client.hget(byhash_key(self.keys), secret_hash))  # type: ignore[arg-type]
+        raw = await guarded("keys.by_hash", self.client.hget(byhash_key(self.keys), secret_hash))
         return text(raw) if raw else None

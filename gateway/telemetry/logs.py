@@ -166,13 +166,13 @@ class GatewayJsonFormatter(JsonFormatter):
         log_data: dict[str, object],
         record: logging.LogRecord,
         message_dict: dict[str, object],
-    ) -> None:  # type: ignore[override]
+    ) -> None:
         log_data["ts"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(
             timespec="milliseconds"
         )
         super().add_fields(log_data, record, message_dict)
 
-    def process_log_record(self, log_data: dict[str, object]) -> dict[str, object]:  # type: ignore[override]
+    def process_log_record(self, log_data: dict[str, object]) -> dict[str, object]:
         return {key: value for key, value in log_data.items() if value is not None}
 
     def format(self, record: logging.LogRecord) -> str:
@@ -282,6 +282,8 @@ def configure_logging(
         server_logger = logging.getLogger(name)
         server_logger.handlers.clear()
         server_logger.propagate = True
+        server_logger.setLevel(logging.NOTSET)  # the root's level governs (an earlier uvicorn config may have set one)
+        server_logger.disabled = False
     return handler
 
 

@@ -24,16 +24,8 @@ from gateway.core.money import audio_ms
 from gateway.core.observers import (
     ClientNotified,
     ErrorSeen,
-    FirstAudio,
-    FirstTranscript,
-    FunctionCallOutput,
-    FunctionCallRequested,
     GatewayFillerRequested,
-    GatewayToolDone,
     InputCommitted,
-    ResponseCreated,
-    ResponseDone,
-    ResponseRequested,
     SessionEnded,
     SessionEvent,
     SessionInfo,
@@ -43,13 +35,13 @@ from gateway.core.observers import (
     TranscriptionCompleted,
     TranscriptionDelta,
     TranslationOutput,
-    Truncated,
     UpstreamReady,
 )
+from gateway.core.turn_events import is_turn_event
 from gateway.telemetry import names as n
 from gateway.telemetry.scope import SessionScope
 from gateway.telemetry.segments import SegmentTracker
-from gateway.telemetry.turns import TurnTracker
+from gateway.telemetry.turns import TurnSpans
 from gateway.telemetry.utterances import UtteranceTracker
 
 _log = logging.getLogger(__name__)
@@ -75,8 +67,8 @@ class TelemetryObserver:
         self._scope = scope
         self._info = info
         self._live = live
-        self._turns: TurnTracker | None = (
-            TurnTracker(scope) if info.kind is SessionKind.REALTIME else None
+        self._turns: TurnSpans | None = (
+            TurnSpans(scope) if info.kind is SessionKind.REALTIME else None
         )
         self._utterances = UtteranceTracker(
             scope, self._turns, report_unfinished=info.kind is SessionKind.TRANSCRIPTION
@@ -148,39 +140,16 @@ class TelemetryObserver:
 
     # --- internals --------------------------------------------------------------------------
     def _dispatch(self, event: SessionEvent, stats: SessionStats) -> None:
+        if is_turn_event(event):
+            self._turn_spans().on_turn_event(event)
+            return
         match event:
             case SpeechStarted():
                 self._utterances.input_seen(event.item_id, event.at, input_end=False)
-                if self._turns is not None:
-                    self._turns.speech_started(event)
-            case SpeechStopped():
+            case SpeechStopped() | InputCommitted():
                 self._utterances.input_seen(event.item_id, event.at, input_end=True)
-                if self._turns is not None:
-                    self._turns.speech_stopped(event)
-            case InputCommitted():
-                self._utterances.input_seen(event.item_id, event.at, input_end=True)
-                if self._turns is not None:
-                    self._turns.input_committed(event)
-            case ResponseRequested():
-                self._turn_tracker().response_requested(event)
-            case ResponseCreated():
-                self._turn_tracker().response_created(event)
-            case FirstAudio():
-                self._turn_tracker().first_audio(event.at, event.response_id)
-            case FirstTranscript():
-                self._turn_tracker().first_transcript(event.at, event.response_id)
-            case ResponseDone():
-                self._turn_tracker().response_done(event)
-            case FunctionCallRequested():
-                self._turn_tracker().function_call_requested(event)
-            case FunctionCallOutput():
-                self._turn_tracker().function_call_output(event)
-            case GatewayToolDone():
-                self._turn_tracker().gateway_tool_done(event)
             case GatewayFillerRequested():
                 self._scope.metrics.gateway_tool_fillers.add(1, self._scope.metric_attrs)
-            case Truncated():
-                self._turn_tracker().truncated(event)
             case TranscriptionDelta():
                 self._utterances.delta(event)
             case TranscriptionCompleted():
@@ -205,9 +174,9 @@ class TelemetryObserver:
         self.cap_warning(cap, float(ratio) if isinstance(ratio, (int, float)) else 0.0)
         self._scope.metrics.cap_warnings.add(1, {**self._scope.metric_attrs, "cap": cap})
 
-    def _turn_tracker(self) -> TurnTracker:
+    def _turn_spans(self) -> TurnSpans:
         if self._turns is None:
-            self._turns = TurnTracker(self._scope)
+            self._turns = TurnSpans(self._scope)
         return self._turns
 
     def _upstream_ready(self, event: UpstreamReady) -> None:
@@ -245,8 +214,6 @@ class TelemetryObserver:
 
     def _closers(self) -> list[Callable[[float], None]]:
         closers: list[Callable[[float], None]] = [self._utterances.close]
-        if self._turns is not None:
-            closers.insert(0, self._turns.close)
         if self._segments is not None:
             closers.append(self._segments.close)
         return closers

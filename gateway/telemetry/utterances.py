@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from opentelemetry.trace import Span
 
 from gateway.core.money import token_usage_from_response
+from gateway.core.jsontypes import JsonObject
 from gateway.core.observers import (
-    JsonObject,
     TranscriptionCompleted,
     TranscriptionDelta,
 )
 from gateway.telemetry import names as n
 from gateway.telemetry.clock import ms_between
 from gateway.telemetry.scope import SessionScope
-from gateway.telemetry.turns import TurnTracker
+from gateway.telemetry.turns import TurnSpans
 
 _MAX_OPEN_ITEMS = 256
 
@@ -44,7 +44,7 @@ class UtteranceTracker:
     def __init__(
         self,
         scope: SessionScope,
-        turns: TurnTracker | None = None,
+        turns: TurnSpans | None = None,
         *,
         report_unfinished: bool,
     ) -> None:
@@ -135,7 +135,7 @@ class UtteranceTracker:
     def _span(self, item: _Item) -> Span:
         if item.span is None:
             self.count += 1
-            turn = self._turns.turn_for_item(item.item_id) if self._turns else None
+            turn_span = self._turns.span_for_item(item.item_id) if self._turns else None
             attrs = dict(self._scope.genai_attrs)
             attrs.update(
                 {
@@ -148,7 +148,7 @@ class UtteranceTracker:
                 n.UTTERANCE_SPAN,
                 item.first_seen_at,
                 attrs,
-                parent=turn.span if turn else None,
+                parent=turn_span,
             )
             if item.input_end_at is not None:
                 item.span.add_event(

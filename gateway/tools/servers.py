@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx2
 
@@ -18,11 +20,16 @@ from gateway.core.gateway_tools import GatewayTool, GatewayToolSet, HttpToolSpec
 from gateway.tools.cache import ResultCache
 from gateway.tools.errors import ToolFailed
 from gateway.tools.http_tool import call_http_tool
-from gateway.tools.mcp_client import McpConnection
+
+if TYPE_CHECKING:
+    from gateway.tools.mcp_client import McpConnection
 
 log = logging.getLogger("voice_gateway.tools")
 #: the HTTP client logs every request URL at INFO; tool traffic is reported by spans and metrics instead
 logging.getLogger("httpx2").setLevel(logging.WARNING)
+
+#: what the Realtime API accepts as a function tool's name
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 Execute = Callable[[Mapping[str, object]], Awaitable[str]]
 
@@ -57,6 +64,8 @@ class ToolServers:
             self._spawn(conn.close())
             conn = None
         if conn is None:
+            from gateway.tools.mcp_client import McpConnection  # the mcp SDK costs ~2 s of start-up: only when a policy uses it
+
             conn = self._mcp[key] = McpConnection(spec)
         return conn
 
@@ -110,6 +119,9 @@ class ToolServers:
                 log.warning("MCP server tools unavailable for this session", extra={"mcp_server": server.name, "reason": exc.reason})
                 continue
             for tool in conn.gateway_tools():
+                if not _FUNCTION_NAME.fullmatch(tool.name):
+                    log.warning("MCP tool name is not a valid function name; skipped", extra={"mcp_server": server.name})
+                    continue
                 if tool.name in executors:
                     log.warning("MCP tool name already taken; skipped", extra={"mcp_server": server.name, "tool": tool.name})
                     continue

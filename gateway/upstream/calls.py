@@ -20,7 +20,7 @@ from gateway.upstream.target import upstream_headers
 
 log = logging.getLogger("voice_gateway.upstream.calls")
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 CALL_TIMEOUT_S: Final = 10.0
 
 
@@ -85,10 +85,20 @@ class CallsClient:
     def _headers(self, endpoint: UpstreamEndpoint, client_headers: Mapping[str, str] | None = None) -> dict[str, str]:
         return upstream_headers(endpoint, self._credentials.get(endpoint.name), client_headers)
 
-    async def _post(self, endpoint: UpstreamEndpoint, path: str, what: str, **kwargs: object) -> httpx.Response:
-        headers = {**self._headers(endpoint, kwargs.pop("client_headers", None)), **kwargs.pop("headers", {})}  # type: ignore[dict-item]
+    async def _post(
+        self,
+        endpoint: UpstreamEndpoint,
+        path: str,
+        what: str,
+        *,
+        content: bytes | None = None,
+        files: Mapping[str, tuple[None, bytes, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        client_headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        sent = {**self._headers(endpoint, client_headers), **(headers or {})}
         try:
-            response = await self._http.post(f"{endpoint.calls_base}{path}", headers=headers, **kwargs)  # type: ignore[arg-type]
+            response = await self._http.post(f"{endpoint.calls_base}{path}", headers=sent, content=content, files=files)
         except httpx.HTTPError as exc:
             log.warning("calls API unreachable", extra={"endpoint": endpoint.name, "operation": what, "error": type(exc).__name__})
             raise UpstreamUnavailable() from exc

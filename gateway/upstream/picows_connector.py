@@ -1,188 +1,36 @@
 """Upstream connector on picows (Cython WebSockets): a few µs per frame instead of tens.
 
-picows calls us back per frame; the relay pulls with ``await receive()``. Frames wait in a
-deque with one future for a waiting reader (no queue object per frame), and reading from the
-socket pauses when the deque is long, so a slow client pushes back on the model endpoint
-instead of growing memory.
+The upstream socket is the shared picows frame socket
+(:class:`gateway.upstream.picows_socket.PicowsFrameSocket`: frames in a deque, reading paused
+when it is long so a slow client pushes back on the model endpoint, the push capability); it adds
+only its close, which waits up to a second for the endpoint's reply before dropping the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Callable
-from typing import Final
+from typing import ClassVar, Final
 
-from picows import WSError, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSError, WSMsgType, ws_connect
 
-from gateway.core.ports import Closed, Frame
+from gateway.upstream.picows_socket import PicowsFrameSocket
 from gateway.upstream.errors import ConnectFailed
 from gateway.upstream.target import UpstreamTarget
 
-#: frames buffered before reading from the upstream socket pauses, and resumes below half
-_HIGH_WATER: Final = 64
 _USER_AGENT: Final = "voice-gateway/0.1"
 
 
-class PicowsUpstream(WSListener):
+class PicowsUpstream(PicowsFrameSocket):
     """A connected upstream socket (implements :class:`gateway.core.ports.FrameSocket`)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._frames: deque[Frame] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._closed: Closed | None = None
-        self._transport: WSTransport | None = None
-        self._paused_reading = False
-        self._write_ready: asyncio.Event | None = None
-        self._partial: list[bytes] = []
-        self._partial_type = WSMsgType.TEXT
-        self._on_frame: Callable[[Frame], None] | None = None
-        self._on_closed: Callable[[Closed], None] | None = None
-        self._on_writable: Callable[[bool], None] | None = None
-
-    # --- picows callbacks ----------------------------------------------------------------------
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self._transport = transport
-
-    def on_ws_frame(self, transport: WSTransport, frame: object) -> None:
-        msg_type = frame.msg_type  # type: ignore[attr-defined]
-        if msg_type == WSMsgType.TEXT or msg_type == WSMsgType.BINARY or msg_type == WSMsgType.CONTINUATION:
-            self._data_frame(transport, frame, msg_type)
-        elif msg_type == WSMsgType.CLOSE:
-            closed = Closed(int(frame.get_close_code()), frame.get_close_reason() or "")  # type: ignore[attr-defined]
-            if not transport.is_close_frame_sent:
-                transport.send_close(frame.get_close_code())  # type: ignore[attr-defined]
-            transport.disconnect()
-            self._set_closed(closed)
-
-    def _data_frame(self, transport: WSTransport, frame: object, msg_type: object) -> None:
-        if not frame.fin or self._partial:  # type: ignore[attr-defined]
-            if msg_type != WSMsgType.CONTINUATION:
-                self._partial_type = msg_type  # type: ignore[assignment]
-            self._partial.append(frame.get_payload_as_bytes())  # type: ignore[attr-defined]
-            if not frame.fin:  # type: ignore[attr-defined]
-                return
-            data = b"".join(self._partial)
-            self._partial = []
-            payload: Frame = data.decode() if self._partial_type == WSMsgType.TEXT else data
-        elif msg_type == WSMsgType.TEXT:
-            payload = frame.get_payload_as_utf8_text()  # type: ignore[attr-defined]
-        else:
-            payload = frame.get_payload_as_bytes()  # type: ignore[attr-defined]
-        on_frame = self._on_frame
-        if on_frame is not None:
-            on_frame(payload)
-            return
-        self._frames.append(payload)
-        if len(self._frames) >= _HIGH_WATER and not self._paused_reading:
-            self._paused_reading = True
-            transport.underlying_transport.pause_reading()
-        self._wake()
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        if self._write_ready is not None:
-            self._write_ready.set()
-        if self._closed is None:
-            self._set_closed(Closed(1006, ""))
-
-    def _set_closed(self, closed: Closed) -> None:
-        """Record the close once; a push reader hears it now, a pulling one after the queued frames."""
-        if self._closed is not None:
-            return
-        self._closed = closed
-        if self._on_closed is not None:
-            self._on_closed(closed)
-        self._wake()
-
-    def pause_writing(self) -> None:
-        if self._write_ready is None and self._on_writable is not None:
-            self._on_writable(False)
-        self._write_ready = asyncio.Event()
-
-    def resume_writing(self) -> None:
-        if self._write_ready is not None:
-            self._write_ready.set()
-            self._write_ready = None
-            if self._on_writable is not None:
-                self._on_writable(True)
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # --- FrameSocket -------------------------------------------------------------------------
-
-    async def receive(self) -> Frame | Closed:
-        while True:
-            if self._frames:
-                frame = self._frames.popleft()
-                if self._paused_reading and len(self._frames) <= _HIGH_WATER // 2 and self._transport is not None:
-                    self._paused_reading = False
-                    self._transport.underlying_transport.resume_reading()
-                return frame
-            if self._closed is not None:
-                return self._closed
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-            self._waiter = None
-
-    async def send(self, frame: Frame) -> None:
-        transport = self._transport
-        if transport is None or self._closed is not None:
-            return  # the receive side reports the close
-        ready = self._write_ready
-        if ready is not None:
-            await ready.wait()
-        transport.send(WSMsgType.TEXT if frame.__class__ is str else WSMsgType.BINARY, frame)
-
-    # --- PushSocket -------------------------------------------------------------------------
-
-    def attach(
-        self,
-        on_frame: Callable[[Frame], None],
-        on_closed: Callable[[Closed], None],
-        on_writable: Callable[[bool], None],
-    ) -> None:
-        """Deliver frames by callback from now on, starting with those already queued."""
-        queued = list(self._frames)
-        self._frames.clear()
-        self._on_frame, self._on_closed, self._on_writable = on_frame, on_closed, on_writable
-        self.resume_reading()  # the relay does the pausing from here on
-        if self._write_ready is not None:
-            on_writable(False)
-        for frame in queued:
-            on_frame(frame)
-        if self._closed is not None:
-            on_closed(self._closed)
-
-    def send_now(self, frame: Frame) -> None:
-        """Write a frame to the transport now; buffered past the high-water mark (on_writable reports it)."""
-        transport = self._transport
-        if transport is None or self._closed is not None or transport.is_disconnected:
-            return
-        transport.send(WSMsgType.TEXT if frame.__class__ is str else WSMsgType.BINARY, frame)
-
-    def pause_reading(self) -> None:
-        transport = self._transport
-        if transport is None or self._paused_reading or self._closed is not None or transport.is_disconnected:
-            return
-        self._paused_reading = True
-        transport.underlying_transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self._paused_reading and self._transport is not None:
-            self._paused_reading = False
-            self._transport.underlying_transport.resume_reading()
+    #: gateway-made frames (``bytes``) go upstream as binary frames, as before the shared base
+    bytes_as: ClassVar[WSMsgType] = WSMsgType.BINARY
 
     async def close(self, code: int, reason: str) -> None:
-        transport = self._transport
+        transport = self.transport
         if transport is None or transport.is_disconnected:
             return
-        if not transport.is_close_frame_sent:
-            transport.send_close(code, reason.encode()[:123])  # type: ignore[arg-type]
+        self.begin_close(transport, code, reason)
         try:
             await asyncio.wait_for(transport.wait_disconnected(), 1.0)
         except asyncio.TimeoutError:
@@ -207,7 +55,7 @@ class PicowsConnector:
         try:
             _, listener = await asyncio.wait_for(
                 ws_connect(
-                    PicowsUpstream,
+                    lambda: PicowsUpstream(max_message_bytes=self.max_message_bytes),
                     target.url,
                     extra_headers=headers,
                     websocket_handshake_timeout=target.connect_timeout_s,
@@ -226,7 +74,7 @@ class PicowsConnector:
             raise ConnectFailed(target.endpoint, status=status) from exc
         except (OSError, asyncio.TimeoutError) as exc:
             raise ConnectFailed(target.endpoint, status=None) from exc
-        if listener is None:  # the peer hung up during the handshake: picows returns no listener
+        if not isinstance(listener, PicowsUpstream):  # the peer hung up during the handshake: no listener
             raise ConnectFailed(target.endpoint, status=None)
-        return listener  # type: ignore[return-value]
+        return listener
 

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Final
 
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -78,13 +78,13 @@ def shorten_input_jitter_buffer(receiver: RTCRtpReceiver) -> bool:
 
 def _wire(pc: RTCPeerConnection, socket: WebRtcClientSocket, track: PlayoutTrack) -> None:
     @pc.on("datachannel")
-    def on_datachannel(channel: object) -> None:
-        if getattr(channel, "label", None) != EVENTS_LABEL:
+    def on_datachannel(channel: RTCDataChannel) -> None:
+        if channel.label != EVENTS_LABEL:
             return
-        socket.attach_channel(channel)  # type: ignore[arg-type]
-        channel.on("message", socket.from_channel)  # type: ignore[attr-defined]
-        channel.on("open", socket.flush)  # type: ignore[attr-defined]
-        channel.on("close", lambda: socket.peer_gone(1000, "data channel closed"))  # type: ignore[attr-defined]
+        socket.attach_channel(channel)
+        channel.on("message", socket.from_channel)
+        channel.on("open", socket.flush)
+        channel.on("close", lambda: socket.peer_gone(1000, "data channel closed"))
 
     @pc.on("track")
     def on_track(remote: MediaStreamTrack) -> None:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Final
+from typing import Final
 
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
 _CANDIDATE: Final = re.compile(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$", re.MULTILINE)
-_ORIGINAL_HOSTS: Final[Callable[[bool, bool], list[str]]] = aioice.ice.get_host_addresses
+_ORIGINAL_HOSTS: Final = aioice.ice.get_host_addresses
 
 
 @dataclass(frozen=True, slots=True)

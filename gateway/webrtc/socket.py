@@ -19,6 +19,7 @@ import logging
 from typing import Awaitable, Callable, Final, Protocol
 
 import orjson
+from av import AudioFrame
 
 from gateway.core.errors import GatewayError
 from gateway.core.frames import dumps, event_type_of
@@ -117,7 +118,8 @@ class WebRtcClientSocket:
         with contextlib.suppress(Exception):  # the track ends with MediaStreamError when the peer goes
             while True:
                 frame = await track.recv()
-                self.from_microphone(resampler.convert(frame))  # type: ignore[arg-type]
+                if isinstance(frame, AudioFrame):
+                    self.from_microphone(resampler.convert(frame))
 
     def peer_gone(self, code: int, reason: str) -> None:
         """The peer closed or vanished: ``receive`` reports it (first cause wins)."""

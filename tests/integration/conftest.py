@@ -71,7 +71,7 @@ class GatewayProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def start(self, timeout_s: float = 20.0) -> "GatewayProcess":
+    def start(self, timeout_s: float = 60.0) -> "GatewayProcess":
         out = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port), "--workers", str(self.workers)],
@@ -136,7 +136,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
             env=process_env, extra_keys=keys or [], tls="VOICE_GATEWAY_TLS_CERTFILE" in process_env, workers=workers,
         )
         started.append(gw)
-        return gw.start()
+        return gw.start(timeout_s=20.0 * workers)  # each worker imports the app on its own
 
     yield start
     for gw in started:
@@ -151,10 +151,16 @@ def gateway(gateway_factory: GatewayFactory) -> GatewayProcess:
 
 @pytest.fixture
 async def emulator() -> "AsyncIterator[object]":
-    """An emulator in the test's event loop with fast, short replies; tests can inspect what it saw."""
+    """An emulator in the test's event loop with fast, short replies; tests can inspect what it saw.
+
+    Its audio streams in real time (``speed=1``, no bursts) so a test that barges in after the first
+    delta still finds the response generating; the default bursty shape is exercised by the tests
+    that run the gateway on its embedded defaults (``tests/integration/clients``, ``test_model_routing_e2e``).
+    """
     from gateway.emulator import start_emulator
 
-    handle = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=600, chunk_ms=100, pace=True, asr_ms=50)
+    handle = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=600, chunk_ms=100, pace=True, asr_ms=50,
+                                  speed=1, burst_ms=0)
     try:
         yield handle
     finally:

@@ -215,3 +215,34 @@ async def test_beta_tools_and_assistant_items(gateway_factory: GatewayFactory, e
         await conn.response.create()
         final = await rec.until("response.done")
     assert final["response"]["status"] == "completed"
+
+
+async def test_seed_guide_voice_agent_gets_a_tool_call_for_a_spoken_question(gateway: GatewayProcess) -> None:
+    """The seed guide's Node agent (beta header, lookup_order with tool_choice auto): a spoken question calls
+    the tool with no marker; after the output the answer is spoken and the tool is not called again."""
+    from tests.support.audio import said
+
+    url = f"{gateway.ws_base}/realtime?model=gpt-realtime-2"
+    headers = {"Authorization": f"Bearer {gateway.key}", "OpenAI-Beta": "realtime=v1"}
+    async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
+        rec = BetaReceiver(ws.recv)
+        await rec.until("session.created")
+        await ws.send(orjson.dumps({"type": "session.update", "session": {
+            "voice": "alloy", "instructions": "You are a customer support agent for Andrew.ooo.",
+            "modalities": ["text", "audio"], "input_audio_format": "pcm16", "output_audio_format": "pcm16",
+            "tools": [{"type": "function", "name": "lookup_order", "description": "Look up an order by ID",
+                       "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}},
+                                      "required": ["order_id"]}}],
+            "tool_choice": "auto"}}).decode())
+        await rec.until("session.updated")
+        for chunk in chunks(silence(200) + said("Can you look up my order 4417?") + silence(800)):
+            await ws.send(orjson.dumps({"type": "input_audio_buffer.append", "audio": chunk}).decode())
+        call = await rec.until("response.function_call_arguments.done", timeout=20)
+        assert call["name"] == "lookup_order"
+        await ws.send(orjson.dumps({"type": "conversation.item.create", "item": {
+            "type": "function_call_output", "call_id": call["call_id"], "output": '{"status": "shipped"}'}}).decode())
+        await ws.send(orjson.dumps({"type": "response.create"}).decode())
+        await rec.until("response.audio.delta", timeout=20)
+        done = await rec.until("response.done", timeout=20)
+    assert done["response"]["output"][0]["type"] == "message"
+    assert rec.types().count("response.function_call_arguments.done") == 1

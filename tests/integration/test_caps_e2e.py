@@ -158,7 +158,8 @@ def create_key(redis_url: str, prefix: str, *args: str) -> dict:
 @pytest.fixture
 async def long_reply_emulator() -> AsyncIterator[object]:
     """An emulator whose spoken replies last 8 s, paced in real time in 100 ms chunks."""
-    handle = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=8000, chunk_ms=100, pace=True, asr_ms=50)
+    handle = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=8000, chunk_ms=100, pace=True, asr_ms=50,
+                                  speed=1, burst_ms=0)
     try:
         yield handle
     finally:

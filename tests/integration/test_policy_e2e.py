@@ -208,8 +208,9 @@ async def test_deny_rule_and_unrouted_requests_are_refused_at_the_handshake(
     assert unrouted["code"] == "policy_denied" and "No routing rule matched" in unrouted["message"]
     status, body = await _refusal(gw, extra_query={"intent": "dictation"})
     assert status == 403 and "Unknown intent 'dictation'" in body["error"]["message"]
-    status, body = await _refusal(gw, model="gpt-4o-realtime-preview")
+    status, body = await _refusal(gw, model="gpt-9-realtime-preview")  # no such model (older names are served)
     assert status == 400 and body["error"]["code"] == "invalid_model" and body["error"]["param"] == "model"
+    assert "gpt-realtime-2.1" in body["error"]["message"]
     assert emulator.sessions == []  # type: ignore[attr-defined]
 
 

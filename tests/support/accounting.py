@@ -24,9 +24,11 @@ def info(
     kind: SessionKind = SessionKind.REALTIME,
     model: str = "gpt-realtime-2",
     caps: Caps = NO_CAPS,
+    gateway_caps: Caps = NO_CAPS,
     tenant: str | None = "acme",
     session_id: str = "sess_1",
 ) -> SessionInfo:
+    """A routed session; its effective caps are the route's tightened by ``gateway_caps``, as set-up computes them."""
     route = Route(kind=kind, model=model, upstreams=("openai",), caps=caps, name="voice")
     endpoint = EndpointKind.TRANSLATIONS if kind is SessionKind.TRANSLATION else EndpointKind.REALTIME
     return SessionInfo(
@@ -40,6 +42,7 @@ def info(
         tenant=tenant,
         key_id="key_1",
         upstream="openai",
+        caps=caps.tightened(gateway_caps),
     )
 
 

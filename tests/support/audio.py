@@ -33,3 +33,10 @@ def chunks(pcm: bytes, ms: int = 20) -> list[str]:
     """Split PCM16 into base64 chunks of ``ms`` milliseconds."""
     step = RATE * 2 * ms // 1000
     return [b64(pcm[i : i + step]) for i in range(0, len(pcm), step)]
+
+
+def said(text: str, rate: int = RATE) -> bytes:
+    """A spoken turn the emulator understands: ``text`` tone-coded (``gateway.emulator.spoken``), PCM16."""
+    from gateway.emulator.spoken import encode
+
+    return encode(text, rate)

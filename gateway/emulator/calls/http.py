@@ -16,7 +16,7 @@ import contextlib
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qsl
@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.core.jsontypes import as_int
 from gateway.emulator.calls.call import CallStateError, CallStatus, EmulatedCall
 from gateway.emulator.calls.registry import RING_TIMEOUT_S, CallRegistry, new_call_id
 from gateway.emulator.calls.sip import SimulatedCaller, deliver, incoming_event
@@ -85,7 +86,8 @@ def _configure(machine: SessionMachine, session: dict[str, object]) -> None:
     config = {k: v for k, v in session.items() if k != "model"}
     if not config:
         return
-    config.setdefault("type", "translation" if isinstance(machine, TranslationSession) else getattr(machine, "kind", "realtime"))
+    if not isinstance(machine, TranslationSession):  # translation sessions have no ``type``
+        config.setdefault("type", getattr(machine, "kind", "realtime"))
     for event in machine.receive(orjson.dumps({"type": "session.update", "session": config}), time.monotonic()):
         if isinstance(event, dict) and event.get("type") == "error":
             detail = event.get("error")
@@ -106,7 +108,8 @@ class CallsApi:
         translation = request.url.path.rstrip("/").endswith("/translations/calls")
         sdp, session = await self._offer(request)
         query = dict(parse_qsl(request.url.query))
-        model = session.get("model") if isinstance(session.get("model"), str) else query.get("model")
+        requested = session.get("model")
+        model = requested if isinstance(requested, str) else query.get("model")
         machine_query = {"model": model} if model else {}
         if not model and session.get("type") == "transcription":
             machine_query = {"intent": "transcription"}
@@ -123,7 +126,7 @@ class CallsApi:
             answered = await answer_offer(sdp, translation=translation, echo=call.echo)
         except ValueError as exc:
             raise ApiError(400, "The SDP offer could not be answered.", "invalid_offer", "sdp") from exc
-        self.registry.add(call).start(machine, answered.socket)  # type: ignore[arg-type]
+        self.registry.add(call).start(machine, answered.socket)
         return Response(answered.answer_sdp, status_code=201, media_type="application/sdp",
                         headers={"Location": f"/v1/realtime/calls/{call.call_id}"})
 
@@ -166,7 +169,7 @@ class CallsApi:
             raise ApiError(400, f"Invalid model: {model!r}.", "invalid_model", "model")
         _configure(machine, session)
         caller = SimulatedCaller.for_session(getattr(machine, "session", {}))
-        call.start(machine, caller)  # type: ignore[arg-type]
+        call.start(machine, caller)
         if call.speak_ms > 0:  # the caller starts talking a moment after the answer, as people do
             asyncio.get_running_loop().call_later(CALLER_DELAY_S, caller.speak, call.speak_ms)
         return Response(status_code=200)
@@ -217,13 +220,13 @@ class CallsApi:
             raise ApiError(400, "sip_headers must be a list of {name, value}.")
         call = self.registry.add(EmulatedCall(call_id=new_call_id(), transport="sip", status=CallStatus.INCOMING,
                                               sip_headers=[{"name": str(h.get("name")), "value": str(h.get("value"))} for h in headers]))
-        call.speak_ms = int(body.get("speak_ms", 1200))  # type: ignore[arg-type]
+        call.speak_ms = as_int(body.get("speak_ms"), 1200)
         webhook_id = str(body.get("webhook_id") or f"wh_{secrets.token_hex(12)}")
         event = incoming_event(f"evt_{secrets.token_hex(12)}", call.call_id, call.sip_headers,
                                body.get("sip_media_security") if isinstance(body.get("sip_media_security"), str) else None,  # type: ignore[arg-type]
                                time.time())
         timestamp = body.get("timestamp")
-        statuses = await deliver(url, secret, webhook_id, event, attempts=int(body.get("deliveries", 1)),  # type: ignore[arg-type]
+        statuses = await deliver(url, secret, webhook_id, event, attempts=as_int(body.get("deliveries"), 1),
                                  timestamp=float(timestamp) if isinstance(timestamp, (int, float)) else None)
         asyncio.get_running_loop().call_later(RING_TIMEOUT_S, self._unanswered, call)
         return JSONResponse({"call_id": call.call_id, "webhook_id": webhook_id, "delivery_statuses": statuses})
@@ -236,7 +239,7 @@ class CallsApi:
     async def speak(self, request: Request) -> Response:
         call = self._sip_caller_call(request)
         body = await _json_body(request, required=False)
-        call.peer.speak(int(body.get("ms", 1200)))  # type: ignore[union-attr,arg-type]
+        call.peer.speak(as_int(body.get("ms"), 1200))  # type: ignore[union-attr]
         return Response(status_code=200)
 
     async def caller_hangup(self, request: Request) -> Response:
@@ -279,10 +282,10 @@ class CallsApi:
         })
 
 
-def _guarded(handler: Callable[[Request], object]) -> Callable[[Request], object]:
+def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         try:
-            return await handler(request)  # type: ignore[misc,no-any-return]
+            return await handler(request)
         except ApiError as exc:
             return exc.response()
         except CallStateError as exc:
@@ -312,7 +315,7 @@ class _EmbeddedServer(uvicorn.Server):
     """uvicorn inside a running loop: the host process keeps its own signal handlers."""
 
     @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[no-untyped-def,override]
+    def capture_signals(self) -> Generator[None, None, None]:
         yield
 
 

@@ -19,9 +19,8 @@ from gateway.core.errors import GatewayError, SidebandLost, SidebandLostOpen
 from gateway.core.ports import FrameSocket
 from gateway.inbound.calls.leg import CallLeg
 from gateway.inbound.calls.sideband import SidebandSocket
-from gateway.inbound.services import InboundServices
+from gateway.inbound.services import CallsApi, InboundServices
 from gateway.inbound.setup import SessionSetup
-from gateway.upstream.calls import CallsClient
 
 log = logging.getLogger("voice_gateway.inbound.calls")
 
@@ -42,7 +41,7 @@ class DirectCall:
     """One call followed on its sideband; ``run`` lasts as long as the session does."""
 
     svc: InboundServices
-    calls: CallsClient
+    calls: CallsApi
     setup: SessionSetup
     endpoint: UpstreamEndpoint
     call_id: str

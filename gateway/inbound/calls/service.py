@@ -11,20 +11,19 @@ from gateway.core.catalog import Catalog, UpstreamEndpoint
 from gateway.core.errors import GatewayError, UpstreamUnavailable
 from gateway.core.routing import Route
 from gateway.inbound.calls.direct import CallRunner, CallSettings, DirectCall
-from gateway.inbound.services import InboundServices
+from gateway.inbound.services import CallsApi, InboundServices
 from gateway.inbound.setup import SessionSetup
-from gateway.upstream.calls import CallsClient
 
 log = logging.getLogger("voice_gateway.inbound.calls")
 
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 
 @dataclass
 class CallServices:
-    """Put on ``app.state.calls`` by the composition root."""
+    """Direct-media calls (on the services object the composition root builds)."""
 
-    client: CallsClient
+    client: CallsApi
     settings: CallSettings = field(default_factory=CallSettings)
     runner: CallRunner = field(default_factory=CallRunner)
 

@@ -38,6 +38,7 @@ from gateway.core.sip import IncomingCall, parse_incoming, timestamp_fresh
 from gateway.inbound.calls.service import CallServices
 from gateway.inbound.services import InboundServices
 from gateway.inbound.setup import Handshake, SessionSetup
+from gateway.core.catalog import UpstreamEndpoint
 
 log = logging.getLogger("voice_gateway.inbound.sip")
 
@@ -66,7 +67,7 @@ class InvalidSignature(GatewayError):
 
 @dataclass
 class SipFrontDoor:
-    """Put on ``app.state.sip`` by the composition root."""
+    """The SIP front door (on the services object when the composition root configures it)."""
 
     secret: str
     tolerance_s: int
@@ -137,7 +138,7 @@ class SipFrontDoor:
         return "rejected"
 
     @staticmethod
-    def _any_endpoint(svc: InboundServices):  # type: ignore[no-untyped-def]
+    def _any_endpoint(svc: InboundServices) -> UpstreamEndpoint:
         """A denied call has no route: answer it on the first endpoint that serves calls."""
         for endpoint in svc.catalog.endpoints.values():
             if endpoint.webrtc:
@@ -154,7 +155,8 @@ def sip_router() -> APIRouter:
 
     @router.post(WEBHOOK_PATH, summary="OpenAI webhooks: incoming SIP calls (realtime.call.incoming)")
     async def webhook(request: Request) -> JSONResponse:
-        door: SipFrontDoor | None = getattr(request.app.state, "sip", None)
+        services = getattr(request.app.state, "services", None)
+        door: SipFrontDoor | None = getattr(services, "sip", None)
         if door is None:
             return _error(NotFound("The SIP front door is not configured (set VOICE_GATEWAY_WEBHOOK_SECRET)."))
         body = await request.body()
@@ -173,7 +175,7 @@ def sip_router() -> APIRouter:
         if not await door.ids.first_delivery(webhook_id, door.tolerance_s * 2 + 60):
             log.info("webhook retry ignored (already handled)", extra={"call_id": call.call_id})
             return JSONResponse({"status": "duplicate"})
-        svc: InboundServices = request.app.state.services
+        svc: InboundServices = request.app.state.services.inbound
         try:
             outcome = await door.handle(svc, call, request.client.host if request.client else "")
         except GatewayError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.resources
 import time
 from dataclasses import dataclass
-from typing import Final, Mapping, Protocol
+from typing import TYPE_CHECKING, Final, Mapping, Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -18,10 +18,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from gateway.core.errors import AuthenticationFailed, GatewayError, NotFound
 from gateway.core.api_keys import KeyRecord, SecretBinding
 from gateway.core.kinds import EndpointKind
-from gateway.inbound.client_secrets import bind_session
-from gateway.core.money import usd_to_micros
-from gateway.core.routing import Caps
-from gateway.inbound.services import InboundServices
+
+if TYPE_CHECKING:  # the services object holds this module's DemoConfig: no runtime import
+    from gateway.inbound.gateway_services import GatewayServices
 
 _STATIC: Final = importlib.resources.files(__package__) / "static"
 _ASSETS: Final = {"demo.js": "text/javascript", "demo.css": "text/css"}
@@ -53,17 +52,11 @@ class SpendSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class DemoConfig:
-    """Put on ``app.state.demo`` by the composition root when the demo is enabled."""
+    """What the demo needs (on the services object when the composition root enables the demo)."""
 
     #: the gateway key the demo acts for (the generated local key on the embedded defaults)
     local_key: str
-    #: the gateway-wide per-session cost cap (``VOICE_GATEWAY_MAX_SESSION_USD``), tightening route caps
-    default_caps: Caps = Caps()
     accounting: SpendSource | None = None
-
-    @staticmethod
-    def default_cost_caps(max_session_usd: str | None) -> Caps:
-        return Caps(max_cost_micros=usd_to_micros(max_session_usd) if max_session_usd else None)
 
 
 def demo_enabled(flag: bool, emulator_upstream: bool, api_keys_configured: bool) -> bool:
@@ -83,7 +76,8 @@ def _served_on_loopback(request: Request) -> bool:
 
 
 def _config(request: Request) -> DemoConfig:
-    config = getattr(request.app.state, "demo", None)
+    services = getattr(request.app.state, "services", None)
+    config = getattr(services, "demo", None)
     if not isinstance(config, DemoConfig):
         raise NotFound("The demo is not enabled on this gateway.")
     return config
@@ -96,15 +90,16 @@ def _error(exc: GatewayError) -> JSONResponse:
 async def mint_for_page(request: Request, config: DemoConfig, route: str) -> dict[str, object]:
     """A one-session client secret for the local key, or (loopback only, no minting service) the key itself."""
     session = ROUTE_SESSIONS[route]
-    client_secrets = getattr(request.app.state, "client_secrets", None)
+    services: GatewayServices = request.app.state.services
+    client_secrets = services.client_secrets
     if client_secrets is not None:
-        keys: KeyLookup = client_secrets.api_keys
+        keys: KeyLookup = services.inbound.api_keys
         minter: SecretMinter = client_secrets.minter
         record = await keys.verify(config.local_key)
         if record is None:
             raise AuthenticationFailed("The demo's local key is not a valid gateway key.")
         endpoint = EndpointKind.TRANSLATIONS if route == "translation" else EndpointKind.REALTIME
-        binding = bind_session(request.app.state.services, record, endpoint, dict(session))
+        binding = services.handshakes.route_bound_session(record, endpoint, session)
         value = await minter.mint(record, session, SECRET_TTL_S, binding)
         return {"value": value, "kind": "client_secret", "expires_at": int(time.time()) + SECRET_TTL_S, "session": session}
     if not _served_on_loopback(request):
@@ -113,17 +108,17 @@ async def mint_for_page(request: Request, config: DemoConfig, route: str) -> dic
 
 
 def spend_view(request: Request, config: DemoConfig, session_id: str) -> dict[str, object]:
-    svc: InboundServices = request.app.state.services
+    svc = request.app.state.services.inbound
     relay = svc.sessions.get(session_id)
     if relay is None:
         raise NotFound("No live session with this id on this gateway.")
-    caps = relay.info.route.caps.tightened(config.default_caps)
+    caps = relay.info.caps
     spend = config.accounting.live_spend(session_id) if config.accounting is not None else 0
     return {"session_id": session_id, "spend_micros": spend, "cap_micros": caps.max_cost_micros, "model": relay.info.route.model}
 
 
 def demo_router() -> APIRouter:
-    """``/demo`` and its backend; every route answers 404 unless ``app.state.demo`` is set."""
+    """``/demo`` and its backend; every route answers 404 unless the services object carries a ``demo``."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/demo")

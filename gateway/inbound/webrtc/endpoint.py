@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from gateway.core.errors import GatewayError, InvalidRequest, UpstreamRefused, UpstreamUnavailable
 from gateway.core.kinds import EndpointKind
 from gateway.inbound.calls.service import CallServices
-from gateway.inbound.services import InboundServices
+from gateway.inbound.gateway_services import GatewayServices, services_of
 from gateway.inbound.setup import Handshake, SessionSetup
 from gateway.webrtc.call import answer_offer
 from gateway.webrtc.socket import WebRtcClientSocket
@@ -31,7 +31,7 @@ log = logging.getLogger("voice_gateway.inbound.webrtc")
 MAX_SDP_BYTES: Final = 64 * 1024
 CALLS_PATH: Final = "/v1/realtime/calls"
 _FORMAT_HINT: Final = "Send the SDP offer as 'application/sdp', or as 'multipart/form-data' with 'sdp' and 'session' parts."
-JsonObject = dict[str, object]
+from gateway.core.jsontypes import JsonObject
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,28 +128,42 @@ class CallRunner:
 
 
 async def answer_call(request: Request, endpoint: EndpointKind, runner: CallRunner) -> Response:
-    """Authenticate, route and admit; answer the offer; start the relay in the background."""
-    svc: InboundServices = request.app.state.services
+    """Through the handshake service (authenticate, rate-limit, route, admit); answer the offer; relay in the background.
+
+    Every refusal, of the offer as of the credential, is recorded by the handshake service: auth-failure
+    limiting and the admission-refused metric see WebRTC calls exactly as WebSocket handshakes.
+    """
+    services = services_of(request.app)
+    handshakes = services.handshakes
+    address = request.client.host if request.client else ""
     try:
         offer = await read_offer(request)
         handshake, session = handshake_for(request, endpoint, offer)
-        setup = SessionSetup(svc, handshake, initial_session=session)
-        await setup.prepare()
-        direct = await _answer_direct(request, svc, setup, offer, session)
     except GatewayError as exc:
-        log.info("call refused", extra={"code": exc.code, "status": exc.http_status, "path": request.url.path})
+        await handshakes.refused(exc, endpoint, address, request.url.path)
+        return _refuse(exc)
+    try:
+        setup = await handshakes.open_session(handshake, initial_session=session)
+    except GatewayError as exc:  # recorded by open_session
+        return _refuse(exc)
+    try:
+        direct = await _answer_direct(services, setup, offer, session)
+    except GatewayError as exc:  # routing or admission of a direct-media call, after the handshake
+        await handshakes.refused(exc, endpoint, address, request.url.path)
         return _refuse(exc)
     if direct is not None:
         return _answer(direct, setup.session_id)
     setup.transport = "webrtc"
     try:
         call = await answer_offer(
-            offer.sdp, translation=endpoint is EndpointKind.TRANSLATIONS, ice=getattr(request.app.state, "webrtc_ice", None)
+            offer.sdp, translation=endpoint is EndpointKind.TRANSLATIONS, ice=services.webrtc_ice
         )
     except ValueError as exc:
         await setup.release()
         log.info("call refused: unusable offer", extra={"session_id": setup.session_id}, exc_info=exc)
-        return _refuse(InvalidRequest("The SDP offer could not be answered.", param="sdp"))
+        error = InvalidRequest("The SDP offer could not be answered.", param="sdp")
+        await handshakes.refused(error, endpoint, address, request.url.path)
+        return _refuse(error)
     runner.start(setup, call.socket)
     return _answer(call.answer_sdp, setup.session_id)
 
@@ -159,10 +173,11 @@ def _answer(sdp: str, session_id: str) -> Response:
 
 
 async def _answer_direct(
-    request: Request, svc: InboundServices, setup: SessionSetup, offer: Offer, session: JsonObject | None
+    services: GatewayServices, setup: SessionSetup, offer: Offer, session: JsonObject | None
 ) -> str | None:
     """Direct media when the route and its upstream allow it: the upstream's SDP answer; ``None`` → terminate here."""
-    calls: CallServices | None = getattr(request.app.state, "calls", None)
+    svc = services.inbound
+    calls: CallServices | None = services.calls
     if calls is None or not calls.wants_direct():
         return None
     try:

@@ -1,35 +1,32 @@
-"""The WebSocket session endpoints: a thin ASGI shell around :class:`gateway.inbound.setup.SessionSetup`."""
+"""The WebSocket session endpoints on uvicorn's ASGI messages: a thin shell around the handshake service."""
 
 from __future__ import annotations
 
 import logging
-import time
-from typing import MutableMapping
 from urllib.parse import parse_qsl
 
-from starlette.types import Receive, Send
+from starlette.types import Receive, Scope, Send
 
-from gateway.core.errors import AuthenticationFailed, GatewayError, NotFound, RateLimited
+from gateway.core.errors import GatewayError, NotFound
 from gateway.core.kinds import EndpointKind
 from gateway.transports.asgi.socket import AsgiClientSocket, accept, deny
 from gateway.inbound.credentials import choose_subprotocol
-from gateway.inbound.services import InboundServices
-from gateway.inbound.setup import Handshake, SessionSetup
+from gateway.inbound.gateway_services import services_of
+from gateway.inbound.setup import Handshake
 
 log = logging.getLogger("voice_gateway.inbound")
-Scope = MutableMapping[str, object]
 
 SESSION_ID_HEADER = "x-voice-gateway-session-id"
 
 
 def _headers(scope: Scope) -> dict[str, str]:
     raw = scope.get("headers") or []
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}  # type: ignore[union-attr]
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
 
 
 def _query(scope: Scope) -> dict[str, str]:
     raw = scope.get("query_string") or b""
-    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))  # type: ignore[union-attr]
+    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
 
 
 class SessionEndpoint:
@@ -44,11 +41,11 @@ class SessionEndpoint:
             path=str(scope.get("path", "")),
             headers=_headers(scope),
             query=_query(scope),
-            subprotocols=tuple(scope.get("subprotocols") or ()),  # type: ignore[arg-type]
+            subprotocols=tuple(scope.get("subprotocols") or ()),
             client_address=_client_address(scope),
         )
         try:
-            setup = await prepare_session(scope["app"], handshake)  # type: ignore[arg-type]
+            setup = await services_of(scope["app"]).handshakes.open_session(handshake)
         except GatewayError as exc:
             await deny(scope, receive, send, exc)
             return
@@ -57,27 +54,6 @@ class SessionEndpoint:
             await setup.release()
             return
         await setup.run(AsgiClientSocket(receive, send))
-
-
-async def prepare_session(app: object, handshake: Handshake) -> SessionSetup:
-    """Authenticate, route and admit a handshake (any transport); raise the refusal after recording it."""
-    state = getattr(app, "state", None)
-    svc: InboundServices = state.services  # type: ignore[union-attr]
-    setup = SessionSetup(svc, handshake)
-    limiter = getattr(state, "auth_failure_limiter", None)
-    try:
-        if limiter is not None and handshake.client_address:
-            if await limiter.blocked(handshake.client_address, time.time()):
-                raise RateLimited("Too many failed authentication attempts from this address; try again later.")
-        await setup.prepare()
-    except GatewayError as exc:
-        if isinstance(exc, AuthenticationFailed) and limiter is not None and handshake.client_address:
-            await limiter.failed(handshake.client_address, time.time())
-        log.info("handshake refused", extra={"code": exc.code, "status": exc.http_status, "path": handshake.path})
-        if svc.on_refused is not None:
-            svc.on_refused(exc, handshake.endpoint)
-        raise
-    return setup
 
 
 class UnknownPathEndpoint:

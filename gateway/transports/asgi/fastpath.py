@@ -35,4 +35,4 @@ class RealtimeFastPath:
                 scope["app"] = self.app
                 await endpoint(scope, receive, send)
                 return
-        await self.app(scope, receive, send)  # type: ignore[arg-type]
+        await self.app(scope, receive, send)

@@ -16,7 +16,7 @@ import logging
 from typing import Any, ClassVar, Final, Mapping
 
 from picows import WSAutoPingStrategy, WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
-from picows.picows import WSProtocol
+from picows.picows import WSProtocol  # type: ignore[attr-defined]  # the server protocol class; not in picows's stub
 from uvicorn.config import Config
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.utils import get_remote_addr
@@ -28,7 +28,8 @@ from gateway.inbound.credentials import choose_subprotocol
 from gateway.transports.asgi.fastpath import RealtimeFastPath
 from gateway.transports.picows.request import UpgradeRequest, handshake_of, parse_upgrade, refusal_response
 from gateway.transports.picows.socket import PicowsClientSocket
-from gateway.transports.asgi.endpoint import SESSION_ID_HEADER, prepare_session
+from gateway.inbound.gateway_services import services_of
+from gateway.transports.asgi.endpoint import SESSION_ID_HEADER
 from gateway.inbound.setup import SessionSetup
 
 log = logging.getLogger("voice_gateway.inbound")
@@ -63,7 +64,7 @@ class PicowsSessionProtocol(asyncio.Protocol):
     # --- asyncio.Protocol, until the hand-over ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # asyncio hands a BaseTransport; a socket server gives a Transport
 
     def data_received(self, data: bytes) -> None:
         if self._delegate is not None:
@@ -117,11 +118,11 @@ class PicowsSessionProtocol(asyncio.Protocol):
             self._hand_to_fallback(head)
             return
         self._head = head
-        self.server_state.connections.add(self)  # type: ignore[arg-type]
+        self.server_state.connections.add(self)  # type: ignore[arg-type]  # uvicorn types the set with its own protocols only
         self._task = asyncio.get_running_loop().create_task(self._serve(fastpath, request, endpoint.endpoint))
 
     def _hand_to_fallback(self, head: bytes) -> None:
-        delegate = self.fallback(config=self.config, server_state=self.server_state, app_state=self.app_state)  # type: ignore[call-arg]
+        delegate = self.fallback(config=self.config, server_state=self.server_state, app_state=self.app_state)  # type: ignore[call-arg]  # uvicorn's protocol classes share this constructor; its type is the base
         self._delegate = delegate
         assert self.transport is not None
         delegate.connection_made(self.transport)
@@ -147,11 +148,11 @@ class PicowsSessionProtocol(asyncio.Protocol):
             if sock is not None and sock.transport is not None and not sock.transport.is_disconnected:
                 sock.begin_close(sock.transport, 1011, "")
         finally:
-            self.server_state.connections.discard(self)  # type: ignore[arg-type]
+            self.server_state.connections.discard(self)
 
     async def _prepare(self, fastpath: RealtimeFastPath, handshake: Any) -> SessionSetup | None:
         try:
-            return await prepare_session(fastpath.app, handshake)
+            return await services_of(fastpath.app).handshakes.open_session(handshake)
         except GatewayError as exc:
             self._refuse(exc)
         except Exception:  # noqa: BLE001 - as uvicorn would: a 500, not a hung connection
@@ -180,7 +181,7 @@ class PicowsSessionProtocol(asyncio.Protocol):
         def listener_factory(_: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
             return WSUpgradeResponseWithListener(WSUpgradeResponse.create_101_response(extra_headers=headers), sock)
 
-        picows = _picows_protocol(config, listener_factory)
+        picows = picows_server_protocol(config, listener_factory)
         transport.pause_reading()  # resumed below with the buffered-protocol read path
         transport.set_protocol(picows)
         picows.connection_made(transport)
@@ -193,7 +194,7 @@ class PicowsSessionProtocol(asyncio.Protocol):
         return sock
 
 
-def _picows_protocol(config: Config, listener_factory: Any) -> WSProtocol:
+def picows_server_protocol(config: Config, listener_factory: Any) -> WSProtocol:
     """A server-side picows protocol, built as ``picows.ws_create_server`` builds its own."""
     interval = float(config.ws_ping_interval or 0.0)
     timeout = min(float(config.ws_ping_timeout or interval), interval) if interval else 0.0
@@ -231,7 +232,7 @@ def _fastpath(app: object) -> RealtimeFastPath | None:
 
 async def _client_address(config: Config, transport: asyncio.Transport | None, request: UpgradeRequest) -> str:
     """The client's address, trusting X-Forwarded-For from the proxies uvicorn is told to trust."""
-    remote = get_remote_addr(transport) if transport is not None else None  # type: ignore[arg-type]
+    remote = get_remote_addr(transport) if transport is not None else None
     if remote is None:
         return ""
     if not config.proxy_headers:
@@ -239,14 +240,14 @@ async def _client_address(config: Config, transport: asyncio.Transport | None, r
     scope: dict[str, Any] = {"type": "websocket", "client": remote, "headers": list(request.raw_headers)}
     trusted = config.forwarded_allow_ips or "127.0.0.1"
     proxy = _proxy_headers(trusted if isinstance(trusted, str) else ",".join(trusted))
-    await proxy(scope, _noop_receive, _noop_send)  # type: ignore[arg-type]
+    await proxy(scope, _noop_receive, _noop_send)  # type: ignore[arg-type]  # a minimal websocket scope, not uvicorn's TypedDict
     client = scope.get("client")
     return str(client[0]) if client else ""
 
 
 @functools.lru_cache(maxsize=8)
 def _proxy_headers(trusted_hosts: str) -> ProxyHeadersMiddleware:
-    return ProxyHeadersMiddleware(_noop, trusted_hosts=trusted_hosts)  # type: ignore[arg-type]
+    return ProxyHeadersMiddleware(_noop, trusted_hosts=trusted_hosts)
 
 
 async def _noop(scope: Mapping[str, Any], receive: Any, send: Any) -> None:

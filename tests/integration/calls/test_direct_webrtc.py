@@ -151,3 +151,25 @@ async def test_a_lost_sideband_ends_the_call_or_leaves_it_running_per_setting(
     if policy == "hangup":
         assert call.ended_by == "api"
     await caller.close()
+
+
+async def test_translation_call_goes_direct_on_the_translations_path(
+    gateway_factory: GatewayFactory, calls_emulator: EmulatorHandle, redis_url: str, redis_prefix: str
+) -> None:
+    """POST /v1/realtime/translations/calls: a translation call created upstream and followed; translated audio heard."""
+    gw = gateway_factory(env=calls_env(calls_emulator, redis_url, redis_prefix))
+    caller = RtcCaller()
+    files = {"sdp": (None, await caller.offer()),
+             "session": (None, json.dumps({"model": "gpt-realtime-translate", "audio": {"output": {"language": "es"}}}))}
+    async with httpx.AsyncClient(base_url=gw.http_url, timeout=20) as http:
+        reply = await http.post("/v1/realtime/translations/calls", files=files, headers={"Authorization": f"Bearer {gw.key}"})
+    assert reply.status_code == 201, reply.text
+    await caller.answer(reply.text)
+    call = await upstream_call(calls_emulator)
+    assert type(call.machine).__name__ == "TranslationSession"
+    await asyncio.wait_for(caller.channel_open.wait(), 10)
+    caller.mic.say(1500)
+    await caller.wait_heard(15)
+    await caller.close()
+    [record] = await asyncio.to_thread(session_records, redis_url, redis_prefix, timeout_s=10)
+    assert record["transport"] == "webrtc-direct" and record["kind"] == "translation"

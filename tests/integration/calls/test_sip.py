@@ -149,3 +149,24 @@ async def test_admin_refers_a_live_sip_call(
         reply = await admin.post(f"/admin/sessions/{sessions[0]['session_id']}/refer", json={"target_uri": "sip:desk@pbx.example"})
         assert reply.status_code == 200, reply.text
     assert call.status is CallStatus.REFERRED and call.refer_target == "sip:desk@pbx.example"
+
+
+async def test_admin_ends_a_live_sip_call_by_hanging_it_up(
+    gateway_factory: GatewayFactory, calls_emulator: EmulatorHandle, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    """Ending a call from the admin API hangs it up through the calls API and records the operator."""
+    gw = _gateway(gateway_factory, calls_emulator, redis_url, redis_prefix, tmp_path)
+    call, _ = await ring(calls_emulator, gw, {"From": "<sip:+15551230001@x>"}, speak_ms=0)
+    async with httpx.AsyncClient(base_url=gw.http_url, headers={"Authorization": f"Bearer {ADMIN}"}) as admin:
+        found: list[dict[str, object]] = []
+        deadline = time.monotonic() + 5
+        while not found and time.monotonic() < deadline:
+            found = [s for s in (await admin.get("/admin/sessions")).json()["sessions"] if s.get("call_id") == call.call_id]
+            await asyncio.sleep(0.1)
+        assert found
+        reply = await admin.post(f"/admin/sessions/{found[0]['session_id']}/end")
+        assert reply.status_code == 200, reply.text
+    assert await until(lambda: call.status is CallStatus.ENDED)
+    assert call.ended_by == "api"
+    [record] = await asyncio.to_thread(session_records, redis_url, redis_prefix, timeout_s=10)
+    assert record["end_reason"] == "session_ended_by_operator" and record["transport"] == "sip"

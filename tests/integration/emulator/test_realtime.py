@@ -201,3 +201,41 @@ async def test_g711_output_and_snapshot_name(emu: EmulatorHandle) -> None:
     audio = sum(len(base64.b64decode(e["delta"])) for e in events if e["type"] == "response.output_audio.delta")  # type: ignore[arg-type]
     assert audio == 600 * 8
     await c.ws.close()
+
+
+async def test_out_of_band_responses_run_in_parallel_with_item_references(emu: EmulatorHandle) -> None:
+    """Two conversation:none responses and the default one run at once; OOB ones take item references."""
+    c = await open_client(emu, "model=gpt-realtime-2.1&emu_pace=1&emu_ttfa_ms=50")
+    await c.until("conversation.created")
+    await c.send({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"],
+                                                        "audio": {"input": {"turn_detection": None}}}})
+    await c.until("session.updated")
+    await c.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "id": "item_q1",
+                                                               "content": [{"type": "input_text", "text": "hello"}]}})
+    await c.until("conversation.item.done")
+    await c.send({"type": "response.create"})
+    await c.send({"type": "response.create", "response": {"conversation": "none", "metadata": {"job": "summary"},
+                                                          "input": [{"type": "item_reference", "id": "item_q1"}]}})
+    await c.send({"type": "response.create", "response": {"conversation": "none", "metadata": {"job": "classify"},
+                                                          "input": []}})
+    await c.send({"type": "response.create", "event_id": "bad_ref", "response": {
+        "conversation": "none", "input": [{"type": "item_reference", "id": "item_missing"}]}})
+    events: list[dict[str, object]] = []
+    done: list[dict[str, object]] = []
+    while len(done) < 3:
+        event = await c.recv()
+        events.append(event)
+        if event["type"] == "response.done":
+            done.append(event["response"])  # type: ignore[arg-type]
+    created = [e for e in events if e["type"] == "response.created"]
+    assert len(created) == 3
+    first_done = events.index(next(e for e in events if e["type"] == "response.done"))
+    assert events.index(created[-1]) < first_done  # all three started before any finished
+    by_job = {(r["metadata"] or {}).get("job"): r for r in done}  # type: ignore[union-attr]
+    assert by_job["summary"]["conversation_id"] is None and by_job["classify"]["conversation_id"] is None
+    assert by_job[None]["conversation_id"] is not None
+    oob_items = {r["output"][0]["id"] for r in done if r["conversation_id"] is None}  # type: ignore[index]
+    added = {e["item"]["id"] for e in events if e["type"] == "conversation.item.added"}  # type: ignore[index]
+    assert not oob_items & added
+    error = next(e for e in events if e["type"] == "error")
+    assert error["error"]["event_id"] == "bad_ref" and error["error"]["param"] == "response.input"  # type: ignore[index]

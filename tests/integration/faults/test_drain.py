@@ -27,6 +27,19 @@ from tests.integration.faults.conftest import (
 from tests.integration.keys_support import ADMIN_TOKEN
 
 
+async def _refused_status(gw: GatewayProcess, timeout_s: float = 5.0) -> int:
+    """The HTTP status of the first handshake the gateway refuses (0 if it keeps accepting)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            ws = await open_client(gw)
+        except InvalidStatus as refused:
+            return refused.response.status_code
+        await ws.close()
+        await asyncio.sleep(0.1)
+    return 0
+
+
 async def _replicas_holding(gw: GatewayProcess, sessions: int, timeout_s: float = 10.0) -> set[str]:
     """The replicas (worker processes) that the admin directory lists as holding the live sessions."""
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -99,10 +112,8 @@ async def test_sigterm_drains_every_worker_of_a_multi_worker_gateway(
     assert len(await _replicas_holding(gw, len(clients))) == 2, "the sessions did not spread over both workers"
     gw.proc.send_signal(signal.SIGTERM)
     term_at = time.monotonic()
-    await asyncio.sleep(0.8)  # the supervisor looks at its signals every 0.5 s, then signals the workers
-    with pytest.raises(InvalidStatus) as refused:
-        await open_client(gw)
-    assert refused.value.response.status_code == 503
+    status = await _refused_status(gw)  # the supervisor looks at its signals every 0.5 s, then signals the workers
+    assert status == 503
     # sessions in flight keep working during the drain, whichever worker holds them
     for ws, transcript in zip(clients, seen):
         await ws.send(orjson.dumps({"type": "session.update", "session": {"type": "realtime", "instructions": "hi"}}).decode())
@@ -111,7 +122,7 @@ async def test_sigterm_drains_every_worker_of_a_multi_worker_gateway(
         await read_until_closed(ws, 10.0, transcript)
     for transcript in seen:
         assert transcript.close_code == 1001 and transcript.errors() == ["server_shutting_down"]
-        assert 2.0 <= (transcript.closed_at or 0) - term_at < 4.0
+        assert 2.0 <= (transcript.closed_at or 0) - term_at < 5.0
     code = await asyncio.to_thread(gw.proc.wait, 15)
     assert code == 0
     print(f"MEASURE multi-worker drain: process exit {time.monotonic() - term_at:.3f}s after SIGTERM (drain 2s)")

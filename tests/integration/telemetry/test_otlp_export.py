@@ -23,6 +23,7 @@ from tests.unit.telemetry.scripts import (
     VOICE_AGENT_END,
     Tick,
     drive,
+    relayed,
     session_info,
     voice_agent_script,
 )
@@ -112,7 +113,7 @@ async def test_turn_spans_arrive_while_the_session_is_live(
             session_info(SessionKind.REALTIME, "sess_live", "gpt-realtime-2"), T0
         )
         stats = SessionStats(started_at=T0, last_activity_at=T0)
-        for step in voice_agent_script()[:12]:  # through resp_1's response.done
+        for step in relayed(voice_agent_script()[:12], SessionKind.REALTIME):  # through resp_1's response.done
             if not isinstance(step, Tick):
                 await observer.on_event(step, stats)
         received = otlp_receiver.received

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tests.support.accounting import SPEC_USAGE, catalog, info, stats
 
-from gateway.accounting.caps import CapGuard
+from gateway.accounting.caps import CapGuard, default_caps
 from gateway.accounting.limits import TenantLimits
 from gateway.accounting.meter import Meter, PriceBook
 from gateway.accounting.service import AccountingService
@@ -21,6 +21,9 @@ from gateway.core.observers import (
     UpstreamReady,
 )
 from gateway.core.routing import Caps
+
+#: the gateway-wide caps the memory service's settings describe ($0.05, warn at 80%), as set-up applies them
+GATEWAY_CAPS = default_caps("0.05", None, None, 0.8)
 
 
 async def test_scripted_voice_session_is_metered_checkpointed_and_recorded(
@@ -61,7 +64,7 @@ async def test_scripted_voice_session_is_metered_checkpointed_and_recorded(
 
 async def test_cost_cap_warns_then_terminates_during_a_long_response(memory_service: AccountingService) -> None:
     """Output audio streaming with no response.done still hits the cost cap ($0.05 default) on a tick."""
-    obs = memory_service.observer_factory.create(info(), now=0.0)
+    obs = memory_service.observer_factory.create(info(gateway_caps=GATEWAY_CAPS), now=0.0)
     verdicts = []
     t = 0.0
     while t < 120:
@@ -80,7 +83,7 @@ async def test_cost_cap_warns_then_terminates_during_a_long_response(memory_serv
 
 async def test_route_cap_tighter_than_gateway_default_wins(memory_service: AccountingService) -> None:
     """A route cap of 1,000 µ$ ends the session long before the $0.05 default."""
-    obs = memory_service.observer_factory.create(info(caps=Caps(max_cost_micros=1_000)), now=0.0)
+    obs = memory_service.observer_factory.create(info(caps=Caps(max_cost_micros=1_000), gateway_caps=GATEWAY_CAPS), now=0.0)
     assert isinstance(await obs.on_tick(0.65, stats(at=0.65, out_s=0.65)), Notify)  # 832 µ$
     verdict = await obs.on_tick(0.8, stats(at=0.8, out_s=0.8))
     assert isinstance(verdict, Terminate) and isinstance(verdict.error, CostCapReached)

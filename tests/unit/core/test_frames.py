@@ -124,3 +124,20 @@ def test_upstream_duplicates_are_normalised_last_wins() -> None:
     """Upstream frames are read as the upstream's own parser reads them: the last duplicate wins."""
     reading = read_upstream('{"type":"response.output_audio.delta","delta":"AAAA","type":"response.done","response":{}}')
     assert reading.type == "response.done" and reading.event == {"type": "response.done", "delta": "AAAA", "response": {}}
+
+
+@pytest.mark.parametrize("frame", [
+    '{"type":"input_audio_buffer.append","audio":"}',  # the opening quote is the one before '}'
+    '{"type":"input_audio_buffer.append","audio":"AAAA"},"x":{"a":"}',
+    '{"type":"input_audio_buffer.append","audio":"AAAA\\"}',
+    '{"type":"input_audio_buffer.append","audio":"AAAA"}\n',
+    '{"type":"input_audio_buffer.append","audio":"AAAA"} ',
+])
+def test_the_usual_layout_check_does_not_overreach(frame: str) -> None:
+    """Frames that look like the usual layout at both ends but are not one flat append are not proven."""
+    assert canonical_audio(frame, upstream=False) is None
+
+
+def test_an_empty_append_is_proven_with_no_audio() -> None:
+    """An append with empty audio is canonical and meters nothing."""
+    assert canonical_audio('{"type":"input_audio_buffer.append","audio":""}', upstream=False) == ("input_audio_buffer.append", 0)

@@ -1,11 +1,11 @@
-"""Token buckets for handshake rate limits: burst, refill, per-key independence, bounded memory."""
+"""Token buckets for handshake rate limits (burst, refill, per-key independence, bounded memory) and auth-failure windows."""
 
 from __future__ import annotations
 
 import pytest
 
 from gateway.core.errors import RateLimited
-from gateway.core.ratelimit import HandshakeLimits, KeyedTokenBuckets
+from gateway.core.ratelimit import HandshakeLimits, KeyedTokenBuckets, LocalFailureLimiter
 
 
 def test_burst_then_refill_at_the_rate() -> None:
@@ -46,3 +46,14 @@ def test_handshake_limits_raise_rate_limited_with_a_retry_hint() -> None:
     limits.check_key("key_1", 0.0)
     with pytest.raises(RateLimited):
         limits.check_key("key_1", 0.0)
+
+
+async def test_failure_window_blocks_after_n_failures_and_resets() -> None:
+    """N failed authentications inside the window block the address; a new window unblocks it; others are unaffected."""
+    limiter = LocalFailureLimiter(max_failures=3, window_s=10.0)
+    for t in (0.0, 1.0, 2.0):
+        assert not await limiter.blocked("a", t)
+        await limiter.failed("a", t)
+    assert await limiter.blocked("a", 3.0)
+    assert not await limiter.blocked("b", 3.0)
+    assert not await limiter.blocked("a", 10.0)

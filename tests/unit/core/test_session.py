@@ -313,3 +313,29 @@ def test_session_ceiling_follows_the_allowance() -> None:
     assert core.allowance_frames() == []
     action = core.from_client(_text({"type": "session.update", "session": {"type": "realtime", "max_output_tokens": "inf"}}), 1.0)
     assert isinstance(action, Emit) and orjson.loads(action.to_upstream[0])["session"]["max_output_tokens"] == 600
+
+
+def test_requested_model_in_session_update_is_renamed_to_the_served_one() -> None:
+    """The model the client routed by is sent upstream as the served model; another name passes to be refused."""
+    core = _core(requested_model="gpt-4o-realtime-preview", served_model="gpt-realtime-2.1")
+    action = core.from_client(_text({"type": "session.update", "session": {"type": "realtime", "model": "gpt-4o-realtime-preview"}}), 0.0)
+    assert isinstance(action, Emit)
+    assert orjson.loads(action.to_upstream[0])["session"]["model"] == "gpt-realtime-2.1"
+    other = core.from_client(_text({"type": "session.update", "session": {"type": "realtime", "model": "gpt-realtime-mini"}}), 0.0)
+    assert isinstance(other, Emit) and orjson.loads(other.to_upstream[0])["session"]["model"] == "gpt-realtime-mini"
+
+
+def test_saved_prompt_field_is_refused_after_its_shutdown() -> None:
+    """session.update / response.create setting 'prompt' get unknown_parameter and are not forwarded; null passes."""
+    core = _core()
+    for kind, holder in (("session.update", "session"), ("response.create", "response")):
+        event = {"type": kind, "event_id": "c9", holder: {"prompt": {"id": "pmpt_1"}}}
+        if holder == "session":
+            event["session"]["type"] = "realtime"  # type: ignore[index]
+        action = core.from_client(_text(event), 0.0)
+        (error,) = _errors(action)
+        assert error["error"]["code"] == "unknown_parameter" and error["error"]["param"] == f"{holder}.prompt"
+        assert error["error"]["event_id"] == "c9" and "2026-11-30" in error["error"]["message"]
+        assert isinstance(action, Emit) and not action.to_upstream
+    passed = core.from_client(_text({"type": "response.create", "response": {"prompt": None}}), 0.0)
+    assert isinstance(passed, Emit) and passed.to_upstream and not passed.to_client

@@ -206,3 +206,19 @@ def test_beta_dialect_sessions_get_the_same_injection_and_hiding() -> None:
     assert all(isinstance(a, Emit) and not a.to_client for a in actions)
     updated = core.from_upstream(json.dumps({"type": "session.updated", "session": {"type": "realtime", "tools": [CLIENT_TOOL, ORDER.definition()]}}), 1.1)
     assert isinstance(updated, Emit) and [t["name"] for t in json.loads(updated.to_client[0])["session"]["tools"]] == ["get_weather"]
+
+
+def test_parallel_gateway_calls_get_one_follow_up_after_both() -> None:
+    """Two gateway calls in one response: two outputs, and response.create only once both are in."""
+    tools = _interceptor()
+    events = _call_events()
+    second = [json.loads(json.dumps(e).replace("item_f", "item_g").replace("call_1", "call_2")) for e in events[1:]]
+    for event in [*events, *second]:
+        tools.upstream(event, 1.0)
+    assert [s.call_id for s in tools.take_starts()] == ["call_1", "call_2"]
+    assert tools.upstream(_done(), 1.1).to_upstream == ()
+    assert [json.loads(f)["type"] for f in tools.finished("call_1", "{}", 1.2)] == ["conversation.item.create"]
+    frames = tools.finished("call_2", "{}", 1.3)
+    assert [json.loads(f)["type"] for f in frames] == ["conversation.item.create", "response.create"]
+    retrieved = {"type": "conversation.item.retrieved", "item": {"id": "item_g", "type": "function_call"}}
+    assert tools.upstream(retrieved, 1.4).drop

@@ -23,12 +23,17 @@ class Wall:
         return self.now
 
 
+#: the gateway-wide defaults the sessions of these tests were set up with
+GATEWAY_CAPS = Caps(max_duration_s=600.0)
+
+
 def _info(session_id: str, key_id: str = "key_a", caps: Caps = Caps(max_cost_micros=500_000)) -> SessionInfo:
     route = Route(kind=SessionKind.REALTIME, model="gpt-realtime-2", upstreams=("emulator",), caps=caps, name="voice")
     return SessionInfo(
         session_id=session_id, endpoint=EndpointKind.REALTIME, kind=SessionKind.REALTIME, dialect=Dialect.GA,
         requested_model=None, decision=RouteDecision(rule_id="voice", reason="default", route=route), route=route,
         tenant="acme", key_id=key_id, upstream="emulator", client_address="127.0.0.1",
+        caps=caps.tightened(GATEWAY_CAPS),  # as set-up computes them
     )
 
 
@@ -59,7 +64,6 @@ class Replica:
             end_local=self.end_local,
             live_spend=lambda sid: 1234,
             trace_id_of=lambda sid: "ab" * 16,
-            default_caps=Caps(max_duration_s=600.0),
         )
         self.directory = SessionDirectory(RedisDirectoryBoard(self.client, keys), self.hooks, replica_id=name, wall=wall, period_s=0.05)
 

@@ -24,9 +24,20 @@ def test_response_events_follow_the_documented_order() -> None:
     assert out.count("response.output_audio.delta") == 5
 
 
-def test_paced_response_releases_audio_in_real_time() -> None:
-    """With pacing, the first audio waits for ttfa and each 100 ms chunk is due 100 ms after the previous."""
-    m = realtime(Script(ttfa_ms=300, reply_ms=1000, chunk_ms=100, pace=True))
+def test_bursty_response_sends_audio_faster_than_real_time() -> None:
+    """By default 500 ms of audio leave at once and the next burst follows 125 ms later (4x real time)."""
+    m = realtime(Script(ttfa_ms=300, reply_ms=2000, chunk_ms=100, pace=True))
+    assert "response.output_audio.delta" not in kinds(send(m, {"type": "response.create"}, now=10.0))
+    assert kinds(events(m.poll(10.3))).count("response.output_audio.delta") == 5
+    assert kinds(events(m.poll(10.42))) == []
+    assert kinds(events(m.poll(10.425))).count("response.output_audio.delta") == 5
+    tail = kinds(events(m.poll(10.675)))
+    assert tail[-1] == "response.done" and tail.count("response.output_audio.delta") == 10
+
+
+def test_realtime_mode_releases_audio_in_real_time() -> None:
+    """emu_speed=1, emu_burst_ms=0: the first audio waits for ttfa and each 100 ms chunk follows 100 ms later."""
+    m = realtime(Script(ttfa_ms=300, reply_ms=1000, chunk_ms=100, pace=True, speed=1, burst_ms=0))
     assert "response.output_audio.delta" not in kinds(send(m, {"type": "response.create"}, now=10.0))
     assert m.next_deadline() == 10.3
     assert kinds(events(m.poll(10.3))) == ["response.output_audio.delta", "response.output_audio_transcript.delta"]
@@ -38,7 +49,7 @@ def test_paced_response_releases_audio_in_real_time() -> None:
 
 def test_cancel_mid_stream_reports_partial_audio_and_usage() -> None:
     """Cancelling after 300 ms of audio closes the streams and bills only what was generated."""
-    m = realtime(Script(ttfa_ms=0, reply_ms=1000, pace=True))
+    m = realtime(Script(ttfa_ms=0, reply_ms=1000, pace=True, speed=1, burst_ms=0))
     send(m, {"type": "response.create"}, now=0.0)
     events(m.poll(0.2))
     out = send(m, {"type": "response.cancel"}, now=0.25)
@@ -71,7 +82,7 @@ def test_truncate_bounds_and_transcript_cut() -> None:
 
 def test_vad_commit_then_auto_response_and_barge_in() -> None:
     """Speech + silence commits a user item and responds; speech during a paced reply cancels it."""
-    m = realtime(Script(ttfa_ms=0, reply_ms=3000, pace=True))
+    m = realtime(Script(ttfa_ms=0, reply_ms=3000, pace=True, speed=1, burst_ms=0))
     out = []
     for i in range(10):
         out += send(m, {"type": "input_audio_buffer.append", "audio": speech(100, i * 100)}, now=i * 0.1)
@@ -88,7 +99,7 @@ def test_vad_commit_then_auto_response_and_barge_in() -> None:
 
 def test_second_response_create_is_rejected_while_one_is_active() -> None:
     """Only one default-conversation response at a time; out-of-band ones may run in parallel."""
-    m = realtime(Script(ttfa_ms=100, pace=True))
+    m = realtime(Script(ttfa_ms=100, pace=True, speed=1, burst_ms=0))
     send(m, {"type": "response.create"})
     error = send(m, {"type": "response.create", "event_id": "again"})[0]
     assert error["error"] == {  # type: ignore[comparison-overlap]
@@ -152,3 +163,86 @@ def test_input_transcription_fills_the_user_item() -> None:
     item = send(m, {"type": "conversation.item.retrieve", "item_id": completed["item_id"]})[0]["item"]
     assert item["content"][0]["transcript"] == completed["transcript"]  # type: ignore[index]
     assert item["content"][0]["audio"] == speech(500)  # type: ignore[index]
+
+
+def _speak(m: object, text: str, now: float) -> list[dict[str, object]]:
+    """Append tone-coded speech then 700 ms of silence in 100 ms chunks (server VAD commits it)."""
+    import base64
+
+    from tests.support.audio import said, silence
+
+    pcm = said(text) + silence(700)
+    out: list[dict[str, object]] = []
+    for i in range(0, len(pcm), 4800):
+        out += send(m, {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i:i + 4800]).decode()},  # type: ignore[arg-type]
+                    now=now + i / 48_000)
+    return out
+
+
+ORDER_TOOL = {"type": "function", "name": "lookup_order", "description": "Look up an order by its ID",
+              "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}
+
+
+def test_spoken_question_gets_a_relevant_tool_call_once_then_speech() -> None:
+    """A spoken question about an order calls lookup_order (no marker); after its output the model speaks."""
+    m = realtime()
+    send(m, {"type": "session.update", "session": {"type": "realtime", "tools": [ORDER_TOOL], "audio": {"input": {
+        "transcription": {"model": "gpt-realtime-whisper"}}}}})
+    out = _speak(m, "Where is my order 4417?", 0.0)
+    heard = next(e for e in out if e["type"] == "conversation.item.input_audio_transcription.completed")
+    assert heard["transcript"] == "Where is my order 4417?"
+    call = next(e for e in out if e["type"] == "response.function_call_arguments.done")
+    assert call["name"] == "lookup_order"
+    send(m, {"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": call["call_id"],
+                                                          "output": "{\"status\": \"shipped\"}"}})
+    again = kinds(send(m, {"type": "response.create"}))
+    assert "response.function_call_arguments.done" not in again and "response.output_audio.delta" in again
+    assert "response.function_call_arguments.done" not in kinds(send(m, {"type": "response.create"}))
+
+
+def test_unrelated_spoken_question_gets_speech() -> None:
+    """A spoken turn with no word in common with any tool is answered with speech."""
+    m = realtime()
+    send(m, {"type": "session.update", "session": {"type": "realtime", "tools": [ORDER_TOOL]}})
+    out = kinds(_speak(m, "Tell me a joke about cats", 0.0))
+    assert "response.output_audio.delta" in out and "response.function_call_arguments.done" not in out
+
+
+def test_truncate_at_played_position_while_audio_is_ahead() -> None:
+    """Audio arrives ahead of playback; a truncate at what was played (300 ms) after cancel is accepted."""
+    m = realtime(Script(ttfa_ms=0, reply_ms=3000, chunk_ms=100, pace=True))
+    out = send(m, {"type": "response.create"}, now=0.0)
+    item_id = next(e for e in out if e["type"] == "response.output_item.added")["item"]["id"]  # type: ignore[index]
+    out += events(m.poll(0.3))
+    assert kinds(out).count("response.output_audio.delta") == 15  # 1.5 s of audio sent within 300 ms
+    cancel = send(m, {"type": "response.cancel"}, now=0.3)
+    assert cancel[-1]["response"]["status"] == "cancelled"  # type: ignore[index]
+    truncated = send(m, {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0,
+                         "audio_end_ms": 300}, now=0.31)
+    assert kinds(truncated) == ["conversation.item.truncated"]
+    late = send(m, {"type": "response.cancel"}, now=0.32)
+    assert late[0]["error"]["code"] == "response_cancel_not_active"  # type: ignore[index]
+
+
+def test_mcp_tools_take_the_newer_fields_and_need_a_target() -> None:
+    """MCP tools accept tunnel_id and allowed_callers; one of server_url/connector_id/tunnel_id is required."""
+    m = realtime()
+    good = {"type": "mcp", "server_label": "docs", "tunnel_id": "tun_1", "allowed_callers": ["direct"],
+            "require_approval": "never"}
+    assert kinds(send(m, {"type": "session.update", "session": {"type": "realtime", "tools": [good]}})) == ["session.updated"]
+    for bad, param in (({"type": "mcp", "server_label": "docs"}, "session.tools[0]"),
+                       ({**good, "allowed_callers": ["robots"]}, "session.tools[0].allowed_callers"),
+                       ({**good, "colour": "red"}, "session.tools[0].colour"),
+                       ({"type": "web_search"}, "session.tools[0].type")):
+        (error,) = send(m, {"type": "session.update", "session": {"type": "realtime", "tools": [bad]}})
+        assert error["type"] == "error" and error["error"]["param"] == param  # type: ignore[index]
+
+
+def test_saved_prompt_is_refused_and_null_accepted() -> None:
+    """A non-null session.prompt / response.prompt is unknown_parameter since 2026-11-30; null is fine."""
+    m = realtime()
+    (error,) = send(m, {"type": "session.update", "session": {"type": "realtime", "prompt": {"id": "pmpt_1"}}})
+    assert error["error"]["code"] == "unknown_parameter" and error["error"]["param"] == "session.prompt"  # type: ignore[index]
+    assert kinds(send(m, {"type": "session.update", "session": {"type": "realtime", "prompt": None}})) == ["session.updated"]
+    (error,) = send(m, {"type": "response.create", "response": {"prompt": {"id": "pmpt_1"}}})
+    assert error["error"]["param"] == "response.prompt"  # type: ignore[index]

@@ -26,13 +26,35 @@ def test_required_calls_first_tool_and_none_never_calls() -> None:
     assert choose_tool(ctx("none", instructions="[emu:call]")) is None
 
 
-def test_auto_needs_a_marker_and_speaks_after_tool_output() -> None:
-    """auto calls only on a marker (metadata, instructions or user text) and not after an output."""
+def test_auto_marker_wins_and_speaks_after_tool_output() -> None:
+    """An explicit marker (metadata, instructions or user text) calls the tool; never after an output."""
     assert choose_tool(ctx()) is None
     assert choose_tool(ctx(metadata={"emu_tool": "book"})) is BOOK
     assert choose_tool(ctx(instructions="use tools [emu:call]")) is WEATHER
     assert choose_tool(ctx(user="please [emu:call:book] now")) is BOOK
     assert choose_tool(ctx(instructions="[emu:call]", after_output=True)) is None
+
+
+LOOKUP: dict[str, Json] = {"type": "function", "name": "lookup_order",
+                           "description": "Look up an order's shipping status by its ID"}
+FORECAST: dict[str, Json] = {"type": "function", "name": "getWeather",
+                             "description": "Current weather forecast for a city"}
+
+
+def test_auto_calls_the_tool_most_relevant_to_the_users_words() -> None:
+    """Without a marker, auto calls the tool whose name/description matches the user's words best."""
+    tools = [LOOKUP, FORECAST]
+    assert choose_tool(ToolContext(tools, "auto", "", None, "Where is my order 4417?", False)) is LOOKUP
+    assert choose_tool(ToolContext(tools, "auto", "", None, "what's the weather like in Paris", False)) is FORECAST
+    assert choose_tool(ToolContext(tools, "auto", "", None, "Tell me a joke about cats.", False)) is None
+    assert choose_tool(ToolContext(tools, "auto", "", None, None, False)) is None
+
+
+def test_auto_calls_once_per_user_turn() -> None:
+    """A turn that already had its call (or whose output came back) gets a spoken answer."""
+    tools = [LOOKUP, FORECAST]
+    assert choose_tool(ToolContext(tools, "auto", "", None, "Where is my order?", False, turn_had_call=True)) is None
+    assert choose_tool(ToolContext(tools, "auto", "", None, "Where is my order?", True)) is None
 
 
 def test_arguments_follow_types_enums_bounds_and_nesting() -> None:

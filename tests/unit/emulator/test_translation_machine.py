@@ -30,7 +30,7 @@ def test_silent_input_gives_silent_output_without_words() -> None:
 
 def test_idle_flush_and_close_flush() -> None:
     """Held-back frames are flushed after a paced idle second, and session.close flushes the rest."""
-    m = translation(Script(ttfa_ms=400, pace=True))
+    m = translation(Script(ttfa_ms=400, pace=True, speed=1, burst_ms=0))
     send(m, {"type": "session.input_audio_buffer.append", "audio": speech(600)}, now=5.0)
     assert m.next_deadline() == 6.0
     assert len(events(m.poll(6.0))) >= 2

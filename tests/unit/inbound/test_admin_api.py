@@ -18,6 +18,7 @@ from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionEnded, SessionInfo, SessionStats
 from gateway.core.routing import Caps, Route, RouteDecision
 from gateway.inbound.admin import AdminServices, admin_router
+from tests.support.services import gateway_services
 
 TOKEN = "admin-token-for-unit-tests"
 
@@ -30,11 +31,11 @@ class Status:
 
 
 def _info(session_id: str) -> SessionInfo:
-    route = Route(kind=SessionKind.REALTIME, model="gpt-realtime-2", upstreams=("emulator",), name="voice",
-                  caps=Caps(max_cost_micros=1_000_000, max_duration_s=300.0))
+    caps = Caps(max_cost_micros=1_000_000, max_duration_s=300.0)
+    route = Route(kind=SessionKind.REALTIME, model="gpt-realtime-2", upstreams=("emulator",), name="voice", caps=caps)
     return SessionInfo(session_id=session_id, endpoint=EndpointKind.REALTIME, kind=SessionKind.REALTIME, dialect=Dialect.GA,
                        requested_model=None, decision=RouteDecision(rule_id="voice", reason="r", route=route), route=route,
-                       tenant="acme", key_id="key_a")
+                       tenant="acme", key_id="key_a", caps=caps)
 
 
 @dataclass
@@ -55,11 +56,11 @@ def _app(token: str | None, directory: SessionDirectory, reloads: list[int]) -> 
 
     app = FastAPI()
     app.include_router(admin_router(token))
-    app.state.admin = AdminServices(
+    app.state.services = gateway_services(admin=AdminServices(
         directory=directory, recent_records=records, reload_policies=reload,
         policy_status=lambda: {"version": "v1", "loaded_at": 10.0, "last_error": "bad yaml at line 3"},
         jaeger_ui_url="http://jaeger.local:16686/", wall=lambda: 1_000_030.0,
-    )
+    ))
     return app
 
 

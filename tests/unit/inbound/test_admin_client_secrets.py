@@ -19,11 +19,13 @@ from gateway.store.keyring import RedisKeyRecords
 from gateway.store.keyspace import KeySpace
 from gateway.adapters import PolicyRouter
 from gateway.core.catalog import Catalog
-from gateway.inbound.auth_limit import AuthFailureLimitMiddleware, LocalFailureLimiter, ScopedCORS
+from gateway.core.ratelimit import LocalFailureLimiter
+from gateway.inbound.cors import ScopedCORS
 from gateway.inbound.client_secrets import ClientSecretServices, client_secrets_router
 from gateway.keys.static import StaticKeys
-from gateway.policy.catalog import load_catalog
+from gateway.policy.catalog import compile_catalog, read_catalog
 from gateway.policy.holder import PolicyHolder
+from tests.support.services import gateway_services
 
 REPO = Path(__file__).resolve().parents[3]
 KEY = "vg_unit_test_key_0123456789"
@@ -32,10 +34,11 @@ ORIGIN = "https://app.example.com"
 
 @dataclass
 class _Services:
-    """The two InboundServices fields the client-secret routes use."""
+    """The InboundServices fields the client-secret routes use."""
 
     catalog: Catalog
     router: PolicyRouter
+    api_keys: ApiKeys
 
 
 @dataclass
@@ -47,7 +50,7 @@ class Env:
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
-    catalog = load_catalog(REPO / "config" / "models.yaml", emulator_url="ws://127.0.0.1:9")
+    catalog = compile_catalog(read_catalog(REPO / "config" / "models.yaml"), emulator_url="ws://127.0.0.1:9")
     redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     keys = KeySpace(f"t{uuid.uuid4().hex[:8]}")
     keyring = Keyring(RedisKeyRecords(redis, keys))
@@ -56,10 +59,13 @@ async def env() -> AsyncIterator[Env]:
     wall = [1_800_000_000.0]
     app = FastAPI()
     app.include_router(client_secrets_router())
-    app.state.services = _Services(catalog, PolicyRouter(PolicyHolder([REPO / "policies" / "default.yaml"], catalog)))
-    app.state.client_secrets = ClientSecretServices(api_keys=verifier.api_keys, minter=store, wall=lambda: wall[0])
+    inbound = _Services(catalog, PolicyRouter(PolicyHolder([REPO / "policies" / "default.yaml"], catalog)), verifier.api_keys)
+    app.state.services = gateway_services(
+        inbound,
+        limiter=LocalFailureLimiter(max_failures=5, window_s=60),
+        client_secrets=ClientSecretServices(minter=store, wall=lambda: wall[0]),
+    )
     app.add_middleware(ScopedCORS, paths=["/v1/realtime/client_secrets", "/v1/realtime/translations/client_secrets", "/v1/realtime/sessions"], allow_origins=[ORIGIN])
-    app.add_middleware(AuthFailureLimitMiddleware, limiter=LocalFailureLimiter(max_failures=5, window_s=60))
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5000))
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         yield Env(client, verifier, wall)

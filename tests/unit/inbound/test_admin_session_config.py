@@ -59,7 +59,7 @@ def test_effective_realtime_session_merges_onto_openai_defaults() -> None:
     vad = session["audio"]["input"]["turn_detection"]  # type: ignore[index]
     assert vad == {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 900,
                    "idle_timeout_ms": None, "create_response": True, "interrupt_response": True}
-    assert session["audio"]["output"] == {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "alloy", "speed": 1.0}  # type: ignore[index]
+    assert session["audio"]["output"] == {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin", "speed": 1.0}  # type: ignore[index]
     assert (session["model"], session["id"], session["max_output_tokens"]) == ("gpt-realtime-2", "sess_1", "inf")
 
 
@@ -77,4 +77,4 @@ def test_translation_request_requires_a_model_and_fills_the_session() -> None:
     parsed = sc.TranslationClientSecretRequest.model_validate({"session": {"model": "gpt-realtime-translate"}})
     session = sc.effective_translation(sc.dump(parsed.session), "sess_t", "gpt-realtime-translate", 1234)
     assert session == {"id": "sess_t", "type": "translation", "model": "gpt-realtime-translate", "expires_at": 1234,
-                       "audio": {"input": {"noise_reduction": None, "transcription": None}, "output": {"language": None}}}
+                       "audio": {"input": {"noise_reduction": None, "transcription": None}, "output": {"language": "en"}}}

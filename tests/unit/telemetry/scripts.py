@@ -32,6 +32,7 @@ from gateway.core.observers import (
     UpstreamReady,
 )
 from gateway.core.routing import Route, RouteDecision
+from gateway.core.turns import TurnTracker
 
 CLIENT_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN_ID = "00f067aa0ba902b7"
@@ -139,6 +140,22 @@ class Tick:
 Step = SessionEvent | Tick
 
 
+def relayed(steps: Sequence[Step], kind: SessionKind, end_at: float | None = None) -> list[Step]:
+    """The steps as observers see them from the relay: in voice-agent sessions each session event is
+    followed by the turn events it causes, and the turns still open are closed at ``end_at``."""
+    if kind is not SessionKind.REALTIME:
+        return list(steps)
+    turns = TurnTracker()
+    out: list[Step] = []
+    for step in steps:
+        out.append(step)
+        if not isinstance(step, Tick):
+            out.extend(turns.feed(step))
+    if end_at is not None:
+        out.extend(turns.close(end_at))
+    return out
+
+
 async def drive(
     factory: ObserverFactory,
     info: SessionInfo,
@@ -149,7 +166,7 @@ async def drive(
     """Feed a scripted session to a fresh observer, as the relay would; returns the final stats."""
     stats = SessionStats(started_at=start, last_activity_at=start)
     observer = factory.create(info, start)
-    for step in steps:
+    for step in relayed(steps, info.kind, ended.at):
         if isinstance(step, Tick):
             stats.audio_in_bytes += step.audio_in
             stats.bytes_from_client += step.audio_in * 4 // 3 + 60 * step.frames_in

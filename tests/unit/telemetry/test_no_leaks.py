@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway.core.kinds import SessionKind
 from tests.unit.telemetry.conftest import Traced
 from tests.unit.telemetry.scripts import (
+    relayed,
     T0,
     T1,
     TOOL_ARGUMENTS,
@@ -117,12 +118,9 @@ async def test_observer_failure_never_raises(traced: Traced) -> None:
     )
     stats = SessionStats(started_at=T0, last_activity_at=T0)
     bad_usage = {"input_token_details": "not a mapping", "output_token_details": 7}
-    assert (
-        await observer.on_event(
-            ResponseDone(T0 + 1, "resp_z", "completed", bad_usage), stats
-        )
-        is None
-    )  # type: ignore[arg-type]
+    done = ResponseDone(T0 + 1, "resp_z", "completed", bad_usage)  # type: ignore[arg-type]
+    for event in relayed([done], SessionKind.REALTIME):  # the turn ended with it carries the bad usage
+        assert await observer.on_event(event, stats) is None  # type: ignore[arg-type]
     assert await observer.on_tick(T0 + 2, stats) is None
     await observer.on_end(SessionEnded(T0 + 3, "client_closed"), stats)
     assert traced.one("realtime.session realtime").end_time is not None

@@ -14,6 +14,7 @@ from tests.unit.telemetry.scripts import (
     VOICE_AGENT_END,
     Tick,
     drive,
+    relayed,
     session_info,
     voice_agent_script,
 )
@@ -211,7 +212,7 @@ async def test_turns_are_exported_as_they_end(traced: Traced) -> None:
 
     stats = SessionStats(started_at=T0, last_activity_at=T0)
     observer = factory.create(info, T0)
-    for step in voice_agent_script()[:12]:  # up to and including resp_1's response.done
+    for step in relayed(voice_agent_script()[:12], SessionKind.REALTIME):  # through resp_1's response.done
         if not isinstance(step, Tick):
             await observer.on_event(step, stats)
     names = [span.name for span in traced.spans()]

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from gateway.core.api_keys import KeyRecord
+from gateway.core.errors import GatewayError
 from gateway.core.kinds import EndpointKind
-from gateway.core.routing import RouteDecision
-from gateway.keys.static import StaticKeys
+from gateway.core.ratelimit import LocalFailureLimiter
 from gateway.inbound.webrtc import webrtc_router
 from gateway.webrtc.call import INPUT_PREFETCH_FRAMES, answer_offer, shorten_input_jitter_buffer
 from gateway.inbound.webrtc.endpoint import Offer, handshake_for, read_offer
+from tests.support.services import KEY, StubInbound, gateway_services
+from tests.unit.telemetry.conftest import make_traced
 
 SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
-KEY = "vg_unit_key_0123456789"
 
 
 def _parser_app() -> TestClient:
@@ -65,40 +63,10 @@ def test_direct_offer_object_round_trip() -> None:
     assert Offer(SDP) == Offer(SDP, None)
 
 
-@dataclass
-class _Services:
-    """Just enough of InboundServices for the refusal paths."""
-
-    keys: StaticKeys = field(default_factory=lambda: StaticKeys([KEY]))
-    draining: bool = False
-    deny: bool = False
-    allowed_origins: list[str] = field(default_factory=list)
-    handshake_limits: None = None
-
-    def __post_init__(self) -> None:
-        self.sessions = SimpleNamespace(draining=self.draining)
-        self.clock = lambda: 0.0
-        deny = self.deny
-
-        class Router:
-            def wants_session_update(self, request: object) -> bool:
-                return False
-
-            def decide(self, request: object) -> RouteDecision:
-                assert deny
-                return RouteDecision(rule_id="no-webrtc", reason="test", route=None, deny_reason="Not here.")
-
-        class Admission:
-            async def budget_used_ratio(self, key: KeyRecord, now: float) -> None:
-                return None
-
-        self.router, self.admission = Router(), Admission()
-
-
-def _gateway(svc: _Services) -> TestClient:
+def _gateway(svc: StubInbound, **parts: object) -> TestClient:
     app = FastAPI()
     app.include_router(webrtc_router())
-    app.state.services = svc
+    app.state.services = gateway_services(svc, **parts)  # type: ignore[arg-type]
     return TestClient(app)
 
 
@@ -113,7 +81,7 @@ def _gateway(svc: _Services) -> TestClient:
 )
 def test_refusals_are_openai_shaped_json(headers: dict[str, str], body: bytes, status: int, code: str, param: str | None) -> None:
     """Bad bodies → 400, missing or wrong key → 401, each with an OpenAI ``error`` object."""
-    reply = _gateway(_Services()).post("/v1/realtime/calls", content=body, headers=headers)
+    reply = _gateway(StubInbound()).post("/v1/realtime/calls", content=body, headers=headers)
     assert reply.status_code == status
     error = reply.json()["error"]
     assert error["code"] == code and error["param"] == param and error["message"]
@@ -122,7 +90,7 @@ def test_refusals_are_openai_shaped_json(headers: dict[str, str], body: bytes, s
 
 def test_invalid_session_part_is_refused_with_param_session() -> None:
     """A ``session`` part that is not a JSON object → 400 naming ``session``."""
-    reply = _gateway(_Services()).post(
+    reply = _gateway(StubInbound()).post(
         "/v1/realtime/calls", files={"sdp": (None, SDP), "session": (None, "[1,2]")}, headers={"authorization": f"Bearer {KEY}"}
     )
     assert reply.status_code == 400 and reply.json()["error"]["param"] == "session"
@@ -130,7 +98,7 @@ def test_invalid_session_part_is_refused_with_param_session() -> None:
 
 def test_draining_gateway_refuses_with_503() -> None:
     """A draining gateway answers 503 ``server_shutting_down``."""
-    reply = _gateway(_Services(draining=True)).post(
+    reply = _gateway(StubInbound(draining=True)).post(
         "/v1/realtime/calls", content=SDP, headers={"content-type": "application/sdp", "authorization": f"Bearer {KEY}"}
     )
     assert reply.status_code == 503 and reply.json()["error"]["code"] == "server_shutting_down"
@@ -138,7 +106,7 @@ def test_draining_gateway_refuses_with_503() -> None:
 
 def test_policy_denial_is_403_with_the_rule_reason() -> None:
     """A route denied by policy answers 403 with the policy's client-facing reason."""
-    reply = _gateway(_Services(deny=True)).post(
+    reply = _gateway(StubInbound(deny=True)).post(
         "/v1/realtime/translations/calls", content=SDP, headers={"content-type": "application/sdp", "authorization": f"Bearer {KEY}"}
     )
     assert reply.status_code == 403
@@ -179,3 +147,27 @@ def test_microphone_jitter_buffer_is_shortened() -> None:
     receiver = RTCRtpReceiver("audio", transport)
     assert shorten_input_jitter_buffer(receiver) is True
     assert receiver._RTCRtpReceiver__jitter_buffer._prefetch == INPUT_PREFETCH_FRAMES  # type: ignore[attr-defined]
+
+
+def test_refused_calls_reach_the_refusal_metric_and_auth_failure_limiting() -> None:
+    """Wrong keys on WebRTC calls count as auth failures (the next call from that address gets 429, even with a good
+    key) and every refusal is counted in the admission-refused metric with its reason and endpoint."""
+    traced = make_traced()
+    try:
+        telemetry = traced.telemetry
+
+        def record(error: GatewayError, endpoint: EndpointKind) -> None:
+            telemetry.record_admission_refused(error.code, endpoint=endpoint.value)
+
+        gateway = _gateway(StubInbound(), limiter=LocalFailureLimiter(max_failures=2, window_s=60.0), on_refused=record)
+        sdp = {"content-type": "application/sdp"}
+        for _ in range(2):
+            wrong = gateway.post("/v1/realtime/calls", content=SDP, headers={**sdp, "authorization": "Bearer wrong"})
+            assert wrong.status_code == 401
+        blocked = gateway.post("/v1/realtime/translations/calls", content=SDP, headers={**sdp, "authorization": f"Bearer {KEY}"})
+        assert blocked.status_code == 429 and blocked.json()["error"]["code"] == "rate_limit_exceeded"
+        body = telemetry.render_metrics()[0].decode()
+        assert 'voice_gateway_admission_refusals_total{endpoint="realtime",reason="invalid_api_key"} 2.0' in body
+        assert 'voice_gateway_admission_refusals_total{endpoint="translations",reason="rate_limit_exceeded"} 1.0' in body
+    finally:
+        traced.telemetry.shutdown()

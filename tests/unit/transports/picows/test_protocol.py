@@ -13,6 +13,7 @@ from gateway.core.kinds import EndpointKind
 from gateway.transports.asgi.fastpath import RealtimeFastPath
 from gateway.transports.picows.protocol import PicowsSessionProtocol, _fastpath, _feed
 from gateway.transports.asgi.endpoint import SessionEndpoint
+from tests.support.services import gateway_services
 
 
 class FakeTransport:
@@ -90,7 +91,7 @@ async def test_other_paths_are_replayed_to_the_fallback_protocol() -> None:
 
 async def test_a_refused_session_handshake_gets_the_json_error_and_the_connection_closes() -> None:
     """A session path refused by the set-up (here: draining) is answered 503 with a JSON body, then closed."""
-    services = SimpleNamespace(sessions=SimpleNamespace(draining=True), on_refused=None)
+    services = gateway_services(SimpleNamespace(sessions=SimpleNamespace(draining=True)))
     protocol, transport, state = _protocol(services)
     protocol.data_received(b"GET /v1/realtime HTTP/1.1\r\nhost: x\r\nauthorization: Bearer k\r\n\r\n")
     assert protocol in state.connections

@@ -1,4 +1,4 @@
-"""The relay shell under faults, with in-memory sockets: stalls, slow clients, fatal frames, drops."""
+"""Pull mode (one pump per direction) under faults, with in-memory sockets: stalls, slow clients, fatal frames, drops."""
 
 from __future__ import annotations
 
@@ -125,3 +125,54 @@ async def test_upstream_loss_without_close_frame_is_reported_as_1014() -> None:
     ended = await _run(_relay(client, upstream, clock), clock, [])
     assert (ended.reason, ended.upstream_close_code, client.closed) == ("upstream_dropped", 1006, (1014, "upstream_disconnected"))
     assert client.errors() == ["upstream_disconnected"]
+
+
+class SlowSendSocket(MemSocket):
+    """A socket whose sends take a moment (a busy peer): an error event must still go out whole."""
+
+    async def send(self, frame: Frame) -> None:
+        await asyncio.sleep(0.05)
+        self.sent.append(frame)
+
+
+async def test_an_error_the_core_reports_is_sent_before_the_close_even_when_sending_is_slow() -> None:
+    """The pump sending the core's error event is let finish (grace) before the session closes the client."""
+    client, upstream, clock = SlowSendSocket(), MemSocket(), Clock()
+    relay = _relay(client, upstream, clock, fps=2)
+    for _ in range(3):
+        client.inbox.put_nowait('{"type":"input_audio_buffer.append","audio":"AAAA"}')
+    ended = await _run(relay, clock, [])
+    assert ended.reason == "rate_limit_exceeded" and client.errors() == ["rate_limit_exceeded"]
+    assert client.closed == (1008, "rate_limit_exceeded") and len(upstream.sent) == 2
+
+
+class FailingSocket(MemSocket):
+    """A socket whose sends fail (the peer vanished mid-write)."""
+
+    async def send(self, frame: Frame) -> None:
+        raise ConnectionResetError("gone")
+
+
+async def test_a_send_that_fails_in_a_pump_ends_the_session_as_an_upstream_drop() -> None:
+    """The pump catches the failure: the session ends 'upstream_disconnected' and the client gets 1014."""
+    client, upstream, clock = MemSocket(), FailingSocket(), Clock()
+    client.inbox.put_nowait('{"type":"input_audio_buffer.append","audio":"AAAA"}')
+    ended = await _run(_relay(client, upstream, clock), clock, [])
+    assert ended.error_code == "upstream_disconnected" and client.closed == (1014, "upstream_disconnected")
+
+
+async def test_frames_each_pump_produced_keep_their_order() -> None:
+    """Client frames reach the upstream in the order read; upstream frames reach the client in order."""
+    client, upstream, clock = MemSocket(), MemSocket(), Clock()
+    relay = _relay(client, upstream, clock)
+    appends = [f'{{"type":"input_audio_buffer.append","audio":"{c * 4}"}}' for c in "ABCD"]
+    deltas = [f'{{"type":"response.output_audio.delta","delta":"{c * 4}"}}' for c in "EFGH"]
+    for a, d in zip(appends, deltas):
+        client.inbox.put_nowait(a)
+        upstream.inbox.put_nowait(d)
+    task = asyncio.create_task(relay.run())
+    while len(upstream.sent) < 4 or len(client.sent) < 4:
+        await asyncio.sleep(0.01)
+    client.inbox.put_nowait(Closed(1000))
+    await asyncio.wait_for(task, 5)
+    assert upstream.sent == appends and client.sent == deltas

@@ -1,0 +1,110 @@
+"""The one handshake: authenticate → rate-limit → route → admit, and a refusal recorded the same way everywhere.
+
+Every way into the gateway that presents a gateway credential goes through :class:`HandshakeService`:
+the WebSocket session paths (picows and uvicorn transports), WebRTC calls and the client-secret
+endpoints. A refusal is recorded once, here: a failed authentication counts against the client's
+address (auth-failure limiting), and every refusal is logged and reported to the refusal hook
+(the ``admission_refused`` metric). A blocked address is refused (429) before anything else runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from typing import Callable, Mapping
+
+from gateway.core.api_keys import KeyRecord, SecretBinding
+from gateway.core.errors import AuthenticationFailed, Forbidden, GatewayError, RateLimited
+from gateway.core.kinds import Dialect, EndpointKind, SessionKind
+from gateway.core.overrides import apply_to_session
+from gateway.core.ratelimit import FailureLimiter
+from gateway.inbound.services import InboundServices
+from gateway.inbound.setup import Handshake, SessionSetup, build_request, check_decision
+
+log = logging.getLogger("voice_gateway.inbound")
+
+CLIENT_SECRET_PREFIX = "ek_"
+RefusalHook = Callable[[GatewayError, EndpointKind], None]
+
+
+class AuthFailureGuard:
+    """Auth-failure limiting per client address: refuse a blocked address, count each failed authentication."""
+
+    def __init__(self, limiter: FailureLimiter, wall: Callable[[], float]) -> None:
+        self.limiter = limiter
+        self.wall = wall
+
+    async def check(self, address: str) -> None:
+        if address and await self.limiter.blocked(address, self.wall()):
+            raise RateLimited("Too many failed authentication attempts from this address; try again later.")
+
+    async def record(self, error: GatewayError, address: str) -> None:
+        if address and isinstance(error, AuthenticationFailed):
+            await self.limiter.failed(address, self.wall())
+
+
+class HandshakeService:
+    """Opens sessions and authenticates key-only calls for every transport; records every refusal."""
+
+    def __init__(self, services: InboundServices, guard: AuthFailureGuard, on_refused: RefusalHook | None = None) -> None:
+        self.services = services
+        self.guard = guard
+        self.on_refused = on_refused
+
+    async def open_session(self, handshake: Handshake, initial_session: Mapping[str, object] | None = None) -> SessionSetup:
+        """Authenticate, rate-limit, route and admit; the refusal (a ``GatewayError``) is recorded, then raised."""
+        setup = SessionSetup(self.services, handshake, initial_session)
+        try:
+            await self.guard.check(handshake.client_address)
+            await setup.prepare()
+        except GatewayError as exc:
+            await self.refused(exc, handshake.endpoint, handshake.client_address, handshake.path)
+            raise
+        return setup
+
+    async def minting_key(self, headers: Mapping[str, str], address: str, endpoint: EndpointKind) -> KeyRecord:
+        """The long-lived gateway key in ``Authorization: Bearer`` (client-secret endpoints; ``ek_`` refused)."""
+        await self.guard.check(address)
+        auth = headers.get("authorization", "")
+        secret = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        if not secret:
+            raise AuthenticationFailed("Missing gateway API key: send 'Authorization: Bearer <key>'.")
+        if secret.startswith(CLIENT_SECRET_PREFIX):
+            raise Forbidden("A client secret cannot be used to create client secrets.")
+        key = await self.services.api_keys.verify(secret)
+        if key is None:
+            raise AuthenticationFailed()
+        if key.browser:
+            raise Forbidden("A client secret cannot be used to create client secrets.")
+        return key
+
+    def route_bound_session(self, key: KeyRecord, endpoint: EndpointKind, session: Mapping[str, object]) -> SecretBinding:
+        """Route a client secret's bound session now: a route the key may not use, or a configuration the route
+        forbids, is refused at once; the secret will open only the routed kind of session on the routed model."""
+        svc = self.services
+        model = session.get("model")
+        query = {"model": model} if isinstance(model, str) else {}
+        path = "/v1/realtime/translations" if endpoint is EndpointKind.TRANSLATIONS else "/v1/realtime"
+        request = build_request(endpoint, path, {}, query, key, Dialect.GA)
+        if session.get("type") == "transcription":
+            request = dataclasses.replace(request, declared_intent=SessionKind.TRANSCRIPTION.value)
+        request = dataclasses.replace(request, first_session_update=dict(session))
+        decision = svc.router.decide(request)
+        check_decision(svc, request, decision, key)
+        route = decision.route
+        assert route is not None
+        apply_to_session(copy.deepcopy(dict(session)), route.overrides, route.kind)  # refuses tools or instructions the route forbids
+        return SecretBinding(
+            endpoint=endpoint, kind=route.kind, model=route.model, requested_model=model if isinstance(model, str) else None
+        )
+
+    async def refused(self, error: GatewayError, endpoint: EndpointKind, address: str, path: str) -> None:
+        """Record a refusal: auth-failure count, a log line, the refusal hook (never a secret)."""
+        await self.guard.record(error, address)
+        log.info("handshake refused", extra={"code": error.code, "status": error.http_status, "path": path})
+        if self.on_refused is not None:
+            try:
+                self.on_refused(error, endpoint)
+            except Exception:  # noqa: BLE001 - a failing metric must not change the answer
+                log.exception("refusal hook failed")

@@ -1,0 +1,213 @@
+"""What every picows socket of the gateway shares (the upstream socket and, in
+:mod:`gateway.transports.picows`, the client socket): frames in a deque, one future for the waiting
+reader, back-pressure both ways, and the push capability.
+
+picows parses frames in Cython and calls ``on_ws_frame``. Until a push-mode relay attaches its
+callbacks, whole messages wait in a deque and the relay pulls them with ``await receive()``;
+reading from the socket pauses while the deque is long, so a slow consumer pushes back on the
+peer instead of growing memory. ``send`` waits while the transport's write buffer is over its
+high-water mark (picows forwards ``pause_writing``/``resume_writing``). Fragmented messages are
+reassembled by :class:`gateway.core.fragments.MessageAssembler`. The client socket
+(:mod:`gateway.transports.picows.socket`) and the upstream socket
+(:mod:`gateway.upstream.picows_connector`) add only how they close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import ClassVar, Final
+
+from picows import WSFrame, WSListener, WSMsgType, WSTransport
+
+from gateway.core.fragments import INVALID_PAYLOAD, MessageAssembler
+from gateway.core.ports import Closed, Frame
+
+#: frames buffered before reading pauses; reading resumes below half
+HIGH_WATER: Final = 64
+
+
+class PicowsFrameSocket(WSListener):
+    """A picows WebSocket as a :class:`~gateway.core.ports.FrameSocket` and a ``PushSocket``."""
+
+    #: the message type ``bytes`` frames are sent as (``str`` frames always go as text)
+    bytes_as: ClassVar[WSMsgType] = WSMsgType.TEXT
+
+    def __init__(self, *, max_message_bytes: int) -> None:
+        super().__init__()
+        self.max_message_bytes = max_message_bytes
+        self.transport: WSTransport | None = None
+        self._frames: deque[Frame] = deque()
+        self._closed: Closed | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused_reading = False
+        self._writable: asyncio.Future[None] | None = None
+        self._assembler = MessageAssembler(max_message_bytes)
+        self._on_frame: Callable[[Frame], None] | None = None
+        self._on_closed: Callable[[Closed], None] | None = None
+        self._on_writable: Callable[[bool], None] | None = None
+
+    # --- picows callbacks ----------------------------------------------------------------------
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        msg_type = frame.msg_type
+        if msg_type == WSMsgType.TEXT or msg_type == WSMsgType.BINARY or msg_type == WSMsgType.CONTINUATION:
+            if self._closed is None:
+                self._data(transport, frame, msg_type)
+        elif msg_type == WSMsgType.CLOSE:
+            self._peer_closed(transport, frame)
+
+    def _data(self, transport: WSTransport, frame: WSFrame, msg_type: WSMsgType) -> None:
+        payload: Frame | Closed | None
+        if not frame.fin or self._assembler.active:
+            text = None if msg_type == WSMsgType.CONTINUATION else msg_type == WSMsgType.TEXT
+            payload = self._assembler.add(frame.get_payload_as_bytes(), text=text, fin=frame.fin)
+            if payload is None:
+                return
+            if isinstance(payload, Closed):
+                self._fail(transport, payload)
+                return
+        elif msg_type == WSMsgType.TEXT:
+            try:
+                payload = frame.get_payload_as_utf8_text()
+            except UnicodeDecodeError:
+                self._fail(transport, Closed(INVALID_PAYLOAD, "invalid UTF-8 in a text frame"))
+                return
+        else:
+            payload = frame.get_payload_as_bytes()
+        on_frame = self._on_frame
+        if on_frame is not None:
+            on_frame(payload)
+            return
+        self._frames.append(payload)
+        if len(self._frames) >= HIGH_WATER and not self._paused_reading:
+            self._paused_reading = True
+            transport.underlying_transport.pause_reading()
+        self._wake()
+
+    def _fail(self, transport: WSTransport, closed: Closed) -> None:
+        """A message we cannot deliver: close with its code; the reader hears the close next."""
+        self._set_closed(closed)
+        self.begin_close(transport, closed.code, closed.reason)
+
+    def _peer_closed(self, transport: WSTransport, frame: WSFrame) -> None:
+        self._set_closed(Closed(frame.get_close_code().value, frame.get_close_reason() or ""))
+        if not transport.is_close_frame_sent:
+            transport.send_close(frame.get_close_code())
+        transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self._set_closed(Closed(1006, ""))
+        self.resume_writing()
+
+    def _set_closed(self, closed: Closed) -> None:
+        """Record the close once; a push reader hears it now, a pulling one after the queued frames."""
+        if self._closed is not None:
+            return
+        self._closed = closed
+        if self._on_closed is not None:
+            self._on_closed(closed)
+        self._wake()
+
+    def pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = asyncio.get_running_loop().create_future()
+            if self._on_writable is not None:
+                self._on_writable(False)
+
+    def resume_writing(self) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+        if writable is not None and self._on_writable is not None:
+            self._on_writable(True)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- closing (the client and upstream sockets differ) ---------------------------------------
+
+    def begin_close(self, transport: WSTransport, code: int, reason: str) -> None:
+        """Queue the close frame, even behind a full write buffer, and read on for the peer's reply."""
+        if not transport.is_close_frame_sent:
+            # picows's stub types the code as its WSCloseCode enum; the runtime sends any int (4000-4999 too)
+            transport.send_close(code, reason.encode()[:123])  # type: ignore[arg-type]
+        self.resume_reading()
+
+    # --- FrameSocket -------------------------------------------------------------------------
+
+    async def receive(self) -> Frame | Closed:
+        frames = self._frames
+        while not frames:
+            if self._closed is not None:
+                return self._closed  # every later receive reports the close too
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        frame = frames.popleft()
+        if self._paused_reading and len(frames) <= HIGH_WATER // 2 and self.transport is not None:
+            self._paused_reading = False
+            self.transport.underlying_transport.resume_reading()
+        return frame
+
+    def _sendable(self) -> WSTransport | None:
+        """The transport while frames may still be written to it."""
+        transport = self.transport
+        if transport is None or self._closed is not None or transport.is_close_frame_sent or transport.is_disconnected:
+            return None
+        return transport
+
+    async def send(self, frame: Frame) -> None:
+        if self._sendable() is None:
+            return  # the receive side reports the close
+        while self._writable is not None:
+            await asyncio.shield(self._writable)
+        transport = self._sendable()
+        if transport is not None:
+            transport.send(WSMsgType.TEXT if frame.__class__ is str else self.bytes_as, frame)
+
+    # --- PushSocket -------------------------------------------------------------------------
+
+    def attach(
+        self,
+        on_frame: Callable[[Frame], None],
+        on_closed: Callable[[Closed], None],
+        on_writable: Callable[[bool], None],
+    ) -> None:
+        """Deliver frames by callback from now on, starting with those already queued."""
+        queued = list(self._frames)
+        self._frames.clear()
+        self._on_frame, self._on_closed, self._on_writable = on_frame, on_closed, on_writable
+        self.resume_reading()  # the relay does the pausing from here on
+        if self._writable is not None:
+            on_writable(False)
+        for frame in queued:
+            on_frame(frame)
+        if self._closed is not None:
+            on_closed(self._closed)
+
+    def send_now(self, frame: Frame) -> None:
+        """Write a frame to the transport now; buffered past the high-water mark (on_writable reports it)."""
+        transport = self._sendable()
+        if transport is not None:
+            transport.send(WSMsgType.TEXT if frame.__class__ is str else self.bytes_as, frame)
+
+    def pause_reading(self) -> None:
+        transport = self._sendable()
+        if transport is None or self._paused_reading:
+            return
+        self._paused_reading = True
+        transport.underlying_transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._paused_reading and self.transport is not None:
+            self._paused_reading = False
+            self.transport.underlying_transport.resume_reading()

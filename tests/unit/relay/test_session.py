@@ -1,0 +1,88 @@
+"""The relay session's own duties: its synchronous surface, the turn events observers get, and its end."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.core.kinds import Dialect, EndpointKind, SessionKind
+from gateway.core.observers import ResponseCreated, SessionEnded, SessionEvent, SessionInfo, SessionStats, Verdict
+from gateway.core.ports import Closed
+from gateway.core.routing import Route, RouteDecision
+from gateway.core.session import SessionCore
+from gateway.core.turn_events import TurnEnded, TurnResponseStarted, TurnStarted
+from gateway.relay.failsafe import FailsafeObserver
+from gateway.relay.session import RelaySession
+from tests.unit.relay.test_push import Clock, PushMem
+
+
+class Recorder:
+    """An observer that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.events: list[SessionEvent] = []
+        self.ended: SessionEnded | None = None
+
+    async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        self.events.append(event)
+        return None
+
+    async def on_tick(self, now: float, stats: SessionStats) -> Verdict:
+        return None
+
+    async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None:
+        self.ended = ended
+
+
+def _relay(client: PushMem, upstream: PushMem, clock: Clock, kind: SessionKind, recorder: Recorder) -> RelaySession:
+    route = Route(kind=kind, model="gpt-realtime-2", upstreams=("a",))
+    info = SessionInfo(session_id="s1", endpoint=EndpointKind.REALTIME, kind=kind, dialect=Dialect.GA,
+                       requested_model=None, decision=RouteDecision(rule_id="r", reason="t", route=route), route=route)
+    core = SessionCore(kind=kind, dialect=Dialect.GA, now=clock.now)
+    return RelaySession(info=info, core=core, client=client, upstream=upstream,  # type: ignore[arg-type]
+                        observers=[FailsafeObserver(recorder, "recorder")], clock=clock)
+
+
+async def test_observers_get_each_event_followed_by_the_turn_events_it_caused() -> None:
+    """A voice-agent session: response.created arrives, then the turn it opened; the end closes the open turn."""
+    client, upstream, clock, recorder = PushMem(), PushMem(), Clock(), Recorder()
+    relay = _relay(client, upstream, clock, SessionKind.REALTIME, recorder)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    upstream.push('{"type":"response.created","response":{"id":"resp_1"}}')
+    await relay.tick(clock.now)
+    client.push(Closed(1000))
+    ended = await asyncio.wait_for(task, 5)
+    kinds = [type(e) for e in recorder.events]
+    assert kinds[:3] == [ResponseCreated, TurnStarted, TurnResponseStarted]
+    last = recorder.events[-1]
+    assert isinstance(last, TurnEnded) and last.status == "unfinished" and not last.done
+    assert recorder.ended == ended
+
+
+async def test_transcription_sessions_have_no_turn_events() -> None:
+    """Turns are a voice-agent notion: a transcription session's observers see no turn events."""
+    client, upstream, clock, recorder = PushMem(), PushMem(), Clock(), Recorder()
+    relay = _relay(client, upstream, clock, SessionKind.TRANSCRIPTION, recorder)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    upstream.push('{"type":"input_audio_buffer.speech_started","item_id":"item_1","audio_start_ms":0}')
+    client.push(Closed(1000))
+    await asyncio.wait_for(task, 5)
+    assert not any(isinstance(e, (TurnStarted, TurnEnded)) for e in recorder.events)
+
+
+async def test_the_surface_forwards_untouched_and_ends_on_a_close() -> None:
+    """client_frame/upstream_frame relay the very frame; client_closed ends the session and passes the close on."""
+    client, upstream, clock, recorder = PushMem(), PushMem(), Clock(), Recorder()
+    relay = _relay(client, upstream, clock, SessionKind.REALTIME, recorder)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    append = '{"type":"input_audio_buffer.append","audio":"AAAA"}'
+    delta = '{"type":"response.output_audio.delta","delta":"AAAA"}'
+    relay.client_frame(append)
+    relay.upstream_frame(delta)
+    assert upstream.sent == [append] and client.sent == [delta]
+    relay.client_closed(Closed(1001, "away"))
+    assert relay.finished
+    ended = await asyncio.wait_for(task, 5)
+    assert (ended.reason, ended.client_close_code, upstream.closed) == ("client_closed", 1001, (1001, "away"))

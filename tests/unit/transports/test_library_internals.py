@@ -1,0 +1,94 @@
+"""Fails loudly when the library internals the transports (and the WebRTC media path) rely on change.
+
+pyproject.toml pins upper bounds on uvicorn, picows and aiortc; before raising a bound, this test
+says whether what we reach into is still there: uvicorn's WebSocket-upgrade hand-over and the
+config/state fields our protocol classes read, picows' server-side ``WSProtocol`` (built directly,
+from its private module) fed as a buffered protocol, and aiortc's receiver jitter buffer.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import uvicorn
+from uvicorn.config import Config
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import get_remote_addr
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import Server, ServerState
+
+from gateway.transports.picows.protocol import picows_server_protocol
+from gateway.transports.uvicorn_protocols import FlowControlledWebSocket, HeaderTimeoutHttp
+
+
+async def _app(scope: object, receive: object, send: object) -> None:
+    return None
+
+
+@pytest.mark.parametrize("http_class", [H11Protocol, HttpToolsProtocol])
+def test_uvicorn_hands_an_upgrade_to_the_ws_class_with_these_keywords(http_class: type) -> None:
+    """Both HTTP protocols build the WebSocket class with config/server_state/app_state, then replay the head."""
+    source = inspect.getsource(http_class.handle_websocket_upgrade)
+    for needle in ("ws_protocol_class(", "config=self.config", "server_state=self.server_state",
+                   "app_state=self.app_state", ".connection_made(self.transport)", "set_protocol(protocol)",
+                   ".data_received("):
+        assert needle in source, f"{http_class.__name__}.handle_websocket_upgrade no longer has {needle!r}"
+
+
+def test_uvicorn_config_state_and_helpers_we_read_are_there() -> None:
+    """The Config fields, ServerState.connections, get_remote_addr and ProxyHeadersMiddleware(trusted_hosts=)."""
+    config = Config(_app, ws_max_size=1024, ws_ping_interval=5.0, ws_ping_timeout=2.0, proxy_headers=True)
+    config.load()
+    for name in ("loaded_app", "ws_max_size", "ws_ping_interval", "ws_ping_timeout", "proxy_headers",
+                 "forwarded_allow_ips", "timeout_keep_alive"):
+        assert hasattr(config, name), name
+    assert isinstance(ServerState().connections, set)
+    assert callable(get_remote_addr)
+    assert "trusted_hosts" in inspect.signature(ProxyHeadersMiddleware).parameters
+    assert "connection.shutdown()" in inspect.getsource(Server.shutdown)
+    assert uvicorn.Server is Server
+
+
+def test_uvicorn_protocol_internals_our_subclasses_use_are_there() -> None:
+    """FlowControlledWebSocket and HeaderTimeoutHttp read and override these uvicorn internals."""
+    assert issubclass(FlowControlledWebSocket, WebSocketsSansIOProtocol)
+    assert issubclass(HeaderTimeoutHttp, HttpToolsProtocol)
+    init = inspect.getsource(WebSocketsSansIOProtocol.__init__)
+    for attribute in ("self.conn", "self.queue", "self.writable", "self.handshake_complete", "self.initial_response",
+                      "self.close_sent", "self.read_paused", "self.close_timer", "self.loop", "self.config"):
+        assert attribute in init, f"WebSocketsSansIOProtocol no longer sets {attribute}"
+    assert "disconnected" in inspect.getsource(WebSocketsSansIOProtocol)
+    for method in ("send", "connection_lost"):
+        assert callable(getattr(WebSocketsSansIOProtocol, method)), method
+    for method in ("connection_made", "on_message_begin", "on_headers_complete", "connection_lost"):
+        assert callable(getattr(HttpToolsProtocol, method)), method
+    assert "self.timeout_keep_alive" in inspect.getsource(HttpToolsProtocol.__init__)
+
+
+async def test_picows_server_protocol_is_built_as_we_build_it() -> None:
+    """picows.picows.WSProtocol takes our positional arguments and is a buffered protocol."""
+    from picows import WSAutoPingStrategy, WSListener, WSUpgradeResponse, WSUpgradeResponseWithListener
+
+    config = Config(_app, ws_max_size=1024, ws_ping_interval=5.0, ws_ping_timeout=2.0)
+    response = WSUpgradeResponse.create_101_response(extra_headers={"x-voice-gateway-session-id": "vgs_x"})
+    with_listener = WSUpgradeResponseWithListener(response, WSListener())
+    protocol = picows_server_protocol(config, lambda request: with_listener)
+    assert callable(protocol.get_buffer) and callable(protocol.buffer_updated)
+    assert callable(protocol.connection_made)
+    assert WSAutoPingStrategy.PING_WHEN_IDLE is not None
+
+
+def test_aiortc_receiver_has_the_jitter_buffer_we_replace() -> None:
+    """The WebRTC path swaps the receiver's private jitter buffer for a shorter one; the attribute must exist."""
+    from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceTransport, RTCRtpReceiver
+    from aiortc.jitterbuffer import JitterBuffer
+
+    from gateway.webrtc.call import shorten_input_jitter_buffer
+
+    transport = RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()])
+    receiver = RTCRtpReceiver("audio", transport)
+    assert shorten_input_jitter_buffer(receiver) is True, "aiortc moved RTCRtpReceiver's jitter buffer"
+    assert {"capacity", "prefetch"} <= set(inspect.signature(JitterBuffer).parameters)

@@ -195,4 +195,4 @@ async def test_allowance_follows_the_nearest_money_limit(memory_service: Account
     unlimited = svc.observer_factory.create(info(session_id="sess_2"), now=0.0)
     s2 = stats(at=0.1)
     await unlimited.on_tick(0.1, s2)
-    assert s2.response_allowance is not None and not s2.response_allowance.by_budget  # the $0.05 gateway default cap
+    assert s2.response_allowance is None  # no cost cap and no budget: nothing to clamp to

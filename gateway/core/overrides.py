@@ -150,8 +150,8 @@ def _allowlist_of(tools: list[object]) -> ToolAllowlist:
     functions = frozenset(str(t["name"]) for t in tools if isinstance(t, dict) and t.get("type", "function") == "function" and "name" in t)
     servers = tuple(
         McpServerRule(
-            server_url=t.get("server_url") if isinstance(t.get("server_url"), str) else None,  # type: ignore[arg-type]
-            server_label=t.get("server_label") if isinstance(t.get("server_label"), str) else None,  # type: ignore[arg-type]
+            server_url=t.get("server_url") if isinstance(t.get("server_url"), str) else None,
+            server_label=t.get("server_label") if isinstance(t.get("server_label"), str) else None,
         )
         for t in tools
         if isinstance(t, dict) and t.get("type") == "mcp"

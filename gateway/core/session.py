@@ -314,7 +314,7 @@ class SessionCore:
             return
         session["max_output_tokens"] = allowance.max_output_tokens
 
-    def allowance_frames(self) -> list[bytes]:
+    def allowance_frames(self) -> list[str]:
         """A ``session.update`` lowering the session's ``max_output_tokens`` once what is left falls below half
         of it, so responses the upstream starts itself (server VAD) are bounded too (at most ~12 a session)."""
         allowance = self.stats.response_allowance
@@ -325,8 +325,8 @@ class SessionCore:
         if allowance.max_output_tokens * 2 > ceiling:
             return []
         self._session_max_tokens = allowance.max_output_tokens
-        session = {"type": "realtime", "max_output_tokens": allowance.max_output_tokens}
-        return [self.gateway_event({"type": "session.update", "session": session})]
+        session: JsonObject = {"type": "realtime", "max_output_tokens": allowance.max_output_tokens}
+        return [self.gateway_event({"type": "session.update", "session": session}).decode()]
 
     def _check_declared_tools(self, tools: object) -> None:
         """Policy rules about declared tools hold for the whole session, not only the first update."""

@@ -80,7 +80,7 @@ class HeaderTimeoutHttp(HttpToolsProtocol):
 
     _header_timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's server only hands Transports
         super().connection_made(transport)
         self._arm()
 

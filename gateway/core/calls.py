@@ -26,8 +26,9 @@ def _merge(base: JsonObject, patch: Mapping[str, object]) -> JsonObject:
     """Deep-merge ``patch`` over ``base`` (objects merge, everything else replaces)."""
     out = copy.deepcopy(base)
     for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)  # type: ignore[arg-type]
+        current = out.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            out[key] = _merge(current, value)
         else:
             out[key] = copy.deepcopy(value)
     return out

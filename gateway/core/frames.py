@@ -171,9 +171,9 @@ def canonical_audio(frame: str, upstream: bool) -> tuple[str, int] | None:
     keys = shape.keys.get(match.group("type")) if match is not None else None
     # every member holds exactly one colon: as many members as distinct allowed keys means no
     # key repeats and none is foreign to the type
-    if keys is None or skeleton.count(":") != sum(map(skeleton.__contains__, keys)):
+    if match is None or keys is None or skeleton.count(":") != sum(map(skeleton.__contains__, keys)):
         return None
-    return match.group("type"), audio_bytes  # type: ignore[union-attr]
+    return match.group("type"), audio_bytes
 
 
 # --- the parsed path ---------------------------------------------------------------------------

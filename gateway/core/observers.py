@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol
 
+from gateway.core.barge_in import BargeInMeasured  # re-exported: observers receive it
 from gateway.core.errors import GatewayError
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.jsontypes import JsonObject
@@ -64,6 +65,8 @@ class SessionStats:
     input_format: str = "audio/pcm"
     output_format: str = "audio/pcm"
     responses: int = 0
+    #: barge-ins: the user spoke while the model's audio was playing at the listener
+    interruptions: int = 0
     #: audio bytes relayed since the last ``response.done`` (for the running estimate)
     audio_in_bytes_since_usage: int = 0
     audio_out_bytes_since_usage: int = 0
@@ -307,6 +310,7 @@ SessionEvent = (
     | GatewayToolDone
     | GatewayFillerRequested
     | Truncated
+    | BargeInMeasured
     | TranscriptionDelta
     | TranscriptionCompleted
     | TranslationOutput

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, TypeVar
 
+from gateway.core.barge_in import BargeInPolicy
 from gateway.core.gateway_tools import GatewayToolSet
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 
@@ -159,6 +160,8 @@ class Route:
     #: WebRTC media path: ``direct`` (peer ↔ upstream, gateway on the sideband), ``terminate`` (through the
     #: gateway), ``auto`` (the gateway-wide setting; direct where the upstream serves WebRTC)
     media: str = "auto"
+    #: barge-in handling of the route's voice-agent sessions (protect by default)
+    barge_in: BargeInPolicy = field(default_factory=BargeInPolicy)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Final, Literal, Mapping
 
 from gateway.core import dialect as beta
+from gateway.core.barge_in import BargeIn, BargeInAction, BargeInMode, BargeInPolicy
 from gateway.core import observers as ev
 from gateway.core.errors import (
     BinaryFrameNotSupported,
@@ -114,6 +115,7 @@ class SessionCore:
         tools: ToolCallInterceptor | None = None,
         direct_media: bool = False,
         bound_session: Mapping[str, object] | None = None,
+        barge_in: BargeInPolicy | None = None,
     ) -> None:
         self.kind = kind
         self.dialect = dialect
@@ -144,6 +146,12 @@ class SessionCore:
         self._rewrite_model = bool(requested_model and served_model and requested_model != served_model)
         #: a direct-media call: audio is measured from the sideband's VAD and playout events
         self.media = DirectMediaMeter() if direct_media else None
+        #: barge-in protection of a voice-agent session whose audio the client plays (None: off)
+        self.barge_in = (
+            BargeIn(barge_in, self.stats.output_format)
+            if barge_in is not None and barge_in.mode is not BargeInMode.OFF and kind is SessionKind.REALTIME and not direct_media
+            else None
+        )
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -186,6 +194,35 @@ class SessionCore:
         if session is None:
             return []
         return [self.gateway_event({"type": "session.update", "session": session}).decode()]
+
+    # --- barge-in ---------------------------------------------------------------------------------
+
+    @property
+    def due_at(self) -> float | None:
+        """When :meth:`tick` has a decision to take (a barge-in grace period ending); ``None``: none."""
+        return self.barge_in.due_at if self.barge_in is not None else None
+
+    def tick(self, now: float) -> Emit:
+        """Time passed: take the decisions that are due (the relay calls this on its tick and at :attr:`due_at`)."""
+        barge_in = self.barge_in
+        action = barge_in.poll(now) if barge_in is not None else None
+        if action is None:
+            return Emit()
+        return self._barge_in_emit(action, now)
+
+    def _barge_in_emit(self, action: BargeInAction, now: float) -> Emit:
+        emit = Emit()
+        for event in action.to_upstream:
+            event["event_id"] = f"{GATEWAY_EVENT_PREFIX}barge_in_{next(self._ids)}"
+            emit.to_upstream.append(encode(event))
+        if action.truncated is not None:
+            self.events.append(ev.Truncated(at=now, item_id=action.truncated[0], audio_end_ms=action.truncated[1]))
+        for event in action.to_client:
+            emit.to_client.append(self.gateway_event(event).decode())
+        if action.measured is not None:
+            self.stats.interruptions += 1
+            self.events.append(action.measured)
+        return emit
 
     # --- client → upstream -------------------------------------------------------------------------
 
@@ -233,6 +270,8 @@ class SessionCore:
             if translated is None:
                 return Emit()
             event = translated
+        if self.barge_in is not None and not self.barge_in.client(event, now):
+            return Emit()  # the gateway already sent this on the client's behalf
         event_type = event["type"]
         refuse_retired_fields(event)
         if event_type == "session.update":
@@ -366,6 +405,8 @@ class SessionCore:
             stats.audio_out_bytes += info.audio_bytes
             stats.audio_out_bytes_since_usage += info.audio_bytes
             self._first_output(now, audio=True)
+            if self.barge_in is not None:
+                self.barge_in.audio_delivered(info.audio_bytes, now, _str(info.event, "item_id"))
         if info.event is None:  # a proven canonical audio delta
             return self._hot_rename(data, info.type)
         return self._upstream_control(info.event, now)
@@ -402,6 +443,10 @@ class SessionCore:
     def _upstream_control(self, event: JsonObject, now: float) -> Action:
         self._observe_upstream(event, now)
         to_upstream: list[Frame] = []
+        barge_in = self.barge_in
+        if barge_in is not None:
+            barge_in.playback.output_format = self.stats.output_format
+            barge_in.upstream(event, now)
         if self.tools is not None:
             verdict = self.tools.upstream(event, now)
             to_upstream.extend(verdict.to_upstream)

@@ -291,10 +291,11 @@ _MCP_TARGETS: Final = ("server_url", "connector_id", "tunnel_id")
 
 def check_tools(value: Json, param: str) -> Problem | None:
     """Tools are function tools (``name``) or MCP tools (``server_label`` and one of url/connector/tunnel)."""
-    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+    tools = [t for t in value if isinstance(t, dict)] if isinstance(value, list) else []
+    if not isinstance(value, list) or len(tools) != len(value):
         return _invalid(param, "expected an array of tool objects.")
-    for index, tool in enumerate(value):
-        problem = _check_tool(tool, f"{param}[{index}]")  # type: ignore[arg-type]
+    for index, tool in enumerate(tools):
+        problem = _check_tool(tool, f"{param}[{index}]")
         if problem is not None:
             return problem
     return None

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from gateway.core.usage import PeriodError, parse_group_by, parse_period, summarize
 from gateway.core.errors import AuthenticationFailed, InvalidRequest, NotFound
-from gateway.core.jsontypes import as_number
+from gateway.core.jsontypes import as_list, as_number
 from gateway.core.money import micros_to_usd
 from gateway.inbound.errors_route import GatewayErrorRoute
 
@@ -211,12 +211,12 @@ def _view(entry: Entry, now: float, jaeger_ui_url: str | None) -> LiveSessionVie
 
 def _live_timeline(entry: Entry, now: float, jaeger_ui_url: str | None) -> TimelineView:
     view = _view(entry, now, jaeger_ui_url)
-    turns = entry.get("turns") if isinstance(entry.get("turns"), list) else []
+    turns = [TurnView.model_validate(t) for t in as_list(entry.get("turns")) if isinstance(t, dict)]
     return TimelineView(
         session_id=view.session_id, live=True, tenant=view.tenant, key_id=view.key_id, kind=view.kind,
         route=view.route, model=view.model, started_at=view.started_at, duration_s=view.duration_s,
         spend_micros=view.spend_micros, cap_micros=view.caps.max_cost_micros, max_duration_s=view.caps.max_duration_s,
-        turns=turns, turns_total=len(turns), trace_id=view.trace_id, trace_url=view.trace_url,  # type: ignore[arg-type]
+        turns=turns, turns_total=len(turns), trace_id=view.trace_id, trace_url=view.trace_url,
     )
 
 

@@ -369,6 +369,7 @@ class SessionSetup:
             declared_tools_check=declared_tools_check(svc, request, decision),
             tools=tools[0] if tools is not None else None,
             direct_media=call_id is not None,
+            barge_in=route.barge_in,
         )
         observers = [FailsafeObserver(f.create(info, now), f.name) for f in svc.observer_factories]
         relay = RelaySession(

@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Sequence
 
+from gateway.core.barge_in import BargeInMode, BargeInPolicy
 from gateway.core.catalog import Catalog, ModelSpec
 from gateway.core.kinds import EndpointKind, SessionKind
 from gateway.core.money import usd_to_micros
 from gateway.core.routing import Caps, McpServerRule, Route, SessionOverrides, ToolAllowlist
 from gateway.policy.models import (
+    BargeInModel,
     CapsModel,
     DefaultsModel,
     MatchModel,
@@ -190,7 +192,7 @@ class FileCompiler:
             upstreams = tuple(model.upstreams) if model.upstreams else served.upstreams
             return Route(
                 kind=served.kind, model=model_name, upstreams=upstreams, overrides=overrides, caps=caps, name=name,
-                gateway_tools=tools, media=model.media,
+                gateway_tools=tools, media=model.media, barge_in=_barge_in(model.barge_in),
             )
 
         alternatives: dict[str, Route] = {}
@@ -283,3 +285,9 @@ def _caps(model: CapsModel | None) -> Caps:
         idle_timeout_s=model.idle_timeout_s,
         warn_ratio=model.warn_ratio,
     )
+
+
+def _barge_in(model: BargeInModel | None) -> BargeInPolicy:
+    if model is None:
+        return BargeInPolicy()
+    return BargeInPolicy(BargeInMode(model.mode), model.grace_ms)

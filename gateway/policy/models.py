@@ -124,6 +124,16 @@ class CapsModel(_Strict):
         return value
 
 
+class BargeInModel(_Strict):
+    """What the gateway does when the user speaks over the model's audio (voice-agent routes)."""
+
+    mode: Literal["protect", "observe", "off"] = Field(
+        "protect",
+        description="protect: cancel and truncate for a client that does not within grace_ms; observe: only measure; off",
+    )
+    grace_ms: int = Field(150, ge=0, le=5000, description="how long the client has to cancel and truncate itself")
+
+
 class McpServerAllowModel(_Strict):
     """An MCP server clients may declare; every field given must equal the declared tool's."""
 
@@ -243,6 +253,7 @@ class RouteModel(_Strict):
     overrides: OverridesModel | None = None
     caps: CapsModel | None = None
     gateway_tools: GatewayToolsModel | None = None
+    barge_in: BargeInModel | None = Field(None, description="barge-in handling (default: protect, 150 ms grace)")
     media: Literal["auto", "direct", "terminate"] = Field(
         "auto",
         description="WebRTC media path: direct (browser ↔ upstream, gateway on the sideband), terminate (through the gateway), auto",

@@ -106,6 +106,9 @@ class RelaySession:
         self._to_upstream: Callable[[Frame], None] = _not_started
         #: voice-agent turns, delivered to observers as turn events after the events that cause them
         self._turns = TurnTracker() if info.kind is SessionKind.REALTIME else None
+        #: a timer for the core's next due decision (a barge-in grace period), finer than the shared tick
+        self._due_timer: asyncio.TimerHandle | None = None
+        self._due_at: float | None = None
         self.ended: SessionEnded | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -191,6 +194,7 @@ class RelaySession:
             self._to_upstream(frame)
         else:
             self._emit(action)
+        self._schedule_due()
 
     def upstream_frame(self, frame: Frame) -> None:
         """A frame from the upstream: forwarded untouched, or what the core emits instead."""
@@ -201,6 +205,8 @@ class RelaySession:
             self._to_client(frame)
         else:
             self._emit(action)
+        if self.core.due_at != self._due_at:
+            self._schedule_due()
         probe = self.limits.delay_probe
         if probe is not None and now >= self._next_probe:
             self._next_probe = now + 1.0
@@ -230,12 +236,39 @@ class RelaySession:
         """End the session with ``error`` (a strategy's failure, a cap, the operator); first cause wins."""
         self.terminate(error)
 
+    # --- decisions the core takes in time ----------------------------------------------------------
+
+    def _schedule_due(self) -> None:
+        """Arm a timer for the core's next due decision (the shared tick alone would be up to 100 ms late)."""
+        due = self.core.due_at
+        if due == self._due_at:
+            return
+        if self._due_timer is not None:
+            self._due_timer.cancel()
+            self._due_timer = None
+        self._due_at = due
+        if due is not None and not self.finished:
+            delay = max(0.0, due - self.clock())
+            self._due_timer = asyncio.get_running_loop().call_later(delay, self._on_due)
+
+    def _on_due(self) -> None:
+        self._due_timer, self._due_at = None, None
+        if self.finished:
+            return
+        try:
+            self._emit(self.core.tick(self.clock()))
+        except Exception as exc:  # noqa: BLE001 - a failed send ends the session like any other
+            moving_failed(self, "upstream", exc)
+        self._schedule_due()
+
     # --- the shared tick ---------------------------------------------------------------------------
 
     async def tick(self, now: float) -> None:
         """Deliver pending events to observers, ask them for verdicts, check relay timeouts."""
         if self._ended.done():
             return
+        self._emit(self.core.tick(now))
+        self._schedule_due()
         await self._deliver(now, with_tick=True)
         self._lower_ceiling()
         if self.core.response_in_flight and now - self._last_upstream > self.limits.upstream_stall_s:
@@ -320,6 +353,8 @@ class RelaySession:
             )
         for task in list(self._background):
             task.cancel()
+        if self._due_timer is not None:
+            self._due_timer.cancel()
         ended = SessionEnded(
             at=now,
             reason=reason,

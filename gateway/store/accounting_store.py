@@ -174,10 +174,7 @@ class AccountingStore:
             rows = await self._run(
                 "records_between", self.client.xrange(self.keys.records, min=low, max=high, count=RECORDS_PAGE)
             )
-            batch = [
-                {"stream_id": text(entry), **{text(k): text(v) for k, v in fields.items()}}
-                for entry, fields in rows  # type: ignore[attr-defined]
-            ]
+            batch = [_record(row) for row in rows] if isinstance(rows, list) else []
             found.extend(batch)
             if len(batch) < RECORDS_PAGE:
                 return found

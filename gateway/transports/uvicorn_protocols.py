@@ -104,7 +104,7 @@ class HeaderTimeoutHttp(HttpToolsProtocol):
     _guard: HeadGuard | None = None
     _refused = False
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's server only hands Transports
         super().connection_made(transport)
         self._guard = HeadGuard(_head_limits(self.app))
         self._arm()

@@ -92,7 +92,8 @@ def _configure(machine: SessionMachine, session: dict[str, object]) -> None:
         if isinstance(event, dict) and event.get("type") == "error":
             detail = event.get("error")
             detail = detail if isinstance(detail, dict) else {}
-            raise ApiError(400, str(detail.get("message")), str(detail.get("code")), detail.get("param"))  # type: ignore[arg-type]
+            param = detail.get("param")
+            raise ApiError(400, str(detail.get("message")), str(detail.get("code")), param if isinstance(param, str) else None)
 
 
 @dataclass
@@ -222,9 +223,9 @@ class CallsApi:
                                               sip_headers=[{"name": str(h.get("name")), "value": str(h.get("value"))} for h in headers]))
         call.speak_ms = as_int(body.get("speak_ms"), 1200)
         webhook_id = str(body.get("webhook_id") or f"wh_{secrets.token_hex(12)}")
+        security = body.get("sip_media_security")
         event = incoming_event(f"evt_{secrets.token_hex(12)}", call.call_id, call.sip_headers,
-                               body.get("sip_media_security") if isinstance(body.get("sip_media_security"), str) else None,  # type: ignore[arg-type]
-                               time.time())
+                               security if isinstance(security, str) else None, time.time())
         timestamp = body.get("timestamp")
         statuses = await deliver(url, secret, webhook_id, event, attempts=as_int(body.get("deliveries"), 1),
                                  timestamp=float(timestamp) if isinstance(timestamp, (int, float)) else None)
@@ -237,21 +238,21 @@ class CallsApi:
             call.end("not_answered")
 
     async def speak(self, request: Request) -> Response:
-        call = self._sip_caller_call(request)
+        caller = self._sip_caller(request)
         body = await _json_body(request, required=False)
-        call.peer.speak(as_int(body.get("ms"), 1200))  # type: ignore[union-attr]
+        caller.speak(as_int(body.get("ms"), 1200))
         return Response(status_code=200)
 
     async def caller_hangup(self, request: Request) -> Response:
-        call = self._sip_caller_call(request)
-        call.peer.hang_up()  # type: ignore[union-attr]
+        self._sip_caller(request).hang_up()
         return Response(status_code=200)
 
-    def _sip_caller_call(self, request: Request) -> EmulatedCall:
+    def _sip_caller(self, request: Request) -> SimulatedCaller:
+        """The simulated caller of a live SIP call (404 for anything else)."""
         call = self.registry.get(request.path_params["call_id"])
         if call is None or not isinstance(call.peer, SimulatedCaller) or not call.live:
             raise ApiError(404, "No live simulated SIP call with that id.")
-        return call
+        return call.peer
 
     async def drop_sidebands(self, request: Request) -> Response:
         """Test fault: cut every sideband of the call without a close frame and refuse new ones."""

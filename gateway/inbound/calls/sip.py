@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Callable, Final, Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -75,14 +75,14 @@ class SipFrontDoor:
     calls: CallServices
     tenant: str = "sip"
     daily_budget_micros: int | None = None
-    wall: object = time.time
+    wall: Callable[[], float] = time.time
 
     def key(self) -> KeyRecord:
         return KeyRecord(key_id="sip", tenant=self.tenant, daily_budget_micros=self.daily_budget_micros)
 
     def verify(self, body: bytes, headers: dict[str, str]) -> object:
         """The event, if signed with our secret and fresh; raise ``InvalidSignature`` otherwise."""
-        if not timestamp_fresh(headers.get("webhook-timestamp"), self.wall(), self.tolerance_s):  # type: ignore[operator]
+        if not timestamp_fresh(headers.get("webhook-timestamp"), self.wall(), self.tolerance_s):
             raise InvalidSignature("The webhook timestamp is missing or outside the tolerance (a replay?).")
         try:
             return Webhook(self.secret).verify(body, headers)

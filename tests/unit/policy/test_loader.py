@@ -174,3 +174,26 @@ rules:
     policy = compile_sources([PolicySource("p.yaml", text)], catalog)
     target = policy.rules[1].outcome
     assert getattr(target, "route").caps.max_cost_micros == 2_000_000
+
+
+def test_barge_in_per_route_compiles_and_defaults_to_protect(catalog: Catalog) -> None:
+    """barge_in mode and grace compile onto the route; a route without it protects with the default grace."""
+    from gateway.core.barge_in import BargeInMode, BargeInPolicy
+
+    text = (
+        "version: 1\nrules:\n"
+        "  - id: a\n    match: {tenant: t}\n    route: {model: gpt-realtime-2, barge_in: {mode: observe, grace_ms: 80}}\n"
+        "  - id: b\n    match: {tenant: u}\n    route: {model: gpt-realtime-2}\n"
+    )
+    policy = compile_sources([PolicySource("p.yaml", text)], catalog)
+    a, b = (rule.outcome.route for rule in policy.rules)  # type: ignore[union-attr]
+    assert a.barge_in == BargeInPolicy(BargeInMode.OBSERVE, 80)
+    assert b.barge_in == BargeInPolicy()
+
+
+def test_barge_in_bad_mode_and_grace_are_rejected(problems_of: Problems) -> None:
+    """An unknown mode or a negative grace is reported at its value."""
+    text = "version: 1\nrules:\n  - id: a\n    route: {model: gpt-realtime-2, barge_in: {mode: loud, grace_ms: -1}}\n"
+    problems = problems_of(text)
+    assert len(problems) == 2
+    assert "barge_in.mode" in problems[0] and "barge_in.grace_ms" in problems[1]

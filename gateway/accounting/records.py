@@ -54,6 +54,7 @@ def session_record(live: LiveSession, ended: SessionEnded, ended_wall: float, tr
         "turns": json.dumps(live.timeline.summaries() if live.timeline else [], separators=(",", ":")),
         "turns_total": str(live.timeline.count if live.timeline else 0),
         "turns_dropped": str(live.timeline.dropped if live.timeline else 0),
+        "interruptions": str(stats.interruptions if stats else 0),
         "trace_id": trace_id or "",
         "tool_calls": json.dumps(live.tool_calls, separators=(",", ":")),
     }

@@ -120,6 +120,22 @@ class TurnInterrupted:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnBargeIn:
+    """The user spoke over this turn's audio (:mod:`gateway.core.barge_in`): how long both talked
+    (``talk_over_ms``, estimated at the listener) and who stopped the agent (``client``, ``server``,
+    ``gateway`` or ``none``: its audio ran out by itself)."""
+
+    at: float
+    turn: int
+    item_id: str
+    speech_at: float
+    talk_over_ms: int
+    stopped_by: str
+    audio_end_ms: int
+    sent: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TurnEnded:
     """The turn is over: its response finished (``status`` as the upstream reported it), or the
     session ended first (``unfinished`` with a response running, ``no_response`` without one)."""
@@ -152,6 +168,7 @@ TurnEvent = (
     | ToolCallStarted
     | ToolCallEnded
     | TurnInterrupted
+    | TurnBargeIn
     | TurnEnded
 )
 

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
 
+from gateway.core.barge_in import BargeInMeasured
 from gateway.core.jsontypes import JsonObject
 from gateway.core.observers import (
     FirstAudio,
@@ -32,6 +33,7 @@ from gateway.core.observers import (
 from gateway.core.turn_events import (
     ToolCallEnded,
     ToolCallStarted,
+    TurnBargeIn,
     TurnEnded,
     TurnEvent,
     TurnFirstAudio,
@@ -121,6 +123,8 @@ class TurnTracker:
                 self._gateway_tool(event)
             case Truncated():
                 self._truncated(event)
+            case BargeInMeasured():
+                self._barge_in(event)
         return self._flush()
 
     def expand(self, events: list[SessionEvent]) -> list[SessionEvent]:
@@ -234,6 +238,13 @@ class TurnTracker:
         start = speech if heard_after_audio and speech is not None else ev.at
         turn.interrupted = True
         self._out.append(TurnInterrupted(ev.at, turn.number, ev.item_id, ev.audio_end_ms, start, turn.ended))
+
+    def _barge_in(self, ev: BargeInMeasured) -> None:
+        turn = self._last_audio_turn
+        if turn is not None:
+            self._out.append(
+                TurnBargeIn(ev.at, turn.number, ev.item_id, ev.speech_at, ev.talk_over_ms, ev.stopped_by, ev.audio_end_ms, ev.sent)
+            )
 
     # --- internals ---------------------------------------------------------------------------
 

@@ -39,19 +39,40 @@ class PullRelay:
         self.upstream = upstream
         self._from_client = _Outbox()
         self._from_upstream = _Outbox()
-        #: the outbox of the pump calling into the session right now (calls are synchronous)
-        self._current = self._from_client
+        #: the outbox of the pump calling into the session right now (calls are synchronous);
+        #: ``None`` outside a pump's call (the session's tick or a timer emitting on its own)
+        self._current: _Outbox | None = self._from_client
         self._pumps: list[asyncio.Task[None]] = []
+        self._loose: set[asyncio.Task[None]] = set()
 
     def to_client(self, frame: Frame) -> None:
-        self._current.to_client.append(frame)
+        if self._current is None:
+            self._send_loose(self.client, frame)
+        else:
+            self._current.to_client.append(frame)
 
     def to_upstream(self, frame: Frame) -> None:
-        self._current.to_upstream.append(frame)
+        if self._current is None:
+            self._send_loose(self.upstream, frame)
+        else:
+            self._current.to_upstream.append(frame)
+
+    def _send_loose(self, sock: FrameSocket, frame: Frame) -> None:
+        """A frame the session emitted outside any pump's call: sent by a task of its own."""
+        task = asyncio.get_running_loop().create_task(self._send_or_end(sock, frame))
+        self._loose.add(task)
+        task.add_done_callback(self._loose.discard)
+
+    async def _send_or_end(self, sock: FrameSocket, frame: Frame) -> None:
+        try:
+            await sock.send(frame)
+        except Exception as exc:  # noqa: BLE001 - a failed send ends the session like a failed pump
+            moving_failed(self.session, "client" if sock is self.client else "upstream", exc)
 
     def start(self) -> None:
         """Start both pumps; the client pump first sends what frames held before the session produced."""
         sid = self.session.session_id
+        self._current = None  # what held frames produced waits in the client pump's outbox
         self._pumps = [
             asyncio.create_task(self._pump(self.client, self._from_client, self._client_item), name=f"client:{sid}"),
             asyncio.create_task(self._pump(self.upstream, self._from_upstream, self._upstream_item), name=f"upstream:{sid}"),
@@ -63,9 +84,9 @@ class PullRelay:
             sending = [task for task, box in zip(pumps, (self._from_client, self._from_upstream)) if box.sending]
             if sending:
                 await asyncio.wait(sending, timeout=_GRACE_S)
-        for task in pumps:
+        for task in [*pumps, *self._loose]:
             task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
+        await asyncio.gather(*pumps, *self._loose, return_exceptions=True)
 
     # --- the pumps ---------------------------------------------------------------------------------
 
@@ -89,7 +110,10 @@ class PullRelay:
             while not session.finished:
                 item = await source.receive()
                 self._current = box
-                deliver(item)
+                try:
+                    deliver(item)
+                finally:
+                    self._current = None
                 await self._send(box)
         except Exception as exc:  # noqa: BLE001 - any pump failure ends the session cleanly
             moving_failed(session, side, exc)

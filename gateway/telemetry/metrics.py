@@ -75,6 +75,12 @@ class GatewayMetrics:
         self.interruptions = meter.create_counter(
             n.M_INTERRUPTIONS, unit="{interruption}", description="Barge-ins"
         )
+        self.barge_in_talk_over = meter.create_histogram(
+            n.M_BARGE_IN_TALK_OVER,
+            unit="s",
+            description="Barge-in talk-over: from the user's speech start to the end of the agent's audio at the listener (estimated), by who stopped it",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        )
         self.tool_calls = meter.create_counter(
             n.M_TOOL_CALLS, unit="{call}", description="Function calls, by outcome"
         )

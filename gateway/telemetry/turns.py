@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from gateway.core.money import TokenUsage
 from gateway.core.turn_events import (
     ToolCallEnded,
     ToolCallStarted,
+    TurnBargeIn,
     TurnEnded,
     TurnEvent,
     TurnFirstAudio,
@@ -81,6 +83,8 @@ class TurnSpans:
                 self._tool_ended(event)
             case TurnInterrupted():
                 self._interrupted(event)
+            case TurnBargeIn():
+                self._barge_in(event)
             case TurnEnded():
                 self._ended(event)
 
@@ -220,6 +224,21 @@ class TurnSpans:
             metrics.gateway_tool_calls.add(1, {**attrs, "outcome": event.status, "cache_hit": event.cache_hit})
             if duration is not None:
                 metrics.gateway_tool_latency.record(duration, attrs)
+
+    def _barge_in(self, event: TurnBargeIn) -> None:
+        span = self._spans.get(event.turn)
+        if span is not None:
+            attrs: dict[str, AttributeValue] = {
+                n.BARGE_IN_TALK_OVER_MS: event.talk_over_ms,
+                n.BARGE_IN_STOPPED_BY: event.stopped_by,
+                n.TURN_PLAYED_MS: event.audio_end_ms,
+                n.ITEM_ID: event.item_id,
+            }
+            if event.sent:
+                attrs[n.BARGE_IN_SENT] = list(event.sent)
+            span.add_event(n.EV_BARGE_IN, attributes=attrs, timestamp=self._scope.clock.ns(event.at))
+        attrs_metric = {**self._scope.metric_attrs, "stopped_by": event.stopped_by}
+        self._scope.metrics.barge_in_talk_over.record(event.talk_over_ms / 1000, attrs_metric)
 
     def _interrupted(self, event: TurnInterrupted) -> None:
         turn_span = self._spans.get(event.turn)

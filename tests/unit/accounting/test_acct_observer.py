@@ -196,3 +196,16 @@ async def test_allowance_follows_the_nearest_money_limit(memory_service: Account
     s2 = stats(at=0.1)
     await unlimited.on_tick(0.1, s2)
     assert s2.response_allowance is None  # no cost cap and no budget: nothing to clamp to
+
+
+async def test_session_record_counts_interruptions(memory_service: AccountingService, wall: object) -> None:
+    """The record's interruptions field is the session's count of barge-ins."""
+    svc = memory_service
+    limits = TenantLimits(daily_budget_micros=10_000_000, max_concurrent_sessions=2)
+    await svc.admission.admit("sess_1", "acme", "key_1", limits, wall())  # type: ignore[operator]
+    obs = svc.observer_factory.create(info(), now=0.0)
+    end_stats = stats(at=3.0)
+    end_stats.interruptions = 2
+    await obs.on_end(SessionEnded(at=3.0, reason="client_closed", client_close_code=1000), end_stats)
+    (record,) = await svc.recent_records(5)
+    assert record["interruptions"] == "2"

@@ -196,3 +196,18 @@ def test_hot_path_audio_deltas_are_counted_as_delivered() -> None:
     assert core.from_upstream(json.dumps(delta, separators=(",", ":")), 0.0) is FORWARD
     _speech_started(core, 0.3)
     assert json.loads(core.tick(0.45).to_upstream[1])["audio_end_ms"] == 450
+
+
+def test_the_measurement_becomes_a_turn_event_of_the_interrupted_turn() -> None:
+    """The turn tracker turns the gateway's measurement into a TurnBargeIn for the turn that played the audio."""
+    from gateway.core.turn_events import TurnBargeIn, TurnInterrupted
+    from gateway.core.turns import TurnTracker
+
+    core = _core()
+    _speak(core)
+    _speech_started(core, 0.5)
+    core.tick(0.65)
+    turn_events = TurnTracker().expand(core.take_events())
+    [barge] = [e for e in turn_events if isinstance(e, TurnBargeIn)]
+    assert barge.turn == 1 and barge.stopped_by == "gateway" and barge.talk_over_ms == GRACE_MS
+    assert [e.audio_end_ms for e in turn_events if isinstance(e, TurnInterrupted)] == [650]

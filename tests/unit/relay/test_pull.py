@@ -176,3 +176,34 @@ async def test_frames_each_pump_produced_keep_their_order() -> None:
     client.inbox.put_nowait(Closed(1000))
     await asyncio.wait_for(task, 5)
     assert upstream.sent == appends and client.sent == deltas
+
+
+class _Surface:
+    """A session surface that only records ends (the pumps never deliver in this test)."""
+
+    session_id = "s1"
+    finished = False
+
+    def __init__(self) -> None:
+        self.ended: list[object] = []
+
+    def end(self, error: object) -> None:
+        self.ended.append(error)
+
+
+async def test_frames_the_session_emits_outside_a_pump_are_sent_on_their_own() -> None:
+    """A tick or a timer emitting (no pump is handling a frame): the frame goes out without waiting for traffic."""
+    from gateway.relay.pull import PullRelay
+
+    client, upstream, surface = MemSocket(), MemSocket(), _Surface()
+    pull = PullRelay(surface, client, upstream)  # type: ignore[arg-type]
+    pull.start()
+    pull.to_client('{"type":"gateway.notice"}')
+    pull.to_upstream('{"type":"response.cancel"}')
+    for _ in range(50):
+        if client.sent and upstream.sent:
+            break
+        await asyncio.sleep(0.01)
+    await pull.stop(grace=False)
+    assert client.sent == ['{"type":"gateway.notice"}'] and upstream.sent == ['{"type":"response.cancel"}']
+    assert surface.ended == []

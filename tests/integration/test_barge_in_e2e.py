@@ -1,0 +1,119 @@
+"""Barge-in protection through a real gateway process and the emulator bursting audio faster than real time."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from typing import AsyncIterator
+
+import pytest
+from websockets.asyncio.client import ClientConnection
+
+from tests.integration.conftest import GatewayFactory, emulator_env
+from tests.integration.keys_support import session
+from tests.support.audio import chunks, silence, speech
+
+#: the route default (protect, 150 ms grace); a real-time player's position must be within this of the gateway's
+TRUNCATION_TOLERANCE_MS = 40
+BYTES_PER_MS = 48
+
+
+@pytest.fixture
+async def bursty_emulator() -> AsyncIterator[object]:
+    """The emulator on its default bursty shape (4× real time, 500 ms bursts) with 3 s replies."""
+    from gateway.emulator import start_emulator
+
+    handle = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=3000, asr_ms=50)
+    try:
+        yield handle
+    finally:
+        await handle.close()
+
+
+class Player:
+    """What a client's real-time player started at the first delta would have played."""
+
+    def __init__(self) -> None:
+        self.first_at: float | None = None
+        self.received_ms = 0
+        self.events: list[dict] = []
+
+    def position_ms(self, at: float) -> int:
+        if self.first_at is None:
+            return 0
+        return min(self.received_ms, int((at - self.first_at) * 1000))
+
+    async def until(self, ws: ClientConnection, kind: str, timeout: float = 15.0) -> tuple[dict, float]:
+        deadline = time.monotonic() + timeout
+        while True:
+            event = json.loads(await asyncio.wait_for(ws.recv(), max(deadline - time.monotonic(), 0.01)))
+            at = time.monotonic()
+            self.events.append(event)
+            if event["type"] == "response.output_audio.delta":
+                if self.first_at is None:
+                    self.first_at = at
+                self.received_ms += len(base64.b64decode(event["delta"])) // BYTES_PER_MS
+            if event["type"] == kind:
+                return event, at
+
+
+async def _answer_playing(ws: ClientConnection, player: Player) -> dict:
+    """Speak a turn; wait for the first delta of the answer and let 600 ms of it play."""
+    await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "instructions": "Be brief."}}))
+    await player.until(ws, "session.updated")
+    for chunk in chunks(speech(600) + silence(700)):
+        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+    delta, _ = await player.until(ws, "response.output_audio.delta")
+    while time.monotonic() - (player.first_at or 0) < 0.6:
+        await asyncio.sleep(0.02)
+    return delta
+
+
+async def _barge_in(ws: ClientConnection) -> None:
+    for chunk in chunks(speech(500)):
+        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+
+
+async def test_forgetful_client_is_cancelled_and_truncated_at_what_it_played(
+    gateway_factory: GatewayFactory, bursty_emulator: object
+) -> None:
+    """The client never cancels nor truncates: the gateway truncates within 40 ms of a real-time player and says so; no error."""
+    gw = gateway_factory(env=emulator_env(bursty_emulator))
+    player = Player()
+    async with session(gw, gw.key) as ws:
+        delta = await _answer_playing(ws, player)
+        await _barge_in(ws)
+        notice, at = await player.until(ws, "gateway.barge_in")
+        truncated, _ = await player.until(ws, "conversation.item.truncated")
+    played = player.position_ms(at)
+    assert notice["item_id"] == delta["item_id"] == truncated["item_id"]
+    assert truncated["audio_end_ms"] == notice["audio_end_ms"]
+    assert "conversation.item.truncate" in notice["sent"]
+    assert abs(notice["audio_end_ms"] - played) <= TRUNCATION_TOLERANCE_MS, (notice, played)
+    assert player.received_ms > played  # the burst was ahead of the player: the truncation mattered
+    assert not [e for e in player.events if e["type"] == "error"]
+    print(f"\nbarge-in truncation: gateway {notice['audio_end_ms']} ms, real-time player {played} ms, "
+          f"delivered {player.received_ms} ms")
+
+
+async def test_client_that_truncates_itself_is_left_alone(gateway_factory: GatewayFactory, bursty_emulator: object) -> None:
+    """A client truncating at its own position on speech_started gets no gateway.barge_in and no error."""
+    gw = gateway_factory(env=emulator_env(bursty_emulator))
+    player = Player()
+    async with session(gw, gw.key) as ws:
+        delta = await _answer_playing(ws, player)
+        await _barge_in(ws)
+        _, at = await player.until(ws, "input_audio_buffer.speech_started")
+        position = player.position_ms(at)
+        truncate = {"type": "conversation.item.truncate", "item_id": delta["item_id"], "content_index": 0, "audio_end_ms": position}
+        await ws.send(json.dumps(truncate))
+        truncated, _ = await player.until(ws, "conversation.item.truncated")
+        assert truncated["audio_end_ms"] == position
+        await asyncio.sleep(0.4)  # well past the grace period
+        await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+        await player.until(ws, "input_audio_buffer.cleared")
+    kinds = [e["type"] for e in player.events]
+    assert "gateway.barge_in" not in kinds and "error" not in kinds
+    assert kinds.count("conversation.item.truncated") == 1

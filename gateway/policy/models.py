@@ -133,6 +133,12 @@ class BargeInModel(_Strict):
     )
     grace_ms: int = Field(150, ge=0, le=5000, description="how long the client has to cancel and truncate itself")
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        """YAML 1.1 reads a bare ``off`` as false: that is what the operator meant."""
+        return "off" if value is False else value
+
 
 class McpServerAllowModel(_Strict):
     """An MCP server clients may declare; every field given must equal the declared tool's."""

@@ -197,3 +197,12 @@ def test_barge_in_bad_mode_and_grace_are_rejected(problems_of: Problems) -> None
     problems = problems_of(text)
     assert len(problems) == 2
     assert "barge_in.mode" in problems[0] and "barge_in.grace_ms" in problems[1]
+
+
+def test_barge_in_bare_yaml_off_means_off(catalog: Catalog) -> None:
+    """`mode: off` unquoted (a YAML boolean) turns barge-in handling off rather than failing."""
+    from gateway.core.barge_in import BargeInMode
+
+    text = "version: 1\nrules:\n  - id: a\n    route: {model: gpt-realtime-2, barge_in: {mode: off}}\n"
+    [rule] = compile_sources([PolicySource("p.yaml", text)], catalog).rules
+    assert rule.outcome.route.barge_in.mode is BargeInMode.OFF  # type: ignore[union-attr]

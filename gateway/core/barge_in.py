@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
 from gateway.core.jsontypes import JsonObject
+from gateway.core.protocol import GATEWAY_EVENT_PREFIX
 from gateway.core.playback import ItemPlayback, Playback
 
 
@@ -158,7 +159,10 @@ class BargeIn:
             done = self._gateway_truncated.get(item_id)
             if done is not None and end_ms >= done:
                 return False
-            self.playback.client_truncated(item_id, end_ms)
+            event_id = event.get("event_id")
+            # the WebRTC bridge's own truncate (it cut its playout): the exact heard position, the gateway's doing
+            by = "gateway" if isinstance(event_id, str) and event_id.startswith(GATEWAY_EVENT_PREFIX) else "client"
+            self.playback.client_truncated(item_id, end_ms, by)
         elif t == "output_audio_buffer.clear":
             self.playback.client_stopped(now)
         return True
@@ -211,6 +215,8 @@ class BargeIn:
 
     def _stopper(self, pending: _Interruption) -> str:
         item = pending.item
+        if item.stopped_by == "gateway":
+            return "gateway"
         if item.stopped_by == "client" or pending.client_cancelled:
             return "client"
         if item.response_id is not None and item.response_id in self._server_cancelled:

@@ -111,11 +111,11 @@ class Playback:
         item = self.current
         return item if item is not None and item.playing(now) else None
 
-    def client_truncated(self, item_id: str, audio_end_ms: int) -> ItemPlayback | None:
-        """The client cut ``item_id`` at ``audio_end_ms``: what it played is what it says."""
+    def client_truncated(self, item_id: str, audio_end_ms: int, by: str = "client") -> ItemPlayback | None:
+        """The client (or the WebRTC bridge playing for it: ``by``) cut ``item_id`` at ``audio_end_ms``: what it played is what it says."""
         item = self._items.get(item_id)
         if item is not None:
-            item.stop(audio_end_ms, "client")
+            item.stop(audio_end_ms, by)
         return item
 
     def client_stopped(self, now: float) -> None:

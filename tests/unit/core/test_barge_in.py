@@ -211,3 +211,19 @@ def test_the_measurement_becomes_a_turn_event_of_the_interrupted_turn() -> None:
     [barge] = [e for e in turn_events if isinstance(e, TurnBargeIn)]
     assert barge.turn == 1 and barge.stopped_by == "gateway" and barge.talk_over_ms == GRACE_MS
     assert [e.audio_end_ms for e in turn_events if isinstance(e, TurnInterrupted)] == [650]
+
+
+def test_webrtc_bridge_truncate_is_exact_and_the_gateway_adds_only_the_cancel() -> None:
+    """The terminating WebRTC bridge cuts its playout and truncates at what it played (a gateway event id):
+    that exact position stands, and after grace the gateway cancels the response still in flight."""
+    core = _core()
+    _speak(core)
+    _speech_started(core, 0.5)
+    bridge = {"event_id": "gw_rtc_1", "type": "conversation.item.truncate", "item_id": "item_1", "content_index": 0, "audio_end_ms": 497}
+    assert _types(_client(core, bridge, 0.5).to_upstream) == ["conversation.item.truncate"]
+    emit = core.tick(0.65)
+    assert _types(emit.to_upstream) == ["response.cancel"]
+    notice = json.loads(emit.to_client[0])
+    assert notice["audio_end_ms"] == 497 and notice["sent"] == ["response.cancel"]
+    [measured] = _measured(core)
+    assert measured.stopped_by == "gateway" and measured.audio_end_ms == 497

@@ -337,7 +337,8 @@ async def start_calls_server(host: str, api: CallsApi, port: int = 0) -> CallsSe
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    config = uvicorn.Config(calls_app(api), lifespan="off", log_level="warning", access_log=False, ws="none")
+    # log_config=None: an embedded server must not reconfigure the host process's logging
+    config = uvicorn.Config(calls_app(api), lifespan="off", log_config=None, access_log=False, ws="none")
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="emulator-calls-http")
     while not server.started and not task.done():

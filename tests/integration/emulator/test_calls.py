@@ -99,7 +99,7 @@ async def receiver() -> AsyncIterator[tuple[_Receiver, str]]:
     rec = _Receiver()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = _EmbeddedServer(uvicorn.Config(Starlette(routes=[Route("/hook", rec.hook, methods=["POST"])]), lifespan="off", log_level="warning"))
+    server = _EmbeddedServer(uvicorn.Config(Starlette(routes=[Route("/hook", rec.hook, methods=["POST"])]), lifespan="off", log_config=None))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)

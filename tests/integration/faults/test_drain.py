@@ -27,17 +27,20 @@ from tests.integration.faults.conftest import (
 from tests.integration.keys_support import ADMIN_TOKEN
 
 
-async def _refused_status(gw: GatewayProcess, timeout_s: float = 5.0) -> int:
-    """The HTTP status of the first handshake the gateway refuses (0 if it keeps accepting)."""
+async def _refused_status(gw: GatewayProcess, timeout_s: float = 5.0) -> tuple[int, int]:
+    """The HTTP status of the first handshake the gateway refuses (0 if it keeps accepting), and how
+    many probe sessions it accepted before that (each leaves a ``client_closed`` record)."""
     deadline = time.monotonic() + timeout_s
+    accepted = 0
     while time.monotonic() < deadline:
         try:
             ws = await open_client(gw)
         except InvalidStatus as refused:
-            return refused.response.status_code
+            return refused.response.status_code, accepted
+        accepted += 1
         await ws.close()
         await asyncio.sleep(0.1)
-    return 0
+    return 0, accepted
 
 
 async def _replicas_holding(gw: GatewayProcess, sessions: int, timeout_s: float = 10.0) -> set[str]:
@@ -112,7 +115,8 @@ async def test_sigterm_drains_every_worker_of_a_multi_worker_gateway(
     assert len(await _replicas_holding(gw, len(clients))) == 2, "the sessions did not spread over both workers"
     gw.proc.send_signal(signal.SIGTERM)
     term_at = time.monotonic()
-    status = await _refused_status(gw)  # the supervisor looks at its signals every 0.5 s, then signals the workers
+    # the supervisor looks at its signals every 0.5 s, then signals the workers
+    status, probes = await _refused_status(gw)
     assert status == 503
     # sessions in flight keep working during the drain, whichever worker holds them
     for ws, transcript in zip(clients, seen):
@@ -126,5 +130,5 @@ async def test_sigterm_drains_every_worker_of_a_multi_worker_gateway(
     code = await asyncio.to_thread(gw.proc.wait, 15)
     assert code == 0
     print(f"MEASURE multi-worker drain: process exit {time.monotonic() - term_at:.3f}s after SIGTERM (drain 2s)")
-    reasons = [r["end_reason"] for r in wait_records(own_redis, prefix, len(clients))]
-    assert reasons == ["server_shutting_down"] * len(clients)
+    reasons = sorted(r["end_reason"] for r in wait_records(own_redis, prefix, len(clients) + probes))
+    assert reasons == sorted(["server_shutting_down"] * len(clients) + ["client_closed"] * probes)

@@ -59,9 +59,11 @@ class Player:
                 return event, at
 
 
-async def _answer_playing(ws: ClientConnection, player: Player) -> dict:
+async def _answer_playing(ws: ClientConnection, player: Player, interrupt_response: bool = True) -> dict:
     """Speak a turn; wait for the first delta of the answer and let 600 ms of it play."""
-    await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "instructions": "Be brief."}}))
+    vad = {"type": "server_vad", "interrupt_response": interrupt_response}
+    session_update = {"type": "realtime", "instructions": "Be brief.", "audio": {"input": {"turn_detection": vad}}}
+    await ws.send(json.dumps({"type": "session.update", "session": session_update}))
     await player.until(ws, "session.updated")
     for chunk in chunks(speech(600) + silence(700)):
         await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
@@ -117,3 +119,38 @@ async def test_client_that_truncates_itself_is_left_alone(gateway_factory: Gatew
     kinds = [e["type"] for e in player.events]
     assert "gateway.barge_in" not in kinds and "error" not in kinds
     assert kinds.count("conversation.item.truncated") == 1
+
+
+@pytest.fixture
+async def long_reply_emulator() -> AsyncIterator[object]:
+    """Bursty like the default, with 12 s replies: the response is still generating when the user barges in."""
+    from gateway.emulator import start_emulator
+
+    handle = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=12000, asr_ms=50)
+    try:
+        yield handle
+    finally:
+        await handle.close()
+
+
+async def test_client_that_cancels_late_gets_no_error(gateway_factory: GatewayFactory, long_reply_emulator: object) -> None:
+    """Server VAD without auto interrupt; the client acts only after the gateway cancelled and truncated:
+    its late cancel and truncate (at its later position) are not sent twice, and no error comes back."""
+    gw = gateway_factory(env=emulator_env(long_reply_emulator))
+    player = Player()
+    async with session(gw, gw.key) as ws:
+        delta = await _answer_playing(ws, player, interrupt_response=False)
+        await _barge_in(ws)
+        notice, at = await player.until(ws, "gateway.barge_in")
+        assert notice["sent"] == ["response.cancel", "conversation.item.truncate"]
+        await player.until(ws, "conversation.item.truncated")
+        await asyncio.sleep(0.2)
+        await ws.send(json.dumps({"type": "response.cancel"}))
+        late = {"type": "conversation.item.truncate", "item_id": delta["item_id"], "content_index": 0,
+                "audio_end_ms": player.position_ms(time.monotonic())}
+        await ws.send(json.dumps(late))
+        await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+        await player.until(ws, "input_audio_buffer.cleared")
+    kinds = [e["type"] for e in player.events]
+    assert "error" not in kinds, [e for e in player.events if e["type"] == "error"]
+    assert kinds.count("conversation.item.truncated") == 1 and kinds.count("gateway.barge_in") == 1

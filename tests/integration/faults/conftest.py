@@ -140,7 +140,9 @@ async def emulators() -> AsyncIterator[EmulatorStarter]:
     started: list[object] = []
 
     async def start(**knobs: int | bool | str) -> object:
-        defaults: dict[str, int | bool | str] = dict(ttfa_ms=30, reply_ms=600, chunk_ms=100, pace=True, asr_ms=30)
+        # real-time audio (no bursts): fault tests time their faults against a reply that is still streaming
+        defaults: dict[str, int | bool | str] = dict(ttfa_ms=30, reply_ms=600, chunk_ms=100, pace=True, asr_ms=30,
+                                                     speed=1, burst_ms=0)
         defaults.update(knobs)
         handle = await start_emulator("127.0.0.1", 0, **defaults)
         started.append(handle)

@@ -348,6 +348,8 @@ class SessionCore:
         allowance = self.stats.response_allowance
         if allowance is None or allowance.max_output_tokens < 1 or "max_output_tokens" not in session:
             return
+        if allowance.max_output_tokens >= MAX_OUTPUT_TOKENS:  # no reply can cost more than what is left
+            return
         asked = session["max_output_tokens"]
         if isinstance(asked, int) and not isinstance(asked, bool) and asked <= allowance.max_output_tokens:
             return

@@ -288,6 +288,20 @@ def test_session_ceiling_below_the_allowance_is_not_raised() -> None:
     assert isinstance(action, Emit) and orjson.loads(action.to_upstream[0]) == {"type": "response.create"}
 
 
+def test_a_large_allowance_leaves_the_clients_session_ceiling_alone() -> None:
+    """An allowance above the API's 4096-token maximum never replaces "inf" with an out-of-range number."""
+    core = _core()
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=120_000, remaining_micros=7_680_000, by_budget=False)
+    update = {"type": "session.update", "session": {"type": "realtime", "max_output_tokens": "inf"}}
+    action = core.from_client(_text(update), 1.0)
+    assert isinstance(action, Emit)
+    assert orjson.loads(action.to_upstream[0])["session"]["max_output_tokens"] == "inf"
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=900, remaining_micros=57_600, by_budget=False)
+    action = core.from_client(_text(update), 2.0)
+    assert isinstance(action, Emit)
+    assert orjson.loads(action.to_upstream[0])["session"]["max_output_tokens"] == 900
+
+
 def test_nothing_left_refuses_the_response_and_ends_the_session() -> None:
     """With less than one output token left, response.create is refused with the cap's error and close code."""
     for by_budget, code, close in ((False, "session_cost_cap_reached", 4100), (True, "budget_exceeded", 4103)):

@@ -13,7 +13,7 @@ import redis
 from gateway.store.keyspace import KeySpace
 from tests.integration.conftest import GatewayFactory, emulator_env
 from tests.integration.keys_support import handshake_status
-from tests.integration.test_caps_e2e import Closed, Recorder, client_for, create_key
+from tests.integration.test_caps_e2e import Closed, Recorder, ask_until_cut, client_for, create_key
 from tests.support.audio import b64, speech
 
 #: the session cap and the tenant's daily budget: the second session must hit the budget, not its cap
@@ -37,7 +37,7 @@ async def _long_reply(conn: object, rec: Recorder) -> Closed:
     await conn.input_audio_buffer.append(audio=b64(speech(300)))  # type: ignore[attr-defined]
     await conn.input_audio_buffer.commit()  # type: ignore[attr-defined]
     await conn.response.create()  # type: ignore[attr-defined]
-    return await rec.until_closed(timeout=20)
+    return await ask_until_cut(conn, rec)  # each reply is clamped to what is left: ask until the gateway cuts
 
 
 async def _first_admission(gw: object, secret: str, since: float) -> float:

@@ -43,6 +43,18 @@ async def _refused_status(gw: GatewayProcess, timeout_s: float = 5.0) -> tuple[i
     return 0, accepted
 
 
+async def _replicas_up(gw: GatewayProcess, timeout_s: float = 40.0) -> int:
+    """How many replicas (worker processes) the admin directory lists, waiting until two have published."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=gw.http_url, headers=headers) as admin:
+        while True:
+            replicas = (await admin.get("/admin/sessions")).json()["replicas"]
+            if len(replicas) >= 2 or time.monotonic() > deadline:
+                return len(replicas)
+            await asyncio.sleep(0.2)
+
+
 async def _replicas_holding(gw: GatewayProcess, sessions: int, timeout_s: float = 10.0) -> set[str]:
     """The replicas (worker processes) that the admin directory lists as holding the live sessions."""
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -102,9 +114,10 @@ async def test_sigterm_drains_every_worker_of_a_multi_worker_gateway(
     env = gateway_env(store=own_redis, prefix=prefix, upstream_url=emu.url, drain_seconds=2, admin_token=ADMIN_TOKEN)  # type: ignore[attr-defined]
     gw = gateway_factory(env=env, workers=2)
     assert gw.proc is not None
+    assert await _replicas_up(gw) == 2, "the second worker did not come up"
     clients: list[ClientConnection] = []
     seen: list[Transcript] = []
-    for _ in range(6):  # which worker accepts a connection is the kernel's choice: open until both hold some
+    for _ in range(10):  # which worker accepts a connection is the kernel's choice: open until both hold some
         batch = list(await asyncio.gather(*(open_client(gw) for _ in range(4))))
         for ws in batch:
             seen.append(Transcript())

@@ -109,6 +109,21 @@ class UnknownEventType(InvalidRequest):
     default_message = "The event type is not known."
 
 
+class NotServedByKind(InvalidRequest):
+    """A client event the model kind now serving the session cannot serve (a voice-agent client on a
+    translation model asking for a response, a conversation item, tools…); the session goes on."""
+
+    code = "unsupported_for_session_kind"
+    default_message = "This event is not available while the session is served by a model of another kind."
+
+
+class ResponseCancelNotActive(InvalidRequest):
+    """``response.cancel`` with no response in progress (the API's own code for it)."""
+
+    code = "response_cancel_not_active"
+    default_message = "Cancellation failed: no active response found."
+
+
 class BinaryFrameNotSupported(InvalidRequest):
     code = "invalid_event"
     default_message = "Binary frames are not supported; send events as JSON text frames."

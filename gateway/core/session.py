@@ -228,6 +228,18 @@ class SessionCore:
 
     def from_client(self, data: Frame, now: float) -> Action:
         """Decide what to do with one frame from the client."""
+        refused = self.admit_client_frame(data, now)
+        if refused is not None:
+            return refused
+        assert isinstance(data, str)
+        try:
+            info = read_client(data)
+        except GatewayError as exc:
+            return Emit(to_client=[self.error_event(exc)])
+        return self.client_reading(info, now)
+
+    def admit_client_frame(self, data: Frame, now: float) -> Emit | None:
+        """Count one client frame and apply the frame limits (rate, size, text only); ``None``: it may be read."""
         stats = self.stats
         stats.frames_from_client += 1
         stats.bytes_from_client += len(data)
@@ -243,10 +255,11 @@ class SessionCore:
             return Emit(to_client=[self.error_event(error)], close=error)
         if not isinstance(data, str):
             return Emit(to_client=[self.error_event(BinaryFrameNotSupported())])
-        try:
-            info = read_client(data)
-        except GatewayError as exc:
-            return Emit(to_client=[self.error_event(exc)])
+        return None
+
+    def client_reading(self, info: Reading, now: float) -> Action:
+        """Decide what to do with one admitted, read client event (the frame itself when it is ``FORWARD``)."""
+        stats = self.stats
         if info.type not in self._accepted:
             error = UnknownEventType(f"Unknown event type '{info.type}'.")
             return Emit(to_client=[self.error_event(error, _event_id(info))])

@@ -12,7 +12,8 @@ from gateway.core.jsontypes import JsonObject
 from gateway.core.kind_bridge import KindBridge, bridge_for, translation_opening
 from gateway.core.kind_bridges.translation_over_agent import agent_opening
 from gateway.core.kinds import Dialect, SessionKind
-from gateway.core.session import FORWARD, SessionCore
+from gateway.core.bridged import BridgedCore
+from gateway.core.session import FORWARD, Action, Emit, SessionCore
 from gateway.emulator.audio import PCM
 from gateway.emulator.machine import Outgoing
 from gateway.emulator.realtime import RealtimeSession
@@ -26,40 +27,39 @@ TRANSLATION_SERVER = TypeAdapter(RealtimeTranslationServerEvent)
 
 
 class Chain:
-    """client ⇄ bridge ⇄ SessionCore (upstream's kind, GA) ⇄ emulator machine, on a fake clock."""
+    """client ⇄ BridgedCore (bridge + SessionCore of the upstream's kind, GA) ⇄ emulator machine, frames on a fake clock."""
 
     def __init__(self, bridge: KindBridge, machine: RealtimeSession | TranslationSession, kind: SessionKind) -> None:
         self.bridge, self.machine = bridge, machine
         self.core = SessionCore(kind=kind, dialect=Dialect.GA, now=0.0)
+        self.bridged = BridgedCore(self.core, bridge)
         self.to_client: list[JsonObject] = []
         self.upstream_sent: list[JsonObject] = []
         self.now = 0.0
         self._from_upstream(machine.start(0.0))
 
     def client(self, event: JsonObject) -> None:
-        """One client event through the bridge and the core to the emulator."""
-        for mapped in self.bridge.to_upstream(event):
-            action = self.core.from_client(orjson.dumps(mapped).decode(), self.now)
-            frames = [orjson.dumps(mapped).decode()] if action is FORWARD else action.to_upstream  # type: ignore[union-attr]
-            assert action is FORWARD or not action.to_client, action  # type: ignore[union-attr]
-            for frame in frames:
-                self.upstream_sent.append(orjson.loads(frame))
-                self._from_upstream(self.machine.receive(frame, self.now))
-        self.to_client += self.bridge.poll(self.now)
+        """One client frame through the bridged core to the emulator."""
+        self._apply(self.bridged.from_client(orjson.dumps(event).decode(), self.now))
 
     def advance(self, seconds: float) -> None:
-        """Let time pass: the emulator's and the bridge's due events."""
+        """Let time pass: the emulator's due events, then the bridged core's tick."""
         self.now += seconds
         self._from_upstream(self.machine.poll(self.now))
-        self.to_client += self.bridge.poll(self.now)
+        self._apply(self.bridged.tick(self.now))
+
+    def _apply(self, action: Action) -> None:
+        assert action is not FORWARD and action.close is None  # type: ignore[union-attr]
+        assert isinstance(action, Emit)
+        self.to_client += [orjson.loads(f) for f in action.to_client]
+        for frame in action.to_upstream:
+            self.upstream_sent.append(orjson.loads(frame))
+            self._from_upstream(self.machine.receive(frame, self.now))
 
     def _from_upstream(self, outgoing: list[Outgoing]) -> None:
         for item in outgoing:
             frame = item if isinstance(item, str) else orjson.dumps(item).decode()
-            action = self.core.from_upstream(frame, self.now)
-            frames = [frame] if action is FORWARD else action.to_client  # type: ignore[union-attr]
-            for out in frames:
-                self.to_client += self.bridge.to_client(orjson.loads(out), self.now)
+            self._apply(self.bridged.from_upstream(frame, self.now))
 
 
 def _speak(chain: Chain, ms: int, voiced: bool, step_ms: int = 200) -> None:

@@ -1,0 +1,120 @@
+"""A session core behind a kind bridge, with the core's own surface: what the relay drives after a handoff
+to a model of another kind.
+
+:class:`BridgedCore` puts a :class:`gateway.core.kind_bridge.KindBridge` on the client side of a
+:class:`gateway.core.session.SessionCore` **of the upstream's kind** (GA dialect) and answers the four
+calls the relay makes of a core — :meth:`from_client`, :meth:`from_upstream`, :meth:`tick`,
+:attr:`due_at` — with the same :data:`gateway.core.session.Action`. The order is the point:
+
+* client frame → the core's frame limits (rate, size, text only) on the client's own frame → strict
+  parse → bridge → each mapped event read and decided by the core (route overrides, caps, input
+  metering on exactly what the upstream receives) → upstream;
+* upstream frame → the core (metering, observer events, on exactly what the model sent) → bridge →
+  client, in the client's kind and dialect;
+* a refusal by the bridge → an OpenAI-shaped ``error`` event from the core's error factory (the
+  session goes on unless the error is fatal).
+
+Everything else the relay reads of a core (``stats``, ``take_events``, ``opening_frames``,
+``cancel_frames``, ``allowance_frames``, ``response_in_flight``, …) is the inner :attr:`core`'s.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gateway.core.errors import GatewayError
+from gateway.core.frames import encode, parse_client_event, parse_event, read_client
+from gateway.core.kind_bridge import KindBridge
+from gateway.core.kinds import Dialect
+from gateway.core.ports import Frame
+from gateway.core.session import FORWARD, Action, Emit, SessionCore
+
+
+class BridgedCore:
+    """A :class:`SessionCore` of the upstream's kind seen through a :class:`KindBridge` by the client."""
+
+    def __init__(self, core: SessionCore, bridge: KindBridge) -> None:
+        if core.kind is not bridge.upstream_kind or core.dialect is not Dialect.GA:
+            raise ValueError("the core behind a kind bridge is of the upstream's kind and speaks GA")
+        self.core = core
+        self.bridge = bridge
+
+    # --- client → upstream ------------------------------------------------------------------------
+
+    def from_client(self, data: Frame, now: float) -> Action:
+        """One client frame: limits, the bridge, then the core's decision on each mapped event."""
+        core = self.core
+        refused = core.admit_client_frame(data, now)
+        if refused is not None:
+            return refused
+        assert isinstance(data, str)
+        try:
+            event = parse_client_event(data)
+        except GatewayError as exc:
+            return Emit(to_client=[core.error_event(exc)])
+        emit = Emit()
+        try:
+            mapped = self.bridge.to_upstream(event)
+        except GatewayError as exc:
+            client_event_id = event.get("event_id")
+            emit.to_client.append(core.error_event(exc, client_event_id if isinstance(client_event_id, str) else None))
+            emit.close = exc if exc.fatal else None
+            mapped = []
+        for upstream_event in mapped:
+            frame = encode(upstream_event)
+            try:
+                action = core.client_reading(read_client(frame), now)
+            except GatewayError as exc:  # the bridge's own output is always readable; kept for safety
+                emit.to_client.append(core.error_event(exc))
+                continue
+            if action is FORWARD:
+                emit.to_upstream.append(frame)
+            else:
+                self._merge(emit, action, now)
+        emit.to_client += [encode(e) for e in self.bridge.poll(now)]
+        return emit
+
+    # --- upstream → client ------------------------------------------------------------------------
+
+    def from_upstream(self, data: Frame, now: float) -> Action:
+        """One upstream frame: metered and observed by the core first, then mapped for the client."""
+        action = self.core.from_upstream(data, now)
+        if action is FORWARD:
+            return Emit(to_client=self._to_client([data], now))
+        return Emit(to_upstream=action.to_upstream, to_client=self._to_client(action.to_client, now), close=action.close)
+
+    def _to_client(self, frames: list[Frame], now: float) -> list[Frame]:
+        out: list[Frame] = []
+        for frame in frames:
+            try:
+                event = parse_event(frame)
+            except GatewayError:
+                continue  # the core only lets through what it parsed or proved canonical
+            out += [encode(e) for e in self.bridge.to_client(event, now)]
+        return out
+
+    def _merge(self, emit: Emit, action: Emit, now: float) -> None:
+        """A core decision on a mapped event: its upstream frames go on; its client frames are the core's
+        own (errors, in the GA shape every dialect shares) and pass through the bridge."""
+        emit.to_upstream += action.to_upstream
+        emit.to_client += self._to_client(action.to_client, now)
+        if action.close is not None and emit.close is None:
+            emit.close = action.close
+
+    # --- time ---------------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> Emit:
+        """The core's due decisions (mapped for the client), then the bridge's (a response closed by a pause)."""
+        emit = self.core.tick(now)
+        mapped = Emit(to_upstream=emit.to_upstream, to_client=self._to_client(emit.to_client, now), close=emit.close)
+        mapped.to_client += [encode(e) for e in self.bridge.poll(now)]
+        return mapped
+
+    @property
+    def due_at(self) -> float | None:
+        """The earlier of the core's and the bridge's next decision (``None``: neither has one)."""
+        times = [t for t in (self.core.due_at, self.bridge.due_at) if t is not None]
+        if not times:
+            return None
+        due = min(times)
+        return 0.0 if due == -math.inf else due

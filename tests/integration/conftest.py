@@ -47,6 +47,20 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own on the shared Redis; every key under it is deleted afterwards."""
+    import redis
+
+    prefix = f"vgtest-{secrets.token_hex(6)}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 @dataclass
 class GatewayProcess:
     port: int

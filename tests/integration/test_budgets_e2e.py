@@ -26,7 +26,6 @@ from tests.integration.test_caps_e2e import (  # noqa: F401 - the fixtures are u
     client_for,
     create_key,
     long_reply_emulator,
-    redis_prefix,
     session_records,
     store_env,
 )

@@ -12,11 +12,10 @@ import base64
 import json
 import math
 import os
-import secrets
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,18 +108,6 @@ class Recorder:
 
 def client_for(gw: GatewayProcess, key: str | None = None) -> AsyncOpenAI:
     return AsyncOpenAI(api_key=key or gw.key, base_url=f"{gw.http_url}/v1", max_retries=0)
-
-
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    """A key prefix of this test's own on the shared Redis; every key under it is deleted afterwards."""
-    prefix = f"vgtest-{secrets.token_hex(6)}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def store_env(redis_url: str, prefix: str, **extra: str) -> dict[str, str]:

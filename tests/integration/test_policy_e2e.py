@@ -29,11 +29,10 @@ from tests.integration.conftest import (
     GatewayProcess,
     emulator_env,
 )
-from tests.integration.test_caps_e2e import (  # noqa: F401 - redis_prefix is a fixture
+from tests.integration.test_caps_e2e import (
     Recorder,
     client_for,
     create_key,
-    redis_prefix,
     session_records,
     store_env,
     write_policy,

@@ -24,7 +24,6 @@ from tests.integration.test_caps_e2e import (  # noqa: F401 - the fixtures are u
     client_for,
     create_key,
     long_reply_emulator,
-    redis_prefix,
     store_env,
     voice_overshoot,
 )

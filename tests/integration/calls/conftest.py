@@ -1,13 +1,11 @@
-"""Fixtures for direct-media calls: an emulator in the test loop, gateways pointed at its calls API, a Redis prefix."""
+"""Fixtures for direct-media calls: an emulator in the test loop, gateways pointed at its calls API (the Redis prefix is the integration conftest's)."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from gateway.emulator import EmulatorHandle, start_emulator
 from tests.integration.conftest import emulator_env
@@ -19,17 +17,6 @@ async def calls_emulator() -> AsyncIterator[EmulatorHandle]:
     handle = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1500, chunk_ms=100, pace=True, asr_ms=50)
     yield handle
     await handle.close()
-
-
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    prefix = f"vgtest-{secrets.token_hex(6)}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def calls_env(emulator: EmulatorHandle, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:

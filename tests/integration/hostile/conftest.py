@@ -11,7 +11,6 @@ import pytest
 
 from tests.integration.conftest import GatewayFactory, GatewayProcess
 from tests.integration.faults.conftest import EmulatorStarter, emulators, gateway_env  # noqa: F401 - fixture
-from tests.integration.test_caps_e2e import redis_prefix  # noqa: F401 - fixture
 
 
 @dataclass
@@ -41,7 +40,7 @@ Deploy = Callable[..., Awaitable[Deployment]]
 
 @pytest.fixture
 def deploy(
-    gateway_factory: GatewayFactory, emulators: EmulatorStarter, redis_url: str, redis_prefix: str, tmp_path: Path  # noqa: F811
+    gateway_factory: GatewayFactory, emulators: EmulatorStarter, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> Deploy:
     """Start an emulator and a gateway on Redis, optionally with a policy file and more settings."""
 

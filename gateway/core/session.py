@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Final, Literal, Mapping
 
 from gateway.core import dialect as beta
+from gateway.core.allowance import clamp_response, clamp_session, lowered_ceiling
 from gateway.core.barge_in import BargeIn, BargeInAction, BargeInMode, BargeInPolicy
 from gateway.core import observers as ev
 from gateway.core.errors import (
     BinaryFrameNotSupported,
-    BudgetCapReached,
-    CostCapReached,
     FrameRateExceeded,
     FrameTooLarge,
     GatewayError,
@@ -77,8 +76,6 @@ class Emit:
 Action = Literal[Forward.FORWARD] | Emit
 
 _FORMAT_NAMES: Final = {"audio/pcm", "audio/pcmu", "audio/pcma"}
-#: the most output tokens OpenAI lets one response produce (``max_output_tokens: "inf"``)
-MAX_OUTPUT_TOKENS: Final = 4096
 #: a translation output delta this long after the previous one starts a new segment
 _SEGMENT_GAP_S: Final = 0.5
 
@@ -310,7 +307,7 @@ class SessionCore:
         if self.tools is not None and "tools" in session:
             self.tools.client_session(session)
         if self.kind is SessionKind.REALTIME:
-            self._clamp_session_to_allowance(session)
+            clamp_session(session, self.stats.response_allowance)
         if "max_output_tokens" in session:
             self._session_max_tokens = session["max_output_tokens"]
         audio = session.get("audio")
@@ -338,48 +335,22 @@ class SessionCore:
             apply_to_response(response, self.overrides)
         if self.tools is not None and "tools" in response:
             self.tools.client_response(response)  # after the allow-list: gateway tools are allowed by construction
-        self._clamp_to_allowance(response, now)
+        clamped = clamp_response(response, self.stats.response_allowance, self._session_max_tokens, now)
+        if clamped is not None:
+            self.events.append(clamped)
         if response:
             event["response"] = response
 
-    def _clamp_to_allowance(self, response: JsonObject, now: float) -> None:
-        """One response may not cost more than the nearest cost cap or budget leaves; nothing left → refuse."""
-        allowance = self.stats.response_allowance
-        if allowance is None:
-            return
-        if allowance.max_output_tokens < 1:
-            raise BudgetCapReached() if allowance.by_budget else CostCapReached()
-        asked = response.get("max_output_tokens", self._session_max_tokens)
-        effective = asked if isinstance(asked, int) and not isinstance(asked, bool) else MAX_OUTPUT_TOKENS
-        if allowance.max_output_tokens >= min(effective, MAX_OUTPUT_TOKENS):
-            return
-        response["max_output_tokens"] = allowance.max_output_tokens
-        self.events.append(ev.ResponseClamped(at=now, max_output_tokens=allowance.max_output_tokens, asked=effective))
-
-    def _clamp_session_to_allowance(self, session: JsonObject) -> None:
-        """A client update may not raise the session's ceiling past what is left (server-VAD replies use it)."""
-        allowance = self.stats.response_allowance
-        if allowance is None or allowance.max_output_tokens < 1 or "max_output_tokens" not in session:
-            return
-        if allowance.max_output_tokens >= MAX_OUTPUT_TOKENS:  # no reply can cost more than what is left
-            return
-        asked = session["max_output_tokens"]
-        if isinstance(asked, int) and not isinstance(asked, bool) and asked <= allowance.max_output_tokens:
-            return
-        session["max_output_tokens"] = allowance.max_output_tokens
-
     def allowance_frames(self) -> list[str]:
         """A ``session.update`` lowering the session's ``max_output_tokens`` once what is left falls below half
-        of it, so responses the upstream starts itself (server VAD) are bounded too (at most ~12 a session)."""
-        allowance = self.stats.response_allowance
-        if self.kind is not SessionKind.REALTIME or allowance is None or allowance.max_output_tokens < 1:
+        of it, so responses the upstream starts itself (server VAD) are bounded too (:mod:`gateway.core.allowance`)."""
+        if self.kind is not SessionKind.REALTIME:
             return []
-        current = self._session_max_tokens
-        ceiling = current if isinstance(current, int) and not isinstance(current, bool) else MAX_OUTPUT_TOKENS
-        if allowance.max_output_tokens * 2 > ceiling:
+        ceiling = lowered_ceiling(self.stats.response_allowance, self._session_max_tokens)
+        if ceiling is None:
             return []
-        self._session_max_tokens = allowance.max_output_tokens
-        session: JsonObject = {"type": "realtime", "max_output_tokens": allowance.max_output_tokens}
+        self._session_max_tokens = ceiling
+        session: JsonObject = {"type": "realtime", "max_output_tokens": ceiling}
         return [self.gateway_event({"type": "session.update", "session": session}).decode()]
 
     def _check_declared_tools(self, tools: object) -> None:

@@ -7,9 +7,9 @@ deltas of the session counters, at most once a second per session.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation, UpDownCounter
 
 from gateway.telemetry import names as n
 
@@ -35,106 +35,85 @@ _TO_UPSTREAM = {"direction": "client_to_upstream"}
 _TO_CLIENT = {"direction": "upstream_to_client"}
 
 
+class _Instruments:
+    """Creates instruments on one meter: a name, a unit and a description each (and a histogram's buckets)."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._meter = meter
+
+    def counter(self, name: str, unit: str, description: str) -> Counter:
+        return self._meter.create_counter(name, unit=unit, description=description)
+
+    def up_down_counter(self, name: str, unit: str, description: str) -> UpDownCounter:
+        return self._meter.create_up_down_counter(name, unit=unit, description=description)
+
+    def histogram(self, name: str, unit: str, description: str, buckets: Sequence[float] | None = None) -> Histogram:
+        return self._meter.create_histogram(
+            name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets
+        )
+
+
 class GatewayMetrics:
     """All instruments, created once per meter provider."""
 
     def __init__(self, meter: Meter) -> None:
-        self.active = meter.create_up_down_counter(
-            n.M_ACTIVE, unit="{session}", description="Sessions in progress"
-        )
-        self.started = meter.create_counter(
-            n.M_STARTED, unit="{session}", description="Sessions started"
-        )
-        self.ended = meter.create_counter(
-            n.M_ENDED, unit="{session}", description="Sessions ended, by reason"
-        )
-        self.frames = meter.create_counter(
-            n.M_FRAMES, unit="{frame}", description="Frames relayed, by direction"
-        )
-        self.bytes = meter.create_counter(
-            n.M_BYTES, unit="By", description="Bytes relayed, by direction"
-        )
-        self.audio = meter.create_counter(
-            n.M_AUDIO, unit="s", description="Audio relayed, by direction"
-        )
-        self.relay_delay = meter.create_histogram(
+        make = _Instruments(meter)
+        counter, histogram = make.counter, make.histogram
+        self.active = make.up_down_counter(n.M_ACTIVE, "{session}", "Sessions in progress")
+        self.started = counter(n.M_STARTED, "{session}", "Sessions started")
+        self.ended = counter(n.M_ENDED, "{session}", "Sessions ended, by reason")
+        self.frames = counter(n.M_FRAMES, "{frame}", "Frames relayed, by direction")
+        self.bytes = counter(n.M_BYTES, "By", "Bytes relayed, by direction")
+        self.audio = counter(n.M_AUDIO, "s", "Audio relayed, by direction")
+        self.relay_delay = histogram(
             n.M_RELAY_DELAY,
-            unit="s",
-            description="Delay the gateway adds between receiving and forwarding a frame (sampled)",
-            explicit_bucket_boundaries_advisory=RELAY_DELAY_BUCKETS,
+            "s",
+            "Delay the gateway adds between receiving and forwarding a frame (sampled)",
+            RELAY_DELAY_BUCKETS,
         )
-        self.ttfa = meter.create_histogram(
-            n.M_TTFA,
-            unit="s",
-            description="From end of user input to the first output audio of the response",
-            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        self.ttfa = histogram(
+            n.M_TTFA, "s", "From end of user input to the first output audio of the response", LATENCY_BUCKETS
         )
-        self.turns = meter.create_counter(
-            n.M_TURNS, unit="{turn}", description="Turns (responses) ended, by status"
-        )
-        self.interruptions = meter.create_counter(
-            n.M_INTERRUPTIONS, unit="{interruption}", description="Barge-ins"
-        )
-        self.barge_in_talk_over = meter.create_histogram(
+        self.turns = counter(n.M_TURNS, "{turn}", "Turns (responses) ended, by status")
+        self.interruptions = counter(n.M_INTERRUPTIONS, "{interruption}", "Barge-ins")
+        self.barge_in_talk_over = histogram(
             n.M_BARGE_IN_TALK_OVER,
-            unit="s",
-            description="Barge-in talk-over: from the user's speech start to the end of the agent's audio at the listener (estimated), by who stopped it",
-            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+            "s",
+            "Barge-in talk-over: from the user's speech start to the end of the agent's audio at the listener (estimated), by who stopped it",
+            LATENCY_BUCKETS,
         )
-        self.tool_calls = meter.create_counter(
-            n.M_TOOL_CALLS, unit="{call}", description="Function calls, by outcome"
+        self.tool_calls = counter(n.M_TOOL_CALLS, "{call}", "Function calls, by outcome")
+        self.gateway_tool_calls = counter(
+            n.M_GATEWAY_TOOL_CALLS, "{call}", "Gateway-side tool calls, by tool, server, outcome and cache hit"
         )
-        self.gateway_tool_calls = meter.create_counter(
-            n.M_GATEWAY_TOOL_CALLS, unit="{call}", description="Gateway-side tool calls, by tool, server, outcome and cache hit"
+        self.gateway_tool_latency = histogram(
+            n.M_GATEWAY_TOOL_LATENCY, "ms", "Gateway-side tool call duration (cache hits included)"
         )
-        self.gateway_tool_latency = meter.create_histogram(
-            n.M_GATEWAY_TOOL_LATENCY, unit="ms", description="Gateway-side tool call duration (cache hits included)"
+        self.gateway_tool_fillers = counter(
+            n.M_GATEWAY_TOOL_FILLERS, "{response}", "Spoken fillers asked for while a gateway tool was slow"
         )
-        self.gateway_tool_fillers = meter.create_counter(
-            n.M_GATEWAY_TOOL_FILLERS, unit="{response}", description="Spoken fillers asked for while a gateway tool was slow"
-        )
-        self.tokens = meter.create_counter(
-            n.M_TOKENS, unit="{token}", description="Tokens reported by upstream"
-        )
-        self.cost = meter.create_counter(
-            n.M_COST, unit="{usd_micro}", description="Cost accrued, micro-dollars"
-        )
-        self.transcription_latency = meter.create_histogram(
+        self.tokens = counter(n.M_TOKENS, "{token}", "Tokens reported by upstream")
+        self.cost = counter(n.M_COST, "{usd_micro}", "Cost accrued, micro-dollars")
+        self.transcription_latency = histogram(
             n.M_TRANSCRIPTION_LATENCY,
-            unit="s",
-            description="From end of input (speech stop or commit) to the completed transcript",
-            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+            "s",
+            "From end of input (speech stop or commit) to the completed transcript",
+            LATENCY_BUCKETS,
         )
-        self.translation_latency = meter.create_histogram(
+        self.translation_latency = histogram(
             n.M_TRANSLATION_LATENCY,
-            unit="s",
-            description="From source audio sent to the first translated output of a segment",
-            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+            "s",
+            "From source audio sent to the first translated output of a segment",
+            LATENCY_BUCKETS,
         )
-        self.cap_warnings = meter.create_counter(
-            n.M_CAP_WARNINGS, unit="{warning}", description="Cap warnings sent"
+        self.cap_warnings = counter(n.M_CAP_WARNINGS, "{warning}", "Cap warnings sent")
+        self.cap_cutoffs = counter(n.M_CAP_CUTOFFS, "{session}", "Sessions cut off by a cap")
+        self.policy_reloads = counter(n.M_POLICY_RELOADS, "{reload}", "Policy reloads, by outcome")
+        self.upstream_connect_failures = counter(n.M_UPSTREAM_CONNECT_FAILURES, "{failure}", "Failed upstream connects")
+        self.admission_refusals = counter(
+            n.M_ADMISSION_REFUSALS, "{session}", "Sessions refused at admission, by reason"
         )
-        self.cap_cutoffs = meter.create_counter(
-            n.M_CAP_CUTOFFS, unit="{session}", description="Sessions cut off by a cap"
-        )
-        self.policy_reloads = meter.create_counter(
-            n.M_POLICY_RELOADS,
-            unit="{reload}",
-            description="Policy reloads, by outcome",
-        )
-        self.upstream_connect_failures = meter.create_counter(
-            n.M_UPSTREAM_CONNECT_FAILURES,
-            unit="{failure}",
-            description="Failed upstream connects",
-        )
-        self.admission_refusals = meter.create_counter(
-            n.M_ADMISSION_REFUSALS,
-            unit="{session}",
-            description="Sessions refused at admission, by reason",
-        )
-        self.errors = meter.create_counter(
-            n.M_ERRORS, unit="{error}", description="error events, by code and source"
-        )
+        self.errors = counter(n.M_ERRORS, "{error}", "error events, by code and source")
         self._meter = meter
         self._store_checks: list[Callable[[], bool]] = []
         meter.create_observable_gauge(

@@ -122,6 +122,8 @@ def _unverified() -> ssl.SSLContext:
 
 
 GatewayFactory = Callable[..., GatewayProcess]
+#: seconds a gateway worker may take to come up (raise it on a heavily loaded machine)
+START_TIMEOUT_S = float(os.environ.get("VG_TEST_GATEWAY_START_S", "20"))
 
 
 @pytest.fixture
@@ -150,7 +152,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
             env=process_env, extra_keys=keys or [], tls="VOICE_GATEWAY_TLS_CERTFILE" in process_env, workers=workers,
         )
         started.append(gw)
-        return gw.start(timeout_s=20.0 * workers)  # each worker imports the app on its own
+        return gw.start(timeout_s=START_TIMEOUT_S * workers)  # each worker imports the app on its own
 
     yield start
     for gw in started:

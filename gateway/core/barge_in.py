@@ -16,6 +16,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
+from gateway.core.barge_in_direct import DirectInterruption, ServerPlayout
 from gateway.core.jsontypes import JsonObject
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX
 from gateway.core.playback import ItemPlayback, Playback
@@ -87,9 +88,13 @@ class BargeInAction:
 class BargeIn:
     """One voice-agent session's barge-in handling: feed it upstream and client events, poll it when due."""
 
-    def __init__(self, policy: BargeInPolicy, output_format: str | None = None) -> None:
+    def __init__(self, policy: BargeInPolicy, output_format: str | None = None, *, server_plays: bool = False) -> None:
         self.policy = policy
         self.playback = Playback(output_format)
+        #: a direct-media call: the upstream plays the audio and reports it (:mod:`gateway.core.barge_in_direct`)
+        self.direct = (
+            ServerPlayout(protect=policy.mode is BargeInMode.PROTECT, grace_s=policy.grace_ms / 1000) if server_plays else None
+        )
         self._in_flight: str | None = None
         self._pending: _Interruption | None = None
         #: responses and items the gateway already cancelled / truncated (a late client's copies are dropped)
@@ -101,12 +106,17 @@ class BargeIn:
     @property
     def due_at(self) -> float | None:
         """When :meth:`poll` has something to decide (``None``: nothing pending)."""
+        if self.direct is not None:
+            return self.direct.due_at
         return self._pending.deadline if self._pending is not None else None
 
     # --- upstream events ---------------------------------------------------------------------
 
     def upstream(self, event: JsonObject, now: float) -> None:
         """A parsed upstream event (audio deltas go to :meth:`audio_delivered`)."""
+        if self.direct is not None:
+            self.direct.upstream(event, now)
+            return
         t = event.get("type")
         if t == "response.created":
             response = event.get("response")
@@ -171,6 +181,8 @@ class BargeIn:
 
     def poll(self, now: float) -> BargeInAction | None:
         """Decide a pending interruption once its grace period is over (or, observing, once it is settled)."""
+        if self.direct is not None:
+            return self._poll_direct(self.direct, now)
         pending = self._pending
         if pending is None or now < pending.deadline:
             return None
@@ -205,6 +217,16 @@ class BargeIn:
         action.measured = self._measure(pending, now, "gateway" if sent else self._stopper(pending), sent)
         return action
 
+    @staticmethod
+    def _poll_direct(direct: ServerPlayout, now: float) -> BargeInAction | None:
+        outcome = direct.poll(now)
+        if outcome is None:
+            return None
+        action = BargeInAction(to_upstream=[dict(frame) for frame in outcome.to_upstream])
+        if outcome.settled is not None:
+            action.measured = _measure_direct(outcome.settled, now)
+        return action
+
     def _observe(self, pending: _Interruption, now: float) -> BargeInAction | None:
         item = pending.item
         settled = item.stopped_ms is not None or (item.response_id != self._in_flight and not item.playing(now))
@@ -235,3 +257,19 @@ class BargeIn:
             audio_end_ms=item.heard_ms(now),
             sent=tuple(sent),
         )
+
+
+def _measure_direct(done: DirectInterruption, now: float) -> BargeInMeasured:
+    """A direct call's interruption: talk-over until the upstream reported its audio stopped or cleared."""
+    end = done.ended_at if done.ended_at is not None else now
+    audio = done.audio
+    return BargeInMeasured(
+        at=now,
+        item_id=audio.item_id or audio.response_id or "unknown",
+        speech_at=done.speech_at,
+        talk_over_ms=max(0, round((end - done.speech_at) * 1000)),
+        stopped_by=done.ended_by or "none",
+        # what played: from the upstream's started to its stopped/cleared report (the sideband's view)
+        audio_end_ms=max(0, round((end - audio.started_at) * 1000)),
+        sent=tuple(done.sent),
+    )

@@ -143,10 +143,10 @@ class SessionCore:
         self._rewrite_model = bool(requested_model and served_model and requested_model != served_model)
         #: a direct-media call: audio is measured from the sideband's VAD and playout events
         self.media = DirectMediaMeter() if direct_media else None
-        #: barge-in protection of a voice-agent session whose audio the client plays (None: off)
+        #: barge-in protection of a voice-agent session (None: off); on a direct call the upstream plays the audio
         self.barge_in = (
-            BargeIn(barge_in, self.stats.output_format)
-            if barge_in is not None and barge_in.mode is not BargeInMode.OFF and kind is SessionKind.REALTIME and not direct_media
+            BargeIn(barge_in, self.stats.output_format, server_plays=direct_media)
+            if barge_in is not None and barge_in.mode is not BargeInMode.OFF and kind is SessionKind.REALTIME
             else None
         )
 
@@ -450,6 +450,8 @@ class SessionCore:
         t = event["type"]
         if self.media is not None:
             self.media.observe(event, now, self.stats)
+            if t == "output_audio_buffer.started":  # a direct call's first audio is when the upstream plays it
+                self._first_output(now, audio=True)
         if t in ("session.created", "session.updated"):
             return self._upstream_session(event, now, created=t == "session.created")
         if t == "response.created":

@@ -268,6 +268,10 @@ class RealtimeSession:
         value = self._audio_input().get("turn_detection")
         return value if isinstance(value, dict) else None
 
+    def interrupts_on_speech(self) -> bool:
+        """Server VAD with ``interrupt_response``: speech cuts the response (and, on a call, its playing audio)."""
+        return self.kind == "realtime" and self._turn_flag("interrupt_response")
+
     def _turn_flag(self, name: str) -> bool:
         """``create_response`` / ``interrupt_response`` (false when VAD is off)."""
         detection = self.turn_detection()

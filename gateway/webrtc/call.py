@@ -40,15 +40,17 @@ async def answer_offer(
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
     echo: Callable[[str], None] | None = None,
     ice: IceOptions | None = None,
+    cut_on_speech: Callable[[], bool] | None = None,
 ) -> AnsweredCall:
     """Accept an SDP offer; the answer is complete (ICE gathered). Raises ``ValueError`` for an unusable offer.
 
-    ``echo`` also receives the WebRTC-only events the socket itself sends the peer (``output_audio_buffer.*``).
+    ``echo`` also receives the WebRTC-only events the socket itself sends the peer (``output_audio_buffer.*``);
+    ``cut_on_speech`` decides whether upstream VAD's ``speech_started`` cuts the playout (default: always).
     """
     # no ICE servers unless configured: aiortc's default would ask a public STUN server
     ice = ice or IceOptions()
     pc = RTCPeerConnection(ice.configuration())
-    socket = WebRtcClientSocket(translation=translation, closer=pc.close, echo=echo)
+    socket = WebRtcClientSocket(translation=translation, closer=pc.close, echo=echo, cut_on_speech=cut_on_speech)
     track = PlayoutTrack(socket.playout, socket.on_notice)
     _wire(pc, socket, track)
     try:

@@ -68,8 +68,11 @@ class WebRtcClientSocket:
         playout: Playout | None = None,
         closer: Callable[[], Awaitable[None]] | None = None,
         echo: Callable[[str], None] | None = None,
+        cut_on_speech: Callable[[], bool] | None = None,
     ) -> None:
         self.translation = translation
+        #: whether upstream VAD's speech_started cuts the playout (default: always; the emulator asks its session)
+        self._cut_on_speech = cut_on_speech
         #: also told of the WebRTC-only events this socket synthesizes (an emulated call's sideband wants them)
         self._echo = echo
         self.playout = playout or Playout()
@@ -149,7 +152,7 @@ class WebRtcClientSocket:
         self._send_text(text)
         if kind == "response.done":
             self._response_done(text)
-        elif kind == SPEECH_STARTED and self.playout.active:
+        elif kind == SPEECH_STARTED and self.playout.active and (self._cut_on_speech is None or self._cut_on_speech()):
             self._cut()
 
     async def close(self, code: int, reason: str) -> None:

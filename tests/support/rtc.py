@@ -7,6 +7,7 @@ import contextlib
 import fractions
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,15 +62,20 @@ class RtcCaller:
     #: monotonic time of the first loud received audio frame (the model's voice), if any
     first_heard_at: float | None = None
     heard_frames: int = 0
+    #: (arrival time, peak sample) of every received audio frame
+    frames: list[tuple[float, int]] = field(default_factory=list)
+    #: event type → called with the event as it arrives (a scripted client's reaction, e.g. to speech_started)
+    on: dict[str, Callable[[dict[str, object]], None]] = field(default_factory=dict)
+    channel: object | None = None
     channel_open: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def offer(self) -> str:
         self.pc.addTrack(self.mic)
-        channel = self.pc.createDataChannel("oai-events")
+        channel = self.channel = self.pc.createDataChannel("oai-events")
         channel.on("open", self.channel_open.set)
-        channel.on("message", lambda m: self.events.append(json.loads(m)))
+        channel.on("message", self._message)
         channel.on("close", self.closed.set)
 
         @self.pc.on("track")
@@ -87,12 +93,25 @@ class RtcCaller:
     async def answer(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
+    def _message(self, message: str) -> None:
+        event = json.loads(message)
+        self.events.append(event)
+        react = self.on.get(str(event.get("type")))
+        if react is not None:
+            react(event)
+
+    def send(self, event: dict[str, object]) -> None:
+        """A client event on the ``oai-events`` channel."""
+        self.channel.send(json.dumps(event))  # type: ignore[attr-defined]
+
     async def _listen(self, track: object) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
             while True:
                 frame = await track.recv()  # type: ignore[attr-defined]
                 samples = frame.to_ndarray()
-                if np.abs(samples.astype(np.int32)).max() > 1500:
+                peak = int(np.abs(samples.astype(np.int32)).max())
+                self.frames.append((time.monotonic(), peak))
+                if peak > 1500:
                     self.heard_frames += 1
                     if self.first_heard_at is None:
                         self.first_heard_at = time.monotonic()

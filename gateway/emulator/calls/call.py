@@ -23,6 +23,7 @@ from gateway.emulator.machine import Outgoing, SessionMachine
 log = logging.getLogger(__name__)
 
 AUDIO_DELTAS: Final = frozenset({"response.output_audio.delta", "session.output_audio.delta"})
+CLEAR: Final = "output_audio_buffer.clear"
 _END: Final = object()
 
 
@@ -171,9 +172,14 @@ class EmulatedCall:
             self._inbox.put_nowait(frame)
 
     def client_event(self, frame: str | bytes) -> None:
-        """A client event from a sideband."""
-        if self.live:
-            self._inbox.put_nowait(frame)
+        """A client event from a sideband; its ``output_audio_buffer.clear`` cuts the media peer's playout."""
+        if not self.live:
+            return
+        cut = getattr(self.peer, "from_channel", None)
+        if cut is not None and isinstance(frame, str) and _peek_type(frame) == CLEAR:
+            cut(frame)  # the WebRTC peer cuts, truncates at what it played and reports cleared to everyone
+            return
+        self._inbox.put_nowait(frame)
 
     async def _emit(self, events: list[Outgoing]) -> None:
         for event in events:

@@ -124,7 +124,9 @@ class CallsApi:
         _configure(machine, session)
         call = EmulatedCall(call_id=new_call_id(), transport="webrtc")
         try:
-            answered = await answer_offer(sdp, translation=translation, echo=call.echo)
+            # as the real service: speech cuts the caller's audio only under server VAD's interrupt_response
+            interrupts = machine.interrupts_on_speech if isinstance(machine, RealtimeSession) else None
+            answered = await answer_offer(sdp, translation=translation, echo=call.echo, cut_on_speech=interrupts)
         except ValueError as exc:
             raise ApiError(400, "The SDP offer could not be answered.", "invalid_offer", "sdp") from exc
         self.registry.add(call).start(machine, answered.socket)

@@ -172,7 +172,8 @@ class BargeIn:
             event_id = event.get("event_id")
             # the WebRTC bridge's own truncate (it cut its playout): the exact heard position, the gateway's doing
             by = "gateway" if isinstance(event_id, str) and event_id.startswith(GATEWAY_EVENT_PREFIX) else "client"
-            self.playback.client_truncated(item_id, end_ms, by)
+            # the bridge cut its playout just now: the audio ended at the listener now, not at first delivery + position
+            self.playback.client_truncated(item_id, end_ms, by, now if by == "gateway" else None)
         elif t == "output_audio_buffer.clear":
             self.playback.client_stopped(now)
         return True

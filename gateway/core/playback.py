@@ -36,6 +36,8 @@ class ItemPlayback:
     stopped_ms: int | None = None
     #: who stopped it: ``client`` | ``gateway``
     stopped_by: str | None = None
+    #: when playback stopped, when known exactly (the WebRTC bridge playing for the client cut it then)
+    stopped_at: float | None = None
 
     @property
     def delivered_ms(self) -> int:
@@ -62,16 +64,19 @@ class ItemPlayback:
 
     def ends_at(self) -> float | None:
         """When the audio ends at the listener (relay time): the stop point, else all of it played."""
+        if self.stopped_at is not None:
+            return self.stopped_at
         if self.first_at is None:
             return None
         end_ms = self.stopped_ms if self.stopped_ms is not None else self.delivered_ms
         return self.first_at + end_ms / 1000
 
-    def stop(self, position_ms: int, by: str) -> None:
-        """Playback stopped at ``position_ms`` (clamped to what was delivered); the first stop wins."""
+    def stop(self, position_ms: int, by: str, at: float | None = None) -> None:
+        """Playback stopped at ``position_ms`` (clamped to what was delivered), at ``at`` when known; the first stop wins."""
         if self.stopped_ms is None:
             self.stopped_ms = max(0, min(position_ms, self.delivered_ms))
             self.stopped_by = by
+            self.stopped_at = at
 
 
 class Playback:
@@ -111,11 +116,14 @@ class Playback:
         item = self.current
         return item if item is not None and item.playing(now) else None
 
-    def client_truncated(self, item_id: str, audio_end_ms: int, by: str = "client") -> ItemPlayback | None:
-        """The client (or the WebRTC bridge playing for it: ``by``) cut ``item_id`` at ``audio_end_ms``: what it played is what it says."""
+    def client_truncated(
+        self, item_id: str, audio_end_ms: int, by: str = "client", at: float | None = None
+    ) -> ItemPlayback | None:
+        """The client (or the WebRTC bridge playing for it: ``by``, cutting at ``at``) cut ``item_id`` at
+        ``audio_end_ms``: what it played is what it says."""
         item = self._items.get(item_id)
         if item is not None:
-            item.stop(audio_end_ms, by)
+            item.stop(audio_end_ms, by, at)
         return item
 
     def client_stopped(self, now: float) -> None:

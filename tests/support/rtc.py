@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
@@ -59,6 +60,8 @@ class RtcCaller:
     pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(RTCConfiguration(iceServers=[])))
     mic: ScriptedMic = field(default_factory=ScriptedMic)
     events: list[dict[str, object]] = field(default_factory=list)
+    #: monotonic arrival time of each event (parallel to ``events``)
+    event_at: list[float] = field(default_factory=list)
     #: monotonic time of the first loud received audio frame (the model's voice), if any
     first_heard_at: float | None = None
     heard_frames: int = 0
@@ -93,9 +96,29 @@ class RtcCaller:
     async def answer(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
+    async def call(self, http_url: str, key: str, session: dict[str, object] | None = None) -> httpx.Response:
+        """POST the offer to ``/v1/realtime/calls`` as the SDK's unified interface does (multipart sdp + session)."""
+        files: dict[str, tuple[None, str]] = {"sdp": (None, await self.offer())}
+        if session is not None:
+            files["session"] = (None, json.dumps(session))
+        async with httpx.AsyncClient(base_url=http_url, timeout=20) as http:
+            reply = await http.post("/v1/realtime/calls", files=files, headers={"Authorization": f"Bearer {key}"})
+        if reply.status_code == 201:
+            await self.answer(reply.text)
+        return reply
+
+    def arrived_at(self, event_type: str) -> float:
+        """When the first event of this type arrived."""
+        return next(at for event, at in zip(self.events, self.event_at) if event.get("type") == event_type)
+
+    def frames_between(self, start: float, end: float) -> int:
+        """Milliseconds of audio frames (sound or silence) that arrived in ``(start, end]``."""
+        return FRAME_MS * sum(1 for at, _peak in self.frames if start < at <= end)
+
     def _message(self, message: str) -> None:
         event = json.loads(message)
         self.events.append(event)
+        self.event_at.append(time.monotonic())
         react = self.on.get(str(event.get("type")))
         if react is not None:
             react(event)

@@ -17,7 +17,7 @@ import pytest
 
 from gateway.emulator import EmulatorHandle, start_emulator
 from tests.integration.calls.conftest import calls_env, policy_file
-from tests.integration.calls.test_direct_webrtc import place_call, upstream_call
+from tests.integration.calls.test_direct_webrtc import upstream_call
 from tests.integration.conftest import GatewayFactory, GatewayProcess
 from tests.integration.test_caps_e2e import session_records
 from tests.support.barge_in import talk_over
@@ -39,7 +39,7 @@ async def long_calls_emulator() -> AsyncIterator[EmulatorHandle]:
 
 async def _barge_in(gw: GatewayProcess, emulator: EmulatorHandle, caller: RtcCaller) -> dict[str, object]:
     """Call, ask, let 600 ms of the answer play, speak over it; the first item truncated upstream."""
-    reply = await place_call(gw, caller, NO_AUTO_INTERRUPT)
+    reply = await caller.call(gw.http_url, gw.key, NO_AUTO_INTERRUPT)
     assert reply.status_code == 201, reply.text
     await upstream_call(emulator)
     await asyncio.wait_for(caller.channel_open.wait(), 10)

@@ -13,7 +13,8 @@ from tests.unit.webrtc.test_socket import _delta, _socket
 
 
 async def test_bridge_truncates_at_what_it_played_and_the_core_cancels_the_running_response() -> None:
-    """The bridge plays 140 ms, the user speaks: truncate at exactly 140 ms (no estimate), then only response.cancel."""
+    """The bridge plays 140 ms, the user speaks: truncate at exactly 140 ms (no estimate), then only response.cancel;
+    talk-over runs until the bridge's cut."""
     core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, barge_in=BargeInPolicy(grace_ms=150))
     sock, channel = _socket()
     item = {"id": "item_1", "type": "message", "role": "assistant", "content": []}
@@ -33,7 +34,7 @@ async def test_bridge_truncates_at_what_it_played_and_the_core_cancels_the_runni
     for out in [speech] if action is FORWARD else action.to_client:
         await sock.send(out)
     truncate = await asyncio.wait_for(sock.receive(), 1)
-    action = core.from_client(truncate, 0.3)  # type: ignore[arg-type]
+    action = core.from_client(truncate, 0.32)  # type: ignore[arg-type] - the bridge's cut reaches the core 20 ms later
     assert action is not FORWARD and orjson.loads(action.to_upstream[0])["audio_end_ms"] == 140
     emit = core.tick(0.45)
     assert [orjson.loads(f)["type"] for f in emit.to_upstream] == ["response.cancel"]
@@ -41,4 +42,5 @@ async def test_bridge_truncates_at_what_it_played_and_the_core_cancels_the_runni
     assert notice["type"] == "gateway.barge_in" and notice["audio_end_ms"] == 140
     [measured] = [e for e in core.take_events() if isinstance(e, BargeInMeasured)]
     assert measured.stopped_by == "gateway" and measured.audio_end_ms == 140
+    assert measured.talk_over_ms == 20  # until the bridge's cut, not first delivery + 140 ms (before the speech)
     assert "output_audio_buffer.cleared" in channel.types()

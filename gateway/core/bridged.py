@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 from gateway.core.errors import GatewayError
-from gateway.core.frames import encode, parse_client_event, parse_event, read_client
+from gateway.core.frames import CLIENT_AUDIO, Reading, encode, parse_event, read_client
 from gateway.core.kind_bridge import KindBridge
 from gateway.core.kinds import Dialect
 from gateway.core.ports import Frame
@@ -42,14 +42,16 @@ class BridgedCore:
     # --- client → upstream ------------------------------------------------------------------------
 
     def from_client(self, data: Frame, now: float) -> Action:
-        """One client frame: limits, the bridge, then the core's decision on each mapped event."""
+        """One client frame: limits, the core's strict reading, the bridge, then the core's decision on each mapped event."""
         core = self.core
         refused = core.admit_client_frame(data, now)
         if refused is not None:
             return refused
         assert isinstance(data, str)
         try:
-            event = parse_client_event(data)
+            reading = read_client(data)
+            # a proven canonical audio append has one meaning under every parser: the fast parse is exact
+            event = reading.event if reading.event is not None else parse_event(data)
         except GatewayError as exc:
             return Emit(to_client=[core.error_event(exc)])
         emit = Emit()
@@ -60,10 +62,16 @@ class BridgedCore:
             emit.to_client.append(core.error_event(exc, client_event_id if isinstance(client_event_id, str) else None))
             emit.close = exc if exc.fatal else None
             mapped = []
+        client_audio = event.get(CLIENT_AUDIO.get(reading.type, ""))
         for upstream_event in mapped:
             frame = encode(upstream_event)
+            upstream_type = str(upstream_event.get("type"))
             try:
-                action = core.client_reading(read_client(frame), now)
+                if client_audio is not None and upstream_event.get(CLIENT_AUDIO.get(upstream_type, "")) is client_audio:
+                    # the client's audio, already read strictly and sized; the frame is the gateway's own encoding
+                    action = core.client_reading(Reading(upstream_type, reading.audio_bytes, None), now)
+                else:
+                    action = core.client_reading(read_client(frame), now)
             except GatewayError as exc:  # the bridge's own output is always readable; kept for safety
                 emit.to_client.append(core.error_event(exc))
                 continue

@@ -16,7 +16,7 @@ from gateway.core import session_schema as schema
 from gateway.core.dialect import beta_client_event_to_ga, ga_server_event_to_beta
 from gateway.core.errors import InvalidRequest, NotServedByKind, ResponseCancelNotActive, UnknownEventType
 from gateway.core.jsontypes import JsonObject, as_object
-from gateway.core.kind_bridges.base import QUIET_PEAK, KindBridge, b64_size, is_pcm24, keep_event_id, peak
+from gateway.core.kind_bridges.base import KindBridge, b64_size, is_pcm24, is_quiet, keep_event_id
 from gateway.core.kind_bridges.turns import Ids, SynthesizedTurns
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.protocol import REALTIME_CLIENT_EVENTS
@@ -247,7 +247,7 @@ class AgentOverTranslation(KindBridge):
         delta = event.get("delta")
         if not isinstance(delta, str):
             return []
-        loud = peak(delta) >= QUIET_PEAK
+        loud = not is_quiet(delta)
         out = self._pause_closes(now)
         if loud:
             self._last_active = now

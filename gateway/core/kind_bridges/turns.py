@@ -26,25 +26,29 @@ from gateway.core.jsontypes import JsonObject
 
 _ALPHABET: Final = string.ascii_letters + string.digits
 _ID_LENGTH: Final = 21
+_COUNTER_LENGTH: Final = 8
 #: PCM16 24 kHz mono: bytes per second of input audio
 PCM_BYTES_PER_S: Final = 48_000
 
 
 class Ids:
-    """Mints ``<prefix>_<21 alphanumerics>`` ids, unique per bridge; seedable for reproducible tests."""
+    """Mints ``<prefix>_<21 alphanumerics>`` ids, unique per bridge: a random stem of 13 characters (seedable for
+    reproducible tests) and an 8-character base-62 counter, so no id repeats and none has to be remembered."""
 
-    __slots__ = ("_rng", "_issued")
+    __slots__ = ("_stem", "_count")
 
     def __init__(self, seed: int | None = None) -> None:
-        self._rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "big"))
-        self._issued: set[str] = set()
+        rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "big"))
+        self._stem = "".join(rng.choices(_ALPHABET, k=_ID_LENGTH - _COUNTER_LENGTH))
+        self._count = 0
 
     def new(self, prefix: str) -> str:
-        while True:
-            value = f"{prefix}_{''.join(self._rng.choices(_ALPHABET, k=_ID_LENGTH))}"
-            if value not in self._issued:
-                self._issued.add(value)
-                return value
+        self._count += 1
+        n, digits = self._count, []
+        for _ in range(_COUNTER_LENGTH):
+            n, digit = divmod(n, 62)
+            digits.append(_ALPHABET[digit])
+        return f"{prefix}_{self._stem}{''.join(reversed(digits))}"
 
 
 @dataclass(slots=True)

@@ -24,6 +24,8 @@ from gateway.core.errors import (
 )
 from gateway.core.jsontypes import JsonObject
 from gateway.core.kind_bridge import AgentOverTranslation, TranslationOverAgent, bridge_for, translation_opening
+from gateway.core.kind_bridges.base import is_quiet
+from gateway.core.kind_bridges.turns import Ids
 from gateway.core.kinds import Dialect, SessionKind
 
 GA_SERVER = TypeAdapter(RealtimeServerEvent)
@@ -401,3 +403,30 @@ def test_every_refusal_is_a_gateway_error() -> None:
         with pytest.raises(GatewayError) as err:
             b.to_upstream(event)
         assert not err.value.fatal and err.value.error_body()["code"]
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level,quiet", [(0, True), (511, True), (-512, True), (512, False), (-513, False), (8000, False)])
+def test_quiet_is_a_peak_below_512(level: int, quiet: bool) -> None:
+    """A delta is quiet exactly when its (probed) samples stay within ±511 (-512 included)."""
+    for samples in (4800, 4801, 3):
+        audio = base64.b64encode(struct.pack(f"<{samples}h", *([level] * samples))).decode()
+        assert is_quiet(audio) is (quiet or samples == 3)  # too short to probe counts as quiet
+
+
+def test_one_probed_loud_sample_is_speech() -> None:
+    """Speech anywhere in a probed window makes the delta loud; an empty or undecodable delta is quiet."""
+    samples = [0] * 4800
+    samples[24 * 50] = 9000
+    assert not is_quiet(base64.b64encode(struct.pack("<4800h", *samples)).decode())
+    assert is_quiet("") and is_quiet("!!!!" * 10)
+
+
+def test_ids_never_repeat_and_keep_the_apis_shape() -> None:
+    """A bridge's ids are unique over many events and always prefix + 21 alphanumerics; seeds reproduce them."""
+    ids = Ids(9)
+    made = [ids.new("event") for _ in range(70_000)]
+    assert len(set(made)) == len(made) and all(ID.match(i) for i in made[:: 997])
+    assert Ids(9).new("resp") == Ids(9).new("resp") != Ids(10).new("resp")

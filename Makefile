@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: serve test typecheck bench bench-peers bench-tools bench-throughput install clean emulator schema browser prometheus
+.PHONY: serve test typecheck bench bench-peers bench-tools bench-handoff bench-throughput install clean emulator schema browser prometheus
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "voice-gateway needs Python 3.11+")'
@@ -58,6 +58,10 @@ schema: $(STAMP)
 
 bench-tools: $(STAMP)
 	$(BIN)/python -m bench.tools $(BENCH_ARGS)
+
+# the switch gap of a mid-session handoff (docs/handoff.md): p50/p99 over 60 switches
+bench-handoff: $(STAMP)
+	$(BIN)/python -m bench.handoff $(BENCH_ARGS)
 
 bench-throughput: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

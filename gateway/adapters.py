@@ -26,6 +26,9 @@ class PolicyRouter:
     def wants_session_update(self, request: SessionRequest) -> bool:
         return routers.wants_session_update(self.holder.current, request)
 
+    def route_named(self, name: str) -> Route | None:
+        return self.holder.current.routes.get(name)
+
     def decide(self, request: SessionRequest) -> RouteDecision:
         decision = routers.decide(self.holder.current, request)
         log.info(

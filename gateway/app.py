@@ -210,6 +210,7 @@ async def _start(settings: Settings) -> Runtime:
             live_spend=accounting.live_spend,
             trace_id_of=telemetry.trace_id_of,
             turns_of=accounting.turns_of,
+            handoff_local=sessions.hand_off,
         ),
     )
     await directory.start()

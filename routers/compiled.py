@@ -239,6 +239,8 @@ class CompiledPolicy:
     files: tuple[str, ...] = ()
     #: requested model name → catalog model served instead (a retired model → its successor)
     model_map: Mapping[str, str] = field(default_factory=dict)
+    #: route name → route (what handoff targets name)
+    routes: Mapping[str, Route] = field(default_factory=dict)
 
     def mapped_name(self, name: str | None) -> str | None:
         """The model name to serve for a requested one, after the policy's ``model_map``."""

@@ -46,6 +46,8 @@ class LiveSession:
     record_queued: bool = False
     #: tool calls of the session, in order (for the session record)
     tool_calls: list[dict[str, object]] = field(default_factory=list)
+    #: handoffs of the session, in order: route and model moved from and to, trigger (for the record)
+    handoffs: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def unflushed_micros(self) -> int:

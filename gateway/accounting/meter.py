@@ -109,10 +109,27 @@ class Meter:
         self.reported = ReportedUsage()
         #: input transcription inside a voice session, billed at the ASR price
         self.asr = ReportedUsage()
+        #: models a handoff moved away from: their cost sealed at their own price, and their tokens
+        self.sealed_micros = 0
+        self.sealed_tokens = TokenUsage()
+        #: model → micro-dollars sealed for it (a model served twice adds up)
+        self.by_model: dict[str, int] = {}
 
     def reprice(self, pricing: Pricing) -> None:
         """The served model is known (``session.created``): bill at its price from now on."""
         self.pricing = pricing
+
+    def hand_off(self, now: float, from_model: str, audio_in_ms: int, audio_out_ms: int, pricing: Pricing | None) -> None:
+        """A handoff moved a voice session to another model: what the old one cost is sealed at its price
+        (reported usage plus its audio since the last report); the new one is billed from zero at ``pricing``."""
+        cost = self._voice_cost_ms(now, audio_in_ms, audio_out_ms)
+        self.by_model[from_model] = self.by_model.get(from_model, 0) + cost
+        self.sealed_micros += cost
+        self.sealed_tokens.add(self.reported.tokens)
+        self.reported = ReportedUsage()
+        self.started_at = now
+        if pricing is not None:
+            self.pricing = pricing
 
     def on_response_usage(self, usage: Mapping[str, object] | None) -> None:
         """Exact usage of one response; the relay resets the since-usage counters at the same time."""
@@ -129,7 +146,7 @@ class Meter:
     def cost_micros(self, now: float, stats: SessionStats) -> int:
         """The session's cost so far: exact where reported, estimated from relayed audio in between."""
         if self.kind is SessionKind.REALTIME:
-            return self._voice_cost(now, stats) + self.asr.cost_micros(self.asr_pricing)
+            return self.sealed_micros + self._voice_cost(now, stats) + self.asr.cost_micros(self.asr_pricing)
         relayed_in_ms = audio_ms(stats.audio_in_bytes, stats.input_format)
         if self.kind is SessionKind.TRANSCRIPTION:
             estimate = ReportedUsage(duration_ms=relayed_in_ms).cost_micros(self.pricing)
@@ -140,22 +157,26 @@ class Meter:
         return token_cost_micros(self.pricing, estimated_audio_tokens(relayed_in_ms, out_ms))
 
     def _voice_cost(self, now: float, stats: SessionStats) -> int:
+        return self._voice_cost_ms(
+            now,
+            audio_ms(stats.audio_in_bytes_since_usage, stats.input_format),
+            audio_ms(stats.audio_out_bytes_since_usage, stats.output_format),
+        )
+
+    def _voice_cost_ms(self, now: float, in_ms: int, out_ms: int) -> int:
+        """The model serving now: reported usage plus the estimate of audio relayed since the last report."""
         if self.pricing.unit is PricingUnit.MINUTES:  # an unknown model on a per-minute fallback price
             elapsed_ms = max(math.ceil(round((now - self.started_at) * 1000, 3)), 0)
             return duration_cost_micros(self.pricing, elapsed_ms)
         tokens = TokenUsage()
         tokens.add(self.reported.tokens)
-        tokens.add(
-            estimated_audio_tokens(
-                audio_ms(stats.audio_in_bytes_since_usage, stats.input_format),
-                audio_ms(stats.audio_out_bytes_since_usage, stats.output_format),
-            )
-        )
+        tokens.add(estimated_audio_tokens(in_ms, out_ms))
         return token_cost_micros(self.pricing, tokens)
 
     def tokens(self) -> TokenUsage:
         """Reported tokens so far (session plus input transcription), for the session record."""
         total = TokenUsage()
+        total.add(self.sealed_tokens)
         total.add(self.reported.tokens)
         total.add(self.asr.tokens)
         return total

@@ -9,10 +9,11 @@ from gateway.accounting.ledger import Ledger, LiveSession
 from gateway.accounting.limits import NO_LIMITS
 from gateway.accounting.meter import Meter, PriceBook
 from gateway.core.errors import UnknownModel
-from gateway.core.money import affordable_output_tokens
+from gateway.core.money import affordable_output_tokens, audio_ms
 from gateway.core.observers import (
     FunctionCallRequested,
     GatewayToolDone,
+    HandedOff,
     ResponseAllowance,
     ResponseDone,
     SessionEnded,
@@ -87,7 +88,26 @@ class AccountingObserver:
             self.live.tool_calls.append(tool_call_entry(event))
         elif isinstance(event, FunctionCallRequested):
             self.live.tool_calls.append({"name": event.name, "executor": "client"})
+        elif isinstance(event, HandedOff):
+            return self._handed_off(event, stats)
         return None
+
+    def _handed_off(self, event: HandedOff, stats: SessionStats) -> Verdict:
+        """Seal the old model's cost at its price; bill the new one at its own; caps keep counting the whole session."""
+        live = self.live
+        entry: dict[str, object] = {
+            "from_route": event.from_route, "to_route": event.to_route, "trigger": event.trigger, "ok": event.ok,
+        }
+        live.handoffs.append(entry)
+        if not event.ok or live.meter is None:
+            return None
+        from_model = live.served_model or event.from_model
+        entry["from_model"], entry["to_model"] = from_model, event.to_model
+        in_ms = audio_ms(event.audio_in_bytes, stats.input_format)
+        out_ms = audio_ms(event.audio_out_bytes, stats.output_format)
+        live.meter.hand_off(event.at, from_model, in_ms, out_ms, self._prices.model(event.to_model))
+        live.served_model = event.to_model
+        return self._decide(event.at, stats, flush=True)
 
     async def on_tick(self, now: float, stats: SessionStats) -> Verdict:
         self.live.stats = stats
@@ -103,6 +123,10 @@ class AccountingObserver:
             self._flusher.request_flush()
         budget = self._ledger.projection(live.tenant, live.limits, self._wall())
         stats.response_allowance = self._allowance(live.guard.remaining(live.cost_micros, budget))
+        cap = live.guard.caps.max_cost_micros
+        stats.cost_share = live.cost_micros / cap if cap else None
+        worst = budget.worst() if budget is not None else None
+        stats.budget_share = worst[0] / worst[1] if worst is not None and worst[1] > 0 else None
         return live.guard.check(now, live.cost_micros, stats.last_activity_at, budget)
 
     def _allowance(self, remaining: tuple[int, bool] | None) -> ResponseAllowance | None:

@@ -57,4 +57,17 @@ def session_record(live: LiveSession, ended: SessionEnded, ended_wall: float, tr
         "interruptions": str(stats.interruptions if stats else 0),
         "trace_id": trace_id or "",
         "tool_calls": json.dumps(live.tool_calls, separators=(",", ":")),
+        "models": json.dumps(models_used(live), separators=(",", ":")),
+        "handoffs": json.dumps(live.handoffs, separators=(",", ":")),
     }
+
+
+def models_used(live: LiveSession) -> list[dict[str, object]]:
+    """Every model that served the session with what it cost at its own price (the last one: the rest of the total)."""
+    meter = live.meter
+    current = live.served_model or live.info.route.model
+    if meter is None:
+        return [{"model": current, "cost_micros": live.cost_micros}]
+    costs = dict(meter.by_model)
+    costs[current] = costs.get(current, 0) + max(live.cost_micros - meter.sealed_micros, 0)
+    return [{"model": model, "cost_micros": cost} for model, cost in costs.items()]

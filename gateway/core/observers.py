@@ -72,6 +72,10 @@ class SessionStats:
     audio_out_bytes_since_usage: int = 0
     #: written by the accounting observer; ``None`` = no cost cap or budget applies
     response_allowance: ResponseAllowance | None = None
+    #: written by the accounting observer: share of the session's cost cap / the tenant's budget used
+    #: (``None``: no such limit); the handoff triggers read them
+    cost_share: float | None = None
+    budget_share: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +297,23 @@ class SessionEnded:
     error_code: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HandedOff:
+    """The session moved to another route's upstream (``ok``), or tried to and stayed where it was."""
+
+    at: float
+    from_route: str
+    from_model: str
+    to_route: str
+    to_model: str
+    reason: str
+    trigger: str
+    ok: bool
+    #: audio relayed on the old model since its last usage report (billed at its price)
+    audio_in_bytes: int = 0
+    audio_out_bytes: int = 0
+
+
 SessionEvent = (
     UpstreamReady
     | SpeechStarted
@@ -316,6 +337,7 @@ SessionEvent = (
     | TranslationOutput
     | ErrorSeen
     | ClientNotified
+    | HandedOff
     # derived by gateway.core.turns.TurnTracker and delivered right after the event that caused them
     | TurnEvent
 )

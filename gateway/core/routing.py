@@ -7,6 +7,7 @@ from typing import Mapping, TypeVar
 
 from gateway.core.barge_in import BargeInPolicy
 from gateway.core.gateway_tools import GatewayToolSet
+from gateway.core.handoff import HandoffRules
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 
 from gateway.core.jsontypes import JsonObject
@@ -162,6 +163,8 @@ class Route:
     media: str = "auto"
     #: barge-in handling of the route's voice-agent sessions (protect by default)
     barge_in: BargeInPolicy = field(default_factory=BargeInPolicy)
+    #: where the route's sessions may move mid-conversation, and what moves them (None: nowhere)
+    handoff: HandoffRules | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ for the relay to hand to observers off the hot path; counters live in :attr:`sta
 
 from __future__ import annotations
 
+import copy
 import enum
 import itertools
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from gateway.core.errors import (
     UnknownEventType,
 )
 from gateway.core.frames import Reading, dumps, encode, read_client, read_upstream
+from gateway.core.handoff import TRANSFER_TOOL, Handoff, HandoffRules, Trigger
 from gateway.core.jsontypes import JsonObject
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.media import DirectMediaMeter
@@ -44,7 +46,7 @@ from gateway.core.overrides import apply_to_response, apply_to_session, opening_
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX, client_events
 from gateway.core.ports import Frame
 from gateway.core.routing import SessionOverrides
-from gateway.core.tool_calls import ToolCallInterceptor
+from gateway.core.tool_calls import ToolCallInterceptor, error_output
 
 #: checks tools declared mid-session against the policy rules that look at declared tools;
 #: returns the error to refuse them with (``None`` = the session's route still holds)
@@ -94,6 +96,17 @@ def error_frame(error: GatewayError, event_id: str, client_event_id: str | None 
     return dumps({"type": "error", "event_id": event_id, "error": error.error_body(client_event_id)})
 
 
+@dataclass(frozen=True, slots=True)
+class HandoffTarget:
+    """What a handoff target route means for the core (the shell resolved the route and opened its upstream)."""
+
+    model: str
+    overrides: SessionOverrides
+    rules: HandoffRules | None = None
+    tools: ToolCallInterceptor | None = None
+    declared_tools_check: DeclaredToolsCheck | None = None
+
+
 class SessionCore:
     """One relayed session's protocol logic; owns no sockets and no clock."""
 
@@ -113,6 +126,7 @@ class SessionCore:
         direct_media: bool = False,
         bound_session: Mapping[str, object] | None = None,
         barge_in: BargeInPolicy | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.kind = kind
         self.dialect = dialect
@@ -149,6 +163,13 @@ class SessionCore:
             if barge_in is not None and barge_in.mode is not BargeInMode.OFF and kind is SessionKind.REALTIME
             else None
         )
+        #: mid-session handoff: rules, switch lifecycle, conversation record (None: the route allows none)
+        self.handoff = handoff
+        #: the model's pending ``transfer`` call (answered on the old upstream if the switch fails)
+        self._transfer_call: str | None = None
+        #: what :meth:`switch_to` replaced, restored if the switch fails after it
+        self._previous: tuple[str | None, SessionOverrides, ToolCallInterceptor | None, bool, DeclaredToolsCheck | None, object] | None = None
+        self._target_rules: HandoffRules | None = None
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -201,6 +222,8 @@ class SessionCore:
 
     def tick(self, now: float) -> Emit:
         """Time passed: take the decisions that are due (the relay calls this on its tick and at :attr:`due_at`)."""
+        if self.handoff is not None:
+            self.handoff.spend(self.stats.cost_share, self.stats.budget_share)
         barge_in = self.barge_in
         action = barge_in.poll(now) if barge_in is not None else None
         if action is None:
@@ -221,10 +244,122 @@ class SessionCore:
             self.events.append(action.measured)
         return emit
 
+    # --- handoff (the shell opens the target; gateway/core/handoff.py decides the rest) ----------
+
+    def _transfer_calls(self, handoff: Handoff, now: float) -> list[Frame]:
+        """The model called ``transfer``: queue the handoff, or answer the call with why not."""
+        assert self.tools is not None
+        frames: list[Frame] = []
+        for start in self.tools.claim(TRANSFER_TOOL):
+            refusal = handoff.transfer(start.arguments)
+            if refusal is None:
+                self._transfer_call = start.call_id
+            else:
+                frames.extend(self.tools.finished(start.call_id, error_output(refusal), now, outcome="refused"))
+        return frames
+
+    def switch_to(self, target: HandoffTarget) -> list[str]:
+        """The target is open: serve the session by ``target`` from now on; returns what the target gets first.
+
+        The client's own settings go over the target route's enforcement (raising a
+        :class:`GatewayError` when the target refuses them); then the earlier turns.
+        """
+        handoff = self.handoff
+        assert handoff is not None and handoff.current is not None
+        handoff.opened()
+        session: JsonObject = copy.deepcopy(handoff.conversation.session)
+        session["type"] = self.kind.value
+        if target.overrides.instructions_prefix:
+            session.setdefault("instructions", "")
+        session = apply_to_session(session, target.overrides, self.kind)
+        self._target_rules = target.rules
+        self._previous = (self.served_model, self.overrides, self.tools, self._rewrite_model, self._declared_tools_check, self._session_max_tokens)
+        self.served_model, self.overrides, self.tools = target.model, target.overrides, target.tools
+        self._rewrite_model = bool(self.requested_model and self.requested_model != target.model)
+        self._declared_tools_check = target.declared_tools_check
+        if "max_output_tokens" in session:
+            self._session_max_tokens = session["max_output_tokens"]
+        own = self.tools.definitions() if self.tools is not None else []
+        respond = handoff.current.trigger is Trigger.TRANSFER
+        return [encode(event) for event in handoff.replay(session, own, respond=respond)]
+
+    def release_held(self, now: float) -> Emit:
+        """The client frames held during the switch, through the usual decisions, in order (FORWARD → the frame)."""
+        assert self.handoff is not None
+        emit = Emit()
+        for frame in self.handoff.take_held():
+            action = self._from_client(frame, now)
+            if action is FORWARD:
+                emit.to_upstream.append(frame)
+                continue
+            emit.to_upstream.extend(action.to_upstream)
+            emit.to_client.extend(action.to_client)
+            if action.close is not None:
+                emit.close = action.close
+                break
+        return emit
+
+    def handoff_completed(self, now: float) -> bytes:
+        """The target serves the session: the ``gateway.handoff`` event for the client; the old model's audio is sealed."""
+        handoff = self.handoff
+        assert handoff is not None and self.served_model is not None
+        from_route, from_model = handoff.route_name, handoff.model
+        request = handoff.completed(self._target_rules, self.served_model)
+        stats = self.stats
+        self.events.append(
+            ev.HandedOff(
+                at=now, from_route=from_route, from_model=from_model, to_route=request.to, to_model=self.served_model,
+                reason=request.reason, trigger=request.trigger.value, ok=True,
+                audio_in_bytes=stats.audio_in_bytes_since_usage, audio_out_bytes=stats.audio_out_bytes_since_usage,
+            )
+        )
+        stats.audio_in_bytes_since_usage = stats.audio_out_bytes_since_usage = 0
+        self._previous, self._transfer_call, self._response_id = None, None, None
+        if self.barge_in is not None:  # the old model's items are gone with it: nothing of theirs to cut
+            self.barge_in = BargeIn(self.barge_in.policy, stats.output_format)
+        event = handoff.client_event(request, "completed", from_route=from_route, to_model=self.served_model)
+        return self.gateway_event(event)
+
+    def handoff_failed(self, now: float, message: str) -> Emit:
+        """The target could not serve the session: stay, tell the client (the shell then replays the held
+        frames to the old upstream with :meth:`release_held` and calls :meth:`handoff_settled`)."""
+        handoff = self.handoff
+        assert handoff is not None
+        if self._previous is not None:
+            (self.served_model, self.overrides, self.tools, self._rewrite_model, self._declared_tools_check,
+             self._session_max_tokens) = self._previous
+            self._previous = None
+        request = handoff.failed()
+        self.events.append(
+            ev.HandedOff(
+                at=now, from_route=handoff.route_name, from_model=handoff.model, to_route=request.to, to_model="",
+                reason=request.reason, trigger=request.trigger.value, ok=False,
+            )
+        )
+        event = handoff.client_event(request, "failed", from_route=handoff.route_name, message=message)
+        emit = Emit(to_client=[self.gateway_event(event)])
+        if self._transfer_call is not None and self.tools is not None:
+            output = error_output(f"The transfer to '{request.to}' failed: {message}")
+            emit.to_upstream.extend(self.tools.finished(self._transfer_call, output, now, outcome="error"))
+            self._transfer_call = None
+        return emit
+
+    def handoff_settled(self) -> None:
+        """After a failed switch, the held frames are back on the old upstream."""
+        assert self.handoff is not None
+        self.handoff.settled()
+
     # --- client → upstream -------------------------------------------------------------------------
 
     def from_client(self, data: Frame, now: float) -> Action:
-        """Decide what to do with one frame from the client."""
+        """Decide what to do with one frame from the client (held, in order, while a handoff switches upstreams)."""
+        handoff = self.handoff
+        if handoff is not None and handoff.holding:
+            handoff.hold(data)
+            return Emit()
+        return self._from_client(data, now)
+
+    def _from_client(self, data: Frame, now: float) -> Action:
         refused = self.admit_client_frame(data, now)
         if refused is not None:
             return refused
@@ -302,6 +437,8 @@ class SessionCore:
         if not isinstance(session, dict):
             raise InvalidRequest("session.update needs a 'session' object.", param="session")
         self._check_declared_tools(session.get("tools"))
+        if self.handoff is not None:  # the client's own settings, before this route's enforcement
+            self.handoff.conversation.client_session(copy.deepcopy(session))
         if not self.overrides.empty:
             apply_to_session(session, self.overrides, self.kind)
         if self.tools is not None and "tools" in session:
@@ -363,6 +500,8 @@ class SessionCore:
 
     def _client_item_create(self, event: JsonObject, now: float) -> None:
         item = event.get("item")
+        if self.handoff is not None:
+            self.handoff.conversation.client_item(item)
         if isinstance(item, dict) and item.get("type") == "function_call_output":
             call_id = item.get("call_id")
             if isinstance(call_id, str):
@@ -428,6 +567,9 @@ class SessionCore:
 
     def _upstream_control(self, event: JsonObject, now: float) -> Action:
         self._observe_upstream(event, now)
+        handoff = self.handoff
+        if handoff is not None and handoff.swallow(event):
+            return Emit()  # the target's answer to the gateway's replay
         to_upstream: list[Frame] = []
         barge_in = self.barge_in
         if barge_in is not None:
@@ -436,6 +578,8 @@ class SessionCore:
         if self.tools is not None:
             verdict = self.tools.upstream(event, now)
             to_upstream.extend(verdict.to_upstream)
+            if handoff is not None:
+                to_upstream.extend(self._transfer_calls(handoff, now))
             if verdict.drop:
                 return Emit(to_upstream=to_upstream)
         if self.dialect is Dialect.BETA:
@@ -460,6 +604,9 @@ class SessionCore:
             self._response_done(event, now)
         elif t in ("response.output_audio_transcript.delta", "response.output_text.delta"):
             self._first_output(now, audio=False)
+        elif t in ("response.output_audio_transcript.done", "response.output_text.done"):
+            if self.handoff is not None:
+                self.handoff.conversation.assistant_transcript(_str(event, "transcript") or _str(event, "text"))
         elif t in ("session.output_transcript.delta",):
             self._first_output(now, audio=False)
         elif t == "input_audio_buffer.speech_started":
@@ -478,6 +625,10 @@ class SessionCore:
         elif t == "conversation.item.input_audio_transcription.completed":
             item_id = _str(event, "item_id") or ""
             self._transcribing.discard(item_id)
+            if self.handoff is not None:
+                language = _str(event, "language")
+                self.handoff.conversation.user_transcript(_str(event, "transcript"), language)
+                self.handoff.language(language)
             usage = event.get("usage")
             self.events.append(ev.TranscriptionCompleted(at=now, item_id=item_id, usage=usage if isinstance(usage, dict) else None, transcript=_str(event, "transcript")))
         elif t == "error":

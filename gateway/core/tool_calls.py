@@ -356,6 +356,13 @@ class ToolCallInterceptor:
         starts, self._starts = self._starts, []
         return starts
 
+    def claim(self, name: str) -> list[StartCall]:
+        """Take the queued calls of tool ``name`` (one the session core runs itself, such as ``transfer``)."""
+        claimed = [start for start in self._starts if start.name == name]
+        if claimed:
+            self._starts = [start for start in self._starts if start.name != name]
+        return claimed
+
     def take_events(self) -> list[ev.SessionEvent]:
         events, self.events = self.events, []
         return events

@@ -32,6 +32,18 @@ EndLocal = Callable[[str], bool]
 LiveSpend = Callable[[str], "int | None"]
 TraceIdOf = Callable[[str], "str | None"]
 TurnsOf = Callable[[str], "list[dict[str, object]] | None"]
+#: (session id, route, reason) → ``False``: not held here; ``True``: the switch started; a string: why not
+HandoffLocal = Callable[[str, str, str], "bool | str"]
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffAnswer:
+    """What a handoff request found: the replica holding the session, and why not (``None``: started or sent)."""
+
+    found: bool
+    refusal: str | None = None
+    #: the switch runs on this replica (else the request was broadcast to the one holding the session)
+    local: bool = False
 
 
 async def publish_end(board: DirectoryBoard, *, session_id: str | None = None, key_id: str | None = None) -> int:
@@ -113,6 +125,8 @@ class DirectoryHooks:
     trace_id_of: TraceIdOf = lambda _sid: None
     #: the session's per-turn summaries so far (``AccountingService.turns_of``), for the timeline page
     turns_of: TurnsOf = lambda _sid: None
+    #: move a local session to another route (``RelaySession.request_handoff``)
+    handoff_local: HandoffLocal = lambda _sid, _to, _reason: False
 
 
 class SessionDirectory:
@@ -233,6 +247,21 @@ class SessionDirectory:
             raise StoreUnavailable("The end request could not be sent to the other replicas.") from exc
         return True
 
+    async def request_handoff(self, session_id: str, to: str, reason: str) -> HandoffAnswer:
+        """Move a session to route ``to`` wherever it runs (broadcast as ``handoff_session_id``, which replicas
+        that predate handoffs ignore rather than ending the session)."""
+        answer = self.hooks.handoff_local(session_id, to, reason)
+        if answer is not False:
+            return HandoffAnswer(found=True, refusal=answer if isinstance(answer, str) else None, local=True)
+        if await self.find(session_id) is None:
+            return HandoffAnswer(found=False)
+        message = json.dumps({"handoff_session_id": session_id, "to": to, "reason": reason})
+        try:
+            await self.board.send_end(message)
+        except StoreError as exc:
+            raise StoreUnavailable("The handoff request could not be sent to the other replicas.") from exc
+        return HandoffAnswer(found=True)
+
     # --- the end-session listener ------------------------------------------------------------------
 
     def handle_message(self, data: str | bytes) -> int:
@@ -244,6 +273,12 @@ class SessionDirectory:
             return 0
         if not isinstance(message, Mapping):
             return 0
+        if isinstance(message.get("handoff_session_id"), str):
+            to, reason = message.get("to"), message.get("reason")
+            if not isinstance(to, str):
+                return 0
+            answer = self.hooks.handoff_local(message["handoff_session_id"], to, reason if isinstance(reason, str) else "admin")
+            return int(answer is True)
         if isinstance(message.get("session_id"), str):
             return int(self.hooks.end_local(message["session_id"]))
         if isinstance(message.get("key_id"), str):

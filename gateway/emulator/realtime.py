@@ -35,6 +35,8 @@ from gateway.core.jsontypes import as_int, as_list, as_number, as_dict, member
 from gateway.core import session_schema as schema
 
 SESSION_TTL_S = 3600
+#: input audio the session record keeps, as received (for tests)
+INPUT_AUDIO_KEPT = 8 * 1024 * 1024
 _TRANSCRIPTION_EVENTS = frozenset({"session.update", "input_audio_buffer.append",
                                    "input_audio_buffer.commit", "input_audio_buffer.clear"})
 
@@ -164,6 +166,8 @@ class RealtimeSession:
             return [self.error("invalid_value", "Invalid value for 'audio': expected base64-encoded audio.",
                                event, param="audio")]
         self.record.audio_in_bytes += len(data)
+        if len(self.record.input_audio) < INPUT_AUDIO_KEPT:
+            self.record.input_audio += data[: INPUT_AUDIO_KEPT - len(self.record.input_audio)]
         if self.script.mode == "echo":
             return [self._echo(event, len(data))]
         out: list[Outgoing] = []

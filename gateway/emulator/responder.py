@@ -121,7 +121,8 @@ class Responder:
         run = ResponseRun(s.ids, settings, plan, usage_in, pacing, s.record, now)
         s.record.response_configs.append({
             "instructions": instructions, "tools": tool_list, "voice": settings.voice,
-            "max_output_tokens": settings.max_output_tokens, "conversation": params.get("conversation", "auto")})
+            "max_output_tokens": settings.max_output_tokens, "conversation": params.get("conversation", "auto"),
+            "context": [_item_text(entry.item) for entry in context]})
         if run.audio:
             self.audio_produced = True
             self._voice_clock_ms += run.plan.audio_ms if isinstance(run.plan, MessagePlan) else 0
@@ -232,3 +233,10 @@ def _check_metadata(value: Json) -> Problem | None:
         return None
     return Problem("invalid_value", "response.metadata", "Invalid value for 'response.metadata': "
                    "at most 16 string pairs, keys up to 64 and values up to 512 characters.")
+
+
+def _item_text(item: dict[str, Json]) -> str:
+    """``role: text`` of a message item in a response's context (what tests check a replay by)."""
+    parts = item.get("content")
+    texts = [str(p.get("text") or p.get("transcript") or "") for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+    return f"{item.get('role') or item.get('type')}: {' '.join(t for t in texts if t)}"

@@ -47,6 +47,8 @@ class SessionRecord:
     session_id: str = ""
     #: decoded input audio bytes received (appends)
     audio_in_bytes: int = 0
+    #: the first 8 MB of that audio, as received (tests check nothing was lost or reordered)
+    input_audio: bytearray = field(default_factory=bytearray)
     #: decoded output audio bytes sent (audio deltas)
     audio_out_bytes: int = 0
     responses: int = 0

@@ -25,6 +25,7 @@ from gateway.core.errors import AuthenticationFailed, InvalidRequest, NotFound
 from gateway.core.jsontypes import as_list, as_number
 from gateway.core.money import micros_to_usd
 from gateway.inbound.errors_route import GatewayErrorRoute
+from gateway.inbound.admin_handoff import HandoffAnswer, add_handoff_route
 
 if TYPE_CHECKING:  # the services object holds this module's AdminServices: no runtime import
     from gateway.inbound.gateway_services import GatewayServices
@@ -44,6 +45,8 @@ class LiveDirectory(Protocol):
     async def find(self, session_id: str) -> Entry | None: ...
 
     async def request_end(self, session_id: str) -> bool: ...
+
+    async def request_handoff(self, session_id: str, to: str, reason: str) -> HandoffAnswer: ...
 
     async def replicas(self) -> list[str]: ...
 
@@ -385,4 +388,5 @@ def admin_router(admin_token: SecretStr | str | None) -> APIRouter:
             return Response(report.to_csv(), media_type="text/csv; charset=utf-8")
         return JSONResponse(report.as_dict())
 
+    add_handoff_route(router, require_admin)
     return router

@@ -22,6 +22,10 @@ class Router(Protocol):
 
     def decide(self, request: SessionRequest) -> RouteDecision: ...
 
+    def route_named(self, name: str) -> Route | None:
+        """The route of that name in the current policy (a handoff target)."""
+        ...
+
 
 class Upstreams(Protocol):
     """Connects a session to the first healthy endpoint of its route (``gateway.upstream.pool.UpstreamPool``)."""

@@ -29,14 +29,13 @@ from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.routing import Route, RouteDecision, SessionRequest
 from gateway.core.overrides import with_bound_session
 from gateway.core.session import DeclaredToolsCheck, SessionCore, error_frame
-from gateway.core.tool_calls import ToolCallInterceptor
+from gateway.core.handoff import Handoff
 from gateway.inbound.credentials import read_credential, routing_headers
 from gateway.inbound.secret_binding import bound_request, check_bound_route
 from gateway.inbound.services import InboundServices, Lease
 from gateway.relay.failsafe import FailsafeObserver
 from gateway.relay.session import RelaySession
-from gateway.tools.runner import SessionToolRunner, upstream_sender
-from gateway.tools.servers import SessionTools
+from gateway.inbound.handoff import SessionTargets, route_tools, start_tool_runner
 from routers.classify import intent_kind
 from routers.decide import MODEL_MAP_HIT
 
@@ -309,20 +308,6 @@ class SessionSetup:
             return None
         return upstream, endpoint_name, held
 
-    async def _gateway_tools(self, route: Route) -> tuple[ToolCallInterceptor, SessionTools] | None:
-        """The route's gateway tools, listed for this session (None: the route has none)."""
-        servers, toolset = self.svc.tool_servers, route.gateway_tools
-        if servers is None or toolset is None or route.kind is not SessionKind.REALTIME:
-            return None
-        session_tools = await servers.session_tools(toolset)
-        interceptor = ToolCallInterceptor(
-            session_tools.tools,
-            overrides=route.overrides,
-            max_result_bytes=toolset.max_result_bytes,
-            filler_instructions=toolset.filler_instructions,
-        )
-        return interceptor, session_tools
-
     async def _relay(
         self,
         client: FrameSocket,
@@ -355,7 +340,7 @@ class SessionSetup:
             call_id=call_id,
             caps=route.caps.tightened(svc.default_caps),
         )
-        tools = await self._gateway_tools(route) if call_id is None else None  # direct calls: not yet
+        tools = await route_tools(svc, route) if call_id is None else None  # direct calls: not yet
         core = SessionCore(
             kind=route.kind,
             dialect=self.dialect,
@@ -370,28 +355,28 @@ class SessionSetup:
             tools=tools[0] if tools is not None else None,
             direct_media=call_id is not None,
             barge_in=route.barge_in,
+            handoff=Handoff(route.handoff, route.name, route.model) if route.handoff is not None and call_id is None else None,
         )
         observers = [FailsafeObserver(f.create(info, now), f.name) for f in svc.observer_factories]
         relay = RelaySession(
             info=info, core=core, client=client, upstream=upstream,
             observers=observers, clock=svc.clock, limits=svc.relay_limits, held_frames=held,
+            opener=self._targets(key, request) if core.handoff is not None else None,
         )
-        runner = start_tool_runner(tools, svc, upstream, self.session_id) if tools is not None else None
+        relay.tool_runner = start_tool_runner(tools, svc, upstream, self.session_id) if tools is not None else None
         svc.sessions.add(relay)
         try:
             await relay.run()
         finally:
             svc.sessions.remove(relay)
-            if runner is not None:
-                await runner.close()
+            if relay.tool_runner is not None:
+                await relay.tool_runner.close()
 
-
-def start_tool_runner(
-    tools: tuple[ToolCallInterceptor, SessionTools], svc: InboundServices, upstream: FrameSocket, session_id: str
-) -> SessionToolRunner:
-    assert svc.tool_servers is not None
-    interceptor, session_tools = tools
-    return SessionToolRunner(interceptor, session_tools, svc.tool_servers.cache, upstream_sender(upstream), svc.clock, session_id)
+    def _targets(self, key: KeyRecord, request: SessionRequest) -> SessionTargets:
+        catalog = self.svc.catalog
+        return SessionTargets(
+            self.svc, key, request, self.session_id, lambda route: check_retired(catalog, route.model, utc_today())
+        )
 
 
 def declared_tools_check(svc: InboundServices, request: SessionRequest, decision: RouteDecision) -> DeclaredToolsCheck:

@@ -25,6 +25,7 @@ from gateway.policy.models import (
     TextMatch,
     TextMatchSpec,
 )
+from gateway.policy.handoff import NamedRoute, compile_handoff
 from gateway.policy.tools import compile_gateway_tools
 from routers.classify import INTENT_VOCABULARY, intent_kind
 from routers.compiled import (
@@ -79,6 +80,8 @@ class CompiledFile:
     otherwise: tuple[Outcome, Loc] | None = None
     #: requested model name → served catalog model name, with where each entry is written
     model_map: dict[str, tuple[str, Loc]] = field(default_factory=dict)
+    #: every route written in the file, by name (handoff targets refer to these)
+    routes: list[NamedRoute] = field(default_factory=list)
 
 
 def is_catch_all(condition: Condition) -> bool:
@@ -96,6 +99,7 @@ class FileCompiler:
     def __init__(self, catalog: Catalog, source: str) -> None:
         self.catalog = catalog
         self.source = source
+        self.routes: list[NamedRoute] = []
         self.problems: list[Problem] = []
 
     def _problem(self, loc: Loc, message: str) -> None:
@@ -193,6 +197,7 @@ class FileCompiler:
             return Route(
                 kind=served.kind, model=model_name, upstreams=upstreams, overrides=overrides, caps=caps, name=name,
                 gateway_tools=tools, media=model.media, barge_in=_barge_in(model.barge_in),
+                handoff=compile_handoff(model.handoff),
             )
 
         alternatives: dict[str, Route] = {}
@@ -200,7 +205,9 @@ class FileCompiler:
             for other in self.catalog.models.values():
                 if other.kind is spec.kind:
                     alternatives[other.name] = build(other, other.name)
-        return RouteTarget(build(spec, model.model), MappingProxyType(alternatives))
+        main = build(spec, model.model)
+        self.routes.append((name, main, loc))
+        return RouteTarget(main, MappingProxyType(alternatives))
 
     # --- the file -----------------------------------------------------------------------------
 
@@ -224,6 +231,7 @@ class FileCompiler:
                 source = f"{self.source}:{lines.get(loc, 0)}"
                 out.rules.append((CompiledRule(rule.id, condition, outcome, source), loc))
         self._defaults(parsed.defaults, out)
+        out.routes = self.routes
         return out
 
     def _defaults(self, defaults: DefaultsModel, out: CompiledFile) -> None:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from gateway.core.catalog import Catalog
 from gateway.policy.compile import CompiledFile, FileCompiler, Loc, is_catch_all
+from gateway.policy.handoff import NamedRoute, check_targets, routes_by_name
 from gateway.policy.models import PolicyFile
 from gateway.policy.yamlpos import ParsedYaml, Position, YamlProblem, locate, parse_yaml
 from routers.compiled import DEFAULT_DENY_REASON, CompiledPolicy, CompiledRule, Denial, Outcome, index_models
@@ -61,6 +62,8 @@ class _Builder:
         self.catalog = catalog
         self.problems: list[tuple[str, Position, str]] = []
         self.roots: dict[str, ParsedYaml] = {}
+        #: every route written, with the file that writes it
+        self.route_files: list[tuple[NamedRoute, str]] = []
 
     def problem(self, name: str, loc: Loc, message: str, *, at_key: bool = False) -> None:
         position, path = locate(self.roots[name].root, loc, at_key=at_key)
@@ -106,6 +109,7 @@ class _Builder:
                 if catch_all is None and is_catch_all(rule.condition):
                     catch_all = rule
             self._merge_defaults(name, part, merged)
+            self.route_files.extend((route, name) for route in part.routes)
             for asked, (served, loc) in part.model_map.items():
                 if asked in merged.model_map:
                     self.problem(name, loc, f"model_map entry '{asked}' is already set by another file", at_key=True)
@@ -146,6 +150,13 @@ def compile_sources(sources: Sequence[PolicySource], catalog: Catalog) -> Compil
     builder = _Builder(catalog)
     files = [(s.name, part) for s in sources if (part := builder.compile_source(s)) is not None]
     rules, merged = builder.merge(files)
+    named = [route for route, _ in builder.route_files]
+    for route, file_name in builder.route_files:
+
+        def problem(loc: Loc, message: str, file_name: str = file_name) -> None:
+            builder.problem(file_name, loc, message)
+
+        check_targets([route], problem, known=named)
     if builder.problems:
         order = {s.name: i for i, s in enumerate(sources)}
         ordered = sorted(builder.problems, key=lambda p: (order.get(p[0], 0), p[1].line, p[1].column))
@@ -161,6 +172,7 @@ def compile_sources(sources: Sequence[PolicySource], catalog: Catalog) -> Compil
         model_index=MappingProxyType(index_models(catalog)),
         model_map=MappingProxyType({asked: served for asked, (served, _) in merged.model_map.items()}),
         files=tuple(s.name for s in sources),
+        routes=MappingProxyType(routes_by_name(named)),
     )
 
 

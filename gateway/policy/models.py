@@ -6,7 +6,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, StringConstraints, Tag, field_validator, model_validator
 
 from gateway.core.kinds import EndpointKind, SessionKind
 
@@ -245,6 +245,35 @@ class GatewayToolsModel(_Strict):
     filler_instructions: str | None = Field(None, max_length=1000, description="instructions of the spoken filler")
 
 
+class ShareTriggerModel(_Strict):
+    """Hand off once this share of a money limit is used."""
+
+    share: float = Field(gt=0, le=1, description="share of the limit used, e.g. 0.8")
+    to: str = Field(min_length=1, description="route name to move to (one of targets)")
+
+
+class HandoffModel(_Strict):
+    """Where this route's sessions may move mid-conversation, and what moves them (docs/handoff.md)."""
+
+    targets: list[str] = Field(min_length=1, description="route names a session may move to (every trigger's target is one)")
+    transfer_tool: StrictBool = Field(False, description="offer the model the gateway-owned transfer(to, reason) tool")
+    on_spend: ShareTriggerModel | None = Field(None, description="move once this share of the session's cost cap is spent")
+    on_budget: ShareTriggerModel | None = Field(None, description="move once this share of the tenant's daily or monthly budget is used")
+    on_language: dict[Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")], str] = Field(
+        default_factory=dict, description="language of the user's transcribed input (ISO 639-1) -> route name"
+    )
+
+    @model_validator(mode="after")
+    def _targets_listed(self) -> "HandoffModel":
+        named = [t.to for t in (self.on_spend, self.on_budget) if t is not None] + list(self.on_language.values())
+        missing = sorted({to for to in named if to not in self.targets})
+        if missing:
+            raise ValueError(f"trigger target(s) not in targets: {', '.join(missing)}")
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError("targets are listed more than once")
+        return self
+
+
 class RouteModel(_Strict):
     """Where and how matched sessions are served."""
 
@@ -260,6 +289,7 @@ class RouteModel(_Strict):
     caps: CapsModel | None = None
     gateway_tools: GatewayToolsModel | None = None
     barge_in: BargeInModel | None = Field(None, description="barge-in handling (default: protect, 150 ms grace)")
+    handoff: HandoffModel | None = Field(None, description="mid-session handoff to other routes (docs/handoff.md)")
     media: Literal["auto", "direct", "terminate"] = Field(
         "auto",
         description="WebRTC media path: direct (browser ↔ upstream, gateway on the sideband), terminate (through the gateway), auto",

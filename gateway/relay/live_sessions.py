@@ -48,6 +48,15 @@ class LiveSessions:
         session.terminate(error)
         return True
 
+    def hand_off(self, session_id: str, to: str, reason: str) -> bool | str:
+        """Move one session held by this process to route ``to``: ``False`` when it is not here,
+        ``True`` when the switch started, else why not."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return False
+        refusal = session.request_handoff(to, reason)
+        return True if refusal is None else refusal
+
     def start(self) -> None:
         if self._ticker is None:
             self._ticker = asyncio.create_task(self._tick_forever(), name="relay-ticker")

@@ -44,6 +44,8 @@ class PullRelay:
         self._current: _Outbox | None = self._from_client
         self._pumps: list[asyncio.Task[None]] = []
         self._loose: set[asyncio.Task[None]] = set()
+        #: pumps of upstreams a handoff replaced (they end at their socket's next frame or close)
+        self._retired: list[asyncio.Task[None]] = []
 
     def to_client(self, frame: Frame) -> None:
         if self._current is None:
@@ -78,15 +80,29 @@ class PullRelay:
             asyncio.create_task(self._pump(self.upstream, self._from_upstream, self._upstream_item), name=f"upstream:{sid}"),
         ]
 
+    def replace_upstream(self, upstream: FrameSocket) -> bool:
+        """A new pump for ``upstream``; the old one stops at its next frame or close (which are ignored)."""
+        self.upstream = upstream
+        self._from_upstream = _Outbox()
+        sid = self.session.session_id
+        pump = asyncio.create_task(self._pump(upstream, self._from_upstream, self._upstream_item), name=f"upstream:{sid}")
+        if len(self._pumps) == 2:
+            self._retired.append(self._pumps[1])
+            self._pumps[1] = pump
+        else:
+            self._pumps.append(pump)
+        return True
+
     async def stop(self, *, grace: bool) -> None:
         pumps, self._pumps = self._pumps, []
         if grace:
             sending = [task for task, box in zip(pumps, (self._from_client, self._from_upstream)) if box.sending]
             if sending:
                 await asyncio.wait(sending, timeout=_GRACE_S)
-        for task in [*pumps, *self._loose]:
+        retired, self._retired = self._retired, []
+        for task in [*pumps, *retired, *self._loose]:
             task.cancel()
-        await asyncio.gather(*pumps, *self._loose, return_exceptions=True)
+        await asyncio.gather(*pumps, *retired, *self._loose, return_exceptions=True)
 
     # --- the pumps ---------------------------------------------------------------------------------
 
@@ -109,6 +125,8 @@ class PullRelay:
             await self._send(box)
             while not session.finished:
                 item = await source.receive()
+                if source is not self.client and source is not self.upstream:
+                    return  # an upstream a handoff replaced: what it still says is not the session's
                 self._current = box
                 try:
                     deliver(item)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from gateway.core.ports import Frame, PushSocket
+from gateway.core.ports import Closed, Frame, FrameSocket, PushSocket
 from gateway.relay.strategy import RelaySurface, moving_failed
 
 log = logging.getLogger("voice_gateway.relay")
@@ -31,11 +31,42 @@ class PushRelay:
         """Attach both sockets: frames queued in them flow now, later ones as they arrive."""
         try:
             if not self.session.finished:
-                self.upstream.attach(self.on_upstream_frame, self.session.upstream_closed, self.on_upstream_writable)
+                self._attach_upstream(self.upstream)
             if not self.session.finished:
                 self.client.attach(self.on_client_frame, self.session.client_closed, self.on_client_writable)
         except Exception as exc:
             moving_failed(self.session, "attach", exc)
+
+    def _attach_upstream(self, upstream: PushSocket) -> None:
+        """Frames, close and writability of ``upstream`` count only while it is the session's upstream."""
+
+        def on_frame(frame: Frame) -> None:
+            if upstream is self.upstream:
+                self.on_upstream_frame(frame)
+
+        def on_closed(closed: Closed) -> None:
+            if upstream is self.upstream:
+                self.session.upstream_closed(closed)
+
+        def on_writable(writable: bool) -> None:
+            if upstream is self.upstream:
+                self.on_upstream_writable(writable)
+
+        upstream.attach(on_frame, on_closed, on_writable)
+
+    def replace_upstream(self, upstream: FrameSocket) -> bool:
+        if not isinstance(upstream, PushSocket):
+            return False
+        old = self.upstream
+        self.upstream = upstream
+        self.to_upstream = upstream.send_now
+        try:
+            old.resume_reading()  # read on, so its closing handshake completes
+            self.client.resume_reading()
+            self._attach_upstream(upstream)
+        except Exception as exc:
+            moving_failed(self.session, "upstream", exc)
+        return True
 
     async def stop(self, *, grace: bool) -> None:
         """Read on after the end so both closing handshakes complete (later frames are dropped)."""

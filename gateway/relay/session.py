@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable, Final
 
 from gateway.core.errors import CloseCode, GatewayError, SlowClient, UpstreamDropped, UpstreamStalled
+from gateway.core.handoff import HandoffRequest, Trigger
 from gateway.core.kinds import SessionKind
 from gateway.core.lifecycle import SessionState, check_transition
 from gateway.core.observers import ClientNotified, Notify, SessionEnded, SessionInfo, Terminate, Verdict
@@ -16,6 +17,7 @@ from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.session import FORWARD, Emit, SessionCore
 from gateway.core.turns import TurnTracker
 from gateway.relay.failsafe import FailsafeObserver
+from gateway.relay.handoff import Closer, TargetOpener, run_handoff
 from gateway.relay.pull import PullRelay
 from gateway.relay.push import PushRelay, push_sockets
 from gateway.relay.strategy import Strategy, moving_failed
@@ -87,6 +89,7 @@ class RelaySession:
         clock: Callable[[], float],
         limits: RelayLimits = RelayLimits(),
         held_frames: list[Frame] | None = None,
+        opener: TargetOpener | None = None,
     ) -> None:
         self.info = info
         self.core = core
@@ -110,6 +113,12 @@ class RelaySession:
         self._due_timer: asyncio.TimerHandle | None = None
         self._due_at: float | None = None
         self.ended: SessionEnded | None = None
+        #: opens handoff targets (None: this session cannot move)
+        self.opener = opener
+        #: the gateway tool runner of the route serving the session now (a handoff replaces it)
+        self.tool_runner: Closer | None = None
+        self._strategy_in_use: Strategy | None = None
+        self._handoff_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -140,7 +149,7 @@ class RelaySession:
     async def run(self) -> SessionEnded:
         """Relay until the end; then close both sides, flush observer events, return the record."""
         self._move(SessionState.OPEN)
-        strategy = self._strategy()
+        strategy = self._strategy_in_use = self._strategy()
         self._to_client, self._to_upstream = strategy.to_client, strategy.to_upstream
         await self._deliver(self.clock(), with_tick=True)  # observers decide (caps, allowance) before any frame
         if await self._send_opening():
@@ -151,6 +160,7 @@ class RelaySession:
         finally:
             self._end(_ClientClosed(CloseCode.GOING_AWAY, "cancelled"))  # no-op unless we were cancelled
             cause = self._ended.result()
+            await self._stop_handoff()
             await strategy.stop(grace=isinstance(cause, _Terminated) and cause.reported)
             self._move(SessionState.CLOSING)
             self.ended = await self._finish(cause)
@@ -200,11 +210,14 @@ class RelaySession:
         """A frame from the upstream: forwarded untouched, or what the core emits instead."""
         now = self.clock()
         self._last_upstream = now
-        action = self.core.from_upstream(frame, now)
+        core = self.core
+        action = core.from_upstream(frame, now)
         if action is FORWARD:
             self._to_client(frame)
         else:
             self._emit(action)
+            if core.handoff is not None and core.handoff.requested is not None:
+                self._start_handoff()
         if self.core.due_at != self._due_at:
             self._schedule_due()
         probe = self.limits.delay_probe
@@ -235,6 +248,54 @@ class RelaySession:
     def end(self, error: GatewayError) -> None:
         """End the session with ``error`` (a strategy's failure, a cap, the operator); first cause wins."""
         self.terminate(error)
+
+    # --- handoff (gateway/relay/handoff.py does the I/O) -----------------------------------------
+
+    def request_handoff(self, to: str, reason: str, trigger: Trigger = Trigger.ADMIN) -> str | None:
+        """Move the session to route ``to``; returns why not (``None``: the switch is starting)."""
+        handoff = self.core.handoff
+        if handoff is None or self.opener is None:
+            return "this session's route allows no handoff"
+        if self.finished:
+            return "the session is ending"
+        refusal = handoff.request(HandoffRequest(to, reason[:200] or trigger.value, trigger))
+        if refusal is None:
+            self._start_handoff()
+        return refusal
+
+    def _start_handoff(self) -> None:
+        handoff, opener = self.core.handoff, self.opener
+        if handoff is None or opener is None or handoff.requested is None or self.finished:
+            return
+        if self._handoff_task is not None and not self._handoff_task.done():
+            return
+        request = handoff.begin()
+        if request is not None:
+            self._handoff_task = asyncio.create_task(run_handoff(self, opener, request), name=f"handoff:{self.session_id}")
+
+    async def _stop_handoff(self) -> None:
+        task = self._handoff_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+    def send_client(self, frame: Frame) -> None:
+        """Send a frame to the client through the strategy (in order with relayed frames)."""
+        self._to_client(frame)
+
+    def upstream_failed(self, exc: BaseException) -> None:
+        moving_failed(self, "upstream", exc)
+
+    def swap_upstream(self, upstream: FrameSocket) -> FrameSocket | None:
+        """Relay with ``upstream`` from now on; returns the old one (``None``: the strategy cannot use it)."""
+        strategy = self._strategy_in_use
+        if strategy is None or self.finished or not strategy.replace_upstream(upstream):
+            return None
+        old, self.upstream = self.upstream, upstream
+        self._to_upstream = strategy.to_upstream
+        self._last_upstream = self.clock()
+        return old
 
     # --- decisions the core takes in time ----------------------------------------------------------
 
@@ -270,6 +331,7 @@ class RelaySession:
         self._emit(self.core.tick(now))
         self._schedule_due()
         await self._deliver(now, with_tick=True)
+        self._start_handoff()
         self._lower_ceiling()
         if self.core.response_in_flight and now - self._last_upstream > self.limits.upstream_stall_s:
             self.terminate(UpstreamStalled())

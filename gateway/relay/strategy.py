@@ -18,7 +18,7 @@ import logging
 from typing import Protocol
 
 from gateway.core.errors import GatewayError, UpstreamDropped
-from gateway.core.ports import Closed, Frame
+from gateway.core.ports import Closed, Frame, FrameSocket
 
 log = logging.getLogger("voice_gateway.relay")
 
@@ -59,6 +59,12 @@ class Strategy(Protocol):
 
     async def stop(self, *, grace: bool) -> None:
         """Stop delivering; with ``grace``, frames being sent (an error the core reported) go out first."""
+
+    def replace_upstream(self, upstream: FrameSocket) -> bool:
+        """A handoff: move bytes with ``upstream`` from now on; the old one's frames and close are ignored.
+
+        ``False`` when this strategy cannot use that socket (the session stays on the old one).
+        """
 
 
 def moving_failed(session: RelaySurface, side: str, exc: BaseException) -> None:

@@ -25,6 +25,7 @@ from gateway.core.observers import (
     ClientNotified,
     ErrorSeen,
     GatewayFillerRequested,
+    HandedOff,
     InputCommitted,
     SessionEnded,
     SessionEvent,
@@ -164,6 +165,24 @@ class TelemetryObserver:
                 self._error(event)
             case ClientNotified():
                 self._notified(event)
+            case HandedOff():
+                self._handed_off(event)
+
+    def _handed_off(self, event: HandedOff) -> None:
+        """One session span across models: a ``handoff`` span event, and the model serving from now on."""
+        span = self._scope.session_span
+        attrs: dict[str, AttributeValue] = {
+            n.HANDOFF_FROM_ROUTE: event.from_route,
+            n.HANDOFF_TO_ROUTE: event.to_route,
+            n.HANDOFF_FROM_MODEL: event.from_model,
+            n.HANDOFF_TRIGGER: event.trigger,
+            n.HANDOFF_OK: event.ok,
+        }
+        if event.ok:
+            attrs[n.HANDOFF_TO_MODEL] = event.to_model
+            self._scope.genai_attrs[n.GEN_AI_RESPONSE_MODEL] = event.to_model
+            span.set_attribute(n.GEN_AI_RESPONSE_MODEL, event.to_model)
+        span.add_event(n.EV_HANDOFF, attrs, timestamp=self._scope.clock.ns(event.at))
 
     def _notified(self, event: ClientNotified) -> None:
         """Cap warnings the accounting observer had the relay send: a span event and a metric."""

@@ -125,6 +125,10 @@ async def run_handoff(relay: "RelaySession", opener: TargetOpener, request: Hand
     if relay.finished:
         await _close_quietly(opened.upstream, opened.runner)
         return
+    if not relay.can_relay(opened.upstream):
+        await _close_quietly(opened.upstream, opened.runner)
+        await _fail(relay, "The target's connection cannot be relayed by this session.")
+        return
     try:
         await _drain_old_response(relay)
         frames: list[Frame] = [*core.switch_to(opened.target)]
@@ -142,13 +146,13 @@ async def run_handoff(relay: "RelaySession", opener: TargetOpener, request: Hand
         await _close_quietly(opened.upstream, opened.runner)
         await _fail(relay, "The target dropped while taking over.")
         return
-    # synchronous from here to the swap: no frame of either side is handled in between
-    old_upstream = relay.swap_upstream(opened.upstream)
-    if old_upstream is None:
+    if relay.finished:
         await _close_quietly(opened.upstream, opened.runner)
-        await _fail(relay, "The target's connection cannot be relayed by this session.")
         return
+    # synchronous from here to the swap: no frame of either side is handled in between. The core
+    # completes first: a push socket hands over the target's queued frames while it is attached.
     relay.send_client(core.handoff_completed(relay.clock()))
+    old_upstream = relay.swap_upstream(opened.upstream)
     old_runner, relay.tool_runner = relay.tool_runner, opened.runner
     log.info("handoff completed", extra={"session_id": relay.session_id, "to": request.to, "upstream": opened.endpoint})
     await _close_quietly(old_upstream, old_runner)

@@ -80,18 +80,23 @@ class PullRelay:
             asyncio.create_task(self._pump(self.upstream, self._from_upstream, self._upstream_item), name=f"upstream:{sid}"),
         ]
 
-    def replace_upstream(self, upstream: FrameSocket) -> bool:
-        """A new pump for ``upstream``; the old one stops at its next frame or close (which are ignored)."""
+    def can_relay(self, upstream: FrameSocket) -> bool:
+        return True
+
+    def replace_upstream(self, upstream: FrameSocket) -> None:
+        """Send to ``upstream``; the old pump stops at its socket's next frame or close (which are ignored)."""
         self.upstream = upstream
         self._from_upstream = _Outbox()
+
+    def start_upstream(self) -> None:
+        """A new pump for the new upstream."""
         sid = self.session.session_id
-        pump = asyncio.create_task(self._pump(upstream, self._from_upstream, self._upstream_item), name=f"upstream:{sid}")
+        pump = asyncio.create_task(self._pump(self.upstream, self._from_upstream, self._upstream_item), name=f"upstream:{sid}")
         if len(self._pumps) == 2:
             self._retired.append(self._pumps[1])
             self._pumps[1] = pump
         else:
             self._pumps.append(pump)
-        return True
 
     async def stop(self, *, grace: bool) -> None:
         pumps, self._pumps = self._pumps, []

@@ -54,19 +54,25 @@ class PushRelay:
 
         upstream.attach(on_frame, on_closed, on_writable)
 
-    def replace_upstream(self, upstream: FrameSocket) -> bool:
-        if not isinstance(upstream, PushSocket):
-            return False
+    def can_relay(self, upstream: FrameSocket) -> bool:
+        return isinstance(upstream, PushSocket)
+
+    def replace_upstream(self, upstream: FrameSocket) -> None:
+        assert isinstance(upstream, PushSocket)
         old = self.upstream
         self.upstream = upstream
         self.to_upstream = upstream.send_now
         try:
             old.resume_reading()  # read on, so its closing handshake completes
             self.client.resume_reading()
-            self._attach_upstream(upstream)
         except Exception as exc:
             moving_failed(self.session, "upstream", exc)
-        return True
+
+    def start_upstream(self) -> None:
+        try:
+            self._attach_upstream(self.upstream)
+        except Exception as exc:
+            moving_failed(self.session, "upstream", exc)
 
     async def stop(self, *, grace: bool) -> None:
         """Read on after the end so both closing handshakes complete (later frames are dropped)."""

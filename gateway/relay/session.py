@@ -287,14 +287,20 @@ class RelaySession:
     def upstream_failed(self, exc: BaseException) -> None:
         moving_failed(self, "upstream", exc)
 
-    def swap_upstream(self, upstream: FrameSocket) -> FrameSocket | None:
-        """Relay with ``upstream`` from now on; returns the old one (``None``: the strategy cannot use it)."""
+    def can_relay(self, upstream: FrameSocket) -> bool:
+        """Whether this session's strategy can move bytes with ``upstream`` (checked before a switch commits)."""
         strategy = self._strategy_in_use
-        if strategy is None or self.finished or not strategy.replace_upstream(upstream):
-            return None
+        return strategy is not None and strategy.can_relay(upstream)
+
+    def swap_upstream(self, upstream: FrameSocket) -> FrameSocket:
+        """Relay with ``upstream`` from now on (what it queued may flow before this returns); returns the old one."""
+        strategy = self._strategy_in_use
+        assert strategy is not None
         old, self.upstream = self.upstream, upstream
-        self._to_upstream = strategy.to_upstream
         self._last_upstream = self.clock()
+        strategy.replace_upstream(upstream)
+        self._to_upstream = strategy.to_upstream
+        strategy.start_upstream()
         return old
 
     # --- decisions the core takes in time ----------------------------------------------------------

@@ -60,11 +60,15 @@ class Strategy(Protocol):
     async def stop(self, *, grace: bool) -> None:
         """Stop delivering; with ``grace``, frames being sent (an error the core reported) go out first."""
 
-    def replace_upstream(self, upstream: FrameSocket) -> bool:
-        """A handoff: move bytes with ``upstream`` from now on; the old one's frames and close are ignored.
+    def can_relay(self, upstream: FrameSocket) -> bool:
+        """Whether :meth:`replace_upstream` can move bytes with ``upstream`` (push mode needs a push socket)."""
 
-        ``False`` when this strategy cannot use that socket (the session stays on the old one).
-        """
+    def replace_upstream(self, upstream: FrameSocket) -> None:
+        """A handoff: send to ``upstream`` from now on (``to_upstream`` is rebound); the old one's frames and
+        close are ignored. Nothing is read from it until :meth:`start_upstream`."""
+
+    def start_upstream(self) -> None:
+        """Deliver the new upstream's frames (those it queued may be handled before this returns)."""
 
 
 def moving_failed(session: RelaySurface, side: str, exc: BaseException) -> None:

@@ -19,7 +19,6 @@ from tests.integration.test_caps_e2e import (
     PCM_BYTES_PER_S,
     Recorder,
     client_for,
-    redis_prefix,  # noqa: F401 - fixture
     session_records,
     store_env,
     write_policy,
@@ -121,7 +120,7 @@ def _price_micros(model: str, audio_in_bytes: int, audio_out_bytes: int) -> int:
 
 
 async def test_admin_handoff_moves_the_conversation_and_bills_each_model_at_its_price(
-    gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str  # noqa: F811
+    gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
     """The operator moves a live session to the mini route: the client gets gateway.handoff and keeps talking on the
     same socket; the target got the client's instructions and the earlier turns; the record lists both models priced apart."""
@@ -165,7 +164,7 @@ def _first_reply(rec: Recorder) -> str:
 
 
 async def test_spend_share_downgrades_to_the_cheaper_route_without_ending_the_session(
-    gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str  # noqa: F811
+    gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
     """A route with a $0.01 cap hands off to mini at 30% of it: gateway.handoff (trigger spend), then replies keep coming."""
     gw = _start(
@@ -194,7 +193,7 @@ async def test_spend_share_downgrades_to_the_cheaper_route_without_ending_the_se
 
 
 async def test_unreachable_target_leaves_the_session_where_it_was(
-    gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str  # noqa: F811
+    gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
     """A target whose endpoint does not answer: gateway.handoff status failed, and the old model keeps answering."""
     gw = _start(gateway_factory, emulator, tmp_path, redis_url, redis_prefix)
@@ -217,7 +216,7 @@ async def test_unreachable_target_leaves_the_session_where_it_was(
 
 
 async def test_audio_sent_during_the_switch_arrives_complete_and_in_order(
-    gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str  # noqa: F811
+    gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
     """Audio streamed at real-time pace across a switch: what the old and the new upstream received, concatenated,
     is exactly what the client sent (no frame lost, duplicated or reordered)."""
@@ -245,7 +244,7 @@ async def test_audio_sent_during_the_switch_arrives_complete_and_in_order(
 
 
 async def test_the_model_transfers_the_conversation_with_the_gateway_tool(
-    gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str  # noqa: F811
+    gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
     """The model calls transfer(to=mini): the client never sees the call, gets gateway.handoff, and the new model speaks."""
     gw = _start(gateway_factory, emulator, tmp_path, redis_url, redis_prefix)

@@ -430,3 +430,10 @@ def test_ids_never_repeat_and_keep_the_apis_shape() -> None:
     made = [ids.new("event") for _ in range(70_000)]
     assert len(set(made)) == len(made) and all(ID.match(i) for i in made[:: 997])
     assert Ids(9).new("resp") == Ids(9).new("resp") != Ids(10).new("resp")
+
+
+def test_beta_transcription_session_update_is_refused() -> None:
+    """A beta client's transcription_session.update asks for a transcription session: not available on translation."""
+    with pytest.raises(NotServedByKind) as err:
+        bridge(dialect=Dialect.BETA).to_upstream({"type": "transcription_session.update", "session": {}})
+    assert err.value.param == "session.type"

@@ -61,6 +61,8 @@ class AccountingObserver:
         self._prices = prices
         self._flusher = flusher
         self._wall = wall
+        #: finished replies whose usage is metered (stamps the allowance, so the core knows it is current)
+        self._responses_metered = 0
 
     async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
         verdict = self._on_event(event, stats)
@@ -80,6 +82,7 @@ class AccountingObserver:
                 meter.reprice(served)
         elif isinstance(event, ResponseDone):
             meter.on_response_usage(event.usage)
+            self._responses_metered += 1
             return self._decide(event.at, stats, flush=True)
         elif isinstance(event, TranscriptionCompleted):
             meter.on_transcription_usage(event.usage)
@@ -138,7 +141,12 @@ class AccountingObserver:
         tokens = affordable_output_tokens(micros, meter.pricing)
         if tokens is None:
             return None
-        return ResponseAllowance(max_output_tokens=tokens, remaining_micros=micros, by_budget=by_budget)
+        return ResponseAllowance(
+            max_output_tokens=tokens,
+            remaining_micros=micros,
+            by_budget=by_budget,
+            responses_metered=self._responses_metered,
+        )
 
     async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None:
         live = self.live

@@ -82,6 +82,14 @@ class BridgedCore:
         emit.to_client += [encode(e) for e in self.bridge.poll(now)]
         return emit
 
+    @property
+    def awaiting_metering(self) -> bool:
+        """The relay's surface of a core: mapped events are decided at once here, so the inner core holds nothing."""
+        return self.core.awaiting_metering
+
+    def release_awaiting(self, now: float) -> Emit:
+        return self.core.release_awaiting(now)
+
     # --- upstream → client ------------------------------------------------------------------------
 
     def from_upstream(self, data: Frame, now: float) -> Action:

@@ -46,6 +46,9 @@ class ResponseAllowance:
     remaining_micros: int
     #: the tenant's budget is the nearest limit (else the session's cost cap)
     by_budget: bool
+    #: how many finished responses (``response.done``) this allowance has paid for; below
+    #: ``SessionStats.responses`` it is stale: a reply ended whose cost it does not count yet
+    responses_metered: int = 0
 
 
 @dataclass(slots=True)

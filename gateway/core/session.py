@@ -36,7 +36,7 @@ from gateway.core.errors import (
     RetiredParameter,
     UnknownEventType,
 )
-from gateway.core.frames import Reading, dumps, encode, read_client, read_upstream
+from gateway.core.frames import Reading, dumps, encode, event_type_of, read_client, read_upstream
 from gateway.core.handoff import TRANSFER_TOOL, Handoff, HandoffRules, Trigger
 from gateway.core.jsontypes import JsonObject
 from gateway.core.kinds import Dialect, SessionKind
@@ -155,6 +155,8 @@ class SessionCore:
         self._transcribing: set[str] = set()
         self._last_translation_out = -1e9
         self._rewrite_model = bool(requested_model and served_model and requested_model != served_model)
+        #: client frames held until the observers have metered a finished reply (see :meth:`from_client`)
+        self._waiting: list[Frame] = []
         #: a direct-media call: audio is measured from the sideband's VAD and playout events
         self.media = DirectMediaMeter() if direct_media else None
         #: barge-in protection of a voice-agent session (None: off); on a direct call the upstream plays the audio
@@ -352,12 +354,46 @@ class SessionCore:
     # --- client → upstream -------------------------------------------------------------------------
 
     def from_client(self, data: Frame, now: float) -> Action:
-        """Decide what to do with one frame from the client (held, in order, while a handoff switches upstreams)."""
+        """Decide what to do with one frame from the client (held, in order, while a handoff switches upstreams).
+
+        A ``response.create`` that arrives after a reply ended but before the observers metered that
+        reply's usage (the allowance is stale: the shared tick has not run yet) is held, with every client
+        frame after it, until the relay has delivered the pending events and calls :meth:`release_awaiting`:
+        the decision to let a reply start is taken on what the session has really spent.
+        """
         handoff = self.handoff
         if handoff is not None and handoff.holding:
             handoff.hold(data)
             return Emit()
+        if self._waiting or (self._allowance_stale() and _is_response_create(data)):
+            self._waiting.append(data)
+            return Emit()
         return self._from_client(data, now)
+
+    @property
+    def awaiting_metering(self) -> bool:
+        """Client frames wait for the observers to meter a finished reply (the relay calls :meth:`release_awaiting`)."""
+        return bool(self._waiting)
+
+    def release_awaiting(self, now: float) -> Emit:
+        """Decide the held client frames in order, on the allowance as it is now (stale or not: held once only)."""
+        waiting, self._waiting = self._waiting, []
+        out = Emit()
+        for frame in waiting:
+            action = self._from_client(frame, now)
+            if action is FORWARD:
+                out.to_upstream.append(frame)
+                continue
+            out.to_upstream.extend(action.to_upstream)
+            out.to_client.extend(action.to_client)
+            if action.close is not None:
+                out.close = action.close
+                break
+        return out
+
+    def _allowance_stale(self) -> bool:
+        allowance = self.stats.response_allowance
+        return allowance is not None and allowance.responses_metered < self.stats.responses
 
     def _from_client(self, data: Frame, now: float) -> Action:
         refused = self.admit_client_frame(data, now)
@@ -685,6 +721,10 @@ class SessionCore:
         self.stats.audio_out_bytes_since_usage = 0
         if response_id == self._response_id or not response_id:
             self._response_id = None
+
+
+def _is_response_create(data: Frame) -> bool:
+    return isinstance(data, str) and event_type_of(data) == "response.create"
 
 
 def _str(obj: object, key: str) -> str | None:

@@ -119,6 +119,10 @@ class RelaySession:
         self.tool_runner: Closer | None = None
         self._strategy_in_use: Strategy | None = None
         self._handoff_task: asyncio.Task[None] | None = None
+        #: one delivery to observers at a time (the tick, a held reply's release, the end), so each sees events in order
+        self._delivering = asyncio.Lock()
+        #: delivers pending events, then lets the core decide the client frames it holds (see ``client_frame``)
+        self._release: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -204,7 +208,22 @@ class RelaySession:
             self._to_upstream(frame)
         else:
             self._emit(action)
+        if self.core.awaiting_metering and self._release is None:
+            self._release = asyncio.create_task(self._release_held())
         self._schedule_due()
+
+    async def _release_held(self) -> None:
+        """A reply asked for before the last one was metered: meter it now (not at the next tick), then decide."""
+        try:
+            await self._deliver(self.clock(), with_tick=False)
+            if not self.finished:
+                self._emit(self.core.release_awaiting(self.clock()))
+        except Exception as exc:  # noqa: BLE001 - a failed send ends the session like any other
+            moving_failed(self, "upstream", exc)
+        finally:
+            self._release = None
+        if self.core.awaiting_metering and not self.finished:  # held again while this one ran
+            self._release = asyncio.create_task(self._release_held())
 
     def upstream_frame(self, frame: Frame) -> None:
         """A frame from the upstream: forwarded untouched, or what the core emits instead."""
@@ -353,6 +372,10 @@ class RelaySession:
             task.add_done_callback(self._background.discard)
 
     async def _deliver(self, now: float, *, with_tick: bool, closing: bool = False) -> None:
+        async with self._delivering:
+            await self._deliver_now(now, with_tick=with_tick, closing=closing)
+
+    async def _deliver_now(self, now: float, *, with_tick: bool, closing: bool) -> None:
         events = self.core.take_events()
         turns = self._turns
         if turns is not None:
@@ -421,6 +444,9 @@ class RelaySession:
             )
         for task in list(self._background):
             task.cancel()
+        if self._release is not None:  # not cancelled: it may be handing a reply's usage to the observers
+            with contextlib.suppress(Exception):
+                await self._release
         if self._due_timer is not None:
             self._due_timer.cancel()
         ended = SessionEnded(

@@ -132,7 +132,8 @@ def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
     started: list[GatewayProcess] = []
 
     def start(
-        *, env: dict[str, str] | None = None, keys: list[str] | None = None, port: int | None = None, workers: int = 1
+        *, env: dict[str, str] | None = None, keys: list[str] | None = None, port: int | None = None, workers: int = 1,
+        start_timeout_s: float | None = None,
     ) -> GatewayProcess:
         key = f"vg_test_{secrets.token_hex(8)}"
         all_keys = [key, *(keys or [])]
@@ -152,7 +153,8 @@ def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
             env=process_env, extra_keys=keys or [], tls="VOICE_GATEWAY_TLS_CERTFILE" in process_env, workers=workers,
         )
         started.append(gw)
-        return gw.start(timeout_s=START_TIMEOUT_S * workers)  # each worker imports the app on its own
+        # a test may ask for longer than the default (a topology of six Redis servers starting next to it)
+        return gw.start(timeout_s=max(start_timeout_s or 0.0, START_TIMEOUT_S) * workers)  # each worker imports the app on its own
 
     yield start
     for gw in started:

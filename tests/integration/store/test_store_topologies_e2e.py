@@ -14,14 +14,6 @@ from tests.integration.test_caps_e2e import long_reply_emulator  # noqa: F401 - 
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-#: known regression, open in issue #21: these passed when written, and fail on main after the wave's later merges
-#: (budget-aware responses, one handshake service, stores behind ports): after the master fails over, the first
-#: handshake is refused — 402 on the Cluster (the tenant's spend reads above its budget) and 401 on Sentinel (the
-#: key is not found) — where it should be admitted. Kept running (not skipped) so a fix shows as XPASS.
-_FAILOVER_REGRESSION = pytest.mark.xfail(
-    strict=False, reason="issue #21: first handshake after a master failover is refused (402 Cluster / 401 Sentinel)"
-)
-
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
@@ -41,7 +33,6 @@ def sentinel(tmp_path: Path) -> Iterator[SentinelGroup]:
         topology.stop()
 
 
-@_FAILOVER_REGRESSION
 async def test_cluster_master_failover_mid_session(
     gateway_factory: GatewayFactory, long_reply_emulator: object, cluster: Cluster
 ) -> None:
@@ -54,7 +45,6 @@ async def test_cluster_master_failover_mid_session(
     print(f"\nRedis Cluster failover: {timings}")
 
 
-@_FAILOVER_REGRESSION
 async def test_sentinel_master_failover_mid_session(
     gateway_factory: GatewayFactory, long_reply_emulator: object, sentinel: SentinelGroup
 ) -> None:

@@ -93,7 +93,23 @@ class Node:
 
 
 def _server_args(port: int) -> list[str]:
-    return ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"]
+    return [
+        "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no",
+        # a replica's first full sync starts at once (Redis waits 5 s by default for more replicas to join it)
+        "--repl-diskless-sync-delay", "0",
+    ]
+
+
+def replicas_in_sync(master: Node, expected: int) -> bool:
+    """``expected`` replicas are ``online`` (their first full sync done) and have acknowledged every write so far.
+
+    A replica only *connected* (``wait_bgsave``, ``send_bulk``) holds none of the master's data: a master killed
+    then leaves a promoted replica that has never seen the keys written before (issue #21: the Sentinel 401).
+    """
+    info = master.client(decode=True).info("replication")
+    offset = int(info["master_repl_offset"])
+    replicas = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+    return len(replicas) == expected and all(r["state"] == "online" and int(r["offset"]) >= offset for r in replicas)
 
 
 @dataclass
@@ -124,6 +140,8 @@ class Cluster:
             check=True, capture_output=True, timeout=60,
         )
         _wait(self.healthy, 30, "cluster_state:ok on every node")
+        for master in self.masters():
+            _wait(lambda m=master: replicas_in_sync(m, 1), 30, f"the replica of {master.port} in sync")
         return self
 
     def healthy(self) -> bool:
@@ -195,7 +213,7 @@ class SentinelGroup:
             node.start(binary, *_server_args(node.port), *extra)
         for node in self.servers:
             _wait(lambda n=node: n.client().ping(), 10, f"redis {node.port}")
-        _wait(lambda: master.client().info("replication")["connected_slaves"] == 2, 20, "two replicas in sync")
+        _wait(lambda: replicas_in_sync(master, 2), 20, "two replicas in sync")
         self.sentinels = [Node(_free_port(), self.root / f"sentinel{i}") for i in range(3)]
         for node in self.sentinels:
             node.workdir.mkdir(parents=True, exist_ok=True)

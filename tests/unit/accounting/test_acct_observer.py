@@ -209,3 +209,15 @@ async def test_session_record_counts_interruptions(memory_service: AccountingSer
     await obs.on_end(SessionEnded(at=3.0, reason="client_closed", client_close_code=1000), end_stats)
     (record,) = await svc.recent_records(5)
     assert record["interruptions"] == "2"
+
+
+async def test_allowance_says_how_many_finished_replies_it_counts(memory_service: AccountingService) -> None:
+    """The allowance is stamped with the replies metered so far, so the core can tell a stale one from a current one."""
+    obs = memory_service.observer_factory.create(info(caps=Caps(max_cost_micros=500_000)), now=0.0)
+    s = stats(at=0.1)
+    await obs.on_tick(0.1, s)
+    assert s.response_allowance is not None and s.response_allowance.responses_metered == 0
+    for n in (1, 2):
+        done = ResponseDone(at=n, response_id=f"resp_{n}", status="completed", usage=SPEC_USAGE)
+        await obs.on_event(done, s)
+        assert s.response_allowance is not None and s.response_allowance.responses_metered == n

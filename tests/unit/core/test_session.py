@@ -353,3 +353,52 @@ def test_saved_prompt_field_is_refused_after_its_shutdown() -> None:
         assert isinstance(action, Emit) and not action.to_upstream
     passed = core.from_client(_text({"type": "response.create", "response": {"prompt": None}}), 0.0)
     assert isinstance(passed, Emit) and passed.to_upstream and not passed.to_client
+
+
+def _reply_done(core: SessionCore, now: float) -> None:
+    core.from_upstream(_text({"type": "response.created", "response": {"id": "resp_1"}}), now)
+    core.from_upstream(_text({"type": "response.done", "response": {"id": "resp_1", "status": "completed"}}), now)
+
+
+def test_a_reply_asked_before_the_last_one_is_metered_waits_with_what_follows() -> None:
+    """After response.done, a response.create (and every frame after it) is held until release_awaiting; the stale
+    allowance never lets it through, the fresh one decides it, and the held frames go on in order."""
+    core = _core()
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=150, remaining_micros=9_600, by_budget=False)
+    _reply_done(core, 1.0)
+    assert not core.awaiting_metering and core.from_client(_append(), 1.0) is FORWARD  # audio is not held on its own
+    held = core.from_client(_text({"type": "response.create"}), 1.1)
+    assert isinstance(held, Emit) and held.to_upstream == held.to_client == [] and core.awaiting_metering
+    assert core.from_client(_append(480), 1.1) == Emit()  # behind the held reply, in order
+    core.stats.response_allowance = ev.ResponseAllowance(
+        max_output_tokens=20, remaining_micros=1_280, by_budget=False, responses_metered=1
+    )
+    out = core.release_awaiting(1.2)
+    assert not core.awaiting_metering and out.close is None
+    assert orjson.loads(out.to_upstream[0])["response"] == {"max_output_tokens": 20}
+    assert out.to_upstream[1] == _append(480)
+    assert core.from_client(_text({"type": "response.create"}), 1.3) != Emit()  # current allowance: not held
+
+
+def test_a_held_reply_is_refused_when_the_metered_reply_used_up_the_cap() -> None:
+    """The reply that just ended reached the cap: the held response.create is refused, never sent upstream."""
+    core = _core()
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=150, remaining_micros=9_600, by_budget=False)
+    _reply_done(core, 1.0)
+    core.from_client(_text({"type": "response.create", "event_id": "r2"}), 1.1)
+    core.from_client(_append(480), 1.1)
+    core.stats.response_allowance = ev.ResponseAllowance(
+        max_output_tokens=0, remaining_micros=-96, by_budget=False, responses_metered=1
+    )
+    out = core.release_awaiting(1.2)
+    assert out.to_upstream == [] and out.close is not None and out.close.close_code == 4100
+    (error,) = _errors(out)
+    assert error["error"]["code"] == "session_cost_cap_reached" and error["error"]["event_id"] == "r2"
+
+
+def test_no_allowance_means_nothing_is_held() -> None:
+    """Without a cost cap or budget (no allowance) a reply right after response.done goes straight on."""
+    core = _core()
+    _reply_done(core, 1.0)
+    action = core.from_client(_text({"type": "response.create"}), 1.1)
+    assert isinstance(action, Emit) and len(action.to_upstream) == 1 and not core.awaiting_metering

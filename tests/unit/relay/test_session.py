@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
+
+from gateway.core.errors import CostCapReached
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
-from gateway.core.observers import ResponseCreated, SessionEnded, SessionEvent, SessionInfo, SessionStats, Verdict
+from gateway.core.observers import (
+    ResponseAllowance,
+    ResponseCreated,
+    ResponseDone,
+    SessionEnded,
+    SessionEvent,
+    SessionInfo,
+    SessionStats,
+    Terminate,
+    Verdict,
+)
 from gateway.core.ports import Closed
 from gateway.core.routing import Route, RouteDecision
 from gateway.core.session import SessionCore
@@ -86,3 +99,63 @@ async def test_the_surface_forwards_untouched_and_ends_on_a_close() -> None:
     assert relay.finished
     ended = await asyncio.wait_for(task, 5)
     assert (ended.reason, ended.client_close_code, upstream.closed) == ("client_closed", 1001, (1001, "away"))
+
+
+class CapObserver(Recorder):
+    """Like the accounting observer: metering a finished reply leaves the allowance it pays for (nothing → Terminate)."""
+
+    def __init__(self, left_after_reply: int) -> None:
+        super().__init__()
+        self.left_after_reply = left_after_reply
+
+    async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        await super().on_event(event, stats)
+        if isinstance(event, ResponseDone):
+            stats.response_allowance = ResponseAllowance(self.left_after_reply, self.left_after_reply * 64, False, 1)
+            if self.left_after_reply < 1:
+                return Terminate(CostCapReached())
+        return None
+
+
+def _capped_relay(left_after_reply: int) -> tuple[RelaySession, PushMem, PushMem, CapObserver]:
+    client, upstream, clock, observer = PushMem(), PushMem(), Clock(), CapObserver(left_after_reply)
+    relay = _relay(client, upstream, clock, SessionKind.REALTIME, observer)
+    relay.core.stats.response_allowance = ResponseAllowance(150, 9_600, False, 0)
+    return relay, client, upstream, observer
+
+
+_DONE = '{"type":"response.done","response":{"id":"resp_1","status":"completed"}}'
+_CREATE = '{"type":"response.create"}'
+
+
+async def test_a_reply_asked_right_after_the_last_one_is_decided_on_its_cost_not_at_the_next_tick() -> None:
+    """response.done then at once response.create, before any tick: the relay meters the finished reply first; it
+    reached the cap, so the second reply never goes upstream and the session ends with the cap's error."""
+    relay, client, upstream, _observer = _capped_relay(left_after_reply=0)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    relay.upstream_frame('{"type":"response.created","response":{"id":"resp_1"}}')
+    relay.upstream_frame(_DONE)
+    relay.client_frame(_CREATE)
+    relay.client_frame('{"type":"input_audio_buffer.append","audio":"AAAA"}')
+    ended = await asyncio.wait_for(task, 5)
+    assert not any("response.create" in str(f) for f in upstream.sent)
+    assert (ended.reason, ended.client_close_code) == ("session_cost_cap_reached", 4100)
+
+
+async def test_a_held_reply_goes_on_with_what_followed_once_metered() -> None:
+    """With money left after the finished reply, the held response.create goes upstream clamped, then the audio after it."""
+    relay, client, upstream, _observer = _capped_relay(left_after_reply=20)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    relay.upstream_frame('{"type":"response.created","response":{"id":"resp_1"}}')
+    relay.upstream_frame(_DONE)
+    relay.client_frame(_CREATE)
+    append = '{"type":"input_audio_buffer.append","audio":"AAAA"}'
+    relay.client_frame(append)
+    assert upstream.sent[-1:] != [append]  # held behind the reply
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert orjson.loads(upstream.sent[-2])["response"] == {"max_output_tokens": 20} and upstream.sent[-1] == append
+    client.push(Closed(1000))
+    await asyncio.wait_for(task, 5)

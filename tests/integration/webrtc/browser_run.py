@@ -17,12 +17,14 @@ import sys
 import threading
 import time
 import wave
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from gateway.emulator import start_emulator
+from gateway.emulator import EmulatorHandle, start_emulator
 from tests.integration.conftest import UPSTREAM_TEST_KEY, GatewayProcess, free_port
 from tests.integration.telemetry.conftest import Received, _handler
 from tests.integration.webrtc.cdp import Browser, chromium_path
@@ -30,6 +32,11 @@ from tests.support.audio import silence, speech
 
 KEY = "vg_webrtc_browser_test_key_0123456789"
 SESSION_ID_ATTR = "voice_gateway.session.id"
+#: the page's agent route has heard a whole turn: audio, a transcript, the spend and the end of playback
+AGENT_TURN_DONE = (
+    "demo.output.activeMs >= 400 && demo.transcript.length > 0 && demo.spend && demo.spend.spend_micros > 0"
+    " && demo.events.includes('output_audio_buffer.stopped')"
+)
 
 
 def write_wav(path: Path, pcm: bytes) -> Path:
@@ -41,11 +48,26 @@ def write_wav(path: Path, pcm: bytes) -> Path:
     return path
 
 
-def start_receiver() -> tuple[str, Received, ThreadingHTTPServer]:
+@contextmanager
+def otlp_receiver() -> Iterator[tuple[str, Received]]:
+    """An OTLP/HTTP receiver on a free port (its URL and what it received); shut down on exit."""
     received = Received()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(received))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}", received, server
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+
+
+@asynccontextmanager
+async def paced_emulator() -> AsyncIterator[EmulatorHandle]:
+    """The in-process emulator paced like the real service, with short replies; closed on exit."""
+    emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1200, chunk_ms=100, pace=True, asr_ms=50)
+    try:
+        yield emulator
+    finally:
+        await emulator.close()
 
 
 def start_gateway(workdir: Path, name: str, upstream_url: str, otlp_url: str | None = None, **extra: str) -> GatewayProcess:
@@ -73,6 +95,39 @@ def start_gateway(workdir: Path, name: str, upstream_url: str, otlp_url: str | N
     return gateway.start()
 
 
+@contextmanager
+def running_gateway(
+    workdir: Path,
+    name: str,
+    upstream_url: str,
+    otlp_url: str | None = None,
+    *,
+    on_stopped: Callable[[GatewayProcess], None] | None = None,
+    **extra: str,
+) -> Iterator[GatewayProcess]:
+    """:func:`start_gateway`, stopped on exit (then ``on_stopped``, e.g. to keep its log's tail)."""
+    gateway = start_gateway(workdir, name, upstream_url, otlp_url, **extra)
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+        if on_stopped is not None:
+            on_stopped(gateway)
+
+
+@asynccontextmanager
+async def demo_page(chromium: str, workdir: Path, gateway: GatewayProcess, name: str, wav: Path) -> AsyncIterator[Browser]:
+    """Headless Chromium (profile ``browser-<name>``, microphone playing ``wav``) on the gateway's /demo page."""
+    browser: Browser | None = None
+    try:
+        browser = await Browser.launch(chromium, wav, workdir / f"browser-{name}")
+        await browser.goto(f"{gateway.http_url}/demo")
+        yield browser
+    finally:
+        if browser is not None:
+            await browser.close()
+
+
 async def run_route(browser: Browser, route: str, until_js: str, timeout: float) -> dict[str, Any]:
     """Start a call on the page, wait for the condition, stop; return the page's state."""
     await browser.evaluate(f"window.demoStart({json.dumps(route)})", timeout=30)
@@ -89,6 +144,11 @@ def spans_of(received: Received) -> list[dict[str, Any]]:
         attrs = {a.key: a.value.string_value for a in span.attributes if a.value.HasField("string_value")}
         out.append({"name": span.name, "session_id": attrs.get(SESSION_ID_ATTR)})
     return out
+
+
+def wait_for_turn_span(received: Received, session_id: object) -> None:
+    """Until the receiver holds a ``realtime.turn`` span of the session (15 s at most)."""
+    received.wait_for(lambda r: any(s["name"] == "realtime.turn" and s["session_id"] == session_id for s in spans_of(r)), 15)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -108,34 +168,22 @@ def pair_onsets(inputs: list[float], outputs: list[float], window_ms: float = 90
 
 async def scenario_routes(chromium: str, workdir: Path, results: dict[str, Any]) -> None:
     """Agent, transcription and translation calls through one gateway, traced to an OTLP receiver."""
-    otlp_url, received, server = start_receiver()
-    emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1200, chunk_ms=100, pace=True, asr_ms=50)
-    gateway = start_gateway(workdir, "routes", emulator.url, otlp_url)
-    browser: Browser | None = None
-    try:
-        wav = write_wav(workdir / "speech.wav", silence(800) + speech(1400) + silence(2300))
-        browser = await Browser.launch(chromium, wav, workdir / "browser-routes")
-        await browser.goto(f"{gateway.http_url}/demo")
-        results["agent"] = await run_route(
-            browser, "agent",
-            "demo.output.activeMs >= 400 && demo.transcript.length > 0 && demo.spend && demo.spend.spend_micros > 0"
-            " && demo.events.includes('output_audio_buffer.stopped')",
-            40,
-        )
-        results["transcription"] = await run_route(browser, "transcription", "demo.userTranscript.length > 0", 30)
-        results["translation"] = await run_route(
-            browser, "translation", "demo.transcript.length > 0 && demo.output.activeMs >= 200", 30
-        )
-        agent_id = results["agent"].get("sessionId")
-        received.wait_for(lambda r: any(s["name"] == "realtime.turn" and s["session_id"] == agent_id for s in spans_of(r)), 15)
-        results["spans"] = spans_of(received)
-    finally:
-        if browser is not None:
-            await browser.close()
-        gateway.stop()
-        await emulator.close()
-        server.shutdown()
+
+    def keep_log(gateway: GatewayProcess) -> None:
         results["gateway_log_tail"] = gateway.log_text()[-3000:]
+
+    with otlp_receiver() as (otlp_url, received):
+        async with paced_emulator() as emulator:
+            with running_gateway(workdir, "routes", emulator.url, otlp_url, on_stopped=keep_log) as gateway:
+                wav = write_wav(workdir / "speech.wav", silence(800) + speech(1400) + silence(2300))
+                async with demo_page(chromium, workdir, gateway, "routes", wav) as browser:
+                    results["agent"] = await run_route(browser, "agent", AGENT_TURN_DONE, 40)
+                    results["transcription"] = await run_route(browser, "transcription", "demo.userTranscript.length > 0", 30)
+                    results["translation"] = await run_route(
+                        browser, "translation", "demo.transcript.length > 0 && demo.output.activeMs >= 200", 30
+                    )
+                    wait_for_turn_span(received, results["agent"].get("sessionId"))
+                    results["spans"] = spans_of(received)
 
 
 def direct_media(emulator: Any) -> dict[str, str]:
@@ -145,80 +193,53 @@ def direct_media(emulator: Any) -> dict[str, str]:
 
 async def scenario_direct(chromium: str, workdir: Path, results: dict[str, Any]) -> None:
     """Direct media: a voice-agent turn heard from the emulator's peer connection, traced and metered by the gateway."""
-    otlp_url, received, server = start_receiver()
-    emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1200, chunk_ms=100, pace=True, asr_ms=50)
-    gateway = start_gateway(workdir, "direct", emulator.url, otlp_url, **direct_media(emulator))
-    browser: Browser | None = None
-    try:
-        wav = write_wav(workdir / "speech-direct.wav", silence(800) + speech(1400) + silence(2300))
-        browser = await Browser.launch(chromium, wav, workdir / "browser-direct")
-        await browser.goto(f"{gateway.http_url}/demo")
-        state = await run_route(
-            browser, "agent",
-            "demo.output.activeMs >= 400 && demo.transcript.length > 0 && demo.spend && demo.spend.spend_micros > 0"
-            " && demo.events.includes('output_audio_buffer.stopped')",
-            40,
-        )
-        calls = list(emulator.calls.calls.values())
-        state["upstream_calls"] = [{"transport": c.transport, "sidebands_seen": c.sidebands_seen, "ended_by": c.ended_by} for c in calls]
-        session_id = state.get("sessionId")
-        received.wait_for(lambda r: any(s["name"] == "realtime.turn" and s["session_id"] == session_id for s in spans_of(r)), 15)
-        state["spans"] = [s for s in spans_of(received) if s["session_id"] == session_id]
-        results["direct"] = state
-    finally:
-        if browser is not None:
-            await browser.close()
-        gateway.stop()
-        await emulator.close()
-        server.shutdown()
+
+    def keep_log(gateway: GatewayProcess) -> None:
         results["direct_gateway_log_tail"] = gateway.log_text()[-3000:]
+
+    with otlp_receiver() as (otlp_url, received):
+        async with paced_emulator() as emulator:
+            with running_gateway(workdir, "direct", emulator.url, otlp_url, on_stopped=keep_log, **direct_media(emulator)) as gateway:
+                wav = write_wav(workdir / "speech-direct.wav", silence(800) + speech(1400) + silence(2300))
+                async with demo_page(chromium, workdir, gateway, "direct", wav) as browser:
+                    state = await run_route(browser, "agent", AGENT_TURN_DONE, 40)
+                    calls = list(emulator.calls.calls.values())
+                    state["upstream_calls"] = [{"transport": c.transport, "sidebands_seen": c.sidebands_seen, "ended_by": c.ended_by} for c in calls]
+                    session_id = state.get("sessionId")
+                    wait_for_turn_span(received, session_id)
+                    state["spans"] = [s for s in spans_of(received) if s["session_id"] == session_id]
+                    results["direct"] = state
 
 
 async def scenario_direct_cap(chromium: str, workdir: Path, results: dict[str, Any]) -> None:
     """Direct media with a tiny cost cap: the gateway hangs the call up through the calls API."""
-    emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1200, chunk_ms=100, pace=True, asr_ms=50)
-    gateway = start_gateway(workdir, "direct-cap", emulator.url, VOICE_GATEWAY_MAX_SESSION_USD="0.0005", **direct_media(emulator))
-    browser: Browser | None = None
-    try:
-        wav = write_wav(workdir / "speech-direct-cap.wav", silence(300) + speech(2500) + silence(1000))
-        browser = await Browser.launch(chromium, wav, workdir / "browser-direct-cap")
-        await browser.goto(f"{gateway.http_url}/demo")
-        state = await run_route(
-            browser, "agent",
-            "demo.dataChannel === 'closed' || ['closed', 'failed', 'disconnected'].includes(demo.connection)", 40
-        )
-        state["gateway_live_sessions_after"] = await live_sessions(gateway)
-        state["upstream_calls"] = [{"status": c.status.value, "ended_by": c.ended_by} for c in emulator.calls.calls.values()]
-        state["ended_by_cap"] = '"reason": "session_cost_cap_reached"' in gateway.log_text()
-        results["direct_cap"] = state
-    finally:
-        if browser is not None:
-            await browser.close()
-        gateway.stop()
-        await emulator.close()
+    async with paced_emulator() as emulator:
+        with running_gateway(workdir, "direct-cap", emulator.url, VOICE_GATEWAY_MAX_SESSION_USD="0.0005", **direct_media(emulator)) as gateway:
+            wav = write_wav(workdir / "speech-direct-cap.wav", silence(300) + speech(2500) + silence(1000))
+            async with demo_page(chromium, workdir, gateway, "direct-cap", wav) as browser:
+                state = await run_route(
+                    browser, "agent",
+                    "demo.dataChannel === 'closed' || ['closed', 'failed', 'disconnected'].includes(demo.connection)", 40
+                )
+                state["gateway_live_sessions_after"] = await live_sessions(gateway)
+                state["upstream_calls"] = [{"status": c.status.value, "ended_by": c.ended_by} for c in emulator.calls.calls.values()]
+                state["ended_by_cap"] = '"reason": "session_cost_cap_reached"' in gateway.log_text()
+                results["direct_cap"] = state
 
 
 async def scenario_cap(chromium: str, workdir: Path, results: dict[str, Any]) -> None:
     """A WebRTC session with a tiny cost cap is cut off like a WebSocket one."""
-    emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=1200, chunk_ms=100, pace=True, asr_ms=50)
-    gateway = start_gateway(workdir, "cap", emulator.url, VOICE_GATEWAY_MAX_SESSION_USD="0.0005")
-    browser: Browser | None = None
-    try:
-        wav = write_wav(workdir / "speech-cap.wav", silence(300) + speech(2500) + silence(1000))
-        browser = await Browser.launch(chromium, wav, workdir / "browser-cap")
-        await browser.goto(f"{gateway.http_url}/demo")
-        state = await run_route(
-            browser, "agent",
-            "demo.errors.some(e => e.code === 'session_cost_cap_reached') && demo.dataChannel === 'closed'"
-            " && (demo.dtls === 'closed' || ['closed', 'failed', 'disconnected'].includes(demo.connection))", 40
-        )
-        state["gateway_live_sessions_after"] = await live_sessions(gateway)
-        results["cap"] = state
-    finally:
-        if browser is not None:
-            await browser.close()
-        gateway.stop()
-        await emulator.close()
+    async with paced_emulator() as emulator:
+        with running_gateway(workdir, "cap", emulator.url, VOICE_GATEWAY_MAX_SESSION_USD="0.0005") as gateway:
+            wav = write_wav(workdir / "speech-cap.wav", silence(300) + speech(2500) + silence(1000))
+            async with demo_page(chromium, workdir, gateway, "cap", wav) as browser:
+                state = await run_route(
+                    browser, "agent",
+                    "demo.errors.some(e => e.code === 'session_cost_cap_reached') && demo.dataChannel === 'closed'"
+                    " && (demo.dtls === 'closed' || ['closed', 'failed', 'disconnected'].includes(demo.connection))", 40
+                )
+                state["gateway_live_sessions_after"] = await live_sessions(gateway)
+                results["cap"] = state
 
 
 async def live_sessions(gateway: GatewayProcess) -> int:
@@ -303,42 +324,35 @@ async def scenario_latency(chromium: str, workdir: Path, results: dict[str, Any]
 
 async def measure_latency(chromium: str, workdir: Path, emulator: Any, name: str, extra: dict[str, str]) -> dict[str, Any]:
     """One gateway in the given media mode: beeps through the echo emulator, delays and CPU."""
-    gateway = start_gateway(workdir, f"echo-{name}", emulator.url, **extra)
-    browser: Browser | None = None
-    try:
+    with running_gateway(workdir, f"echo-{name}", emulator.url, **extra) as gateway:
         wav = write_wav(workdir / "beeps.wav", b"".join(speech(300) + silence(700) for _ in range(10)))
-        browser = await Browser.launch(chromium, wav, workdir / f"browser-echo-{name}")
-        await browser.goto(f"{gateway.http_url}/demo")
-        assert gateway.proc is not None
-        idle_start, idle_cpu = time.monotonic(), cpu_seconds(gateway.proc.pid)
-        await asyncio.sleep(3)
-        idle = (cpu_seconds(gateway.proc.pid) - idle_cpu) / (time.monotonic() - idle_start)
-        await browser.evaluate("window.demoStart('agent')", timeout=30)
-        await browser.wait_for("demo.output.onsets.length >= 1", 20)
-        busy_start, busy_cpu = time.monotonic(), cpu_seconds(gateway.proc.pid)
-        await asyncio.sleep(10)
-        busy = (cpu_seconds(gateway.proc.pid) - busy_cpu) / (time.monotonic() - busy_start)
-        state = await browser.evaluate("window.demo")
-        await browser.evaluate("window.demoStop()")
-        delays = pair_onsets(state["input"]["onsets"], state["output"]["onsets"])
-        loopback = await browser.evaluate(BROWSER_LOOPBACK_JS, timeout=30)
-        baseline = pair_onsets(loopback["input"], loopback["output"])
-        return {
-            "mode": name,
-            "browser_only_delays_ms": baseline,
-            "browser_only_median_ms": statistics.median(baseline) if baseline else None,
-            "delays_ms": delays,
-            "median_ms": statistics.median(delays) if delays else None,
-            "input_onsets": len(state["input"]["onsets"]),
-            "output_onsets": len(state["output"]["onsets"]),
-            "cpu_idle_fraction": idle,
-            "cpu_session_fraction": busy - idle,
-            "errors": state["errors"],
-        }
-    finally:
-        if browser is not None:
-            await browser.close()
-        gateway.stop()
+        async with demo_page(chromium, workdir, gateway, f"echo-{name}", wav) as browser:
+            assert gateway.proc is not None
+            idle_start, idle_cpu = time.monotonic(), cpu_seconds(gateway.proc.pid)
+            await asyncio.sleep(3)
+            idle = (cpu_seconds(gateway.proc.pid) - idle_cpu) / (time.monotonic() - idle_start)
+            await browser.evaluate("window.demoStart('agent')", timeout=30)
+            await browser.wait_for("demo.output.onsets.length >= 1", 20)
+            busy_start, busy_cpu = time.monotonic(), cpu_seconds(gateway.proc.pid)
+            await asyncio.sleep(10)
+            busy = (cpu_seconds(gateway.proc.pid) - busy_cpu) / (time.monotonic() - busy_start)
+            state = await browser.evaluate("window.demo")
+            await browser.evaluate("window.demoStop()")
+            delays = pair_onsets(state["input"]["onsets"], state["output"]["onsets"])
+            loopback = await browser.evaluate(BROWSER_LOOPBACK_JS, timeout=30)
+            baseline = pair_onsets(loopback["input"], loopback["output"])
+            return {
+                "mode": name,
+                "browser_only_delays_ms": baseline,
+                "browser_only_median_ms": statistics.median(baseline) if baseline else None,
+                "delays_ms": delays,
+                "median_ms": statistics.median(delays) if delays else None,
+                "input_onsets": len(state["input"]["onsets"]),
+                "output_onsets": len(state["output"]["onsets"]),
+                "cpu_idle_fraction": idle,
+                "cpu_session_fraction": busy - idle,
+                "errors": state["errors"],
+            }
 
 
 async def main(out: Path, workdir: Path, scenarios: list[str]) -> None:

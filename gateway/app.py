@@ -18,6 +18,7 @@ from starlette.routing import WebSocketRoute
 from gateway.accounting.caps import default_caps
 from gateway.accounting.service import AccountingService, fallback_pricing
 from gateway.adapters import AccountingAdmission, PolicyRouter
+from gateway.core import language
 from gateway.core.catalog import Catalog
 from gateway.core.errors import EndedByOperator
 from gateway.core.kinds import EndpointKind
@@ -201,6 +202,8 @@ async def _start(settings: Settings) -> Runtime:
     tool_servers = ToolServers()
     closers.append(tool_servers.close)
     tool_servers.start_warming(toolsets_of(policy.current))
+    if any(route.handoff is not None and route.handoff.on_language for route in policy.current.routes.values()):
+        asyncio.get_running_loop().run_in_executor(None, language.warm)  # the language trigger's model, off the loop
     policy.add_listener(lambda event: tool_servers.start_warming(toolsets_of(policy.current)) if event.ok else None)
     verifier = build_verifier(store.key_records, store.secret_slots, StaticKeys(local_keys))
     directory = SessionDirectory(

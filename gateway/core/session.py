@@ -38,6 +38,7 @@ from gateway.core.errors import (
 )
 from gateway.core.frames import Reading, dumps, encode, event_type_of, read_client, read_upstream
 from gateway.core.handoff import TRANSFER_TOOL, Handoff, HandoffRules, Trigger
+from gateway.core.language import detect_language
 from gateway.core.jsontypes import JsonObject
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.media import DirectMediaMeter
@@ -662,9 +663,7 @@ class SessionCore:
             item_id = _str(event, "item_id") or ""
             self._transcribing.discard(item_id)
             if self.handoff is not None:
-                language = _str(event, "language")
-                self.handoff.conversation.user_transcript(_str(event, "transcript"), language)
-                self.handoff.language(language)
+                self._transcribed_language(self.handoff, event)
             usage = event.get("usage")
             self.events.append(ev.TranscriptionCompleted(at=now, item_id=item_id, usage=usage if isinstance(usage, dict) else None, transcript=_str(event, "transcript")))
         elif t == "error":
@@ -672,6 +671,15 @@ class SessionCore:
             code = _str(error, "code") if isinstance(error, dict) else None
             self.events.append(ev.ErrorSeen(at=now, code=code or "unknown", from_upstream=True))
         return False
+
+    def _transcribed_language(self, handoff: Handoff, event: JsonObject) -> None:
+        """The user's input, transcribed: into the conversation record, and its language to the trigger
+        (the upstream's ``language`` when it reports one, else detected, only where a route maps languages)."""
+        transcript, language = _str(event, "transcript"), _str(event, "language")
+        handoff.conversation.user_transcript(transcript, language)
+        if language is None and transcript and handoff.rules is not None and handoff.rules.on_language:
+            language = detect_language(transcript)
+        handoff.language(language)
 
     def _gateway_tool(self, event: JsonObject) -> bool:
         return self.tools is not None and event.get("name") in self.tools.tools

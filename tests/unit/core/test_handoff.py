@@ -256,3 +256,13 @@ def test_a_switch_cannot_complete_or_settle_with_frames_still_held() -> None:
     core.from_client(_append(1), 1.0)
     with pytest.raises(InvalidTransition):
         core.handoff_completed(1.1)
+
+
+def test_without_a_reported_language_the_transcript_is_detected() -> None:
+    """A transcription event without ``language``: the transcript's detected language picks the on_language route."""
+    core = _core()
+    assert core.handoff is not None
+    _turn(core, "What time does the bank open tomorrow morning?", "At nine.")
+    assert core.handoff.requested is None  # English: no route for it
+    _turn(core, "Quiero saber cuánto dinero tengo en mi cuenta de ahorros, por favor.", "Claro.")
+    assert core.handoff.requested == HandoffRequest("es", "language es", Trigger.LANGUAGE)

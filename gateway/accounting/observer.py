@@ -116,7 +116,10 @@ class AccountingObserver:
         self.live.stats = stats
         if self.live.meter is None:
             return Terminate(UnknownModel("The served model has no known price on this gateway."))
-        return self._decide(now, stats, flush=False)
+        verdict = self._decide(now, stats, flush=False)
+        if self.live.timeline is not None:
+            self.live.timeline.tick(now, stats, self.live.cost_micros)
+        return verdict
 
     def _decide(self, now: float, stats: SessionStats, *, flush: bool) -> Verdict:
         live = self.live
@@ -153,6 +156,8 @@ class AccountingObserver:
         live.stats = stats
         if live.meter is not None:
             live.cost_micros = live.meter.cost_micros(ended.at, stats)
+        if live.timeline is not None:
+            live.timeline.close(live.cost_micros)
         await self._flusher.finish(live, ended)
 
 
@@ -182,7 +187,7 @@ class AccountingObserverFactory:
             guard=CapGuard(info.caps, now),
             started_wall=self._wall(),
             lease=lease,
-            timeline=TurnLog(now),
+            timeline=TurnLog(now, info.kind),
         )
         self._ledger.sessions[info.session_id] = live
         return AccountingObserver(live, self._ledger, self._prices, self._flusher, self._wall)

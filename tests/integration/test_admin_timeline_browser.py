@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.integration.conftest import GatewayFactory
 from tests.integration.keys_support import ADMIN_TOKEN, cleanup, new_prefix, next_event, session, start
 from tests.integration.test_admin_browser import TRACEPARENT, TRACE_ID, _silent_wav, chromium  # noqa: F401 - fixture
 from tests.integration.webrtc.cdp import Browser
+from tests.support.audio import chunks, speech
 
 pytestmark = pytest.mark.redis
 TOOLS = [
@@ -110,5 +112,51 @@ async def test_timeline_shows_turns_live_and_after_the_end(
         await browser.evaluate("document.getElementById('back').click(); true")
         ended_row = f"document.querySelector('#ended tr[data-ended-session-id={json.dumps(session_id)}] a.timeline')"
         assert await browser.wait_for(ended_row, timeout=10)
+    finally:
+        await browser.close()
+
+
+async def _two_translated_segments(ws: ClientConnection) -> None:
+    """Speech, a pause longer than the segment quiet time, speech again: two translated segments."""
+    await ws.send(json.dumps({"type": "session.update", "session": {"audio": {"output": {"language": "es"}}}}))
+    await next_event(ws, "session.updated")
+    for _ in range(2):
+        for chunk in chunks(speech(1200), ms=200):
+            await ws.send(json.dumps({"type": "session.input_audio_buffer.append", "audio": chunk}))
+        await next_event(ws, "session.output_audio.delta", timeout=20)
+        await asyncio.sleep(2.5)  # output goes quiet: the segment ends
+
+
+async def test_timeline_shows_a_translation_sessions_segments(
+    gateway_factory: GatewayFactory, redis_url: str, prefix: str, chromium: str, tmp_path: Path  # noqa: F811
+) -> None:
+    """A translation session's segments are its turns on the axis (kind 'segment'), live and from its record."""
+    gw = start(gateway_factory, redis_url, prefix, VOICE_GATEWAY_MAX_SESSION_USD="1")
+    browser = await Browser.launch(chromium, _silent_wav(tmp_path / "mic.wav"), tmp_path)
+    try:
+        await browser.call("Emulation.setDeviceMetricsOverride", {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+        async with session(gw, gw.key, path="/realtime/translations?model=gpt-realtime-translate") as ws:
+            session_id = ws.response.headers["x-voice-gateway-session-id"]
+            await next_event(ws, "session.created")
+            await _two_translated_segments(ws)
+            await browser.goto(f"{gw.http_url}/admin/ui")
+            await browser.evaluate(
+                f"sessionStorage.setItem('voice-gateway-admin-token', {json.dumps(ADMIN_TOKEN)});"
+                f"location.hash = '#/session/{session_id}'; location.reload(); true"
+            )
+            rects = "document.querySelectorAll('#axis rect.turn').length"
+            assert await browser.wait_for(f"{rects} >= 2", timeout=10), await browser.evaluate("document.body.innerText")
+            rows = await browser.evaluate("Array.from(document.querySelectorAll('#turns tr')).map(r => Array.from(r.cells).map(c => c.textContent))")
+            assert all(r[1] == "segment · speech" and r[5] == "completed" for r in rows), rows
+            assert all(r[9].startswith("$") for r in rows), rows
+            box = await browser.evaluate("(() => { const r = document.getElementById('axis').getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; })()")
+            shot = await _screenshot(browser, tmp_path / "timeline-translation-live.png")
+            assert _colour_pixels(shot, box, ACCENT) > 40, "no segment bars in the screenshot"  # short bars: bursty output
+            live_rows = len(rows)
+        ended = "document.querySelector('#facts .badge').textContent.startsWith('ended')"
+        assert await browser.wait_for(ended, timeout=10), await browser.evaluate("document.body.innerText")
+        assert await browser.evaluate(rects) >= live_rows
+        shot = await _screenshot(browser, tmp_path / "timeline-translation-ended.png")
+        assert _colour_pixels(shot, box, ACCENT) > 40
     finally:
         await browser.close()

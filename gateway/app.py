@@ -195,6 +195,7 @@ async def _start(settings: Settings) -> Runtime:
     closers.append(_async(telemetry.shutdown))
     telemetry.metrics.watch_store(lambda: accounting.healthy)
     accounting.trace_id_of = telemetry.trace_id_of
+    accounting.turn_spans_of = telemetry.turn_span_ids_of
     pool.on_failure = lambda endpoint, status: telemetry.record_upstream_connect_failure(
         endpoint, "refused" if status else "unreachable"
     )

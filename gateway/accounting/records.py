@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Mapping
 
 from gateway.accounting.ledger import LiveSession
 from gateway.core.money import audio_ms, micros_to_usd
 from gateway.core.observers import SessionEnded
+from gateway.core.timeline import with_spans
 
 
 def _iso(wall: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{int(wall * 1000) % 1000:03d}Z"
 
 
-def session_record(live: LiveSession, ended: SessionEnded, ended_wall: float, trace_id: str | None = None) -> dict[str, str]:
-    """Flat string fields (a stream entry); never carries audio, transcripts or secrets."""
+def session_record(
+    live: LiveSession,
+    ended: SessionEnded,
+    ended_wall: float,
+    trace_id: str | None = None,
+    turn_spans: Mapping[int, str] | None = None,
+) -> dict[str, str]:
+    """Flat string fields (a stream entry); never carries audio, transcripts or secrets. ``turn_spans``: each
+    voice-agent turn's span id by turn number (the per-turn links to Jaeger)."""
+    turns = with_spans(live.timeline.summaries(), turn_spans or {}) if live.timeline else []
     info, stats = live.info, live.stats
     tokens = live.meter.tokens() if live.meter is not None else None
     audio_in = audio_ms(stats.audio_in_bytes, stats.input_format) if stats else 0
@@ -51,7 +61,7 @@ def session_record(live: LiveSession, ended: SessionEnded, ended_wall: float, tr
         "error_code": ended.error_code or "",
         "cap_micros": str(live.guard.caps.max_cost_micros or ""),
         "max_duration_s": str(live.guard.caps.max_duration_s or ""),
-        "turns": json.dumps(live.timeline.summaries() if live.timeline else [], separators=(",", ":")),
+        "turns": json.dumps(turns, separators=(",", ":")),
         "turns_total": str(live.timeline.count if live.timeline else 0),
         "turns_dropped": str(live.timeline.dropped if live.timeline else 0),
         "interruptions": str(stats.interruptions if stats else 0),

@@ -20,6 +20,7 @@ from gateway.core.catalog import Catalog
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.money import Pricing, PricingUnit, usd_to_micros
 from gateway.core.observers import SessionEnded
+from gateway.core.timeline import with_spans
 
 log = logging.getLogger("voice_gateway.accounting")
 
@@ -73,6 +74,8 @@ class AccountingService:
         self._last_probe = 0.0
         #: the session's trace id for its record (the composition root connects telemetry here)
         self.trace_id_of: Callable[[str], str | None] = lambda _sid: None
+        #: the session's turn span ids by turn number (per-turn links to Jaeger; connected like ``trace_id_of``)
+        self.turn_spans_of: Callable[[str], dict[int, str]] = lambda _sid: {}
 
     # --- what the app reads ----------------------------------------------------------------------
 
@@ -89,7 +92,9 @@ class AccountingService:
     def turns_of(self, session_id: str) -> list[dict[str, object]] | None:
         """The live session's per-turn summaries so far (``None`` when not metered here)."""
         live = self.ledger.sessions.get(session_id)
-        return live.timeline.summaries() if live is not None and live.timeline is not None else None
+        if live is None or live.timeline is None:
+            return None
+        return with_spans(live.timeline.summaries(), _turn_spans(self.turn_spans_of, session_id))
 
     @property
     def queued_records(self) -> int:
@@ -159,7 +164,10 @@ class AccountingService:
             await self._checkpoint(live)
         if live.lease is not None:
             await self.admission.release(live.lease)
-        self._queue_record(session_record(live, ended, self._wall(), _trace_id(self.trace_id_of, live.info.session_id)))
+        sid = live.info.session_id
+        self._queue_record(
+            session_record(live, ended, self._wall(), _trace_id(self.trace_id_of, sid), _turn_spans(self.turn_spans_of, sid))
+        )
         live.record_queued = True
         async with self._lock:
             await self._drain_records()
@@ -271,3 +279,12 @@ def _trace_id(trace_id_of: Callable[[str], str | None], session_id: str) -> str 
     except Exception:  # noqa: BLE001
         log.debug("trace id lookup failed", exc_info=True)
         return None
+
+
+def _turn_spans(turn_spans_of: Callable[[str], dict[int, str]], session_id: str) -> dict[int, str]:
+    """A failing lookup leaves the per-turn span ids out rather than losing the record or the live view."""
+    try:
+        return turn_spans_of(session_id)
+    except Exception:  # noqa: BLE001
+        log.debug("turn span lookup failed", exc_info=True)
+        return {}

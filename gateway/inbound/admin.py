@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, Protocol, Sequence
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -163,6 +163,9 @@ class TurnView(BaseModel):
     handoffs: list[str] = []
     cost_micros: int
     total_micros: int
+    #: the turn's own span (a voice-agent turn, with tracing on) and its link in Jaeger
+    span_id: str | None = None
+    trace_url: str | None = None
 
 
 class EndView(BaseModel):
@@ -212,9 +215,20 @@ def _view(entry: Entry, now: float, jaeger_ui_url: str | None) -> LiveSessionVie
     )
 
 
+def _turn_views(turns: Sequence[object], trace_id: str | None, jaeger_ui_url: str | None) -> list[TurnView]:
+    """Each turn with a link to its own span in the session's trace (Jaeger's ``uiFind`` selects it), when known."""
+    views = [TurnView.model_validate(t) for t in turns if isinstance(t, dict)]
+    if jaeger_ui_url and trace_id:
+        base = f"{jaeger_ui_url.rstrip('/')}/trace/{trace_id}"
+        for view in views:
+            if view.span_id:
+                view.trace_url = f"{base}?uiFind={view.span_id}"
+    return views
+
+
 def _live_timeline(entry: Entry, now: float, jaeger_ui_url: str | None) -> TimelineView:
     view = _view(entry, now, jaeger_ui_url)
-    turns = [TurnView.model_validate(t) for t in as_list(entry.get("turns")) if isinstance(t, dict)]
+    turns = _turn_views(as_list(entry.get("turns")), view.trace_id, jaeger_ui_url)
     return TimelineView(
         session_id=view.session_id, live=True, tenant=view.tenant, key_id=view.key_id, kind=view.kind,
         route=view.route, model=view.model, started_at=view.started_at, duration_s=view.duration_s,
@@ -237,9 +251,10 @@ def _optional_number(text: str | None) -> float | None:
 def _ended_timeline(record: Mapping[str, str], jaeger_ui_url: str | None) -> TimelineView:
     """The timeline kept in a session record (``gateway.accounting.records``)."""
     try:
-        turns = json.loads(record.get("turns") or "[]")
+        kept = json.loads(record.get("turns") or "[]")
     except ValueError:
-        turns = []
+        kept = []
+    turns = _turn_views(kept if isinstance(kept, list) else [], record.get("trace_id") or None, jaeger_ui_url)
     started, ended = _epoch(record["started_at"]), _epoch(record["ended_at"])
     cap = _optional_number(record.get("cap_micros"))
     return TimelineView(

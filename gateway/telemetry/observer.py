@@ -121,6 +121,10 @@ class TelemetryObserver:
             self._scope.end(self._scope.session_span, ended.at)
 
     # --- out-of-band hooks (called through Telemetry) -------------------------------------
+    def turn_span_ids(self) -> dict[int, str]:
+        """The voice-agent turn spans' ids by turn number (empty for other kinds)."""
+        return self._turns.span_ids() if self._turns is not None else {}
+
     def cap_warning(self, cap: str, used_ratio: float) -> None:
         self._scope.session_span.add_event(
             n.EV_CAP_WARNING, {n.CAP: cap, n.CAP_RATIO: used_ratio}

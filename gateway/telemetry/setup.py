@@ -94,6 +94,11 @@ class Telemetry:
         context = observer.scope.session_span.get_span_context()
         return format(context.trace_id, "032x") if context.is_valid else None
 
+    def turn_span_ids_of(self, session_id: str) -> dict[int, str]:
+        """A live voice-agent session's turn span ids by turn number (same trace as the session), for links to Jaeger."""
+        observer = self.observer_factory.live.get(session_id)
+        return observer.turn_span_ids() if observer is not None else {}
+
     def record_relay_delay(
         self, seconds: float, direction: Direction | None = None
     ) -> None:

@@ -54,6 +54,15 @@ class TurnSpans:
     def count(self) -> int:
         return self._count
 
+    def span_ids(self) -> dict[int, str]:
+        """The span id (16 hex digits) of each remembered turn, by turn number (for links to the turn in Jaeger)."""
+        found: dict[int, str] = {}
+        for turn, span in self._spans.items():
+            context = span.get_span_context()
+            if context.is_valid:
+                found[turn] = format(context.span_id, "016x")
+        return found
+
     def span_for_item(self, item_id: str) -> Span | None:
         """The span of the turn whose user input was this item (parent of its utterance span)."""
         turn = self._by_item.get(item_id)

@@ -46,8 +46,22 @@ class Env:
     reloads: list[int]
 
 
+#: an ended voice-agent session's record: two turns, the first with its turn span id
+ENDED_RECORD = {
+    "session_id": "vgs_ended", "kind": "realtime", "route": "voice", "model_served": "gpt-realtime-2",
+    "started_at": "2026-01-01T00:00:00.000Z", "ended_at": "2026-01-01T00:00:05.000Z", "duration_s": "5.000",
+    "cost_micros": "30", "end_reason": "client_closed", "trace_id": "0af7651916cd43dd8448eb211c80319c",
+    "turns": '[{"n":1,"kind":"response","trigger":"speech","start_ms":0,"end_ms":900,"status":"completed",'
+             '"cost_micros":10,"total_micros":10,"span_id":"00f067aa0ba902b7"},'
+             '{"n":2,"kind":"response","trigger":"speech","start_ms":1000,"end_ms":1900,"status":"completed",'
+             '"cost_micros":20,"total_micros":30}]',
+}
+
+
 def _app(token: str | None, directory: SessionDirectory, reloads: list[int]) -> FastAPI:
     async def records(count: int) -> list[dict[str, str]]:
+        if count > 5:  # the timeline's search of ended sessions
+            return [ENDED_RECORD]
         return [{"session_id": f"vgs_old{i}", "cost_micros": "10"} for i in range(count)][:2]
 
     def reload() -> Status:
@@ -174,3 +188,12 @@ async def test_the_end_observer_path_clears_the_entry(env: Env) -> None:
     await observer.on_end(SessionEnded(at=1.0, reason="client_closed"), stats)
     await env.directory.publish()
     assert (await env.http.get("/admin/sessions", headers=_auth())).json()["count"] == 0
+
+
+async def test_an_ended_timeline_links_each_turn_to_its_own_span(env: Env) -> None:
+    """A turn whose record names its span links to it inside the session's trace; one without, to nothing."""
+    timeline = (await env.http.get("/admin/sessions/vgs_ended/timeline", headers=_auth())).json()
+    first, second = timeline["turns"]
+    trace = "http://jaeger.local:16686/trace/0af7651916cd43dd8448eb211c80319c"
+    assert first["trace_url"] == f"{trace}?uiFind=00f067aa0ba902b7" and second["trace_url"] is None
+    assert timeline["trace_url"] == trace

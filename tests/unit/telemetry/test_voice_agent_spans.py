@@ -6,6 +6,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway.core.kinds import SessionKind
+from gateway.core.observers import SessionStats
 from tests.unit.telemetry.conftest import Traced
 from tests.unit.telemetry.scripts import (
     CLIENT_SPAN_ID,
@@ -291,3 +292,23 @@ async def test_malformed_traceparent_is_ignored(traced: Traced) -> None:
         VOICE_AGENT_END,
     )
     assert traced.one(SESSION).parent is None
+
+
+async def test_turn_span_ids_name_the_exported_turn_spans(traced: Traced) -> None:
+    """turn_span_ids_of gives each live turn's span id by number: the very span exported for that turn."""
+    info = session_info(SessionKind.REALTIME, "sess_ids", "gpt-realtime-2")
+    stats = SessionStats(started_at=T0, last_activity_at=T0)
+    observer = traced.telemetry.observer_factory.create(info, T0)
+    for step in relayed(voice_agent_script(), info.kind, VOICE_AGENT_END.at):
+        if isinstance(step, Tick):
+            await observer.on_tick(step.at, stats)
+        else:
+            await observer.on_event(step, stats)
+    ids = traced.telemetry.turn_span_ids_of("sess_ids")
+    await observer.on_end(VOICE_AGENT_END, stats)
+    exported = {
+        int(s.attributes["voice_gateway.turn.number"]): format(s.context.span_id, "016x")  # type: ignore[index, arg-type]
+        for s in traced.spans() if s.name == "realtime.turn"
+    }
+    assert ids and ids == {turn: exported[turn] for turn in ids}
+    assert traced.telemetry.turn_span_ids_of("sess_ids") == {}  # ended: no longer live

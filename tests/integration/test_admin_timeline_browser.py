@@ -98,6 +98,9 @@ async def test_timeline_shows_turns_live_and_after_the_end(
             assert rows[1][3].endswith(" ms")  # time to first audio of the spoken answer
             assert await browser.evaluate("document.querySelectorAll('#axis .ttfa').length") >= 1
             assert await browser.evaluate("document.querySelector('#facts a.trace').href") == f"http://jaeger.test:16686/trace/{TRACE_ID}"
+            turn_links = await browser.evaluate("Array.from(document.querySelectorAll('#turns a.turn-trace')).map(a => a.href)")
+            assert len(turn_links) == 3 and len(set(turn_links)) == 3, turn_links  # each turn: its own span in the trace
+            assert all(link.startswith(f"http://jaeger.test:16686/trace/{TRACE_ID}?uiFind=") for link in turn_links)
             box = await browser.evaluate("(() => { const r = document.getElementById('axis').getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; })()")
             shot = await _screenshot(browser, tmp_path / "timeline-live.png")
             assert box["width"] > 500 and box["height"] > 60
@@ -107,6 +110,7 @@ async def test_timeline_shows_turns_live_and_after_the_end(
         assert await browser.wait_for(ended, timeout=10), await browser.evaluate("document.body.innerText")
         assert await browser.evaluate(rects) == 3
         assert await browser.evaluate("document.querySelector('#facts a.trace') !== null")
+        assert await browser.evaluate("document.querySelectorAll('#turns a.turn-trace').length") == 3  # kept in the record
         shot = await _screenshot(browser, tmp_path / "timeline-ended.png")
         assert _colour_pixels(shot, box, ACCENT) > 200
         await browser.evaluate("document.getElementById('back').click(); true")

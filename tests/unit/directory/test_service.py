@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import fakeredis
 
@@ -206,3 +207,45 @@ async def test_an_unreachable_store_is_a_503_for_readers() -> None:
     with pytest.raises(StoreUnavailable):
         await directory.request_end("vgs_x")
     await client.aclose()
+
+
+async def test_a_handoff_request_reaches_the_replica_holding_the_session_and_never_ends_it() -> None:
+    """request_handoff on replica A: a local session answers at once (started or why not); a session on B gets
+    the request through pub/sub and is moved, not ended; an unknown id is not found."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir-handoff"), Wall()
+    a, b = Replica(server, keys, wall, "ra"), Replica(server, keys, wall, "rb")
+    moved: list[tuple[str, str, str, str]] = []
+
+    def hand_off(replica: Replica, name: str) -> Callable[[str, str, str], bool | str]:
+        def local(session_id: str, to: str, reason: str) -> bool | str:
+            if session_id not in replica.directory._local:  # noqa: SLF001 - the stand-in LiveSessions
+                return False
+            moved.append((name, session_id, to, reason))
+            return True if to == "mini" else f"route '{to}' is not a handoff target"
+
+        return local
+
+    a.hooks.handoff_local, b.hooks.handoff_local = hand_off(a, "ra"), hand_off(b, "rb")
+    a.directory.create(_info("vgs_1"), 0.0)
+    b.directory.create(_info("vgs_2"), 0.0)
+    await a.directory.start()
+    await b.directory.start()
+    try:
+        await _subscribed(a.client, keys, 2)
+        await b.directory.publish()
+        local = await a.directory.request_handoff("vgs_1", "mini", "operator")
+        assert (local.found, local.local, local.refusal) == (True, True, None)
+        refused = await a.directory.request_handoff("vgs_1", "elsewhere", "operator")
+        assert refused.refusal == "route 'elsewhere' is not a handoff target"
+        assert (await a.directory.request_handoff("vgs_missing", "mini", "x")).found is False
+        remote = await a.directory.request_handoff("vgs_2", "mini", "operator")
+        assert (remote.found, remote.local) == (True, False)
+        for _ in range(200):
+            if ("rb", "vgs_2", "mini", "operator") in moved:
+                break
+            await asyncio.sleep(0.02)
+        assert ("rb", "vgs_2", "mini", "operator") in moved
+        assert a.ended == [] and b.ended == []  # a handoff message is not an end request
+    finally:
+        await a.directory.close()
+        await b.directory.close()

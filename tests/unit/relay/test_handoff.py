@@ -1,0 +1,129 @@
+"""The relay's side of a handoff, in both strategies: frames held during the switch go to the target in order,
+the old upstream is closed; a target that cannot be opened leaves everything on the old one, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import orjson
+import pytest
+
+from gateway.core.errors import UpstreamUnavailable
+from gateway.core.handoff import Handoff, HandoffRules, HandoffState
+from gateway.core.kinds import Dialect, EndpointKind, SessionKind
+from gateway.core.observers import SessionInfo
+from gateway.core.ports import Closed, Frame, FrameSocket
+from gateway.core.routing import Route, RouteDecision, SessionOverrides
+from gateway.core.session import HandoffTarget, SessionCore
+from gateway.relay.handoff import OpenedTarget
+from gateway.relay.session import RelaySession
+from tests.unit.relay.test_pull import MemSocket
+from tests.unit.relay.test_push import Clock, PushMem
+
+
+def _append(marker: int) -> str:
+    return orjson.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes([marker]) * 480).decode()}).decode()
+
+
+class Opener:
+    """Opens the target once the test lets it (``gate``), or fails."""
+
+    def __init__(self, target: FrameSocket | None) -> None:
+        self.target = target
+        self.gate = asyncio.Event()
+
+    async def open(self, to: str) -> OpenedTarget:
+        await self.gate.wait()
+        if self.target is None:
+            raise UpstreamUnavailable("The target could not be reached.")
+        return OpenedTarget(upstream=self.target, endpoint="b", target=HandoffTarget(model="gpt-realtime-2.1-mini", overrides=SessionOverrides()))
+
+
+def _relay(client: object, upstream: object, opener: Opener, clock: Clock) -> RelaySession:
+    route = Route(kind=SessionKind.REALTIME, model="gpt-realtime-2", upstreams=("a",), name="agent")
+    info = SessionInfo(session_id="s1", endpoint=EndpointKind.REALTIME, kind=SessionKind.REALTIME, dialect=Dialect.GA,
+                       requested_model=None, decision=RouteDecision(rule_id="r", reason="t", route=route), route=route)
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=clock.now,
+                       handoff=Handoff(HandoffRules(targets=("mini",)), "agent", "gpt-realtime-2"))
+    return RelaySession(info=info, core=core, client=client, upstream=upstream, observers=[],  # type: ignore[arg-type]
+                        clock=clock, opener=opener)
+
+
+async def _send(client: PushMem | MemSocket, frame: Frame | Closed) -> None:
+    if isinstance(client, PushMem):
+        client.push(frame)
+    else:
+        client.inbox.put_nowait(frame)
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def _settled(relay: RelaySession) -> None:
+    assert relay.core.handoff is not None
+    for _ in range(500):
+        if relay.core.handoff.state is HandoffState.IDLE and relay.core.handoff.current is None:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the switch did not settle")
+
+
+def _client_events(client: PushMem | MemSocket) -> list[dict]:
+    return [orjson.loads(f) for f in client.sent]
+
+
+def _appends(sock: PushMem | MemSocket) -> list[Frame]:
+    return [f for f in sock.sent if '"input_audio_buffer.append"' in str(f)]
+
+
+@pytest.mark.parametrize("mode", ["push", "pull"])
+async def test_frames_sent_during_the_switch_reach_the_target_in_order(mode: str) -> None:
+    """Before: old upstream; during: held; after the swap: the held ones first, then the rest, all on the target."""
+    make = PushMem if mode == "push" else MemSocket
+    client, old, new, clock = make(), make(), make(), Clock()
+    opener = Opener(new)
+    relay = _relay(client, old, opener, clock)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    assert relay.push_mode is (mode == "push")
+    await _send(client, _append(1))
+    assert relay.request_handoff("mini", "operator") is None
+    await _send(client, _append(2))
+    await _send(client, _append(3))
+    assert _appends(old) == [_append(1)] and _appends(new) == []
+    opener.gate.set()
+    await _settled(relay)
+    await _send(client, _append(4))
+    assert _appends(new) == [_append(2), _append(3), _append(4)]
+    assert orjson.loads(new.sent[0])["type"] == "session.update"  # the replay goes first
+    assert _appends(old) == [_append(1)] and old.closed == (1000, "handoff")
+    handoff = [e for e in _client_events(client) if e["type"] == "gateway.handoff"]
+    assert [(e["status"], e["to"]) for e in handoff] == [("completed", "mini")]
+    await _send(old, '{"type":"response.created","response":{"id":"late"}}')  # the old one is not heard any more
+    assert all(e.get("response", {}).get("id") != "late" for e in _client_events(client))
+    await _send(client, Closed(1000))
+    await asyncio.wait_for(task, 5)
+    assert new.closed is not None
+
+
+@pytest.mark.parametrize("mode", ["push", "pull"])
+async def test_an_unreachable_target_leaves_every_frame_on_the_old_upstream_in_order(mode: str) -> None:
+    """The opener fails: the client hears failed, the held frames go to the old upstream, then later ones."""
+    make = PushMem if mode == "push" else MemSocket
+    client, old, clock = make(), make(), Clock()
+    opener = Opener(None)
+    relay = _relay(client, old, opener, clock)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    await _send(client, _append(1))
+    assert relay.request_handoff("mini", "operator") is None
+    await _send(client, _append(2))
+    opener.gate.set()
+    await _settled(relay)
+    await _send(client, _append(3))
+    assert _appends(old) == [_append(1), _append(2), _append(3)] and old.closed is None
+    (event,) = [e for e in _client_events(client) if e["type"] == "gateway.handoff"]
+    assert (event["status"], event["message"]) == ("failed", "The target could not be reached.")
+    assert relay.request_handoff("nowhere", "x") == "route 'nowhere' is not a handoff target of route 'agent'"
+    await _send(client, Closed(1000))
+    await asyncio.wait_for(task, 5)

@@ -203,8 +203,12 @@ async def _start(settings: Settings) -> Runtime:
     tool_servers = ToolServers()
     closers.append(tool_servers.close)
     tool_servers.start_warming(toolsets_of(policy.current))
-    if any(route.handoff is not None and route.handoff.on_language for route in policy.current.routes.values()):
-        asyncio.get_running_loop().run_in_executor(None, language.warm)  # the language trigger's model, off the loop
+    def warm_language_model() -> None:
+        if any(route.handoff is not None and route.handoff.on_language for route in policy.current.routes.values()):
+            asyncio.get_running_loop().run_in_executor(None, language.warm)  # the language trigger's model, off the loop
+
+    warm_language_model()
+    policy.add_listener(lambda event: warm_language_model() if event.ok else None)  # a reload may add language rules
     policy.add_listener(lambda event: tool_servers.start_warming(toolsets_of(policy.current)) if event.ok else None)
     verifier = build_verifier(store.key_records, store.secret_slots, StaticKeys(local_keys))
     directory = SessionDirectory(

@@ -15,10 +15,11 @@ event loop, so the first detection on a live session does not pay for it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
-from typing import Final
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Final
 
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
+if TYPE_CHECKING:
+    from py3langid.langid import LanguageIdentifier
 
 #: fewer letters than this (after ignoring digits, spaces and punctuation) → no answer
 MIN_LETTERS: Final = 10
@@ -32,7 +33,7 @@ DEFAULT_LANGUAGES: Final = frozenset({
 })
 
 _lock = threading.Lock()
-_model: list[LanguageIdentifier] = []
+_model: list["LanguageIdentifier"] = []
 
 
 def warm() -> None:
@@ -43,6 +44,9 @@ def warm() -> None:
 def _identifier() -> LanguageIdentifier:
     with _lock:
         if not _model:
+            # imported here: numpy and the model cost nothing to a process that never detects a language
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
             _model.append(LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True))
         return _model[0]
 
@@ -69,3 +73,20 @@ def detect_language(
         return None
     code, best = ranked[0]
     return str(code) if best / total >= min_confidence else None
+
+
+def transcription_language(event: Mapping[str, object], *, detect: Collection[str] | None = None) -> str | None:
+    """The language of a completed input transcription, lower-cased: the one the upstream reports (``language``,
+    or the first of the ``languages`` gpt-transcribe sends), else, when ``detect`` names the languages that
+    matter, detected from the transcript among those and :data:`DEFAULT_LANGUAGES`; ``None`` when unknown."""
+    reported = event.get("language")
+    if not isinstance(reported, str) or not reported:
+        languages = event.get("languages")
+        first = languages[0] if isinstance(languages, list) and languages else None
+        reported = first.get("code") if isinstance(first, dict) else None
+    if isinstance(reported, str) and reported:
+        return reported.lower()
+    transcript = event.get("transcript")
+    if not detect or not isinstance(transcript, str):
+        return None
+    return detect_language(transcript, languages=DEFAULT_LANGUAGES | set(detect))

@@ -38,7 +38,7 @@ from gateway.core.errors import (
 )
 from gateway.core.frames import Reading, dumps, encode, event_type_of, read_client, read_upstream
 from gateway.core.handoff import TRANSFER_TOOL, Handoff, HandoffRules, Trigger
-from gateway.core.language import detect_language
+from gateway.core.language import transcription_language
 from gateway.core.jsontypes import JsonObject
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.media import DirectMediaMeter
@@ -674,11 +674,11 @@ class SessionCore:
 
     def _transcribed_language(self, handoff: Handoff, event: JsonObject) -> None:
         """The user's input, transcribed: into the conversation record, and its language to the trigger
-        (the upstream's ``language`` when it reports one, else detected, only where a route maps languages)."""
-        transcript, language = _str(event, "transcript"), _str(event, "language")
-        handoff.conversation.user_transcript(transcript, language)
-        if language is None and transcript and handoff.rules is not None and handoff.rules.on_language:
-            language = detect_language(transcript)
+        (the upstream's ``language``/``languages`` when it reports one, else detected among the languages the
+        route maps and the defaults, only where a route maps languages)."""
+        mapped = handoff.rules.on_language if handoff.rules is not None else None
+        language = transcription_language(event, detect=mapped or None)
+        handoff.conversation.user_transcript(_str(event, "transcript"), language)
         handoff.language(language)
 
     def _gateway_tool(self, event: JsonObject) -> bool:

@@ -266,3 +266,13 @@ def test_without_a_reported_language_the_transcript_is_detected() -> None:
     assert core.handoff.requested is None  # English: no route for it
     _turn(core, "Quiero saber cuánto dinero tengo en mi cuenta de ahorros, por favor.", "Claro.")
     assert core.handoff.requested == HandoffRequest("es", "language es", Trigger.LANGUAGE)
+
+
+def test_gpt_transcribes_languages_list_is_the_reported_language() -> None:
+    """gpt-transcribe reports ``languages: [{code}]``: its first code is taken as reported, English text or not."""
+    core = _core()
+    assert core.handoff is not None
+    completed = {"type": "conversation.item.input_audio_transcription.completed", "item_id": "u9",
+                 "transcript": "What time does the store open tomorrow", "languages": [{"code": "es"}]}
+    core.from_upstream(_text(completed), 0.2)
+    assert core.handoff.requested == HandoffRequest("es", "language es", Trigger.LANGUAGE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.core.language import DEFAULT_LANGUAGES, MIN_LETTERS, detect_language, warm
+from gateway.core.language import DEFAULT_LANGUAGES, MIN_LETTERS, detect_language, transcription_language, warm
 
 
 @pytest.mark.parametrize("text,code", [
@@ -51,3 +51,19 @@ def test_warm_is_idempotent() -> None:
     warm()
     warm()
     assert detect_language("Thank you so much for your help") == "en"
+
+
+def test_reported_language_wins_and_is_lower_cased() -> None:
+    """The upstream's own language (``language``, or the first of gpt-transcribe's ``languages``) is taken as reported."""
+    assert transcription_language({"language": "ES", "transcript": "hello there my friend"}) == "es"
+    assert transcription_language({"languages": [{"code": "ja"}, {"code": "en"}], "transcript": "x"}) == "ja"
+    assert transcription_language({"languages": [], "transcript": "¿Puedes ayudarme con mi pedido?"}) is None
+
+
+def test_detection_only_when_asked() -> None:
+    """Without a reported language the transcript is detected only when the caller names the languages that matter."""
+    event = {"transcript": "¿Puedes ayudarme con mi pedido?"}
+    assert transcription_language(event) is None
+    assert transcription_language(event, detect={"es"}) == "es"
+    assert transcription_language({"transcript": "ok"}, detect={"es"}) is None
+    assert transcription_language({"transcript": 5}, detect={"es"}) is None

@@ -123,7 +123,7 @@ def _unverified() -> ssl.SSLContext:
 
 GatewayFactory = Callable[..., GatewayProcess]
 #: seconds a gateway worker may take to come up (raise it on a heavily loaded machine)
-START_TIMEOUT_S = float(os.environ.get("VG_TEST_GATEWAY_START_S", "20"))
+START_TIMEOUT_S = float(os.environ.get("VG_TEST_GATEWAY_START_S", "60"))
 
 
 @pytest.fixture

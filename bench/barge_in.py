@@ -11,7 +11,9 @@ Each round the user barges in 300–1500 ms into a 4 s answer. Per round:
   the notice arrived.
 
 Both server-VAD variants run: ``interrupt_response`` true (the server cancels, but the burst the
-client already holds keeps playing) and false (the answer keeps coming).
+client already holds keeps playing) and false (the answer keeps coming). Modes ``off``,
+``observe`` and ``protect``; next to the client-side figures, the gateway's own measurement (its
+``voice_gateway.barge_in.talk_over`` histogram, per ``stopped_by``) for each batch.
 
 Run: ``.venv/bin/python -m bench.barge_in [--rounds 8]``; writes ``bench/results/barge_in.json``.
 """
@@ -32,6 +34,7 @@ import websockets
 
 from bench.tools import KEY, _free_port, _start_gateway
 from tests.support.audio import chunks, silence, speech
+from tests.support.barge_in import TalkOver, talk_over
 
 ROOT = Path(__file__).resolve().parents[1]
 BYTES_PER_MS = 48
@@ -93,6 +96,17 @@ async def _round(url: str, interrupt: bool, rng: random.Random) -> dict[str, flo
         return {"talk_over_ms": (at - speech_at) * 1000, "truncation_error_ms": float(notice["audio_end_ms"] - played)}
 
 
+def _measured(before: dict[str, TalkOver], after: dict[str, TalkOver]) -> dict[str, dict[str, float]]:
+    """The gateway's own talk-over histogram over one batch: per ``stopped_by``, how many and their mean (ms)."""
+    out: dict[str, dict[str, float]] = {}
+    for who, now in after.items():
+        was = before.get(who, TalkOver(0, 0.0))
+        count = now.count - was.count
+        if count:
+            out[who] = {"n": count, "mean_ms": round(1000 * (now.sum_s - was.sum_s) / count, 1)}
+    return out
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     return {"n": len(ordered), "p50": round(statistics.median(ordered), 1), "max": round(ordered[-1], 1),
@@ -106,7 +120,7 @@ async def measure(rounds: int) -> dict[str, object]:
     emulator = await start_emulator("127.0.0.1", 0, ttfa_ms=50, reply_ms=REPLY_MS, asr_ms=50)
     results: dict[str, object] = {"grace_ms": GRACE_MS, "reply_ms": REPLY_MS}
     try:
-        for mode in ("off", "protect"):
+        for mode in ("off", "observe", "protect"):
             with tempfile.TemporaryDirectory() as tmp:
                 policy = Path(tmp) / "barge_in.yaml"
                 policy.write_text(_policy(mode))
@@ -115,9 +129,13 @@ async def measure(rounds: int) -> dict[str, object]:
                 try:
                     url = f"ws://127.0.0.1:{port}/v1/realtime?model=gpt-realtime-2"
                     for interrupt in (True, False):
+                        before = await asyncio.to_thread(talk_over, f"http://127.0.0.1:{port}")
                         runs = [await _round(url, interrupt, rng) for _ in range(rounds)]
+                        await asyncio.sleep(0.5)  # the last session's measurement reaches the histogram
+                        after = await asyncio.to_thread(talk_over, f"http://127.0.0.1:{port}")
                         key = f"{mode}/interrupt_response={str(interrupt).lower()}"
                         entry: dict[str, object] = {"talk_over_ms": _summary([r["talk_over_ms"] for r in runs if r["talk_over_ms"] is not None])}
+                        entry["gateway_measured"] = _measured(before, after)
                         errors = [abs(r["truncation_error_ms"]) for r in runs if r["truncation_error_ms"] is not None]
                         if errors:
                             entry["abs_truncation_error_ms"] = _summary(errors)

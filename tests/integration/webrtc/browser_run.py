@@ -360,8 +360,10 @@ async def main(out: Path, workdir: Path, scenarios: list[str]) -> None:
     if chromium is None:
         raise SystemExit("chromium is not installed")
     results: dict[str, Any] = {}
+    from tests.integration.webrtc.barge_in_scenario import scenario_barge_in
+
     runners = {"routes": scenario_routes, "cap": scenario_cap, "latency": scenario_latency,
-               "direct": scenario_direct, "direct_cap": scenario_direct_cap}
+               "direct": scenario_direct, "direct_cap": scenario_direct_cap, "barge_in": scenario_barge_in}
     for name in scenarios:
         try:
             await runners[name](chromium, workdir, results)

@@ -9,60 +9,19 @@ below assert on what it observed.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.webrtc.cdp import chromium_path
-from tests.integration.webrtc.netns import namespaces_permitted, network_namespace
+from tests.support.browser import run_browser_scenarios
 
-REPO = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
-
-
-def _unavailable(reason: str) -> None:
-    """Fail in CI, skip loudly elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(f"WebRTC browser tests cannot run in CI: {reason}")
-    pytest.skip(f"WEBRTC BROWSER TESTS SKIPPED: {reason}")
-
-
-def _ensure_chromium() -> str | None:
-    """Debian's chromium; installed with apt-get when missing and we are root (CI machines start bare)."""
-    found = chromium_path()
-    if found is None and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update"], capture_output=True, timeout=600, env=env)
-        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], capture_output=True, timeout=900, env=env)
-        found = chromium_path()
-    return found
 
 
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Run every browser scenario once, inside a fresh network namespace."""
-    if sys.platform != "linux":
-        _unavailable("network namespaces need Linux")
-    if _ensure_chromium() is None:
-        _unavailable("Debian's chromium is not installed and could not be installed")
-    why = namespaces_permitted()
-    if why is not None:
-        _unavailable(f"cannot create a network namespace ({why})")
-    workdir = tmp_path_factory.mktemp("webrtc-browser")
-    out = workdir / "observed.json"
-    with network_namespace() as ns:
-        run = subprocess.run(
-            ["ip", "netns", "exec", ns, sys.executable, "-m", "tests.integration.webrtc.browser_run", str(out), str(workdir)],
-            cwd=REPO, capture_output=True, timeout=400,
-        )
-    assert run.returncode == 0, run.stderr.decode(errors="replace")[-4000:]
-    results: dict[str, Any] = json.loads(out.read_text())
-    assert not results.get("failures"), f"{results.get('failures')}\n{results.get('gateway_log_tail', '')}"
-    return results
+    return run_browser_scenarios(tmp_path_factory.mktemp("webrtc-browser"), [])
 
 
 def test_voice_agent_turn_in_a_real_browser(observed: dict[str, Any]) -> None:

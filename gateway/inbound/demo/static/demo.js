@@ -74,6 +74,8 @@ async function pollSpend() {
 let agentLine = null, userLine = null;
 function onEvent(ev) {
   demo.events.push(ev.type);
+  // tests script a client's reactions here (e.g. to speech_started); send goes out on the data channel
+  if (window.demoHook) window.demoHook(ev, (event) => { if (dc && dc.readyState === "open") dc.send(JSON.stringify(event)); }, pc);
   switch (ev.type) {
     case "response.output_audio_transcript.delta":
     case "response.output_text.delta":

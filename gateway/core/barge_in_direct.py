@@ -72,6 +72,8 @@ class ServerPlayout:
         self._in_flight: str | None = None
         #: response id → the upstream's cancel reason (``turn_detected``: its VAD; ``client_cancelled``: a caller)
         self._cancel_reason: dict[str, str] = {}
+        #: server VAD's ``interrupt_response`` as the session stands (``None``: not known yet)
+        self._interrupts: bool | None = None
         self.pending: DirectInterruption | None = None
 
     @property
@@ -82,7 +84,9 @@ class ServerPlayout:
         """A sideband event (server VAD, responses, the WebRTC/SIP-only ``output_audio_buffer.*``)."""
         t = event.get("type")
         rid = _str(event.get("response_id"))
-        if t == "response.created":
+        if t in ("session.created", "session.updated"):
+            self._interrupts = _interrupts(event.get("session"))
+        elif t == "response.created":
             response = event.get("response")
             self._in_flight = _str(response.get("id")) if isinstance(response, dict) else None
         elif t == "response.done":
@@ -128,9 +132,10 @@ class ServerPlayout:
         pending.deadline = now if pending.acted or how == "none" else now + STOPPER_WAIT_S
 
     def _stopper(self, response_id: str | None) -> str:
-        """Who cleared audio before the gateway acted (the sideband cannot see the caller's own clear)."""
+        """Who cleared audio before the gateway acted (the sideband cannot see the caller's own clear): the caller
+        when it cancelled, or when the server's VAD does not interrupt; else the server."""
         reason = self._cancel_reason.get(response_id or "")
-        return "client" if reason == "client_cancelled" else "server"
+        return "client" if reason == "client_cancelled" or self._interrupts is False else "server"
 
     def poll(self, now: float) -> DirectOutcome | None:
         pending = self.pending
@@ -163,3 +168,22 @@ class ServerPlayout:
 
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _interrupts(session: object) -> bool | None:
+    """Whether the session's turn detection interrupts a response on speech (``None``: the event does not say)."""
+    if not isinstance(session, dict):
+        return None
+    audio = session.get("audio")
+    if isinstance(audio, dict):
+        entry = audio.get("input")
+        if not isinstance(entry, dict) or "turn_detection" not in entry:
+            return None
+        detection = entry.get("turn_detection")
+    elif "turn_detection" in session:  # the beta shape
+        detection = session.get("turn_detection")
+    else:
+        return None
+    if not isinstance(detection, dict):
+        return False  # no turn detection: nothing interrupts
+    return detection.get("interrupt_response") is not False

@@ -4,7 +4,7 @@ The gateway's bridge plays the model's audio into the call, so it knows what was
 the upstream's ``speech_started`` it cuts its playout and truncates at what it played; the core
 adds ``response.cancel`` after the grace period when the client has not. Forgetful, correct and
 late clients; server VAD with and without ``interrupt_response``. What was heard is counted from
-the audio frames the caller received; talk-over is the gateway's own histogram.
+the audio packets the caller received; talk-over is the gateway's own histogram.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def _errors(caller: RtcCaller) -> list[object]:
 
 def _check_heard(caller: RtcCaller, truncated: dict[str, object]) -> int:
     """The truncation is what the caller received between the bridge's output_audio_buffer.started and .cleared
-    (audio frames arriving in that window, timed at the caller), within 40 ms; returns that."""
-    heard = caller.frames_between(caller.arrived_at("output_audio_buffer.started"), caller.arrived_at("output_audio_buffer.cleared"))
+    (its audio RTP packets, 20 ms each, counted as each event arrives), within 40 ms; returns that."""
+    heard = caller.received_between("output_audio_buffer.started", "output_audio_buffer.cleared")
     end = int(truncated["audio_end_ms"])  # type: ignore[arg-type]
     assert abs(end - heard) <= HEARD_TOLERANCE_MS, (end, heard)
     assert end >= 600 - HEARD_TOLERANCE_MS

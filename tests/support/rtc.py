@@ -62,6 +62,8 @@ class RtcCaller:
     events: list[dict[str, object]] = field(default_factory=list)
     #: monotonic arrival time of each event (parallel to ``events``)
     event_at: list[float] = field(default_factory=list)
+    #: event index → ms of audio RTP packets received when that ``output_audio_buffer.*`` event arrived
+    received_at_event: dict[int, int] = field(default_factory=dict)
     #: monotonic time of the first loud received audio frame (the model's voice), if any
     first_heard_at: float | None = None
     heard_frames: int = 0
@@ -107,18 +109,26 @@ class RtcCaller:
             await self.answer(reply.text)
         return reply
 
-    def arrived_at(self, event_type: str) -> float:
-        """When the first event of this type arrived."""
-        return next(at for event, at in zip(self.events, self.event_at) if event.get("type") == event_type)
+    async def _snapshot(self, index: int) -> None:
+        """Audio packets received so far (20 ms each, silence included; counted before the jitter buffer)."""
+        for receiver in self.pc.getReceivers():
+            if receiver.track is not None and receiver.track.kind == "audio":
+                for stats in (await receiver.getStats()).values():
+                    if stats.type == "inbound-rtp":
+                        self.received_at_event[index] = (stats.packetsReceived + max(0, stats.packetsLost)) * FRAME_MS
 
-    def frames_between(self, start: float, end: float) -> int:
-        """Milliseconds of audio frames (sound or silence) that arrived in ``(start, end]``."""
-        return FRAME_MS * sum(1 for at, _peak in self.frames if start < at <= end)
+    def received_between(self, start_type: str, end_type: str) -> int:
+        """Ms of audio received between the last ``start_type`` before the first ``end_type`` and that one."""
+        end = next(i for i, e in enumerate(self.events) if e.get("type") == end_type)
+        start = max(i for i, e in enumerate(self.events[:end]) if e.get("type") == start_type)
+        return self.received_at_event[end] - self.received_at_event[start]
 
     def _message(self, message: str) -> None:
         event = json.loads(message)
         self.events.append(event)
         self.event_at.append(time.monotonic())
+        if str(event.get("type")).startswith("output_audio_buffer."):
+            self._tasks.append(asyncio.ensure_future(self._snapshot(len(self.events) - 1)))
         react = self.on.get(str(event.get("type")))
         if react is not None:
             react(event)

@@ -153,3 +153,17 @@ def test_the_measure_lands_on_the_turn_whose_audio_the_upstream_played() -> None
     out = [e for event in core.take_events() for e in tracker.feed(event)]
     [barge] = [e for e in out if isinstance(e, TurnBargeIn)]
     assert barge.stopped_by == "gateway" and barge.talk_over_ms == 200
+
+
+def test_clear_without_server_interrupt_counts_as_the_caller() -> None:
+    """The session's VAD does not interrupt: audio cleared before the gateway acted was the caller's doing, even
+    when no response.done names a client cancel (it came too late, or the caller only cleared)."""
+    core = _call()
+    vad = {"type": "server_vad", "interrupt_response": False}
+    _up(core, {"type": "session.updated", "session": {"type": "realtime", "audio": {"input": {"turn_detection": vad}}}}, 0.0)
+    _answer_playing(core)
+    _speech(core, 1.0)
+    _up(core, {"type": "output_audio_buffer.cleared", "response_id": "resp_1"}, 1.05)
+    assert core.tick(1.3).to_upstream == []
+    [m] = _measured(core)
+    assert m.stopped_by == "client" and m.sent == ()

@@ -100,10 +100,10 @@ class AccountingService:
     def queued_records(self) -> int:
         return len(self._records)
 
-    async def recent_records(self, count: int) -> list[dict[str, str]]:
-        """Newest session records first, from the shared stream."""
+    async def recent_records(self, count: int, before: str | None = None) -> list[dict[str, str]]:
+        """Newest session records first, from the shared stream; ``before`` (a ``stream_id``) pages back."""
         try:
-            return await self.store.recent_records(count)
+            return await self.store.recent_records(count, before)
         except StoreError as exc:
             self.health.down(exc)
             raise StoreUnavailable() from exc

@@ -31,8 +31,10 @@ if TYPE_CHECKING:  # the services object holds this module's AdminServices: no r
     from gateway.inbound.gateway_services import GatewayServices
 
 Entry = dict[str, object]
-#: how many of the newest session records are searched for an ended session's timeline
+#: session records read per page when an ended session's timeline is looked up (back through the retention window)
 RECENT_SEARCH = 1000
+#: a record's stream id (its write time in ms, a sequence number): the cursor of the ended-session pages
+STREAM_ID = r"^[0-9]{1,20}-[0-9]{1,20}$"
 #: how long ending a session waits to see it gone before answering ``ending`` instead of ``ended``
 END_CONFIRM_S = 3.0
 
@@ -56,8 +58,8 @@ class AdminServices:
     """What the admin API needs (part of the services object the composition root builds)."""
 
     directory: LiveDirectory
-    #: newest session records first (``AccountingService.recent_records``)
-    recent_records: Callable[[int], Awaitable[list[dict[str, str]]]]
+    #: newest session records first, before an optional stream id (``AccountingService.recent_records``)
+    recent_records: Callable[[int, str | None], Awaitable[list[dict[str, str]]]]
     #: reload the routing policy now; returns the status afterwards (a mapping or a dataclass)
     reload_policies: Callable[[], object]
     #: the current policy status (version, loaded_at, last_error, …)
@@ -146,6 +148,8 @@ class PolicyStatusView(BaseModel):
 
 class RecordList(BaseModel):
     records: list[dict[str, str]]
+    #: pass as ``before`` for the next, older page (``None``: this page reached the oldest kept record)
+    next_before: str | None = None
 
 
 class TurnView(BaseModel):
@@ -270,6 +274,19 @@ def _ended_timeline(record: Mapping[str, str], jaeger_ui_url: str | None) -> Tim
     )
 
 
+async def _find_record(admin: AdminServices, session_id: str) -> Mapping[str, str] | None:
+    """An ended session's record, searched page by page from the newest back to the oldest kept (the retention)."""
+    before: str | None = None
+    while True:
+        page = await admin.recent_records(RECENT_SEARCH, before)
+        for record in page:
+            if record.get("session_id") == session_id:
+                return record
+        if len(page) < RECENT_SEARCH or not page[-1].get("stream_id"):
+            return None
+        before = page[-1]["stream_id"]
+
+
 def _as_mapping(value: object) -> Mapping[str, object]:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
@@ -330,9 +347,9 @@ def admin_router(admin_token: SecretStr | str | None) -> APIRouter:
         entry = await admin.directory.find(session_id)
         if entry is not None:
             return _live_timeline(entry, admin.wall(), admin.jaeger_ui_url)
-        for record in await admin.recent_records(RECENT_SEARCH):
-            if record.get("session_id") == session_id:
-                return _ended_timeline(record, admin.jaeger_ui_url)
+        record = await _find_record(admin, session_id)
+        if record is not None:
+            return _ended_timeline(record, admin.jaeger_ui_url)
         raise NotFound(f"No live or recently ended session '{session_id}'.")
 
 
@@ -377,9 +394,12 @@ def admin_router(admin_token: SecretStr | str | None) -> APIRouter:
 
     @router.get("/records", response_model=RecordList, summary="Recently ended sessions (newest first)")
     async def records(
-        count: int = Query(50, ge=1, le=1000), admin: AdminServices = Depends(require_admin)
+        count: int = Query(50, ge=1, le=1000),
+        before: str | None = Query(None, pattern=STREAM_ID, description="a record's stream_id: the page before it"),
+        admin: AdminServices = Depends(require_admin),
     ) -> RecordList:
-        return RecordList(records=await admin.recent_records(count))
+        page = await admin.recent_records(count, before)
+        return RecordList(records=page, next_before=page[-1].get("stream_id") if len(page) == count else None)
 
     @router.get("/usage", summary="Spend, sessions, audio minutes and cap cut-offs over a period, grouped")
     async def usage(

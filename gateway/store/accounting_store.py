@@ -180,9 +180,11 @@ class AccountingStore:
                 return found
             low = f"({batch[-1]['stream_id']}"
 
-    async def recent_records(self, count: int) -> list[dict[str, str]]:
-        """The newest ``count`` session records, newest first."""
-        rows = await self._run("recent_records", self.client.xrevrange(self.keys.records, count=count))
+    async def recent_records(self, count: int, before: str | None = None) -> list[dict[str, str]]:
+        """The newest ``count`` session records, newest first; ``before`` (a record's ``stream_id``, which is its
+        write time in ms and a sequence number) pages back through the whole retention window from there."""
+        high = f"({before}" if before else "+"
+        rows = await self._run("recent_records", self.client.xrevrange(self.keys.records, max=high, min="-", count=count))
         return [_record(row) for row in rows] if isinstance(rows, list) else []
 
     async def ping(self) -> bool:

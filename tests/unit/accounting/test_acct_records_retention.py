@@ -36,3 +36,20 @@ async def test_records_between_pages_through_long_periods() -> None:
         await client.xadd(store.keys.records, {"i": str(i)}, id=f"{1_000_000 + i}-0")
     found = await store.records_between(1000.0, 2000.0)
     assert [int(r["i"]) for r in found] == list(range(2500))
+
+
+async def test_recent_records_page_back_through_the_whole_stream() -> None:
+    """recent_records(count, before) walks newest → oldest in pages, each record once, past any first-page limit."""
+    client = fakeredis.FakeAsyncRedis()
+    store = AccountingStore(client, KeySpace(f"t{uuid.uuid4().hex[:8]}"), kind="memory")
+    for i in range(2500):
+        await client.xadd(store.keys.records, {"i": str(i)}, id=f"{1_000_000 + i}-0")
+    seen: list[int] = []
+    before: str | None = None
+    while True:
+        page = await store.recent_records(1000, before)
+        seen += [int(r["i"]) for r in page]
+        if len(page) < 1000:
+            break
+        before = page[-1]["stream_id"]
+    assert seen == list(range(2499, -1, -1))

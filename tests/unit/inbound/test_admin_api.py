@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.directory.service import DirectoryHooks, SessionDirectory
+from gateway.store.accounting_store import AccountingStore
 from gateway.store.directory import RedisDirectoryBoard
 from gateway.store.keyspace import KeySpace
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
@@ -58,11 +59,9 @@ ENDED_RECORD = {
 }
 
 
-def _app(token: str | None, directory: SessionDirectory, reloads: list[int]) -> FastAPI:
-    async def records(count: int) -> list[dict[str, str]]:
-        if count > 5:  # the timeline's search of ended sessions
-            return [ENDED_RECORD]
-        return [{"session_id": f"vgs_old{i}", "cost_micros": "10"} for i in range(count)][:2]
+def _app(token: str | None, directory: SessionDirectory, reloads: list[int], store: AccountingStore) -> FastAPI:
+    async def records(count: int, before: str | None = None) -> list[dict[str, str]]:
+        return await store.recent_records(count, before)
 
     def reload() -> Status:
         reloads.append(1)
@@ -94,7 +93,11 @@ async def env() -> AsyncIterator[Env]:
 
     directory = SessionDirectory(RedisDirectoryBoard(redis, KeySpace("adm")), DirectoryHooks(end_local=end_local, live_spend=lambda s: 250_000,
                                  trace_id_of=lambda s: "0af7651916cd43dd8448eb211c80319c"), replica_id="r1", wall=lambda: 1_000_000.0)
-    transport = httpx.ASGITransport(app=_app(TOKEN, directory, reloads))
+    store = AccountingStore(redis, KeySpace("adm"), kind="memory")
+    await redis.xadd(store.keys.records, ENDED_RECORD, id="999000-0")  # the oldest: behind 1,200 newer ones
+    for i in range(1200):
+        await redis.xadd(store.keys.records, {"session_id": f"vgs_old{i}", "cost_micros": "10"}, id=f"{1_000_000 + i}-0")
+    transport = httpx.ASGITransport(app=_app(TOKEN, directory, reloads, store))
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         yield Env(client, directory, ended, reloads)
     await redis.aclose()
@@ -108,7 +111,7 @@ async def test_without_an_admin_token_every_admin_route_is_404() -> None:
     """No VOICE_GATEWAY_ADMIN_TOKEN: the admin API and page do not exist, whatever is presented."""
     redis = fakeredis.FakeAsyncRedis()
     directory = SessionDirectory(RedisDirectoryBoard(redis, KeySpace("off")), DirectoryHooks(end_local=lambda s: False))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app(None, directory, [])), base_url="http://gw") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app(None, directory, [], AccountingStore(redis, KeySpace("off"), kind="memory"))), base_url="http://gw") as client:
         for method, path in [("GET", "/admin/sessions"), ("GET", "/admin/ui"), ("POST", "/admin/policies/reload"),
                              ("GET", "/admin/records"), ("POST", "/admin/sessions/x/end")]:
             response = await client.request(method, path, headers=_auth())
@@ -160,8 +163,8 @@ async def test_policy_status_reload_and_records(env: Env) -> None:
     assert status.json()["version"] == "v1" and status.json()["last_error"] == "bad yaml at line 3"
     reloaded = await env.http.post("/admin/policies/reload", headers=_auth())
     assert reloaded.status_code == 200 and reloaded.json()["version"] == "v2" and env.reloads == [1]
-    records = await env.http.get("/admin/records?count=5", headers=_auth())
-    assert [r["session_id"] for r in records.json()["records"]] == ["vgs_old0", "vgs_old1"]
+    records = await env.http.get("/admin/records?count=2", headers=_auth())
+    assert [r["session_id"] for r in records.json()["records"]] == ["vgs_old1199", "vgs_old1198"]
     assert (await env.http.get("/admin/records?count=0", headers=_auth())).status_code == 422
 
 
@@ -191,9 +194,20 @@ async def test_the_end_observer_path_clears_the_entry(env: Env) -> None:
 
 
 async def test_an_ended_timeline_links_each_turn_to_its_own_span(env: Env) -> None:
-    """A turn whose record names its span links to it inside the session's trace; one without, to nothing."""
+    """An ended session older than the newest 1,000 records is found; a turn whose record names its span links to
+    it inside the session's trace; one without, to nothing."""
     timeline = (await env.http.get("/admin/sessions/vgs_ended/timeline", headers=_auth())).json()
     first, second = timeline["turns"]
     trace = "http://jaeger.local:16686/trace/0af7651916cd43dd8448eb211c80319c"
     assert first["trace_url"] == f"{trace}?uiFind=00f067aa0ba902b7" and second["trace_url"] is None
     assert timeline["trace_url"] == trace
+
+
+async def test_ended_sessions_page_back_by_time_through_the_retention(env: Env) -> None:
+    """/admin/records pages newest → oldest with next_before; the last page says there is nothing older."""
+    first = (await env.http.get("/admin/records?count=1000", headers=_auth())).json()
+    assert first["records"][0]["session_id"] == "vgs_old1199" and first["next_before"] == "1000200-0"
+    second = (await env.http.get(f"/admin/records?count=1000&before={first['next_before']}", headers=_auth())).json()
+    assert [r["session_id"] for r in second["records"]][-1] == "vgs_ended" and second["next_before"] is None
+    assert len(first["records"]) + len(second["records"]) == 1201
+    assert (await env.http.get("/admin/records?before=not-an-id", headers=_auth())).status_code == 422

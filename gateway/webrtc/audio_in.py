@@ -56,7 +56,7 @@ def chunker_for(translation: bool) -> AppendChunker:
 
 
 class MicResampler:
-    """Whatever aiortc decoded (Opus: s16 stereo 48 kHz) → PCM16 mono 24 kHz bytes."""
+    """Whatever aiortc decoded (the voice Opus decoder: s16 mono 48 kHz) → PCM16 mono 24 kHz bytes."""
 
     __slots__ = ("_resampler",)
 
@@ -65,4 +65,5 @@ class MicResampler:
 
     def convert(self, frame: AudioFrame) -> bytes:
         """Resample one decoded frame; the resampler keeps fractional samples for the next call."""
-        return b"".join(out.to_ndarray().tobytes() for out in self._resampler.resample(frame))
+        # the plane's buffer is padded past the samples: copy exactly samples × 2 bytes (no numpy round trip)
+        return b"".join(bytes(memoryview(out.planes[0])[: out.samples * 2]) for out in self._resampler.resample(frame))

@@ -10,10 +10,14 @@ from typing import Callable, Final
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import SessionDescription
 
+from gateway.webrtc import codecs
 from gateway.webrtc.ice import IceOptions, announce
 from gateway.webrtc.socket import WebRtcClientSocket
 from gateway.webrtc.track import PlayoutTrack
+
+log = logging.getLogger("voice_gateway.webrtc")
 
 EVENTS_LABEL: Final = "oai-events"
 #: a call whose ICE/DTLS has not connected by then is given up
@@ -25,6 +29,8 @@ _JITTER_ATTR: Final = "_RTCRtpReceiver__jitter_buffer"
 
 # aioice logs every ICE candidate-pair check at INFO; keep the gateway's logs about sessions
 logging.getLogger("aioice").setLevel(logging.WARNING)
+# mono voice Opus instead of aiortc's stereo music settings (see gateway.webrtc.codecs)
+codecs.install()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +66,26 @@ async def answer_offer(
         audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
         for transceiver in audio:
             shorten_input_jitter_buffer(transceiver.receiver)
+            if not codecs.decode_inline(transceiver.receiver):
+                log.warning("aiortc's receiver internals moved: microphone audio decodes on aiortc's thread")
         if audio:
             pc.addTrack(track)
         await pc.setLocalDescription(await pc.createAnswer())
+        if sends_opus(pc.localDescription.sdp):
+            track.encode_with(codecs.VoiceOpusEncoder())
     except Exception as exc:
         await pc.close()
         raise ValueError("unusable SDP offer") from exc
     socket.spawn(_connect_deadline(pc, socket, connect_timeout_s))
     return AnsweredCall(socket, announce(pc.localDescription.sdp, ice.announced_address))
+
+
+def sends_opus(answer_sdp: str) -> bool:
+    """Whether the answer's audio goes out as Opus (aiortc sends with the first codec of the answered m-line)."""
+    for media in SessionDescription.parse(answer_sdp).media:
+        if media.kind == "audio" and media.rtp.codecs:
+            return media.rtp.codecs[0].mimeType.lower() == codecs.OPUS
+    return False
 
 
 def shorten_input_jitter_buffer(receiver: RTCRtpReceiver) -> bool:

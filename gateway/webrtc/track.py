@@ -1,16 +1,23 @@
-"""The outgoing WebRTC audio track: pulls one 20 ms frame from the :class:`Playout` per tick, at real-time pace."""
+"""The outgoing WebRTC audio track: pulls one 20 ms frame from the :class:`Playout` per tick, at real-time pace.
+
+Given an encoder (the call negotiated Opus), the track encodes each frame itself and hands aiortc's
+sender the Opus packet: aiortc sends a packet as it is, where a raw frame would go through a thread
+pool to be encoded (see ``gateway.webrtc.codecs``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import fractions
 import time
+from collections import deque
 from typing import Callable, Final
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
+from av import AudioFrame, Packet
 
 from gateway.webrtc.audio_in import RATE
+from gateway.webrtc.codecs import RTP_TIME_BASE, VoiceOpusEncoder
 from gateway.webrtc.playout import FRAME_MS, Notice, Playout
 
 SAMPLES: Final = RATE * FRAME_MS // 1000
@@ -38,8 +45,25 @@ class PlayoutTrack(MediaStreamTrack):
         self._frames = 0
         self._pts = 0
         self._silence = bytes(SAMPLES * 2)
+        self._encoder: VoiceOpusEncoder | None = None
+        self._encoded: deque[Packet] = deque()
 
-    async def recv(self) -> AudioFrame:
+    def encode_with(self, encoder: VoiceOpusEncoder) -> None:
+        """Hand the sender Opus packets from now on (only when the call's audio codec is Opus)."""
+        self._encoder = encoder
+
+    async def recv(self) -> AudioFrame | Packet:  # aiortc's senders take either
+        if self._encoder is None:
+            return await self._next_frame()
+        while not self._encoded:
+            payloads, timestamp = self._encoder.encode(await self._next_frame())
+            for payload in payloads:  # one 20 ms frame in, one packet out (libopus holds none back)
+                packet = Packet(payload)
+                packet.pts, packet.time_base = timestamp, RTP_TIME_BASE
+                self._encoded.append(packet)
+        return self._encoded.popleft()
+
+    async def _next_frame(self) -> AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
         now = self._clock()

@@ -92,3 +92,18 @@ def test_aiortc_receiver_has_the_jitter_buffer_we_replace() -> None:
     receiver = RTCRtpReceiver("audio", transport)
     assert shorten_input_jitter_buffer(receiver) is True, "aiortc moved RTCRtpReceiver's jitter buffer"
     assert {"capacity", "prefetch"} <= set(inspect.signature(JitterBuffer).parameters)
+
+
+def test_aiortc_codec_lookups_and_thread_handoffs_we_replace_are_where_we_reach() -> None:
+    """gateway.webrtc.codecs swaps the per-direction codec lookups, feeds the decoder queue inline, and hands the sender
+    packets: the module-level lookups, the decoder worker's put/get protocol and the sender's no-executor pack path must exist."""
+    from aiortc import RTCRtpSender, rtcrtpreceiver, rtcrtpsender
+
+    assert callable(rtcrtpreceiver.get_decoder) and callable(rtcrtpsender.get_encoder)
+    worker = inspect.getsource(rtcrtpreceiver.decoder_worker)
+    assert "input_q.get()" in worker and "if task is None" in worker, "aiortc's decoder worker changed its queue protocol"
+    receiver = inspect.getsource(rtcrtpreceiver.RTCRtpReceiver)
+    assert "self.__decoder_queue.put((codec, encoded_frame))" in receiver and "self.__decoder_queue.put(None)" in receiver
+    assert "get_decoder(codec)" in worker and "get_encoder(codec)" in inspect.getsource(RTCRtpSender._next_encoded_frame)
+    sender = inspect.getsource(RTCRtpSender._next_encoded_frame)
+    assert "self.__encoder.pack(data)" in sender, "aiortc's sender no longer sends pre-encoded packets as they are"

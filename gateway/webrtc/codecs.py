@@ -1,0 +1,168 @@
+"""Opus for voice: the bridge's encoder and decoder, mono at the rates the Realtime API speaks.
+
+aiortc's Opus codec is built for music. Its decoder produces 48 kHz **stereo**, which the bridge
+then mixes down and resamples to 24 kHz mono; its encoder resamples the playout's 24 kHz mono up to
+48 kHz stereo and encodes stereo at 96 kbit/s. A voice call needs none of that:
+
+* :class:`VoiceOpusDecoder` decodes mono (FFmpeg's libopus wrapper always outputs 48 kHz; the
+  bridge's resampler then halves the rate, with no channel mix);
+* :class:`VoiceOpusEncoder` feeds the playout's 24 kHz mono frames to libopus as they are (libopus
+  encodes at 24 kHz natively; RTP timestamps stay on Opus's 48 kHz clock, RFC 7587), mono, VoIP
+  mode, 32 kbit/s (wideband speech; the model's audio is 24 kHz). Frames in any other shape go
+  through a resampler first.
+
+Both are legal on an ``opus/48000/2`` line: the channel count there is the maximum, and a mono
+Opus stream decodes on any receiver (RFC 7587 §7). :func:`install` makes aiortc build these for
+Opus (process-wide: aiortc looks codecs up through one function per direction); other codecs are
+aiortc's own.
+
+aiortc also hands every 20 ms frame to a thread each way (a decoder thread fed by a ``queue.Queue``,
+the encoder through ``run_in_executor``): two thread wake-ups and two loop wake-ups per frame cost
+more than the codec work for mono voice. So the bridge decodes on the event loop as the jitter
+buffer completes a frame (:func:`decode_inline`), and its track hands the sender ready Opus packets
+(``gateway.webrtc.track``), which aiortc sends without the executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import threading
+from typing import Final
+
+import av
+from aiortc import RTCRtpReceiver, rtcrtpreceiver, rtcrtpsender
+from aiortc.codecs import get_decoder, get_encoder
+from aiortc.codecs.base import Decoder, Encoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import convert_timebase
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from av import AudioFrame, AudioResampler, CodecContext
+from av.frame import Frame
+from av.packet import Packet
+
+from gateway.webrtc.audio_in import RATE
+
+log = logging.getLogger("voice_gateway.webrtc")
+
+OPUS: Final = "audio/opus"
+_DECODER_QUEUE: Final = "_RTCRtpReceiver__decoder_queue"
+#: Opus's RTP clock (RFC 7587), whatever rate the audio is coded at
+RTP_RATE: Final = 48_000
+RTP_TIME_BASE: Final = fractions.Fraction(1, RTP_RATE)
+FRAME_SAMPLES: Final = RATE * 20 // 1000
+#: speech at 24 kHz: libopus's own recommendation for fullband VoIP mono is 24–32 kbit/s
+BIT_RATE: Final = 32_000
+
+
+class VoiceOpusDecoder(Decoder):
+    """Opus → PCM16 mono 48 kHz frames."""
+
+    def __init__(self) -> None:
+        self.codec = CodecContext.create("libopus", "r")
+        self.codec.format = "s16"
+        self.codec.layout = "mono"
+        self.codec.sample_rate = RTP_RATE
+
+    def decode(self, encoded_frame: JitterFrame) -> list[Frame]:
+        packet = Packet(encoded_frame.data)
+        packet.pts = encoded_frame.timestamp
+        packet.time_base = RTP_TIME_BASE
+        return list(self.codec.decode(packet))
+
+
+class VoiceOpusEncoder(Encoder):
+    """PCM16 mono 24 kHz 20 ms frames → mono Opus packets, timestamps on the 48 kHz RTP clock."""
+
+    def __init__(self) -> None:
+        self.codec = CodecContext.create("libopus", "w")
+        self.codec.bit_rate = BIT_RATE
+        self.codec.format = "s16"
+        self.codec.layout = "mono"
+        self.codec.sample_rate = RATE
+        self.codec.time_base = fractions.Fraction(1, RATE)
+        self.codec.options = {"application": "voip"}
+        self._resampler: AudioResampler | None = None
+        self._first_pts: int | None = None
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        assert isinstance(frame, AudioFrame)
+        if frame.samples == FRAME_SAMPLES and frame.sample_rate == RATE and frame.layout.nb_channels == 1 and frame.format.name == "s16":
+            packets = list(self.codec.encode(frame))
+        else:
+            if self._resampler is None:
+                self._resampler = AudioResampler(format="s16", layout="mono", rate=RATE, frame_size=FRAME_SAMPLES)
+            packets = [p for f in self._resampler.resample(frame) for p in self.codec.encode(f)]
+        if not packets:
+            return [], None  # type: ignore[return-value]  # aiortc's Encoder contract: no timestamp without packets
+        first = packets[0].pts or 0
+        if self._first_pts is None:
+            self._first_pts = first  # libopus's pts start negative (its look-ahead): count from the first packet
+        return [bytes(p) for p in packets], (first - self._first_pts) * (RTP_RATE // RATE)
+
+    def pack(self, packet: Packet) -> tuple[list[bytes], int]:
+        return [bytes(packet)], convert_timebase(packet.pts or 0, packet.time_base or RTP_TIME_BASE, RTP_TIME_BASE)
+
+
+def voice_decoder(codec: RTCRtpCodecParameters) -> Decoder:
+    """What aiortc's receiver builds: the voice decoder for Opus, aiortc's own for anything else."""
+    return VoiceOpusDecoder() if codec.mimeType.lower() == OPUS else get_decoder(codec)
+
+
+def voice_encoder(codec: RTCRtpCodecParameters) -> Encoder:
+    """What aiortc's sender builds: the voice encoder for Opus, aiortc's own for anything else."""
+    return VoiceOpusEncoder() if codec.mimeType.lower() == OPUS else get_encoder(codec)
+
+
+def install() -> None:
+    """Make aiortc's receivers and senders use the voice codecs (idempotent)."""
+    rtcrtpreceiver.get_decoder = voice_decoder
+    rtcrtpsender.get_encoder = voice_encoder
+
+
+def installed() -> bool:
+    """Whether aiortc currently builds the voice codecs (False if its lookup functions moved)."""
+    return getattr(rtcrtpreceiver, "get_decoder", None) is voice_decoder and getattr(rtcrtpsender, "get_encoder", None) is voice_encoder
+
+
+class InlineDecoding:
+    """Stands in for an ``RTCRtpReceiver``'s decoder queue: decodes on the event loop, straight into its track.
+
+    aiortc's decoder thread still starts and reads this "queue": it blocks in :meth:`get` until the
+    receiver stops (``put(None)``), then ends the track as it always does.
+    """
+
+    def __init__(self, track_queue: asyncio.Queue[Frame | None]) -> None:
+        self._out = track_queue
+        self._stopped = threading.Event()
+        self._decoder: Decoder | None = None
+        self._codec_name: str | None = None
+
+    def put(self, task: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
+        if task is None:
+            self._stopped.set()
+            return
+        codec, encoded = task
+        if self._decoder is None or codec.name != self._codec_name:
+            self._decoder, self._codec_name = voice_decoder(codec), codec.name
+        try:
+            frames = self._decoder.decode(encoded)
+        except av.FFmpegError:
+            log.debug("undecodable %s frame dropped", codec.name)
+            return
+        for frame in frames:
+            self._out.put_nowait(frame)
+
+    def get(self) -> None:
+        """The decoder thread's read: nothing until the receiver stops."""
+        self._stopped.wait()
+
+
+def decode_inline(receiver: RTCRtpReceiver) -> bool:
+    """Decode this receiver's frames on the event loop (False, and aiortc's thread decodes, if its internals moved)."""
+    track_queue = getattr(receiver.track, "_queue", None)
+    if not hasattr(receiver, _DECODER_QUEUE) or not isinstance(track_queue, asyncio.Queue):
+        return False
+    setattr(receiver, _DECODER_QUEUE, InlineDecoding(track_queue))
+    return True

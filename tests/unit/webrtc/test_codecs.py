@@ -1,0 +1,148 @@
+"""Voice Opus: mono 24 kHz in, mono 48 kHz out, timestamps on the RTP clock, decoding on the loop, aiortc wired to it."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+
+import numpy as np
+from aiortc import (
+    RTCCertificate,
+    RTCDtlsTransport,
+    RTCIceGatherer,
+    RTCIceTransport,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    rtcrtpreceiver,
+    rtcrtpsender,
+)
+from aiortc.codecs.opus import OpusDecoder, OpusEncoder
+from aiortc.codecs.g711 import PcmuEncoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from av import AudioFrame, Packet
+
+from gateway.webrtc import codecs
+from gateway.webrtc.audio_in import MicResampler
+from gateway.webrtc.call import sends_opus
+from gateway.webrtc.playout import Playout
+from gateway.webrtc.track import SAMPLES, PlayoutTrack
+
+OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
+PCMU = RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000, channels=1, payloadType=0)
+
+
+def tone(frames: int, hz: float = 440.0, rate: int = 24_000, layout: str = "mono") -> list[AudioFrame]:
+    """20 ms PCM16 frames of a sine tone."""
+    n = rate // 50
+    t = np.arange(frames * n) / rate
+    pcm = (np.sin(2 * np.pi * hz * t) * 8000).astype("<i2")
+    out = []
+    for i in range(frames):
+        chunk = pcm[i * n : (i + 1) * n]
+        data = np.repeat(chunk, 2).reshape(1, -1) if layout == "stereo" else chunk.reshape(1, -1)
+        frame = AudioFrame.from_ndarray(data, format="s16", layout=layout)
+        frame.sample_rate, frame.pts, frame.time_base = rate, i * n, fractions.Fraction(1, rate)
+        out.append(frame)
+    return out
+
+
+def dominant_hz(pcm: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64)))
+    return float(np.fft.rfftfreq(len(pcm), 1 / rate)[int(np.argmax(spectrum))])
+
+
+def test_encoder_takes_24khz_mono_frames_and_stamps_the_48khz_rtp_clock() -> None:
+    """Each 20 ms frame gives one packet, 960 RTP ticks apart from 0; a stock (stereo) decoder hears the tone."""
+    encoder, decoder = codecs.VoiceOpusEncoder(), OpusDecoder()
+    stamps, heard = [], []
+    for frame in tone(25):
+        payloads, timestamp = encoder.encode(frame)
+        assert len(payloads) == 1 and len(payloads[0]) < 200  # ~32 kbit/s: about 80 bytes a packet
+        stamps.append(timestamp)
+        for out in decoder.decode(JitterFrame(payloads[0], timestamp)):
+            heard.append(out.to_ndarray().reshape(-1, 2)[:, 0])
+    assert stamps == [i * 960 for i in range(25)]
+    assert abs(dominant_hz(np.concatenate(heard)[4800:], 48_000) - 440) < 10
+
+
+def test_encoder_resamples_frames_of_another_shape() -> None:
+    """48 kHz stereo input is resampled to 24 kHz mono first and still encodes."""
+    encoder = codecs.VoiceOpusEncoder()
+    packets = [p for frame in tone(10, rate=48_000, layout="stereo") for p in encoder.encode(frame)[0]]
+    assert len(packets) >= 9
+
+
+def test_decoder_gives_mono_48khz_and_the_mic_path_24khz_pcm() -> None:
+    """A browser-like stereo Opus stream decodes to mono 48 kHz; the resampler makes 960-byte 20 ms chunks of the tone."""
+    encoder, decoder, resampler = OpusEncoder(), codecs.VoiceOpusDecoder(), MicResampler()
+    pcm = bytearray()
+    for i, frame in enumerate(tone(25, hz=300)):
+        for payload in encoder.encode(frame)[0]:
+            for out in decoder.decode(JitterFrame(payload, i * 960)):
+                assert out.layout.nb_channels == 1 and out.sample_rate == 48_000 and out.samples == 960
+                pcm += resampler.convert(out)
+    assert 20 * 960 <= len(pcm) <= 25 * 960
+    assert abs(dominant_hz(np.frombuffer(bytes(pcm[4800:]), "<i2"), 24_000) - 300) < 10
+
+
+def test_install_swaps_opus_only() -> None:
+    """After install, aiortc's sender and receiver build the voice codecs for Opus and their own for PCMU."""
+    codecs.install()
+    assert codecs.installed()
+    assert isinstance(rtcrtpsender.get_encoder(OPUS), codecs.VoiceOpusEncoder)
+    assert isinstance(rtcrtpreceiver.get_decoder(OPUS), codecs.VoiceOpusDecoder)
+    assert isinstance(rtcrtpsender.get_encoder(PCMU), PcmuEncoder)
+
+
+async def test_inline_decoding_feeds_the_track_queue_and_stops_the_decoder_thread() -> None:
+    """Frames decode straight into the track's queue; garbage is dropped; put(None) releases the thread's get()."""
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    inline = codecs.InlineDecoding(queue)  # type: ignore[arg-type]
+    payload = codecs.VoiceOpusEncoder().encode(tone(1)[0])[0][0]
+    inline.put((OPUS, JitterFrame(payload, 0)))
+    inline.put((OPUS, JitterFrame(b"\xff" * 3, 960)))
+    assert queue.qsize() >= 1 and isinstance(queue.get_nowait(), AudioFrame)
+    waiter = asyncio.get_running_loop().run_in_executor(None, inline.get)
+    inline.put(None)
+    assert await asyncio.wait_for(waiter, 2) is None
+
+
+async def test_decode_inline_replaces_a_real_receivers_decoder_queue() -> None:
+    """A receiver set up by a real offer takes the inline decoding (fails loudly if aiortc moves its decoder queue)."""
+    offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+    try:
+        offerer.addTransceiver("audio", direction="sendrecv")
+        await offerer.setLocalDescription(await offerer.createOffer())
+        await answerer.setRemoteDescription(offerer.localDescription)
+        [transceiver] = answerer.getTransceivers()
+        assert codecs.decode_inline(transceiver.receiver) is True
+        assert isinstance(transceiver.receiver._RTCRtpReceiver__decoder_queue, codecs.InlineDecoding)  # type: ignore[attr-defined]
+        bare = RTCRtpReceiver("audio", RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()]))
+        assert codecs.decode_inline(bare) is False  # no remote track yet: aiortc's own thread decodes
+    finally:
+        await offerer.close()
+        await answerer.close()
+
+
+async def test_track_hands_the_sender_opus_packets_when_given_an_encoder() -> None:
+    """With an encoder, recv returns Opus packets stamped 960 ticks apart on a 1/48000 time base."""
+    playout = Playout(target_ms=20)
+    playout.push(b"\x10\x00" * (SAMPLES * 3), "resp_1", "item_1")
+    clock = iter(range(1000))
+    track = PlayoutTrack(playout, lambda _: None, clock=lambda: next(clock) * 0.02)
+    track.encode_with(codecs.VoiceOpusEncoder())
+    packets = [await track.recv() for _ in range(4)]
+    assert all(isinstance(p, Packet) for p in packets)
+    assert [p.pts for p in packets] == [0, 960, 1920, 2880]  # type: ignore[union-attr]
+    assert all(p.time_base == fractions.Fraction(1, 48_000) for p in packets)  # type: ignore[union-attr]
+    track.stop()
+
+
+def test_sends_opus_reads_the_answers_first_audio_codec() -> None:
+    """An answer whose audio line leads with Opus sends Opus; one with only PCMU does not."""
+    head = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    opus = head + "m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n"
+    pcmu = head + "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    assert sends_opus(opus) is True
+    assert sends_opus(pcmu) is False

@@ -32,7 +32,7 @@ from gateway.inbound.calls.service import CallServices
 from gateway.inbound.calls.sip import SipFrontDoor, sip_router
 from gateway.inbound.client_secrets import ClientSecretServices, client_secrets_router
 from gateway.inbound.cors import ScopedCORS
-from gateway.webrtc.ice import IceOptions, restrict_host_addresses
+from gateway.webrtc.ice import IceOptions, parse_port_range, restrict_host_addresses, restrict_ports
 from gateway.core.money import usd_to_micros
 from gateway.upstream.calls import CallsClient
 from gateway.inbound.demo import DemoConfig, demo_enabled, demo_router
@@ -377,12 +377,15 @@ def _ice_options(settings: Settings) -> IceOptions:
     if password:
         register_secret(password)
     restrict_host_addresses(tuple(settings.webrtc_host_addresses))
+    ports = parse_port_range(settings.webrtc_udp_ports) if settings.webrtc_udp_ports else None
+    restrict_ports(ports)
     return IceOptions(
         ice_servers=tuple(settings.webrtc_ice_servers),
         turn_username=settings.webrtc_turn_username,
         turn_password=password,
         host_addresses=tuple(settings.webrtc_host_addresses),
         announced_address=settings.webrtc_announced_address,
+        udp_ports=ports,
     )
 
 

@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     webrtc_host_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: public address written over host candidates in answers (1:1 NAT, e.g. a node's external IP)
     webrtc_announced_address: str | None = None
+    #: bind host candidates on UDP ports of this inclusive range only ("40000-40999"); unset → ephemeral ports
+    webrtc_udp_ports: str | None = Field(None, pattern=r"^\d{4,5}-\d{4,5}$")
 
     # --- browsers -------------------------------------------------------------------------------
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -151,6 +153,15 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("webrtc_udp_ports")
+    @classmethod
+    def _port_range(cls, value: str | None) -> str | None:
+        if value is not None:
+            low, high = (int(part) for part in value.split("-"))
+            if not 1024 <= low <= high <= 65535:
+                raise ValueError("webrtc_udp_ports must be LOW-HIGH with 1024 <= LOW <= HIGH <= 65535")
+        return value
 
     @property
     def resolved_catalog_file(self) -> Path:

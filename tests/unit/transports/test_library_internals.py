@@ -107,3 +107,20 @@ def test_aiortc_codec_lookups_and_thread_handoffs_we_replace_are_where_we_reach(
     assert "get_decoder(codec)" in worker and "get_encoder(codec)" in inspect.getsource(RTCRtpSender._next_encoded_frame)
     sender = inspect.getsource(RTCRtpSender._next_encoded_frame)
     assert "self.__encoder.pack(data)" in sender, "aiortc's sender no longer sends pre-encoded packets as they are"
+
+
+def test_aioice_gathering_we_wrap_for_the_udp_port_range_is_unchanged() -> None:
+    """gateway.webrtc.ice.restrict_ports replaces host binding in aioice's per-component gathering: its signature, the
+    connection's protocol list, StunProtocol(connection), the STUN helper and the socket buffer size must be as used."""
+    import aioice.ice
+    from aioice import turn
+
+    params = list(inspect.signature(aioice.ice.Connection.get_component_candidates).parameters)
+    assert params == ["self", "component", "addresses", "timeout"]
+    source = inspect.getsource(aioice.ice.Connection.get_component_candidates)
+    assert "local_addr=(address, 0)" in source, "aioice changed host binding (a native port range? then use it)"
+    assert "self._protocols += host_protocols" in source and "relayed_candidate(" in source
+    assert list(inspect.signature(aioice.ice.StunProtocol).parameters) == ["receiver"]
+    assert list(inspect.signature(aioice.ice.server_reflexive_candidate).parameters) == ["protocol", "stun_server"]
+    assert isinstance(turn.UDP_SOCKET_BUFFER_SIZE, int)
+    assert "port_range" not in inspect.signature(aioice.ice.Connection).parameters, "aioice has a port range now: use it"

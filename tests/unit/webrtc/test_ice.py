@@ -111,7 +111,8 @@ def test_bind_in_range_takes_a_free_port_and_reports_exhaustion() -> None:
 async def test_answers_offer_host_candidates_only_on_ports_of_the_range() -> None:
     """With a range set, every host candidate of real answers uses a port in it; restoring brings ephemeral ports back."""
     low, high = _free_udp_range(8)
-    offerers = []
+    offerers: list[RTCPeerConnection] = []
+    sockets = []
     try:
         restrict_ports((low, high))
         ports = []
@@ -121,18 +122,16 @@ async def test_answers_offer_host_candidates_only_on_ports_of_the_range() -> Non
             offerer.createDataChannel("oai-events")
             await offerer.setLocalDescription(await offerer.createOffer())
             call = await answer_offer(offerer.localDescription.sdp, translation=False, ice=IceOptions(udp_ports=(low, high)))
+            sockets.append(call.socket)
             ports += _host_ports(call.answer_sdp)
-            offerers.append(call.socket)  # type: ignore[arg-type]
         assert ports and all(low <= port <= high for port in ports), ports
         assert len(set(ports)) == len(ports)
     finally:
         restrict_ports(None)
-        for item in offerers:
-            if isinstance(item, RTCPeerConnection):
-                await item.close()
-            else:
-                await item.close(1000, "")  # type: ignore[attr-defined]
-    assert aioice.ice.Connection.get_component_candidates is not None
+        for socket in sockets:
+            await socket.close(1000, "")
+        for offerer in offerers:
+            await offerer.close()
     offerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     offerer.createDataChannel("oai-events")
     await offerer.setLocalDescription(await offerer.createOffer())

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import signal
 import time
 from dataclasses import dataclass, field
@@ -56,7 +55,7 @@ from gateway.tools.servers import ToolServers
 from gateway.relay.session import RelayLimits
 from gateway.transports.head_limit import HeadLimits
 from gateway.settings import Settings
-from gateway.startup import announce, banner_facts
+from gateway.startup import announce, banner_facts, generate_local_key, supervised_worker, supervisor_key
 from gateway.telemetry import Telemetry, register_secret, setup_telemetry
 from gateway.upstream.pool import UpstreamPool
 from gateway.upstream.connectors import ConnectorOptions, create_connector
@@ -91,7 +90,7 @@ def _local_keys(settings: Settings) -> list[str]:
     """The static keys; with none set, one generated key (the start-up banner hands it over)."""
     keys = [k.get_secret_value() for k in settings.api_keys]
     if not keys:
-        generated = f"vg_local_{secrets.token_urlsafe(24)}"
+        generated = supervisor_key() or generate_local_key()  # one key for all of a supervisor's workers
         register_secret(generated)
         keys = [generated]
     return keys
@@ -326,15 +325,16 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
         app.state.services = services  # the one assignment: everything the endpoints read
         watcher = asyncio.create_task(runtime.policy.watch(settings.policy_watch_interval_s))
         _on_sighup(lambda: runtime.policy.reload(time.time()))
-        announce(
-            banner_facts(
-                settings,
-                generated_key=None if settings.api_keys else runtime.local_keys[0],
-                emulator_url=runtime.emulator_url,
-                demo=services.demo is not None,
-                policy_version=runtime.policy.status().version,
+        if not supervised_worker():  # the supervisor of ``--workers N`` announces once for all
+            announce(
+                banner_facts(
+                    settings,
+                    generated_key=None if settings.api_keys else runtime.local_keys[0],
+                    emulator_url=runtime.emulator_url,
+                    demo=services.demo is not None,
+                    policy_version=runtime.policy.status().version,
+                )
             )
-        )
         try:
             yield
         finally:

@@ -7,6 +7,10 @@ import logging
 import os
 import signal
 import socket
+import ssl
+import threading
+import time
+import urllib.request
 from types import FrameType
 from typing import Any, Awaitable, Callable, Final
 
@@ -14,9 +18,12 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
+from gateway.inbound.demo import demo_enabled
 from gateway.transports.uvicorn_protocols import WS_PROTOCOLS, HeaderTimeoutHttp
 from gateway.settings import Settings
-from gateway.telemetry import configure_logging
+from gateway.startup import GENERATED_KEY_ENV, WORKERS_ENV, announce, banner_facts, generate_local_key
+from gateway.telemetry.banner import BannerFacts
+from gateway.telemetry import configure_logging, register_secret
 
 log = logging.getLogger("voice_gateway.server")
 
@@ -159,7 +166,44 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
     os.environ["VOICE_GATEWAY_HOST"], os.environ["VOICE_GATEWAY_PORT"] = host, str(port)
     config = uvicorn_config(settings, host=host, port=port, workers=workers)
     if workers > 1:
-        DrainingSupervisor(config, sockets=[config.bind_socket()]).run()
+        sockets = [config.bind_socket()]
+        _announce_once_for_workers(settings.model_copy(update={"host": host, "port": port}), workers)
+        DrainingSupervisor(config, sockets=sockets).run()
         return 0
     DrainingServer(config).run()
     return 0
+
+
+#: how long the supervisor waits for a worker to answer /healthz before it prints the banner anyway
+_BANNER_WAIT_S: Final = 120.0
+
+
+def _announce_once_for_workers(settings: Settings, workers: int) -> None:
+    """``--workers N``: the supervisor prints the start-up banner once, when a worker first answers, and the
+    workers do not (``WORKERS_ENV``). Without static keys it generates the one key every worker accepts."""
+    os.environ[WORKERS_ENV] = str(workers)
+    generated: str | None = None
+    if not settings.api_keys:
+        generated = os.environ.get(GENERATED_KEY_ENV) or generate_local_key()
+        os.environ[GENERATED_KEY_ENV] = generated
+        register_secret(generated)
+    facts = banner_facts(
+        settings,
+        generated_key=generated,
+        emulator_url=None,  # each worker embeds its own
+        demo=demo_enabled(settings.demo, settings.emulator_upstream, bool(settings.api_keys)),
+    )
+    threading.Thread(target=_announce_when_up, args=(facts,), name="banner", daemon=True).start()
+
+
+def _announce_when_up(facts: BannerFacts) -> None:
+    deadline = time.monotonic() + _BANNER_WAIT_S
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # our own certificate, on our own port
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{facts.url}/healthz", timeout=1.0, context=context):
+                break
+        except OSError:
+            time.sleep(0.2)
+    announce(facts)

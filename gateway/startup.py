@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 
 from gateway.store.connect import describe_store
 from gateway.settings import Settings
 from gateway.telemetry.banner import BannerFacts, emit_banner
 from gateway.telemetry.logs import current_log_style
+
+
+#: set by the worker supervisor (``serve --workers N``): it prints the banner once, so the workers do not
+WORKERS_ENV = "VOICE_GATEWAY_SUPERVISED_WORKERS"
+#: the one generated key the supervisor hands every worker when no static key is set
+GENERATED_KEY_ENV = "VOICE_GATEWAY_SUPERVISOR_GENERATED_KEY"
+
+
+def generate_local_key() -> str:
+    """A key for a gateway started without any (the banner hands it over)."""
+    return f"vg_local_{secrets.token_urlsafe(24)}"
+
+
+def supervised_worker() -> bool:
+    """This process is one of ``serve --workers N``'s workers (the supervisor announces the gateway)."""
+    return bool(os.environ.get(WORKERS_ENV))
+
+
+def supervisor_key() -> str | None:
+    """The key the supervisor generated for all its workers (``None``: not supervised, or static keys set)."""
+    return os.environ.get(GENERATED_KEY_ENV) or None
 
 
 def _base_url(settings: Settings) -> str:
@@ -22,7 +45,8 @@ def _base_url(settings: Settings) -> str:
 
 def _upstream(settings: Settings, emulator_url: str | None) -> str:
     if settings.emulator_upstream:
-        return f"embedded emulator at {emulator_url} (set OPENAI_API_KEY to reach OpenAI)"
+        where = f"at {emulator_url}" if emulator_url else "in each worker"
+        return f"embedded emulator {where} (set OPENAI_API_KEY to reach OpenAI)"
     if settings.upstream_url:
         return f"{settings.upstream_url} (VOICE_GATEWAY_UPSTREAM_URL)"
     return "OpenAI, endpoints from the model catalog"

@@ -11,9 +11,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.integration.conftest import REPO, GatewayFactory, free_port
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_PER_WORKER_WARNING = "no redis_url: accounting runs on an in-process store"
 
 
 def _clean_env() -> dict[str, str]:
@@ -69,3 +72,44 @@ def test_a_pipe_gets_json_lines_with_the_banner_fields(gateway_factory: GatewayF
     assert banner["key"].startswith("1 from VOICE_GATEWAY_API_KEYS")
     assert banner["admin"] == f"{gw.http_url}/admin/ui"
     assert gw.key not in gw.log_text() and "admintoken-for-banner" not in gw.log_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # two workers each import the app: minutes on a loaded host
+def test_workers_print_the_banner_once_and_share_one_generated_key(tmp_path: object) -> None:
+    """`serve --workers 2` without keys: one banner (from the supervisor), one generated key, accepted by both workers."""
+    import httpx
+
+    port = free_port()
+    log_path = tmp_path / "gateway.log"  # type: ignore[operator]
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", "2"],
+            cwd=REPO, env=_clean_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        text = ""
+        while time.monotonic() < deadline:
+            text = log_path.read_text(errors="replace")
+            # each worker warns once, early in its start-up, that its store is in-process (workers log nothing else)
+            if text.count(_PER_WORKER_WARNING) >= 2 and "voice-gateway is ready" in text:
+                break
+            assert proc.poll() is None, text
+            time.sleep(0.5)
+        time.sleep(5.0)  # both workers have finished starting: one that would announce too has had its chance
+        text = log_path.read_text(errors="replace")
+        assert text.count(_PER_WORKER_WARNING) == 2, text
+        assert text.count("voice-gateway is ready") == 1, text
+        keys = re.findall(r"generated a local key: (vg_local_[A-Za-z0-9_-]+)", text)
+        assert len(keys) == 1, text
+        statuses = set()
+        for _ in range(12):  # a new connection each time: the kernel spreads them over both workers
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                reply = client.post("/v1/realtime/client_secrets", headers={"Authorization": f"Bearer {keys[0]}"},
+                                    json={"session": {"type": "realtime", "model": "gpt-realtime-2"}})
+                statuses.add(reply.status_code)
+        assert statuses == {200}, statuses
+    finally:
+        proc.terminate()
+        proc.wait(30)

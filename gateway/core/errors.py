@@ -144,6 +144,15 @@ class FrameRateExceeded(InvalidRequest):
     fatal = True
 
 
+class HeldFramesExceeded(InvalidRequest):
+    """The client sent more than the gateway holds while it switches upstreams (a handoff) or meters a reply."""
+
+    code = "rate_limit_exceeded"
+    close_code = CloseCode.POLICY_VIOLATION
+    default_message = "Too much data sent while the session was switching; slow down."
+    fatal = True
+
+
 # --- handshake refusals ------------------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from gateway.core.errors import (
     FrameRateExceeded,
     FrameTooLarge,
     GatewayError,
+    HeldFramesExceeded,
     InvalidRequest,
     RetiredParameter,
     UnknownEventType,
@@ -158,6 +159,8 @@ class SessionCore:
         self._rewrite_model = bool(requested_model and served_model and requested_model != served_model)
         #: client frames held until the observers have metered a finished reply (see :meth:`from_client`)
         self._waiting: list[Frame] = []
+        #: bytes of the client frames held (awaiting metering or a handoff), bounded by ``max_message_bytes``
+        self._held_bytes = 0
         #: a direct-media call: audio is measured from the sideband's VAD and playout events
         self.media = DirectMediaMeter() if direct_media else None
         #: barge-in protection of a voice-agent session (None: off); on a direct call the upstream plays the audio
@@ -290,8 +293,10 @@ class SessionCore:
         """The client frames held during the switch, through the usual decisions, in order (FORWARD → the frame)."""
         assert self.handoff is not None
         emit = Emit()
-        for frame in self.handoff.take_held():
-            action = self._from_client(frame, now)
+        held = self.handoff.take_held()
+        self._held_bytes = max(0, self._held_bytes - sum(len(frame) for frame in held))
+        for frame in held:
+            action = self._decide_admitted(frame, now)
             if action is FORWARD:
                 emit.to_upstream.append(frame)
                 continue
@@ -363,11 +368,21 @@ class SessionCore:
         the decision to let a reply start is taken on what the session has really spent.
         """
         handoff = self.handoff
-        if handoff is not None and handoff.holding:
-            handoff.hold(data)
-            return Emit()
-        if self._waiting or (self._allowance_stale() and _is_response_create(data)):
-            self._waiting.append(data)
+        holding = handoff is not None and handoff.holding
+        if holding or self._waiting or (self._allowance_stale() and _is_response_create(data)):
+            # admitted now (rate, size, text only: a flood is cut off as it arrives), decided on release
+            refused = self.admit_client_frame(data, now)
+            if refused is not None:
+                return refused
+            if self._held_bytes + len(data) > self.max_message_bytes:
+                error = HeldFramesExceeded()
+                return Emit(to_client=[self.error_event(error)], close=error)
+            self._held_bytes += len(data)
+            if holding:
+                assert handoff is not None
+                handoff.hold(data)
+            else:
+                self._waiting.append(data)
             return Emit()
         return self._from_client(data, now)
 
@@ -380,8 +395,9 @@ class SessionCore:
         """Decide the held client frames in order, on the allowance as it is now (stale or not: held once only)."""
         waiting, self._waiting = self._waiting, []
         out = Emit()
+        self._held_bytes = max(0, self._held_bytes - sum(len(frame) for frame in waiting))
         for frame in waiting:
-            action = self._from_client(frame, now)
+            action = self._decide_admitted(frame, now)
             if action is FORWARD:
                 out.to_upstream.append(frame)
                 continue
@@ -400,6 +416,10 @@ class SessionCore:
         refused = self.admit_client_frame(data, now)
         if refused is not None:
             return refused
+        return self._decide_admitted(data, now)
+
+    def _decide_admitted(self, data: Frame, now: float) -> Action:
+        """Read and decide one client frame the frame limits already admitted (held frames were admitted on arrival)."""
         assert isinstance(data, str)
         try:
             info = read_client(data)

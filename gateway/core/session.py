@@ -278,15 +278,21 @@ class SessionCore:
         if target.overrides.instructions_prefix:
             session.setdefault("instructions", "")
         session = apply_to_session(session, target.overrides, self.kind)
+        allowance = self.stats.response_allowance
+        if self.kind is SessionKind.REALTIME and allowance is not None:
+            # the target's ceiling starts from the client's own (or its default, "inf"), never from what the old
+            # upstream was lowered to: clamp it to what the cap or budget leaves, as a client update would be
+            session.setdefault("max_output_tokens", "inf")
+            clamp_session(session, allowance)
         self._target_rules = target.rules
         self._previous = (self.served_model, self.overrides, self.tools, self._rewrite_model, self._declared_tools_check, self._session_max_tokens)
         self.served_model, self.overrides, self.tools = target.model, target.overrides, target.tools
         self._rewrite_model = bool(self.requested_model and self.requested_model != target.model)
         self._declared_tools_check = target.declared_tools_check
-        if "max_output_tokens" in session:
-            self._session_max_tokens = session["max_output_tokens"]
+        self._session_max_tokens = session.get("max_output_tokens")  # what the target has now (None: its default)
         own = self.tools.definitions() if self.tools is not None else []
-        respond = handoff.current.trigger is Trigger.TRANSFER
+        # the target speaks after a transfer only when something is left to pay for its reply
+        respond = handoff.current.trigger is Trigger.TRANSFER and (allowance is None or allowance.max_output_tokens >= 1)
         return [encode(event) for event in handoff.replay(session, own, respond=respond)]
 
     def release_held(self, now: float) -> Emit:

@@ -91,3 +91,42 @@ def test_frames_held_behind_a_reply_awaiting_its_metering_are_admitted_on_arriva
     assert core.from_client(_append(), 1.1) == Emit() and core.from_client(_append(), 1.1) == Emit()
     flood = core.from_client(_append(), 1.1)
     assert isinstance(flood, Emit) and isinstance(flood.close, FrameRateExceeded)
+
+
+def test_a_handoff_keeps_the_target_within_what_the_cap_leaves() -> None:
+    """The replayed session.update carries the allowance as the target's ceiling, and the session tracks that ceiling, so
+    a client's own "inf" (or the target's default) does not come back after a switch near the cap."""
+    core = _core()
+    update = {"type": "session.update", "session": {"type": "realtime", "max_output_tokens": "inf"}}
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=40, remaining_micros=2_560, by_budget=False)
+    sent = core.from_client(orjson.dumps(update).decode(), 0.1)
+    assert isinstance(sent, Emit) and orjson.loads(sent.to_upstream[0])["session"]["max_output_tokens"] == 40
+    _switching(core)
+    replay = [orjson.loads(f) for f in core.switch_to(MINI)]
+    assert replay[0]["session"]["max_output_tokens"] == 40
+    assert core.release_held(0.3) == Emit()
+    core.handoff_completed(0.35)
+    after = core.from_client(orjson.dumps({"type": "response.create"}).decode(), 0.4)
+    assert isinstance(after, Emit)
+    assert orjson.loads(after.to_upstream[0]).get("response", {}).get("max_output_tokens", 40) <= 40
+
+
+def test_a_handoff_near_the_cap_bounds_the_target_even_when_the_client_never_set_a_ceiling() -> None:
+    """A client that never set max_output_tokens gets the allowance written into the target's session (its default is inf)."""
+    core = _core()
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=1_000, remaining_micros=64_000, by_budget=False)
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=30, remaining_micros=1_920, by_budget=False)
+    assert orjson.loads(core.allowance_frames()[0])["session"]["max_output_tokens"] == 30  # the old upstream's ceiling
+    _switching(core)
+    replay = [orjson.loads(f) for f in core.switch_to(MINI)]
+    assert replay[0]["session"]["max_output_tokens"] == 30
+
+
+def test_a_transfer_with_nothing_left_does_not_ask_the_target_to_speak() -> None:
+    """A transfer switch when the cap leaves no token sends no response.create to the target (the cap ends the session)."""
+    core = _core()
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=0, remaining_micros=-5, by_budget=False)
+    assert core.handoff is not None and core.handoff.request(HandoffRequest("mini", "transfer", Trigger.TRANSFER)) is None
+    assert core.handoff.begin() is not None
+    replay = [orjson.loads(f) for f in core.switch_to(MINI)]
+    assert [e["type"] for e in replay] == ["session.update"]

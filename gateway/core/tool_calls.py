@@ -3,16 +3,15 @@
 The session core hands this interceptor every client ``session.update``/``response.create`` and
 every upstream control event. It
 
-* adds the gateway's tool definitions to what the client declares (a client tool with the same
-  name is refused with an ``invalid_request_error``) and hides them again from ``session.created``
-  / ``session.updated``;
+* adds the gateway's tool definitions to what the client declares and hides them again from
+  ``session.created`` / ``session.updated`` (:mod:`gateway.core.tool_declarations`);
 * swallows everything upstream sends about a gateway tool call (the ``function_call`` item, its
   argument deltas, the items in ``response.done``, the ``function_call_output`` items the gateway
-  creates), validates the arguments against the tool's JSON Schema and queues a :class:`StartCall`
-  for the executor shell;
+  creates), checks the arguments against the tool's schema (:mod:`gateway.core.tool_arguments`)
+  and queues a :class:`StartCall` for the executor shell;
 * when a result arrives (:meth:`finished`), creates the ``function_call_output`` item and, once
   the response that made the call is over and no client call of that response is pending,
-  ``response.create`` — so the client only hears the answer;
+  ``response.create`` — so the client only hears the answer (:mod:`gateway.core.tool_responses`);
 * asks for a spoken filler (an out-of-band response) when a call passes its ``filler_after_ms``
   while nothing is being said (:meth:`due`, at :meth:`next_deadline`).
 
@@ -22,26 +21,21 @@ Time comes in as an argument; the shell runs the calls and the timers.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from gateway.core import observers as ev
-from gateway.core.errors import InvalidRequest
-from gateway.core.frames import dumps as _dumps
 from gateway.core.gateway_tools import DEFAULT_FILLER_INSTRUCTIONS, GatewayTool
-from gateway.core.overrides import apply_to_response
+from gateway.core.jsontypes import JsonObject
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX
 from gateway.core.routing import SessionOverrides
+from gateway.core.tool_arguments import ArgumentSchema, compiled_schema, error_output
+from gateway.core.tool_declarations import hide, merged
+from gateway.core.tool_responses import FILLER_TAG, GatewayResponses, dumps
 
-from gateway.core.jsontypes import JsonObject
+__all__ = ["FILLER_TAG", "StartCall", "ToolCallInterceptor", "UpstreamVerdict", "dumps", "error_output"]
 
-#: ``metadata`` tag on the gateway's filler responses (echoed in their events)
-FILLER_TAG: Final = "voice_gateway_filler"
 #: while a response is running, a due filler waits this long before looking again
 _BUSY_RECHECK_S: Final = 0.05
 _ITEM_EVENTS: Final = frozenset(
@@ -97,24 +91,6 @@ class _Origin:
     filler_asked: bool = False
 
 
-def _validator(tool: GatewayTool) -> Draft202012Validator | None:
-    try:
-        Draft202012Validator.check_schema(dict(tool.parameters))
-    except SchemaError:
-        return None
-    return Draft202012Validator(dict(tool.parameters))
-
-
-def dumps(event: JsonObject) -> str:
-    """Events the gateway sends upstream go as text frames, like a client's."""
-    return _dumps(event).decode()
-
-
-def error_output(message: str) -> str:
-    """A tool output the model can read and speak about."""
-    return json.dumps({"error": message})
-
-
 class ToolCallInterceptor:
     """One session's gateway tools: injection, interception and follow-ups, without I/O."""
 
@@ -128,12 +104,12 @@ class ToolCallInterceptor:
         wake: Callable[[], None] | None = None,
     ) -> None:
         self.tools = {tool.name: tool for tool in tools}
-        self._validators = {tool.name: _validator(tool) for tool in tools}
-        self.overrides = overrides or SessionOverrides()
+        self._schemas: dict[str, ArgumentSchema] = {tool.name: compiled_schema(tool.parameters) for tool in tools}
+        self._definitions = [tool.definition() for tool in tools]
         self.max_result_bytes = max_result_bytes
-        self.filler_instructions = filler_instructions
         self.wake = wake or (lambda: None)
         self._ids = itertools.count(1)
+        self.responses = GatewayResponses(overrides or SessionOverrides(), filler_instructions, self._event_id)
         self._starts: list[StartCall] = []
         self.events: list[ev.SessionEvent] = []
         self._calls: dict[str, _Call] = {}
@@ -141,11 +117,6 @@ class ToolCallInterceptor:
         self._origins: dict[str, _Origin] = {}
         #: ids of the function_call_output items the gateway created
         self._output_items: set[str] = set()
-        #: event ids of our response.create frames still unanswered (retried if refused)
-        self._our_creates: dict[str, str] = {}
-        self._in_conversation: set[str] = set()
-        self._out_of_band: set[str] = set()
-        self._followups: list[str] = []
 
     # --- set-up and the client side ------------------------------------------------------------
 
@@ -153,28 +124,17 @@ class ToolCallInterceptor:
         return f"{GATEWAY_EVENT_PREFIX}tool_{what}_{next(self._ids)}"
 
     def definitions(self) -> list[JsonObject]:
-        return [tool.definition() for tool in self.tools.values()]
-
-    def _merge(self, tools: object, param: str) -> list[object]:
-        if not isinstance(tools, list):
-            raise InvalidRequest(f"'{param}' must be an array of tools.", param=param)
-        taken = sorted({str(t.get("name")) for t in tools if isinstance(t, dict) and t.get("name") in self.tools})
-        if taken:
-            raise InvalidRequest(
-                f"Tool name(s) reserved by the gateway on this route: {', '.join(taken)}; rename your tool.",
-                param=param,
-            )
-        return [*tools, *self.definitions()]
+        return [dict(d) for d in self._definitions]
 
     def client_session(self, session: JsonObject) -> None:
         """A client ``session.update``: keep the gateway's tools in any tool list it sets."""
         if self.tools and "tools" in session:
-            session["tools"] = self._merge(session["tools"], "session.tools")
+            session["tools"] = merged(session["tools"], self.definitions(), self.tools, "session.tools")
 
     def client_response(self, response: JsonObject) -> None:
         """A client ``response.create``: a tool list it sets for this response keeps the gateway's tools."""
         if self.tools and "tools" in response:
-            response["tools"] = self._merge(response["tools"], "response.tools")
+            response["tools"] = merged(response["tools"], self.definitions(), self.tools, "response.tools")
 
     # --- upstream events ------------------------------------------------------------------------
 
@@ -182,7 +142,9 @@ class ToolCallInterceptor:
         """Look at one upstream control event (already parsed, GA shape)."""
         t = event.get("type")
         if t in ("session.created", "session.updated"):
-            return self._session_event(event)
+            session = event.get("session")
+            changed = isinstance(session, dict) and bool(self.tools) and hide(session, self.tools)
+            return UpstreamVerdict(changed=True) if changed else _KEEP
         if t in _ARGUMENT_EVENTS:
             return self._arguments(event, now, done=t == "response.function_call_arguments.done")
         if t in ("response.output_item.added", "response.output_item.done"):
@@ -190,25 +152,15 @@ class ToolCallInterceptor:
         if t in _ITEM_EVENTS:
             return self._conversation_item(event)
         if t == "response.created":
-            return self._response_created(event)
+            response = event.get("response")
+            if isinstance(response, dict):
+                self.responses.created(response)
+            return _KEEP
         if t == "response.done":
             return self._response_done(event)
         if t == "error":
             return self._error(event)
         return _KEEP
-
-    def _session_event(self, event: JsonObject) -> UpstreamVerdict:
-        session = event.get("session")
-        if not isinstance(session, dict) or not self.tools:
-            return _KEEP
-        tools = session.get("tools")
-        if not isinstance(tools, list):
-            return _KEEP
-        visible = [t for t in tools if not (isinstance(t, dict) and t.get("name") in self.tools)]
-        if len(visible) == len(tools):
-            return _KEEP
-        session["tools"] = visible
-        return UpstreamVerdict(changed=True)
 
     def _output_item(self, event: JsonObject) -> UpstreamVerdict:
         item = event.get("item")
@@ -254,7 +206,7 @@ class ToolCallInterceptor:
         tool = self.tools[call.name]
         call.arguments = raw if isinstance(raw, str) else None
         self.events.append(ev.GatewayToolStarted(at=now, call_id=call.call_id, name=call.name, server=tool.server))
-        arguments, problem = self._parse(call.name, raw)
+        arguments, problem = self._schemas[call.name].parse(raw)
         if arguments is None:
             return self.finished(call.call_id, error_output(problem), now, outcome="invalid_arguments")
         if tool.limits.filler_after_ms is not None:
@@ -262,22 +214,6 @@ class ToolCallInterceptor:
         self._starts.append(StartCall(call.call_id, call.name, tool.server, arguments, now))
         self.wake()
         return []
-
-    def _parse(self, name: str, raw: object) -> tuple[JsonObject | None, str]:
-        try:
-            arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
-        except ValueError:
-            return None, "The arguments are not valid JSON."
-        if not isinstance(arguments, dict):
-            return None, "The arguments must be a JSON object."
-        validator = self._validators.get(name)
-        if validator is None:
-            return None, "The tool's argument schema is invalid; it cannot be called."
-        error = next(iter(sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))), None)
-        if error is not None:
-            where = "/".join(str(p) for p in error.path) or "arguments"
-            return None, f"Invalid arguments at {where}: {error.message}"
-        return arguments, ""
 
     def _conversation_item(self, event: JsonObject) -> UpstreamVerdict:
         item = event.get("item")
@@ -292,37 +228,17 @@ class ToolCallInterceptor:
             return _DROP
         return _KEEP
 
-    def _response_created(self, event: JsonObject) -> UpstreamVerdict:
-        response = event.get("response")
-        if not isinstance(response, dict):
-            return _KEEP
-        response_id = _text(response.get("id"))
-        if "conversation_id" in response and response["conversation_id"] is None:
-            self._out_of_band.add(response_id)
-        else:
-            self._in_conversation.add(response_id)
-        metadata = response.get("metadata")
-        if isinstance(metadata, dict):
-            created_by = str(metadata.get("voice_gateway_event"))
-            if self._our_creates.pop(created_by, None) is not None:
-                self._in_conversation.discard(f"pending:{created_by}")
-            if FILLER_TAG in metadata:
-                self._out_of_band.discard("pending:filler")
-        return _KEEP
-
     def _response_done(self, event: JsonObject) -> UpstreamVerdict:
         response = event.get("response")
         if not isinstance(response, dict):
             return _KEEP
         response_id = _text(response.get("id"))
-        self._in_conversation.discard(response_id)
-        self._out_of_band.discard(response_id)
-        frames: list[str] = []
+        self.responses.done(response_id)
         origin = self._origins.get(response_id)
         if origin is not None:
             origin.done = True
-            frames += self._follow_up(origin)
-        frames += self._flush()
+            self._follow_up(origin)
+        frames = self.responses.flush()
         output = response.get("output")
         changed = False
         if isinstance(output, list):
@@ -338,17 +254,8 @@ class ToolCallInterceptor:
         error = event.get("error")
         if isinstance(error, dict) and not event_id:
             event_id = _text(error.get("event_id"))
-        if event_id.startswith(f"{GATEWAY_EVENT_PREFIX}tool_filler_"):
-            self._out_of_band.discard("pending:filler")
-            return _DROP
-        frame = self._our_creates.pop(event_id, None)
-        if frame is None:
-            return _KEEP
-        self._in_conversation.discard(f"pending:{event_id}")
         code = error.get("code") if isinstance(error, dict) else None
-        if code == "conversation_already_has_active_response":
-            self._followups.append(frame)
-        return _DROP
+        return _DROP if self.responses.refused(event_id, code) else _KEEP
 
     # --- results and timers -----------------------------------------------------------------------
 
@@ -387,30 +294,16 @@ class ToolCallInterceptor:
         frames = [dumps({"type": "conversation.item.create", "event_id": self._event_id("output"), "item": item})]
         origin = self._origins.get(call.response_id)
         if origin is not None:
-            frames += self._follow_up(origin)
-        return frames + self._flush()
+            self._follow_up(origin)
+        return frames + self.responses.flush()
 
-    def _follow_up(self, origin: _Origin) -> list[str]:
+    def _follow_up(self, origin: _Origin) -> None:
         if not origin.done or not all(self._calls[c].finished for c in origin.calls):
-            return []
+            return
         self._origins.pop(origin.response_id, None)
         if origin.client_calls or not origin.calls:
-            return []  # the client answers its own calls and asks for the response itself
-        event_id = self._event_id("response")
-        response: JsonObject = {"metadata": {"voice_gateway_event": event_id}}
-        apply_to_response(response, self.overrides)
-        self._followups.append(dumps({"type": "response.create", "event_id": event_id, "response": response}))
-        return []
-
-    def _flush(self) -> list[str]:
-        """Queued follow-ups go out once no conversation response is running."""
-        if self._in_conversation or self._out_of_band or not self._followups:
-            return []
-        frame = self._followups.pop(0)
-        event_id = json.loads(frame)["event_id"]
-        self._our_creates[event_id] = frame
-        self._in_conversation.add(f"pending:{event_id}")  # until its response.created (or error) arrives
-        return [frame]
+            return  # the client answers its own calls and asks for the response itself
+        self.responses.queue_follow_up()
 
     def next_deadline(self) -> float | None:
         """When :meth:`due` has something to do next (None: nothing scheduled)."""
@@ -427,26 +320,14 @@ class ToolCallInterceptor:
             if origin is None or origin.filler_asked:
                 call.filler_due = None
                 continue
-            if self._in_conversation or self._out_of_band:
+            if self.responses.busy:
                 call.filler_due = now + _BUSY_RECHECK_S  # something is being said: look again shortly
                 continue
             call.filler_due = None
             origin.filler_asked = True
-            frames.append(self._filler(now))
+            self.events.append(ev.GatewayFillerRequested(at=now))
+            frames.append(self.responses.filler())
         return frames
-
-    def _filler(self, now: float) -> str:
-        response: JsonObject = {
-            "conversation": "none",
-            "instructions": self.filler_instructions,
-            "tools": [],
-            "tool_choice": "none",
-            "metadata": {FILLER_TAG: "1"},
-        }
-        apply_to_response(response, self.overrides)
-        self.events.append(ev.GatewayFillerRequested(at=now))
-        self._out_of_band.add("pending:filler")
-        return dumps({"type": "response.create", "event_id": self._event_id("filler"), "response": response})
 
 
 def _text(value: object) -> str:

@@ -16,6 +16,7 @@ from gateway.core.gateway_tools import (
     McpServerSpec,
     ToolLimits,
 )
+from gateway.core.tool_arguments import compiled_schema
 from gateway.policy.models import GatewayToolsModel, HeaderModel, HttpToolModel, McpServerModel
 from routers.compiled import CompiledPolicy, RouteTarget
 
@@ -55,6 +56,8 @@ def _schema(parameters: Mapping[str, object], loc: Loc, report: Report) -> None:
         return
     if parameters.get("type") != "object":
         report(loc, "the arguments schema must have type: object")
+        return
+    compiled_schema(parameters)  # compiled once now, at load: sessions and calls reuse the validator
 
 
 def compile_gateway_tools(

@@ -20,6 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ListToolsResult
 
 from gateway.core.gateway_tools import GatewayTool, McpServerSpec
+from gateway.core.tool_arguments import compiled_schema
 from gateway.tools.errors import ToolFailed
 from gateway.tools.headers import redact, resolve_headers, secret_values
 
@@ -114,6 +115,8 @@ class McpConnection:
             for t in result.tools
             if allow is None or t.name in allow
         ]
+        for tool in self._listed:
+            compiled_schema(tool.input_schema)  # compiled once per listing, not per session
         return self._listed
 
     async def _list(self) -> ListToolsResult:

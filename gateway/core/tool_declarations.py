@@ -1,0 +1,36 @@
+"""The gateway's tool definitions in a session's tool lists: added to what the client declares, hidden from what it sees.
+
+Pure functions over the JSON of ``session.update`` / ``response.create`` / ``session.updated``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from gateway.core.errors import InvalidRequest
+from gateway.core.jsontypes import JsonObject
+
+
+def merged(tools: object, own: Sequence[JsonObject], names: Collection[str], param: str) -> list[object]:
+    """The client's tool list with the gateway's definitions appended; a clashing client name is refused."""
+    if not isinstance(tools, list):
+        raise InvalidRequest(f"'{param}' must be an array of tools.", param=param)
+    taken = sorted({str(t.get("name")) for t in tools if isinstance(t, dict) and t.get("name") in names})
+    if taken:
+        raise InvalidRequest(
+            f"Tool name(s) reserved by the gateway on this route: {', '.join(taken)}; rename your tool.",
+            param=param,
+        )
+    return [*tools, *own]
+
+
+def hide(session: JsonObject, names: Collection[str]) -> bool:
+    """Remove the gateway's tools from a reported session's ``tools`` (True: something was removed)."""
+    tools = session.get("tools")
+    if not isinstance(tools, list):
+        return False
+    visible = [t for t in tools if not (isinstance(t, dict) and t.get("name") in names)]
+    if len(visible) == len(tools):
+        return False
+    session["tools"] = visible
+    return True

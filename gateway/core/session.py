@@ -186,6 +186,11 @@ class SessionCore:
             events += self.tools.take_events()
         return events
 
+    def closing(self, now: float) -> None:
+        """The session is ending: what is still in progress is recorded as such (gateway tool calls: cancelled)."""
+        if self.tools is not None:
+            self.tools.closing(now)
+
     def error_event(self, error: GatewayError, client_event_id: str | None = None) -> bytes:
         """An OpenAI-shaped ``error`` event for the client."""
         return error_frame(error, f"{GATEWAY_EVENT_PREFIX}evt_{next(self._ids)}", client_event_id)
@@ -493,6 +498,8 @@ class SessionCore:
             self._client_item_create(event, now)
         elif event_type == "conversation.item.truncate":
             self._client_truncate(event, now)
+        elif event_type == "response.cancel" and self.tools is not None:
+            return Emit(to_upstream=[encode(event), *self.tools.client_cancel(now)])
         return Emit(to_upstream=[encode(event)])
 
     def _client_session_update(self, event: JsonObject) -> None:

@@ -13,7 +13,12 @@ every upstream control event. It
   the response that made the call is over and no client call of that response is pending,
   ``response.create`` — so the client only hears the answer (:mod:`gateway.core.tool_responses`);
 * asks for a spoken filler (an out-of-band response) when a call passes its ``filler_after_ms``
-  while nothing is being said (:meth:`due`, at :meth:`next_deadline`).
+  while nothing is being said (:meth:`due`, at :meth:`next_deadline`);
+* cancels the calls of a turn the user or the client moved away from (the response that made
+  them ended ``cancelled``; the user started speaking with interruption on; the client sent
+  ``response.cancel``; the session ended): outcome ``cancelled``, the executor is told to stop
+  (:meth:`take_cancelled`), the model gets a ``cancelled`` output at once (not at the session's
+  end) and no ``response.create`` follows — the stale answer is never spoken.
 
 Time comes in as an argument; the shell runs the calls and the timers.
 """
@@ -34,7 +39,7 @@ from gateway.core.tool_arguments import ArgumentSchema, compiled_schema, error_o
 from gateway.core.tool_declarations import hide, merged
 from gateway.core.tool_responses import FILLER_TAG, GatewayResponses, dumps
 
-__all__ = ["FILLER_TAG", "StartCall", "ToolCallInterceptor", "UpstreamVerdict", "dumps", "error_output"]
+__all__ = ["CANCELLED_OUTPUT", "FILLER_TAG", "StartCall", "ToolCallInterceptor", "UpstreamVerdict", "dumps", "error_output"]
 
 #: while a response is running, a due filler waits this long before looking again
 _BUSY_RECHECK_S: Final = 0.05
@@ -42,6 +47,10 @@ _ITEM_EVENTS: Final = frozenset(
     {"conversation.item.added", "conversation.item.created", "conversation.item.done", "conversation.item.retrieved"}
 )
 _ARGUMENT_EVENTS: Final = frozenset({"response.function_call_arguments.delta", "response.function_call_arguments.done"})
+#: what the model reads for a call whose turn was cancelled while the tool ran
+CANCELLED_OUTPUT: Final = error_output(
+    "Cancelled: the conversation moved on before the tool answered. Call it again if it is still needed."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +120,9 @@ class ToolCallInterceptor:
         self._ids = itertools.count(1)
         self.responses = GatewayResponses(overrides or SessionOverrides(), filler_instructions, self._event_id)
         self._starts: list[StartCall] = []
+        self._cancelled: list[str] = []
+        #: the session's turn detection cancels a response when the user speaks (server default: yes)
+        self._speech_interrupts = True
         self.events: list[ev.SessionEvent] = []
         self._calls: dict[str, _Call] = {}
         self._by_item: dict[str, _Call] = {}
@@ -143,8 +155,12 @@ class ToolCallInterceptor:
         t = event.get("type")
         if t in ("session.created", "session.updated"):
             session = event.get("session")
-            changed = isinstance(session, dict) and bool(self.tools) and hide(session, self.tools)
-            return UpstreamVerdict(changed=True) if changed else _KEEP
+            if not isinstance(session, dict):
+                return _KEEP
+            self._speech_interrupts = _interrupts(session, self._speech_interrupts)
+            return UpstreamVerdict(changed=True) if self.tools and hide(session, self.tools) else _KEEP
+        if t == "input_audio_buffer.speech_started":
+            return UpstreamVerdict(to_upstream=tuple(self.cancel_pending(now))) if self._speech_interrupts else _KEEP
         if t in _ARGUMENT_EVENTS:
             return self._arguments(event, now, done=t == "response.function_call_arguments.done")
         if t in ("response.output_item.added", "response.output_item.done"):
@@ -157,7 +173,7 @@ class ToolCallInterceptor:
                 self.responses.created(response)
             return _KEEP
         if t == "response.done":
-            return self._response_done(event)
+            return self._response_done(event, now)
         if t == "error":
             return self._error(event)
         return _KEEP
@@ -228,17 +244,21 @@ class ToolCallInterceptor:
             return _DROP
         return _KEEP
 
-    def _response_done(self, event: JsonObject) -> UpstreamVerdict:
+    def _response_done(self, event: JsonObject, now: float) -> UpstreamVerdict:
         response = event.get("response")
         if not isinstance(response, dict):
             return _KEEP
         response_id = _text(response.get("id"))
         self.responses.done(response_id)
         origin = self._origins.get(response_id)
-        if origin is not None:
+        frames: list[str] = []
+        if origin is not None and response.get("status") == "cancelled":
+            self._origins.pop(response_id, None)  # its calls' answers would be stale: no follow-up
+            frames += self._cancel([self._calls[c] for c in origin.calls], now)
+        elif origin is not None:
             origin.done = True
             self._follow_up(origin)
-        frames = self.responses.flush()
+        frames += self.responses.flush()
         output = response.get("output")
         changed = False
         if isinstance(output, list):
@@ -261,7 +281,58 @@ class ToolCallInterceptor:
 
     def take_starts(self) -> list[StartCall]:
         starts, self._starts = self._starts, []
-        return starts
+        return [s for s in starts if not self._calls[s.call_id].finished]  # cancelled before it started: never run
+
+    def take_cancelled(self) -> list[str]:
+        """Call ids the executor should stop (their outcome is already recorded as ``cancelled``)."""
+        cancelled, self._cancelled = self._cancelled, []
+        return cancelled
+
+    # --- cancellation -------------------------------------------------------------------------------
+
+    def client_cancel(self, now: float) -> list[str]:
+        """The client sent ``response.cancel``: the answer being prepared is not wanted any more."""
+        return self.cancel_pending(now)
+
+    def cancel_pending(self, now: float) -> list[str]:
+        """The conversation moved on (barge-in, ``response.cancel``): every running call is cancelled,
+        and follow-ups not sent yet are dropped. Frames: the ``cancelled`` outputs."""
+        pending = [call for call in self._calls.values() if not call.finished]
+        for call in pending:
+            self._origins.pop(call.response_id, None)
+        self.responses.drop_queued()
+        return self._cancel(pending, now)
+
+    def closing(self, now: float) -> None:
+        """The session is ending: calls still running are recorded as cancelled (nothing is sent)."""
+        self._cancel([call for call in self._calls.values() if not call.finished], now, output=False)
+
+    def _cancel(self, calls: list[_Call], now: float, *, output: bool = True) -> list[str]:
+        frames: list[str] = []
+        for call in calls:
+            if call.finished:
+                continue
+            call.finished = True
+            call.filler_due = None
+            self._cancelled.append(call.call_id)
+            self._record(call, now, "cancelled", cache_hit=False)
+            if output:
+                frames.append(self._output(call.call_id, CANCELLED_OUTPUT))
+        if self._cancelled:
+            self.wake()
+        return frames
+
+    def _record(self, call: _Call, now: float, outcome: str, *, cache_hit: bool) -> None:
+        self.events.append(
+            ev.GatewayToolDone(
+                at=now, call_id=call.call_id, name=call.name, server=self.tools[call.name].server,
+                started_at=call.started_at, outcome=outcome, cache_hit=cache_hit, arguments=call.arguments,
+            )
+        )
+
+    def _output(self, call_id: str, output: str) -> str:
+        item = {"type": "function_call_output", "call_id": call_id, "output": output}
+        return dumps({"type": "conversation.item.create", "event_id": self._event_id("output"), "item": item})
 
     def claim(self, name: str) -> list[StartCall]:
         """Take the queued calls of tool ``name`` (one the session core runs itself, such as ``transfer``)."""
@@ -283,15 +354,8 @@ class ToolCallInterceptor:
         call.filler_due = None
         if len(output.encode()) > self.max_result_bytes:
             output, outcome = error_output("The tool's answer was too large to use."), "too_large"
-        tool = self.tools[call.name]
-        self.events.append(
-            ev.GatewayToolDone(
-                at=now, call_id=call_id, name=call.name, server=tool.server, started_at=call.started_at,
-                outcome=outcome, cache_hit=cache_hit, arguments=call.arguments,
-            )
-        )
-        item = {"type": "function_call_output", "call_id": call_id, "output": output}
-        frames = [dumps({"type": "conversation.item.create", "event_id": self._event_id("output"), "item": item})]
+        self._record(call, now, outcome, cache_hit=cache_hit)
+        frames = [self._output(call_id, output)]
         origin = self._origins.get(call.response_id)
         if origin is not None:
             self._follow_up(origin)
@@ -332,3 +396,13 @@ class ToolCallInterceptor:
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _interrupts(session: JsonObject, current: bool) -> bool:
+    """Whether the reported session's turn detection cancels a response when the user speaks."""
+    audio = session.get("audio")
+    side = audio.get("input") if isinstance(audio, dict) else None
+    if not isinstance(side, dict) or "turn_detection" not in side:
+        return current
+    detection = side["turn_detection"]
+    return isinstance(detection, dict) and detection.get("interrupt_response", True) is not False

@@ -456,6 +456,7 @@ class RelaySession:
             upstream_close_code=upstream_code,
             error_code=error_code,
         )
+        self.core.closing(now)
         await self._deliver(now, with_tick=False, closing=True)
         for observer in self.observers:
             await observer.on_end(ended, self.core.stats)

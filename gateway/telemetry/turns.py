@@ -219,7 +219,7 @@ class TurnSpans:
         if span is None:
             return
         gateway = event.executor == "gateway"
-        if gateway and event.status != "ok":
+        if gateway and event.status not in ("ok", "cancelled"):  # cancelled: the conversation moved on, not a fault
             span.set_status(Status(StatusCode.ERROR, event.status))
         span.set_attribute(n.TOOL_STATUS, event.status)
         duration = ms_between(event.started_at, event.at)
@@ -231,7 +231,7 @@ class TurnSpans:
         if gateway:
             attrs = {**self._scope.metric_attrs, "tool": event.name, "server": event.server or ""}
             metrics.gateway_tool_calls.add(1, {**attrs, "outcome": event.status, "cache_hit": event.cache_hit})
-            if duration is not None:
+            if duration is not None and event.status != "cancelled":  # a cut-short call says nothing of the tool's latency
                 metrics.gateway_tool_latency.record(duration, attrs)
 
     def _barge_in(self, event: TurnBargeIn) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -58,6 +59,8 @@ class SessionToolRunner:
         self._running: dict[str, int] = {}
         self._session_running = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        #: the running call of each call id (cancelled when the interceptor cancels the call)
+        self._calls: dict[str, asyncio.Task[None]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._send_lock = asyncio.Lock()
         self._scheduled = False
@@ -77,8 +80,17 @@ class SessionToolRunner:
         for start in self.interceptor.take_starts():
             task = asyncio.create_task(self._run(start), name=f"tool:{start.name}")
             self._tasks.add(task)
+            self._calls[start.call_id] = task
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(functools.partial(self._forget, start.call_id))
+        for call_id in self.interceptor.take_cancelled():
+            running = self._calls.pop(call_id, None)
+            if running is not None:
+                running.cancel()  # the HTTP request / MCP call is abandoned; nothing is reported or cached
         self._arm()
+
+    def _forget(self, call_id: str, _task: asyncio.Task[None]) -> None:
+        self._calls.pop(call_id, None)
 
     # --- one call ------------------------------------------------------------------------------
 

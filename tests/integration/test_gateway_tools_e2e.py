@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 from openai import AsyncOpenAI
@@ -18,6 +19,7 @@ from tests.support.audio import chunks, silence, speech
 from tests.support.tool_servers import ORDERS_TOKEN, HttpToolServer, McpToolServer, http_tool_server, mcp_tool_server
 
 pytestmark = pytest.mark.slow
+ADMIN = "admin-token-for-tool-tests-0123456789"
 
 
 def _policy(tmp_path: Path, http: HttpToolServer, mcp: McpToolServer) -> Path:
@@ -80,8 +82,9 @@ def tool_gateway(
 ) -> GatewayProcess:
     http, mcp = servers
     policy = _policy(tmp_path, http, mcp)
-    env = emulator_env(emulator, VOICE_GATEWAY_POLICY_FILES=str(policy), ORDERS_AUTH=f"Bearer {ORDERS_TOKEN}")
-    return gateway_factory(env=env)
+    env = emulator_env(emulator, VOICE_GATEWAY_POLICY_FILES=str(policy), ORDERS_AUTH=f"Bearer {ORDERS_TOKEN}",
+                       VOICE_GATEWAY_ADMIN_TOKEN=ADMIN)
+    return gateway_factory(env=env, start_timeout_s=60.0)  # the mcp SDK's import is slow on a loaded host
 
 
 def _client(gw: GatewayProcess) -> AsyncOpenAI:
@@ -278,3 +281,63 @@ async def test_unreachable_mcp_server_leaves_the_other_tools_working(
     gw = gateway_factory(env=emulator_env(emulator, VOICE_GATEWAY_POLICY_FILES=str(policy), ORDERS_AUTH=f"Bearer {ORDERS_TOKEN}"))
     text, _ = await asyncio.wait_for(_one_answer(gw, "[emu:call:lookup_order] Where is my order?"), 40)
     assert "shipped" in text
+
+
+async def _tool_record(gw: GatewayProcess, name: str, timeout: float = 10.0) -> list[dict]:
+    """The gateway calls of tool ``name`` in the newest session record that lists one."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=gw.http_url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5) as admin:
+        while True:
+            for record in (await admin.get("/admin/records", params={"count": 20})).json()["records"]:
+                calls = [c for c in orjson.loads(record.get("tool_calls") or "[]") if c.get("name") == name]
+                if calls:
+                    return calls
+            assert time.monotonic() < deadline, "no session record lists the call"
+            await asyncio.sleep(0.1)
+
+
+async def _until_hit(http: HttpToolServer, path: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while http.count(path) == 0:
+        assert time.monotonic() < deadline, f"the tool server never saw {path}"
+        await asyncio.sleep(0.02)
+
+
+async def test_barge_in_while_a_slow_tool_runs_cancels_it_and_its_stale_answer_is_never_spoken(
+    tool_gateway: GatewayProcess, servers: tuple[HttpToolServer, McpToolServer]
+) -> None:
+    """The user speaks while track_parcel runs: the request is abandoned, the model answers the new turn, never the parcel."""
+    http, _ = servers
+    async with _client(tool_gateway).realtime.connect(model="gpt-realtime-2") as conn:
+        rec = await _opened(conn)
+        await _ask(conn, "[emu:call:track_parcel] Where is my parcel?")
+        await _until_hit(http, "/slow")
+        for chunk in chunks(speech(800) + silence(700)):  # the user moves on (server VAD: speech_started)
+            await conn.input_audio_buffer.append(audio=chunk)
+        await rec.until("input_audio_buffer.speech_started")
+        text, _ = await _answer(rec)  # the answer to the new turn
+        assert "delivered" not in text
+        with pytest.raises(asyncio.TimeoutError):  # nothing more is said once the tool's time has passed
+            await rec.until("response.created", http.slow_s + 1.0)
+    assert http.abandoned == ["/slow"]
+    assert all("delivered" not in orjson.dumps(e).decode() for e in rec.events)
+    [call] = await _tool_record(tool_gateway, "track_parcel")
+    assert call["outcome"] == "cancelled" and call["executor"] == "gateway"
+
+
+async def test_a_client_response_cancel_while_a_tool_runs_drops_the_answer_and_the_session_goes_on(
+    tool_gateway: GatewayProcess, servers: tuple[HttpToolServer, McpToolServer]
+) -> None:
+    """response.cancel while track_parcel runs: no answer about the parcel follows; the next question is answered."""
+    http, _ = servers
+    async with _client(tool_gateway).realtime.connect(model="gpt-realtime-2") as conn:
+        rec = await _opened(conn)
+        await _ask(conn, "[emu:call:track_parcel] Where is my parcel?")
+        await _until_hit(http, "/slow")
+        await conn.response.cancel()
+        await asyncio.sleep(http.slow_s + 0.5)
+        text, _ = await _answer_to(conn, rec, "[emu:call:lookup_order] And my order?")
+        assert "shipped" in text
+    assert http.abandoned == ["/slow"]
+    assert all("delivered" not in orjson.dumps(e).decode() for e in rec.events)
+    assert _leaked(rec.events, GATEWAY_TOOLS) == []

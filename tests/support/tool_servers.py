@@ -25,6 +25,8 @@ class HttpToolServer:
     #: (path, authorization header, JSON body) per request
     hits: list[tuple[str, str | None, object]] = field(default_factory=list)
     slow_s: float = 1.5
+    #: paths whose request the client dropped before the answer was ready
+    abandoned: list[str] = field(default_factory=list)
 
     def count(self, path: str) -> int:
         return sum(1 for p, _, _ in self.hits if p == path)
@@ -68,7 +70,12 @@ async def http_tool_server() -> AsyncIterator[HttpToolServer]:
     async def slow(request: Request) -> Response:
         body = await request.json()
         state.hits.append(("/slow", request.headers.get("authorization"), body))
-        await asyncio.sleep(state.slow_s)
+        deadline = asyncio.get_running_loop().time() + state.slow_s
+        while asyncio.get_running_loop().time() < deadline:
+            if await request.is_disconnected():  # the gateway gave the request up (a cancelled call)
+                state.abandoned.append("/slow")
+                return Response(status_code=499)
+            await asyncio.sleep(0.02)
         return JSONResponse({"status": "delivered"})
 
     async def fail(request: Request) -> Response:

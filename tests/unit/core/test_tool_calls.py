@@ -222,3 +222,83 @@ def test_parallel_gateway_calls_get_one_follow_up_after_both() -> None:
     assert [json.loads(f)["type"] for f in frames] == ["conversation.item.create", "response.create"]
     retrieved = {"type": "conversation.item.retrieved", "item": {"id": "item_g", "type": "function_call"}}
     assert tools.upstream(retrieved, 1.4).drop
+
+
+def _outcomes(tools: ToolCallInterceptor) -> list[str]:
+    return [e.outcome for e in tools.take_events() if isinstance(e, ev.GatewayToolDone)]
+
+
+def test_a_cancelled_origin_response_cancels_its_calls_without_a_follow_up() -> None:
+    """response.done cancelled for the response that made the call: a cancelled output at once, no response.create, the executor told."""
+    tools = _interceptor()
+    for event in _call_events():
+        tools.upstream(event, 1.0)
+    assert [s.call_id for s in tools.take_starts()] == ["call_1"]
+    verdict = tools.upstream({"type": "response.done", "response": {"id": "resp_1", "conversation_id": "conv_1", "status": "cancelled"}}, 1.2)
+    [frame] = [json.loads(f) for f in verdict.to_upstream]
+    assert frame["type"] == "conversation.item.create" and frame["item"]["call_id"] == "call_1"
+    assert "Cancelled" in json.loads(frame["item"]["output"])["error"]
+    assert tools.take_cancelled() == ["call_1"] and _outcomes(tools) == ["cancelled"]
+    assert tools.finished("call_1", '{"status": "shipped"}', 2.0) == []  # the late result is stale: nothing is sent
+    assert tools.next_deadline() is None  # and no filler is asked for it
+    assert tools.upstream(_done("resp_other"), 2.1).to_upstream == ()
+
+
+def test_the_user_speaking_while_a_call_runs_cancels_it_and_drops_a_queued_follow_up() -> None:
+    """Barge-in (speech_started) cancels running calls; a finished call's follow-up still waiting to be sent is dropped."""
+    tools = _interceptor()
+    events = _call_events()
+    second = [json.loads(json.dumps(e).replace("item_f", "item_g").replace("call_1", "call_2").replace("resp_1", "resp_2")) for e in events]
+    for event in [*events, _done(), *second, _done("resp_2")]:
+        tools.upstream(event, 1.0)
+    tools.upstream({"type": "response.created", "response": {"id": "resp_f", "conversation_id": None}}, 1.1)  # a filler plays
+    assert [json.loads(f)["type"] for f in tools.finished("call_1", "{}", 1.2)] == ["conversation.item.create"]  # follow-up queued
+    verdict = tools.upstream({"type": "input_audio_buffer.speech_started", "item_id": "item_u"}, 1.3)
+    assert verdict.drop is False
+    assert [json.loads(f)["item"]["call_id"] for f in verdict.to_upstream] == ["call_2"]
+    assert tools.take_cancelled() == ["call_2"] and _outcomes(tools) == ["ok", "cancelled"]
+    assert tools.upstream(_done("resp_f", conversation=None), 1.4).to_upstream == ()  # the stale follow-up never goes out
+
+
+def test_speech_does_not_cancel_when_the_session_turns_interruption_off() -> None:
+    """With turn_detection.interrupt_response false the user's speech leaves the call running."""
+    tools = _interceptor()
+    session = {"audio": {"input": {"turn_detection": {"type": "server_vad", "interrupt_response": False}}}}
+    tools.upstream({"type": "session.updated", "session": session}, 0.5)
+    for event in _call_events():
+        tools.upstream(event, 1.0)
+    assert tools.upstream({"type": "input_audio_buffer.speech_started"}, 1.1).to_upstream == ()
+    assert tools.take_cancelled() == []
+
+
+def test_a_client_response_cancel_cancels_the_pending_answer_in_the_core() -> None:
+    """The client's response.cancel goes upstream, followed by the cancelled output; the call's late result is dropped."""
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, tools=_interceptor())
+    for event in [*_call_events(), _done()]:
+        core.from_upstream(json.dumps(event), 1.0)
+    action = core.from_client(json.dumps({"type": "response.cancel"}), 1.2)
+    assert isinstance(action, Emit)
+    assert [json.loads(f)["type"] for f in action.to_upstream] == ["response.cancel", "conversation.item.create"]
+    assert core.tools is not None and core.tools.take_cancelled() == ["call_1"]
+    assert core.tools.finished("call_1", "{}", 1.5) == []
+    assert [e.outcome for e in core.take_events() if isinstance(e, ev.GatewayToolDone)] == ["cancelled"]
+
+
+def test_the_session_ending_records_running_calls_as_cancelled_and_sends_nothing() -> None:
+    """At the session's end a call still running is cancelled (recorded), with no frame for a closed upstream."""
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, tools=_interceptor())
+    for event in _call_events():
+        core.from_upstream(json.dumps(event), 1.0)
+    core.closing(2.0)
+    assert core.tools is not None and core.tools.take_cancelled() == ["call_1"]
+    done = [e for e in core.take_events() if isinstance(e, ev.GatewayToolDone)]
+    assert [(e.outcome, e.at) for e in done] == [("cancelled", 2.0)]
+
+
+def test_a_call_cancelled_before_the_executor_took_it_is_never_started() -> None:
+    """Cancelled in the same tick as it was queued: take_starts does not hand it out."""
+    tools = _interceptor()
+    for event in _call_events():
+        tools.upstream(event, 1.0)
+    tools.cancel_pending(1.0)
+    assert tools.take_starts() == [] and tools.take_cancelled() == ["call_1"]

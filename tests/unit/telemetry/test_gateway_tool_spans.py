@@ -47,3 +47,21 @@ async def test_arguments_are_traced_only_with_transcripts_on() -> None:
     """With transcript tracing enabled the call's arguments are on its span."""
     ok, _ = await _spans(trace_transcripts=True)
     assert ok.attributes["voice_gateway.tool.arguments"] == ARGS  # type: ignore[attr-defined]
+
+
+async def test_a_cancelled_call_is_recorded_as_such_without_an_error_status() -> None:
+    """outcome cancelled: on the span's status attribute, but the span is not an error (the conversation moved on)."""
+    traced = make_traced()
+    script = [
+        ResponseCreated(T0 + 1.0, "resp_1"),
+        ResponseDone(T0 + 1.3, "resp_1", "completed", None),
+        GatewayToolDone(T0 + 1.6, "call_9", "track_parcel", "http", T0 + 1.2, "cancelled"),
+    ]
+    try:
+        await drive(traced.telemetry.observer_factory, session_info(SessionKind.REALTIME, "sess_c", "gpt-realtime-2"), T0,
+                    script, SessionEnded(T0 + 3.0, "client_closed", client_close_code=1000))  # type: ignore[arg-type]
+        span = traced.one("execute_tool track_parcel")
+    finally:
+        traced.telemetry.shutdown()
+    assert span.attributes["voice_gateway.tool.status"] == "cancelled"  # type: ignore[attr-defined]
+    assert span.status.status_code is not StatusCode.ERROR  # type: ignore[attr-defined]

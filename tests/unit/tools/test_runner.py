@@ -117,3 +117,34 @@ def test_cache_expires_and_evicts_the_least_recently_used() -> None:
     assert cache.get(a, 5.0) == "A"
     cache.put(c, "C", 10, 5.0)
     assert cache.get(b, 5.0) is None and cache.get(a, 9.0) == "A" and cache.get(a, 10.0) is None
+
+
+async def test_a_cancelled_call_stops_its_request_and_reports_nothing() -> None:
+    """When the interceptor cancels a call, the running executor is cancelled; no output, no cache entry."""
+    started, stopped = asyncio.Event(), asyncio.Event()
+
+    async def slow(_: Mapping[str, object]) -> str:
+        started.set()
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+        return "late"
+
+    tools = [_tool("slow", cache_ttl_s=60)]
+    interceptor = ToolCallInterceptor(tools)
+    sent: list[str] = []
+
+    async def send(frame: object) -> None:
+        sent.append(str(frame))
+
+    cache = ResultCache()
+    runner = SessionToolRunner(interceptor, SessionTools(tuple(tools), {"slow": slow}), cache, send, time.monotonic)
+    _call(interceptor, "slow", "call_0", "resp_0", time.monotonic())
+    await asyncio.wait_for(started.wait(), 2)
+    assert interceptor.cancel_pending(time.monotonic())  # the core's frames (the cancelled output) go out with the relay's
+    await asyncio.wait_for(stopped.wait(), 2)
+    await asyncio.sleep(0.05)
+    assert sent == [] and len(cache) == 0
+    await runner.close()

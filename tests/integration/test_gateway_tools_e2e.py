@@ -278,7 +278,8 @@ async def test_unreachable_mcp_server_leaves_the_other_tools_working(
     http, mcp = servers
     mcp.url = "http://127.0.0.1:9/mcp"
     policy = _policy(tmp_path, http, mcp)
-    gw = gateway_factory(env=emulator_env(emulator, VOICE_GATEWAY_POLICY_FILES=str(policy), ORDERS_AUTH=f"Bearer {ORDERS_TOKEN}"))
+    gw = gateway_factory(env=emulator_env(emulator, VOICE_GATEWAY_POLICY_FILES=str(policy), ORDERS_AUTH=f"Bearer {ORDERS_TOKEN}"),
+                         start_timeout_s=60.0)
     text, _ = await asyncio.wait_for(_one_answer(gw, "[emu:call:lookup_order] Where is my order?"), 40)
     assert "shipped" in text
 

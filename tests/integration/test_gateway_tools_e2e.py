@@ -30,6 +30,7 @@ rules:
     match: {{}}
     route:
       model: gpt-realtime-2
+      barge_in: {{mode: observe}}  # the SDK's strict event union has no gateway.barge_in notice (speech over a filler)
       gateway_tools:
         filler_instructions: "Say you are checking. One short sentence."
         http:

@@ -7,7 +7,8 @@ PYTEST_ARGS ?=
 
 .PHONY: serve test typecheck bench bench-peers bench-tools bench-handoff bench-throughput install clean emulator schema browser prometheus
 
-$(STAMP): pyproject.toml
+# setup.py builds the optional compiled hot-path helper (gateway/core/b64span.pyx) at install
+$(STAMP): pyproject.toml setup.py gateway/core/b64span.pyx
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "voice-gateway needs Python 3.11+")'
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -68,4 +69,4 @@ bench-throughput: $(STAMP)
 	$(BIN)/python -m bench.throughput
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info gateway/core/b64span.c gateway/core/b64span.*.so

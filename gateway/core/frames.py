@@ -29,7 +29,9 @@ the upstream itself reads them) and frames the gateway cannot parse are dropped.
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Callable
 from typing import Final, NamedTuple
 
 import orjson
@@ -138,13 +140,37 @@ def b64_decoded_len(text: str) -> int | None:
     return n // 4 * 3 - len(rest)
 
 
+def b64_span_len_py(text: str, start: int, end: int) -> int | None:
+    """:func:`b64_decoded_len` of ``text[start:end]`` (the pure-Python twin of the compiled helper)."""
+    if start < 0 or end > len(text) or end < start:
+        return None
+    return b64_decoded_len(text[start:end])
+
+
+def _compiled_span_len() -> Callable[[str, int, int], int | None] | None:
+    """The compiled twin (``gateway/core/b64span.pyx``) unless absent or ``VOICE_GATEWAY_PURE_PYTHON`` is set."""
+    if os.environ.get("VOICE_GATEWAY_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from gateway.core.b64span import b64_span_len as compiled  # built at install when a compiler is there
+    except ImportError:
+        return None
+    return compiled
+
+
+#: the compiled helper (no copy of the audio text, one table lookup per character) when built
+B64_COMPILED: Final = _compiled_span_len()
+#: decoded size of ``text[start:end]`` as strict base64 (``None``: not strict base64); what the hot path calls
+b64_span_len: Final[Callable[[str, int, int], int | None]] = B64_COMPILED or b64_span_len_py
+
+
 def canonical_audio(frame: str, upstream: bool) -> tuple[str, int] | None:
     """``(type, decoded audio bytes)`` when the frame is a hot audio event of proven meaning, else ``None``."""
     shape = _UPSTREAM if upstream else _CLIENT
     head = shape.head.match(frame)
     if head is not None and head.end() <= len(frame) - 2 and frame.endswith('"}'):
         # the usual layout, audio last: what lies between the head and '"}' must be base64 alone
-        audio_bytes = b64_decoded_len(frame[head.end():-2])
+        audio_bytes = b64_span_len(frame, head.end(), len(frame) - 2)
         if audio_bytes is not None:
             return head[head.lastindex or 0], audio_bytes  # the one type group that matched
     marker = f'"{shape.audio_key}":'
@@ -159,7 +185,7 @@ def canonical_audio(frame: str, upstream: bool) -> tuple[str, int] | None:
     end = frame.find('"', start + 1)
     if end < 0 or len(frame) - (end - start) > _MAX_SKELETON:
         return None
-    audio_bytes = b64_decoded_len(frame[start + 1:end])
+    audio_bytes = b64_span_len(frame, start + 1, end)
     if audio_bytes is None:
         return None
     # the frame with its audio text cut out; no value may hold a quote, so the cut is at the key
@@ -245,6 +271,11 @@ def _read(frame: str, upstream: bool) -> Reading:
     proven = canonical_audio(frame, upstream)
     if proven is not None:
         return Reading(proven[0], proven[1], None)
+    return read_parsed(frame, upstream)
+
+
+def read_parsed(frame: str, upstream: bool) -> Reading:
+    """What a frame :func:`canonical_audio` did not prove is, parsed in full (client frames strictly)."""
     event = parse_event(frame) if upstream else parse_client_event(frame)
     event_type = str(event["type"])
     key = (UPSTREAM_AUDIO if upstream else CLIENT_AUDIO).get(event_type)

@@ -37,7 +37,7 @@ from gateway.core.errors import (
     RetiredParameter,
     UnknownEventType,
 )
-from gateway.core.frames import Reading, dumps, encode, event_type_of, read_client, read_upstream
+from gateway.core.frames import Reading, canonical_audio, dumps, encode, event_type_of, read_parsed
 from gateway.core.handoff import TRANSFER_TOOL, Handoff, HandoffRules, Trigger
 from gateway.core.language import transcription_language
 from gateway.core.jsontypes import JsonObject
@@ -157,6 +157,8 @@ class SessionCore:
         self._transcribing: set[str] = set()
         self._last_translation_out = -1e9
         self._rewrite_model = bool(requested_model and served_model and requested_model != served_model)
+        #: canonical audio deltas go on untouched (only a beta realtime client needs their old names)
+        self._forward_hot = dialect is not Dialect.BETA or kind is SessionKind.TRANSLATION
         #: client frames held until the observers have metered a finished reply (see :meth:`from_client`)
         self._waiting: list[Frame] = []
         #: bytes of the client frames held (awaiting metering or a handoff), bounded by ``max_message_bytes``
@@ -432,10 +434,20 @@ class SessionCore:
     def _decide_admitted(self, data: Frame, now: float) -> Action:
         """Read and decide one client frame the frame limits already admitted (held frames were admitted on arrival)."""
         assert isinstance(data, str)
-        try:
-            info = read_client(data)
-        except GatewayError as exc:
-            return Emit(to_client=[self.error_event(exc)])
+        proven = canonical_audio(data, False)
+        if proven is not None:
+            audio_type, audio_bytes = proven
+            if audio_type in self._accepted:  # a proven canonical audio append: counted and forwarded as is
+                stats = self.stats
+                stats.audio_in_bytes += audio_bytes
+                stats.audio_in_bytes_since_usage += audio_bytes
+                return FORWARD
+            info = Reading(audio_type, audio_bytes, None)
+        else:
+            try:
+                info = read_parsed(data, False)
+            except GatewayError as exc:
+                return Emit(to_client=[self.error_event(exc)])
         return self.client_reading(info, now)
 
     def admit_client_frame(self, data: Frame, now: float) -> Emit | None:
@@ -592,8 +604,19 @@ class SessionCore:
         stats.last_activity_at = now
         if not isinstance(data, str):  # the service speaks JSON text only
             return self._invalid_upstream_frame(now)
+        proven = canonical_audio(data, True)
+        if proven is not None:  # a proven canonical audio delta: counted, forwarded as is (or renamed)
+            audio_type, audio_bytes = proven
+            if audio_bytes:
+                stats.audio_out_bytes += audio_bytes
+                stats.audio_out_bytes_since_usage += audio_bytes
+                if self.kind is SessionKind.TRANSLATION or (self._response_id is not None and not self._audio_seen):
+                    self._first_output(now, audio=True)
+                if self.barge_in is not None:
+                    self.barge_in.audio_delivered(audio_bytes, now, None)
+            return FORWARD if self._forward_hot else self._hot_rename(data, audio_type)
         try:
-            info = read_upstream(data)
+            info = read_parsed(data, True)
         except GatewayError:
             return self._invalid_upstream_frame(now)
         if info.audio_bytes:

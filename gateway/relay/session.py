@@ -204,10 +204,10 @@ class RelaySession:
     def client_frame(self, frame: Frame) -> None:
         """A frame from the client: forwarded untouched, or what the core emits instead."""
         action = self.core.from_client(frame, self.clock())
-        if action is FORWARD:
+        if action is FORWARD:  # counters only: nothing held, no decision falls due (due_at moves on parsed events)
             self._to_upstream(frame)
-        else:
-            self._emit(action)
+            return
+        self._emit(action)
         if self.core.awaiting_metering and self._release is None:
             self._release = asyncio.create_task(self._release_held())
         self._schedule_due()
@@ -231,14 +231,14 @@ class RelaySession:
         self._last_upstream = now
         core = self.core
         action = core.from_upstream(frame, now)
-        if action is FORWARD:
+        if action is FORWARD:  # a forwarded delta moves no decision (due_at moves on parsed events)
             self._to_client(frame)
         else:
             self._emit(action)
             if core.handoff is not None and core.handoff.requested is not None:
                 self._start_handoff()
-        if self.core.due_at != self._due_at:
-            self._schedule_due()
+            if core.due_at != self._due_at:
+                self._schedule_due()
         probe = self.limits.delay_probe
         if probe is not None and now >= self._next_probe:
             self._next_probe = now + 1.0

@@ -26,6 +26,8 @@ from gateway.core.ports import Closed, Frame
 
 #: frames buffered before reading pauses; reading resumes below half
 HIGH_WATER: Final = 64
+#: bound once: an enum attribute lookup per frame is measurable on the hot path
+_TEXT: Final = WSMsgType.TEXT
 
 
 class PicowsFrameSocket(WSListener):
@@ -44,6 +46,8 @@ class PicowsFrameSocket(WSListener):
         self._paused_reading = False
         self._writable: asyncio.Future[None] | None = None
         self._assembler = MessageAssembler(max_message_bytes)
+        #: a fragmented message is being reassembled (the assembler's state, read without a call per frame)
+        self._partial = False
         self._on_frame: Callable[[Frame], None] | None = None
         self._on_closed: Callable[[Closed], None] | None = None
         self._on_writable: Callable[[bool], None] | None = None
@@ -55,7 +59,16 @@ class PicowsFrameSocket(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         msg_type = frame.msg_type
-        if msg_type == WSMsgType.TEXT or msg_type == WSMsgType.BINARY or msg_type == WSMsgType.CONTINUATION:
+        on_frame = self._on_frame
+        if msg_type is _TEXT and on_frame is not None and frame.fin and not self._partial and self._closed is None:
+            # the hot path: a whole text message while a push relay is attached
+            try:
+                text = frame.get_payload_as_utf8_text()
+            except UnicodeDecodeError:
+                self._fail(transport, Closed(INVALID_PAYLOAD, "invalid UTF-8 in a text frame"))
+                return
+            on_frame(text)
+        elif msg_type == WSMsgType.TEXT or msg_type == WSMsgType.BINARY or msg_type == WSMsgType.CONTINUATION:
             if self._closed is None:
                 self._data(transport, frame, msg_type)
         elif msg_type == WSMsgType.CLOSE:
@@ -66,6 +79,7 @@ class PicowsFrameSocket(WSListener):
         if not frame.fin or self._assembler.active:
             text = None if msg_type == WSMsgType.CONTINUATION else msg_type == WSMsgType.TEXT
             payload = self._assembler.add(frame.get_payload_as_bytes(), text=text, fin=frame.fin)
+            self._partial = self._assembler.active
             if payload is None:
                 return
             if isinstance(payload, Closed):
@@ -196,9 +210,10 @@ class PicowsFrameSocket(WSListener):
 
     def send_now(self, frame: Frame) -> None:
         """Write a frame to the transport now; buffered past the high-water mark (on_writable reports it)."""
-        transport = self._sendable()
-        if transport is not None:
-            transport.send(WSMsgType.TEXT if frame.__class__ is str else self.bytes_as, frame)
+        transport = self.transport  # what _sendable() checks, inline: this runs once per relayed frame
+        if transport is None or self._closed is not None or transport.is_close_frame_sent or transport.is_disconnected:
+            return
+        transport.send(_TEXT if frame.__class__ is str else self.bytes_as, frame)
 
     def pause_reading(self) -> None:
         transport = self._sendable()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
 
 import pytest
 
+from gateway.core import frames
 from tests.integration.conftest import GatewayFactory, GatewayProcess
 from tests.integration.faults.conftest import EmulatorStarter, emulators, gateway_env  # noqa: F401 - fixture
 
@@ -38,11 +40,18 @@ class Deployment:
 Deploy = Callable[..., Awaitable[Deployment]]
 
 
-@pytest.fixture
+@pytest.fixture(params=["compiled", "pure"])
 def deploy(
+    request: pytest.FixtureRequest,
     gateway_factory: GatewayFactory, emulators: EmulatorStarter, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> Deploy:
-    """Start an emulator and a gateway on Redis, optionally with a policy file and more settings."""
+    """Start an emulator and a gateway on Redis, optionally with a policy file and more settings; every hostile
+    test runs against the gateway's compiled hot path and against its pure-Python twin (``VOICE_GATEWAY_PURE_PYTHON``)."""
+    pure = request.param == "pure"
+    if not pure and frames.B64_COMPILED is None:  # the gateway runs from this same install
+        if os.environ.get("CI"):
+            pytest.fail("the compiled hot path was not built (gateway/core/b64span.pyx); CI must test it")
+        pytest.skip("the compiled hot path is not built here")
 
     async def start(policy: str | None = None, *, emulator: dict[str, object] | None = None, **settings: str | int | float) -> Deployment:
         emu = await emulators(**(emulator or {}))  # type: ignore[arg-type]
@@ -52,6 +61,8 @@ def deploy(
             settings["policy_files"] = str(path)
         env = gateway_env(upstream_url=emu.url, **settings)  # type: ignore[attr-defined]
         env.update({"VOICE_GATEWAY_REDIS_URL": redis_url, "VOICE_GATEWAY_REDIS_KEY_PREFIX": redis_prefix})
+        if pure:
+            env["VOICE_GATEWAY_PURE_PYTHON"] = "1"
         return Deployment(gateway_factory(env=env), emu, redis_url, redis_prefix)
 
     return start

@@ -5,9 +5,15 @@ import json
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from gateway.core import frames
 from gateway.core.errors import InvalidJson, InvalidRequest, MissingEventType
 from gateway.core.frames import b64_decoded_len, canonical_audio, read_client, read_upstream
+
+#: every test here runs with the compiled and with the pure-Python audio check
+pytestmark = pytest.mark.usefixtures("hot_path")
 
 AUDIO = base64.b64encode(b"\x01\x02" * 480).decode()  # 20 ms of PCM16 at 24 kHz: 960 bytes
 
@@ -141,3 +147,22 @@ def test_the_usual_layout_check_does_not_overreach(frame: str) -> None:
 def test_an_empty_append_is_proven_with_no_audio() -> None:
     """An append with empty audio is canonical and meters nothing."""
     assert canonical_audio('{"type":"input_audio_buffer.append","audio":""}', upstream=False) == ("input_audio_buffer.append", 0)
+
+
+_B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_B64_CHARS + '"é\x00 -_\u20ac'), max_size=24), st.integers(-2, 26), st.integers(-2, 26))
+def test_compiled_audio_check_agrees_with_the_pure_one_on_any_span(text: str, start: int, end: int) -> None:
+    """The compiled base64 span check gives exactly the pure-Python answer (size or None) for any text and span."""
+    if frames.B64_COMPILED is None:
+        pytest.skip("the compiled hot path is not built here")
+    assert frames.B64_COMPILED(text, start, end) == frames.b64_span_len_py(text, start, end)
+
+
+def test_the_pure_span_check_is_the_decoded_length_of_the_slice() -> None:
+    """b64_span_len_py reads text[start:end] like b64_decoded_len and refuses spans outside the text."""
+    assert frames.b64_span_len_py('x"AAA="', 2, 6) == b64_decoded_len("AAA=") == 2
+    assert frames.b64_span_len_py("AAAA", 0, 8) is None
+    assert frames.b64_span_len_py("AAAA", 3, 2) is None

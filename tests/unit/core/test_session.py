@@ -3,12 +3,17 @@
 import base64
 import json
 
+import pytest
+
 import orjson
 
 from gateway.core import observers as ev
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.routing import SessionOverrides, ToolAllowlist
 from gateway.core.session import FORWARD, Emit, SessionCore
+
+#: every test here runs with the compiled and with the pure-Python audio check
+pytestmark = pytest.mark.usefixtures("hot_path")
 
 
 def _core(kind: SessionKind = SessionKind.REALTIME, **kwargs: object) -> SessionCore:

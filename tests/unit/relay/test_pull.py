@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 import orjson
 
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
@@ -12,6 +14,9 @@ from gateway.core.ports import Closed, Frame
 from gateway.core.routing import Route, RouteDecision
 from gateway.core.session import SessionCore
 from gateway.relay.session import RelayLimits, RelaySession
+
+#: every test here runs with the compiled and with the pure-Python audio check
+pytestmark = pytest.mark.usefixtures("hot_path")
 
 
 class MemSocket:

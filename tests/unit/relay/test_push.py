@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
 import orjson
 
 from gateway.core.errors import CostCapReached
@@ -14,6 +16,9 @@ from gateway.core.ports import Closed, Frame
 from gateway.core.routing import Route, RouteDecision
 from gateway.core.session import SessionCore
 from gateway.relay.session import RelayLimits, RelaySession
+
+#: every test here runs with the compiled and with the pure-Python audio check
+pytestmark = pytest.mark.usefixtures("hot_path")
 
 _APPEND = '{"type":"input_audio_buffer.append","audio":"AAAA"}'
 _DELTA = '{"type":"response.output_audio.delta","delta":"AAAA"}'

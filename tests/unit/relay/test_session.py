@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 
 from gateway.core.errors import CostCapReached
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
@@ -26,6 +27,9 @@ from gateway.core.turn_events import TurnEnded, TurnResponseStarted, TurnStarted
 from gateway.relay.failsafe import FailsafeObserver
 from gateway.relay.session import RelaySession
 from tests.unit.relay.test_push import Clock, PushMem
+
+#: every test here runs with the compiled and with the pure-Python audio check
+pytestmark = pytest.mark.usefixtures("hot_path")
 
 
 class Recorder:

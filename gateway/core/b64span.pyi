@@ -1,0 +1,3 @@
+"""Types of the compiled helper ``gateway/core/b64span.pyx`` (present when built at install)."""
+
+def b64_span_len(text: str, start: int, end: int) -> int | None: ...

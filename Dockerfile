@@ -14,7 +14,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY gateway/ gateway/
 COPY routers/ routers/
 RUN pip wheel --wheel-dir /wheels .

@@ -26,6 +26,8 @@ import time
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect, ws_create_server
 
 from gateway.core.barge_in import BargeInPolicy
+from gateway.core import frames
+from gateway.core.errors import GatewayError
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionInfo
 from gateway.core.routing import Route, RouteDecision
@@ -103,7 +105,7 @@ async def run(rounds: int) -> float:
     peer.transport.send(WSMsgType.TEXT, APPEND)
     await done
     took = time.perf_counter() - start
-    relay.terminate(RuntimeError and __import__("gateway.core.errors", fromlist=["GatewayError"]).GatewayError())
+    relay.terminate(GatewayError())
     await asyncio.wait_for(task, 5)
     peer.transport.disconnect()
     gateway_server.close()
@@ -139,7 +141,9 @@ def main() -> None:
     except ImportError:
         pass
     took = asyncio.run(run(args.rounds))
-    print(f"{args.rounds} rounds in {took:.3f} s ({took / args.rounds * 1e6:.1f} µs per round trip)", file=sys.stderr)
+    path = "compiled" if frames.B64_COMPILED is not None else "pure Python"
+    print(f"{args.rounds} rounds in {took:.3f} s ({took / args.rounds * 1e6:.1f} µs per round trip; {path} audio check)",
+          file=sys.stderr)
 
 
 if __name__ == "__main__":

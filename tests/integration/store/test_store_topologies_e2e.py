@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Awaitable, Callable, Iterator, TypeVar
 
 import pytest
 
@@ -13,6 +13,16 @@ from tests.integration.store.topologies import Cluster, SentinelGroup
 from tests.integration.test_caps_e2e import long_reply_emulator  # noqa: F401 - the paced 8 s replies fixture
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
+T = TypeVar("T")
+
+
+async def _reporting_epoch(run: Awaitable[T], epoch: Callable[[], str]) -> T:
+    """A failed check says the store's failover epoch too: a second, spontaneous failover (a node that missed its
+    1 s of pings on a loaded host) loses the writes it had not replicated, which no gateway can keep."""
+    try:
+        return await run
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n(store failover epoch now: {epoch()})") from exc
 
 
 @pytest.fixture
@@ -37,11 +47,11 @@ async def test_cluster_master_failover_mid_session(
     gateway_factory: GatewayFactory, long_reply_emulator: object, cluster: Cluster
 ) -> None:
     """3 masters + 3 replicas: the tenant's master dies mid-session; caps, budget and records hold."""
-    timings = await run_failover_scenario(
+    timings = await _reporting_epoch(run_failover_scenario(
         gateway_factory, long_reply_emulator, cluster.url,
         reader=lambda: cluster.client(),  # type: ignore[return-value]
         kill_master=lambda key: cluster.master_for(key).kill(),
-    )
+    ), cluster.epoch)
     print(f"\nRedis Cluster failover: {timings}")
 
 
@@ -49,9 +59,9 @@ async def test_sentinel_master_failover_mid_session(
     gateway_factory: GatewayFactory, long_reply_emulator: object, sentinel: SentinelGroup
 ) -> None:
     """1 master + 2 replicas under 3 sentinels: the master dies mid-session; caps, budget and records hold."""
-    timings = await run_failover_scenario(
+    timings = await _reporting_epoch(run_failover_scenario(
         gateway_factory, long_reply_emulator, sentinel.url,
         reader=sentinel.client,
         kill_master=lambda _key: sentinel.master().kill(),
-    )
+    ), sentinel.epoch)
     print(f"\nRedis Sentinel failover: {timings}")

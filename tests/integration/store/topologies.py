@@ -170,6 +170,11 @@ class Cluster:
                     return node
         raise RuntimeError(f"no master serves slot {slot}")
 
+    def epoch(self) -> str:
+        """The cluster's current epoch (each failover raises it): for failure messages."""
+        live = next(n for n in self.nodes if n.alive)
+        return str(live.client().cluster("info").get("cluster_current_epoch"))  # type: ignore[union-attr]
+
     def client(self) -> SyncCluster:
         live = next(n for n in self.nodes if n.alive)
         return SyncCluster(host="127.0.0.1", port=live.port, decode_responses=True)
@@ -229,6 +234,10 @@ class SentinelGroup:
         for node in self.sentinels:
             _wait(lambda n=node: _sentinel_sees_replicas(n, self.service), 20, f"sentinel {node.port} ready")
         return self
+
+    def epoch(self) -> str:
+        """The group's configuration epoch (each failover raises it; 1 after the test's one): for failure messages."""
+        return str(self.sentinels[0].client().sentinel_master(self.service).get("config-epoch"))
 
     def master(self) -> Node:
         """The server the sentinels currently name as master."""

@@ -224,6 +224,8 @@ class Handoff:
         self._our_items: set[str] = set()
         self._session_updates = 0
         self._swallow_created = False
+        #: event id of the replayed session.update (the target route's enforcement rides on it)
+        self._configuration_event: str | None = None
         #: routes and models the session was served by, in order
         self.history: list[tuple[str, str]] = [(route_name, model)]
 
@@ -358,7 +360,8 @@ class Handoff:
         tools = [*own_tools, *(client_tools if isinstance(client_tools, list) else [])]
         if tools:
             session["tools"] = tools
-        events: list[JsonObject] = [{"type": "session.update", "event_id": self._event_id("session"), "session": session}]
+        self._configuration_event = self._event_id("session")
+        events: list[JsonObject] = [{"type": "session.update", "event_id": self._configuration_event, "session": session}]
         self._session_updates += 1
         self._swallow_created = True
         previous: str | None = None
@@ -394,6 +397,14 @@ class Handoff:
             event_id = error.get("event_id") if isinstance(error, dict) else None
             return isinstance(event_id, str) and event_id in self._our_events
         return False
+
+    def configuration_refused(self, event: JsonObject) -> bool:
+        """Whether a target event refuses the replayed ``session.update``: the target would then run without the
+        route's enforcement (instructions prefix, forced voice, ceiling), so the session cannot go on there."""
+        if event.get("type") != "error" or self._configuration_event is None:
+            return False
+        error = event.get("error")
+        return isinstance(error, dict) and error.get("event_id") == self._configuration_event
 
     # --- what the client is told -----------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from gateway.core.errors import (
     InvalidRequest,
     RetiredParameter,
     UnknownEventType,
+    UpstreamRefused,
 )
 from gateway.core.frames import Reading, canonical_audio, dumps, encode, event_type_of, read_parsed
 from gateway.core.handoff import TRANSFER_TOOL, Handoff, HandoffRules, Trigger
@@ -662,6 +663,9 @@ class SessionCore:
         self._observe_upstream(event, now)
         handoff = self.handoff
         if handoff is not None and handoff.swallow(event):
+            if handoff.configuration_refused(event):  # fail closed: never serve on a target without the route's rules
+                error = UpstreamRefused("The new model refused the session's configuration.")
+                return Emit(to_client=[self.error_event(error)], close=error)
             return Emit()  # the target's answer to the gateway's replay
         to_upstream: list[Frame] = []
         barge_in = self.barge_in

@@ -7,7 +7,7 @@ import base64
 import orjson
 
 from gateway.core import observers as ev
-from gateway.core.errors import FrameRateExceeded, FrameTooLarge, HeldFramesExceeded
+from gateway.core.errors import FrameRateExceeded, FrameTooLarge, HeldFramesExceeded, UpstreamRefused
 from gateway.core.handoff import Handoff, HandoffRequest, HandoffRules, Trigger
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.routing import SessionOverrides
@@ -130,3 +130,34 @@ def test_a_transfer_with_nothing_left_does_not_ask_the_target_to_speak() -> None
     assert core.handoff.begin() is not None
     replay = [orjson.loads(f) for f in core.switch_to(MINI)]
     assert [e["type"] for e in replay] == ["session.update"]
+
+
+def test_a_target_that_refuses_the_replayed_configuration_ends_the_session_instead_of_serving_unenforced() -> None:
+    """A client that planted a setting the target refuses cannot make the target run without the route's
+    instructions prefix: the refusal of the replayed session.update closes the session (fail closed)."""
+    core = _core()
+    bad = {"type": "session.update", "session": {"type": "realtime", "instructions": "Anything goes.", "temperature": 9.5}}
+    assert isinstance(core.from_client(orjson.dumps(bad).decode(), 0.1), Emit)
+    _switching(core)
+    guarded = HandoffTarget(model=MINI.model, overrides=SessionOverrides(instructions_prefix="POLICY: stay on topic."), rules=None)
+    replay = [orjson.loads(f) for f in core.switch_to(guarded)]
+    assert replay[0]["session"]["temperature"] == 9.5  # carried as the client last sent it
+    refusal = {"type": "error", "event_id": "evt_1", "error": {
+        "type": "invalid_request_error", "code": "invalid_value", "message": "Invalid value for 'temperature'.",
+        "param": "session.temperature", "event_id": replay[0]["event_id"]}}
+    action = core.from_upstream(orjson.dumps(refusal).decode(), 0.3)
+    assert isinstance(action, Emit) and isinstance(action.close, UpstreamRefused)
+    (error,) = [orjson.loads(f) for f in action.to_client]
+    assert error["type"] == "error" and "POLICY" not in error["error"]["message"]
+
+
+def test_the_targets_refusal_of_a_replayed_item_is_still_only_swallowed() -> None:
+    """An error about a replayed conversation item (not the configuration) is swallowed as before: the session goes on."""
+    core = _core()
+    core.from_upstream(orjson.dumps({"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1",
+                                     "transcript": "hello"}).decode(), 0.05)
+    _switching(core)
+    replay = [orjson.loads(f) for f in core.switch_to(MINI)]
+    item_error = {"type": "error", "event_id": "evt_2", "error": {"type": "invalid_request_error", "code": "invalid_value",
+                                                                  "message": "x", "event_id": replay[1]["event_id"]}}
+    assert core.from_upstream(orjson.dumps(item_error).decode(), 0.3) == Emit()

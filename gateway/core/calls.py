@@ -10,11 +10,12 @@ Pure: JSON in, JSON out.
 from __future__ import annotations
 
 import copy
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from gateway.core.kinds import SessionKind
 from gateway.core.overrides import apply_to_session
 from gateway.core.routing import SessionOverrides
+from gateway.core.tool_declarations import restored
 
 from gateway.core.jsontypes import JsonObject
 
@@ -87,9 +88,16 @@ def _holds(actual: object, pinned: object) -> bool:
     return actual == pinned
 
 
-def corrective_update(session: Mapping[str, object], overrides: SessionOverrides) -> JsonObject | None:
-    """The ``session.update`` that puts a reported session back under the overrides, or ``None`` if it complies."""
-    if overrides.empty:
+def corrective_update(
+    session: Mapping[str, object], overrides: SessionOverrides, gateway_tools: Sequence[JsonObject] = ()
+) -> JsonObject | None:
+    """The ``session.update`` that puts a reported session back under the overrides, or ``None`` if it complies.
+
+    ``gateway_tools``: the definitions of the route's gateway tools, which the session must keep
+    declaring (a caller's ``session.update`` that replaced the tool list gets them back); they are
+    allowed by construction, whatever the route's client-tool allow-list says.
+    """
+    if overrides.empty and not gateway_tools:
         return None
     patch: JsonObject = {}
     prefix = overrides.instructions_prefix
@@ -109,10 +117,13 @@ def corrective_update(session: Mapping[str, object], overrides: SessionOverrides
         audio["input"] = {"turn_detection": overrides.turn_detection}
     allow = overrides.tool_allowlist
     tools = session.get("tools")
-    if allow is not None and isinstance(tools, list):
-        kept = [tool for tool in tools if allow.refusal(tool) is None]
-        if len(kept) != len(tools):
-            patch["tools"] = kept
+    if isinstance(tools, list) or gateway_tools:
+        listed = tools if isinstance(tools, list) else []
+        own = {d.get("name") for d in gateway_tools}
+        kept = [t for t in listed if allow is None or (isinstance(t, dict) and t.get("name") in own) or allow.refusal(t) is None]
+        back = restored(kept, gateway_tools)
+        if back is not None or len(kept) != len(listed):
+            patch["tools"] = back if back is not None else kept
     for key, value in (overrides.pinned or {}).items():
         if not _holds(session.get(key), value):
             patch = _merge(patch, {key: value})

@@ -34,3 +34,19 @@ def hide(session: JsonObject, names: Collection[str]) -> bool:
         return False
     session["tools"] = visible
     return True
+
+
+def declare_on_call(session: JsonObject, own: Sequence[JsonObject]) -> None:
+    """A direct-media call's forced session declares the gateway's tools after the caller's (a clash is refused)."""
+    if own:
+        session["tools"] = merged(session.get("tools", []), own, {str(d.get("name")) for d in own}, "session.tools")
+
+
+def restored(tools: list[object], own: Sequence[JsonObject]) -> list[object] | None:
+    """A reported tool list that lost some of the gateway's tools, with them put back (None: none is missing).
+
+    Tools are matched by name: a caller's tool that took a gateway tool's name keeps it (the gateway
+    still runs its own tool, with its own schema, for calls of that name)."""
+    names = {t.get("name") for t in tools if isinstance(t, dict)}
+    missing = [d for d in own if d.get("name") not in names]
+    return [*tools, *missing] if missing else None

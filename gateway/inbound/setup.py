@@ -24,12 +24,15 @@ from gateway.core.frames import dumps, parse_client_event
 from gateway.core.api_keys import KeyRecord
 from gateway.core.catalog import Catalog
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
+from gateway.core.jsontypes import JsonObject
 from gateway.core.observers import SessionInfo
 from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.routing import Route, RouteDecision, SessionRequest
 from gateway.core.overrides import with_bound_session
 from gateway.core.session import DeclaredToolsCheck, SessionCore, error_frame
 from gateway.core.handoff import Handoff
+from gateway.core.tool_calls import ToolCallInterceptor
+from gateway.tools.servers import SessionTools
 from gateway.inbound.credentials import read_credential, routing_headers
 from gateway.inbound.secret_binding import bound_request, check_bound_route
 from gateway.inbound.services import InboundServices, Lease
@@ -208,6 +211,8 @@ class SessionSetup:
         self.transport = "websocket"
         is_beta = handshake.endpoint is EndpointKind.REALTIME and beta.is_beta_handshake(handshake.headers, handshake.subprotocols)
         self.dialect = Dialect.BETA if is_beta else Dialect.GA
+        #: a direct-media call's gateway tools, resolved before the call is created or accepted upstream
+        self.call_tools: tuple[ToolCallInterceptor, SessionTools] | None = None
 
     async def prepare(self) -> None:
         """Authenticate and, when the handshake says enough, route and admit; raise to refuse."""
@@ -308,6 +313,28 @@ class SessionSetup:
             return None
         return upstream, endpoint_name, held
 
+    async def prepare_call_tools(self, route: Route) -> list[JsonObject]:
+        """A direct-media call's gateway tools, resolved now; their definitions go into the call's forced session."""
+        self.call_tools = await self._call_tools(route)
+        return self.call_tool_definitions()
+
+    def call_tool_definitions(self) -> list[JsonObject]:
+        return self.call_tools[0].definitions() if self.call_tools is not None else []
+
+    async def _call_tools(self, route: Route) -> tuple[ToolCallInterceptor, SessionTools] | None:
+        """A call's HTTP/MCP gateway tools (the handoff ``transfer`` tool is not offered on direct-media calls)."""
+        servers, toolset = self.svc.tool_servers, route.gateway_tools
+        if servers is None or toolset is None or route.kind is not SessionKind.REALTIME:
+            return None
+        session_tools = await servers.session_tools(toolset)
+        interceptor = ToolCallInterceptor(
+            session_tools.tools,
+            overrides=route.overrides,
+            max_result_bytes=toolset.max_result_bytes,
+            filler_instructions=toolset.filler_instructions,
+        )
+        return interceptor, session_tools
+
     async def _relay(
         self,
         client: FrameSocket,
@@ -340,7 +367,7 @@ class SessionSetup:
             call_id=call_id,
             caps=route.caps.tightened(svc.default_caps),
         )
-        tools = await route_tools(svc, route) if call_id is None else None  # direct calls: not yet
+        tools = await route_tools(svc, route) if call_id is None else self.call_tools
         core = SessionCore(
             kind=route.kind,
             dialect=self.dialect,

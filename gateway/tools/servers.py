@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,6 +34,24 @@ _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 Execute = Callable[[Mapping[str, object]], Awaitable[str]]
 
 
+#: the server name built-in (gateway-owned) tools report in spans and metrics
+BUILTIN_SERVER = "gateway"
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinTool:
+    """A gateway-owned tool (not an HTTP tool or an MCP server's): its definition and how it runs.
+
+    The extension point for tools the gateway itself implements (e.g. a call transfer): give the
+    tool ``server=BUILTIN_SERVER`` and add it with :meth:`SessionTools.with_builtins` where the
+    session's tools are resolved (``SessionSetup._gateway_tools``). It is then injected, hidden,
+    validated against its ``parameters``, limited, traced and answered exactly like a policy tool.
+    """
+
+    tool: GatewayTool
+    execute: Execute
+
+
 @dataclass(frozen=True, slots=True)
 class SessionTools:
     """The tools one session gets and how each is executed."""
@@ -41,6 +59,15 @@ class SessionTools:
     tools: tuple[GatewayTool, ...]
     executors: Mapping[str, Execute] = field(default_factory=dict)
     toolset: GatewayToolSet = field(default_factory=GatewayToolSet)
+
+    def with_builtins(self, builtins: Sequence[BuiltinTool]) -> SessionTools:
+        """These tools plus the built-ins; a built-in's name wins over a policy tool of the same name."""
+        if not builtins:
+            return self
+        names = {b.tool.name for b in builtins}
+        tools = (*(b.tool for b in builtins), *(t for t in self.tools if t.name not in names))
+        executors = {**{k: v for k, v in self.executors.items() if k not in names}, **{b.tool.name: b.execute for b in builtins}}
+        return SessionTools(tools, executors, self.toolset)
 
 
 class ToolServers:

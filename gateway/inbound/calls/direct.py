@@ -70,6 +70,7 @@ class DirectCall:
             reattach_attempts=self.settings.reattach_attempts,
             session_id=setup.session_id,
             on_lost=self._sideband_lost,
+            gateway_tools=setup.call_tool_definitions(),
         )
         await setup.relay_call(self._leg, self.sideband, self.endpoint.name, call_id=self.call_id, transport=self.transport)
 

@@ -10,6 +10,7 @@ from gateway.core.calls import forced_session
 from gateway.core.catalog import Catalog, UpstreamEndpoint
 from gateway.core.errors import GatewayError, UpstreamUnavailable
 from gateway.core.routing import Route
+from gateway.core.tool_declarations import declare_on_call
 from gateway.inbound.calls.direct import CallRunner, CallSettings, DirectCall
 from gateway.inbound.services import CallsApi, InboundServices
 from gateway.inbound.setup import SessionSetup
@@ -54,9 +55,11 @@ class CallServices:
         assert setup.decision is not None and setup.decision.route is not None and setup.key is not None
         route = setup.decision.route
         last: GatewayError = UpstreamUnavailable()
+        gateway_tools = await setup.prepare_call_tools(route)
         for endpoint in endpoints:
             model = endpoint.deployments.get(route.model, route.model)
             session = forced_session(client_session, setup.key.bound_session, route.overrides, kind=route.kind, model=model)
+            declare_on_call(session, gateway_tools)
             try:
                 created = await self.client.create(
                     endpoint, kind=route.kind, sdp=sdp, session=session, client_headers=setup.request.headers if setup.request else None

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable, Final
+from typing import Awaitable, Callable, Final, Sequence
 
 import orjson
 
 from gateway.core.calls import corrective_update
 from gateway.core.frames import dumps
+from gateway.core.jsontypes import JsonObject
 from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.routing import SessionOverrides
 
@@ -38,7 +39,10 @@ class SidebandSocket:
         reattach_attempts: int,
         session_id: str,
         on_lost: Callable[[], None] | None = None,
+        gateway_tools: Sequence[JsonObject] = (),
     ) -> None:
+        #: the route's gateway tool definitions the call's session must keep declaring
+        self._gateway_tools = gateway_tools
         self._on_lost = on_lost
         self._socket = socket
         self._overrides = overrides
@@ -78,7 +82,7 @@ class SidebandSocket:
         session = event.get("session") if isinstance(event, dict) and event.get("type") == "session.updated" else None
         if not isinstance(session, dict):
             return
-        update = corrective_update(session, self._overrides)
+        update = corrective_update(session, self._overrides, self._gateway_tools)
         if update is not None:
             self.corrections += 1
             log.info("call session moved off its overrides; re-forced", extra={"session_id": self._session_id})

@@ -35,6 +35,7 @@ from gateway.core.errors import (
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.routing import RouteDecision, SessionRequest
 from gateway.core.sip import IncomingCall, parse_incoming, timestamp_fresh
+from gateway.core.tool_declarations import declare_on_call
 from gateway.inbound.calls.service import CallServices
 from gateway.inbound.services import InboundServices
 from gateway.inbound.setup import Handshake, SessionSetup
@@ -120,6 +121,7 @@ class SipFrontDoor:
         endpoint = endpoints[0]
         session = forced_session(None, None, route.overrides, kind=route.kind, model=endpoint.deployments.get(route.model, route.model))
         try:
+            declare_on_call(session, await setup.prepare_call_tools(route))
             await self.calls.client.accept(endpoint, call.call_id, session)
         except BaseException:
             await setup.release()

@@ -69,3 +69,19 @@ def test_pinned_fields_of_a_bound_configuration_are_restored() -> None:
     rules = SessionOverrides(pinned={"output_modalities": ["audio"], "audio": {"output": {"speed": 1.0}}})
     drifted = {"type": "realtime", "output_modalities": ["text"], "audio": {"output": {"speed": 1.0, "voice": "x"}}}
     assert corrective_update(drifted, rules) == {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["audio"]}}
+
+
+ORDERS = {"type": "function", "name": "lookup_order", "description": "Order status", "parameters": {"type": "object"}}
+
+
+def test_gateway_tools_are_put_back_and_never_refused_by_the_allow_list() -> None:
+    """A caller's tool list without the gateway's tool gets it back; the client allow-list does not strip it."""
+    lookup = {"type": "function", "name": "lookup"}
+    assert corrective_update({"type": "realtime", "tools": [lookup, ORDERS]}, SessionOverrides(tool_allowlist=RULES.tool_allowlist), [ORDERS]) is None
+    update = corrective_update({"type": "realtime", "tools": [lookup]}, SessionOverrides(), [ORDERS])
+    assert update == {"type": "session.update", "session": {"type": "realtime", "tools": [lookup, ORDERS]}}
+    wire = {"type": "function", "name": "wire_money"}
+    update = corrective_update({"type": "realtime", "tools": [wire]}, SessionOverrides(tool_allowlist=RULES.tool_allowlist), [ORDERS])
+    assert update == {"type": "session.update", "session": {"type": "realtime", "tools": [ORDERS]}}
+    assert corrective_update({"type": "realtime"}, SessionOverrides(), [ORDERS]) == {
+        "type": "session.update", "session": {"type": "realtime", "tools": [ORDERS]}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.core.errors import InvalidRequest
-from gateway.core.tool_declarations import hide, merged
+from gateway.core.tool_declarations import declare_on_call, hide, merged, restored
 
 OURS = {"type": "function", "name": "lookup_order", "parameters": {"type": "object"}}
 THEIRS = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
@@ -27,3 +27,24 @@ def test_hide_removes_only_ours_and_says_whether_it_changed_anything() -> None:
     assert hide(session, {"lookup_order"}) and session["tools"] == [THEIRS]
     assert not hide(session, {"lookup_order"}) and session["tools"] == [THEIRS]
     assert not hide({"tools": None}, {"lookup_order"})
+
+
+def test_a_call_session_declares_ours_after_the_callers_and_refuses_a_clash() -> None:
+    """Direct-media calls: the forced session lists the caller's tools then ours; a same-named caller tool is refused."""
+    session = {"tools": [THEIRS]}
+    declare_on_call(session, [OURS])
+    assert session["tools"] == [THEIRS, OURS]
+    empty: dict = {}
+    declare_on_call(empty, [OURS])
+    assert empty == {"tools": [OURS]}
+    untouched: dict = {}
+    declare_on_call(untouched, [])
+    assert untouched == {}
+    with pytest.raises(InvalidRequest):
+        declare_on_call({"tools": [{**THEIRS, "name": "lookup_order"}]}, [OURS])
+
+
+def test_restored_puts_back_only_what_is_missing() -> None:
+    """Missing gateway tools are appended; a list that has them (by name) needs nothing."""
+    assert restored([THEIRS], [OURS]) == [THEIRS, OURS]
+    assert restored([THEIRS, OURS], [OURS]) is None

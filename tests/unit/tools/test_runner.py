@@ -12,7 +12,7 @@ from gateway.core.tool_calls import ToolCallInterceptor
 from gateway.tools.cache import ResultCache, cache_key
 from gateway.tools.errors import ToolFailed
 from gateway.tools.runner import SessionToolRunner
-from gateway.tools.servers import Execute, SessionTools
+from gateway.tools.servers import BUILTIN_SERVER, BuiltinTool, Execute, SessionTools
 
 SCHEMA = {"type": "object", "properties": {"q": {"type": "string"}}}
 
@@ -148,3 +148,21 @@ async def test_a_cancelled_call_stops_its_request_and_reports_nothing() -> None:
     await asyncio.sleep(0.05)
     assert sent == [] and len(cache) == 0
     await runner.close()
+
+
+async def test_a_builtin_tool_runs_like_a_policy_tool_and_takes_its_name() -> None:
+    """SessionTools.with_builtins: the gateway-owned tool replaces a same-named policy tool and is executed by the runner."""
+    async def policy_lookup(_: Mapping[str, object]) -> str:
+        return "policy"
+
+    async def transfer(arguments: Mapping[str, object]) -> str:
+        return json.dumps({"transferred_to": arguments.get("q")})
+
+    builtin = BuiltinTool(GatewayTool("transfer", "Transfer the call", SCHEMA, BUILTIN_SERVER, ToolLimits()), transfer)
+    clash = BuiltinTool(GatewayTool("lookup", "", SCHEMA, BUILTIN_SERVER, ToolLimits()), transfer)
+    base = SessionTools((_tool("lookup"),), {"lookup": policy_lookup})
+    assert base.with_builtins([]) is base
+    tools = base.with_builtins([builtin, clash])
+    assert [t.name for t in tools.tools] == ["transfer", "lookup"] and tools.tools[1].server == BUILTIN_SERVER
+    sent, _ = await _run(list(tools.tools), tools.executors, ["transfer", "lookup"])
+    assert sorted(_outputs(sent)) == [json.dumps({"transferred_to": "x"})] * 2

@@ -7,11 +7,17 @@ server and the MCP server run in this process and time their own handling, so
 
 * overhead per call = (args.done sent → output received at the upstream) − the tool's own time;
 * a cached call = args.done sent → output received (no tool runs);
-* filler delay = the filler's ``response.create`` received − (args.done sent + ``filler_after_ms``).
+* filler delay = the filler's ``response.create`` received − (args.done sent + ``filler_after_ms``);
+* filler audio = the filler's first ``response.output_audio.delta`` received by the *client* −
+  (args.done sent + ``filler_after_ms``). The scripted model answers the filler request with audio
+  at once, so this is everything but the real model's own time to first audio.
 
 Every hop is a real loopback socket; the figures include the gateway's I/O, not only its code.
 
-Run: ``.venv/bin/python -m bench.tools [--calls 300]``; writes ``bench/results/tools.json``.
+Run: ``.venv/bin/python -m bench.tools [--calls 300] [--cpus 0,1]``; writes ``bench/results/tools.json``.
+``--cpus B,G`` pins the bench (client, upstream, tool servers) to CPU ``B`` and the gateway to CPU
+``G`` (``taskset``), so the two do not preempt each other; on a shared host the p99 still carries
+other tenants' noise — compare code changes with ``bench/tools_callgrind.py`` (instruction counts).
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "vg-bench-tools-key-0123456789"
 FILLER_AFTER_MS = 100
+FILLER_PREFIX = "resp_filler_"
+#: 20 ms of PCM16 24 kHz silence, base64
+_AUDIO_DELTA = "A" * 1280
 
 
 def _free_port() -> int:
@@ -166,8 +175,12 @@ class ScriptedModel:
     async def _respond(self, request: dict[str, object], oob: bool) -> None:
         assert self.ws is not None
         self._n += 1
-        body = {"id": f"resp_g{self._n}", "conversation_id": None if oob else "conv_1", "metadata": request.get("metadata"), "output": []}
+        rid = f"{FILLER_PREFIX if oob else 'resp_g'}{self._n}"
+        body = {"id": rid, "conversation_id": None if oob else "conv_1", "metadata": request.get("metadata"), "output": []}
         await self.ws.send(json.dumps({"type": "response.created", "response": body}))
+        if oob:  # the filler is spoken: its first audio goes to the client through the gateway
+            await self.ws.send(json.dumps({"type": "response.output_audio.delta", "response_id": rid, "item_id": f"item_{rid}",
+                                           "output_index": 0, "content_index": 0, "delta": _AUDIO_DELTA}))
         await self.ws.send(json.dumps({"type": "response.done", "response": {**body, "status": "completed"}}))
 
     async def call(self, name: str, arguments: dict[str, object]) -> float:
@@ -187,14 +200,15 @@ class ScriptedModel:
         return sent
 
 
-def _start_gateway(upstream_url: str, policy: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start_gateway(upstream_url: str, policy: Path, port: int, log: Path, cpu: int | None = None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_GATEWAY_", "OPENAI_", "OTEL_"))}
     env.update({
         "VOICE_GATEWAY_API_KEYS": KEY, "VOICE_GATEWAY_UPSTREAM_URL": upstream_url, "OPENAI_API_KEY": "sk-bench-0123456789abcdef",
         "VOICE_GATEWAY_POLICY_FILES": str(policy), "VOICE_GATEWAY_LOG_LEVEL": "WARNING", "OTEL_TRACES_EXPORTER": "none",
         "OTEL_METRICS_EXPORTER": "none",
     })
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    proc = subprocess.Popen([*pin, sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90  # a loaded host imports slowly
     while time.monotonic() < deadline:
@@ -213,10 +227,28 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"n": len(ms), "p50_ms": round(q[49], 3), "p90_ms": round(q[89], 3), "p99_ms": round(q[98], 3), "max_ms": round(ms[-1], 3)}
 
 
-async def _drain(client: websockets.ClientConnection) -> None:
-    with contextlib.suppress(websockets.ConnectionClosed):
-        async for _ in client:
-            pass
+class ClientEar:
+    """The client: reads everything, and stamps the first audio of each filler response."""
+
+    def __init__(self) -> None:
+        self.filler_audio: dict[str, float] = {}
+        self._waiter: asyncio.Future[float] | None = None
+
+    def expect(self) -> asyncio.Future[float]:
+        self._waiter = asyncio.get_running_loop().create_future()
+        return self._waiter
+
+    async def drain(self, client: websockets.ClientConnection) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in client:
+                if b"output_audio.delta" not in (raw if isinstance(raw, bytes) else raw.encode()):
+                    continue
+                at = time.perf_counter()
+                rid = json.loads(raw).get("response_id", "")
+                if rid.startswith(FILLER_PREFIX) and rid not in self.filler_audio:
+                    self.filler_audio[rid] = at
+                    if self._waiter is not None and not self._waiter.done():
+                        self._waiter.set_result(at)
 
 
 async def _round(model: ScriptedModel, name: str, arguments: dict[str, object]) -> tuple[float, float]:
@@ -226,7 +258,7 @@ async def _round(model: ScriptedModel, name: str, arguments: dict[str, object]) 
     return await asyncio.wait_for(output, 10) - sent, await asyncio.wait_for(follow_up, 10) - sent
 
 
-async def measure(calls: int) -> dict[str, object]:
+async def measure(calls: int, gateway_cpu: int | None = None) -> dict[str, object]:
     clock = ToolClock()
     model = ScriptedModel()
     async with _serve(_tool_app(clock)) as tools_url, _serve(_mcp_app(clock)) as mcp_url, \
@@ -236,15 +268,16 @@ async def measure(calls: int) -> dict[str, object]:
             policy = Path(tmp) / "tools.yaml"
             policy.write_text(_policy(tools_url, f"{mcp_url}/mcp"))
             port = _free_port()
-            gateway = await asyncio.to_thread(_start_gateway, f"ws://127.0.0.1:{up_port}/v1", policy, port, Path(tmp) / "gw.log")
+            gateway = await asyncio.to_thread(_start_gateway, f"ws://127.0.0.1:{up_port}/v1", policy, port, Path(tmp) / "gw.log", gateway_cpu)
             try:
                 url = f"ws://127.0.0.1:{port}/v1/realtime?model=gpt-realtime-2"
                 async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {KEY}"}) as client:
-                    reader = asyncio.create_task(_drain(client))
+                    ear = ClientEar()
+                    reader = asyncio.create_task(ear.drain(client))
                     await model.connected.wait()
                     await asyncio.sleep(0.3)
                     try:
-                        results = await _run_modes(model, clock, calls)
+                        results = await _run_modes(model, clock, ear, calls)
                     except asyncio.TimeoutError:
                         raise RuntimeError(f"the gateway did not answer:\n{(Path(tmp) / 'gw.log').read_text()[-3000:]}") from None
                     reader.cancel()
@@ -254,7 +287,7 @@ async def measure(calls: int) -> dict[str, object]:
     return results
 
 
-async def _run_modes(model: ScriptedModel, clock: ToolClock, calls: int) -> dict[str, object]:
+async def _run_modes(model: ScriptedModel, clock: ToolClock, ear: ClientEar, calls: int) -> dict[str, object]:
     for i in range(20):  # warm connections and code paths
         await _round(model, "lookup_order", {"order_id": f"warm-{i}"})
         await _round(model, "customer_tier", {"customer_id": f"warm-{i}"})
@@ -265,17 +298,21 @@ async def _run_modes(model: ScriptedModel, clock: ToolClock, calls: int) -> dict
     mcp_total = [(await _round(model, "customer_tier", {"customer_id": str(i)}))[0] for i in range(calls)]
     mcp_overhead = [total - spent for total, spent in zip(mcp_total, clock.spent["mcp"])]
     fillers: list[float] = []
+    filler_audio: list[float] = []
     for _ in range(max(10, calls // 15)):
-        filler, output, follow_up = model.expect("filler"), model.expect("output"), model.expect("follow_up")
+        filler, output, follow_up, heard = model.expect("filler"), model.expect("output"), model.expect("follow_up"), ear.expect()
         sent = await model.call("track_parcel", {})
-        fillers.append(await asyncio.wait_for(filler, 10) - sent - FILLER_AFTER_MS / 1000)
+        due = sent + FILLER_AFTER_MS / 1000
+        fillers.append(await asyncio.wait_for(filler, 10) - due)
+        filler_audio.append(await asyncio.wait_for(heard, 10) - due)
         await asyncio.wait_for(asyncio.gather(output, follow_up), 10)
     return {
         "http_tool_overhead": _percentiles(http_overhead),
         "cached_call": _percentiles(cached),
         "mcp_tool_overhead_incl_mcp_server_framework": _percentiles(mcp_overhead),
         "filler_delay_after_filler_after_ms": _percentiles(fillers),
-        "targets": {"overhead_p99_ms": 5.0, "cached_ms": 1.0, "filler_delay_ms": 150.0},
+        "filler_first_audio_at_client_after_filler_after_ms": _percentiles(filler_audio),
+        "targets": {"overhead_p99_ms": 5.0, "cached_ms": 1.0, "filler_delay_ms": 150.0, "filler_audio_ms": 150.0},
     }
 
 
@@ -323,13 +360,19 @@ def core_cost(calls: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tools", description=__doc__)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--cpus", default=None, help="B,G: pin the bench to CPU B and the gateway to CPU G (taskset)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tools.json")
     parser.add_argument("--nice", type=int, default=-10,
                         help="niceness of the bench and the gateway it starts (as root; shields a shared machine's noise; 0 to leave it)")
     args = parser.parse_args(argv)
     if args.nice and os.geteuid() == 0:
         os.nice(args.nice)
-    results = asyncio.run(measure(args.calls))
+    gateway_cpu: int | None = None
+    if args.cpus:
+        bench_cpu, gateway_cpu = (int(c) for c in args.cpus.split(","))
+        os.sched_setaffinity(0, {bench_cpu})
+    results = asyncio.run(measure(args.calls, gateway_cpu))
+    results["pinned"] = args.cpus or "no"
     results["core_code_per_call"] = core_cost(max(args.calls, 1000))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

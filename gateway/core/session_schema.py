@@ -73,6 +73,17 @@ def with_turn_detection_defaults(turn_detection: object, conversation: bool) -> 
     return merged(turn_detection_defaults(turn_detection.get("type"), conversation), turn_detection)
 
 
+def speech_interrupts(session: Mapping[str, object], current: bool) -> bool:
+    """Whether a reported session's turn detection cancels a running response when the user speaks
+    (``interrupt_response``, default true; no turn detection: no); ``current`` when the report does not say."""
+    audio = session.get("audio")
+    side = audio.get("input") if isinstance(audio, dict) else None
+    if not isinstance(side, dict) or "turn_detection" not in side:
+        return current
+    detection = side["turn_detection"]
+    return isinstance(detection, dict) and detection.get("interrupt_response", True) is not False
+
+
 def realtime_session(session_id: str, model: str, expires_at: int, *, instructions: str = "") -> JsonDict:
     """A fresh voice-agent (``realtime``) session object."""
     session: JsonDict = {

@@ -35,6 +35,7 @@ from gateway.core.gateway_tools import DEFAULT_FILLER_INSTRUCTIONS, GatewayTool
 from gateway.core.jsontypes import JsonObject
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX
 from gateway.core.routing import SessionOverrides
+from gateway.core.session_schema import speech_interrupts
 from gateway.core.tool_arguments import ArgumentSchema, compiled_schema, error_output
 from gateway.core.tool_declarations import hide, merged
 from gateway.core.tool_responses import FILLER_TAG, GatewayResponses, dumps
@@ -84,7 +85,6 @@ class _Call:
     item_id: str
     response_id: str
     started_at: float
-    filler_due: float | None = None
     finished: bool = False
     arguments: str | None = None
 
@@ -121,6 +121,8 @@ class ToolCallInterceptor:
         self.responses = GatewayResponses(overrides or SessionOverrides(), filler_instructions, self._event_id)
         self._starts: list[StartCall] = []
         self._cancelled: list[str] = []
+        #: when each running call with a filler_after_ms is due for its filler
+        self._filler_due: dict[str, float] = {}
         #: the session's turn detection cancels a response when the user speaks (server default: yes)
         self._speech_interrupts = True
         self.events: list[ev.SessionEvent] = []
@@ -157,7 +159,7 @@ class ToolCallInterceptor:
             session = event.get("session")
             if not isinstance(session, dict):
                 return _KEEP
-            self._speech_interrupts = _interrupts(session, self._speech_interrupts)
+            self._speech_interrupts = speech_interrupts(session, self._speech_interrupts)
             return UpstreamVerdict(changed=True) if self.tools and hide(session, self.tools) else _KEEP
         if t == "input_audio_buffer.speech_started":
             return UpstreamVerdict(to_upstream=tuple(self.cancel_pending(now))) if self._speech_interrupts else _KEEP
@@ -226,7 +228,7 @@ class ToolCallInterceptor:
         if arguments is None:
             return self.finished(call.call_id, error_output(problem), now, outcome="invalid_arguments")
         if tool.limits.filler_after_ms is not None:
-            call.filler_due = now + tool.limits.filler_after_ms / 1000
+            self._filler_due[call.call_id] = now + tool.limits.filler_after_ms / 1000
         self._starts.append(StartCall(call.call_id, call.name, tool.server, arguments, now))
         self.wake()
         return []
@@ -313,7 +315,7 @@ class ToolCallInterceptor:
             if call.finished:
                 continue
             call.finished = True
-            call.filler_due = None
+            self._filler_due.pop(call.call_id, None)
             self._cancelled.append(call.call_id)
             self._record(call, now, "cancelled", cache_hit=False)
             if output:
@@ -351,7 +353,7 @@ class ToolCallInterceptor:
         if call is None or call.finished:
             return []
         call.finished = True
-        call.filler_due = None
+        self._filler_due.pop(call_id, None)
         if len(output.encode()) > self.max_result_bytes:
             output, outcome = error_output("The tool's answer was too large to use."), "too_large"
         self._record(call, now, outcome, cache_hit=cache_hit)
@@ -371,23 +373,22 @@ class ToolCallInterceptor:
 
     def next_deadline(self) -> float | None:
         """When :meth:`due` has something to do next (None: nothing scheduled)."""
-        dues = [c.filler_due for c in self._calls.values() if c.filler_due is not None]
-        return min(dues) if dues else None
+        return min(self._filler_due.values()) if self._filler_due else None
 
     def due(self, now: float) -> list[str]:
         """Fillers whose time has come: one short out-of-band response per waiting turn."""
         frames: list[str] = []
-        for call in self._calls.values():
-            if call.filler_due is None or call.filler_due > now:
+        for call_id, at in list(self._filler_due.items()):
+            if at > now:
                 continue
-            origin = self._origins.get(call.response_id)
+            origin = self._origins.get(self._calls[call_id].response_id)
             if origin is None or origin.filler_asked:
-                call.filler_due = None
+                del self._filler_due[call_id]
                 continue
             if self.responses.busy:
-                call.filler_due = now + _BUSY_RECHECK_S  # something is being said: look again shortly
+                self._filler_due[call_id] = now + _BUSY_RECHECK_S  # something is being said: look again shortly
                 continue
-            call.filler_due = None
+            del self._filler_due[call_id]
             origin.filler_asked = True
             self.events.append(ev.GatewayFillerRequested(at=now))
             frames.append(self.responses.filler())
@@ -396,13 +397,3 @@ class ToolCallInterceptor:
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _interrupts(session: JsonObject, current: bool) -> bool:
-    """Whether the reported session's turn detection cancels a response when the user speaks."""
-    audio = session.get("audio")
-    side = audio.get("input") if isinstance(audio, dict) else None
-    if not isinstance(side, dict) or "turn_detection" not in side:
-        return current
-    detection = side["turn_detection"]
-    return isinstance(detection, dict) and detection.get("interrupt_response", True) is not False

@@ -119,7 +119,8 @@ class SessionToolRunner:
     async def _execute(self, tool: GatewayTool, start: StartCall) -> tuple[str, str]:
         execute = self.tools.executors[tool.name]
         try:
-            return await asyncio.wait_for(execute(start.arguments), tool.limits.timeout_s), "ok"
+            async with asyncio.timeout(tool.limits.timeout_s):  # no extra task per call, unlike wait_for
+                return await execute(start.arguments), "ok"
         except asyncio.TimeoutError:
             return error_output(tool.limits.error_message), "timeout"
         except ToolFailed as exc:

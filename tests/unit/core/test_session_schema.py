@@ -46,3 +46,16 @@ def test_fresh_emulator_sessions_use_the_schema_defaults() -> None:
     assert detection == schema.server_vad(conversation=True)
     translation = TranslationSession("gpt-realtime-translate", "gpt-realtime-translate", Script())
     assert translation.session["audio"] == schema.translation_session("s", "m", 0)["audio"]
+
+
+def test_speech_interrupts_reads_interrupt_response_and_keeps_the_last_answer_when_unsaid() -> None:
+    """Turn detection interrupts by default, not when interrupt_response is false or detection is off; a report without it changes nothing."""
+    from gateway.core.session_schema import speech_interrupts
+
+    def report(detection: object) -> dict:
+        return {"audio": {"input": {"turn_detection": detection}}}
+
+    assert speech_interrupts(report({"type": "server_vad"}), False) is True
+    assert speech_interrupts(report({"type": "semantic_vad", "interrupt_response": False}), True) is False
+    assert speech_interrupts(report(None), True) is False
+    assert speech_interrupts({"instructions": "x"}, False) is False and speech_interrupts({}, True) is True

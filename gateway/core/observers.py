@@ -284,10 +284,13 @@ class ErrorSeen:
 
 @dataclass(frozen=True, slots=True)
 class ClientNotified:
-    """The gateway sent the client an event of its own (for example ``gateway.cap_warning``)."""
+    """The gateway had an event of its own for the client (for example ``gateway.cap_warning``).
+
+    ``delivered`` is False when the session takes no gateway notices (the event was not sent)."""
 
     at: float
     event: JsonObject
+    delivered: bool = True
 
 
 @dataclass(frozen=True, slots=True)

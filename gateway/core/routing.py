@@ -165,6 +165,8 @@ class Route:
     barge_in: BargeInPolicy = field(default_factory=BargeInPolicy)
     #: where the route's sessions may move mid-conversation, and what moves them (None: nowhere)
     handoff: HandoffRules | None = None
+    #: whether the route's clients get the gateway's own ``gateway.*`` notices (gateway/core/notices.py)
+    gateway_events: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from gateway.core.language import transcription_language
 from gateway.core.jsontypes import JsonObject
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.media import DirectMediaMeter
+from gateway.core.notices import is_notice
 from gateway.core.observers import SessionStats
 from gateway.core.overrides import apply_to_response, apply_to_session, opening_session
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX, client_events
@@ -130,6 +131,7 @@ class SessionCore:
         bound_session: Mapping[str, object] | None = None,
         barge_in: BargeInPolicy | None = None,
         handoff: Handoff | None = None,
+        gateway_events: bool = True,
     ) -> None:
         self.kind = kind
         self.dialect = dialect
@@ -179,6 +181,8 @@ class SessionCore:
         #: what :meth:`switch_to` replaced, restored if the switch fails after it
         self._previous: tuple[str | None, SessionOverrides, ToolCallInterceptor | None, bool, DeclaredToolsCheck | None, object] | None = None
         self._target_rules: HandoffRules | None = None
+        #: whether the client takes gateway notices (``gateway.*``; route policy and handshake choice)
+        self.gateway_events = gateway_events
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -199,7 +203,20 @@ class SessionCore:
         return error_frame(error, f"{GATEWAY_EVENT_PREFIX}evt_{next(self._ids)}", client_event_id)
 
     def gateway_event(self, event: JsonObject) -> bytes:
-        """Serialise a gateway-originated event, stamping an ``event_id`` of our own."""
+        """Serialise a gateway-originated event, stamping an ``event_id`` of our own (notices: :meth:`notice`)."""
+        if is_notice(event):
+            raise ValueError(f"{event.get('type')} is a gateway notice: send it with notice()")
+        return self._stamped(event)
+
+    def notice(self, event: JsonObject) -> bytes | None:
+        """A gateway notice (``gateway.*``) for the client, or None when this session takes none.
+
+        The one switch every notice passes (docs/barge-in.md, "How SDKs take gateway events")."""
+        if not is_notice(event):
+            raise ValueError(f"{event.get('type')} is not a gateway notice")
+        return self._stamped(event) if self.gateway_events else None
+
+    def _stamped(self, event: JsonObject) -> bytes:
         event.setdefault("event_id", f"{GATEWAY_EVENT_PREFIX}evt_{next(self._ids)}")
         return dumps(event)
 
@@ -252,7 +269,9 @@ class SessionCore:
         if action.truncated is not None:
             self.events.append(ev.Truncated(at=now, item_id=action.truncated[0], audio_end_ms=action.truncated[1]))
         for event in action.to_client:
-            emit.to_client.append(self.gateway_event(event).decode())
+            frame = self.notice(event)
+            if frame is not None:
+                emit.to_client.append(frame.decode())
         if action.measured is not None:
             self.stats.interruptions += 1
             self.events.append(action.measured)
@@ -321,8 +340,9 @@ class SessionCore:
                 break
         return emit
 
-    def handoff_completed(self, now: float) -> bytes:
-        """The target serves the session: the ``gateway.handoff`` event for the client; the old model's audio is sealed."""
+    def handoff_completed(self, now: float) -> bytes | None:
+        """The target serves the session: the ``gateway.handoff`` event for the client (None: it takes no
+        notices); the old model's audio is sealed."""
         handoff = self.handoff
         assert handoff is not None and self.served_model is not None
         from_route, from_model = handoff.route_name, handoff.model
@@ -340,7 +360,7 @@ class SessionCore:
         if self.barge_in is not None:  # the old model's items are gone with it: nothing of theirs to cut
             self.barge_in = BargeIn(self.barge_in.policy, stats.output_format)
         event = handoff.client_event(request, "completed", from_route=from_route, to_model=self.served_model)
-        return self.gateway_event(event)
+        return self.notice(event)
 
     def handoff_failed(self, now: float, message: str) -> Emit:
         """The target could not serve the session: stay, tell the client (the shell then replays the held
@@ -359,7 +379,8 @@ class SessionCore:
             )
         )
         event = handoff.client_event(request, "failed", from_route=handoff.route_name, message=message)
-        emit = Emit(to_client=[self.gateway_event(event)])
+        notice = self.notice(event)
+        emit = Emit(to_client=[notice] if notice is not None else [])
         if self._transfer_call is not None and self.tools is not None:
             output = error_output(f"The transfer to '{request.to}' failed: {message}")
             emit.to_upstream.extend(self.tools.finished(self._transfer_call, output, now, outcome="error"))

@@ -25,6 +25,7 @@ from gateway.core.api_keys import KeyRecord
 from gateway.core.catalog import Catalog
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.jsontypes import JsonObject
+from gateway.core.notices import client_choice
 from gateway.core.observers import SessionInfo
 from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.routing import Route, RouteDecision, SessionRequest
@@ -213,6 +214,8 @@ class SessionSetup:
         self.dialect = Dialect.BETA if is_beta else Dialect.GA
         #: a direct-media call's gateway tools, resolved before the call is created or accepted upstream
         self.call_tools: tuple[ToolCallInterceptor, SessionTools] | None = None
+        #: the client's handshake choice on gateway notices (gateway/core/notices.py; the route may also say no)
+        self.gateway_events = True
 
     async def prepare(self) -> None:
         """Authenticate and, when the handshake says enough, route and admit; raise to refuse."""
@@ -226,6 +229,7 @@ class SessionSetup:
         if limits is not None:
             limits.check_key(key.key_id, svc.clock())
         request = build_request(hs.endpoint, hs.path, hs.headers, hs.query, key, self.dialect)
+        self.gateway_events = client_choice(hs.headers, hs.query)
         if key.is_client_secret:
             request = bound_request(key.binding, request, svc.catalog)
         ratio = await svc.admission.budget_used_ratio(key, svc.clock())
@@ -383,6 +387,7 @@ class SessionSetup:
             direct_media=call_id is not None,
             barge_in=route.barge_in,
             handoff=Handoff(route.handoff, route.name, route.model) if route.handoff is not None and call_id is None else None,
+            gateway_events=route.gateway_events and self.gateway_events,
         )
         observers = [FailsafeObserver(f.create(info, now), f.name) for f in svc.observer_factories]
         relay = RelaySession(

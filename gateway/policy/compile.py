@@ -197,7 +197,7 @@ class FileCompiler:
             return Route(
                 kind=served.kind, model=model_name, upstreams=upstreams, overrides=overrides, caps=caps, name=name,
                 gateway_tools=tools, media=model.media, barge_in=_barge_in(model.barge_in),
-                handoff=compile_handoff(model.handoff),
+                handoff=compile_handoff(model.handoff), gateway_events=model.gateway_events,
             )
 
         alternatives: dict[str, Route] = {}

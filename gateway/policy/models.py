@@ -290,6 +290,11 @@ class RouteModel(_Strict):
     gateway_tools: GatewayToolsModel | None = None
     barge_in: BargeInModel | None = Field(None, description="barge-in handling (default: protect, 150 ms grace)")
     handoff: HandoffModel | None = Field(None, description="mid-session handoff to other routes (docs/handoff.md)")
+    gateway_events: StrictBool = Field(
+        True,
+        description="send the gateway's own gateway.* notices (cap warning, barge-in, handoff) to clients; "
+        "false keeps the protections but sends no notice (docs/barge-in.md)",
+    )
     media: Literal["auto", "direct", "terminate"] = Field(
         "auto",
         description="WebRTC media path: direct (browser ↔ upstream, gateway on the sideband), terminate (through the gateway), auto",

@@ -151,7 +151,9 @@ async def run_handoff(relay: "RelaySession", opener: TargetOpener, request: Hand
         return
     # synchronous from here to the swap: no frame of either side is handled in between. The core
     # completes first: a push socket hands over the target's queued frames while it is attached.
-    relay.send_client(core.handoff_completed(relay.clock()))
+    notice = core.handoff_completed(relay.clock())
+    if notice is not None:
+        relay.send_client(notice)
     old_upstream = relay.swap_upstream(opened.upstream)
     old_runner, relay.tool_runner = relay.tool_runner, opened.runner
     log.info("handoff completed", extra={"session_id": relay.session_id, "to": request.to, "upstream": opened.endpoint})

@@ -396,8 +396,10 @@ class RelaySession:
             self.terminate(verdict.error)
         elif isinstance(verdict, Notify) and not self._ended.done():
             event = dict(verdict.event)
-            frame = self.core.gateway_event(event)
-            self.core.events.append(ClientNotified(at=self.clock(), event=event))
+            frame = self.core.notice(event)
+            self.core.events.append(ClientNotified(at=self.clock(), event=event, delivered=frame is not None))
+            if frame is None:
+                return
             task = asyncio.create_task(self._safe_send(self.client, frame))
             self._background.add(task)
             task.add_done_callback(self._background.discard)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.clients.venvs import client_python
-from tests.integration.conftest import GatewayProcess
+from tests.integration.conftest import GatewayFactory, GatewayProcess
 from tests.support.audio import said, silence
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -33,10 +33,12 @@ def turn_audio(tmp_path: Path) -> tuple[Path, Path]:
     return question, barge
 
 
-def run_client(name: str, script: str, gw: GatewayProcess, audio: tuple[Path, Path], timeout: float = 120) -> dict:
+def run_client(
+    name: str, script: str, gw: GatewayProcess, audio: tuple[Path, Path] | tuple[()], timeout: float = 120, **extra_env: str
+) -> dict:
     """Run ``scripts/<script>`` in the client's venv against ``gw``; its last stdout line is a JSON summary."""
     python = client_python(name)
-    env = {**os.environ, "GATEWAY_WS": gw.ws_base, "GATEWAY_HTTP": f"{gw.http_url}/v1", "GATEWAY_KEY": gw.key}
+    env = {**os.environ, "GATEWAY_WS": gw.ws_base, "GATEWAY_HTTP": f"{gw.http_url}/v1", "GATEWAY_KEY": gw.key, **extra_env}
     env.pop("PYTHONPATH", None)
     done = subprocess.run(
         [str(python), str(SCRIPTS / script), *map(str, audio)], env=env, capture_output=True, text=True, timeout=timeout
@@ -52,6 +54,21 @@ def test_openai_agents_realtime_agent_tool_call_and_barge_in(gateway: GatewayPro
     assert result["calls"] == ["example_order_id"]
     assert {"tool_start", "tool_end", "audio", "audio_interrupted"} <= set(result["events"])
     assert "conversation.item.truncated" in result["raw"]
+
+
+@pytest.mark.parametrize("opt_out", [True, False])
+def test_openai_agents_with_the_opt_out_logs_no_model_error_on_a_cap_warning(gateway_factory: GatewayFactory, opt_out: bool) -> None:
+    """openai-agents held to a 4 s duration cap: with ?gateway_events=off only the cut-off error, no validation error or
+    ERROR log; without it the gateway.cap_warning becomes the SDK's model error (the reason for the switch)."""
+    gw = gateway_factory(env={"VOICE_GATEWAY_MAX_SESSION_SECONDS": "4"})
+    result = run_client("agents", "agents_gateway_events.py", gw, (), GATEWAY_QUERY="&gateway_events=off" if opt_out else "")
+    assert result["cut"], result
+    gateway_noise = [e for e in result["errors"] + result["error_logs"] if "gateway.cap_warning" in e or "validate" in e]
+    if opt_out:
+        assert gateway_noise == [], result
+        assert result["error_logs"] == [], result
+    else:
+        assert gateway_noise, result
 
 
 def test_pipecat_openai_realtime_service_tool_call_and_barge_in(gateway: GatewayProcess, turn_audio: tuple[Path, Path]) -> None:

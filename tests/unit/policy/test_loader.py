@@ -206,3 +206,16 @@ def test_barge_in_bare_yaml_off_means_off(catalog: Catalog) -> None:
     text = "version: 1\nrules:\n  - id: a\n    route: {model: gpt-realtime-2, barge_in: {mode: off}}\n"
     [rule] = compile_sources([PolicySource("p.yaml", text)], catalog).rules
     assert rule.outcome.route.barge_in.mode is BargeInMode.OFF  # type: ignore[union-attr]
+
+
+def test_gateway_events_per_route_compiles_defaults_on_and_must_be_a_boolean(catalog: Catalog, problems_of: Problems) -> None:
+    """gateway_events: false compiles onto the route, a route without it sends notices, a non-boolean is refused."""
+    text = (
+        "version: 1\nrules:\n"
+        "  - id: a\n    match: {tenant: t}\n    route: {model: gpt-realtime-2, gateway_events: false}\n"
+        "  - id: b\n    match: {tenant: u}\n    route: {model: gpt-realtime-2}\n"
+    )
+    a, b = (rule.outcome.route for rule in compile_sources([PolicySource("p.yaml", text)], catalog).rules)  # type: ignore[union-attr]
+    assert a.gateway_events is False and b.gateway_events is True
+    bad = "version: 1\nrules:\n  - id: a\n    route: {model: gpt-realtime-2, gateway_events: sometimes}\n"
+    assert any("gateway_events" in p for p in problems_of(bad))

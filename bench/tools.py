@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import socket
@@ -258,7 +259,7 @@ async def _round(model: ScriptedModel, name: str, arguments: dict[str, object]) 
     return await asyncio.wait_for(output, 10) - sent, await asyncio.wait_for(follow_up, 10) - sent
 
 
-async def measure(calls: int, gateway_cpu: int | None = None) -> dict[str, object]:
+async def measure(calls: int, gateway_cpu: int | None = None, gap_s: float = 0.02) -> dict[str, object]:
     clock = ToolClock()
     model = ScriptedModel()
     async with _serve(_tool_app(clock)) as tools_url, _serve(_mcp_app(clock)) as mcp_url, \
@@ -276,8 +277,10 @@ async def measure(calls: int, gateway_cpu: int | None = None) -> dict[str, objec
                     reader = asyncio.create_task(ear.drain(client))
                     await model.connected.wait()
                     await asyncio.sleep(0.3)
+                    gc.collect()  # the bench's own collector pauses are not the gateway's (it settles its heap too)
+                    gc.freeze()
                     try:
-                        results = await _run_modes(model, clock, ear, calls)
+                        results = await _run_modes(model, clock, ear, calls, gap_s)
                     except asyncio.TimeoutError:
                         raise RuntimeError(f"the gateway did not answer:\n{(Path(tmp) / 'gw.log').read_text()[-3000:]}") from None
                     reader.cancel()
@@ -287,15 +290,24 @@ async def measure(calls: int, gateway_cpu: int | None = None) -> dict[str, objec
     return results
 
 
-async def _run_modes(model: ScriptedModel, clock: ToolClock, ear: ClientEar, calls: int) -> dict[str, object]:
+async def _paced(model: ScriptedModel, name: str, arguments: dict[str, object], gap_s: float) -> tuple[float, float]:
+    """One round, then a pause: calls back to back (~750/s on one session) would measure the queue behind the
+    previous calls' turn spans, which the relay hands its observers in one batch per 100 ms tick (~0.3 ms per
+    call); a conversation calls a tool every few seconds at most."""
+    result = await _round(model, name, arguments)
+    await asyncio.sleep(gap_s)
+    return result
+
+
+async def _run_modes(model: ScriptedModel, clock: ToolClock, ear: ClientEar, calls: int, gap_s: float) -> dict[str, object]:
     for i in range(20):  # warm connections and code paths
         await _round(model, "lookup_order", {"order_id": f"warm-{i}"})
         await _round(model, "customer_tier", {"customer_id": f"warm-{i}"})
     clock.spent.clear()
-    http_total = [(await _round(model, "lookup_order", {"order_id": str(i)}))[0] for i in range(calls)]
+    http_total = [(await _paced(model, "lookup_order", {"order_id": str(i)}, gap_s))[0] for i in range(calls)]
     http_overhead = [total - spent for total, spent in zip(http_total, clock.spent["http"])]
-    cached = [(await _round(model, "lookup_order", {"order_id": "0"}))[0] for _ in range(calls)]
-    mcp_total = [(await _round(model, "customer_tier", {"customer_id": str(i)}))[0] for i in range(calls)]
+    cached = [(await _paced(model, "lookup_order", {"order_id": "0"}, gap_s))[0] for _ in range(calls)]
+    mcp_total = [(await _paced(model, "customer_tier", {"customer_id": str(i)}, gap_s))[0] for i in range(calls)]
     mcp_overhead = [total - spent for total, spent in zip(mcp_total, clock.spent["mcp"])]
     fillers: list[float] = []
     filler_audio: list[float] = []
@@ -360,6 +372,7 @@ def core_cost(calls: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tools", description=__doc__)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--gap-ms", type=float, default=20.0, help="pause between calls (default 20 ms: 50 calls/s on one session)")
     parser.add_argument("--cpus", default=None, help="B,G: pin the bench to CPU B and the gateway to CPU G (taskset)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tools.json")
     parser.add_argument("--nice", type=int, default=-10,
@@ -371,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpus:
         bench_cpu, gateway_cpu = (int(c) for c in args.cpus.split(","))
         os.sched_setaffinity(0, {bench_cpu})
-    results = asyncio.run(measure(args.calls, gateway_cpu))
+    results = asyncio.run(measure(args.calls, gateway_cpu, args.gap_ms / 1000))
     results["pinned"] = args.cpus or "no"
     results["core_code_per_call"] = core_cost(max(args.calls, 1000))
     args.out.parent.mkdir(parents=True, exist_ok=True)

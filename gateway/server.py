@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -43,6 +44,10 @@ class DrainingServer(uvicorn.Server):
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)  # the app's lifespan has built everything long-lived by now
+        settle_heap()
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining or self._loop is None or sig not in (signal.SIGTERM, signal.SIGINT):
             super().handle_exit(sig, frame)
@@ -57,6 +62,17 @@ class DrainingServer(uvicorn.Server):
                 await drain()
         finally:
             self.should_exit = True
+
+
+def settle_heap() -> None:
+    """Take what start-up built (modules, policies, pools, ~170k objects) out of the cyclic collector's sight.
+
+    A full collection walks every tracked object: ~80 ms with the gateway's imports alone, a pause every
+    session on this worker hears as round-trip p99. Frozen objects are still freed by reference counting;
+    only cycles among them are never collected, and start-up leaves none that matter.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _app_drain(app: object) -> Callable[[], Awaitable[None]] | None:

@@ -101,6 +101,7 @@ class Meter:
     """Projects one session's cost from reported usage and the relay's counters."""
 
     def __init__(self, kind: SessionKind, pricing: Pricing, asr_pricing: Pricing, started_at: float) -> None:
+        #: the kind of the model serving now (a handoff may move the session to a model of another kind)
         self.kind = kind
         self.pricing = pricing
         self.asr_pricing = asr_pricing
@@ -114,20 +115,32 @@ class Meter:
         self.sealed_tokens = TokenUsage()
         #: model → micro-dollars sealed for it (a model served twice adds up)
         self.by_model: dict[str, int] = {}
+        #: a handoff happened: a translation model serving now is billed on the audio since it (not the whole session's)
+        self._handed_off = False
 
     def reprice(self, pricing: Pricing) -> None:
         """The served model is known (``session.created``): bill at its price from now on."""
         self.pricing = pricing
 
-    def hand_off(self, now: float, from_model: str, audio_in_ms: int, audio_out_ms: int, pricing: Pricing | None) -> None:
-        """A handoff moved a voice session to another model: what the old one cost is sealed at its price
-        (reported usage plus its audio since the last report); the new one is billed from zero at ``pricing``."""
-        cost = self._voice_cost_ms(now, audio_in_ms, audio_out_ms)
+    def hand_off(
+        self, now: float, from_model: str, audio_in_ms: int, audio_out_ms: int, pricing: Pricing | None,
+        kind: SessionKind | None = None,
+    ) -> None:
+        """A handoff moved the session to another model (of ``kind``; ``None``: the same kind): what the old one cost
+        is sealed at its price (a voice agent: reported usage plus its audio since the last report; a translation
+        model: its input audio since it started serving); the new one is billed from zero at ``pricing``."""
+        if self.kind is SessionKind.TRANSLATION:
+            cost = self._translation_cost_ms(audio_in_ms, audio_out_ms)
+        else:
+            cost = self._voice_cost_ms(now, audio_in_ms, audio_out_ms)
         self.by_model[from_model] = self.by_model.get(from_model, 0) + cost
         self.sealed_micros += cost
         self.sealed_tokens.add(self.reported.tokens)
         self.reported = ReportedUsage()
         self.started_at = now
+        self._handed_off = True
+        if kind is not None:
+            self.kind = kind
         if pricing is not None:
             self.pricing = pricing
 
@@ -147,14 +160,22 @@ class Meter:
         """The session's cost so far: exact where reported, estimated from relayed audio in between."""
         if self.kind is SessionKind.REALTIME:
             return self.sealed_micros + self._voice_cost(now, stats) + self.asr.cost_micros(self.asr_pricing)
+        if self.kind is SessionKind.TRANSLATION and self._handed_off:
+            # since the handoff: a translation model never reports usage, so the since-usage counters run from it
+            in_ms = audio_ms(stats.audio_in_bytes_since_usage, stats.input_format)
+            out_ms = audio_ms(stats.audio_out_bytes_since_usage, stats.output_format)
+            return self.sealed_micros + self._translation_cost_ms(in_ms, out_ms) + self.asr.cost_micros(self.asr_pricing)
         relayed_in_ms = audio_ms(stats.audio_in_bytes, stats.input_format)
         if self.kind is SessionKind.TRANSCRIPTION:
             estimate = ReportedUsage(duration_ms=relayed_in_ms).cost_micros(self.pricing)
             return max(self.reported.cost_micros(self.pricing), estimate)
+        return self._translation_cost_ms(relayed_in_ms, audio_ms(stats.audio_out_bytes, stats.output_format))
+
+    def _translation_cost_ms(self, in_ms: int, out_ms: int) -> int:
+        """A translation model: input audio seconds at a per-minute price (else an audio-token estimate)."""
         if self.pricing.unit is PricingUnit.MINUTES:
-            return duration_cost_micros(self.pricing, relayed_in_ms)
-        out_ms = audio_ms(stats.audio_out_bytes, stats.output_format)
-        return token_cost_micros(self.pricing, estimated_audio_tokens(relayed_in_ms, out_ms))
+            return duration_cost_micros(self.pricing, in_ms)
+        return token_cost_micros(self.pricing, estimated_audio_tokens(in_ms, out_ms))
 
     def _voice_cost(self, now: float, stats: SessionStats) -> int:
         return self._voice_cost_ms(

@@ -108,7 +108,7 @@ class AccountingObserver:
         entry["from_model"], entry["to_model"] = from_model, event.to_model
         in_ms = audio_ms(event.audio_in_bytes, stats.input_format)
         out_ms = audio_ms(event.audio_out_bytes, stats.output_format)
-        live.meter.hand_off(event.at, from_model, in_ms, out_ms, self._prices.model(event.to_model))
+        live.meter.hand_off(event.at, from_model, in_ms, out_ms, self._prices.model(event.to_model), event.to_kind)
         live.served_model = event.to_model
         return self._decide(event.at, stats, flush=True)
 

@@ -21,13 +21,36 @@ Everything else the relay reads of a core (``stats``, ``take_events``, ``opening
 from __future__ import annotations
 
 import math
+from typing import Callable, Final
 
 from gateway.core.errors import GatewayError
 from gateway.core.frames import CLIENT_AUDIO, Reading, encode, parse_event, read_client
 from gateway.core.kind_bridge import KindBridge
-from gateway.core.kinds import Dialect
+from gateway.core.handoff import Conversation
+from gateway.core.jsontypes import JsonObject
+from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.ports import Frame
 from gateway.core.session import FORWARD, Action, Emit, SessionCore
+
+
+def _user(conversation: Conversation, event: JsonObject) -> None:
+    transcript = event.get("transcript")
+    conversation.user_transcript(transcript if isinstance(transcript, str) else None)
+
+
+def _assistant(conversation: Conversation, event: JsonObject) -> None:
+    text = event.get("transcript", event.get("text"))
+    conversation.assistant_transcript(text if isinstance(text, str) else None)
+
+
+#: client-bound (realtime) events whose transcript is part of the conversation a later voice agent is told
+_RECORDED: Final[dict[str, Callable[[Conversation, JsonObject], None]]] = {
+    "conversation.item.input_audio_transcription.completed": _user,
+    "response.output_audio_transcript.done": _assistant,
+    "response.output_text.done": _assistant,
+    "response.audio_transcript.done": _assistant,  # the retired beta names a beta client gets
+    "response.text.done": _assistant,
+}
 
 
 class BridgedCore:
@@ -38,15 +61,42 @@ class BridgedCore:
             raise ValueError("the core behind a kind bridge is of the upstream's kind and speaks GA")
         self.core = core
         self.bridge = bridge
+        handoff = core.handoff
+        #: where a voice-agent client's transcripts are recorded (None: no handoff, or a translation client)
+        self._conversation = handoff.conversation if handoff is not None and bridge.client_kind is SessionKind.REALTIME else None
 
     # --- client → upstream ------------------------------------------------------------------------
 
     def from_client(self, data: Frame, now: float) -> Action:
-        """One client frame: limits, the core's strict reading, the bridge, then the core's decision on each mapped event."""
+        """One client frame: limits, the core's strict reading, the bridge, then the core's decision on each mapped event
+        (held by the core, in order, while a handoff switches upstreams)."""
         core = self.core
+        if core.handoff is not None and core.handoff.holding:
+            return core.from_client(data, now)
         refused = core.admit_client_frame(data, now)
         if refused is not None:
             return refused
+        return self._decide_admitted(data, now)
+
+    def release_held(self, now: float) -> Emit:
+        """The client frames a handoff held (admitted on arrival), through the bridge and the core's decisions, in order."""
+        handoff = self.core.handoff
+        assert handoff is not None
+        emit = Emit()
+        for frame in handoff.take_held():
+            action = self._decide_admitted(frame, now)
+            if action is FORWARD:
+                emit.to_upstream.append(frame)
+                continue
+            emit.to_upstream += action.to_upstream
+            emit.to_client += action.to_client
+            if action.close is not None:
+                emit.close = action.close
+                break
+        return emit
+
+    def _decide_admitted(self, data: Frame, now: float) -> Action:
+        core = self.core
         assert isinstance(data, str)
         try:
             reading = read_client(data)
@@ -79,7 +129,7 @@ class BridgedCore:
                 emit.to_upstream.append(frame)
             else:
                 self._merge(emit, action, now)
-        emit.to_client += [encode(e) for e in self.bridge.poll(now)]
+        emit.to_client += self._encoded(self.bridge.poll(now))
         return emit
 
     @property
@@ -106,8 +156,24 @@ class BridgedCore:
                 event = parse_event(frame)
             except GatewayError:
                 continue  # the core only lets through what it parsed or proved canonical
-            out += [encode(e) for e in self.bridge.to_client(event, now)]
+            out += self._encoded(self.bridge.to_client(event, now))
         return out
+
+    def _encoded(self, events: list[JsonObject]) -> list[Frame]:
+        """Client-bound events, encoded; a voice-agent client's transcripts go into the handoff's conversation record
+        (a later voice agent gets them replayed)."""
+        conversation = self._conversation
+        if conversation is not None:
+            for event in events:
+                recorder = _RECORDED.get(str(event.get("type")))
+                if recorder is not None:
+                    recorder(conversation, event)
+        return [encode(e) for e in events]
+
+    def close_bridge(self, now: float) -> list[Frame]:
+        """The session leaves this upstream: what the bridge still has open for the client, closed (a synthesized
+        response gets its ``response.done``)."""
+        return self._encoded([*self.bridge.poll(now), *self.bridge.to_client({"type": "session.closed"}, now)])
 
     def _merge(self, emit: Emit, action: Emit, now: float) -> None:
         """A core decision on a mapped event: its upstream frames go on; its client frames are the core's
@@ -123,7 +189,7 @@ class BridgedCore:
         """The core's due decisions (mapped for the client), then the bridge's (a response closed by a pause)."""
         emit = self.core.tick(now)
         mapped = Emit(to_upstream=emit.to_upstream, to_client=self._to_client(emit.to_client, now), close=emit.close)
-        mapped.to_client += [encode(e) for e in self.bridge.poll(now)]
+        mapped.to_client += self._encoded(self.bridge.poll(now))
         return mapped
 
     @property

@@ -216,6 +216,8 @@ class Handoff:
         #: the switch under way
         self.current: HandoffRequest | None = None
         self._held: list[Frame] = []
+        #: bytes of the held frames (with the frames a core holds for metering, bounded by ``max_message_bytes``)
+        self.held_bytes = 0
         self._ids = itertools.count(1)
         #: targets the share triggers already moved to (each fires once per session)
         self._fired: set[Trigger] = set()
@@ -270,6 +272,7 @@ class Handoff:
 
     def hold(self, frame: Frame) -> None:
         self._held.append(frame)
+        self.held_bytes += len(frame)
 
     @property
     def has_held(self) -> bool:
@@ -277,6 +280,7 @@ class Handoff:
 
     def take_held(self) -> list[Frame]:
         held, self._held = self._held, []
+        self.held_bytes = 0
         return held
 
     def opened(self) -> None:
@@ -360,10 +364,7 @@ class Handoff:
         tools = [*own_tools, *(client_tools if isinstance(client_tools, list) else [])]
         if tools:
             session["tools"] = tools
-        self._configuration_event = self._event_id("session")
-        events: list[JsonObject] = [{"type": "session.update", "event_id": self._configuration_event, "session": session}]
-        self._session_updates += 1
-        self._swallow_created = True
+        events: list[JsonObject] = [self.configuration(session)]
         previous: str | None = None
         for turn in self.conversation.turns:
             item_id = f"{GATEWAY_EVENT_PREFIX}handoff_item_{next(self._ids)}"
@@ -378,6 +379,14 @@ class Handoff:
         if respond:
             events.append({"type": "response.create", "event_id": self._event_id("respond")})
         return events
+
+    def configuration(self, session: JsonObject) -> JsonObject:
+        """The one ``session.update`` that configures the target (of any kind): the target's ``session.created``
+        and its ``session.updated`` answer are swallowed, and an ``error`` answering it ends the session."""
+        self._configuration_event = self._event_id("session")
+        self._session_updates += 1
+        self._swallow_created = True
+        return {"type": "session.update", "event_id": self._configuration_event, "session": session}
 
     def swallow(self, event: JsonObject) -> bool:
         """Whether a target event only answers the gateway's replay (the client must not see it)."""

@@ -318,6 +318,8 @@ class HandedOff:
     #: audio relayed on the old model since its last usage report (billed at its price)
     audio_in_bytes: int = 0
     audio_out_bytes: int = 0
+    #: the kind of the model serving from now on (another kind than the old one's: billed as that kind)
+    to_kind: SessionKind | None = None
 
 
 SessionEvent = (

@@ -167,6 +167,9 @@ class Route:
     handoff: HandoffRules | None = None
     #: whether the route's clients get the gateway's own ``gateway.*`` notices (gateway/core/notices.py)
     gateway_events: bool = True
+    #: a translation route's output language for sessions handed to it from a voice agent (None: the language
+    #: detected on the user's input, else the translation default)
+    translate_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

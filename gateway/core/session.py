@@ -21,7 +21,7 @@ import copy
 import enum
 import itertools
 from dataclasses import dataclass, field
-from typing import Callable, Final, Literal, Mapping
+from typing import Callable, Final, Iterator, Literal, Mapping
 
 from gateway.core import dialect as beta
 from gateway.core.allowance import clamp_response, clamp_session, lowered_ceiling
@@ -109,6 +109,10 @@ class HandoffTarget:
     rules: HandoffRules | None = None
     tools: ToolCallInterceptor | None = None
     declared_tools_check: DeclaredToolsCheck | None = None
+    #: the target route's kind (another kind than the client's: served through a kind bridge)
+    kind: SessionKind = SessionKind.REALTIME
+    #: a translation target's output language (the route's ``translate_to``; None: the language detected on the input)
+    language: str | None = None
 
 
 class SessionCore:
@@ -132,6 +136,8 @@ class SessionCore:
         barge_in: BargeInPolicy | None = None,
         handoff: Handoff | None = None,
         gateway_events: bool = True,
+        stats: SessionStats | None = None,
+        ids: Iterator[int] | None = None,
     ) -> None:
         self.kind = kind
         self.dialect = dialect
@@ -149,11 +155,12 @@ class SessionCore:
         self.max_frames_per_second = max_frames_per_second
         self._rate_window = now
         self._rate_count = 0
-        self.stats = SessionStats(started_at=now, last_activity_at=now)
+        #: shared with the core of another kind that serves the session after a handoff (one session, one set of counters)
+        self.stats = stats if stats is not None else SessionStats(started_at=now, last_activity_at=now)
         self.events: list[ev.SessionEvent] = []
         self.upstream_model: str | None = None
         self._accepted = client_events(kind, dialect)
-        self._ids = itertools.count(1)
+        self._ids = ids if ids is not None else itertools.count(1)
         self._response_id: str | None = None
         self._audio_seen = False
         self._transcript_seen = False
@@ -164,7 +171,7 @@ class SessionCore:
         self._forward_hot = dialect is not Dialect.BETA or kind is SessionKind.TRANSLATION
         #: client frames held until the observers have metered a finished reply (see :meth:`from_client`)
         self._waiting: list[Frame] = []
-        #: bytes of the client frames held (awaiting metering or a handoff), bounded by ``max_message_bytes``
+        #: bytes of the client frames held awaiting metering (with those a handoff holds, bounded by ``max_message_bytes``)
         self._held_bytes = 0
         #: a direct-media call: audio is measured from the sideband's VAD and playout events
         self.media = DirectMediaMeter() if direct_media else None
@@ -215,6 +222,12 @@ class SessionCore:
         if not is_notice(event):
             raise ValueError(f"{event.get('type')} is not a gateway notice")
         return self._stamped(event) if self.gateway_events else None
+
+    @property
+    def event_ids(self) -> Iterator[int]:
+        """The counter behind the gateway's own event ids (a core of another kind serving the session after a handoff
+        shares it, so ids never repeat on the client's socket)."""
+        return self._ids
 
     def _stamped(self, event: JsonObject) -> bytes:
         event.setdefault("event_id", f"{GATEWAY_EVENT_PREFIX}evt_{next(self._ids)}")
@@ -326,9 +339,7 @@ class SessionCore:
         """The client frames held during the switch, through the usual decisions, in order (FORWARD → the frame)."""
         assert self.handoff is not None
         emit = Emit()
-        held = self.handoff.take_held()
-        self._held_bytes = max(0, self._held_bytes - sum(len(frame) for frame in held))
-        for frame in held:
+        for frame in self.handoff.take_held():
             action = self._decide_admitted(frame, now)
             if action is FORWARD:
                 emit.to_upstream.append(frame)
@@ -353,6 +364,7 @@ class SessionCore:
                 at=now, from_route=from_route, from_model=from_model, to_route=request.to, to_model=self.served_model,
                 reason=request.reason, trigger=request.trigger.value, ok=True,
                 audio_in_bytes=stats.audio_in_bytes_since_usage, audio_out_bytes=stats.audio_out_bytes_since_usage,
+                to_kind=self.kind,
             )
         )
         stats.audio_in_bytes_since_usage = stats.audio_out_bytes_since_usage = 0
@@ -367,10 +379,7 @@ class SessionCore:
         frames to the old upstream with :meth:`release_held` and calls :meth:`handoff_settled`)."""
         handoff = self.handoff
         assert handoff is not None
-        if self._previous is not None:
-            (self.served_model, self.overrides, self.tools, self._rewrite_model, self._declared_tools_check,
-             self._session_max_tokens) = self._previous
-            self._previous = None
+        self.undo_switch()
         request = handoff.failed()
         self.events.append(
             ev.HandedOff(
@@ -386,6 +395,18 @@ class SessionCore:
             emit.to_upstream.extend(self.tools.finished(self._transfer_call, output, now, outcome="error"))
             self._transfer_call = None
         return emit
+
+    def undo_switch(self) -> None:
+        """Forget what :meth:`switch_to` put in place (the switch failed after it): this core serves as before."""
+        if self._previous is not None:
+            (self.served_model, self.overrides, self.tools, self._rewrite_model, self._declared_tools_check,
+             self._session_max_tokens) = self._previous
+            self._previous = None
+
+    def take_over(self, rules: HandoffRules | None) -> None:
+        """This core, of the target's kind, serves the session once the switch under way completes
+        (:mod:`gateway.core.kind_handoff`); ``rules`` are the target route's handoff rules."""
+        self._target_rules = rules
 
     def handoff_settled(self) -> None:
         """After a failed switch, the held frames are back on the old upstream."""
@@ -409,14 +430,15 @@ class SessionCore:
             refused = self.admit_client_frame(data, now)
             if refused is not None:
                 return refused
-            if self._held_bytes + len(data) > self.max_message_bytes:
+            held_bytes = self._held_bytes + (handoff.held_bytes if handoff is not None else 0)
+            if held_bytes + len(data) > self.max_message_bytes:
                 error = HeldFramesExceeded()
                 return Emit(to_client=[self.error_event(error)], close=error)
-            self._held_bytes += len(data)
             if holding:
                 assert handoff is not None
                 handoff.hold(data)
             else:
+                self._held_bytes += len(data)
                 self._waiting.append(data)
             return Emit()
         return self._from_client(data, now)

@@ -101,5 +101,7 @@ class SessionTargets:
             overrides=with_bound_session(route.overrides, self.key.bound_session, route.kind),
             rules=route.handoff,
             tools=tools[0] if tools is not None else None,
+            kind=route.kind,
+            language=route.translate_to,
         )
         return OpenedTarget(upstream=upstream, endpoint=endpoint, target=target, runner=runner)

@@ -190,6 +190,8 @@ class FileCompiler:
         tools = compile_gateway_tools(model.gateway_tools, (*loc, "gateway_tools"), self._problem)
         if tools is not None and spec.kind is not SessionKind.REALTIME:
             self._problem((*loc, "gateway_tools"), f"gateway tools need a realtime model; '{model.model}' is {spec.kind.value}")
+        if model.translate_to is not None and spec.kind is not SessionKind.TRANSLATION:
+            self._problem((*loc, "translate_to"), f"translate_to needs a translation model; '{model.model}' is {spec.kind.value}")
         name = model.name or default_name
 
         def build(served: ModelSpec, model_name: str) -> Route:
@@ -198,6 +200,7 @@ class FileCompiler:
                 kind=served.kind, model=model_name, upstreams=upstreams, overrides=overrides, caps=caps, name=name,
                 gateway_tools=tools, media=model.media, barge_in=_barge_in(model.barge_in),
                 handoff=compile_handoff(model.handoff), gateway_events=model.gateway_events,
+                translate_to=model.translate_to,
             )
 
         alternatives: dict[str, Route] = {}

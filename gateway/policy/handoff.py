@@ -40,8 +40,8 @@ def routes_by_name(routes: Sequence[NamedRoute]) -> dict[str, Route]:
 
 
 def check_targets(routes: Sequence[NamedRoute], problem: Callable[[Loc, str], None], *, known: Sequence[NamedRoute]) -> None:
-    """Every handoff target of ``routes`` names exactly one of the ``known`` routes, of the session's kind
-    (the kind bridge is not wired yet)."""
+    """Every handoff target of ``routes`` names exactly one of the ``known`` routes, of a kind the kind bridge
+    serves from the route's (the same kind, or voice agent ⇄ translation); triggers a kind cannot fire are refused."""
     counts: dict[str, int] = {}
     for name, _, _ in known:
         counts[name] = counts.get(name, 0) + 1
@@ -59,5 +59,14 @@ def check_targets(routes: Sequence[NamedRoute], problem: Callable[[Loc, str], No
                 problem(where, f"handoff target '{to}' names more than one route; give the target route a unique name")
             elif to == name:
                 problem(where, f"route '{name}' cannot hand off to itself")
-            elif target.kind is not route.kind or route.kind is not SessionKind.REALTIME:
-                problem(where, f"handoff from a {route.kind.value} route to a {target.kind.value} route is not supported yet")
+            elif SessionKind.TRANSCRIPTION in (route.kind, target.kind):
+                problem(where, f"handoff from a {route.kind.value} route to a {target.kind.value} route is not served: the kind "
+                        "bridge maps voice agent and translation sessions only (a transcription session has no replies to map)")
+        if route.kind is not SessionKind.REALTIME:
+            # the transfer tool is called by a voice agent, the language trigger reads a voice agent's input transcription
+            if rules.transfer_tool:
+                problem((*loc, "handoff", "transfer_tool"), f"a {route.kind.value} model calls no tools: transfer_tool "
+                        "needs a realtime route")
+            if rules.on_language:
+                problem((*loc, "handoff", "on_language"), f"a {route.kind.value} session reports no transcribed input "
+                        "language: on_language needs a realtime route")

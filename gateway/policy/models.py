@@ -290,6 +290,10 @@ class RouteModel(_Strict):
     gateway_tools: GatewayToolsModel | None = None
     barge_in: BargeInModel | None = Field(None, description="barge-in handling (default: protect, 150 ms grace)")
     handoff: HandoffModel | None = Field(None, description="mid-session handoff to other routes (docs/handoff.md)")
+    translate_to: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")] | None = Field(
+        None, description="translation routes: the language a voice-agent session handed to this route is translated into "
+        "(default: the language detected on the user's input)",
+    )
     gateway_events: StrictBool = Field(
         True,
         description="send the gateway's own gateway.* notices (cap warning, barge-in, handoff) to clients; "

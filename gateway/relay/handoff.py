@@ -1,6 +1,7 @@
 """The I/O of a mid-session handoff: open the target, replay, swap the upstream under the client.
 
-The decisions are the core's (:mod:`gateway.core.handoff`, :meth:`gateway.core.session.SessionCore.switch_to`);
+The decisions are the core's (:mod:`gateway.core.handoff`; :mod:`gateway.core.kind_handoff` for which core serves
+the target — the client's own, or one of the target's kind behind a kind bridge);
 this module only awaits: the target's upstream (opened by a :class:`TargetOpener` through the same
 pool, failover and admission checks as a new session), the old upstream's response in flight, the
 sends of the replay and of the client frames held meanwhile. The swap itself is synchronous, after
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from gateway.core.errors import GatewayError
 from gateway.core.handoff import HandoffRequest
+from gateway.core.kind_handoff import Driver, PreparedSwitch, complete_switch, prepare_switch
 from gateway.core.ports import Frame, FrameSocket
 from gateway.core.session import HandoffTarget
 
@@ -77,12 +79,13 @@ async def _drain_old_response(relay: "RelaySession") -> None:
             await asyncio.sleep(_POLL_S)
 
 
-async def _send_held(relay: "RelaySession", upstream: FrameSocket) -> bool:
-    """Send the client frames held so far (and any that arrive meanwhile) to ``upstream``, in order."""
-    core = relay.core
-    assert core.handoff is not None
-    while core.handoff.has_held and not relay.finished:
-        emit = core.release_held(relay.clock())
+async def _send_held(relay: "RelaySession", upstream: FrameSocket, driver: Driver) -> bool:
+    """Send the client frames held so far (and any that arrive meanwhile) to ``upstream``, decided by the ``driver``
+    that serves it, in order."""
+    handoff = relay.core.handoff
+    assert handoff is not None
+    while handoff.has_held and not relay.finished:
+        emit = driver.release_held(relay.clock())
         for frame in emit.to_upstream:
             await upstream.send(frame)
         for frame in emit.to_client:
@@ -93,16 +96,18 @@ async def _send_held(relay: "RelaySession", upstream: FrameSocket) -> bool:
     return not relay.finished
 
 
-async def _fail(relay: "RelaySession", message: str) -> None:
+async def _fail(relay: "RelaySession", message: str, prepared: PreparedSwitch | None = None) -> None:
     """Stay on the old upstream: tell the client, answer a transfer call, replay the held frames there."""
     core = relay.core
+    if prepared is not None:
+        prepared.abandon()
     emit = core.handoff_failed(relay.clock(), message)
     for frame in emit.to_client:
         relay.send_client(frame)
     try:
         for out in emit.to_upstream:
             await relay.upstream.send(out)
-        await _send_held(relay, relay.upstream)
+        await _send_held(relay, relay.upstream, relay.driver)
     except Exception as exc:  # noqa: BLE001 - the old upstream is gone too: the session ends as a drop
         relay.upstream_failed(exc)
     if core.handoff is not None and core.handoff.has_held:
@@ -112,7 +117,6 @@ async def _fail(relay: "RelaySession", message: str) -> None:
 
 async def run_handoff(relay: "RelaySession", opener: TargetOpener, request: HandoffRequest) -> None:
     """One switch, from the core's ``begin()`` to completed (the target serves) or failed (the old one still does)."""
-    core = relay.core
     try:
         opened = await opener.open(request.to)
     except GatewayError as exc:
@@ -129,31 +133,35 @@ async def run_handoff(relay: "RelaySession", opener: TargetOpener, request: Hand
         await _close_quietly(opened.upstream, opened.runner)
         await _fail(relay, "The target's connection cannot be relayed by this session.")
         return
+    prepared: PreparedSwitch | None = None
     try:
         await _drain_old_response(relay)
-        frames: list[Frame] = [*core.switch_to(opened.target)]
+        prepared = prepare_switch(relay.home, relay.driver, opened.target, relay.clock())
+        for frame in prepared.to_client:
+            relay.send_client(frame)
+        frames: list[Frame] = [*prepared.frames]
         for frame in frames:
             await opened.upstream.send(frame)
-        if not await _send_held(relay, opened.upstream):
+        if not await _send_held(relay, opened.upstream, prepared.driver):
             await _close_quietly(opened.upstream, opened.runner)
             return
     except GatewayError as exc:
         await _close_quietly(opened.upstream, opened.runner)
-        await _fail(relay, exc.client_message)
+        await _fail(relay, exc.client_message, prepared)
         return
     except Exception:  # noqa: BLE001 - the target dropped while being configured
         log.warning("handoff target failed while replaying", exc_info=True, extra={"session_id": relay.session_id})
         await _close_quietly(opened.upstream, opened.runner)
-        await _fail(relay, "The target dropped while taking over.")
+        await _fail(relay, "The target dropped while taking over.", prepared)
         return
     if relay.finished:
         await _close_quietly(opened.upstream, opened.runner)
         return
     # synchronous from here to the swap: no frame of either side is handled in between. The core
     # completes first: a push socket hands over the target's queued frames while it is attached.
-    notice = core.handoff_completed(relay.clock())
-    if notice is not None:
-        relay.send_client(notice)
+    for frame in complete_switch(relay.driver, prepared.driver, relay.clock()):
+        relay.send_client(frame)
+    relay.serve_with(prepared.driver)
     old_upstream = relay.swap_upstream(opened.upstream)
     old_runner, relay.tool_runner = relay.tool_runner, opened.runner
     log.info("handoff completed", extra={"session_id": relay.session_id, "to": request.to, "upstream": opened.endpoint})

@@ -10,6 +10,7 @@ from typing import Callable, Final
 
 from gateway.core.errors import CloseCode, GatewayError, SlowClient, UpstreamDropped, UpstreamStalled
 from gateway.core.handoff import HandoffRequest, Trigger
+from gateway.core.kind_handoff import Driver, serving_core
 from gateway.core.kinds import SessionKind
 from gateway.core.lifecycle import SessionState, check_transition
 from gateway.core.observers import ClientNotified, Notify, SessionEnded, SessionInfo, Terminate, Verdict
@@ -92,7 +93,12 @@ class RelaySession:
         opener: TargetOpener | None = None,
     ) -> None:
         self.info = info
+        #: the core of the session serving now (stats, events, notices, the allowance); the home core at first
         self.core = core
+        #: the client's own core (its kind and dialect for life; it serves every route of the client's kind)
+        self.home = core
+        #: what frames and time are fed to: the serving core, or the core of another kind behind a kind bridge
+        self.driver: Driver = core
         self.client = client
         self.upstream = upstream
         self.observers = observers
@@ -203,12 +209,12 @@ class RelaySession:
 
     def client_frame(self, frame: Frame) -> None:
         """A frame from the client: forwarded untouched, or what the core emits instead."""
-        action = self.core.from_client(frame, self.clock())
+        action = self.driver.from_client(frame, self.clock())
         if action is FORWARD:  # counters only: nothing held, no decision falls due (due_at moves on parsed events)
             self._to_upstream(frame)
             return
         self._emit(action)
-        if self.core.awaiting_metering and self._release is None:
+        if self.driver.awaiting_metering and self._release is None:
             self._release = asyncio.create_task(self._release_held())
         self._schedule_due()
 
@@ -217,27 +223,27 @@ class RelaySession:
         try:
             await self._deliver(self.clock(), with_tick=False)
             if not self.finished:
-                self._emit(self.core.release_awaiting(self.clock()))
+                self._emit(self.driver.release_awaiting(self.clock()))
         except Exception as exc:  # noqa: BLE001 - a failed send ends the session like any other
             moving_failed(self, "upstream", exc)
         finally:
             self._release = None
-        if self.core.awaiting_metering and not self.finished:  # held again while this one ran
+        if self.driver.awaiting_metering and not self.finished:  # held again while this one ran
             self._release = asyncio.create_task(self._release_held())
 
     def upstream_frame(self, frame: Frame) -> None:
         """A frame from the upstream: forwarded untouched, or what the core emits instead."""
         now = self.clock()
         self._last_upstream = now
-        core = self.core
-        action = core.from_upstream(frame, now)
+        core, driver = self.core, self.driver
+        action = driver.from_upstream(frame, now)
         if action is FORWARD:  # a forwarded delta moves no decision (due_at moves on parsed events)
             self._to_client(frame)
         else:
             self._emit(action)
             if core.handoff is not None and core.handoff.requested is not None:
                 self._start_handoff()
-            if core.due_at != self._due_at:
+            if driver.due_at != self._due_at:
                 self._schedule_due()
         probe = self.limits.delay_probe
         if probe is not None and now >= self._next_probe:
@@ -311,6 +317,11 @@ class RelaySession:
         strategy = self._strategy_in_use
         return strategy is not None and strategy.can_relay(upstream)
 
+    def serve_with(self, driver: Driver) -> None:
+        """Feed frames and time to ``driver`` from now on (a handoff completed; synchronous with the upstream swap)."""
+        self.driver, self.core = driver, serving_core(driver)
+        self._schedule_due()
+
     def swap_upstream(self, upstream: FrameSocket) -> FrameSocket:
         """Relay with ``upstream`` from now on (what it queued may flow before this returns); returns the old one."""
         strategy = self._strategy_in_use
@@ -326,7 +337,7 @@ class RelaySession:
 
     def _schedule_due(self) -> None:
         """Arm a timer for the core's next due decision (the shared tick alone would be up to 100 ms late)."""
-        due = self.core.due_at
+        due = self.driver.due_at
         if due == self._due_at:
             return
         if self._due_timer is not None:
@@ -342,7 +353,7 @@ class RelaySession:
         if self.finished:
             return
         try:
-            self._emit(self.core.tick(self.clock()))
+            self._emit(self.driver.tick(self.clock()))
         except Exception as exc:  # noqa: BLE001 - a failed send ends the session like any other
             moving_failed(self, "upstream", exc)
         self._schedule_due()
@@ -353,7 +364,7 @@ class RelaySession:
         """Deliver pending events to observers, ask them for verdicts, check relay timeouts."""
         if self._ended.done():
             return
-        self._emit(self.core.tick(now))
+        self._emit(self.driver.tick(now))
         self._schedule_due()
         await self._deliver(now, with_tick=True)
         self._start_handoff()

@@ -161,3 +161,19 @@ def test_meter_reports_summed_tokens_for_the_record(prices: PriceBook) -> None:
     meter.on_response_usage(SPEC_USAGE)
     tokens = meter.tokens()
     assert (tokens.text_in, tokens.audio_out, tokens.cached_audio_in) == (1400, 640, 500)
+
+
+def test_a_handoff_to_translation_and_back_bills_each_part_as_its_kind(prices: PriceBook) -> None:
+    """Agent (token-priced) → translation (per input minute) → agent: the translation part costs its input audio
+    seconds at $0.034/min from the handoff on (not the whole session's audio), sealed when the agent takes over."""
+    meter = voice_meter(prices)
+    agent_part = meter.cost_micros(1.0, stats(in_s=1, out_s=1))
+    assert agent_part == 1_600
+    translate = prices.model("gpt-realtime-translate")
+    meter.hand_off(1.0, "gpt-realtime-2", 1000, 1000, translate, SessionKind.TRANSLATION)
+    assert meter.kind is SessionKind.TRANSLATION and meter.by_model == {"gpt-realtime-2": 1_600}
+    # 30 s of input since the switch (the since-usage counters were reset by it); 31 s in the session
+    assert meter.cost_micros(31.0, stats(in_s=31, out_s=31, since_in_s=30, since_out_s=30)) == 1_600 + 17_000
+    meter.hand_off(31.0, "gpt-realtime-translate", 30_000, 30_000, prices.model("gpt-realtime-2"), SessionKind.REALTIME)
+    assert meter.by_model == {"gpt-realtime-2": 1_600, "gpt-realtime-translate": 17_000}
+    assert meter.cost_micros(32.0, stats(in_s=32, out_s=32, since_in_s=0, since_out_s=0)) == 18_600

@@ -27,7 +27,7 @@ from gateway.emulator.session_config import (
     default_transcription_session,
     semantic_silence_ms,
 )
-from gateway.emulator.stats import SessionRecord
+from gateway.emulator.stats import INPUT_AUDIO_KEPT, SessionRecord
 from gateway.emulator.transcription import AsrJob, AsrQueue
 from gateway.emulator.types import Event, Json
 from gateway.emulator.vad import VadConfig
@@ -36,7 +36,6 @@ from gateway.core import session_schema as schema
 
 SESSION_TTL_S = 3600
 #: input audio the session record keeps, as received (for tests)
-INPUT_AUDIO_KEPT = 8 * 1024 * 1024
 _TRANSCRIPTION_EVENTS = frozenset({"session.update", "input_audio_buffer.append",
                                    "input_audio_buffer.commit", "input_audio_buffer.clear"})
 

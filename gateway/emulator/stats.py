@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from gateway.core.jsontypes import JsonDict, as_int, as_dict
 
@@ -36,6 +37,10 @@ class UsageTotals:
         self.cached_tokens += as_int(inp.get("cached_tokens"))
         self.output_text_tokens += as_int(out.get("text_tokens"))
         self.output_audio_tokens += as_int(out.get("audio_tokens"))
+
+
+#: input audio a session record keeps, as received (tests compare it with what the client sent)
+INPUT_AUDIO_KEPT: Final = 8 * 1024 * 1024
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ from gateway.emulator.ids import IdFactory
 from gateway.emulator.machine import CloseRequest, Outgoing
 from gateway.emulator.parsing import client_event_id, decode_audio, decode_event
 from gateway.emulator.script import Script
-from gateway.emulator.stats import SessionRecord
+from gateway.emulator.stats import INPUT_AUDIO_KEPT, SessionRecord
 from gateway.emulator.types import Event, Json
 from gateway.emulator.vad import level_for_threshold
 from gateway.core.jsontypes import as_dict, member
@@ -117,6 +117,8 @@ class TranslationSession:
             return [self._error("invalid_value", "The session is closing; no more audio is accepted.", event,
                                 "type")]
         self.record.audio_in_bytes += len(data)
+        if len(self.record.input_audio) < INPUT_AUDIO_KEPT:
+            self.record.input_audio += data[: INPUT_AUDIO_KEPT - len(self.record.input_audio)]
         self._last_input = now
         if self.script.mode == "echo":
             self.record.audio_out_bytes += len(data)

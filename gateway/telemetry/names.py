@@ -99,6 +99,7 @@ HANDOFF_FROM_ROUTE: Final = P + "handoff.from_route"
 HANDOFF_TO_ROUTE: Final = P + "handoff.to_route"
 HANDOFF_FROM_MODEL: Final = P + "handoff.from_model"
 HANDOFF_TO_MODEL: Final = P + "handoff.to_model"
+HANDOFF_TO_KIND: Final = P + "handoff.to_kind"
 HANDOFF_TRIGGER: Final = P + "handoff.trigger"
 HANDOFF_OK: Final = P + "handoff.ok"
 

@@ -184,6 +184,8 @@ class TelemetryObserver:
         }
         if event.ok:
             attrs[n.HANDOFF_TO_MODEL] = event.to_model
+            if event.to_kind is not None:
+                attrs[n.HANDOFF_TO_KIND] = event.to_kind.value
             self._scope.genai_attrs[n.GEN_AI_RESPONSE_MODEL] = event.to_model
             span.set_attribute(n.GEN_AI_RESPONSE_MODEL, event.to_model)
         span.add_event(n.EV_HANDOFF, attrs, timestamp=self._scope.clock.ns(event.at))

@@ -218,6 +218,8 @@ class Handoff:
         self._held: list[Frame] = []
         #: bytes of the held frames (with the frames a core holds for metering, bounded by ``max_message_bytes``)
         self.held_bytes = 0
+        #: input audio bytes the old model got since its last usage report, as the switch turned to the target
+        self.old_audio_in = 0
         self._ids = itertools.count(1)
         #: targets the share triggers already moved to (each fires once per session)
         self._fired: set[Trigger] = set()
@@ -283,9 +285,11 @@ class Handoff:
         self.held_bytes = 0
         return held
 
-    def opened(self) -> None:
-        """The target is open: the replay goes to it next."""
+    def opened(self, old_audio_in: int) -> None:
+        """The target is open: the replay goes to it next. ``old_audio_in`` is the input audio the old model got
+        since its last usage report: everything from here on (the held frames first) goes to the target."""
         self._move(HandoffState.REPLAYING)
+        self.old_audio_in = old_audio_in
 
     def failed(self) -> HandoffRequest:
         """The target could not serve the session: stay on the old upstream (the shell replays the held frames to it)."""

@@ -101,7 +101,7 @@ def prepare_switch(home: SessionCore, old: Driver, target: HandoffTarget, now: f
         own = translation_opening(language, handoff.conversation.session)  # what the client set, not the API's defaults
         session = apply_to_session(own, target.overrides, SessionKind.TRANSLATION)
     closed = old.close_bridge(now) if isinstance(old, BridgedCore) else []
-    handoff.opened()
+    handoff.opened(stats.audio_in_bytes_since_usage)
     core.take_over(target.rules)
     return PreparedSwitch(BridgedCore(core, bridge), [encode(handoff.configuration(session))], to_client=closed)
 

@@ -312,7 +312,7 @@ class SessionCore:
         """
         handoff = self.handoff
         assert handoff is not None and handoff.current is not None
-        handoff.opened()
+        handoff.opened(self.stats.audio_in_bytes_since_usage)
         session: JsonObject = copy.deepcopy(handoff.conversation.session)
         session["type"] = self.kind.value
         if target.overrides.instructions_prefix:
@@ -359,15 +359,18 @@ class SessionCore:
         from_route, from_model = handoff.route_name, handoff.model
         request = handoff.completed(self._target_rules, self.served_model)
         stats = self.stats
+        # the old model's input ends where the switch turned to the target (the held frames went to the target);
+        # its output runs until now
+        old_in = min(handoff.old_audio_in, stats.audio_in_bytes_since_usage)
         self.events.append(
             ev.HandedOff(
                 at=now, from_route=from_route, from_model=from_model, to_route=request.to, to_model=self.served_model,
                 reason=request.reason, trigger=request.trigger.value, ok=True,
-                audio_in_bytes=stats.audio_in_bytes_since_usage, audio_out_bytes=stats.audio_out_bytes_since_usage,
-                to_kind=self.kind,
+                audio_in_bytes=old_in, audio_out_bytes=stats.audio_out_bytes_since_usage, to_kind=self.kind,
             )
         )
-        stats.audio_in_bytes_since_usage = stats.audio_out_bytes_since_usage = 0
+        stats.audio_in_bytes_since_usage -= old_in
+        stats.audio_out_bytes_since_usage = 0
         self._previous, self._transfer_call, self._response_id = None, None, None
         if self.barge_in is not None:  # the old model's items are gone with it: nothing of theirs to cut
             self.barge_in = BargeIn(self.barge_in.policy, stats.output_format)

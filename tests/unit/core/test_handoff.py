@@ -182,8 +182,8 @@ def test_a_completed_switch_replays_the_conversation_and_holds_client_frames_in_
     assert core.from_client(_append(5), 1.1) is FORWARD
     assert core.served_model == "gpt-realtime-2.1-mini" and core.handoff.history[-1] == ("mini", "gpt-realtime-2.1-mini")
     (handed,) = [e for e in core.take_events() if isinstance(e, ev.HandedOff)]
-    assert (handed.from_model, handed.to_model, handed.ok, handed.audio_in_bytes) == ("gpt-realtime-2", "gpt-realtime-2.1-mini", True, 480 * 4)
-    assert core.stats.audio_in_bytes_since_usage == 480  # frame 5 only: the rest is the old model's
+    assert (handed.from_model, handed.to_model, handed.ok, handed.audio_in_bytes) == ("gpt-realtime-2", "gpt-realtime-2.1-mini", True, 480)
+    assert core.stats.audio_in_bytes_since_usage == 480 * 4  # frames 2-5 went to the target: billed at its price
 
 
 def test_the_targets_answers_to_the_replay_are_swallowed() -> None:

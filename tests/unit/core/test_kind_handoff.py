@@ -94,16 +94,19 @@ def test_an_agent_session_is_served_by_a_translation_core_behind_the_bridge() ->
 
 
 def test_completing_hands_the_old_models_events_over_before_the_handoff_and_bills_the_new_kind() -> None:
-    """The old core's pending events (its reply's usage) come before HandedOff; HandedOff names the translation kind; the
-    client gets gateway.handoff; the translation core then serves, metering the audio since the switch."""
+    """The old core's pending events (its reply's usage) come before HandedOff; HandedOff names the translation kind and
+    seals only the audio the old model got (held frames went to the translation model); the client gets gateway.handoff;
+    the translation core then serves, metering the audio since the switch turned to it."""
     home = _agent()
     home.from_upstream(_text({"type": "response.created", "response": {"id": "r1"}}), 0.2)
     home.from_upstream(_text({"type": "response.done", "response": {"id": "r1", "status": "completed", "usage": {"total_tokens": 5}}}), 0.3)
     home.from_client(_append(1), 0.4)
     _begin(home.handoff, "translate")
+    home.from_client(_append(2), 0.5)  # held: it goes to the translation model
     prepared = prepare_switch(home, home, TRANSLATE, 1.0)
     driver = prepared.driver
     assert isinstance(driver, BridgedCore)
+    assert len(driver.release_held(1.1).to_upstream) == 1
     out = _events(complete_switch(home, driver, 1.2))
     assert [(e["type"], e["status"], e["to"], e["model"]) for e in out] == [
         ("gateway.handoff", "completed", "translate", "gpt-realtime-translate"),
@@ -113,10 +116,10 @@ def test_completing_hands_the_old_models_events_over_before_the_handoff_and_bill
     assert kinds.index(ev.ResponseDone) < kinds.index(ev.HandedOff)
     (handed,) = [e for e in events if isinstance(e, ev.HandedOff)]
     assert (handed.to_kind, handed.audio_in_bytes, handed.to_model) == (SessionKind.TRANSLATION, 480, "gpt-realtime-translate")
-    assert home.stats.audio_in_bytes_since_usage == 0
+    assert home.stats.audio_in_bytes_since_usage == 480  # the held frame, the translation model's
     append = driver.from_client(_append(3), 1.3)
     assert isinstance(append, Emit) and _events(append.to_upstream)[0]["type"] == "session.input_audio_buffer.append"
-    assert home.stats.audio_in_bytes_since_usage == 480  # what the translation model is billed on
+    assert home.stats.audio_in_bytes_since_usage == 960  # what the translation model is billed on
 
 
 def test_translation_output_reaches_the_agent_client_as_a_response_and_its_transcripts_are_recorded() -> None:

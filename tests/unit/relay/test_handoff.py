@@ -40,12 +40,12 @@ class Opener:
         return OpenedTarget(upstream=self.target, endpoint="b", target=HandoffTarget(model="gpt-realtime-2.1-mini", overrides=SessionOverrides()))
 
 
-def _relay(client: object, upstream: object, opener: Opener, clock: Clock) -> RelaySession:
+def _relay(client: object, upstream: object, opener: Opener | KindOpener, clock: Clock, targets: tuple[str, ...] = ("mini",)) -> RelaySession:
     route = Route(kind=SessionKind.REALTIME, model="gpt-realtime-2", upstreams=("a",), name="agent")
     info = SessionInfo(session_id="s1", endpoint=EndpointKind.REALTIME, kind=SessionKind.REALTIME, dialect=Dialect.GA,
                        requested_model=None, decision=RouteDecision(rule_id="r", reason="t", route=route), route=route)
     core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=clock.now,
-                       handoff=Handoff(HandoffRules(targets=("mini",)), "agent", "gpt-realtime-2"))
+                       handoff=Handoff(HandoffRules(targets=targets), "agent", "gpt-realtime-2"))
     return RelaySession(info=info, core=core, client=client, upstream=upstream, observers=[],  # type: ignore[arg-type]
                         clock=clock, opener=opener)
 
@@ -125,5 +125,56 @@ async def test_an_unreachable_target_leaves_every_frame_on_the_old_upstream_in_o
     (event,) = [e for e in _client_events(client) if e["type"] == "gateway.handoff"]
     assert (event["status"], event["message"]) == ("failed", "The target could not be reached.")
     assert relay.request_handoff("nowhere", "x") == "route 'nowhere' is not a handoff target of route 'agent'"
+    await _send(client, Closed(1000))
+    await asyncio.wait_for(task, 5)
+
+
+class KindOpener:
+    """Opens a translation target for ``translate`` and a voice-agent target for anything else, one socket each."""
+
+    def __init__(self, sockets: dict[str, FrameSocket]) -> None:
+        self.sockets = sockets
+
+    async def open(self, to: str) -> OpenedTarget:
+        if to == "translate":
+            target = HandoffTarget(model="gpt-realtime-translate", overrides=SessionOverrides(), kind=SessionKind.TRANSLATION,
+                                   language="es", rules=HandoffRules(targets=("agent",)))
+        else:
+            target = HandoffTarget(model="gpt-realtime-2", overrides=SessionOverrides(), rules=HandoffRules(targets=("translate",)))
+        return OpenedTarget(upstream=self.sockets[to], endpoint=to, target=target)
+
+
+LOUD = base64.b64encode(b"\x40\x1f\xc0\xe0" * 2400).decode()  # 200 ms of ±8000: speech to the bridge
+
+
+@pytest.mark.parametrize("mode", ["push", "pull"])
+async def test_a_switch_to_another_kind_drives_the_bridge_and_back_the_clients_own_core(mode: str) -> None:
+    """Agent → translation: held and later appends reach the translation upstream as translation appends, its speech
+    comes back as a realtime response; translation → agent: the relay drives the client's own core again."""
+    make = PushMem if mode == "push" else MemSocket
+    client, old, translate, agent, clock = make(), make(), make(), make(), Clock()
+    relay = _relay(client, old, KindOpener({"translate": translate, "agent": agent}), clock, targets=("translate",))
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    assert relay.request_handoff("translate", "operator") is None
+    await _send(client, _append(1))
+    await _settled(relay)
+    await _send(client, _append(2))
+    assert relay.driver is not relay.home and relay.core.kind is SessionKind.TRANSLATION
+    sent = [orjson.loads(f) for f in translate.sent]
+    assert sent[0]["type"] == "session.update" and sent[0]["session"]["audio"]["output"] == {"language": "es"}
+    assert [base64.b64decode(e["audio"])[0] for e in sent if e["type"] == "session.input_audio_buffer.append"] == [1, 2]
+    await _send(translate, orjson.dumps({"type": "session.output_audio.delta", "delta": LOUD}).decode())
+    types = [e["type"] for e in _client_events(client)]
+    assert types.index("gateway.handoff") < types.index("response.created") < types.index("response.output_audio.delta")
+    assert relay.request_handoff("agent", "operator") is None
+    await _settled(relay)
+    await _send(client, _append(3))
+    assert relay.driver is relay.home and relay.core is relay.home
+    assert _appends(agent) == [_append(3)] and translate.closed == (1000, "handoff")
+    handoffs = [(e["status"], e["to"]) for e in _client_events(client) if e["type"] == "gateway.handoff"]
+    assert handoffs == [("completed", "translate"), ("completed", "agent")]
+    types = [e["type"] for e in _client_events(client)]
+    assert types.index("response.done") < len(types) - 1 - types[::-1].index("gateway.handoff")  # the bridged reply closed first
     await _send(client, Closed(1000))
     await asyncio.wait_for(task, 5)

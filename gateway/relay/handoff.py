@@ -165,4 +165,4 @@ async def run_handoff(relay: "RelaySession", opener: TargetOpener, request: Hand
     old_upstream = relay.swap_upstream(opened.upstream)
     old_runner, relay.tool_runner = relay.tool_runner, opened.runner
     log.info("handoff completed", extra={"session_id": relay.session_id, "to": request.to, "upstream": opened.endpoint})
-    await _close_quietly(old_upstream, old_runner)
+    relay.retire(_close_quietly(old_upstream, old_runner))

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Callable, Final
+from typing import Callable, Coroutine, Final
 
 from gateway.core.errors import CloseCode, GatewayError, SlowClient, UpstreamDropped, UpstreamStalled
 from gateway.core.handoff import HandoffRequest, Trigger
@@ -125,6 +125,8 @@ class RelaySession:
         self.tool_runner: Closer | None = None
         self._strategy_in_use: Strategy | None = None
         self._handoff_task: asyncio.Task[None] | None = None
+        #: replaced upstreams being closed after a switch
+        self._retiring: set[asyncio.Task[None]] = set()
         #: one delivery to observers at a time (the tick, a held reply's release, the end), so each sees events in order
         self._delivering = asyncio.Lock()
         #: delivers pending events, then lets the core decide the client frames it holds (see ``client_frame``)
@@ -304,6 +306,15 @@ class RelaySession:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+        if self._retiring:  # old upstreams still closing (each bounded): let them finish
+            await asyncio.gather(*self._retiring, return_exceptions=True)
+
+    def retire(self, closing: Coroutine[object, object, None]) -> None:
+        """Close a replaced upstream off the switch: the switch is over at the swap, so the next one may start at once
+        (the session's end waits for the close)."""
+        task = asyncio.create_task(closing)
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     def send_client(self, frame: Frame) -> None:
         """Send a frame to the client through the strategy (in order with relayed frames)."""

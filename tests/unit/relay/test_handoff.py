@@ -178,3 +178,28 @@ async def test_a_switch_to_another_kind_drives_the_bridge_and_back_the_clients_o
     assert types.index("response.done") < len(types) - 1 - types[::-1].index("gateway.handoff")  # the bridged reply closed first
     await _send(client, Closed(1000))
     await asyncio.wait_for(task, 5)
+
+
+class SlowClose(MemSocket):
+    """An upstream whose close handshake never finishes (the relay gives it a second)."""
+
+    async def close(self, code: int, reason: str) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_switch_right_after_another_holds_at_once_while_the_old_upstream_still_closes() -> None:
+    """The old upstream's close is not part of the switch: a handoff asked for right after one completed begins at
+    once (client frames held), instead of waiting for that close while frames still flow to the serving upstream."""
+    client, old, agent, clock = MemSocket(), SlowClose(), MemSocket(), Clock()
+    translate = MemSocket()
+    relay = _relay(client, old, KindOpener({"translate": translate, "agent": agent}), clock, targets=("translate",))
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    assert relay.request_handoff("translate", "operator") is None
+    await _settled(relay)
+    assert relay.request_handoff("agent", "operator") is None
+    assert relay.core.handoff is not None and relay.core.handoff.state is HandoffState.OPENING  # begun: frames held
+    await _settled(relay)
+    assert relay.driver is relay.home
+    await _send(client, Closed(1000))
+    await asyncio.wait_for(task, 5)

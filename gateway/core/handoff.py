@@ -228,6 +228,8 @@ class Handoff:
         self._our_items: set[str] = set()
         self._session_updates = 0
         self._swallow_created = False
+        #: the target's own ``conversation.created`` (a voice agent's opening): the client's conversation goes on
+        self._swallow_conversation = False
         #: event id of the replayed session.update (the target route's enforcement rides on it)
         self._configuration_event: str | None = None
         #: routes and models the session was served by, in order
@@ -295,7 +297,7 @@ class Handoff:
         """The target could not serve the session: stay on the old upstream (the shell replays the held frames to it)."""
         assert self.current is not None
         self._move(HandoffState.RETURNING)
-        self._swallow_created, self._session_updates = False, 0
+        self._swallow_created, self._swallow_conversation, self._session_updates = False, False, 0
         return self.current
 
     def settled(self) -> None:
@@ -389,7 +391,7 @@ class Handoff:
         and its ``session.updated`` answer are swallowed, and an ``error`` answering it ends the session."""
         self._configuration_event = self._event_id("session")
         self._session_updates += 1
-        self._swallow_created = True
+        self._swallow_created = self._swallow_conversation = True
         return {"type": "session.update", "event_id": self._configuration_event, "session": session}
 
     def swallow(self, event: JsonObject) -> bool:
@@ -397,6 +399,9 @@ class Handoff:
         t = event.get("type")
         if t == "session.created" and self._swallow_created:
             self._swallow_created = False
+            return True
+        if t == "conversation.created" and self._swallow_conversation:
+            self._swallow_conversation = False
             return True
         if t == "session.updated" and self._session_updates:
             self._session_updates -= 1

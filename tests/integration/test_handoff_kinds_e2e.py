@@ -118,6 +118,8 @@ async def test_agent_to_translation_by_transfer_and_back_keeps_the_realtime_prot
         done = await rec.until("response.done", timeout=20.0)
         assert done["response"]["status"] == "completed"
     assert "error" not in rec.types()
+    after = rec.types()[rec.types().index("gateway.handoff"):]
+    assert "session.created" not in after and "conversation.created" not in after  # one session, one conversation
     agent, translate, back = emulator.sessions[-3:]  # type: ignore[attr-defined]
     assert (agent.kind, translate.kind, back.kind) == ("realtime", "translation", "realtime")
     assert agent.audio_in_bytes > 0 and translate.audio_in_bytes > 0 and back.audio_in_bytes > 0

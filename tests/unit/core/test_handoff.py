@@ -187,7 +187,8 @@ def test_a_completed_switch_replays_the_conversation_and_holds_client_frames_in_
 
 
 def test_the_targets_answers_to_the_replay_are_swallowed() -> None:
-    """The target's session.created, the session.updated answering the replay and the replayed items never reach the client."""
+    """The target's session.created and conversation.created, the session.updated answering the replay and the replayed
+    items never reach the client."""
     core = _core()
     _turn(core, "hi", "hello")
     assert core.handoff is not None
@@ -198,6 +199,7 @@ def test_the_targets_answers_to_the_replay_are_swallowed() -> None:
     item_id = replay[1]["item"]["id"]
     swallowed = [
         {"type": "session.created", "session": {"model": "gpt-realtime-2.1-mini"}},
+        {"type": "conversation.created", "conversation": {"id": "conv_target", "object": "realtime.conversation"}},
         {"type": "session.updated", "session": {"model": "gpt-realtime-2.1-mini"}},
         {"type": "conversation.item.added", "item": {"id": item_id}},
         {"type": "conversation.item.done", "item": {"id": item_id}},

@@ -232,3 +232,16 @@ def test_frames_held_across_cores_are_bounded_once_and_leave_no_residue() -> Non
     prepare_switch(home2, driver, AGENT_2, 3.1)
     assert len(home2.release_held(3.2).to_upstream) == 5
     assert home2.handoff is not None and home2.handoff.held_bytes == 0
+
+
+def test_without_a_route_language_the_translation_target_takes_the_language_heard() -> None:
+    """A translation route without translate_to: the target translates into the language last transcribed on the
+    user's input (here reported by the agent's transcription)."""
+    home = _agent()
+    heard = {"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1", "transcript": "bonjour à tous",
+             "language": "fr"}
+    home.from_upstream(_text(heard), 0.2)
+    _begin(home.handoff, "translate")
+    target = HandoffTarget(model="gpt-realtime-translate", overrides=SessionOverrides(), kind=SessionKind.TRANSLATION)
+    (configure,) = _events(prepare_switch(home, home, target, 1.0).frames)
+    assert configure["session"]["audio"]["output"] == {"language": "fr"}

@@ -76,12 +76,8 @@ def prepare_switch(home: SessionCore, old: Driver, target: HandoffTarget, now: f
     if target.kind is home.kind:
         closed = old.close_bridge(now) if isinstance(old, BridgedCore) else []
         return PreparedSwitch(home, home.switch_to(target), home, closed)
+    check_servable(home, target.kind)
     stats = home.stats
-    if home.kind is SessionKind.REALTIME and (stats.input_format != "audio/pcm" or stats.output_format != "audio/pcm"):
-        raise NotServedByKind(
-            "A translation model takes and gives PCM16 at 24 kHz only; this session's audio is in G.711.",
-            param="session.audio.input.format",
-        )
     language = target.language or handoff.conversation.language
     client_session = _client_view(home)
     bridge = bridge_for(home.kind, target.kind, dialect=home.dialect, client_session=client_session, language=language)
@@ -104,6 +100,21 @@ def prepare_switch(home: SessionCore, old: Driver, target: HandoffTarget, now: f
     handoff.opened(stats.audio_in_bytes_since_usage)
     core.take_over(target.rules)
     return PreparedSwitch(BridgedCore(core, bridge), [encode(handoff.configuration(session))], to_client=closed)
+
+
+def check_servable(home: SessionCore, kind: SessionKind) -> None:
+    """Raise :class:`NotServedByKind` when the session cannot be served by a model of ``kind`` (checked again by
+    :func:`prepare_switch`; the opener asks first, so no upstream is opened for nothing)."""
+    stats = home.stats
+    if kind is home.kind:
+        return
+    if SessionKind.TRANSCRIPTION in (kind, home.kind):
+        raise NotServedByKind(f"A {home.kind.value} session cannot be served by a {kind.value} model.")
+    if home.kind is SessionKind.REALTIME and (stats.input_format != "audio/pcm" or stats.output_format != "audio/pcm"):
+        raise NotServedByKind(
+            "A translation model takes and gives PCM16 at 24 kHz only; this session's audio is in G.711.",
+            param="session.audio.input.format",
+        )
 
 
 def _client_view(home: SessionCore) -> JsonObject:

@@ -58,11 +58,14 @@ class SessionTargets:
     """
 
     def __init__(
-        self, svc: InboundServices, key: KeyRecord, request: SessionRequest, session_id: str, check_route: Callable[[Route], None]
+        self, svc: InboundServices, key: KeyRecord, request: SessionRequest, session_id: str, check_route: Callable[[Route], None],
+        check_kind: Callable[[SessionKind], None] | None = None,
     ) -> None:
         self.svc = svc
         #: the handshake's own checks of a routed model (retired models)
         self.check_route = check_route
+        #: whether the session can be served by a model of a kind (a kind bridge serves it), before any upstream is opened
+        self.check_kind = check_kind
         self.key = key
         self.request = request
         self.session_id = session_id
@@ -84,6 +87,8 @@ class SessionTargets:
         svc = self.svc
         route = self._route(to)
         self.check_route(route)
+        if self.check_kind is not None:
+            self.check_kind(route.kind)
         ratio = await svc.admission.budget_used_ratio(self.key, svc.clock())
         if ratio is not None and ratio >= 1.0:
             raise BudgetExhausted("The tenant's budget is used up; the session stays where it is.")

@@ -32,6 +32,7 @@ from gateway.core.routing import Route, RouteDecision, SessionRequest
 from gateway.core.overrides import with_bound_session
 from gateway.core.session import DeclaredToolsCheck, SessionCore, error_frame
 from gateway.core.handoff import Handoff
+from gateway.core.kind_handoff import check_servable
 from gateway.core.tool_calls import ToolCallInterceptor
 from gateway.tools.servers import SessionTools
 from gateway.inbound.credentials import read_credential, routing_headers
@@ -393,7 +394,7 @@ class SessionSetup:
         relay = RelaySession(
             info=info, core=core, client=client, upstream=upstream,
             observers=observers, clock=svc.clock, limits=svc.relay_limits, held_frames=held,
-            opener=self._targets(key, request) if core.handoff is not None else None,
+            opener=self._targets(key, request, core) if core.handoff is not None else None,
         )
         relay.tool_runner = start_tool_runner(tools, svc, upstream, self.session_id) if tools is not None else None
         svc.sessions.add(relay)
@@ -404,10 +405,11 @@ class SessionSetup:
             if relay.tool_runner is not None:
                 await relay.tool_runner.close()
 
-    def _targets(self, key: KeyRecord, request: SessionRequest) -> SessionTargets:
+    def _targets(self, key: KeyRecord, request: SessionRequest, home: SessionCore) -> SessionTargets:
         catalog = self.svc.catalog
         return SessionTargets(
-            self.svc, key, request, self.session_id, lambda route: check_retired(catalog, route.model, utc_today())
+            self.svc, key, request, self.session_id, lambda route: check_retired(catalog, route.model, utc_today()),
+            check_kind=lambda kind: check_servable(home, kind),
         )
 
 

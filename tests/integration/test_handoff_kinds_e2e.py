@@ -143,7 +143,8 @@ async def test_a_g711_session_cannot_move_to_translation_and_stays_on_its_agent(
     gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
     """A G.711 voice-agent session asks for the translation route: gateway.handoff failed (translation takes PCM16
-    only), the transfer call is answered with the failure, and the same agent keeps answering."""
+    only) before any translation upstream is opened, the transfer call is answered with the failure, and the same
+    agent keeps answering."""
     gw = _start(gateway_factory, emulator, tmp_path, redis_url, redis_prefix)
     async with client_for(gw).realtime.connect(model="gpt-realtime-2") as conn:
         rec = Recorder(conn)
@@ -164,7 +165,8 @@ async def test_a_g711_session_cannot_move_to_translation_and_stays_on_its_agent(
         done = await rec.until("response.done", timeout=20.0)
         assert done["response"]["status"] == "completed"
     assert "error" not in rec.types(), [e for e in rec.events if e["type"] == "error"]
-    agent = next(s for s in reversed(emulator.sessions) if s.kind == "realtime")  # type: ignore[attr-defined]
+    assert [s.kind for s in emulator.sessions] == ["realtime"]  # type: ignore[attr-defined]  # no translation opened for nothing
+    agent = emulator.sessions[0]  # type: ignore[attr-defined]
     assert agent.model == "gpt-realtime-2" and agent.responses >= 2
     [record] = session_records(redis_url, redis_prefix)
     assert [m["model"].split("-20")[0] for m in json.loads(record["models"])] == ["gpt-realtime-2"]

@@ -14,7 +14,7 @@ from gateway.core import observers as ev
 from gateway.core.bridged import BridgedCore
 from gateway.core.errors import NotServedByKind
 from gateway.core.handoff import Handoff, HandoffRequest, HandoffRules, HandoffState, Trigger
-from gateway.core.kind_handoff import complete_switch, prepare_switch, serving_core
+from gateway.core.kind_handoff import check_servable, complete_switch, prepare_switch, serving_core
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.ports import Frame
 from gateway.core.routing import SessionOverrides
@@ -245,3 +245,16 @@ def test_without_a_route_language_the_translation_target_takes_the_language_hear
     target = HandoffTarget(model="gpt-realtime-translate", overrides=SessionOverrides(), kind=SessionKind.TRANSLATION)
     (configure,) = _events(prepare_switch(home, home, target, 1.0).frames)
     assert configure["session"]["audio"]["output"] == {"language": "fr"}
+
+
+def test_what_no_bridge_serves_is_known_before_a_target_is_opened() -> None:
+    """The opener asks first: the same kind and voice agent ⇄ translation pass; a transcription model, or translation
+    for a G.711 session, are refused."""
+    home = _agent()
+    check_servable(home, SessionKind.REALTIME)
+    check_servable(home, SessionKind.TRANSLATION)
+    with pytest.raises(NotServedByKind):
+        check_servable(home, SessionKind.TRANSCRIPTION)
+    home.stats.output_format = "audio/pcma"
+    with pytest.raises(NotServedByKind, match="PCM16"):
+        check_servable(home, SessionKind.TRANSLATION)

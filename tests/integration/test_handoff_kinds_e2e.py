@@ -11,13 +11,14 @@ import struct
 from pathlib import Path
 
 import pytest
+import websockets
 
 from gateway.policy.catalog import load_catalog
 from tests.integration.conftest import REPO, UPSTREAM_TEST_KEY, GatewayFactory, GatewayProcess
 from tests.integration.keys_support import ADMIN_TOKEN
 from tests.integration.test_caps_e2e import Recorder, client_for, session_records, store_env, write_policy
 from tests.integration.test_handoff_e2e import _admin_handoff, _catalog, _live_session_id, _setup
-from tests.support.audio import b64
+from tests.support.audio import b64, silence, speech
 
 TRANSLATE = "gpt-realtime-translate"
 POLICY = """version: 1
@@ -34,7 +35,14 @@ defaults:
       model: gpt-realtime-2
       name: agent
       handoff: {targets: [translate], transfer_tool: true}
+    translation:
+      model: gpt-realtime-translate
+      name: interpreter
+      handoff: {targets: [agent]}
 """
+#: what a translation client may receive (its own protocol) plus the gateway's notice
+TRANSLATION_EVENTS = frozenset({"session.created", "session.updated", "session.output_audio.delta", "session.output_transcript.delta",
+                                "session.input_transcript.delta", "gateway.handoff"})
 HAND_OVER = "Please hand the conversation over to another assistant."
 
 
@@ -172,6 +180,49 @@ async def test_a_g711_session_cannot_move_to_translation_and_stays_on_its_agent(
     assert [m["model"].split("-20")[0] for m in json.loads(record["models"])] == ["gpt-realtime-2"]
     (handoff,) = json.loads(record["handoffs"])
     assert (handoff["to_route"], handoff["ok"]) == ("translate", False)
+
+
+async def test_a_translation_client_moved_to_a_voice_agent_keeps_its_protocol(
+    gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    """A translation session handed to a voice agent by the operator: the agent is opened as an interpreter, the client
+    keeps receiving translation events only (audio as session.output_audio.delta), and both models are billed."""
+    gw = _start(gateway_factory, emulator, tmp_path, redis_url, redis_prefix)
+    seen: list[dict] = []
+
+    async def read(ws: websockets.ClientConnection, until: str, after: int = 0) -> dict:
+        while True:
+            event = json.loads(await asyncio.wait_for(ws.recv(), 20))
+            seen.append(event)
+            if event["type"] == until and len(seen) > after:
+                return event
+
+    async def send(ws: websockets.ClientConnection, pcm: bytes) -> None:
+        for start in range(0, len(pcm), 960):
+            await ws.send(json.dumps({"type": "session.input_audio_buffer.append", "audio": b64(pcm[start:start + 960])}))
+            await asyncio.sleep(0.02)
+
+    async with websockets.connect(f"{gw.ws_base}/realtime/translations?model={TRANSLATE}",
+                                  additional_headers={"Authorization": f"Bearer {gw.key}"}, max_size=None) as ws:
+        await read(ws, "session.created")
+        await send(ws, speech(600))
+        session_id = await _live_session_id(gw)
+        answer = await _admin_handoff(gw, session_id, "agent")
+        assert answer.status_code == 200, answer.text
+        handed = await read(ws, "gateway.handoff")
+        assert (handed["status"], handed["from"], handed["to"], handed["model"]) == ("completed", "interpreter", "agent", "gpt-realtime-2")
+        mark = len(seen)
+        sender = asyncio.create_task(send(ws, speech(800) + silence(1200)))  # the agent's VAD hears an utterance end
+        await read(ws, "session.output_audio.delta", after=mark)
+        await sender
+    assert {e["type"] for e in seen} <= TRANSLATION_EVENTS, sorted({e["type"] for e in seen} - TRANSLATION_EVENTS)
+    translate, agent = emulator.sessions[-2:]  # type: ignore[attr-defined]
+    assert (translate.kind, agent.kind, agent.model) == ("translation", "realtime", "gpt-realtime-2")
+    assert "Translate everything the user says" in str(agent.response_configs[0]["instructions"])
+    [record] = session_records(redis_url, redis_prefix)
+    models = json.loads(record["models"])
+    assert [m["model"].split("-20")[0] for m in models] == [TRANSLATE, "gpt-realtime-2"]
+    assert all(m["cost_micros"] > 0 for m in models) and sum(m["cost_micros"] for m in models) == int(record["cost_micros"])
 
 
 @pytest.fixture(autouse=True)

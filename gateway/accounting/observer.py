@@ -128,7 +128,9 @@ class AccountingObserver:
         if flush:
             self._flusher.request_flush()
         budget = self._ledger.projection(live.tenant, live.limits, self._wall())
-        stats.response_allowance = self._allowance(live.guard.remaining(live.cost_micros, budget))
+        remaining = live.guard.remaining(live.cost_micros, budget)
+        stats.money_left = remaining
+        stats.response_allowance = self._allowance(remaining)
         cap = live.guard.caps.max_cost_micros
         stats.cost_share = live.cost_micros / cap if cap else None
         worst = budget.worst() if budget is not None else None

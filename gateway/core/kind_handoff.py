@@ -30,6 +30,8 @@ from gateway.core.kind_bridges.translation_over_agent import agent_opening
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core import session_schema as schema
 from gateway.core.frames import encode
+from gateway.core.money import affordable_output_tokens
+from gateway.core.observers import ResponseAllowance, SessionStats
 from gateway.core.overrides import apply_to_session
 from gateway.core.ports import Frame
 from gateway.core.session import HandoffTarget, SessionCore
@@ -73,10 +75,11 @@ def prepare_switch(home: SessionCore, old: Driver, target: HandoffTarget, now: f
     """
     handoff = home.handoff
     assert handoff is not None and handoff.current is not None
+    check_servable(home, target.kind)
+    _price_allowance(home.stats, target)
     if target.kind is home.kind:
         closed = old.close_bridge(now) if isinstance(old, BridgedCore) else []
         return PreparedSwitch(home, home.switch_to(target), home, closed)
-    check_servable(home, target.kind)
     stats = home.stats
     language = target.language or handoff.conversation.language
     client_session = _client_view(home)
@@ -115,6 +118,20 @@ def check_servable(home: SessionCore, kind: SessionKind) -> None:
             "A translation model takes and gives PCM16 at 24 kHz only; this session's audio is in G.711.",
             param="session.audio.input.format",
         )
+
+
+def _price_allowance(stats: SessionStats, target: HandoffTarget) -> None:
+    """A voice-agent target after a model priced otherwise (translation, by the minute, has no token allowance):
+    what the money left pays for at the target's output price, so its configuration and the held replies are
+    bounded from the first frame (the observer prices it again once the handoff is metered)."""
+    if target.kind is not SessionKind.REALTIME or stats.response_allowance is not None:
+        return
+    if stats.money_left is None or target.pricing is None:
+        return
+    micros, by_budget = stats.money_left
+    tokens = affordable_output_tokens(micros, target.pricing)
+    if tokens is not None:
+        stats.response_allowance = ResponseAllowance(tokens, micros, by_budget, responses_metered=stats.responses)
 
 
 def _client_view(home: SessionCore) -> JsonObject:

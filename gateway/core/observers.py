@@ -75,6 +75,9 @@ class SessionStats:
     audio_out_bytes_since_usage: int = 0
     #: written by the accounting observer; ``None`` = no cost cap or budget applies
     response_allowance: ResponseAllowance | None = None
+    #: written by the accounting observer: micro-dollars the nearest money limit leaves and whether it is the
+    #: tenant's budget (``None``: no limit) — what a handoff target's allowance is priced from
+    money_left: tuple[int, bool] | None = None
     #: written by the accounting observer: share of the session's cost cap / the tenant's budget used
     #: (``None``: no such limit); the handoff triggers read them
     cost_share: float | None = None

@@ -44,6 +44,7 @@ from gateway.core.language import transcription_language
 from gateway.core.jsontypes import JsonObject
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.media import DirectMediaMeter
+from gateway.core.money import Pricing
 from gateway.core.notices import is_notice
 from gateway.core.observers import SessionStats
 from gateway.core.overrides import apply_to_response, apply_to_session, opening_session
@@ -113,6 +114,8 @@ class HandoffTarget:
     kind: SessionKind = SessionKind.REALTIME
     #: a translation target's output language (the route's ``translate_to``; None: the language detected on the input)
     language: str | None = None
+    #: the target model's price (its replies are bounded by what the money left pays for at it)
+    pricing: Pricing | None = None
 
 
 class SessionCore:

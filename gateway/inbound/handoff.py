@@ -8,6 +8,7 @@ from gateway.core.api_keys import KeyRecord
 from gateway.core.errors import BudgetExhausted, Forbidden, NotFound, UnknownModel
 from gateway.core.handoff import transfer_tool
 from gateway.core.kinds import SessionKind
+from gateway.core.money import Pricing
 from gateway.core.overrides import with_bound_session
 from gateway.core.ports import FrameSocket
 from gateway.core.routing import Route, SessionRequest
@@ -83,6 +84,11 @@ class SessionTargets:
             raise UnknownModel(f"The routed model '{route.model}' has no known price.", param="model")
         return route
 
+    def _pricing(self, route: Route) -> Pricing | None:
+        catalog = self.svc.catalog
+        spec = catalog.resolve(route.model)
+        return spec.pricing if spec is not None else catalog.fallback_pricing
+
     async def open(self, to: str) -> OpenedTarget:
         svc = self.svc
         route = self._route(to)
@@ -108,5 +114,6 @@ class SessionTargets:
             tools=tools[0] if tools is not None else None,
             kind=route.kind,
             language=route.translate_to,
+            pricing=self._pricing(route),
         )
         return OpenedTarget(upstream=upstream, endpoint=endpoint, target=target, runner=runner)

@@ -16,9 +16,11 @@ from gateway.core.errors import NotServedByKind
 from gateway.core.handoff import Handoff, HandoffRequest, HandoffRules, HandoffState, Trigger
 from gateway.core.kind_handoff import check_servable, complete_switch, prepare_switch, serving_core
 from gateway.core.kinds import Dialect, SessionKind
+from gateway.core.money import affordable_output_tokens
 from gateway.core.ports import Frame
 from gateway.core.routing import SessionOverrides
 from gateway.core.session import FORWARD, Emit, HandoffTarget, SessionCore
+from tests.support.accounting import catalog
 
 AGENT_RULES = HandoffRules(targets=("translate", "agent-2"))
 TRANSLATE = HandoffTarget(
@@ -258,3 +260,19 @@ def test_what_no_bridge_serves_is_known_before_a_target_is_opened() -> None:
     home.stats.output_format = "audio/pcma"
     with pytest.raises(NotServedByKind, match="PCM16"):
         check_servable(home, SessionKind.TRANSLATION)
+
+
+def test_back_from_translation_near_the_cap_the_agent_is_bounded_at_its_own_price() -> None:
+    """Translation is priced by the minute (no token allowance): returning to a voice agent, what the money left pays
+    for at the agent's output price bounds the replayed configuration from the first frame."""
+    pricing = catalog().resolve("gpt-realtime-2.1-mini").pricing  # type: ignore[union-attr]
+    home = _agent()
+    driver = _to_translation(home)
+    assert home.stats.response_allowance is None
+    home.stats.money_left = (2_000, False)  # as the accounting observer last decided
+    _begin(home.handoff, "agent-2")
+    target = HandoffTarget(model="gpt-realtime-2.1-mini", overrides=SessionOverrides(), pricing=pricing)
+    replay = _events(prepare_switch(home, driver, target, 3.0).frames)
+    tokens = affordable_output_tokens(2_000, pricing)
+    assert tokens is not None and replay[0]["session"]["max_output_tokens"] == tokens
+    assert home.stats.response_allowance is not None and home.stats.response_allowance.max_output_tokens == tokens

@@ -18,7 +18,7 @@ from tests.integration.conftest import REPO, UPSTREAM_TEST_KEY, GatewayFactory, 
 from tests.integration.keys_support import ADMIN_TOKEN
 from tests.integration.test_caps_e2e import Recorder, client_for, session_records, store_env, write_policy
 from tests.integration.test_handoff_e2e import _admin_handoff, _catalog, _live_session_id, _setup
-from tests.support.audio import b64, silence, speech
+from tests.support.audio import b64, chunks, said, silence, speech
 
 TRANSLATE = "gpt-realtime-translate"
 POLICY = """version: 1
@@ -34,7 +34,7 @@ defaults:
     realtime:
       model: gpt-realtime-2
       name: agent
-      handoff: {targets: [translate], transfer_tool: true}
+      handoff: {targets: [translate], transfer_tool: true, on_language: {es: translate}}
     translation:
       model: gpt-realtime-translate
       name: interpreter
@@ -145,6 +145,36 @@ async def test_agent_to_translation_by_transfer_and_back_keeps_the_realtime_prot
     assert [(h["from_route"], h["to_route"], h["trigger"], h["ok"]) for h in handoffs] == [
         ("agent", "translate", "transfer", True), ("translate", "agent", "admin", True),
     ]
+
+
+async def test_spanish_heard_on_the_agent_moves_the_session_to_translation(
+    gateway_factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    """The user speaks Spanish to the voice agent (server VAD, input transcription on): the language trigger moves the
+    session to the translation route, and what the user says next comes back translated, as a realtime response."""
+    gw = _start(gateway_factory, emulator, tmp_path, redis_url, redis_prefix)
+    async with client_for(gw).realtime.connect(model="gpt-realtime-2") as conn:
+        rec = Recorder(conn)
+        await rec.until("session.created")
+        audio_in = {"transcription": {"model": "gpt-transcribe"}, "turn_detection": {"type": "server_vad"}}
+        await conn.session.update(session={"type": "realtime", "audio": {"input": audio_in}})  # type: ignore[attr-defined]
+        await rec.until("session.updated")
+        spanish = silence(200) + said("Hola, necesito ayuda con mi cuenta bancaria, por favor.") + silence(800)
+        for chunk in chunks(spanish):
+            await conn.input_audio_buffer.append(audio=chunk)  # type: ignore[attr-defined]
+            await asyncio.sleep(0.02)
+        event = await rec.until("gateway.handoff", timeout=30.0)
+        assert (event["status"], event["to"], event["trigger"], event["reason"]) == ("completed", "translate", "language", "language es")
+        await _stream(conn, bytearray(), range(0, 60))
+        done = await rec.until("response.done", timeout=15.0)
+        assert done["response"]["status"] == "completed"
+        since = rec.types()[rec.types().index("gateway.handoff"):]
+        assert "response.output_audio.delta" in since
+    assert "error" not in rec.types()
+    assert [s.kind for s in emulator.sessions] == ["realtime", "translation"]  # type: ignore[attr-defined]
+    [record] = session_records(redis_url, redis_prefix)
+    (handoff,) = json.loads(record["handoffs"])
+    assert (handoff["to_route"], handoff["trigger"], handoff["ok"]) == ("translate", "language", True)
 
 
 async def test_a_g711_session_cannot_move_to_translation_and_stays_on_its_agent(

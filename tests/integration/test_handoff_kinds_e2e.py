@@ -34,7 +34,7 @@ defaults:
     realtime:
       model: gpt-realtime-2
       name: agent
-      handoff: {targets: [translate], transfer_tool: true, on_language: {es: translate}}
+      handoff: {targets: [translate], transfer_tool: true}
     translation:
       model: gpt-realtime-translate
       name: interpreter
@@ -46,11 +46,11 @@ TRANSLATION_EVENTS = frozenset({"session.created", "session.updated", "session.o
 HAND_OVER = "Please hand the conversation over to another assistant."
 
 
-def _start(factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, prefix: str) -> GatewayProcess:
+def _start(factory: GatewayFactory, emulator: object, tmp_path: Path, redis_url: str, prefix: str, policy: str = POLICY) -> GatewayProcess:
     env = {
         "VOICE_GATEWAY_CATALOG_FILE": str(_catalog(tmp_path, emulator.url)),  # type: ignore[attr-defined]
         "OPENAI_API_KEY": UPSTREAM_TEST_KEY,
-        "VOICE_GATEWAY_POLICY_FILES": str(write_policy(tmp_path / "kinds.yaml", POLICY)),
+        "VOICE_GATEWAY_POLICY_FILES": str(write_policy(tmp_path / "kinds.yaml", policy)),
         "VOICE_GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
         **store_env(redis_url, prefix),
     }
@@ -152,7 +152,9 @@ async def test_spanish_heard_on_the_agent_moves_the_session_to_translation(
 ) -> None:
     """The user speaks Spanish to the voice agent (server VAD, input transcription on): the language trigger moves the
     session to the translation route, and what the user says next comes back translated, as a realtime response."""
-    gw = _start(gateway_factory, emulator, tmp_path, redis_url, redis_prefix)
+    # only this gateway loads the language model (a policy with on_language)
+    policy = POLICY.replace("transfer_tool: true}", "transfer_tool: true, on_language: {es: translate}}")
+    gw = _start(gateway_factory, emulator, tmp_path, redis_url, redis_prefix, policy)
     async with client_for(gw).realtime.connect(model="gpt-realtime-2") as conn:
         rec = Recorder(conn)
         await rec.until("session.created")

@@ -12,8 +12,9 @@ the gateway's event-id counter. Such a target gets one ``session.update`` config
 client's session (through the bridge's mapping) and no conversation replay: a translation model
 keeps none; a voice agent serving a translation client is an interpreter with no earlier turns.
 
-The switch itself is the handoff's (:mod:`gateway.core.handoff`); this module only decides the
-driver (:func:`prepare_switch`), hands over at completion (:func:`complete_switch`) and undoes a
+The switch itself is the handoff's (:mod:`gateway.core.handoff`); this module only says whether a
+kind can serve the session at all (:func:`check_servable`, asked before a target is opened), decides
+the driver (:func:`prepare_switch`), hands over at completion (:func:`complete_switch`) and undoes a
 prepared switch that failed (:meth:`PreparedSwitch.abandon`). The relay shell does the I/O.
 """
 

@@ -9,7 +9,7 @@ from gateway.accounting.ledger import Ledger, LiveSession
 from gateway.accounting.limits import NO_LIMITS
 from gateway.accounting.meter import Meter, PriceBook
 from gateway.core.errors import UnknownModel
-from gateway.core.money import affordable_output_tokens, audio_ms
+from gateway.core.money import Pricing, affordable_output_tokens, audio_ms
 from gateway.core.observers import (
     FunctionCallRequested,
     GatewayToolDone,
@@ -102,6 +102,8 @@ class AccountingObserver:
             "from_route": event.from_route, "to_route": event.to_route, "trigger": event.trigger, "ok": event.ok,
         }
         live.handoffs.append(entry)
+        if stats.switch_pricing is not None and stats.switch_pricing[0] == event.to_model:
+            stats.switch_pricing = None  # metered (or failed): the meter's own price is the served model's from here
         if not event.ok or live.meter is None:
             return None
         from_model = live.served_model or event.from_model
@@ -130,22 +132,28 @@ class AccountingObserver:
         budget = self._ledger.projection(live.tenant, live.limits, self._wall())
         remaining = live.guard.remaining(live.cost_micros, budget)
         stats.money_left = remaining
-        stats.response_allowance = self._allowance(remaining)
+        stats.response_allowance = self._allowance(remaining, stats.switch_pricing)
         cap = live.guard.caps.max_cost_micros
         stats.cost_share = live.cost_micros / cap if cap else None
         worst = budget.worst() if budget is not None else None
         stats.budget_share = worst[0] / worst[1] if worst is not None and worst[1] > 0 else None
         return live.guard.check(now, live.cost_micros, stats.last_activity_at, budget)
 
-    def _allowance(self, remaining: tuple[int, bool] | None) -> ResponseAllowance | None:
-        """What the next response may cost: the nearest money limit at the served model's output price."""
+    def _allowance(
+        self, remaining: tuple[int, bool] | None, switching: tuple[str, Pricing] | None
+    ) -> ResponseAllowance | None:
+        """What the next response may cost: the nearest money limit at the served model's output price (during a
+        switch not yet metered: at the dearer of it and the target's; a translation model, priced by the minute,
+        pays for no tokens)."""
         meter = self.live.meter
         if remaining is None or meter is None:
             return None
         micros, by_budget = remaining
-        tokens = affordable_output_tokens(micros, meter.pricing)
-        if tokens is None:
+        prices = [meter.pricing] if switching is None else [meter.pricing, switching[1]]
+        affordable = [t for t in (affordable_output_tokens(micros, p) for p in prices) if t is not None]
+        if not affordable:
             return None
+        tokens = min(affordable)
         return ResponseAllowance(
             max_output_tokens=tokens,
             remaining_micros=micros,

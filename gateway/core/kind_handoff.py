@@ -62,6 +62,7 @@ class PreparedSwitch:
 
     def abandon(self) -> None:
         """The switch failed after it was prepared: the home core serves with its old route's settings again."""
+        serving_core(self.driver).stats.switch_pricing = None  # the stats are the session's, shared by every core
         if self.home is not None:
             self.home.undo_switch()
 
@@ -77,6 +78,8 @@ def prepare_switch(home: SessionCore, old: Driver, target: HandoffTarget, now: f
     handoff = home.handoff
     assert handoff is not None and handoff.current is not None
     check_servable(home, target.kind)
+    if target.pricing is not None:
+        home.stats.switch_pricing = (target.model, target.pricing)
     _price_allowance(home.stats, target)
     if target.kind is home.kind:
         closed = old.close_bridge(now) if isinstance(old, BridgedCore) else []

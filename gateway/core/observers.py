@@ -15,6 +15,7 @@ from typing import Mapping, Protocol
 from gateway.core.barge_in import BargeInMeasured  # re-exported: observers receive it
 from gateway.core.errors import GatewayError
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
+from gateway.core.money import Pricing
 from gateway.core.jsontypes import JsonObject
 from gateway.core.routing import Caps, Route, RouteDecision
 from gateway.core.turn_events import TurnEvent
@@ -78,6 +79,10 @@ class SessionStats:
     #: written by the accounting observer: micro-dollars the nearest money limit leaves and whether it is the
     #: tenant's budget (``None``: no limit) — what a handoff target's allowance is priced from
     money_left: tuple[int, bool] | None = None
+    #: written by the core while a handoff is under way: the target model and its price. Until the accounting
+    #: observer has metered the switch, the allowance is priced at the dearer of the serving model and this one,
+    #: so replies held for the target (or asked for meanwhile) are bounded at the target's price too
+    switch_pricing: tuple[str, Pricing] | None = None
     #: written by the accounting observer: share of the session's cost cap / the tenant's budget used
     #: (``None``: no such limit); the handoff triggers read them
     cost_share: float | None = None

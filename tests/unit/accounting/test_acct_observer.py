@@ -13,6 +13,7 @@ from gateway.core.errors import BudgetCapReached, CostCapReached, UnknownModel
 from gateway.core.kinds import SessionKind
 from gateway.core.money import OUTPUT_AUDIO_MS_PER_TOKEN
 from gateway.core.observers import (
+    HandedOff,
     Notify,
     ResponseDone,
     SessionEnded,
@@ -221,3 +222,28 @@ async def test_allowance_says_how_many_finished_replies_it_counts(memory_service
         done = ResponseDone(at=n, response_id=f"resp_{n}", status="completed", usage=SPEC_USAGE)
         await obs.on_event(done, s)
         assert s.response_allowance is not None and s.response_allowance.responses_metered == n
+
+
+async def test_a_switch_to_an_agent_keeps_replies_bounded_until_it_is_metered(memory_service: AccountingService) -> None:
+    """A translation session switching to a voice agent gets a token allowance at the agent's price on every tick
+    until the switch is metered (a translation model pays for no tokens: the allowance was none, so a reply held
+    for the agent went out unbounded); once metered, the agent's own price rules."""
+    obs = memory_service.observer_factory.create(
+        info(kind=SessionKind.TRANSLATION, model="gpt-realtime-translate", caps=Caps(max_cost_micros=500_000)), now=0.0
+    )
+    s = stats(at=1.0, in_s=1)
+    await obs.on_tick(1.0, s)
+    assert s.response_allowance is None  # translation: priced by the minute, no reply to bound
+    agent = catalog().resolve("gpt-realtime-2")
+    assert agent is not None
+    s.switch_pricing = ("gpt-realtime-2", agent.pricing)
+    await obs.on_tick(1.1, s)
+    during = s.response_allowance
+    assert during is not None and during.max_output_tokens == during.remaining_micros * 1_000_000 // 64_000_000
+    switched = HandedOff(at=1.2, from_route="tr", from_model="gpt-realtime-translate", to_route="agent",
+                         to_model="gpt-realtime-2", reason="operator", trigger="admin", ok=True,
+                         to_kind=SessionKind.REALTIME)
+    await obs.on_event(switched, s)
+    assert s.switch_pricing is None
+    after = s.response_allowance
+    assert after is not None and after.max_output_tokens == after.remaining_micros * 1_000_000 // 64_000_000

@@ -276,3 +276,17 @@ def test_back_from_translation_near_the_cap_the_agent_is_bounded_at_its_own_pric
     tokens = affordable_output_tokens(2_000, pricing)
     assert tokens is not None and replay[0]["session"]["max_output_tokens"] == tokens
     assert home.stats.response_allowance is not None and home.stats.response_allowance.max_output_tokens == tokens
+    assert home.stats.switch_pricing == ("gpt-realtime-2.1-mini", pricing)  # the observer prices at it until metered
+
+
+def test_an_abandoned_switch_stops_pricing_replies_at_the_target() -> None:
+    """A switch that fails after it was prepared leaves no target price behind: the serving model's own rules again."""
+    pricing = catalog().resolve("gpt-realtime-2.1-mini").pricing  # type: ignore[union-attr]
+    home = _agent()
+    driver = _to_translation(home)
+    _begin(home.handoff, "agent-2")
+    target = HandoffTarget(model="gpt-realtime-2.1-mini", overrides=SessionOverrides(), pricing=pricing)
+    prepared = prepare_switch(home, driver, target, 3.0)
+    assert home.stats.switch_pricing is not None
+    prepared.abandon()
+    assert home.stats.switch_pricing is None

@@ -6,7 +6,7 @@ Every call may raise :class:`gateway.core.errors.StoreError`. Entries and messag
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Mapping, Protocol
+from typing import AsyncIterator, Collection, Mapping, Protocol
 
 
 class DirectoryBoard(Protocol):
@@ -14,6 +14,10 @@ class DirectoryBoard(Protocol):
 
     async def publish(self, replica_id: str, entries: Mapping[str, str], ttl_ms: int, expires_at_ms: int) -> None:
         """Replace this replica's entries (they expire after ``ttl_ms``) and mark it live until ``expires_at_ms``."""
+        ...
+
+    async def update(self, replica_id: str, entries: Mapping[str, str], removed: Collection[str], ttl_ms: int) -> None:
+        """Add or replace some of this replica's entries and remove others, leaving the rest as published."""
         ...
 
     async def withdraw(self, replica_id: str) -> None: ...

@@ -2,7 +2,9 @@
 
 Each replica keeps its running sessions in memory (a ``directory`` observer notes start, stats and
 end without I/O) and publishes them every ``period_s`` on a :class:`~gateway.directory.ports.DirectoryBoard`
-with a short TTL; end requests (``{"session_id": …}`` or ``{"key_id": …}``) are broadcast on the
+with a short TTL (the whole hash rewritten: spend and stats move). A session that starts or ends between
+two such passes is published at once, alone: the publisher is woken and writes only what changed, so a
+burst of handshakes costs one entry each, not a rewrite of every live session per handshake. End requests (``{"session_id": …}`` or ``{"key_id": …}``) are broadcast on the
 board and every replica ends the matching sessions it holds.
 """
 
@@ -15,7 +17,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Collection, Mapping
 
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.jsontypes import as_number
@@ -151,6 +153,9 @@ class SessionDirectory:
         self.ttl_s = ttl_s
         self._wall = wall
         self._local: dict[str, _Local] = {}
+        #: sessions started / ended since the last pass (published by the next one, alone)
+        self._started: set[str] = set()
+        self._ended: set[str] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -160,11 +165,15 @@ class SessionDirectory:
         """Register a starting session (published on the next pass, which is woken now)."""
         local = _Local(info, self._wall())
         self._local[info.session_id] = local
+        self._started.add(info.session_id)
+        self._ended.discard(info.session_id)
         self._wake.set()
         return DirectoryObserver(self, local)
 
     def forget(self, session_id: str) -> None:
         if self._local.pop(session_id, None) is not None:
+            self._started.discard(session_id)
+            self._ended.add(session_id)
             self._wake.set()
 
     def local_ids_for_key(self, key_id: str) -> list[str]:
@@ -172,11 +181,12 @@ class SessionDirectory:
 
     # --- publishing --------------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Entry]:
-        """This replica's entries right now (spend and trace id asked of the hooks)."""
+    def snapshot(self, only: Collection[str] | None = None) -> dict[str, Entry]:
+        """This replica's entries right now (spend and trace id asked of the hooks); ``only`` those sessions."""
         wall = self._wall()
         entries: dict[str, Entry] = {}
-        for sid, local in list(self._local.items()):
+        chosen = list(self._local.items()) if only is None else [(s, self._local[s]) for s in only if s in self._local]
+        for sid, local in chosen:
             spend = _safe(self.hooks.live_spend, sid)
             trace = _safe(self.hooks.trace_id_of, sid)
             spend = spend if isinstance(spend, int) else None
@@ -188,9 +198,20 @@ class SessionDirectory:
 
     async def publish(self) -> None:
         """Rewrite this replica's hash and refresh its liveness; one transaction on one key."""
+        self._started.clear()
+        self._ended.clear()
         entries = {sid: json.dumps(e) for sid, e in self.snapshot().items()}
         ttl_ms = int(self.ttl_s * 1000)
         await self.board.publish(self.replica_id, entries, ttl_ms, int(self._wall() * 1000) + ttl_ms)
+
+    async def publish_changes(self) -> None:
+        """Publish only the sessions started or ended since the last pass (nothing when none did)."""
+        started, ended = self._started, self._ended
+        if not started and not ended:
+            return
+        self._started, self._ended = set(), set()
+        entries = {sid: json.dumps(e) for sid, e in self.snapshot(started).items()}
+        await self.board.update(self.replica_id, entries, sorted(ended), int(self.ttl_s * 1000))
 
     async def withdraw(self) -> None:
         """Remove this replica's entries at shutdown."""
@@ -302,13 +323,23 @@ class SessionDirectory:
         await self.withdraw()
 
     async def _publish_forever(self) -> None:
+        """A full pass every ``period_s``; in between, woken by a start or an end, only what changed."""
+        loop = asyncio.get_running_loop()
+        next_full = loop.time()
         while True:
+            full = loop.time() >= next_full
             try:
-                await self.publish()
+                if full:
+                    next_full = loop.time() + self.period_s
+                    await self.publish()
+                else:
+                    await self.publish_changes()
             except StoreError as exc:
                 log.warning("publishing live sessions failed: %s", type(exc.__cause__).__name__)
+                if not full:
+                    next_full = loop.time()  # what failed is published by a full pass
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.period_s)
+                await asyncio.wait_for(self._wake.wait(), timeout=max(next_full - loop.time(), 0.0))
             self._wake.clear()
 
     async def _listen_forever(self) -> None:

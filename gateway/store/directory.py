@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Mapping
+from typing import AsyncIterator, Collection, Mapping
 
 from redis.exceptions import RedisError
 
@@ -47,6 +47,17 @@ class RedisDirectoryBoard:
                 pipe.pexpire(key, ttl_ms)
             await guarded("directory.publish", pipe.execute())
         await guarded("directory.live", self.client.zadd(replicas_key(self.keys), {replica_id: expires_at_ms}))
+
+    async def update(self, replica_id: str, entries: Mapping[str, str], removed: Collection[str], ttl_ms: int) -> None:
+        """The sessions started and ended since the last pass, in one transaction on the replica's hash."""
+        key = replica_key(self.keys, replica_id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            if entries:
+                pipe.hset(key, mapping=fields(entries))
+            if removed:
+                pipe.hdel(key, *removed)
+            pipe.pexpire(key, ttl_ms)
+            await guarded("directory.update", pipe.execute())
 
     async def withdraw(self, replica_id: str) -> None:
         await guarded("directory.withdraw", self.client.delete(replica_key(self.keys, replica_id)))

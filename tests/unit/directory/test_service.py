@@ -249,3 +249,46 @@ async def test_a_handoff_request_reaches_the_replica_holding_the_session_and_nev
     finally:
         await a.directory.close()
         await b.directory.close()
+
+
+async def test_between_full_passes_only_started_and_ended_sessions_are_written() -> None:
+    """publish_changes adds a started session and removes an ended one, leaving other published entries untouched."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir_inc"), Wall()
+    a, b = Replica(server, keys, wall, "ra"), Replica(server, keys, wall, "rb")
+    a.directory.create(_info("vgs_1"), 0.0)
+    gone = a.directory.create(_info("vgs_2"), 0.0)
+    await a.directory.publish()
+    await a.client.hset(replica_key(keys, "ra"), "vgs_1", json.dumps({"session_id": "vgs_1", "marker": True}))
+    await a.directory.publish_changes()  # nothing started or ended: nothing written
+    a.directory.create(_info("vgs_3"), 0.0)
+    await gone.on_end(SessionEnded(at=2.0, reason="client_closed"), SessionStats(started_at=0.0, last_activity_at=0.0))
+    await a.directory.publish_changes()
+    published = {k.decode(): json.loads(v) for k, v in (await a.client.hgetall(replica_key(keys, "ra"))).items()}
+    assert sorted(published) == ["vgs_1", "vgs_3"]
+    assert published["vgs_1"] == {"session_id": "vgs_1", "marker": True}  # not rewritten
+    assert published["vgs_3"]["tenant"] == "acme"
+    assert 0 < await a.client.pttl(replica_key(keys, "ra")) <= a.directory.ttl_s * 1000
+    await a.directory.publish()  # the next full pass rewrites every entry
+    assert "marker" not in json.loads(await a.client.hget(replica_key(keys, "ra"), "vgs_1") or b"{}")
+    assert [e["session_id"] for e in await b.directory.list_sessions()] == ["vgs_1", "vgs_3"]
+
+
+async def test_a_started_directory_publishes_a_new_session_before_its_next_full_pass() -> None:
+    """A session started between full passes is visible to other replicas at once, not a period later."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir_wake"), Wall()
+    a, b = Replica(server, keys, wall, "ra"), Replica(server, keys, wall, "rb")
+    a.directory.period_s = 60.0
+    await a.directory.start()
+    try:
+        for _ in range(100):
+            if await b.directory.replicas() == ["ra"]:
+                break
+            await asyncio.sleep(0.01)
+        a.directory.create(_info("vgs_late"), 0.0)
+        for _ in range(100):
+            if [e["session_id"] for e in await b.directory.list_sessions()] == ["vgs_late"]:
+                break
+            await asyncio.sleep(0.01)
+        assert [e["session_id"] for e in await b.directory.list_sessions()] == ["vgs_late"]
+    finally:
+        await a.directory.close()

@@ -99,8 +99,12 @@ class Admission:
         return lease
 
     async def release(self, lease: Lease) -> None:
-        """Give the slot back (idempotent); while the store is down it is retried, and the lease expires anyway."""
-        self.ledger.leases.pop(lease.session_id, None)
+        """Give the slot back (idempotent); while the store is down it is retried, and the lease expires anyway.
+
+        A lease already given back (the session's end and its set-up both release it) costs no round trip."""
+        held = self.ledger.leases.pop(lease.session_id, None) is not None
+        if not held and lease.session_id not in self.pending_releases:
+            return
         try:
             await self.store.release(lease.tenant, lease.session_id)
         except StoreError as exc:

@@ -13,7 +13,7 @@ from typing import ClassVar, Final
 
 from picows import WSError, WSMsgType, ws_connect
 
-from gateway.upstream.picows_socket import PicowsFrameSocket
+from gateway.upstream.picows_socket import READ_BUFFER, PicowsFrameSocket
 from gateway.upstream.errors import ConnectFailed
 from gateway.upstream.target import UpstreamTarget
 
@@ -25,6 +25,8 @@ class PicowsUpstream(PicowsFrameSocket):
 
     #: gateway-made frames (``bytes``) go upstream as binary frames, as before the shared base
     bytes_as: ClassVar[WSMsgType] = WSMsgType.BINARY
+
+    __slots__ = ()
 
     async def close(self, code: int, reason: str) -> None:
         transport = self.transport
@@ -53,8 +55,8 @@ class PicowsConnector:
     async def connect(self, target: UpstreamTarget) -> PicowsUpstream:
         headers = {"User-Agent": _USER_AGENT, **target.headers}
         try:
-            _, listener = await asyncio.wait_for(
-                ws_connect(
+            async with asyncio.timeout(target.connect_timeout_s):  # not wait_for: no extra task per connect
+                _, listener = await ws_connect(
                     lambda: PicowsUpstream(max_message_bytes=self.max_message_bytes),
                     target.url,
                     extra_headers=headers,
@@ -64,10 +66,8 @@ class PicowsConnector:
                     auto_ping_idle_timeout=self.ping_interval_s,
                     auto_ping_reply_timeout=min(self.ping_timeout_s, self.ping_interval_s),
                     # start small and let picows grow it for large frames: idle sessions stay cheap
-                    read_buffer_init_size=4096,
-                ),
-                target.connect_timeout_s,
-            )
+                    read_buffer_init_size=READ_BUFFER,
+                )
         except WSError as exc:
             response = getattr(exc, "response", None)
             status = int(response.status) if response is not None and getattr(response, "status", None) else None

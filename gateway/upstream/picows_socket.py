@@ -26,6 +26,9 @@ from gateway.core.ports import Closed, Frame
 
 #: frames buffered before reading pauses; reading resumes below half
 HIGH_WATER: Final = 64
+#: picows' initial read buffer per socket (its floor; it doubles when a message does not fit). A 20 ms
+#: audio frame (~1.4 KiB as JSON) fits, and an idle session holds two of these buffers, one per side
+READ_BUFFER: Final = 2048
 #: bound once: an enum attribute lookup per frame is measurable on the hot path
 _TEXT: Final = WSMsgType.TEXT
 
@@ -36,16 +39,24 @@ class PicowsFrameSocket(WSListener):
     #: the message type ``bytes`` frames are sent as (``str`` frames always go as text)
     bytes_as: ClassVar[WSMsgType] = WSMsgType.TEXT
 
+    # an idle session holds two of these: no per-instance dict, and the queue and the reassembly buffer
+    # are made when first needed (a push relay never queues; most clients never fragment)
+    __slots__ = (
+        "max_message_bytes", "transport", "_frames", "_closed", "_waiter", "_paused_reading", "_writable",
+        "_assembler", "_partial", "_on_frame", "_on_closed", "_on_writable",
+    )
+
     def __init__(self, *, max_message_bytes: int) -> None:
         super().__init__()
         self.max_message_bytes = max_message_bytes
         self.transport: WSTransport | None = None
-        self._frames: deque[Frame] = deque()
+        #: whole messages waiting for ``receive`` (``None`` while none has been queued)
+        self._frames: deque[Frame] | None = None
         self._closed: Closed | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused_reading = False
         self._writable: asyncio.Future[None] | None = None
-        self._assembler = MessageAssembler(max_message_bytes)
+        self._assembler: MessageAssembler | None = None
         #: a fragmented message is being reassembled (the assembler's state, read without a call per frame)
         self._partial = False
         self._on_frame: Callable[[Frame], None] | None = None
@@ -76,10 +87,13 @@ class PicowsFrameSocket(WSListener):
 
     def _data(self, transport: WSTransport, frame: WSFrame, msg_type: WSMsgType) -> None:
         payload: Frame | Closed | None
-        if not frame.fin or self._assembler.active:
+        if not frame.fin or self._partial:
+            assembler = self._assembler
+            if assembler is None:
+                assembler = self._assembler = MessageAssembler(self.max_message_bytes)
             text = None if msg_type == WSMsgType.CONTINUATION else msg_type == WSMsgType.TEXT
-            payload = self._assembler.add(frame.get_payload_as_bytes(), text=text, fin=frame.fin)
-            self._partial = self._assembler.active
+            payload = assembler.add(frame.get_payload_as_bytes(), text=text, fin=frame.fin)
+            self._partial = assembler.active
             if payload is None:
                 return
             if isinstance(payload, Closed):
@@ -97,8 +111,11 @@ class PicowsFrameSocket(WSListener):
         if on_frame is not None:
             on_frame(payload)
             return
-        self._frames.append(payload)
-        if len(self._frames) >= HIGH_WATER and not self._paused_reading:
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = deque()
+        frames.append(payload)
+        if len(frames) >= HIGH_WATER and not self._paused_reading:
             self._paused_reading = True
             transport.underlying_transport.pause_reading()
         self._wake()
@@ -166,6 +183,7 @@ class PicowsFrameSocket(WSListener):
                 await self._waiter
             finally:
                 self._waiter = None
+            frames = self._frames
         frame = frames.popleft()
         if self._paused_reading and len(frames) <= HIGH_WATER // 2 and self.transport is not None:
             self._paused_reading = False
@@ -197,8 +215,8 @@ class PicowsFrameSocket(WSListener):
         on_writable: Callable[[bool], None],
     ) -> None:
         """Deliver frames by callback from now on, starting with those already queued."""
-        queued = list(self._frames)
-        self._frames.clear()
+        queued = list(self._frames) if self._frames else []
+        self._frames = None
         self._on_frame, self._on_closed, self._on_writable = on_frame, on_closed, on_writable
         self.resume_reading()  # the relay does the pausing from here on
         if self._writable is not None:

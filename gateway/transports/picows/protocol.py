@@ -28,6 +28,7 @@ from gateway.inbound.credentials import choose_subprotocol
 from gateway.transports.asgi.fastpath import RealtimeFastPath
 from gateway.transports.picows.request import UpgradeRequest, handshake_of, parse_upgrade, refusal_response
 from gateway.transports.picows.socket import PicowsClientSocket
+from gateway.upstream.picows_socket import READ_BUFFER
 from gateway.inbound.gateway_services import services_of
 from gateway.transports.asgi.endpoint import SESSION_ID_HEADER
 from gateway.inbound.setup import SessionSetup
@@ -39,8 +40,6 @@ _picows_log.setLevel(logging.WARNING)
 
 #: bytes a client may send before its handshake is answered (it should send none) before reading pauses
 _EARLY_BYTES: Final = 64 * 1024
-#: picows' initial read buffer per client (it doubles as larger frames arrive); a 20 ms audio frame is ~1.3 KiB
-_READ_BUFFER: Final = 4 * 1024
 
 
 class PicowsSessionProtocol(asyncio.Protocol):
@@ -129,6 +128,7 @@ class PicowsSessionProtocol(asyncio.Protocol):
         delegate.data_received(head)
 
     async def _serve(self, fastpath: RealtimeFastPath, request: UpgradeRequest, endpoint: EndpointKind) -> None:
+        path = request.path
         try:
             address = await _client_address(self.config, self.transport, request)
             setup = await self._prepare(fastpath, handshake_of(request, endpoint, address))
@@ -138,12 +138,13 @@ class PicowsSessionProtocol(asyncio.Protocol):
                 await setup.release()
                 return
             sock = self._upgrade(request, setup.session_id)
+            del request  # the parsed head is not kept for the session's life (an idle session's memory)
             if sock is None:
                 await setup.release()
                 return
             await setup.run(sock)
         except Exception:  # noqa: BLE001 - as uvicorn logs a failed ASGI app; the client gets 1011
-            log.exception("session failed", extra={"path": request.path})
+            log.exception("session failed", extra={"path": path})
             sock = self._socket
             if sock is not None and sock.transport is not None and not sock.transport.is_disconnected:
                 sock.begin_close(sock.transport, 1011, "")
@@ -204,7 +205,7 @@ def picows_server_protocol(config: Config, listener_factory: Any) -> WSProtocol:
         None,  # the request is replayed at once: no handshake timeout
         bool(interval), interval or 20.0, timeout or 20.0, WSAutoPingStrategy.PING_WHEN_IDLE,
         True,  # enable_auto_pong
-        int(config.ws_max_size), None, _READ_BUFFER,
+        int(config.ws_max_size), None, READ_BUFFER,
     )
 
 

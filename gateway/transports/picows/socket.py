@@ -17,6 +17,8 @@ from gateway.upstream.picows_socket import PicowsFrameSocket
 class PicowsClientSocket(PicowsFrameSocket):
     """A client WebSocket served by picows (implements :class:`gateway.core.ports.FrameSocket`)."""
 
+    __slots__ = ("linger_s", "disconnected", "_abort")
+
     def __init__(self, *, max_message_bytes: int, linger_s: float) -> None:
         super().__init__(max_message_bytes=max_message_bytes)
         self.linger_s = linger_s

@@ -78,3 +78,28 @@ async def test_a_send_waits_while_the_write_buffer_is_full_and_stops_after_the_c
     sock.on_ws_disconnected(transport)  # type: ignore[arg-type]
     await asyncio.wait_for(waiting, 1)
     assert transport.sent == []
+
+
+async def test_a_fragmented_message_is_reassembled_and_a_waiting_reader_gets_it() -> None:
+    """A reader waiting on an empty socket gets a message sent in fragments, whole, once its last fragment is in."""
+    sock, transport = _upstream()
+    reader = asyncio.ensure_future(sock.receive())
+    await asyncio.sleep(0)
+    sock.on_ws_frame(transport, _frame(WSMsgType.TEXT, b'{"a":', fin=False))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    assert not reader.done()
+    sock.on_ws_frame(transport, _frame(WSMsgType.CONTINUATION, b"1}"))  # type: ignore[arg-type]
+    assert await asyncio.wait_for(reader, 1) == '{"a":1}'
+    sock.on_ws_frame(transport, _frame(WSMsgType.TEXT, b"next"))  # type: ignore[arg-type]
+    assert await sock.receive() == "next"
+
+
+def test_an_idle_sessions_sockets_hold_no_instance_dict_and_no_queue() -> None:
+    """Both sockets of a session are slotted and make their frame queue only when a frame waits (idle memory)."""
+    client = PicowsClientSocket(max_message_bytes=1024, linger_s=0.05)
+    upstream, _ = _upstream()
+    for sock in (client, upstream):
+        assert not hasattr(sock, "__dict__")
+    seen: list[Frame | Closed] = []
+    upstream.attach(seen.append, seen.append, lambda writable: None)
+    assert upstream._frames is None  # noqa: SLF001 - the memory this test is about

@@ -121,6 +121,15 @@ class HandoffTarget:
 class SessionCore:
     """One relayed session's protocol logic; owns no sockets and no clock."""
 
+    # more attributes than an instance's shared-key table holds: without slots every session had a full dict
+    __slots__ = (
+        "_accepted", "_audio_seen", "_declared_tools_check", "_forward_hot", "_held_bytes", "_ids",
+        "_last_translation_out", "_previous", "_rate_count", "_rate_window", "_response_id", "_rewrite_model",
+        "_session_max_tokens", "_target_rules", "_transcribing", "_transcript_seen", "_transfer_call", "_waiting",
+        "barge_in", "bound_session", "dialect", "events", "gateway_events", "handoff", "kind", "max_frames_per_second",
+        "max_message_bytes", "media", "overrides", "requested_model", "served_model", "stats", "tools", "upstream_model",
+    )
+
     def __init__(
         self,
         *,

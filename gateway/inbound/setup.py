@@ -372,6 +372,8 @@ class SessionSetup:
             call_id=call_id,
             caps=route.caps.tightened(svc.default_caps),
         )
+        # what the session needs of the handshake's headers and query is in ``info`` and ``request`` now
+        self.handshake = dataclasses.replace(self.handshake, headers={}, query={})
         tools = await route_tools(svc, route) if call_id is None else self.call_tools
         core = SessionCore(
             kind=route.kind,

@@ -23,9 +23,12 @@ class FailsafeObserver:
     def __init__(self, inner: SessionObserver, name: str) -> None:
         self._inner = inner
         self._name = name
-        self._failed: set[str] = set()
+        #: hooks that failed already (made at the first failure: most observers never fail)
+        self._failed: set[str] | None = None
 
     def _report(self, hook: str, exc: BaseException) -> None:
+        if self._failed is None:
+            self._failed = set()
         if hook not in self._failed:
             self._failed.add(hook)
             log.error("observer %s failed in %s", self._name, hook, exc_info=exc)

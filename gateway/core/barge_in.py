@@ -18,7 +18,6 @@ from typing import Final, TypeVar
 
 from gateway.core.barge_in_direct import DirectInterruption, ServerPlayout
 from gateway.core.jsontypes import JsonObject
-from gateway.core.protocol import GATEWAY_EVENT_PREFIX
 from gateway.core.playback import ItemPlayback, Playback
 
 
@@ -151,8 +150,11 @@ class BargeIn:
 
     # --- client events -----------------------------------------------------------------------
 
-    def client(self, event: JsonObject, now: float) -> bool:
-        """A client control event; ``False`` when it must be dropped (the gateway already sent it)."""
+    def client(self, event: JsonObject, now: float, *, by_gateway: bool = False) -> bool:
+        """A client control event; ``False`` when it must be dropped (the gateway already sent it).
+
+        ``by_gateway``: the event is the gateway's own, sent in the client's place (the WebRTC bridge's
+        truncate when it cut its playout; the core knows it by the exact id it issued, :mod:`gateway.core.event_ids`)."""
         t = event.get("type")
         pending = self._pending
         if t == "response.cancel":
@@ -169,9 +171,8 @@ class BargeIn:
             done = self._gateway_truncated.get(item_id)
             if done is not None and end_ms >= done:
                 return False
-            event_id = event.get("event_id")
             # the WebRTC bridge's own truncate (it cut its playout): the exact heard position, the gateway's doing
-            by = "gateway" if isinstance(event_id, str) and event_id.startswith(GATEWAY_EVENT_PREFIX) else "client"
+            by = "gateway" if by_gateway else "client"
             # the bridge cut its playout just now: the audio ended at the listener now, not at first delivery + position
             self.playback.client_truncated(item_id, end_ms, by, now if by == "gateway" else None)
         elif t == "output_audio_buffer.clear":

@@ -24,6 +24,7 @@ import math
 from typing import Callable, Final
 
 from gateway.core.errors import GatewayError
+from gateway.core.event_ids import refuse_reserved_event_id
 from gateway.core.frames import CLIENT_AUDIO, Reading, encode, parse_event, read_client
 from gateway.core.kind_bridge import KindBridge
 from gateway.core.handoff import Conversation
@@ -102,6 +103,8 @@ class BridgedCore:
             reading = read_client(data)
             # a proven canonical audio append has one meaning under every parser: the fast parse is exact
             event = reading.event if reading.event is not None else parse_event(data)
+            if reading.type in CLIENT_AUDIO:  # its mapped append is not read again: the gateway's ids stay its own
+                refuse_reserved_event_id(event)
         except GatewayError as exc:
             return Emit(to_client=[core.error_event(exc)])
         emit = Emit()

@@ -14,7 +14,8 @@ a strict grammar:
 * the audio value is strict base64 (alphabet ``A–Z a–z 0–9 + /``, length a multiple of 4, at most
   two ``=`` at the end), so its decoded size is exact and no parser can read it otherwise;
 * ``type`` is ``[a-z_.]``, ids (``event_id``, ``response_id``, ``item_id``) are
-  ``[A-Za-z0-9_-]{1,128}``, counters are non-negative decimal integers without sign, fraction or
+  ``[A-Za-z0-9_-]{1,128}`` (a client's ``event_id`` not in the gateway's ``gw_`` namespace:
+  :mod:`gateway.core.event_ids`), counters are non-negative decimal integers without sign, fraction or
   leading zero, ``format`` is ``[a-z0-9_/]``: no escapes, no quotes, no colon inside any value;
 * no whitespace at all, or exactly one space after each ``:`` and ``,`` (the spellings of
   ``JSON.stringify``/orjson and of Python's ``json.dumps``); nothing before ``{`` or after ``}``.
@@ -62,6 +63,8 @@ _ALLOWED_KEYS: Final[dict[str, frozenset[str]]] = {
 
 _SP: Final = " ?"
 _ID: Final = r'"[A-Za-z0-9_-]{1,128}"'
+#: a client's id outside the gateway's reserved ``gw_`` namespace (such a frame takes the parsed path and is refused there)
+_CLIENT_ID: Final = r'"(?!gw_)[A-Za-z0-9_-]{1,128}"'
 _UINT: Final = r"(?:0|[1-9][0-9]{0,9})"
 _TYPE: Final = r'"(?P<type>[a-z_.]{1,64})"'
 
@@ -92,9 +95,9 @@ def _shape(audio_key: str, head: str, usual: str, members: tuple[str, ...], allo
 
 _CLIENT: Final = _shape(
     "audio",
-    rf'\{{"type":{_SP}"((?:session\.)?input_audio_buffer\.append)",{_SP}(?:"event_id":{_SP}{_ID},{_SP})?"audio":{_SP}"',
-    rf'\{{"type":{_SP}"(?P<type>(?:session\.)?input_audio_buffer\.append)",{_SP}(?:"event_id":{_SP}{_ID},{_SP})?"audio":{_SP}""\}}',
-    (f"type\":{_SP}{_TYPE}", f'audio":{_SP}""', f"event_id\":{_SP}{_ID}"),
+    rf'\{{"type":{_SP}"((?:session\.)?input_audio_buffer\.append)",{_SP}(?:"event_id":{_SP}{_CLIENT_ID},{_SP})?"audio":{_SP}"',
+    rf'\{{"type":{_SP}"(?P<type>(?:session\.)?input_audio_buffer\.append)",{_SP}(?:"event_id":{_SP}{_CLIENT_ID},{_SP})?"audio":{_SP}""\}}',
+    (f"type\":{_SP}{_TYPE}", f'audio":{_SP}""', f"event_id\":{_SP}{_CLIENT_ID}"),
     {t: k for t, k in _ALLOWED_KEYS.items() if t in CLIENT_AUDIO},
 )
 _UPSTREAM: Final = _shape(

@@ -43,3 +43,12 @@ class PushSocket(Protocol):
     def pause_reading(self) -> None: ...
 
     def resume_reading(self) -> None: ...
+
+
+@runtime_checkable
+class ClientSideBridge(Protocol):
+    """Optional: a client socket that also sends events upstream in the client's place (the WebRTC bridge's
+    truncate when it cuts its playout). It takes their ids from the session core, which knows them by
+    exactly those ids (:mod:`gateway.core.event_ids`); every other ``gw_`` id from the client is refused."""
+
+    def issue_event_ids_with(self, issue: Callable[[str], str]) -> None: ...

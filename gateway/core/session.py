@@ -27,6 +27,7 @@ from gateway.core import dialect as beta
 from gateway.core.allowance import clamp_response, clamp_session, lowered_ceiling
 from gateway.core.barge_in import BargeIn, BargeInAction, BargeInMode, BargeInPolicy
 from gateway.core import observers as ev
+from gateway.core.event_ids import GatewayEventIds, refuse_reserved_event_id
 from gateway.core.errors import (
     BinaryFrameNotSupported,
     FrameRateExceeded,
@@ -202,6 +203,8 @@ class SessionCore:
         self._target_rules: HandoffRules | None = None
         #: whether the client takes gateway notices (``gateway.*``; route policy and handshake choice)
         self.gateway_events = gateway_events
+        #: ids a client-side bridge (WebRTC) sends in the client's place: the one way a client event is the gateway's
+        self.event_ids = GatewayEventIds()
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -549,12 +552,15 @@ class SessionCore:
         return action
 
     def _client_control(self, event: JsonObject, now: float) -> Action:
+        by_gateway = self.event_ids.redeem(event.get("event_id"))
+        if not by_gateway:  # the gateway's namespace is its own: an upstream answer naming it is never the client's
+            refuse_reserved_event_id(event)
         if self.dialect is Dialect.BETA:
             translated = beta.beta_client_event_to_ga(event, self.kind)
             if translated is None:
                 return Emit()
             event = translated
-        if self.barge_in is not None and not self.barge_in.client(event, now):
+        if self.barge_in is not None and not self.barge_in.client(event, now, by_gateway=by_gateway):
             return Emit()  # the gateway already sent this on the client's behalf
         event_type = event["type"]
         refuse_retired_fields(event)

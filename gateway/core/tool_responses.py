@@ -16,7 +16,6 @@ from typing import Final
 from gateway.core.frames import dumps as _dumps
 from gateway.core.jsontypes import JsonObject
 from gateway.core.overrides import apply_to_response
-from gateway.core.protocol import GATEWAY_EVENT_PREFIX
 from gateway.core.routing import SessionOverrides
 
 #: ``metadata`` tag on the gateway's filler responses (echoed in their events)
@@ -24,6 +23,8 @@ FILLER_TAG: Final = "voice_gateway_filler"
 #: ``metadata`` key carrying the event id of the gateway's follow-up ``response.create``
 CREATED_BY: Final = "voice_gateway_event"
 _PENDING_FILLER: Final = "pending:filler"
+#: filler event ids remembered for recognising the upstream's refusal of one (oldest forgotten first)
+_REMEMBERED_FILLERS: Final = 16
 
 
 def dumps(event: JsonObject) -> str:
@@ -43,6 +44,8 @@ class GatewayResponses:
         self._in_conversation: set[str] = set()
         self._out_of_band: set[str] = set()
         self._followups: list[str] = []
+        #: event ids of the fillers asked for (an error naming one of exactly these is ours)
+        self._fillers: dict[str, None] = {}
 
     @property
     def busy(self) -> bool:
@@ -68,8 +71,11 @@ class GatewayResponses:
         self._out_of_band.discard(response_id)
 
     def refused(self, event_id: str, code: object) -> bool:
-        """An ``error`` answering one of our ``response.create`` frames (True: it was ours; drop it)."""
-        if event_id.startswith(f"{GATEWAY_EVENT_PREFIX}tool_filler_"):
+        """An ``error`` answering one of our ``response.create`` frames (True: it was ours; drop it).
+
+        Ours by the exact ids minted here, never by their look (:mod:`gateway.core.event_ids`)."""
+        if event_id in self._fillers:
+            del self._fillers[event_id]
             self._out_of_band.discard(_PENDING_FILLER)
             return True
         frame = self._our_creates.pop(event_id, None)
@@ -113,7 +119,11 @@ class GatewayResponses:
         }
         apply_to_response(response, self.overrides)
         self._out_of_band.add(_PENDING_FILLER)
-        return dumps({"type": "response.create", "event_id": self._event_id("filler"), "response": response})
+        event_id = self._event_id("filler")
+        self._fillers[event_id] = None
+        while len(self._fillers) > _REMEMBERED_FILLERS:
+            self._fillers.pop(next(iter(self._fillers)))
+        return dumps({"type": "response.create", "event_id": event_id, "response": response})
 
 
 def _text(value: object) -> str:

@@ -83,6 +83,8 @@ class WebRtcClientSocket:
         self._channel: EventChannel | None = None
         self._outbox: list[str] = []
         self._ids = itertools.count(1)
+        #: ids for what this socket sends upstream in the client's place (the session core's: it knows them)
+        self._issue: Callable[[str], str] | None = None
         self._chunker = chunker_for(translation)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -212,11 +214,19 @@ class WebRtcClientSocket:
         self._send_text(self._event(cleared))
         return cut
 
+    def issue_event_ids_with(self, issue: Callable[[str], str]) -> None:
+        """The session core issues the ids of the events this socket sends in the client's place
+        (:class:`gateway.core.ports.ClientSideBridge`): only those are taken as the gateway's."""
+        self._issue = issue
+
     def truncate_event(self, cut: Cleared) -> str:
         """The ``conversation.item.truncate`` telling the model how much of the item was heard."""
-        return self._event(
-            {"type": "conversation.item.truncate", "item_id": cut.item_id, "content_index": 0, "audio_end_ms": cut.played_ms}
-        )
+        event: dict[str, object] = {
+            "type": "conversation.item.truncate", "item_id": cut.item_id, "content_index": 0, "audio_end_ms": cut.played_ms,
+        }
+        if self._issue is not None:
+            return dumps({"event_id": self._issue("rtc_truncate"), **event}).decode()
+        return self._event(event)
 
     # --- helpers ---------------------------------------------------------------------------------
 

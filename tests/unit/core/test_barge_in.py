@@ -214,12 +214,12 @@ def test_the_measurement_becomes_a_turn_event_of_the_interrupted_turn() -> None:
 
 
 def test_webrtc_bridge_truncate_is_exact_and_the_gateway_adds_only_the_cancel() -> None:
-    """The terminating WebRTC bridge cuts its playout and truncates at what it played (a gateway event id):
+    """The terminating WebRTC bridge cuts its playout and truncates at what it played (an event id the core issued it):
     that exact position stands, and after grace the gateway cancels the response still in flight."""
     core = _core()
     _speak(core)
     _speech_started(core, 0.5)
-    bridge = {"event_id": "gw_rtc_1", "type": "conversation.item.truncate", "item_id": "item_1", "content_index": 0, "audio_end_ms": 497}
+    bridge = {"event_id": core.event_ids.issue("rtc_truncate"), "type": "conversation.item.truncate", "item_id": "item_1", "content_index": 0, "audio_end_ms": 497}
     assert _types(_client(core, bridge, 0.5).to_upstream) == ["conversation.item.truncate"]
     emit = core.tick(0.65)
     assert _types(emit.to_upstream) == ["response.cancel"]
@@ -227,3 +227,32 @@ def test_webrtc_bridge_truncate_is_exact_and_the_gateway_adds_only_the_cancel() 
     assert notice["audio_end_ms"] == 497 and notice["sent"] == ["response.cancel"]
     [measured] = _measured(core)
     assert measured.stopped_by == "gateway" and measured.audio_end_ms == 497
+
+
+def test_a_client_truncate_dressed_as_the_bridges_is_refused_and_the_gateway_still_protects() -> None:
+    """A client truncate with a gateway-looking id (``gw_rtc_1``) is refused (param event_id), never taken as the
+    gateway's: the interruption stays open and, after grace, the gateway cancels and truncates itself."""
+    core = _core()
+    _speak(core)
+    _speech_started(core, 0.5)
+    spoof = {"event_id": "gw_rtc_1", "type": "conversation.item.truncate", "item_id": "item_1", "content_index": 0, "audio_end_ms": 10}
+    refused = _client(core, spoof, 0.5)
+    assert refused.to_upstream == []
+    error = json.loads(refused.to_client[0])["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == "event_id" and error["event_id"] == "gw_rtc_1"
+    emit = core.tick(0.65)
+    assert _types(emit.to_upstream) == ["response.cancel", "conversation.item.truncate"]
+    [measured] = _measured(core)
+    assert measured.stopped_by == "gateway" and measured.audio_end_ms == 650
+
+
+def test_an_issued_bridge_id_counts_once() -> None:
+    """The id the core issued the bridge is the gateway's the first time only: a replay of it is refused."""
+    core = _core()
+    _speak(core)
+    _speech_started(core, 0.5)
+    issued = core.event_ids.issue("rtc_truncate")
+    bridge = {"event_id": issued, "type": "conversation.item.truncate", "item_id": "item_1", "content_index": 0, "audio_end_ms": 497}
+    assert _types(_client(core, bridge, 0.5).to_upstream) == ["conversation.item.truncate"]
+    again = _client(core, {**bridge, "audio_end_ms": 100}, 0.55)
+    assert again.to_upstream == [] and json.loads(again.to_client[0])["error"]["param"] == "event_id"

@@ -95,6 +95,30 @@ async def test_speech_started_while_playing_cuts_audio_and_truncates_what_was_he
     assert sock.playout.buffered_ms == 0
 
 
+async def test_the_bridges_truncate_carries_the_id_the_session_core_issued_and_the_core_takes_it_once() -> None:
+    """Wired to a session core, the socket's own truncate names an id the core issued: the core takes it as the
+    gateway's (forwarded), and the same id from the data channel afterwards is refused (param event_id)."""
+    from gateway.core.kinds import Dialect, SessionKind
+    from gateway.core.ports import ClientSideBridge
+    from gateway.core.session import Emit, SessionCore
+
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0)
+    sock, _ = _socket()
+    assert isinstance(sock, ClientSideBridge)
+    sock.issue_event_ids_with(core.event_ids.issue)
+    await sock.send(_delta(1000))
+    sock.playout.next_frame()
+    await sock.send('{"type":"input_audio_buffer.speech_started","item_id":"item_u","audio_start_ms":10}')
+    frame = await asyncio.wait_for(sock.receive(), 1)
+    assert isinstance(frame, str)
+    action = core.from_client(frame, 0.1)
+    assert isinstance(action, Emit)
+    assert [orjson.loads(f)["type"] for f in action.to_upstream] == ["conversation.item.truncate"]
+    again = core.from_client(frame, 0.2)
+    assert isinstance(again, Emit)
+    assert again.to_upstream == [] and orjson.loads(again.to_client[0])["error"]["param"] == "event_id"
+
+
 async def test_speech_started_with_nothing_playing_is_just_forwarded() -> None:
     """No audio playing: no clear, no truncate."""
     sock, channel = _socket()

@@ -83,7 +83,7 @@ def prepare_switch(home: SessionCore, old: Driver, target: HandoffTarget, now: f
     _price_allowance(home.stats, target)
     if target.kind is home.kind:
         closed = old.close_bridge(now) if isinstance(old, BridgedCore) else []
-        return PreparedSwitch(home, home.switch_to(target), home, closed)
+        return PreparedSwitch(home, home.switch_to(target, now), home, closed)
     stats = home.stats
     language = target.language or handoff.conversation.language
     client_session = _client_view(home)
@@ -92,7 +92,7 @@ def prepare_switch(home: SessionCore, old: Driver, target: HandoffTarget, now: f
     core = SessionCore(
         kind=target.kind, dialect=Dialect.GA, now=now, served_model=target.model, overrides=target.overrides,
         max_message_bytes=home.max_message_bytes, max_frames_per_second=home.max_frames_per_second,
-        handoff=handoff, gateway_events=home.gateway_events, stats=stats, ids=home.event_ids,
+        handoff=handoff, gateway_events=home.gateway_events, stats=stats, ids=home.event_ids, bridge_ids=home.bridge_ids,
     )
     if isinstance(bridge, TranslationOverAgent):
         session = agent_opening(bridge.language)

@@ -30,6 +30,7 @@ from gateway.core import observers as ev
 from gateway.core.event_ids import GatewayEventIds, refuse_reserved_event_id
 from gateway.core.errors import (
     BinaryFrameNotSupported,
+    CapReached,
     FrameRateExceeded,
     FrameTooLarge,
     GatewayError,
@@ -151,6 +152,7 @@ class SessionCore:
         gateway_events: bool = True,
         stats: SessionStats | None = None,
         ids: Iterator[int] | None = None,
+        bridge_ids: GatewayEventIds | None = None,
     ) -> None:
         self.kind = kind
         self.dialect = dialect
@@ -204,7 +206,22 @@ class SessionCore:
         #: whether the client takes gateway notices (``gateway.*``; route policy and handshake choice)
         self.gateway_events = gateway_events
         #: ids a client-side bridge (WebRTC) sends in the client's place: the one way a client event is the gateway's
-        self.event_ids = GatewayEventIds()
+        #: (the session's: a core of another kind serving after a handoff shares them)
+        self.bridge_ids = bridge_ids if bridge_ids is not None else GatewayEventIds()
+        self._bind_tools()
+
+    def _bind_tools(self) -> None:
+        """The gateway tools' own replies are bounded by this session's allowance and ceiling, as a client's are."""
+        if self.tools is not None:
+            self.tools.responses.bind(self.stats, lambda: self._session_max_tokens)
+
+    def _refused_reply(self, emit: Emit) -> Emit:
+        """Nothing was left for one of the gateway's own replies (not sent): the session ends with the cap's error."""
+        refusal = self.tools.responses.refusal if self.tools is not None else None
+        if refusal is not None and emit.close is None:
+            emit.to_client.append(self.error_event(refusal))
+            emit.close = refusal
+        return emit
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -285,9 +302,10 @@ class SessionCore:
             self.handoff.spend(self.stats.cost_share, self.stats.budget_share)
         barge_in = self.barge_in
         action = barge_in.poll(now) if barge_in is not None else None
-        if action is None:
-            return Emit()
-        return self._barge_in_emit(action, now)
+        emit = Emit() if action is None else self._barge_in_emit(action, now)
+        if self.tools is not None:
+            emit.to_upstream.extend(self.tools.responses.flush(now))  # a follow-up held for metering, now metered
+        return self._refused_reply(emit)
 
     def _barge_in_emit(self, action: BargeInAction, now: float) -> Emit:
         emit = Emit()
@@ -319,12 +337,14 @@ class SessionCore:
                 frames.extend(self.tools.finished(start.call_id, error_output(refusal), now, outcome="refused"))
         return frames
 
-    def switch_to(self, target: HandoffTarget) -> list[str]:
+    def switch_to(self, target: HandoffTarget, now: float | None = None) -> list[str]:
         """The target is open: serve the session by ``target`` from now on; returns what the target gets first.
 
         The client's own settings go over the target route's enforcement (raising a
-        :class:`GatewayError` when the target refuses them); then the earlier turns.
+        :class:`GatewayError` when the target refuses them); then the earlier turns; after a transfer, the
+        ``response.create`` that has the target speak, bounded like a client's (not sent with nothing left).
         """
+        now = self.stats.last_activity_at if now is None else now
         handoff = self.handoff
         assert handoff is not None and handoff.current is not None
         handoff.opened(self.stats.audio_in_bytes_since_usage)
@@ -345,10 +365,29 @@ class SessionCore:
         self._rewrite_model = bool(self.requested_model and self.requested_model != target.model)
         self._declared_tools_check = target.declared_tools_check
         self._session_max_tokens = session.get("max_output_tokens")  # what the target has now (None: its default)
+        self._bind_tools()
         own = self.tools.definitions() if self.tools is not None else []
-        # the target speaks after a transfer only when something is left to pay for its reply
-        respond = handoff.current.trigger is Trigger.TRANSFER and (allowance is None or allowance.max_output_tokens >= 1)
-        return [encode(event) for event in handoff.replay(session, own, respond=respond)]
+        # the target speaks after a transfer only when something is left to pay for its reply, and no longer than that
+        reply = self._transfer_reply(now) if handoff.current.trigger is Trigger.TRANSFER else None
+        events = handoff.replay(session, own, respond=reply is not None)
+        if reply:  # the replay's last event is its response.create
+            events[-1]["response"] = reply
+        return [encode(event) for event in events]
+
+    def _transfer_reply(self, now: float) -> JsonObject | None:
+        """The body of the target's first reply after a transfer, clamped as a client's would be (None: nothing left).
+
+        It names its bound itself (the session's ceiling, or less): the replayed ceiling may not be applied yet when
+        the reply starts."""
+        ceiling = self._session_max_tokens
+        reply: JsonObject = {"max_output_tokens": ceiling} if isinstance(ceiling, int) and not isinstance(ceiling, bool) else {}
+        try:
+            clamped = clamp_response(reply, self.stats.response_allowance, self._session_max_tokens, now)
+        except CapReached:
+            return None
+        if clamped is not None:
+            self.events.append(clamped)
+        return reply
 
     def release_held(self, now: float) -> Emit:
         """The client frames held during the switch, through the usual decisions, in order (FORWARD → the frame)."""
@@ -463,13 +502,22 @@ class SessionCore:
 
     @property
     def awaiting_metering(self) -> bool:
-        """Client frames wait for the observers to meter a finished reply (the relay calls :meth:`release_awaiting`)."""
-        return bool(self._waiting)
+        """Client frames, or a gateway tool's follow-up, wait for the observers to meter a finished reply (the relay
+        delivers the pending events, then calls :meth:`release_awaiting`)."""
+        return bool(self._waiting) or (self.tools is not None and self.tools.responses.held)
+
+    @property
+    def allowance_stale(self) -> bool:
+        """A reply ended whose usage the allowance does not count yet (the relay meters it at once)."""
+        return self._allowance_stale()
 
     def release_awaiting(self, now: float) -> Emit:
-        """Decide the held client frames in order, on the allowance as it is now (stale or not: held once only)."""
+        """Decide the held client frames in order, on the allowance as it is now (stale or not: held once only);
+        then a gateway follow-up held the same way."""
         waiting, self._waiting = self._waiting, []
         out = Emit()
+        if self.tools is not None:
+            out.to_upstream.extend(self.tools.responses.flush(now, force=True))
         self._held_bytes = max(0, self._held_bytes - sum(len(frame) for frame in waiting))
         for frame in waiting:
             action = self._decide_admitted(frame, now)
@@ -481,7 +529,7 @@ class SessionCore:
             if action.close is not None:
                 out.close = action.close
                 break
-        return out
+        return self._refused_reply(out)
 
     def _allowance_stale(self) -> bool:
         allowance = self.stats.response_allowance
@@ -552,7 +600,7 @@ class SessionCore:
         return action
 
     def _client_control(self, event: JsonObject, now: float) -> Action:
-        by_gateway = self.event_ids.redeem(event.get("event_id"))
+        by_gateway = self.bridge_ids.redeem(event.get("event_id"))
         if not by_gateway:  # the gateway's namespace is its own: an upstream answer naming it is never the client's
             refuse_reserved_event_id(event)
         if self.dialect is Dialect.BETA:
@@ -742,13 +790,13 @@ class SessionCore:
             if handoff is not None:
                 to_upstream.extend(self._transfer_calls(handoff, now))
             if verdict.drop:
-                return Emit(to_upstream=to_upstream)
+                return self._refused_reply(Emit(to_upstream=to_upstream))
         if self.dialect is Dialect.BETA:
             translated = beta.ga_server_event_to_beta(event, self.kind)
             if translated is None:
-                return Emit(to_upstream=to_upstream)
+                return self._refused_reply(Emit(to_upstream=to_upstream))
             event = translated
-        return Emit(to_upstream=to_upstream, to_client=[encode(event)])
+        return self._refused_reply(Emit(to_upstream=to_upstream, to_client=[encode(event)]))
 
     def _observe_upstream(self, event: JsonObject, now: float) -> bool:
         """Turn a control event into observer events; return whether the event was rewritten."""

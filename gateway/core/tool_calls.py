@@ -14,6 +14,8 @@ every upstream control event. It
   ``response.create`` — so the client only hears the answer (:mod:`gateway.core.tool_responses`);
 * asks for a spoken filler (an out-of-band response) when a call passes its ``filler_after_ms``
   while nothing is being said (:meth:`due`, at :meth:`next_deadline`);
+* bounds each of its own replies (follow-up, filler) by what the cost cap or budget leaves, with the
+  client path's clamp (:mod:`gateway.core.tool_responses`, bound by the session core);
 * cancels the calls of a turn the user or the client moved away from (the response that made
   them ended ``cancelled``; the user started speaking with interruption on; the client sent
   ``response.cancel``; the session ended): outcome ``cancelled``, the executor is told to stop
@@ -118,7 +120,9 @@ class ToolCallInterceptor:
         self.max_result_bytes = max_result_bytes
         self.wake = wake or (lambda: None)
         self._ids = itertools.count(1)
-        self.responses = GatewayResponses(overrides or SessionOverrides(), filler_instructions, self._event_id)
+        self.responses = GatewayResponses(
+            overrides or SessionOverrides(), filler_instructions, self._event_id, lambda clamped: self.events.append(clamped)
+        )
         self._starts: list[StartCall] = []
         self._cancelled: list[str] = []
         #: when each running call with a filler_after_ms is due for its filler
@@ -260,7 +264,7 @@ class ToolCallInterceptor:
         elif origin is not None:
             origin.done = True
             self._follow_up(origin)
-        frames += self.responses.flush()
+        frames += self.responses.flush(now)
         output = response.get("output")
         changed = False
         if isinstance(output, list):
@@ -361,7 +365,7 @@ class ToolCallInterceptor:
         origin = self._origins.get(call.response_id)
         if origin is not None:
             self._follow_up(origin)
-        return frames + self.responses.flush()
+        return frames + self.responses.flush(now)
 
     def _follow_up(self, origin: _Origin) -> None:
         if not origin.done or not all(self._calls[c].finished for c in origin.calls):
@@ -385,13 +389,16 @@ class ToolCallInterceptor:
             if origin is None or origin.filler_asked:
                 del self._filler_due[call_id]
                 continue
-            if self.responses.busy:
-                self._filler_due[call_id] = now + _BUSY_RECHECK_S  # something is being said: look again shortly
+            if self.responses.busy or self.responses.stale:
+                # something is being said, or its cost is not metered yet: look again shortly
+                self._filler_due[call_id] = now + _BUSY_RECHECK_S
                 continue
             del self._filler_due[call_id]
             origin.filler_asked = True
-            self.events.append(ev.GatewayFillerRequested(at=now))
-            frames.append(self.responses.filler())
+            filler = self.responses.filler(now)
+            if filler is not None:  # None: nothing is left to pay for it (the core ends the session)
+                self.events.append(ev.GatewayFillerRequested(at=now))
+                frames.append(filler)
         return frames
 
 

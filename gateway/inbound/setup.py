@@ -393,7 +393,7 @@ class SessionSetup:
             gateway_events=route.gateway_events and self.gateway_events,
         )
         if isinstance(client, ClientSideBridge):  # the WebRTC bridge's own truncates: the core knows them by id
-            client.issue_event_ids_with(core.event_ids.issue)
+            client.issue_event_ids_with(core.bridge_ids.issue)
         observers = [FailsafeObserver(f.create(info, now), f.name) for f in svc.observer_factories]
         relay = RelaySession(
             info=info, core=core, client=client, upstream=upstream,

@@ -245,6 +245,9 @@ class RelaySession:
             self._emit(action)
             if core.handoff is not None and core.handoff.requested is not None:
                 self._start_handoff()
+            if core.tools is not None and core.allowance_stale and self._release is None and not self.finished:
+                # a reply ended: meter it now, so a gateway tool's follow-up is bounded by what is really left
+                self._release = asyncio.create_task(self._release_held())
             if driver.due_at != self._due_at:
                 self._schedule_due()
         probe = self.limits.delay_probe

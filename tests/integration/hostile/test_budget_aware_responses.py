@@ -8,6 +8,7 @@ from tests.integration.faults.conftest import Transcript, open_client, until
 from tests.integration.hostile.conftest import Deploy
 from tests.integration.test_caps_e2e import create_key
 from tests.support.audio import b64, silence, speech
+from tests.support.tool_servers import http_tool_server
 
 #: gpt-realtime-2's dearest output rate: audio, $64 per million tokens → 64 µ$ per token
 MICROS_PER_OUTPUT_TOKEN = 64
@@ -68,3 +69,35 @@ async def test_replies_the_upstream_starts_itself_are_bounded_too(deploy: Deploy
         await until(ws, "response.done", seen)
     (config,) = await d.upstream_responses(1)
     assert 0 < config["max_output_tokens"] <= 10_000 // MICROS_PER_OUTPUT_TOKEN
+
+
+async def test_a_gateway_tools_follow_up_is_clamped_like_a_client_reply(deploy: Deploy) -> None:
+    """The reply the gateway asks for after answering its own tool is bounded by what the cap leaves after the reply
+    that called the tool (before: it ran on the session's ceiling, set when more was left)."""
+    async with http_tool_server() as http:
+        policy = f"""version: 1
+rules:
+  - id: tight
+    match: {{intent: realtime}}
+    route:
+      model: gpt-realtime-2
+      caps: {{max_cost_usd: "0.01"}}
+      gateway_tools:
+        http:
+          - name: lookup_order
+            description: Status of an order by its id
+            url: {http.url}/orders
+"""
+        d = await deploy(policy)
+        seen = Transcript()
+        async with await open_client(d.gw) as ws:
+            await until(ws, "session.created", seen)
+            item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "[emu:call:lookup_order] Where is my order?"}]}
+            await ws.send(orjson.dumps({"type": "conversation.item.create", "item": item}).decode())
+            await ws.send(orjson.dumps({"type": "response.create"}).decode())
+            caller, follow_up = await d.upstream_responses(2)
+            await until(ws, "response.done", seen)
+        assert http.count("/orders") == 1
+    assert 0 < caller["max_output_tokens"] <= 10_000 // MICROS_PER_OUTPUT_TOKEN
+    assert 0 < follow_up["max_output_tokens"] < caller["max_output_tokens"], (caller, follow_up)
+    print("clamps:", caller["max_output_tokens"], follow_up["max_output_tokens"])

@@ -219,7 +219,7 @@ def test_webrtc_bridge_truncate_is_exact_and_the_gateway_adds_only_the_cancel() 
     core = _core()
     _speak(core)
     _speech_started(core, 0.5)
-    bridge = {"event_id": core.event_ids.issue("rtc_truncate"), "type": "conversation.item.truncate", "item_id": "item_1", "content_index": 0, "audio_end_ms": 497}
+    bridge = {"event_id": core.bridge_ids.issue("rtc_truncate"), "type": "conversation.item.truncate", "item_id": "item_1", "content_index": 0, "audio_end_ms": 497}
     assert _types(_client(core, bridge, 0.5).to_upstream) == ["conversation.item.truncate"]
     emit = core.tick(0.65)
     assert _types(emit.to_upstream) == ["response.cancel"]
@@ -251,7 +251,7 @@ def test_an_issued_bridge_id_counts_once() -> None:
     core = _core()
     _speak(core)
     _speech_started(core, 0.5)
-    issued = core.event_ids.issue("rtc_truncate")
+    issued = core.bridge_ids.issue("rtc_truncate")
     bridge = {"event_id": issued, "type": "conversation.item.truncate", "item_id": "item_1", "content_index": 0, "audio_end_ms": 497}
     assert _types(_client(core, bridge, 0.5).to_upstream) == ["conversation.item.truncate"]
     again = _client(core, {**bridge, "audio_end_ms": 100}, 0.55)

@@ -85,7 +85,9 @@ def test_an_error_naming_a_filler_id_the_gateway_never_minted_is_not_swallowed()
     ids = iter(range(1, 100))
     responses = GatewayResponses(SessionOverrides(), "Say you are checking.", lambda what: f"gw_tool_{what}_{next(ids)}")
     assert not responses.refused("gw_tool_filler_7", "whatever")
-    filler = orjson.loads(responses.filler())
+    frame = responses.filler(1.0)
+    assert frame is not None
+    filler = orjson.loads(frame)
     assert responses.busy
     assert responses.refused(str(filler["event_id"]), "whatever") and not responses.busy
     assert not responses.refused(str(filler["event_id"]), "whatever")  # once

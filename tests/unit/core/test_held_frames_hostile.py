@@ -132,6 +132,28 @@ def test_a_transfer_with_nothing_left_does_not_ask_the_target_to_speak() -> None
     assert [e["type"] for e in replay] == ["session.update"]
 
 
+def test_a_transfers_reply_carries_its_own_bound_not_only_the_targets_ceiling() -> None:
+    """The target's first reply after a transfer names max_output_tokens (the allowance, the client path's clamp): it is
+    bounded even if the target has not applied (or refuses) the replayed ceiling when the reply starts."""
+    core = _core()
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=40, remaining_micros=2_560, by_budget=False)
+    assert core.handoff is not None and core.handoff.request(HandoffRequest("mini", "transfer", Trigger.TRANSFER)) is None
+    assert core.handoff.begin() is not None
+    replay = [orjson.loads(f) for f in core.switch_to(MINI, 0.2)]
+    assert replay[-1]["type"] == "response.create" and replay[-1]["response"]["max_output_tokens"] == 40
+
+
+def test_a_transfers_reply_keeps_a_lower_ceiling_of_the_client() -> None:
+    """With plenty left, the transfer's reply names the session's own (lower) ceiling rather than raising it."""
+    core = _core()
+    core.from_client(orjson.dumps({"type": "session.update", "session": {"type": "realtime", "max_output_tokens": 90}}).decode(), 0.1)
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=4_000, remaining_micros=256_000, by_budget=False)
+    assert core.handoff is not None and core.handoff.request(HandoffRequest("mini", "transfer", Trigger.TRANSFER)) is None
+    assert core.handoff.begin() is not None
+    replay = [orjson.loads(f) for f in core.switch_to(MINI, 0.2)]
+    assert replay[-1]["response"]["max_output_tokens"] == 90
+
+
 def test_a_target_that_refuses_the_replayed_configuration_ends_the_session_instead_of_serving_unenforced() -> None:
     """A client that planted a setting the target refuses cannot make the target run without the route's
     instructions prefix: the refusal of the replayed session.update closes the session (fail closed)."""

@@ -302,3 +302,73 @@ def test_a_call_cancelled_before_the_executor_took_it_is_never_started() -> None
         tools.upstream(event, 1.0)
     tools.cancel_pending(1.0)
     assert tools.take_starts() == [] and tools.take_cancelled() == ["call_1"]
+
+
+def _metered(core: SessionCore, tokens: int, *, by_budget: bool = False) -> None:
+    """The accounting observer's allowance, counting every reply that ended so far."""
+    core.stats.response_allowance = ev.ResponseAllowance(
+        max_output_tokens=tokens, remaining_micros=tokens * 64, by_budget=by_budget, responses_metered=core.stats.responses
+    )
+
+
+def _origin_done(core: SessionCore) -> Emit:
+    """The model calls the gateway tool in resp_1, the tool answers, then resp_1 ends upstream."""
+    for event in _call_events():
+        core.from_upstream(json.dumps(event), 1.0)
+    assert core.tools is not None and core.tools.finished("call_1", "{}", 1.1)[0]
+    done = core.from_upstream(json.dumps(_done(output=[{"id": "item_f", "type": "function_call"}])), 1.2)
+    assert isinstance(done, Emit)
+    return done
+
+
+def test_the_core_clamps_a_tool_follow_up_by_what_the_cap_leaves_after_metering_the_origin() -> None:
+    """The follow-up is held until the reply that made the call is metered (as a client's response.create would be),
+    then goes out with max_output_tokens lowered to the fresh allowance; the clamp is recorded."""
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, tools=_interceptor())
+    _metered(core, 500)
+    done = _origin_done(core)
+    assert done.to_upstream == [] and core.awaiting_metering  # resp_1's cost is not in the allowance yet
+    _metered(core, 40)
+    released = core.release_awaiting(1.3)
+    [create] = [json.loads(f) for f in released.to_upstream]
+    assert create["type"] == "response.create" and create["response"]["max_output_tokens"] == 40
+    assert released.close is None and not core.awaiting_metering
+    assert [e.max_output_tokens for e in core.take_events() if isinstance(e, ev.ResponseClamped)] == [40]
+
+
+def test_a_tool_answer_after_metering_goes_out_clamped_at_once() -> None:
+    """When the origin is already metered as the tool answers (the runner's path), the follow-up is clamped right away."""
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, tools=_interceptor())
+    for event in _call_events():
+        core.from_upstream(json.dumps(event), 1.0)
+    core.from_upstream(json.dumps(_done(output=[{"id": "item_f", "type": "function_call"}])), 1.1)
+    _metered(core, 25)
+    assert core.tools is not None
+    frames = [json.loads(f) for f in core.tools.finished("call_1", "{}", 1.2)]
+    assert [f["type"] for f in frames] == ["conversation.item.create", "response.create"]
+    assert frames[1]["response"]["max_output_tokens"] == 25
+
+
+def test_nothing_left_for_a_tool_follow_up_ends_the_session_with_the_caps_error() -> None:
+    """No token left once the origin is metered: no response.create goes upstream; the session ends like any other
+    reply refused by the cap (budget_exceeded here, close code of the budget)."""
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, tools=_interceptor())
+    _metered(core, 500)
+    _origin_done(core)
+    _metered(core, 0, by_budget=True)
+    released = core.release_awaiting(1.3)
+    assert released.to_upstream == []
+    assert released.close is not None and released.close.code == "budget_exceeded"
+    assert json.loads(released.to_client[0])["error"]["code"] == "budget_exceeded"
+
+
+def test_nothing_left_for_a_filler_ends_the_session_on_the_next_tick() -> None:
+    """A due filler with nothing left is not asked for; the core's next tick ends the session with the cap's error."""
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, tools=_interceptor())
+    for event in _call_events():
+        core.from_upstream(json.dumps(event), 1.0)
+    core.from_upstream(json.dumps(_done(output=[{"id": "item_f", "type": "function_call"}])), 1.1)
+    _metered(core, 0)
+    assert core.tools is not None and core.tools.due(1.4) == []
+    tick = core.tick(1.45)
+    assert tick.to_upstream == [] and tick.close is not None and tick.close.code == "session_cost_cap_reached"

@@ -105,7 +105,7 @@ async def test_the_bridges_truncate_carries_the_id_the_session_core_issued_and_t
     core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0)
     sock, _ = _socket()
     assert isinstance(sock, ClientSideBridge)
-    sock.issue_event_ids_with(core.event_ids.issue)
+    sock.issue_event_ids_with(core.bridge_ids.issue)
     await sock.send(_delta(1000))
     sock.playout.next_frame()
     await sock.send('{"type":"input_audio_buffer.speech_started","item_id":"item_u","audio_start_ms":10}')

@@ -97,6 +97,19 @@ class ReportedUsage:
         return token_cost_micros(pricing, tokens)
 
 
+@dataclass(slots=True)
+class _Sealed:
+    """What the model a handoff moved away from cost, at its price: kept so a usage report arriving after the switch
+    (its reply was in flight) replaces the estimate of its relayed audio with exact tokens at that same price."""
+
+    model: str
+    pricing: Pricing
+    #: its reported tokens (late reports added)
+    tokens: TokenUsage
+    #: micro-dollars sealed for it so far (reported usage plus the estimate, until a late report replaces it)
+    cost: int
+
+
 class Meter:
     """Projects one session's cost from reported usage and the relay's counters."""
 
@@ -117,6 +130,8 @@ class Meter:
         self.by_model: dict[str, int] = {}
         #: a handoff happened: a translation model serving now is billed on the audio since it (not the whole session's)
         self._handed_off = False
+        #: the part sealed at the last handoff (its upstream may still report the reply it was giving)
+        self._last_sealed: _Sealed | None = None
 
     def reprice(self, pricing: Pricing) -> None:
         """The served model is known (``session.created``): bill at its price from now on."""
@@ -136,6 +151,9 @@ class Meter:
         self.by_model[from_model] = self.by_model.get(from_model, 0) + cost
         self.sealed_micros += cost
         self.sealed_tokens.add(self.reported.tokens)
+        sealed_tokens = TokenUsage()
+        sealed_tokens.add(self.reported.tokens)
+        self._last_sealed = _Sealed(from_model, self.pricing, sealed_tokens, cost)
         self.reported = ReportedUsage()
         self.started_at = now
         self._handed_off = True
@@ -143,6 +161,28 @@ class Meter:
             self.kind = kind
         if pricing is not None:
             self.pricing = pricing
+
+    def retired_usage(self, model: str, pricing: Pricing | None, usage: Mapping[str, object] | None) -> None:
+        """Usage the model a handoff moved away from reported after the switch (the reply it was giving): billed at
+        that model's price. For the part sealed at the last handoff it replaces the estimate of the audio relayed
+        since its previous report (as a usage report does on the live meter); ``pricing`` prices any other."""
+        if not usage:
+            return
+        tokens = parse_tokens(usage)
+        self.sealed_tokens.add(tokens)
+        part = self._last_sealed
+        if part is not None and part.model == model:
+            if part.pricing.unit is PricingUnit.MINUTES:  # billed by the minute: the tokens change nothing
+                return
+            part.tokens.add(tokens)
+            cost = token_cost_micros(part.pricing, part.tokens)
+            delta, part.cost = cost - part.cost, cost
+        elif pricing is not None and pricing.unit is not PricingUnit.MINUTES:
+            delta = token_cost_micros(pricing, tokens)
+        else:
+            return
+        self.sealed_micros += delta
+        self.by_model[model] = self.by_model.get(model, 0) + delta
 
     def on_response_usage(self, usage: Mapping[str, object] | None) -> None:
         """Exact usage of one response; the relay resets the since-usage counters at the same time."""

@@ -14,6 +14,7 @@ from gateway.core.observers import (
     FunctionCallRequested,
     GatewayToolDone,
     HandedOff,
+    RetiredUsage,
     ResponseAllowance,
     ResponseDone,
     SessionEnded,
@@ -93,6 +94,9 @@ class AccountingObserver:
             self.live.tool_calls.append({"name": event.name, "executor": "client"})
         elif isinstance(event, HandedOff):
             return self._handed_off(event, stats)
+        elif isinstance(event, RetiredUsage):  # the old model's reply, reported after a handoff: at its price
+            meter.retired_usage(event.model, self._prices.model(event.model), event.usage)
+            return self._decide(event.at, stats, flush=True)
         return None
 
     def _handed_off(self, event: HandedOff, stats: SessionStats) -> Verdict:

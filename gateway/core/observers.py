@@ -330,6 +330,17 @@ class HandedOff:
     to_kind: SessionKind | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RetiredUsage:
+    """A ``response.done`` the upstream a handoff moved away from sent after the switch, while it closed: its usage
+    is that model's (billed at its price, in place of the estimate of its audio sealed at the switch)."""
+
+    at: float
+    model: str
+    response_id: str
+    usage: JsonObject | None
+
+
 SessionEvent = (
     UpstreamReady
     | SpeechStarted
@@ -354,6 +365,7 @@ SessionEvent = (
     | ErrorSeen
     | ClientNotified
     | HandedOff
+    | RetiredUsage
     # derived by gateway.core.turns.TurnTracker and delivered right after the event that caused them
     | TurnEvent
 )

@@ -40,8 +40,8 @@ from gateway.core.errors import (
     UnknownEventType,
     UpstreamRefused,
 )
-from gateway.core.frames import Reading, canonical_audio, dumps, encode, event_type_of, read_parsed
-from gateway.core.handoff import TRANSFER_TOOL, Handoff, HandoffRules, Trigger
+from gateway.core.frames import Reading, canonical_audio, dumps, encode, event_type_of, parse_event, read_parsed
+from gateway.core.handoff import TRANSFER_TOOL, Handoff, HandoffRules, HandoffState, Trigger
 from gateway.core.language import transcription_language
 from gateway.core.jsontypes import JsonObject
 from gateway.core.kinds import Dialect, SessionKind
@@ -203,6 +203,8 @@ class SessionCore:
         #: what :meth:`switch_to` replaced, restored if the switch fails after it
         self._previous: tuple[str | None, SessionOverrides, ToolCallInterceptor | None, bool, DeclaredToolsCheck | None, object] | None = None
         self._target_rules: HandoffRules | None = None
+        #: the model whose upstream a completed handoff is closing: a late ``response.done`` of it is its own usage
+        self._retired_model: str | None = None
         #: whether the client takes gateway notices (``gateway.*``; route policy and handshake choice)
         self.gateway_events = gateway_events
         #: ids a client-side bridge (WebRTC) sends in the client's place: the one way a client event is the gateway's
@@ -425,6 +427,7 @@ class SessionCore:
         )
         stats.audio_in_bytes_since_usage -= old_in
         stats.audio_out_bytes_since_usage = 0
+        self._retired_model = from_model
         self._previous, self._transfer_call, self._response_id = None, None, None
         if self.barge_in is not None:  # the old model's items are gone with it: nothing of theirs to cut
             self.barge_in = BargeIn(self.barge_in.policy, stats.output_format)
@@ -742,6 +745,25 @@ class SessionCore:
             return self._hot_rename(data, info.type)
         return self._upstream_control(info.event, now)
 
+    def from_retired_upstream(self, data: Frame, now: float) -> None:
+        """A frame the upstream a completed handoff moved away from sent while it closes: nothing of it reaches the
+        client; a ``response.done`` (the reply that was in flight across the switch) is that model's usage, billed at
+        its price (:class:`gateway.core.observers.RetiredUsage`), never the new model's."""
+        model = self._retired_model
+        if model is None or not isinstance(data, str) or '"response.done"' not in data:
+            return
+        try:
+            event = parse_event(data)
+        except GatewayError:
+            return
+        response = event.get("response")
+        if event.get("type") != "response.done" or not isinstance(response, dict):
+            return
+        usage = response.get("usage")
+        self.events.append(
+            ev.RetiredUsage(at=now, model=model, response_id=_str(response, "id") or "", usage=usage if isinstance(usage, dict) else None)
+        )
+
     def _invalid_upstream_frame(self, now: float) -> Emit:
         self.events.append(ev.ErrorSeen(at=now, code="upstream_invalid_frame", from_upstream=True))
         error = InvalidRequest("The model endpoint sent an invalid frame; it was dropped.")
@@ -897,7 +919,13 @@ class SessionCore:
             )
         )
         self.stats.responses += 1
-        self.stats.audio_in_bytes_since_usage = 0
+        handoff = self.handoff
+        if handoff is not None and handoff.state is HandoffState.REPLAYING:
+            # the old model's reply, during the switch: its usage covers its input; what came since is the target's
+            self.stats.audio_in_bytes_since_usage -= min(handoff.old_audio_in, self.stats.audio_in_bytes_since_usage)
+            handoff.old_audio_in = 0
+        else:
+            self.stats.audio_in_bytes_since_usage = 0
         self.stats.audio_out_bytes_since_usage = 0
         if response_id == self._response_id or not response_id:
             self._response_id = None

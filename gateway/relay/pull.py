@@ -84,7 +84,8 @@ class PullRelay:
         return True
 
     def replace_upstream(self, upstream: FrameSocket) -> None:
-        """Send to ``upstream``; the old pump stops at its socket's next frame or close (which are ignored)."""
+        """Send to ``upstream``; the old pump hands what its socket still sends to the session's
+        ``retired_upstream_frame`` (only a usage report counts) and stops at its close."""
         self.upstream = upstream
         self._from_upstream = _Outbox()
 
@@ -131,7 +132,11 @@ class PullRelay:
             while not session.finished:
                 item = await source.receive()
                 if source is not self.client and source is not self.upstream:
-                    return  # an upstream a handoff replaced: what it still says is not the session's
+                    # an upstream a handoff replaced: until it closes, only its usage report counts
+                    if isinstance(item, Closed):
+                        return
+                    session.retired_upstream_frame(item)
+                    continue
                 self._current = box
                 try:
                     deliver(item)
@@ -139,6 +144,8 @@ class PullRelay:
                     self._current = None
                 await self._send(box)
         except Exception as exc:  # noqa: BLE001 - any pump failure ends the session cleanly
+            if source is not self.client and source is not self.upstream:
+                return  # an upstream a handoff replaced failed while closing: not the session's failure
             moving_failed(session, side, exc)
 
     async def _send(self, box: _Outbox) -> None:

@@ -38,11 +38,17 @@ class PushRelay:
             moving_failed(self.session, "attach", exc)
 
     def _attach_upstream(self, upstream: PushSocket) -> None:
-        """Frames, close and writability of ``upstream`` count only while it is the session's upstream."""
+        """Frames, close and writability of ``upstream`` count only while it is the session's upstream (after a handoff
+        replaced it, its frames go to the session's ``retired_upstream_frame`` until it closes)."""
 
         def on_frame(frame: Frame) -> None:
             if upstream is self.upstream:
                 self.on_upstream_frame(frame)
+            elif not self.session.finished:  # replaced by a handoff and closing: only its usage report counts
+                try:
+                    self.session.retired_upstream_frame(frame)
+                except Exception as exc:
+                    moving_failed(self.session, "upstream", exc)
 
         def on_closed(closed: Closed) -> None:
             if upstream is self.upstream:

@@ -233,6 +233,12 @@ class RelaySession:
         if self.driver.awaiting_metering and not self.finished:  # held again while this one ran
             self._release = asyncio.create_task(self._release_held())
 
+    def retired_upstream_frame(self, frame: Frame) -> None:
+        """A frame the upstream a handoff replaced sent while it closes: the core bills a late usage report at that
+        model's price (nothing reaches the client)."""
+        if not self.finished:
+            self.core.from_retired_upstream(frame, self.clock())
+
     def upstream_frame(self, frame: Frame) -> None:
         """A frame from the upstream: forwarded untouched, or what the core emits instead."""
         now = self.clock()

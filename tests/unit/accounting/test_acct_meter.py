@@ -177,3 +177,24 @@ def test_a_handoff_to_translation_and_back_bills_each_part_as_its_kind(prices: P
     meter.hand_off(31.0, "gpt-realtime-translate", 30_000, 30_000, prices.model("gpt-realtime-2"), SessionKind.REALTIME)
     assert meter.by_model == {"gpt-realtime-2": 1_600, "gpt-realtime-translate": 17_000}
     assert meter.cost_micros(32.0, stats(in_s=32, out_s=32, since_in_s=0, since_out_s=0)) == 18_600
+def test_usage_reported_after_a_handoff_is_billed_at_the_old_models_price(prices: PriceBook) -> None:
+    """The old model's sealed part keeps its price: late usage for it replaces the estimate of its relayed audio and is
+    priced as the old model (gpt-realtime-2, $64/M audio out), not the model serving now (mini, $20/M)."""
+    meter = voice_meter(prices)
+    mini = prices.model("gpt-realtime-mini")
+    assert mini is not None
+    meter.hand_off(2.0, "gpt-realtime-2", 0, 1000, mini)  # 1 s of the old reply's audio: 20 tokens estimated at $64/M
+    assert meter.sealed_micros == 20 * 64 and meter.by_model == {"gpt-realtime-2": 1280}
+    late = {"input_tokens": 0, "output_tokens": 100, "output_token_details": {"audio_tokens": 100, "text_tokens": 0}}
+    meter.retired_usage("gpt-realtime-2", prices.model("gpt-realtime-2"), late)  # type: ignore[arg-type]
+    assert meter.sealed_micros == 100 * 64 and meter.by_model == {"gpt-realtime-2": 6400}
+    assert meter.cost_micros(3.0, stats()) == 6400  # the new model has spent nothing
+    assert meter.tokens().audio_out == 100
+
+
+def test_late_usage_for_a_model_without_a_sealed_part_is_priced_at_its_own_price(prices: PriceBook) -> None:
+    """Usage naming a model other than the one just handed off from is still billed at that model's price, not dropped."""
+    meter = voice_meter(prices)
+    late = {"input_tokens": 0, "output_tokens": 10, "output_token_details": {"audio_tokens": 10, "text_tokens": 0}}
+    meter.retired_usage("gpt-realtime-2", prices.model("gpt-realtime-2"), late)  # type: ignore[arg-type]
+    assert meter.sealed_micros == 640 and meter.by_model == {"gpt-realtime-2": 640}

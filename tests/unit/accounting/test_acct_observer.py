@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from tests.support.accounting import SPEC_USAGE, catalog, info, stats
 
@@ -247,3 +248,39 @@ async def test_a_switch_to_an_agent_keeps_replies_bounded_until_it_is_metered(me
     assert s.switch_pricing is None
     after = s.response_allowance
     assert after is not None and after.max_output_tokens == after.remaining_micros * 1_000_000 // 64_000_000
+async def test_a_reply_in_flight_across_a_handoff_is_billed_at_the_old_models_price(memory_service: AccountingService) -> None:
+    """A real core switches gpt-realtime-2 → gpt-realtime-2.1-mini while the old model speaks; its cancelled reply's
+    usage arrives on the old upstream after the switch: every part is billed at its own model's price exactly
+    (100 audio-out tokens × 64 µ$ for the old model, in place of the estimate of its relayed second; nothing at the new
+    model's 20 µ$), and the target's own reply at its price."""
+    from gateway.core.handoff import Handoff, HandoffRequest, HandoffRules, Trigger
+    from gateway.core.kinds import Dialect
+    from gateway.core.routing import SessionOverrides
+    from gateway.core.session import HandoffTarget, SessionCore
+
+    svc = memory_service
+    obs = svc.observer_factory.create(info(), now=0.0)
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, requested_model="gpt-realtime-2",
+                       served_model="gpt-realtime-2", handoff=Handoff(HandoffRules(targets=("mini",)), "voice", "gpt-realtime-2"))
+
+    def audio_out(usage_tokens: int) -> dict[str, object]:
+        return {"input_tokens": 0, "output_tokens": usage_tokens, "output_token_details": {"audio_tokens": usage_tokens, "text_tokens": 0}}
+
+    core.from_upstream('{"type":"response.created","response":{"id":"resp_old"}}', 0.5)
+    delta = '{"type":"response.output_audio.delta","event_id":"e","response_id":"resp_old","item_id":"i","output_index":0,"content_index":0,"delta":"%s"}'
+    core.from_upstream(delta % ("AAAA" * 16_000), 0.6)  # 48,000 bytes: one second at PCM16 24 kHz
+    assert core.handoff is not None and core.handoff.request(HandoffRequest("mini", "cheaper", Trigger.ADMIN)) is None
+    core.handoff.begin()
+    core.switch_to(HandoffTarget(model="gpt-realtime-2.1-mini", overrides=SessionOverrides()), 3.6)
+    core.release_held(3.6)
+    core.handoff_completed(3.7)
+    core.from_retired_upstream('{"type":"response.done","response":{"id":"resp_old","status":"cancelled","usage":%s}}'
+                               % orjson.dumps(audio_out(100)).decode(), 3.8)
+    core.from_upstream('{"type":"response.created","response":{"id":"resp_new"}}', 4.0)
+    core.from_upstream('{"type":"response.done","response":{"id":"resp_new","status":"completed","usage":%s}}'
+                       % orjson.dumps(audio_out(10)).decode(), 4.5)
+    for event in core.take_events():
+        await obs.on_event(event, core.stats)
+    meter = svc.ledger.sessions["sess_1"].meter
+    assert meter is not None and meter.by_model == {"gpt-realtime-2": 100 * 64}
+    assert meter.cost_micros(4.5, core.stats) == 100 * 64 + 10 * 20

@@ -278,3 +278,66 @@ def test_gpt_transcribes_languages_list_is_the_reported_language() -> None:
                  "transcript": "What time does the store open tomorrow", "languages": [{"code": "es"}]}
     core.from_upstream(_text(completed), 0.2)
     assert core.handoff.requested == HandoffRequest("es", "language es", Trigger.LANGUAGE)
+
+
+def _switch_with_a_reply_in_flight(core: SessionCore) -> None:
+    """The old model is speaking (resp_old, 960 bytes of audio relayed) when an admin handoff switches the session."""
+    core.from_upstream(_text({"type": "response.created", "response": {"id": "resp_old"}}), 1.0)
+    delta = {"type": "response.output_audio.delta", "event_id": "e1", "response_id": "resp_old", "item_id": "i1",
+             "output_index": 0, "content_index": 0, "delta": base64.b64encode(b"\x01" * 960).decode()}
+    core.from_upstream(_text(delta), 1.1)
+    assert core.handoff is not None and core.handoff.request(HandoffRequest("mini", "cheaper", Trigger.ADMIN)) is None
+    assert core.handoff.begin() is not None
+
+
+def _done(response_id: str, tokens: int) -> str:
+    usage = {"total_tokens": tokens, "input_tokens": 0, "output_tokens": tokens,
+             "output_token_details": {"text_tokens": 0, "audio_tokens": tokens}}
+    return _text({"type": "response.done", "response": {"id": response_id, "status": "cancelled", "usage": usage}})
+
+
+def test_usage_the_old_model_reports_after_the_switch_is_its_own() -> None:
+    """A reply in flight across the switch: its audio relayed so far is sealed as the old model's (HandedOff); its
+    response.done arriving on the old upstream after the switch, before it closed, is the old model's usage
+    (RetiredUsage naming the old model), never the new model's reply, and nothing of it reaches the client."""
+    core = _core()
+    _switch_with_a_reply_in_flight(core)
+    core.switch_to(MINI, 1.2)
+    core.release_held(1.25)
+    core.handoff_completed(1.3)
+    (handed,) = [e for e in core.take_events() if isinstance(e, ev.HandedOff)]
+    assert handed.audio_out_bytes == 960 and core.stats.audio_out_bytes_since_usage == 0
+    responses = core.stats.responses
+    core.from_retired_upstream(_done("resp_old", 77), 1.4)
+    core.from_retired_upstream(_text({"type": "response.output_audio.delta", "response_id": "resp_old", "delta": ""}), 1.41)
+    events = core.take_events()
+    assert [(type(e).__name__, getattr(e, "model", None)) for e in events] == [("RetiredUsage", "gpt-realtime-2")]
+    (late,) = events
+    assert isinstance(late, ev.RetiredUsage) and late.usage is not None and late.usage["output_tokens"] == 77
+    assert core.stats.responses == responses and not core.response_in_flight  # not the new model's reply
+
+
+def test_the_old_models_done_during_the_switch_is_billed_before_the_switch_and_held_audio_is_the_targets() -> None:
+    """The old reply's response.done between the replay and the completion comes before HandedOff (priced at the old
+    model) and covers its audio (nothing estimated twice); client audio held and sent to the target stays the target's."""
+    core = _core()
+    assert core.from_client(_append(1), 0.9) is FORWARD
+    _switch_with_a_reply_in_flight(core)
+    assert core.from_client(_append(2), 1.15) == Emit()  # held: it goes to the target
+    core.switch_to(MINI, 1.2)
+    assert core.release_held(1.25).to_upstream == [_append(2)]
+    core.from_upstream(_done("resp_old", 50), 1.27)  # still the old upstream: the swap comes after completion
+    core.handoff_completed(1.3)
+    kinds = [type(e).__name__ for e in core.take_events() if isinstance(e, (ev.ResponseDone, ev.HandedOff))]
+    assert kinds == ["ResponseDone", "HandedOff"]
+    assert core.stats.audio_in_bytes_since_usage == 480  # frame 2, the target's
+
+
+def test_a_failed_switch_gives_the_old_model_its_audio_back() -> None:
+    """The held frames return to the old upstream: the input audio set aside for the target is the old model's again."""
+    core = _core()
+    assert core.from_client(_append(1), 0.9) is FORWARD
+    _switch_with_a_reply_in_flight(core)
+    core.switch_to(MINI, 1.2)
+    core.handoff_failed(1.3, "gone")
+    assert core.stats.audio_in_bytes_since_usage == 480

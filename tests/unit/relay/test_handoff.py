@@ -12,7 +12,7 @@ import pytest
 from gateway.core.errors import UpstreamUnavailable
 from gateway.core.handoff import Handoff, HandoffRules, HandoffState
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
-from gateway.core.observers import SessionInfo
+from gateway.core.observers import RetiredUsage, SessionInfo
 from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.routing import Route, RouteDecision, SessionOverrides
 from gateway.core.session import HandoffTarget, SessionCore
@@ -20,6 +20,7 @@ from gateway.relay.handoff import OpenedTarget
 from gateway.relay.session import RelaySession
 from tests.unit.relay.test_pull import MemSocket
 from tests.unit.relay.test_push import Clock, PushMem
+from tests.unit.relay.test_session import Recorder
 
 
 def _append(marker: int) -> str:
@@ -40,13 +41,14 @@ class Opener:
         return OpenedTarget(upstream=self.target, endpoint="b", target=HandoffTarget(model="gpt-realtime-2.1-mini", overrides=SessionOverrides()))
 
 
-def _relay(client: object, upstream: object, opener: Opener | KindOpener, clock: Clock, targets: tuple[str, ...] = ("mini",)) -> RelaySession:
+def _relay(client: object, upstream: object, opener: Opener | KindOpener, clock: Clock, targets: tuple[str, ...] = ("mini",),
+           observers: list[object] | None = None) -> RelaySession:
     route = Route(kind=SessionKind.REALTIME, model="gpt-realtime-2", upstreams=("a",), name="agent")
     info = SessionInfo(session_id="s1", endpoint=EndpointKind.REALTIME, kind=SessionKind.REALTIME, dialect=Dialect.GA,
                        requested_model=None, decision=RouteDecision(rule_id="r", reason="t", route=route), route=route)
     core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=clock.now,
                        handoff=Handoff(HandoffRules(targets=targets), "agent", "gpt-realtime-2"))
-    return RelaySession(info=info, core=core, client=client, upstream=upstream, observers=[],  # type: ignore[arg-type]
+    return RelaySession(info=info, core=core, client=client, upstream=upstream, observers=observers or [],  # type: ignore[arg-type]
                         clock=clock, opener=opener)
 
 
@@ -203,3 +205,23 @@ async def test_a_switch_right_after_another_holds_at_once_while_the_old_upstream
     assert relay.driver is relay.home
     await _send(client, Closed(1000))
     await asyncio.wait_for(task, 5)
+@pytest.mark.parametrize("mode", ["push", "pull"])
+async def test_the_old_upstreams_late_usage_reaches_the_core_as_its_own_until_it_closes(mode: str) -> None:
+    """After the swap the old upstream still reports the reply it was giving (response.done with usage): it never
+    reaches the client, and the observers get it as the old model's usage (RetiredUsage), not the new model's."""
+    make = PushMem if mode == "push" else MemSocket
+    client, old, new, clock = make(), make(), make(), Clock()
+    opener, recorder = Opener(new), Recorder()
+    relay = _relay(client, old, opener, clock, observers=[recorder])
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    assert relay.request_handoff("mini", "operator") is None
+    opener.gate.set()
+    await _settled(relay)
+    usage = {"total_tokens": 90, "input_tokens": 40, "output_tokens": 50}
+    await _send(old, orjson.dumps({"type": "response.done", "response": {"id": "late", "status": "cancelled", "usage": usage}}).decode())
+    assert all(e.get("response", {}).get("id") != "late" for e in _client_events(client))
+    await _send(client, Closed(1000))
+    await asyncio.wait_for(task, 5)
+    (late,) = [e for e in recorder.events if isinstance(e, RetiredUsage)]
+    assert (late.model, late.response_id, late.usage) == ("gpt-realtime-2", "late", usage)

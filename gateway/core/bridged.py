@@ -32,6 +32,7 @@ from gateway.core.jsontypes import JsonObject
 from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.ports import Frame
 from gateway.core.session import FORWARD, Action, Emit, SessionCore
+from gateway.core.tool_calls import ToolCallInterceptor
 
 
 def _user(conversation: Conversation, event: JsonObject) -> None:
@@ -142,6 +143,18 @@ class BridgedCore:
 
     def release_awaiting(self, now: float) -> Emit:
         return self.core.release_awaiting(now)
+
+    @property
+    def allowance_stale(self) -> bool:
+        return self.core.allowance_stale
+
+    @property
+    def tools(self) -> ToolCallInterceptor | None:
+        return self.core.tools
+
+    def from_retired_upstream(self, data: Frame, now: float) -> None:
+        """A replaced upstream closing: only its usage counts, and the core reads that (nothing goes to the client)."""
+        self.core.from_retired_upstream(data, now)
 
     # --- upstream → client ------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ async def test_bridge_truncates_at_what_it_played_and_the_core_cancels_the_runni
     talk-over runs until the bridge's cut."""
     core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, barge_in=BargeInPolicy(grace_ms=150))
     sock, channel = _socket()
-    sock.issue_event_ids_with(core.event_ids.issue)  # as session set-up wires the bridge to its core
+    sock.issue_event_ids_with(core.bridge_ids.issue)  # as session set-up wires the bridge to its core
     item = {"id": "item_1", "type": "message", "role": "assistant", "content": []}
     upstream = [
         orjson.dumps({"type": "response.created", "response": {"id": "resp_1"}}).decode(),

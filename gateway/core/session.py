@@ -126,9 +126,9 @@ class SessionCore:
     # more attributes than an instance's shared-key table holds: without slots every session had a full dict
     __slots__ = (
         "_accepted", "_audio_seen", "_declared_tools_check", "_forward_hot", "_held_bytes", "_ids",
-        "_last_translation_out", "_previous", "_rate_count", "_rate_window", "_response_id", "_rewrite_model",
+        "_last_translation_out", "_previous", "_rate_count", "_retired_model", "_rate_window", "_response_id", "_rewrite_model",
         "_session_max_tokens", "_target_rules", "_transcribing", "_transcript_seen", "_transfer_call", "_waiting",
-        "barge_in", "bound_session", "dialect", "events", "gateway_events", "handoff", "kind", "max_frames_per_second",
+        "barge_in", "bound_session", "bridge_ids", "dialect", "events", "gateway_events", "handoff", "kind", "max_frames_per_second",
         "max_message_bytes", "media", "overrides", "requested_model", "served_model", "stats", "tools", "upstream_model",
     )
 

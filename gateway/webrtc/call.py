@@ -12,7 +12,7 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
-from gateway.webrtc import codecs
+from gateway.webrtc import codecs, ntp
 from gateway.webrtc.ice import IceOptions, announce
 from gateway.webrtc.socket import WebRtcClientSocket
 from gateway.webrtc.track import PlayoutTrack
@@ -31,6 +31,8 @@ _JITTER_ATTR: Final = "_RTCRtpReceiver__jitter_buffer"
 logging.getLogger("aioice").setLevel(logging.WARNING)
 # mono voice Opus instead of aiortc's stereo music settings (see gateway.webrtc.codecs)
 codecs.install()
+# aiortc's per-packet wall-clock reads without datetime arithmetic (same values; see gateway.webrtc.ntp)
+ntp.install()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from its private module) fed as a buffered protocol, and aiortc's receiver jitte
 
 from __future__ import annotations
 
+import datetime
 import inspect
 
 import pytest
@@ -107,6 +108,27 @@ def test_aiortc_codec_lookups_and_thread_handoffs_we_replace_are_where_we_reach(
     assert "get_decoder(codec)" in worker and "get_encoder(codec)" in inspect.getsource(RTCRtpSender._next_encoded_frame)
     sender = inspect.getsource(RTCRtpSender._next_encoded_frame)
     assert "self.__encoder.pack(data)" in sender, "aiortc's sender no longer sends pre-encoded packets as they are"
+
+
+def test_aiortc_reads_the_wall_clock_through_the_functions_we_replace() -> None:
+    """gateway.webrtc.ntp replaces aiortc.clock.current_ntp_time/current_ms: they must still be datetime.now-based as we
+    reproduce them, and the per-packet readers (sender, DTLS receive, RTCP reports) must call them through the module."""
+    from aiortc import clock, rtcdtlstransport, rtcpeerconnection, rtcrtpsender
+
+    from gateway.webrtc import ntp
+
+    assert clock.NTP_EPOCH == datetime.datetime(1900, 1, 1, tzinfo=datetime.timezone.utc)
+    module = inspect.getsource(clock)  # the file as aiortc ships it, whatever is installed over its functions
+    for needle in ("return datetime.datetime.now(datetime.timezone.utc)", "return datetime_to_ntp(current_datetime())",
+                   "delta = current_datetime() - NTP_EPOCH\n    return int(delta.total_seconds() * 1000)",
+                   "low = round((delta.microseconds * (1 << 32)) // 1000000)"):
+        assert needle in module, f"aiortc.clock changed: {needle!r}"
+    ntp.install()
+    assert ntp.installed()
+    assert "clock.current_ntp_time()" in inspect.getsource(rtcrtpsender.RTCRtpSender._run_rtp)
+    assert "clock.current_ms()" in inspect.getsource(rtcdtlstransport.RTCDtlsTransport._recv_next)
+    for module in (rtcrtpsender, rtcdtlstransport, rtcpeerconnection):
+        assert "from .clock import" not in inspect.getsource(module), f"{module.__name__} binds aiortc's clock functions itself"
 
 
 def test_aioice_gathering_we_wrap_for_the_udp_port_range_is_unchanged() -> None:

@@ -68,7 +68,7 @@ async def answer_offer(
         audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
         for transceiver in audio:
             shorten_input_jitter_buffer(transceiver.receiver)
-            if not codecs.decode_inline(transceiver.receiver):
+            if not codecs.decode_inline(transceiver.receiver, socket.from_decoded):
                 log.warning("aiortc's receiver internals moved: microphone audio decodes on aiortc's thread")
         if audio:
             pc.addTrack(track)

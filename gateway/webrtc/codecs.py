@@ -29,7 +29,7 @@ import asyncio
 import fractions
 import logging
 import threading
-from typing import Final
+from typing import Callable, Final
 
 import av
 from aiortc import RTCRtpReceiver, rtcrtpreceiver, rtcrtpsender
@@ -127,14 +127,16 @@ def installed() -> bool:
 
 
 class InlineDecoding:
-    """Stands in for an ``RTCRtpReceiver``'s decoder queue: decodes on the event loop, straight into its track.
+    """Stands in for an ``RTCRtpReceiver``'s decoder queue: decodes on the event loop, straight to ``deliver``.
 
+    ``deliver`` is the track's queue ``put_nowait`` (whoever reads the track gets the frames), or the
+    consumer itself (the bridge's microphone path: no queue hop, no wake-up of a reading task per frame).
     aiortc's decoder thread still starts and reads this "queue": it blocks in :meth:`get` until the
     receiver stops (``put(None)``), then ends the track as it always does.
     """
 
-    def __init__(self, track_queue: asyncio.Queue[Frame | None]) -> None:
-        self._out = track_queue
+    def __init__(self, deliver: Callable[[Frame], None]) -> None:
+        self._deliver = deliver
         self._stopped = threading.Event()
         self._decoder: Decoder | None = None
         self._codec_name: str | None = None
@@ -152,17 +154,20 @@ class InlineDecoding:
             log.debug("undecodable %s frame dropped", codec.name)
             return
         for frame in frames:
-            self._out.put_nowait(frame)
+            self._deliver(frame)
 
     def get(self) -> None:
         """The decoder thread's read: nothing until the receiver stops."""
         self._stopped.wait()
 
 
-def decode_inline(receiver: RTCRtpReceiver) -> bool:
-    """Decode this receiver's frames on the event loop (False, and aiortc's thread decodes, if its internals moved)."""
+def decode_inline(receiver: RTCRtpReceiver, deliver: Callable[[Frame], None] | None = None) -> bool:
+    """Decode this receiver's frames on the event loop (False, and aiortc's thread decodes, if its internals moved).
+
+    The frames go to ``deliver`` when given (then the receiver's track only ever yields its end), else into the track.
+    """
     track_queue = getattr(receiver.track, "_queue", None)
     if not hasattr(receiver, _DECODER_QUEUE) or not isinstance(track_queue, asyncio.Queue):
         return False
-    setattr(receiver, _DECODER_QUEUE, InlineDecoding(track_queue))
+    setattr(receiver, _DECODER_QUEUE, InlineDecoding(deliver or track_queue.put_nowait))
     return True

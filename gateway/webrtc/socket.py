@@ -22,7 +22,7 @@ import orjson
 from av import AudioFrame
 
 from gateway.core.errors import GatewayError
-from gateway.core.frames import dumps, event_type_of
+from gateway.core.frames import canonical_audio, dumps, event_type_of
 from gateway.core.ports import Closed, Frame
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX
 from gateway.webrtc.audio_in import MicResampler, chunker_for
@@ -58,6 +58,18 @@ def event_type(text: str) -> str | None:
     return event_type_of(text)
 
 
+def outbound_type(text: str) -> str | None:
+    """:func:`event_type` of an event going to the peer; an audio delta in the canonical shape is read without parsing.
+
+    A delta the hot-path check proves (:func:`canonical_audio`: the usual keys once each, base64 audio) has the
+    type the strict parse would give it; every other event is parsed as :func:`event_type` does.
+    """
+    proven = canonical_audio(text, True)
+    if proven is not None and proven[0] in AUDIO_DELTAS:
+        return proven[0]
+    return event_type(text)
+
+
 class WebRtcClientSocket:
     """Implements FrameSocket over a peer connection's event channel and audio tracks."""
 
@@ -86,6 +98,8 @@ class WebRtcClientSocket:
         #: ids for what this socket sends upstream in the client's place (the session core's: it knows them)
         self._issue: Callable[[str], str] | None = None
         self._chunker = chunker_for(translation)
+        self._mic: MicResampler | None = None
+        self._mic_failed = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- fed by the transport ------------------------------------------------------------------
@@ -115,8 +129,22 @@ class WebRtcClientSocket:
         for text in self._chunker.push(pcm):
             self._inbox.put_nowait(text)
 
+    def from_decoded(self, frame: object) -> None:
+        """A decoded microphone frame, handed over as the receiver decodes it (no track queue, no task wake-up)."""
+        if not isinstance(frame, AudioFrame) or self._mic_failed:
+            return
+        if self._mic is None:
+            self._mic = MicResampler()
+        try:
+            pcm = self._mic.convert(frame)
+        except Exception:  # noqa: BLE001 - as a failing track pump would: the microphone stops, the call goes on
+            log.debug("microphone frame not convertible: microphone stopped")
+            self._mic_failed = True
+            return
+        self.from_microphone(pcm)
+
     def start_microphone(self, track: AudioSource) -> None:
-        """Read the client's audio track until it ends."""
+        """Read the client's audio track until it ends (frames decoded inline come through :meth:`from_decoded`)."""
         self.spawn(self._pump_microphone(track, MicResampler()))
 
     async def _pump_microphone(self, track: AudioSource, resampler: MicResampler) -> None:
@@ -147,7 +175,7 @@ class WebRtcClientSocket:
 
     async def send(self, frame: Frame) -> None:
         text = frame if isinstance(frame, str) else frame.decode()
-        kind = event_type(text)
+        kind = outbound_type(text)
         if kind in AUDIO_DELTAS:
             self._play(text)
             return

@@ -98,7 +98,7 @@ def test_install_swaps_opus_only() -> None:
 async def test_inline_decoding_feeds_the_track_queue_and_stops_the_decoder_thread() -> None:
     """Frames decode straight into the track's queue; garbage is dropped; put(None) releases the thread's get()."""
     queue: asyncio.Queue[object] = asyncio.Queue()
-    inline = codecs.InlineDecoding(queue)  # type: ignore[arg-type]
+    inline = codecs.InlineDecoding(queue.put_nowait)
     payload = codecs.VoiceOpusEncoder().encode(tone(1)[0])[0][0]
     inline.put((OPUS, JitterFrame(payload, 0)))
     inline.put((OPUS, JitterFrame(b"\xff" * 3, 960)))
@@ -120,6 +120,12 @@ async def test_decode_inline_replaces_a_real_receivers_decoder_queue() -> None:
         assert isinstance(transceiver.receiver._RTCRtpReceiver__decoder_queue, codecs.InlineDecoding)  # type: ignore[attr-defined]
         bare = RTCRtpReceiver("audio", RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()]))
         assert codecs.decode_inline(bare) is False  # no remote track yet: aiortc's own thread decodes
+        delivered: list[object] = []
+        assert codecs.decode_inline(transceiver.receiver, delivered.append) is True
+        payload = codecs.VoiceOpusEncoder().encode(tone(1)[0])[0][0]
+        transceiver.receiver._RTCRtpReceiver__decoder_queue.put((OPUS, JitterFrame(payload, 0)))  # type: ignore[attr-defined]
+        assert delivered and isinstance(delivered[0], AudioFrame)
+        assert transceiver.receiver.track._queue.empty()  # type: ignore[attr-defined]  # straight to the consumer, not the track
     finally:
         await offerer.close()
         await answerer.close()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fractions
 
 import orjson
+from av import AudioFrame
 
 from gateway.core.ports import Closed
 from gateway.webrtc.playout import Playout, Started, Stopped
-from gateway.webrtc.socket import WebRtcClientSocket
+from gateway.webrtc.socket import WebRtcClientSocket, event_type, outbound_type
 
 MS = 48
 
@@ -204,3 +206,65 @@ async def test_peer_gone_first_cause_wins() -> None:
     sock.peer_gone(1006, "ICE failed")
     sock.peer_gone(1000, "later")
     assert await sock.receive() == Closed(1006, "ICE failed")
+
+
+def _service_delta(audio: bytes = b"\x01\x00" * 480) -> str:
+    """A delta as the service writes it (its key order, event_id included): the shape the hot-path check proves."""
+    return (
+        '{"type":"response.output_audio.delta","event_id":"event_1","response_id":"resp_1","item_id":"item_1",'
+        '"output_index":0,"content_index":0,"delta":"' + base64.b64encode(audio).decode() + '"}'
+    )
+
+
+def test_outbound_type_reads_events_as_the_strict_parse_does() -> None:
+    """A proven delta, a delta in another order, one with a repeated key, other and broken events: same type as event_type."""
+    frames = [
+        _service_delta(),
+        _delta(20),
+        '{"type":"response.output_audio.delta","delta":"AAAA","type":"response.done"}',
+        '{"type":"response.output_audio.delta","event_id":"e","response_id":"r","item_id":"i","output_index":0,'
+        '"content_index":0,"delta":"AAAA","delta":"AAAA"}',
+        '{"type":"session.output_audio.delta","event_id":"e","delta":"AAAA"}',
+        '{"type":"response.done","response":{"id":"resp_1"}}',
+        "not json",
+    ]
+    for frame in frames:
+        assert outbound_type(frame) == event_type(frame), frame
+
+
+async def test_service_deltas_are_played() -> None:
+    """Deltas in the service's own shape (read without parsing) reach the playout with their response and item."""
+    sock, channel = _socket()
+    for _ in range(3):
+        await sock.send(_service_delta())
+    assert channel.sent == [] and sock.playout.buffered_ms == 60
+    frame, notices = sock.playout.next_frame()
+    assert frame == b"\x01\x00" * 480 and notices == [Started("resp_1")]
+
+
+async def test_decoded_microphone_frames_become_append_events() -> None:
+    """Frames handed over by inline decoding (48 kHz mono s16) arrive at the relay as 20 ms appends at 24 kHz."""
+    sock, _ = _socket()
+    for i in range(3):
+        frame = AudioFrame(format="s16", layout="mono", samples=960)
+        frame.planes[0].update(b"\x10\x00" * 960)
+        frame.sample_rate, frame.pts, frame.time_base = 48000, i * 960, fractions.Fraction(1, 48000)
+        sock.from_decoded(frame)
+    events = [orjson.loads(await sock.receive()) for _ in range(2)]  # type: ignore[arg-type]
+    assert [e["type"] for e in events] == ["input_audio_buffer.append"] * 2
+    assert all(len(base64.b64decode(e["audio"])) == 960 for e in events)
+
+
+def test_an_unconvertible_microphone_frame_stops_the_microphone_not_the_call() -> None:
+    """A decoded frame the resampler refuses ends the microphone (as a failed track pump did), without raising."""
+    sock, _ = _socket()
+    stereo = AudioFrame(format="s16", layout="stereo", samples=960)
+    stereo.planes[0].update(bytes(960 * 4))
+    stereo.sample_rate, stereo.pts, stereo.time_base = 48000, 0, fractions.Fraction(1, 48000)
+    mono = AudioFrame(format="s16", layout="mono", samples=960)
+    mono.planes[0].update(bytes(960 * 2))
+    mono.sample_rate, mono.pts, mono.time_base = 48000, 960, fractions.Fraction(1, 48000)
+    sock.from_decoded(mono)
+    sock.from_decoded(stereo)  # a layout change mid-stream: the resampler refuses it
+    sock.from_decoded(mono)
+    assert sock._mic_failed

@@ -156,6 +156,7 @@ def complete_switch(old: Driver, new: Driver, now: float) -> list[Frame]:
     if isinstance(old, BridgedCore) and old is not new:
         out += old.close_bridge(now)
     if old_core is not new_core:
+        old_core.retire_tools(old_core.tools, now)
         new_core.events[:0] = old_core.take_events()
     notice = new_core.handoff_completed(now)
     if notice is not None:

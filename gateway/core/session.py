@@ -412,6 +412,9 @@ class SessionCore:
         notices); the old model's audio is sealed."""
         handoff = self.handoff
         assert handoff is not None and self.served_model is not None
+        old_tools = self._previous[2] if self._previous is not None else None
+        if old_tools is not self.tools:
+            self.retire_tools(old_tools, now)
         from_route, from_model = handoff.route_name, handoff.model
         request = handoff.completed(self._target_rules, self.served_model)
         stats = self.stats
@@ -433,6 +436,15 @@ class SessionCore:
             self.barge_in = BargeIn(self.barge_in.policy, stats.output_format)
         event = handoff.client_event(request, "completed", from_route=from_route, to_model=self.served_model)
         return self.notice(event)
+
+    def retire_tools(self, tools: ToolCallInterceptor | None, now: float) -> None:
+        """A route's gateway tools no longer serve the session (it moved on): their calls are recorded — the
+        ``transfer`` that moved it ok, the rest still running cancelled — and nothing is sent."""
+        if tools is None:
+            return
+        tools.retire(now, moved_by=self._transfer_call)
+        self._transfer_call = None
+        self.events += tools.take_events()
 
     def handoff_failed(self, now: float, message: str) -> Emit:
         """The target could not serve the session: stay, tell the client (the shell then replays the held

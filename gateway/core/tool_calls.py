@@ -309,6 +309,16 @@ class ToolCallInterceptor:
         self.responses.drop_queued()
         return self._cancel(pending, now)
 
+    def retire(self, now: float, *, moved_by: str | None = None) -> None:
+        """The session moved to another route's upstream and these tools no longer serve it: the ``transfer`` call
+        that moved it (``moved_by``) is recorded ok, calls still running cancelled (their runner stopped with the
+        old upstream); nothing is sent."""
+        call = self._calls.get(moved_by) if moved_by is not None else None
+        if call is not None and not call.finished:
+            call.finished = True
+            self._record(call, now, "ok", cache_hit=False)
+        self.closing(now)
+
     def closing(self, now: float) -> None:
         """The session is ending: calls still running are recorded as cancelled (nothing is sent)."""
         self._cancel([call for call in self._calls.values() if not call.finished], now, output=False)

@@ -341,3 +341,31 @@ def test_a_failed_switch_gives_the_old_model_its_audio_back() -> None:
     core.switch_to(MINI, 1.2)
     core.handoff_failed(1.3, "gone")
     assert core.stats.audio_in_bytes_since_usage == 480
+
+
+def test_a_completed_switch_records_the_transfer_ok_and_the_old_routes_running_calls_cancelled() -> None:
+    """The old route's tools stop with its upstream: the transfer that moved the session is recorded ok, a gateway
+    call still running cancelled (they were never recorded at all), and nothing is sent for them."""
+    from gateway.core.gateway_tools import GatewayTool, ToolLimits
+
+    lookup = GatewayTool("lookup_order", "", {"type": "object", "properties": {}}, "http", ToolLimits())
+    core = SessionCore(
+        kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, requested_model="gpt-realtime-2",
+        served_model="gpt-realtime-2", tools=ToolCallInterceptor([transfer_tool(RULES), lookup]),
+        handoff=Handoff(RULES, "agent", "gpt-realtime-2"),
+    )
+    item = {"id": "item_l", "type": "function_call", "name": "lookup_order", "call_id": "call_l", "arguments": ""}
+    for event in (
+        {"type": "response.created", "response": {"id": "rl"}},
+        {"type": "response.output_item.added", "response_id": "rl", "item": item},
+        {"type": "response.function_call_arguments.done", "response_id": "rl", "item_id": "item_l", "call_id": "call_l",
+         "name": "lookup_order", "arguments": "{}"},
+    ):
+        core.from_upstream(_text(event), 0.5)
+    _transfer_call(core, '{"to": "mini", "reason": "cheaper"}')
+    assert core.handoff is not None and core.handoff.begin() is not None
+    core.switch_to(MINI, 1.1)
+    core.take_events()
+    core.handoff_completed(1.2)
+    done = {e.call_id: e.outcome for e in core.take_events() if isinstance(e, ev.GatewayToolDone)}
+    assert done == {"call_t": "ok", "call_l": "cancelled"}

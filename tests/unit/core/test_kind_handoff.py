@@ -290,3 +290,27 @@ def test_an_abandoned_switch_stops_pricing_replies_at_the_target() -> None:
     assert home.stats.switch_pricing is not None
     prepared.abandon()
     assert home.stats.switch_pricing is None
+
+
+def test_moving_to_translation_records_the_agent_routes_running_gateway_calls_cancelled() -> None:
+    """The agent route's tool runner stops at the swap: a gateway call it was running is recorded cancelled."""
+    from gateway.core.gateway_tools import GatewayTool
+    from gateway.core.gateway_tools import ToolLimits
+    from gateway.core.tool_calls import ToolCallInterceptor
+
+    home = SessionCore(
+        kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, requested_model="gpt-realtime-2", served_model="gpt-realtime-2",
+        handoff=Handoff(AGENT_RULES, "agent", "gpt-realtime-2"),
+        tools=ToolCallInterceptor([GatewayTool("lookup_order", "", {"type": "object", "properties": {}}, "http", ToolLimits())]),
+    )
+    item = {"id": "item_l", "type": "function_call", "name": "lookup_order", "call_id": "call_l", "arguments": ""}
+    for event in (
+        {"type": "response.created", "response": {"id": "rl"}},
+        {"type": "response.output_item.added", "response_id": "rl", "item": item},
+        {"type": "response.function_call_arguments.done", "response_id": "rl", "item_id": "item_l", "call_id": "call_l",
+         "name": "lookup_order", "arguments": "{}"},
+    ):
+        home.from_upstream(_text(event), 0.5)
+    driver = _to_translation(home)
+    done = [(e.call_id, e.outcome) for e in driver.core.take_events() if isinstance(e, ev.GatewayToolDone)]
+    assert done == [("call_l", "cancelled")]

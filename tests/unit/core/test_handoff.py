@@ -25,6 +25,7 @@ from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.routing import SessionOverrides, ToolAllowlist
 from gateway.core.session import FORWARD, Emit, HandoffTarget, SessionCore
 from gateway.core.tool_calls import ToolCallInterceptor
+from tests.support.tool_calls import LOOKUP, function_call_events
 
 RULES = HandoffRules(
     targets=("mini", "es"),
@@ -121,14 +122,7 @@ def test_a_transcribed_language_with_a_route_asks_for_that_route() -> None:
 
 
 def _transfer_call(core: SessionCore, args: str) -> list[Emit]:
-    item = {"id": "item_t", "type": "function_call", "name": TRANSFER_TOOL, "call_id": "call_t", "arguments": ""}
-    events = [
-        {"type": "response.created", "response": {"id": "rt"}},
-        {"type": "response.output_item.added", "response_id": "rt", "item": item},
-        {"type": "response.function_call_arguments.done", "response_id": "rt", "item_id": "item_t", "call_id": "call_t",
-         "name": TRANSFER_TOOL, "arguments": args},
-    ]
-    actions = [core.from_upstream(_text(e), 1.0) for e in events]
+    actions = [core.from_upstream(_text(e), 1.0) for e in function_call_events(TRANSFER_TOOL, "call_t", args, "rt")]
     assert all(isinstance(a, Emit) for a in actions)
     return actions  # type: ignore[return-value]
 
@@ -346,21 +340,12 @@ def test_a_failed_switch_gives_the_old_model_its_audio_back() -> None:
 def test_a_completed_switch_records_the_transfer_ok_and_the_old_routes_running_calls_cancelled() -> None:
     """The old route's tools stop with its upstream: the transfer that moved the session is recorded ok, a gateway
     call still running cancelled (they were never recorded at all), and nothing is sent for them."""
-    from gateway.core.gateway_tools import GatewayTool, ToolLimits
-
-    lookup = GatewayTool("lookup_order", "", {"type": "object", "properties": {}}, "http", ToolLimits())
     core = SessionCore(
         kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, requested_model="gpt-realtime-2",
-        served_model="gpt-realtime-2", tools=ToolCallInterceptor([transfer_tool(RULES), lookup]),
+        served_model="gpt-realtime-2", tools=ToolCallInterceptor([transfer_tool(RULES), LOOKUP]),
         handoff=Handoff(RULES, "agent", "gpt-realtime-2"),
     )
-    item = {"id": "item_l", "type": "function_call", "name": "lookup_order", "call_id": "call_l", "arguments": ""}
-    for event in (
-        {"type": "response.created", "response": {"id": "rl"}},
-        {"type": "response.output_item.added", "response_id": "rl", "item": item},
-        {"type": "response.function_call_arguments.done", "response_id": "rl", "item_id": "item_l", "call_id": "call_l",
-         "name": "lookup_order", "arguments": "{}"},
-    ):
+    for event in function_call_events("lookup_order", "call_l", "{}", "rl"):
         core.from_upstream(_text(event), 0.5)
     _transfer_call(core, '{"to": "mini", "reason": "cheaper"}')
     assert core.handoff is not None and core.handoff.begin() is not None

@@ -20,7 +20,9 @@ from gateway.core.money import affordable_output_tokens
 from gateway.core.ports import Frame
 from gateway.core.routing import SessionOverrides
 from gateway.core.session import FORWARD, Emit, HandoffTarget, SessionCore
+from gateway.core.tool_calls import ToolCallInterceptor
 from tests.support.accounting import catalog
+from tests.support.tool_calls import LOOKUP, function_call_events
 
 AGENT_RULES = HandoffRules(targets=("translate", "agent-2"))
 TRANSLATE = HandoffTarget(
@@ -294,22 +296,12 @@ def test_an_abandoned_switch_stops_pricing_replies_at_the_target() -> None:
 
 def test_moving_to_translation_records_the_agent_routes_running_gateway_calls_cancelled() -> None:
     """The agent route's tool runner stops at the swap: a gateway call it was running is recorded cancelled."""
-    from gateway.core.gateway_tools import GatewayTool
-    from gateway.core.gateway_tools import ToolLimits
-    from gateway.core.tool_calls import ToolCallInterceptor
-
     home = SessionCore(
         kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0, requested_model="gpt-realtime-2", served_model="gpt-realtime-2",
         handoff=Handoff(AGENT_RULES, "agent", "gpt-realtime-2"),
-        tools=ToolCallInterceptor([GatewayTool("lookup_order", "", {"type": "object", "properties": {}}, "http", ToolLimits())]),
+        tools=ToolCallInterceptor([LOOKUP]),
     )
-    item = {"id": "item_l", "type": "function_call", "name": "lookup_order", "call_id": "call_l", "arguments": ""}
-    for event in (
-        {"type": "response.created", "response": {"id": "rl"}},
-        {"type": "response.output_item.added", "response_id": "rl", "item": item},
-        {"type": "response.function_call_arguments.done", "response_id": "rl", "item_id": "item_l", "call_id": "call_l",
-         "name": "lookup_order", "arguments": "{}"},
-    ):
+    for event in function_call_events("lookup_order", "call_l", "{}", "rl"):
         home.from_upstream(_text(event), 0.5)
     driver = _to_translation(home)
     done = [(e.call_id, e.outcome) for e in driver.core.take_events() if isinstance(e, ev.GatewayToolDone)]

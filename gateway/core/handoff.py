@@ -27,7 +27,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Final, Mapping
 
-from gateway.core.errors import InvalidTransition
+from gateway.core.errors import GatewayError, InvalidTransition
+from gateway.core.frames import parse_event
 from gateway.core.gateway_tools import GatewayTool, ToolLimits
 from gateway.core.jsontypes import JsonObject
 from gateway.core.ports import Frame
@@ -415,6 +416,25 @@ class Handoff:
             event_id = error.get("event_id") if isinstance(error, dict) else None
             return isinstance(event_id, str) and event_id in self._our_events
         return False
+
+    def configuration_answer(self, frame: Frame) -> bool | None:
+        """What a frame the target sent before the swap says of the replayed ``session.update``: ``True`` accepted
+        (its ``session.updated``), ``False`` refused (an ``error`` naming it), ``None`` neither (an unreadable frame,
+        or another event: the shell keeps it for the core, in order).
+
+        The shell sends nothing after the configuration until it has the answer, so no client frame, replayed turn
+        or transfer reply reaches a target that runs without the route's rules."""
+        if self._configuration_event is None or not isinstance(frame, str):
+            return None
+        if '"session.updated"' not in frame and '"error"' not in frame:
+            return None  # cheap: most early frames are the target's session.created
+        try:
+            event = parse_event(frame)
+        except GatewayError:
+            return None
+        if event.get("type") == "session.updated":
+            return True
+        return False if self.configuration_refused(event) else None
 
     def configuration_refused(self, event: JsonObject) -> bool:
         """Whether a target event refuses the replayed ``session.update``: the target would then run without the

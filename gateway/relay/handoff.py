@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 from gateway.core.errors import GatewayError
 from gateway.core.handoff import HandoffRequest
 from gateway.core.kind_handoff import Driver, PreparedSwitch, complete_switch, prepare_switch
-from gateway.core.ports import Frame, FrameSocket
+from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.session import HandoffTarget
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ log = logging.getLogger("voice_gateway.relay.handoff")
 DRAIN_S: Final = 3.0
 #: how long a cancelled response may take to report done
 CANCEL_WAIT_S: Final = 0.5
+#: how long the target may take to answer the replayed session.update (it carries the route's rules)
+CONFIGURE_WAIT_S: Final = 5.0
 _POLL_S: Final = 0.005
 
 
@@ -77,6 +79,29 @@ async def _drain_old_response(relay: "RelaySession") -> None:
         deadline = clock() + CANCEL_WAIT_S
         while core.response_in_flight and not relay.finished and clock() < deadline:
             await asyncio.sleep(_POLL_S)
+
+
+async def _await_configuration(relay: "RelaySession", upstream: FrameSocket) -> list[Frame] | str:
+    """Read the target until it answers the replayed ``session.update``: the frames read (for the serving core, in
+    order, once the switch completes), or why the switch cannot go on (refused, silent, dropped)."""
+    handoff = relay.core.handoff
+    assert handoff is not None
+    early: list[Frame] = []
+    deadline = relay.clock() + CONFIGURE_WAIT_S
+    while not relay.finished:
+        try:
+            frame = await asyncio.wait_for(upstream.receive(), max(0.0, deadline - relay.clock()))
+        except asyncio.TimeoutError:
+            return "The new model did not confirm the session's configuration."
+        if isinstance(frame, Closed):
+            return "The target dropped while taking over."
+        answer = handoff.configuration_answer(frame)
+        if answer is False:
+            return "The new model refused the session's configuration."
+        early.append(frame)
+        if answer:
+            break
+    return early
 
 
 async def _send_held(relay: "RelaySession", upstream: FrameSocket, driver: Driver) -> bool:
@@ -139,8 +164,17 @@ async def run_handoff(relay: "RelaySession", opener: TargetOpener, request: Hand
         prepared = prepare_switch(relay.home, relay.driver, opened.target, relay.clock())
         for frame in prepared.to_client:
             relay.send_client(frame)
-        frames: list[Frame] = [*prepared.frames]
-        for frame in frames:
+        configuration, *rest = prepared.frames
+        await opened.upstream.send(configuration)
+        # nothing else goes to the target before it has accepted the route's rules: a refused configuration (a
+        # setting the target does not take) would otherwise leave replies asked meanwhile without them
+        early = await _await_configuration(relay, opened.upstream)
+        if isinstance(early, str):
+            await _close_quietly(opened.upstream, opened.runner)
+            if not relay.finished:
+                await _fail(relay, early, prepared)
+            return
+        for frame in rest:
             await opened.upstream.send(frame)
         if not await _send_held(relay, opened.upstream, prepared.driver):
             await _close_quietly(opened.upstream, opened.runner)
@@ -162,7 +196,7 @@ async def run_handoff(relay: "RelaySession", opener: TargetOpener, request: Hand
     for frame in complete_switch(relay.driver, prepared.driver, relay.clock()):
         relay.send_client(frame)
     relay.serve_with(prepared.driver)
-    old_upstream = relay.swap_upstream(opened.upstream)
+    old_upstream = relay.swap_upstream(opened.upstream, first=early)
     old_runner, relay.tool_runner = relay.tool_runner, opened.runner
     log.info("handoff completed", extra={"session_id": relay.session_id, "to": request.to, "upstream": opened.endpoint})
     relay.retire(_close_quietly(old_upstream, old_runner))

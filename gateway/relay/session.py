@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Callable, Coroutine, Final
+from typing import Callable, Coroutine, Final, Sequence
 
 from gateway.core.errors import CloseCode, GatewayError, SlowClient, UpstreamDropped, UpstreamStalled
 from gateway.core.handoff import HandoffRequest, Trigger
@@ -342,14 +342,22 @@ class RelaySession:
         self.driver, self.core = driver, serving_core(driver)
         self._schedule_due()
 
-    def swap_upstream(self, upstream: FrameSocket) -> FrameSocket:
-        """Relay with ``upstream`` from now on (what it queued may flow before this returns); returns the old one."""
+    def swap_upstream(self, upstream: FrameSocket, first: Sequence[Frame] = ()) -> FrameSocket:
+        """Relay with ``upstream`` from now on (what it queued may flow before this returns); returns the old one.
+        ``first`` are frames the handoff already read from it (they go through the core before the rest)."""
         strategy = self._strategy_in_use
         assert strategy is not None
         old, self.upstream = self.upstream, upstream
         self._last_upstream = self.clock()
         strategy.replace_upstream(upstream)
         self._to_upstream = strategy.to_upstream
+        try:
+            for frame in first:
+                if self.finished:
+                    break
+                self.upstream_frame(frame)
+        except Exception as exc:  # noqa: BLE001 - as a frame the strategy delivers: a failure ends the session
+            moving_failed(self, "upstream", exc)
         strategy.start_upstream()
         return old
 

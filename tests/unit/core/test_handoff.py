@@ -205,6 +205,27 @@ def test_the_targets_answers_to_the_replay_are_swallowed() -> None:
     assert core.upstream_model == "gpt-realtime-2.1-mini"
 
 
+def test_the_targets_answer_to_the_replayed_configuration_is_recognised() -> None:
+    """Before the swap, the target's session.updated accepts the replayed configuration and an error naming it refuses
+    it; its session.created, an unreadable frame or an error about something else answer nothing."""
+    core = _core()
+    assert core.handoff is not None
+    handoff = core.handoff
+    assert handoff.configuration_answer(_text({"type": "session.updated", "session": {}})) is None  # no replay yet
+    handoff.request(HandoffRequest("mini", "x", Trigger.ADMIN))
+    handoff.begin()
+    configuration = _events(core.switch_to(MINI))[0]
+    assert configuration["type"] == "session.update"
+    assert handoff.configuration_answer(_text({"type": "session.created", "session": {"model": "m"}})) is None
+    assert handoff.configuration_answer('{"type": "error", not json') is None
+    assert handoff.configuration_answer(b'{"type":"session.updated"}') is None
+    other = {"type": "error", "error": {"event_id": "evt_client", "message": "no"}}
+    assert handoff.configuration_answer(_text(other)) is None
+    refused = {"type": "error", "error": {"event_id": configuration["event_id"], "message": "Invalid modalities"}}
+    assert handoff.configuration_answer(_text(refused)) is False
+    assert handoff.configuration_answer(_text({"type": "session.updated", "session": {"model": "m"}})) is True
+
+
 def test_the_target_routes_enforcement_applies_and_can_refuse_the_switch() -> None:
     """The target's overrides go over the client's settings; settings the target forbids make the switch fail."""
     core = _core()

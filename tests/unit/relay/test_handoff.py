@@ -27,6 +27,31 @@ def _append(marker: int) -> str:
     return orjson.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes([marker]) * 480).decode()}).decode()
 
 
+UPDATED = orjson.dumps({"type": "session.updated", "session": {"type": "realtime"}}).decode()
+
+
+class PushTarget(PushMem):
+    """A target (push) that accepts the replayed configuration: a session.update is answered with session.updated."""
+
+    async def send(self, frame: Frame) -> None:
+        await super().send(frame)
+        if '"session.update"' in str(frame):
+            self.push(UPDATED)
+
+
+class PullTarget(MemSocket):
+    """A target (pull) that accepts the replayed configuration: a session.update is answered with session.updated."""
+
+    async def send(self, frame: Frame) -> None:
+        await super().send(frame)
+        if '"session.update"' in str(frame):
+            self.inbox.put_nowait(UPDATED)
+
+
+def _target(mode: str) -> PushMem | MemSocket:
+    return PushTarget() if mode == "push" else PullTarget()
+
+
 class Opener:
     """Opens the target once the test lets it (``gate``), or fails."""
 
@@ -82,7 +107,7 @@ def _appends(sock: PushMem | MemSocket) -> list[Frame]:
 async def test_frames_sent_during_the_switch_reach_the_target_in_order(mode: str) -> None:
     """Before: old upstream; during: held; after the swap: the held ones first, then the rest, all on the target."""
     make = PushMem if mode == "push" else MemSocket
-    client, old, new, clock = make(), make(), make(), Clock()
+    client, old, new, clock = make(), make(), _target(mode), Clock()
     opener = Opener(new)
     relay = _relay(client, old, opener, clock)
     task = asyncio.create_task(relay.run())
@@ -154,7 +179,7 @@ async def test_a_switch_to_another_kind_drives_the_bridge_and_back_the_clients_o
     """Agent → translation: held and later appends reach the translation upstream as translation appends, its speech
     comes back as a realtime response; translation → agent: the relay drives the client's own core again."""
     make = PushMem if mode == "push" else MemSocket
-    client, old, translate, agent, clock = make(), make(), make(), make(), Clock()
+    client, old, translate, agent, clock = make(), make(), _target(mode), _target(mode), Clock()
     relay = _relay(client, old, KindOpener({"translate": translate, "agent": agent}), clock, targets=("translate",))
     task = asyncio.create_task(relay.run())
     await asyncio.sleep(0)
@@ -192,8 +217,8 @@ class SlowClose(MemSocket):
 async def test_a_switch_right_after_another_holds_at_once_while_the_old_upstream_still_closes() -> None:
     """The old upstream's close is not part of the switch: a handoff asked for right after one completed begins at
     once (client frames held), instead of waiting for that close while frames still flow to the serving upstream."""
-    client, old, agent, clock = MemSocket(), SlowClose(), MemSocket(), Clock()
-    translate = MemSocket()
+    client, old, agent, clock = MemSocket(), SlowClose(), PullTarget(), Clock()
+    translate = PullTarget()
     relay = _relay(client, old, KindOpener({"translate": translate, "agent": agent}), clock, targets=("translate",))
     task = asyncio.create_task(relay.run())
     await asyncio.sleep(0)
@@ -210,7 +235,7 @@ async def test_the_old_upstreams_late_usage_reaches_the_core_as_its_own_until_it
     """After the swap the old upstream still reports the reply it was giving (response.done with usage): it never
     reaches the client, and the observers get it as the old model's usage (RetiredUsage), not the new model's."""
     make = PushMem if mode == "push" else MemSocket
-    client, old, new, clock = make(), make(), make(), Clock()
+    client, old, new, clock = make(), make(), _target(mode), Clock()
     opener, recorder = Opener(new), Recorder()
     relay = _relay(client, old, opener, clock, observers=[recorder])
     task = asyncio.create_task(relay.run())
@@ -225,3 +250,52 @@ async def test_the_old_upstreams_late_usage_reaches_the_core_as_its_own_until_it
     await asyncio.wait_for(task, 5)
     (late,) = [e for e in recorder.events if isinstance(e, RetiredUsage)]
     assert (late.model, late.response_id, late.usage) == ("gpt-realtime-2", "late", usage)
+
+
+class Refusing(MemSocket):
+    """A target that refuses the replayed configuration (an error naming its event id), or closes, or stays silent."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__()
+        self.answer = answer
+
+    async def send(self, frame: Frame) -> None:
+        await super().send(frame)
+        if '"session.update"' not in str(frame):
+            return
+        if self.answer == "refuse":
+            event_id = orjson.loads(frame)["event_id"]
+            self.inbox.put_nowait(orjson.dumps({"type": "error", "error": {"type": "invalid_request_error", "code": "invalid_value",
+                                                                           "message": "no", "event_id": event_id}}).decode())
+        elif self.answer == "close":
+            self.inbox.put_nowait(Closed(1011, "gone"))
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    ("refuse", "The new model refused the session's configuration."),
+    ("close", "The target dropped while taking over."),
+    ("silent", "The new model did not confirm the session's configuration."),
+])
+async def test_a_target_that_does_not_accept_the_configuration_gets_nothing_else(
+    answer: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused, dropped or unanswered: only the configuration reached the target (no replayed turn, no held frame, no
+    reply asked), the target is closed, the client hears failed and the held frames go to the old upstream in order."""
+    monkeypatch.setattr("gateway.relay.handoff.CONFIGURE_WAIT_S", 0.05)
+    client, old, target, clock = MemSocket(), MemSocket(), Refusing(answer), Clock()
+    opener = Opener(target)
+    relay = _relay(client, old, opener, clock)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    assert relay.request_handoff("mini", "operator") is None
+    await _send(client, _append(1))
+    await _send(client, '{"type":"response.create"}')
+    opener.gate.set()
+    await _settled(relay)
+    assert [orjson.loads(f)["type"] for f in target.sent] == ["session.update"] and target.closed == (1000, "handoff")
+    assert _appends(old) == [_append(1)] and old.sent[-1] == '{"type":"response.create"}'
+    (event,) = [e for e in _client_events(client) if e["type"] == "gateway.handoff"]
+    assert (event["status"], event["message"]) == ("failed", message)
+    assert relay.driver is relay.home and not relay.finished
+    await _send(client, Closed(1000))
+    await asyncio.wait_for(task, 5)

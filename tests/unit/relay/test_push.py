@@ -64,7 +64,11 @@ class PushMem:
         self.reading = True
 
     async def receive(self) -> Frame | Closed:
-        raise AssertionError("push mode never pulls")
+        """Before attach, like a picows socket, what it queued (a handoff reads the target's first answers)."""
+        assert self.on_frame is None, "push mode never pulls"
+        while not self.queued:
+            await asyncio.sleep(0.001)
+        return self.queued.pop(0)
 
     async def send(self, frame: Frame) -> None:
         self.sent.append(frame)

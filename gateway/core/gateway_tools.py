@@ -71,6 +71,8 @@ class McpServerSpec:
     limits: ToolLimits = field(default_factory=ToolLimits)
     #: how long listing the tools may take at start-up or session start
     list_timeout_s: float = 3.0
+    #: the listing's age after which it is refreshed in the background (0: only on the server's list_changed)
+    tools_ttl_s: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -233,6 +233,11 @@ class McpServerModel(_ToolRunModel):
     url: str = Field(pattern=r"^https?://[^\s]+$")
     allow: list[str] | None = Field(None, description="tool names to offer (default: every tool the server lists)")
     list_timeout_ms: int = Field(3000, ge=1, le=60_000)
+    tools_ttl_s: int = Field(
+        300, ge=0, le=86_400,
+        description="age after which the listed tools are listed again in the background (0: only when the server says "
+                    "its list changed); sessions never wait for a refresh",
+    )
 
 
 class GatewayToolsModel(_Strict):

@@ -86,7 +86,9 @@ def compile_gateway_tools(
             report((*here, "name"), f"MCP server name '{server.name}' is declared twice")
         headers = _headers(server.headers, here, report, environ)
         allow = frozenset(server.allow) if server.allow is not None else None
-        servers.append(McpServerSpec(server.name, server.url, headers, allow, _limits(server), server.list_timeout_ms / 1000))
+        servers.append(McpServerSpec(
+            server.name, server.url, headers, allow, _limits(server), server.list_timeout_ms / 1000, float(server.tools_ttl_s),
+        ))
     return GatewayToolSet(
         http=tuple(http),
         mcp=tuple(servers),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench import nginx
 from bench.phases import Target
+from bench.otlp_sink import exporting_env, otlp_sink
 from bench.procs import LOADGEN_CORE, TARGET_CORE, Proc, free_port, probe_session, python, start, wait_port
 from bench.report import FLOOR, NGINX
 
@@ -54,13 +55,15 @@ def gateway_env(key: str, upstream_port: int, redis_url: str | None) -> dict[str
 
 def start_gateway(workers: int, upstream: Proc, upstream_port: int, root: Path, key: str,
                   redis_url: str | None, extra_env: dict[str, str] | None = None) -> Target:
-    """``voice-gateway serve`` (its ``gateway.server.serve``) with N workers on the relay core."""
+    """``voice-gateway serve`` (its ``gateway.server.serve``) with N workers on the relay core, tracing on: spans
+    and metrics exported over OTLP to a sink in this process (``extra_env`` may turn exporters off)."""
     port = free_port()
     code = f"import sys; from gateway.server import serve; sys.exit(serve(host='127.0.0.1', port={port}, workers={workers}))"
     workdir = root / f"gateway-{workers}"
     workdir.mkdir(exist_ok=True)
     proc = start(f"gateway-{workers}w", [python(), "-c", code], TARGET_CORE, root,
-                 env=gateway_env(key, upstream_port, redis_url) | (extra_env or {}) | {"PYTHONPATH": str(Path.cwd())})
+                 env=gateway_env(key, upstream_port, redis_url) | exporting_env(otlp_sink()) | (extra_env or {})
+                 | {"PYTHONPATH": str(Path.cwd())})
     wait_port(proc, port, timeout_s=60)
     url = f"ws://127.0.0.1:{port}{MODEL_PATH}"
     try:

@@ -11,36 +11,17 @@ import argparse
 import asyncio
 import base64
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
 from websockets.asyncio.client import connect
 
 from bench import procstat, targets
+from bench.otlp_sink import exporting_env, otlp_sink
 from bench.procs import LOADGEN_CORE, Proc, pin_self
 
 FRAME = orjson.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\x01\x02" * 480).decode()}).decode()
-
-
-class _Sink(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-
-def otlp_sink() -> str:
-    """An OTLP/HTTP endpoint that accepts and drops everything (the exporter does its full work)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 async def pump(url: str, key: str, frames: int, window: int) -> float:
@@ -85,11 +66,10 @@ def main() -> None:
         root = Path(tmp)
         upstream, up_port, _ = targets.start_upstream("picows", root, "vg_bench_throughput")
         try:
-            sink = otlp_sink()
-            on = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
-                  "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_METRICS_EXPORTER": "otlp"}
+            on = exporting_env(otlp_sink())
+            off = {"VOICE_GATEWAY_TRACING": "false", "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
             run_one("tracing on", on, args.frames, args.window, root, up_port, upstream)
-            run_one("tracing off", {"VOICE_GATEWAY_TRACING": "false"}, args.frames, args.window, root, up_port, upstream)
+            run_one("tracing off", off, args.frames, args.window, root, up_port, upstream)
         finally:
             upstream.stop()
 

@@ -34,6 +34,7 @@ from gateway.core.routing import Route, RouteDecision
 from gateway.core.session import SessionCore
 from gateway.relay.session import RelayLimits, RelaySession
 from gateway.transports.picows.socket import PicowsClientSocket
+from gateway.upstream.hot_listener import LISTENER_COMPILED
 from gateway.upstream.picows_connector import PicowsUpstream
 
 AUDIO = base64.b64encode(bytes((i * 37) & 0xFF for i in range(960))).decode()
@@ -41,6 +42,8 @@ APPEND = ('{"type":"input_audio_buffer.append","audio":"%s"}' % AUDIO).encode()
 DELTA = ('{"type":"response.output_audio.delta","event_id":"event_bench","response_id":"resp_bench",'
          '"item_id":"item_bench","output_index":0,"content_index":0,"delta":"%s"}' % AUDIO).encode()
 MAX = 16 * 1024 * 1024
+#: frames the sockets' listeners relayed without the core in the last run (both ways)
+RELAYED_ALONE = [0]
 
 
 class _EchoUpstream(WSListener):  # type: ignore[misc]
@@ -105,6 +108,7 @@ async def run(rounds: int) -> float:
     peer.transport.send(WSMsgType.TEXT, APPEND)
     await done
     took = time.perf_counter() - start
+    RELAYED_ALONE[0] = core.hot.relayed_alone
     relay.terminate(GatewayError())
     await asyncio.wait_for(task, 5)
     peer.transport.disconnect()
@@ -142,7 +146,9 @@ def main() -> None:
         pass
     took = asyncio.run(run(args.rounds))
     path = "compiled" if frames.B64_COMPILED is not None else "pure Python"
-    print(f"{args.rounds} rounds in {took:.3f} s ({took / args.rounds * 1e6:.1f} µs per round trip; {path} audio check)",
+    listener = "compiled" if LISTENER_COMPILED is not None else "pure Python"
+    print(f"{args.rounds} rounds in {took:.3f} s ({took / args.rounds * 1e6:.1f} µs per round trip; {path} audio check, "
+          f"{listener} listener; {RELAYED_ALONE[0]} of {2 * args.rounds} frames relayed by the listener alone)",
           file=sys.stderr)
 
 

@@ -167,15 +167,25 @@ B64_COMPILED: Final = _compiled_span_len()
 b64_span_len: Final[Callable[[str, int, int], int | None]] = B64_COMPILED or b64_span_len_py
 
 
-def canonical_audio(frame: str, upstream: bool) -> tuple[str, int] | None:
-    """``(type, decoded audio bytes)`` when the frame is a hot audio event of proven meaning, else ``None``."""
-    shape = _UPSTREAM if upstream else _CLIENT
-    head = shape.head.match(frame)
+def usual_audio(frame: str, upstream: bool) -> tuple[str, int] | None:
+    """:func:`canonical_audio` of a frame in the usual layout (the head in the service's key order, the audio last);
+    ``None`` for every other frame, canonical or not. The compiled listener (``gateway/core/hotgate.pyx``:
+    ``usual_audio``) gives the same answer on the frame's UTF-8 bytes."""
+    head = (_UPSTREAM if upstream else _CLIENT).head.match(frame)
     if head is not None and head.end() <= len(frame) - 2 and frame.endswith('"}'):
-        # the usual layout, audio last: what lies between the head and '"}' must be base64 alone
+        # what lies between the head and '"}' must be base64 alone
         audio_bytes = b64_span_len(frame, head.end(), len(frame) - 2)
         if audio_bytes is not None:
             return head[head.lastindex or 0], audio_bytes  # the one type group that matched
+    return None
+
+
+def canonical_audio(frame: str, upstream: bool) -> tuple[str, int] | None:
+    """``(type, decoded audio bytes)`` when the frame is a hot audio event of proven meaning, else ``None``."""
+    usual = usual_audio(frame, upstream)
+    if usual is not None:
+        return usual
+    shape = _UPSTREAM if upstream else _CLIENT
     marker = f'"{shape.audio_key}":'
     at = frame.find(marker)
     if at < 0 or not frame.isascii():

@@ -14,6 +14,7 @@ from typing import Mapping, Protocol
 
 from gateway.core.barge_in import BargeInMeasured  # re-exported: observers receive it
 from gateway.core.errors import GatewayError
+from gateway.core.hot import HotCounters, PyHotCounters
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.money import Pricing
 from gateway.core.jsontypes import JsonObject
@@ -52,41 +53,74 @@ class ResponseAllowance:
     responses_metered: int = 0
 
 
-@dataclass(slots=True)
-class SessionStats:
-    """Counters the core updates in place on the hot path; observers read them on each tick."""
+class SessionStats(HotCounters):
+    """Counters the core updates in place on the hot path; observers read them on each tick.
 
-    started_at: float
-    last_activity_at: float
-    frames_from_client: int = 0
-    frames_from_upstream: int = 0
-    bytes_from_client: int = 0
-    bytes_from_upstream: int = 0
-    #: decoded audio bytes relayed (client → upstream appends; upstream → client deltas)
-    audio_in_bytes: int = 0
-    audio_out_bytes: int = 0
-    #: audio formats in force (``audio/pcm``, ``audio/pcmu``, ``audio/pcma``)
-    input_format: str = "audio/pcm"
-    output_format: str = "audio/pcm"
-    responses: int = 0
-    #: barge-ins: the user spoke while the model's audio was playing at the listener
-    interruptions: int = 0
-    #: audio bytes relayed since the last ``response.done`` (for the running estimate)
-    audio_in_bytes_since_usage: int = 0
-    audio_out_bytes_since_usage: int = 0
-    #: written by the accounting observer; ``None`` = no cost cap or budget applies
-    response_allowance: ResponseAllowance | None = None
-    #: written by the accounting observer: micro-dollars the nearest money limit leaves and whether it is the
-    #: tenant's budget (``None``: no limit) — what a handoff target's allowance is priced from
-    money_left: tuple[int, bool] | None = None
-    #: written by the core while a handoff is under way: the target model and its price. Until the accounting
-    #: observer has metered the switch, the allowance is priced at the dearer of the serving model and this one,
-    #: so replies held for the target (or asked for meanwhile) are bounded at the target's price too
-    switch_pricing: tuple[str, Pricing] | None = None
-    #: written by the accounting observer: share of the session's cost cap / the tenant's budget used
-    #: (``None``: no such limit); the handoff triggers read them
-    cost_share: float | None = None
-    budget_share: float | None = None
+    The hot counters (frames, bytes and audio each way, last activity) are fields of the base class,
+    :class:`gateway.core.hot.HotCounters`: C fields when the hot path is compiled, which the compiled
+    listener updates for the frames it relays alone."""
+
+    __slots__ = (
+        "started_at", "input_format", "output_format", "responses", "interruptions", "response_allowance", "money_left",
+        "switch_pricing", "cost_share", "budget_share",
+    )
+
+    def __init__(
+        self,
+        *,
+        started_at: float,
+        last_activity_at: float,
+        frames_from_client: int = 0,
+        frames_from_upstream: int = 0,
+        bytes_from_client: int = 0,
+        bytes_from_upstream: int = 0,
+        audio_in_bytes: int = 0,
+        audio_out_bytes: int = 0,
+        input_format: str = "audio/pcm",
+        output_format: str = "audio/pcm",
+        responses: int = 0,
+        interruptions: int = 0,
+        audio_in_bytes_since_usage: int = 0,
+        audio_out_bytes_since_usage: int = 0,
+        response_allowance: ResponseAllowance | None = None,
+        money_left: tuple[int, bool] | None = None,
+        switch_pricing: tuple[str, Pricing] | None = None,
+        cost_share: float | None = None,
+        budget_share: float | None = None,
+    ) -> None:
+        self.started_at = started_at
+        self.last_activity_at = last_activity_at
+        self.frames_from_client = frames_from_client
+        self.frames_from_upstream = frames_from_upstream
+        self.bytes_from_client = bytes_from_client
+        self.bytes_from_upstream = bytes_from_upstream
+        self.audio_in_bytes = audio_in_bytes
+        self.audio_out_bytes = audio_out_bytes
+        #: audio formats in force (``audio/pcm``, ``audio/pcmu``, ``audio/pcma``)
+        self.input_format = input_format
+        self.output_format = output_format
+        self.responses = responses
+        #: barge-ins: the user spoke while the model's audio was playing at the listener
+        self.interruptions = interruptions
+        self.audio_in_bytes_since_usage = audio_in_bytes_since_usage
+        self.audio_out_bytes_since_usage = audio_out_bytes_since_usage
+        #: written by the accounting observer; ``None`` = no cost cap or budget applies
+        self.response_allowance = response_allowance
+        #: written by the accounting observer: micro-dollars the nearest money limit leaves and whether it is the
+        #: tenant's budget (``None``: no limit) — what a handoff target's allowance is priced from
+        self.money_left = money_left
+        #: written by the core while a handoff is under way: the target model and its price. Until the accounting
+        #: observer has metered the switch, the allowance is priced at the dearer of the serving model and this one,
+        #: so replies held for the target (or asked for meanwhile) are bounded at the target's price too
+        self.switch_pricing = switch_pricing
+        #: written by the accounting observer: share of the session's cost cap / the tenant's budget used
+        #: (``None``: no such limit); the handoff triggers read them
+        self.cost_share = cost_share
+        self.budget_share = budget_share
+
+    def __repr__(self) -> str:
+        fields = (*PyHotCounters.__slots__, *SessionStats.__slots__)
+        return "SessionStats(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in fields) + ")"
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,14 @@ class PushSocket(Protocol):
 
 
 @runtime_checkable
+class HotSocket(Protocol):
+    """Optional: a push socket whose listener relays hot audio frames to a peer alone while the session core's gate
+    (:class:`gateway.core.hot.HotGate`) lets it (:mod:`gateway.upstream.hot_listener`)."""
+
+    def hot_link(self, gate: object, peer: object, upstream_side: bool) -> bool: ...
+
+
+@runtime_checkable
 class ClientSideBridge(Protocol):
     """Optional: a client socket that also sends events upstream in the client's place (the WebRTC bridge's
     truncate when it cuts its playout). It takes their ids from the session core, which knows them by

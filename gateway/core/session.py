@@ -21,7 +21,7 @@ import copy
 import enum
 import itertools
 from dataclasses import dataclass, field
-from typing import Callable, Final, Iterator, Literal, Mapping
+from typing import Callable, Concatenate, Final, Iterator, Literal, Mapping, ParamSpec, TypeVar
 
 from gateway.core import dialect as beta
 from gateway.core.allowance import clamp_response, clamp_session, lowered_ceiling
@@ -41,7 +41,8 @@ from gateway.core.errors import (
     UpstreamRefused,
 )
 from gateway.core.frames import Reading, canonical_audio, dumps, encode, event_type_of, parse_event, read_parsed
-from gateway.core.handoff import TRANSFER_TOOL, Handoff, HandoffRules, HandoffState, Trigger
+from gateway.core.hot import CLIENT_CODES, UPSTREAM_CODES, HotGate
+from gateway.core.handoff import TRANSFER_TOOL, Handoff, HandoffRequest, HandoffRules, HandoffState, Trigger
 from gateway.core.language import transcription_language
 from gateway.core.jsontypes import JsonObject
 from gateway.core.kinds import Dialect, SessionKind
@@ -120,15 +121,35 @@ class HandoffTarget:
     pricing: Pricing | None = None
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _decision(method: Callable[Concatenate[SessionCore, _P], _R]) -> Callable[Concatenate[SessionCore, _P], _R]:
+    """A core entry point that may change what the listener may relay alone: the playback estimate hears first about
+    the deltas the listener relayed, and the gate is set from the core's state after it (even when it raises)."""
+
+    def decided(self: SessionCore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if self.hot.pending_out_bytes:
+            self._fold_hot()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self.refresh_hot()
+
+    decided.__name__, decided.__qualname__, decided.__doc__ = method.__name__, method.__qualname__, method.__doc__
+    return decided
+
+
 class SessionCore:
     """One relayed session's protocol logic; owns no sockets and no clock."""
 
     # more attributes than an instance's shared-key table holds: without slots every session had a full dict
     __slots__ = (
         "_accepted", "_audio_seen", "_declared_tools_check", "_forward_hot", "_held_bytes", "_ids",
-        "_last_translation_out", "_previous", "_rate_count", "_retired_model", "_rate_window", "_response_id", "_rewrite_model",
+        "_last_translation_out", "_previous", "_retired_model", "_response_id", "_rewrite_model",
         "_session_max_tokens", "_target_rules", "_transcribing", "_transcript_seen", "_transfer_call", "_waiting",
-        "barge_in", "bound_session", "bridge_ids", "dialect", "events", "gateway_events", "handoff", "kind", "max_frames_per_second",
+        "barge_in", "bound_session", "bridge_ids", "dialect", "events", "gateway_events", "handoff", "hot", "kind", "max_frames_per_second",
         "max_message_bytes", "media", "overrides", "requested_model", "served_model", "stats", "tools", "upstream_model",
     )
 
@@ -168,10 +189,10 @@ class SessionCore:
         self.bound_session = bound_session
         self.max_message_bytes = max_message_bytes
         self.max_frames_per_second = max_frames_per_second
-        self._rate_window = now
-        self._rate_count = 0
         #: shared with the core of another kind that serves the session after a handoff (one session, one set of counters)
         self.stats = stats if stats is not None else SessionStats(started_at=now, last_activity_at=now)
+        #: what the listener may relay alone (off until :meth:`refresh_hot`), and the client frame-rate window it shares
+        self.hot = HotGate(self.stats, now, max_frames_per_second, max_message_bytes)
         self.events: list[ev.SessionEvent] = []
         self.upstream_model: str | None = None
         self._accepted = client_events(kind, dialect)
@@ -298,6 +319,7 @@ class SessionCore:
         """When :meth:`tick` has a decision to take (a barge-in grace period ending); ``None``: none."""
         return self.barge_in.due_at if self.barge_in is not None else None
 
+    @_decision
     def tick(self, now: float) -> Emit:
         """Time passed: take the decisions that are due (the relay calls this on its tick and at :attr:`due_at`)."""
         if self.handoff is not None:
@@ -339,6 +361,7 @@ class SessionCore:
                 frames.extend(self.tools.finished(start.call_id, error_output(refusal), now, outcome="refused"))
         return frames
 
+    @_decision
     def switch_to(self, target: HandoffTarget, now: float | None = None) -> list[str]:
         """The target is open: serve the session by ``target`` from now on; returns what the target gets first.
 
@@ -391,6 +414,7 @@ class SessionCore:
             self.events.append(clamped)
         return reply
 
+    @_decision
     def release_held(self, now: float) -> Emit:
         """The client frames held during the switch, through the usual decisions, in order (FORWARD → the frame)."""
         assert self.handoff is not None
@@ -407,6 +431,7 @@ class SessionCore:
                 break
         return emit
 
+    @_decision
     def handoff_completed(self, now: float) -> bytes | None:
         """The target serves the session: the ``gateway.handoff`` event for the client (None: it takes no
         notices); the old model's audio is sealed."""
@@ -446,6 +471,7 @@ class SessionCore:
         self._transfer_call = None
         self.events += tools.take_events()
 
+    @_decision
     def handoff_failed(self, now: float, message: str) -> Emit:
         """The target could not serve the session: stay, tell the client (the shell then replays the held
         frames to the old upstream with :meth:`release_held` and calls :meth:`handoff_settled`)."""
@@ -468,6 +494,7 @@ class SessionCore:
             self._transfer_call = None
         return emit
 
+    @_decision
     def undo_switch(self) -> None:
         """Forget what :meth:`switch_to` put in place (the switch failed after it): this core serves as before."""
         if self._previous is not None:
@@ -475,18 +502,63 @@ class SessionCore:
              self._session_max_tokens) = self._previous
             self._previous = None
 
+    @_decision
     def take_over(self, rules: HandoffRules | None) -> None:
         """This core, of the target's kind, serves the session once the switch under way completes
         (:mod:`gateway.core.kind_handoff`); ``rules`` are the target route's handoff rules."""
         self._target_rules = rules
 
+    @_decision
     def handoff_settled(self) -> None:
         """After a failed switch, the held frames are back on the old upstream."""
         assert self.handoff is not None
         self.handoff.settled()
 
+    # --- the listener's fast path (gateway/core/hot.py) --------------------------------------------
+
+    def refresh_hot(self) -> None:
+        """Set what the listener may relay alone to exactly the frames this core, as it is now, forwards untouched
+        having done nothing but count them: canonical audio appends of the accepted types while nothing holds
+        client frames; canonical audio deltas while no rename, first-output timing or translation segment needs
+        them, and the playback estimate only adds their bytes. Called after every decision (:func:`_decision`)."""
+        hot = self.hot
+        if self.media is not None:
+            hot.client_mask = hot.upstream_mask = 0
+            return
+        handoff = self.handoff
+        if self._waiting or (handoff is not None and (handoff.holding or handoff.requested is not None)):
+            hot.client_mask = 0
+        else:
+            hot.client_mask = sum(1 << code for code, name in CLIENT_CODES.items() if name in self._accepted)
+        barge_in = self.barge_in
+        current = barge_in.playback.current if barge_in is not None else None
+        if (
+            self.kind is SessionKind.TRANSLATION
+            or not self._forward_hot
+            or (self._response_id is not None and not self._audio_seen)
+            or (current is not None and current.first_at is None)
+        ):
+            hot.upstream_mask = 0
+        else:
+            hot.upstream_mask = sum(1 << code for code in UPSTREAM_CODES)
+
+    def _fold_hot(self) -> None:
+        """Deltas the listener relayed alone reach the playback estimate (their item had its first delta here, so
+        only their bytes count: the time of the first is already set)."""
+        hot = self.hot
+        pending, hot.pending_out_bytes = hot.pending_out_bytes, 0
+        if self.barge_in is not None:
+            self.barge_in.audio_delivered(pending, hot.upstream_at, None)
+
+    @_decision
+    def begin_handoff(self) -> HandoffRequest | None:
+        """The shell takes the queued handoff request and starts opening its target; client frames are held from now."""
+        assert self.handoff is not None
+        return self.handoff.begin()
+
     # --- client → upstream -------------------------------------------------------------------------
 
+    @_decision
     def from_client(self, data: Frame, now: float) -> Action:
         """Decide what to do with one frame from the client (held, in order, while a handoff switches upstreams).
 
@@ -526,6 +598,7 @@ class SessionCore:
         """A reply ended whose usage the allowance does not count yet (the relay meters it at once)."""
         return self._allowance_stale()
 
+    @_decision
     def release_awaiting(self, now: float) -> Emit:
         """Decide the held client frames in order, on the allowance as it is now (stale or not: held once only);
         then a gateway follow-up held the same way."""
@@ -581,10 +654,11 @@ class SessionCore:
         stats.frames_from_client += 1
         stats.bytes_from_client += len(data)
         stats.last_activity_at = now
-        if now - self._rate_window >= 1.0:
-            self._rate_window, self._rate_count = now, 0
-        self._rate_count += 1
-        if self._rate_count > self.max_frames_per_second:
+        hot = self.hot
+        if now - hot.rate_window >= 1.0:
+            hot.rate_window, hot.rate_count = now, 0
+        hot.rate_count += 1
+        if hot.rate_count > self.max_frames_per_second:
             error: GatewayError = FrameRateExceeded()
             return Emit(to_client=[self.error_event(error)], close=error)
         if len(data) > self.max_message_bytes:
@@ -724,6 +798,7 @@ class SessionCore:
 
     # --- upstream → client -------------------------------------------------------------------------
 
+    @_decision
     def from_upstream(self, data: Frame, now: float) -> Action:
         """Decide what to do with one frame from the model endpoint."""
         stats = self.stats

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from gateway.core.ports import Closed, Frame, FrameSocket, PushSocket
+from gateway.core.hot import HotGate
+from gateway.core.ports import Closed, Frame, FrameSocket, HotSocket, PushSocket
 from gateway.relay.strategy import RelaySurface, moving_failed
 
 log = logging.getLogger("voice_gateway.relay")
@@ -69,6 +70,8 @@ class PushRelay:
         self.upstream = upstream
         self.to_upstream = upstream.send_now
         try:
+            if isinstance(old, HotSocket):  # its frames go to the session's retired_upstream_frame now
+                old.hot_link(None, None, True)
             old.resume_reading()  # read on, so its closing handshake completes
             self.client.resume_reading()
         except Exception as exc:
@@ -79,6 +82,18 @@ class PushRelay:
             self._attach_upstream(self.upstream)
         except Exception as exc:
             moving_failed(self.session, "upstream", exc)
+
+    def link_hot(self, gate: HotGate | None) -> bool:
+        """Let the sockets' listeners relay hot audio frames to each other alone under ``gate`` (``None``: stop);
+        ``False`` when they cannot (a socket without a hot listener, or a gate of the other build)."""
+        client, upstream = self.client, self.upstream
+        if not isinstance(client, HotSocket) or not isinstance(upstream, HotSocket):
+            return False
+        if gate is not None and client.hot_link(gate, upstream, False) and upstream.hot_link(gate, client, True):
+            return True
+        client.hot_link(None, None, False)
+        upstream.hot_link(None, None, True)
+        return False
 
     async def stop(self, *, grace: bool) -> None:
         """Read on after the end so both closing handshakes complete (later frames are dropped)."""

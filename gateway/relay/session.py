@@ -140,6 +140,18 @@ class RelaySession:
     def _end(self, cause: _EndCause) -> None:
         if not self._ended.done():
             self._ended.set_result(cause)
+            self._link_hot()  # from now on every frame reaches the strategy, which drops it
+
+    def _link_hot(self) -> None:
+        """Let the sockets relay hot audio frames alone under the serving core's gate (push mode, a core not behind a
+        kind bridge, not ended); otherwise unlink them. What the gate lets through is the core's decision."""
+        strategy = self._strategy_in_use
+        if not isinstance(strategy, PushRelay):
+            return
+        gate = self.core.hot if self.driver is self.core and not self.finished else None
+        if gate is not None:
+            gate.use_clock(self.clock)
+        strategy.link_hot(gate)
 
     def terminate(self, error: GatewayError) -> None:
         """End the session with ``error`` (cap, operator, drain); idempotent, first cause wins."""
@@ -167,6 +179,7 @@ class RelaySession:
         if await self._send_opening():
             self._replay_held()
             strategy.start()
+            self._link_hot()
         try:
             await asyncio.shield(self._ended)
         finally:
@@ -305,7 +318,7 @@ class RelaySession:
             return
         if self._handoff_task is not None and not self._handoff_task.done():
             return
-        request = handoff.begin()
+        request = self.core.begin_handoff()
         if request is not None:
             self._handoff_task = asyncio.create_task(run_handoff(self, opener, request), name=f"handoff:{self.session_id}")
 
@@ -340,6 +353,7 @@ class RelaySession:
     def serve_with(self, driver: Driver) -> None:
         """Feed frames and time to ``driver`` from now on (a handoff completed; synchronous with the upstream swap)."""
         self.driver, self.core = driver, serving_core(driver)
+        self._link_hot()
         self._schedule_due()
 
     def swap_upstream(self, upstream: FrameSocket, first: Sequence[Frame] = ()) -> FrameSocket:
@@ -359,6 +373,7 @@ class RelaySession:
         except Exception as exc:  # noqa: BLE001 - as a frame the strategy delivers: a failure ends the session
             moving_failed(self, "upstream", exc)
         strategy.start_upstream()
+        self._link_hot()
         return old
 
     # --- decisions the core takes in time ----------------------------------------------------------
@@ -397,6 +412,8 @@ class RelaySession:
         await self._deliver(now, with_tick=True)
         self._start_handoff()
         self._lower_ceiling()
+        # upstream frames the listener relayed alone count as the upstream's activity too
+        self._last_upstream = max(self._last_upstream, self.core.hot.upstream_at)
         if self.core.response_in_flight and now - self._last_upstream > self.limits.upstream_stall_s:
             self.terminate(UpstreamStalled())
         since = self._client_send_since

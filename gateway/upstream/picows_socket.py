@@ -19,10 +19,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import ClassVar, Final
 
-from picows import WSFrame, WSListener, WSMsgType, WSTransport
+from picows import WSFrame, WSMsgType, WSTransport
 
 from gateway.core.fragments import INVALID_PAYLOAD, MessageAssembler
 from gateway.core.ports import Closed, Frame
+from gateway.upstream.hot_listener import HotListener
 
 #: frames buffered before reading pauses; reading resumes below half
 HIGH_WATER: Final = 64
@@ -33,8 +34,12 @@ READ_BUFFER: Final = 2048
 _TEXT: Final = WSMsgType.TEXT
 
 
-class PicowsFrameSocket(WSListener):
-    """A picows WebSocket as a :class:`~gateway.core.ports.FrameSocket` and a ``PushSocket``."""
+class PicowsFrameSocket(HotListener):
+    """A picows WebSocket as a :class:`~gateway.core.ports.FrameSocket` and a ``PushSocket``.
+
+    picows calls the listener's ``on_ws_frame`` (:mod:`gateway.upstream.hot_listener`: a hot audio frame a
+    linked push relay lets through is relayed there, in C when compiled); every other frame comes to
+    :meth:`slow_frame`. ``transport``, ``_closed``, ``_partial`` and ``_on_frame`` are the listener's fields."""
 
     #: the message type ``bytes`` frames are sent as (``str`` frames always go as text)
     bytes_as: ClassVar[WSMsgType] = WSMsgType.TEXT
@@ -42,24 +47,24 @@ class PicowsFrameSocket(WSListener):
     # an idle session holds two of these: no per-instance dict, and the queue and the reassembly buffer
     # are made when first needed (a push relay never queues; most clients never fragment)
     __slots__ = (
-        "max_message_bytes", "transport", "_frames", "_closed", "_waiter", "_paused_reading", "_writable",
-        "_assembler", "_partial", "_on_frame", "_on_closed", "_on_writable",
+        "max_message_bytes", "_frames", "_waiter", "_paused_reading", "_writable",
+        "_assembler", "_on_closed", "_on_writable",
     )
 
     def __init__(self, *, max_message_bytes: int) -> None:
         super().__init__()
         self.max_message_bytes = max_message_bytes
-        self.transport: WSTransport | None = None
+        self.transport = None
         #: whole messages waiting for ``receive`` (``None`` while none has been queued)
         self._frames: deque[Frame] | None = None
-        self._closed: Closed | None = None
+        self._closed = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused_reading = False
         self._writable: asyncio.Future[None] | None = None
         self._assembler: MessageAssembler | None = None
         #: a fragmented message is being reassembled (the assembler's state, read without a call per frame)
         self._partial = False
-        self._on_frame: Callable[[Frame], None] | None = None
+        self._on_frame = None
         self._on_closed: Callable[[Closed], None] | None = None
         self._on_writable: Callable[[bool], None] | None = None
 
@@ -68,7 +73,8 @@ class PicowsFrameSocket(WSListener):
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
 
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+    def slow_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        """Every frame the listener did not relay alone."""
         msg_type = frame.msg_type
         on_frame = self._on_frame
         if msg_type is _TEXT and on_frame is not None and frame.fin and not self._partial and self._closed is None:

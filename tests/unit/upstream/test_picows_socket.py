@@ -27,7 +27,7 @@ def _frame(msg_type: WSMsgType, payload: bytes, fin: bool = True) -> object:
 async def test_frames_before_a_close_are_read_first_then_the_close_every_time() -> None:
     """A pulling reader gets the queued frames, then the close, and the close again on every later receive."""
     sock, transport = _upstream()
-    sock.on_ws_frame(transport, _frame(WSMsgType.TEXT, b'{"a":1}'))  # type: ignore[arg-type]
+    sock.slow_frame(transport, _frame(WSMsgType.TEXT, b'{"a":1}'))  # type: ignore[arg-type]
     sock.on_ws_disconnected(transport)  # type: ignore[arg-type]
     assert await sock.receive() == '{"a":1}'
     assert await sock.receive() == Closed(1006, "")
@@ -37,8 +37,8 @@ async def test_frames_before_a_close_are_read_first_then_the_close_every_time() 
 async def test_attach_delivers_queued_frames_then_the_close_by_callback() -> None:
     """Push mode: what queued before attach goes to the callbacks in order, the close last."""
     sock, transport = _upstream()
-    sock.on_ws_frame(transport, _frame(WSMsgType.TEXT, b"one"))  # type: ignore[arg-type]
-    sock.on_ws_frame(transport, _frame(WSMsgType.BINARY, b"two"))  # type: ignore[arg-type]
+    sock.slow_frame(transport, _frame(WSMsgType.TEXT, b"one"))  # type: ignore[arg-type]
+    sock.slow_frame(transport, _frame(WSMsgType.BINARY, b"two"))  # type: ignore[arg-type]
     sock.on_ws_disconnected(transport)  # type: ignore[arg-type]
     seen: list[Frame | Closed] = []
     sock.attach(seen.append, seen.append, lambda writable: None)
@@ -48,8 +48,8 @@ async def test_attach_delivers_queued_frames_then_the_close_by_callback() -> Non
 async def test_an_oversized_fragmented_upstream_message_closes_1009() -> None:
     """Fragments past max_message_bytes: the upstream is closed 1009 and the reader hears that close."""
     sock, transport = _upstream(max_bytes=4)
-    sock.on_ws_frame(transport, _frame(WSMsgType.TEXT, b"abc", fin=False))  # type: ignore[arg-type]
-    sock.on_ws_frame(transport, _frame(WSMsgType.CONTINUATION, b"def", fin=False))  # type: ignore[arg-type]
+    sock.slow_frame(transport, _frame(WSMsgType.TEXT, b"abc", fin=False))  # type: ignore[arg-type]
+    sock.slow_frame(transport, _frame(WSMsgType.CONTINUATION, b"def", fin=False))  # type: ignore[arg-type]
     assert transport.closes == [(1009, b"message too big")]
     assert await sock.receive() == Closed(1009, "message too big")
 
@@ -85,12 +85,12 @@ async def test_a_fragmented_message_is_reassembled_and_a_waiting_reader_gets_it(
     sock, transport = _upstream()
     reader = asyncio.ensure_future(sock.receive())
     await asyncio.sleep(0)
-    sock.on_ws_frame(transport, _frame(WSMsgType.TEXT, b'{"a":', fin=False))  # type: ignore[arg-type]
+    sock.slow_frame(transport, _frame(WSMsgType.TEXT, b'{"a":', fin=False))  # type: ignore[arg-type]
     await asyncio.sleep(0)
     assert not reader.done()
-    sock.on_ws_frame(transport, _frame(WSMsgType.CONTINUATION, b"1}"))  # type: ignore[arg-type]
+    sock.slow_frame(transport, _frame(WSMsgType.CONTINUATION, b"1}"))  # type: ignore[arg-type]
     assert await asyncio.wait_for(reader, 1) == '{"a":1}'
-    sock.on_ws_frame(transport, _frame(WSMsgType.TEXT, b"next"))  # type: ignore[arg-type]
+    sock.slow_frame(transport, _frame(WSMsgType.TEXT, b"next"))  # type: ignore[arg-type]
     assert await sock.receive() == "next"
 
 

@@ -59,8 +59,8 @@ def _connected(max_bytes: int = 1024, linger_s: float = 0.05) -> tuple[PicowsCli
 async def test_frames_arrive_in_order_text_as_str_binary_as_bytes() -> None:
     """Text frames come out as str, binary frames as bytes, in arrival order."""
     sock, t = _connected()
-    sock.on_ws_frame(t, _text(b'{"type":"a"}'))  # type: ignore[arg-type]
-    sock.on_ws_frame(t, _make_test_ws_frame(WSMsgType.BINARY, b"\x00\x01", True, False))  # type: ignore[arg-type]
+    sock.slow_frame(t, _text(b'{"type":"a"}'))  # type: ignore[arg-type]
+    sock.slow_frame(t, _make_test_ws_frame(WSMsgType.BINARY, b"\x00\x01", True, False))  # type: ignore[arg-type]
     assert await sock.receive() == '{"type":"a"}'
     assert await sock.receive() == b"\x00\x01"
 
@@ -71,16 +71,16 @@ async def test_receive_waits_for_a_frame() -> None:
     reader = asyncio.ensure_future(sock.receive())
     await asyncio.sleep(0)
     assert not reader.done()
-    sock.on_ws_frame(t, _text(b"x"))  # type: ignore[arg-type]
+    sock.slow_frame(t, _text(b"x"))  # type: ignore[arg-type]
     assert await asyncio.wait_for(reader, 1) == "x"
 
 
 async def test_invalid_utf8_closes_1007_after_the_frames_before_it() -> None:
     """Invalid UTF-8 in a text frame: close 1007 sent; earlier frames still delivered, then the close."""
     sock, t = _connected()
-    sock.on_ws_frame(t, _text(b"ok"))  # type: ignore[arg-type]
-    sock.on_ws_frame(t, _text(b'{"type":"\xff\xfe"}'))  # type: ignore[arg-type]
-    sock.on_ws_frame(t, _text(b"ignored"))  # type: ignore[arg-type]
+    sock.slow_frame(t, _text(b"ok"))  # type: ignore[arg-type]
+    sock.slow_frame(t, _text(b'{"type":"\xff\xfe"}'))  # type: ignore[arg-type]
+    sock.slow_frame(t, _text(b"ignored"))  # type: ignore[arg-type]
     assert t.closes[0][0] == 1007
     assert await sock.receive() == "ok"
     assert await sock.receive() == Closed(1007, "invalid UTF-8 in a text frame")
@@ -90,11 +90,11 @@ async def test_invalid_utf8_closes_1007_after_the_frames_before_it() -> None:
 async def test_fragmented_message_is_reassembled_and_an_oversized_one_closes_1009() -> None:
     """Fragments make one message; fragments adding up past the limit close with 1009."""
     sock, t = _connected(max_bytes=8)
-    sock.on_ws_frame(t, _text(b"abc", fin=False))  # type: ignore[arg-type]
-    sock.on_ws_frame(t, _make_test_ws_frame(WSMsgType.CONTINUATION, b"def", True, False))  # type: ignore[arg-type]
+    sock.slow_frame(t, _text(b"abc", fin=False))  # type: ignore[arg-type]
+    sock.slow_frame(t, _make_test_ws_frame(WSMsgType.CONTINUATION, b"def", True, False))  # type: ignore[arg-type]
     assert await sock.receive() == "abcdef"
-    sock.on_ws_frame(t, _text(b"12345", fin=False))  # type: ignore[arg-type]
-    sock.on_ws_frame(t, _make_test_ws_frame(WSMsgType.CONTINUATION, b"6789", False, False))  # type: ignore[arg-type]
+    sock.slow_frame(t, _text(b"12345", fin=False))  # type: ignore[arg-type]
+    sock.slow_frame(t, _make_test_ws_frame(WSMsgType.CONTINUATION, b"6789", False, False))  # type: ignore[arg-type]
     assert t.closes[0][0] == 1009
     assert (await sock.receive()).code == 1009  # type: ignore[union-attr]
 
@@ -103,7 +103,7 @@ async def test_reading_pauses_when_the_relay_is_behind_and_resumes_when_it_catch
     """64 undelivered frames pause reading from the client; draining to 32 resumes it."""
     sock, t = _connected()
     for i in range(64):
-        sock.on_ws_frame(t, _text(str(i).encode()))  # type: ignore[arg-type]
+        sock.slow_frame(t, _text(str(i).encode()))  # type: ignore[arg-type]
     assert not t.underlying_transport.reading
     for _ in range(31):
         await sock.receive()
@@ -164,7 +164,7 @@ async def test_close_is_not_aborted_when_the_peer_completes_the_handshake() -> N
     """A peer that answers the close in time is disconnected gracefully, never aborted."""
     sock, t = _connected(linger_s=0.05)
     await sock.close(1000, "")
-    sock.on_ws_frame(t, _make_test_ws_frame(WSMsgType.CLOSE, b"\x03\xe8", True, False))  # type: ignore[arg-type]
+    sock.slow_frame(t, _make_test_ws_frame(WSMsgType.CLOSE, b"\x03\xe8", True, False))  # type: ignore[arg-type]
     t.is_disconnected = True
     sock.on_ws_disconnected(t)  # type: ignore[arg-type]
     await asyncio.sleep(0.08)
@@ -174,6 +174,6 @@ async def test_close_is_not_aborted_when_the_peer_completes_the_handshake() -> N
 async def test_peer_close_is_reported_and_echoed() -> None:
     """The client's close frame is echoed and reported with its code and reason."""
     sock, t = _connected()
-    sock.on_ws_frame(t, _make_test_ws_frame(WSMsgType.CLOSE, b"\x0f\xa0bye", True, False))  # type: ignore[arg-type]
+    sock.slow_frame(t, _make_test_ws_frame(WSMsgType.CLOSE, b"\x0f\xa0bye", True, False))  # type: ignore[arg-type]
     assert await sock.receive() == Closed(4000, "bye")
     assert t.closes[0][0] == 4000 and t.disconnects == [True]

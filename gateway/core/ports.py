@@ -50,7 +50,9 @@ class HotSocket(Protocol):
     """Optional: a push socket whose listener relays hot audio frames to a peer alone while the session core's gate
     (:class:`gateway.core.hot.HotGate`) lets it (:mod:`gateway.upstream.hot_listener`)."""
 
-    def hot_link(self, gate: object, peer: object, upstream_side: bool) -> bool: ...
+    def hot_link(
+        self, gate: object, peer: object, upstream_side: bool, failed: Callable[[Exception], None] | None = None
+    ) -> bool: ...
 
 
 @runtime_checkable

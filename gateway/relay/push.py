@@ -89,7 +89,16 @@ class PushRelay:
         client, upstream = self.client, self.upstream
         if not isinstance(client, HotSocket) or not isinstance(upstream, HotSocket):
             return False
-        if gate is not None and client.hot_link(gate, upstream, False) and upstream.hot_link(gate, client, True):
+        session = self.session
+
+        def client_failed(exc: Exception) -> None:
+            moving_failed(session, "client", exc)
+
+        def upstream_failed(exc: Exception) -> None:
+            moving_failed(session, "upstream", exc)
+
+        if (gate is not None and client.hot_link(gate, upstream, False, client_failed)
+                and upstream.hot_link(gate, client, True, upstream_failed)):
             return True
         client.hot_link(None, None, False)
         upstream.hot_link(None, None, True)

@@ -35,7 +35,7 @@ _UPSTREAM_BITS: Final = {name: 1 << code for code, name in UPSTREAM_CODES.items(
 class PyHotListener(WSListener):
     """A picows listener that relays hot audio frames alone while linked to a gate and a peer (pure Python)."""
 
-    __slots__ = ("transport", "_closed", "_partial", "_on_frame", "_gate", "_peer", "_upstream_side")
+    __slots__ = ("transport", "_closed", "_partial", "_on_frame", "_gate", "_peer", "_upstream_side", "_failed")
 
     def __init__(self) -> None:
         super().__init__()
@@ -49,13 +49,17 @@ class PyHotListener(WSListener):
         self._gate: PyHotGate | None = None
         self._peer: PyHotListener | None = None
         self._upstream_side = False
+        self._failed: Callable[[Exception], None] | None = None
 
-    def hot_link(self, gate: object, peer: object, upstream_side: bool) -> bool:
-        """Relay hot frames to ``peer`` under ``gate`` (from the upstream when ``upstream_side``); ``None``: stop."""
+    def hot_link(
+        self, gate: object, peer: object, upstream_side: bool, failed: Callable[[Exception], None] | None = None
+    ) -> bool:
+        """Relay hot frames to ``peer`` under ``gate`` (from the upstream when ``upstream_side``); ``None``: stop.
+        ``failed`` hears an exception raised while relaying (as the relay's own path would)."""
         if not isinstance(gate, PyHotGate) or not isinstance(peer, PyHotListener):
-            self._gate = self._peer = None
+            self._gate = self._peer = self._failed = None
             return False
-        self._gate, self._peer, self._upstream_side = gate, peer, upstream_side
+        self._gate, self._peer, self._upstream_side, self._failed = gate, peer, upstream_side, failed
         return True
 
     @property
@@ -64,8 +68,15 @@ class PyHotListener(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if (self._gate is not None and frame.msg_type is _TEXT and frame.fin and not self._partial
-                and self._closed is None and self._on_frame is not None and self._forward(transport, frame)):
-            return
+                and self._closed is None and self._on_frame is not None):
+            try:
+                if self._forward(transport, frame):
+                    return
+            except Exception as exc:  # a failed write ends the session, as in the relay's path
+                if self._failed is None:
+                    raise
+                self._failed(exc)
+                return
         self.slow_frame(transport, frame)
 
     def slow_frame(self, transport: WSTransport, frame: WSFrame) -> None:

@@ -42,13 +42,15 @@ cdef class HotListener(WSListener):
     cdef HotGate _gate
     cdef HotListener _peer
     cdef bint _upstream_side
+    cdef object _failed
 
-    def hot_link(self, gate, peer, bint upstream_side):
-        """Relay hot frames to ``peer`` under ``gate`` (from the upstream when ``upstream_side``); ``None``: stop."""
+    def hot_link(self, gate, peer, bint upstream_side, failed=None):
+        """Relay hot frames to ``peer`` under ``gate`` (from the upstream when ``upstream_side``); ``None``: stop.
+        ``failed`` hears an exception raised while relaying (as the relay's own path would)."""
         if gate is None or peer is None or not isinstance(gate, HotGate) or not isinstance(peer, HotListener):
-            self._gate, self._peer = None, None
+            self._gate, self._peer, self._failed = None, None, None
             return False
-        self._gate, self._peer, self._upstream_side = gate, peer, upstream_side
+        self._gate, self._peer, self._upstream_side, self._failed = gate, peer, upstream_side, failed
         return True
 
     @property
@@ -57,8 +59,15 @@ cdef class HotListener(WSListener):
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         if (self._gate is not None and frame.msg_type == WSMsgType.TEXT and frame.fin and not self._partial
-                and self._closed is None and self._on_frame is not None and self._forward(transport, frame)):
-            return
+                and self._closed is None and self._on_frame is not None):
+            try:
+                if self._forward(transport, frame):
+                    return
+            except Exception as exc:  # a failed write ends the session, as in the relay's path
+                if self._failed is None:
+                    raise
+                self._failed(exc)
+                return
         self.slow_frame(transport, frame)
 
     cdef bint _forward(self, WSTransport transport, WSFrame frame) except -1:

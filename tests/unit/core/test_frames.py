@@ -166,3 +166,64 @@ def test_the_pure_span_check_is_the_decoded_length_of_the_slice() -> None:
     assert frames.b64_span_len_py('x"AAA="', 2, 6) == b64_decoded_len("AAA=") == 2
     assert frames.b64_span_len_py("AAAA", 0, 8) is None
     assert frames.b64_span_len_py("AAAA", 3, 2) is None
+
+
+# --- the listener's proof on raw bytes (gateway/core/hotgate.pyx) ---------------------------------------------------
+
+_CODES = ({1: "input_audio_buffer.append", 2: "session.input_audio_buffer.append"},
+          {1: "response.output_audio.delta", 2: "session.output_audio.delta"})
+_PIECES = (
+    '{"type":', '{"type": ', '"input_audio_buffer.append"', '"session.input_audio_buffer.append"',
+    '"response.output_audio.delta"', '"session.output_audio.delta"', ",", ", ", '"event_id":', '"event_id": ',
+    '"response_id":', '"item_id":', '"output_index":', '"content_index":', '"audio":', '"delta":', '"delta": ',
+    '"e_1"', '"gw_1"', '"gw"', '"a-b"', '""', '"' + "x" * 128 + '"', '"' + "x" * 129 + '"', "0", "00", "7", "1234567890",
+    "12345678901", '"AAAA"', '"AAA="', '"AA=="', '"A==="', '"AAAAAA"', '"AA A"', '"é"', "}", '"}', " ", ":",
+)
+_USUAL_CLIENT = '{"type":"input_audio_buffer.append","event_id":"e_1","audio":"AAAA"}'
+_USUAL_UPSTREAM = ('{"type":"response.output_audio.delta","event_id":"e","response_id":"r","item_id":"i",'
+                   '"output_index":0,"content_index":12,"delta":"AAA="}')
+
+APPEND_SPACED = '{"type": "session.input_audio_buffer.append", "event_id": "ev-9", "audio": "AAAAAA=="}'
+DELTA_SPACED = '{"type": "session.output_audio.delta", "event_id": "e", "delta": "AAAA"}'
+
+
+def _listener_answer(frame: str, upstream: bool) -> tuple[str, int] | None:
+    from gateway.core.hotgate import usual_audio_bytes  # the compiled twin (present: checked by the caller)
+
+    answer = usual_audio_bytes(frame.encode(), upstream)
+    return None if answer is None else (_CODES[upstream][answer[0]], answer[1])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.sampled_from(_PIECES), max_size=16).map("".join),
+        st.tuples(st.sampled_from((_USUAL_CLIENT, _USUAL_UPSTREAM, APPEND_SPACED, DELTA_SPACED)), st.integers(0, 200),
+                  st.sampled_from(("", " ", '"', "=", ",", "A", "é", "}", ":", "0", "_"))).map(
+            lambda t: t[0][:t[1]] + t[2] + t[0][t[1] + (1 if t[2] else 0):] if t[1] < len(t[0]) else t[0]),
+    ),
+    st.booleans(),
+)
+def test_the_listeners_proof_on_bytes_agrees_with_the_usual_layout_check(frame: str, upstream: bool) -> None:
+    """On any frame, the compiled listener's shape proof on the UTF-8 bytes gives usual_audio's answer on the text,
+    and what usual_audio proves, canonical_audio proves the same."""
+    if frames.B64_COMPILED is None:
+        pytest.skip("the compiled hot path is not built here")
+    usual = frames.usual_audio(frame, upstream)
+    assert _listener_answer(frame, upstream) == usual
+    if usual is not None:
+        assert frames.canonical_audio(frame, upstream) == usual
+
+
+@pytest.mark.parametrize("frame,upstream", [
+    (_USUAL_CLIENT, False),
+    (_USUAL_UPSTREAM, True),
+    ('{"type": "session.input_audio_buffer.append", "audio": ""}', False),
+    ('{"type":"session.output_audio.delta","event_id":"e","delta":"AA=="}', True),
+])
+def test_the_listeners_proof_accepts_the_usual_layouts(frame: str, upstream: bool) -> None:
+    """The service's and the usual clients' spellings (compact, or one space after ``:`` and ``,``) are proven."""
+    if frames.B64_COMPILED is None:
+        pytest.skip("the compiled hot path is not built here")
+    assert frames.usual_audio(frame, upstream) is not None
+    assert _listener_answer(frame, upstream) == frames.usual_audio(frame, upstream)

@@ -146,7 +146,7 @@ class SessionCore:
 
     # more attributes than an instance's shared-key table holds: without slots every session had a full dict
     __slots__ = (
-        "_accepted", "_audio_seen", "_declared_tools_check", "_forward_hot", "_held_bytes", "_ids",
+        "_accepted", "_audio_seen", "_client_hot_bits", "_upstream_hot_bits", "_declared_tools_check", "_forward_hot", "_held_bytes", "_ids",
         "_last_translation_out", "_previous", "_retired_model", "_response_id", "_rewrite_model",
         "_session_max_tokens", "_target_rules", "_transcribing", "_transcript_seen", "_transfer_call", "_waiting",
         "barge_in", "bound_session", "bridge_ids", "dialect", "events", "gateway_events", "handoff", "hot", "kind", "max_frames_per_second",
@@ -231,6 +231,12 @@ class SessionCore:
         #: ids a client-side bridge (WebRTC) sends in the client's place: the one way a client event is the gateway's
         #: (the session's: a core of another kind serving after a handoff shares them)
         self.bridge_ids = bridge_ids if bridge_ids is not None else GatewayEventIds()
+        #: the gate's masks when nothing of the moment needs the core (:meth:`refresh_hot`): the hot append types this
+        #: session accepts; the deltas unless they are renamed (beta) or timed (translation). A direct-media call: none
+        self._client_hot_bits = 0 if direct_media else sum(
+            1 << code for code, name in CLIENT_CODES.items() if name in self._accepted)
+        self._upstream_hot_bits = 0 if direct_media or kind is SessionKind.TRANSLATION or not self._forward_hot else sum(
+            1 << code for code in UPSTREAM_CODES)
         self._bind_tools()
 
     def _bind_tools(self) -> None:
@@ -522,25 +528,17 @@ class SessionCore:
         client frames; canonical audio deltas while no rename, first-output timing or translation segment needs
         them, and the playback estimate only adds their bytes. Called after every decision (:func:`_decision`)."""
         hot = self.hot
-        if self.media is not None:
-            hot.client_mask = hot.upstream_mask = 0
-            return
         handoff = self.handoff
-        if self._waiting or (handoff is not None and (handoff.holding or handoff.requested is not None)):
+        if self._waiting or (handoff is not None and handoff.holding):
             hot.client_mask = 0
         else:
-            hot.client_mask = sum(1 << code for code, name in CLIENT_CODES.items() if name in self._accepted)
+            hot.client_mask = self._client_hot_bits
         barge_in = self.barge_in
         current = barge_in.playback.current if barge_in is not None else None
-        if (
-            self.kind is SessionKind.TRANSLATION
-            or not self._forward_hot
-            or (self._response_id is not None and not self._audio_seen)
-            or (current is not None and current.first_at is None)
-        ):
+        if (self._response_id is not None and not self._audio_seen) or (current is not None and current.first_at is None):
             hot.upstream_mask = 0
         else:
-            hot.upstream_mask = sum(1 << code for code in UPSTREAM_CODES)
+            hot.upstream_mask = self._upstream_hot_bits
 
     def _fold_hot(self) -> None:
         """Deltas the listener relayed alone reach the playback estimate (their item had its first delta here, so
@@ -558,8 +556,22 @@ class SessionCore:
 
     # --- client → upstream -------------------------------------------------------------------------
 
-    @_decision
     def from_client(self, data: Frame, now: float) -> Action:
+        """Decide what to do with one frame from the client (see :meth:`_client_frame`); a decision (:func:`_decision`,
+        spelled out: this runs once per frame the listener leaves to the core)."""
+        hot = self.hot
+        if hot.pending_out_bytes:
+            self._fold_hot()
+        try:
+            action = self._client_frame(data, now)
+        except BaseException:
+            self.refresh_hot()
+            raise
+        if action is not FORWARD or not hot.client_mask:  # a forwarded append moves nothing but counters
+            self.refresh_hot()
+        return action
+
+    def _client_frame(self, data: Frame, now: float) -> Action:
         """Decide what to do with one frame from the client (held, in order, while a handoff switches upstreams).
 
         A ``response.create`` that arrives after a reply ended but before the observers metered that
@@ -798,9 +810,24 @@ class SessionCore:
 
     # --- upstream → client -------------------------------------------------------------------------
 
-    @_decision
     def from_upstream(self, data: Frame, now: float) -> Action:
-        """Decide what to do with one frame from the model endpoint."""
+        """Decide what to do with one frame from the model endpoint; a decision (:func:`_decision`, spelled out: this
+        runs once per frame the listener leaves to the core)."""
+        hot = self.hot
+        if hot.pending_out_bytes:
+            self._fold_hot()
+        try:
+            action = self._upstream_frame(data, now)
+        except BaseException:
+            self.refresh_hot()
+            raise
+        # with the gate open, a forwarded delta moves nothing but counters and the playing item's bytes: no first
+        # output is pending and the item has had its first delta (or none plays)
+        if action is not FORWARD or not hot.upstream_mask:
+            self.refresh_hot()
+        return action
+
+    def _upstream_frame(self, data: Frame, now: float) -> Action:
         stats = self.stats
         stats.frames_from_upstream += 1
         stats.bytes_from_upstream += len(data)

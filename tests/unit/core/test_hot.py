@@ -120,15 +120,15 @@ def test_client_frames_held_for_metering_close_the_client_direction(gate_build: 
     assert core.hot.client_mask == CLIENT_BIT
 
 
-def test_a_handoff_closes_the_client_direction_from_its_request_to_its_end(gate_build: str) -> None:
-    """Requested, begun (client frames held) and switching: appends go to the core; after completion, alone again."""
+def test_a_handoff_closes_the_client_direction_while_it_holds_client_frames(gate_build: str) -> None:
+    """Requested only, appends still go alone; begun (client frames held) and switching, they go to the core; after
+    completion, alone again."""
     core = _core(requested_model="gpt-realtime-2", served_model="gpt-realtime-2",
                  handoff=Handoff(HandoffRules(targets=("mini",)), "agent", "gpt-realtime-2"))
     core.from_client(APPEND, 0.1)
     assert core.hot.client_mask == CLIENT_BIT
     assert core.handoff is not None and core.handoff.request(HandoffRequest("mini", "test", Trigger.ADMIN)) is None
-    core.from_client(APPEND, 0.2)
-    assert core.hot.client_mask == 0
+    assert core.from_client(APPEND, 0.2) is FORWARD and core.hot.client_mask == CLIENT_BIT
     assert core.begin_handoff() is not None
     assert core.handoff.holding and core.hot.client_mask == 0
     core.switch_to(HandoffTarget(model="gpt-realtime-2.1-mini", overrides=SessionOverrides()), 0.3)

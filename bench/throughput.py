@@ -74,10 +74,8 @@ def run_callgrind(frames: int, window: int, root: Path, up_port: int, up: Proc) 
     code = f"import sys; from gateway.server import serve; sys.exit(serve(host='127.0.0.1', port={port}, workers=1))"
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={root}/callgrind.out.%p",
             sys.executable, "-c", code]
-    env = targets.gateway_env(key, up_port, None) | {
-        "PYTHONPATH": str(Path.cwd()), "PYTHONHASHSEED": "0", "VOICE_GATEWAY_MAX_FRAMES_PER_SECOND": "1000000",
-        "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": sink, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_METRICS_EXPORTER": "otlp"}
+    env = targets.gateway_env(key, up_port, None) | exporting_env(sink) | {
+        "PYTHONPATH": str(Path.cwd()), "PYTHONHASHSEED": "0", "VOICE_GATEWAY_MAX_FRAMES_PER_SECOND": "1000000"}
     proc = start("gateway-callgrind", argv, TARGET_CORE, root, env=env)
     try:
         wait_port(proc, port, timeout_s=600)

@@ -21,7 +21,7 @@ import picows
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
 from gateway.core.frames import usual_audio
-from gateway.core.hot import CLIENT_CODES, UPSTREAM_CODES, PyHotGate
+from gateway.core.hot import CLIENT_CODES, UPSTREAM_CODES, HotGate, PyHotGate
 from gateway.core.ports import Closed, Frame
 
 log = logging.getLogger("voice_gateway.upstream")
@@ -56,7 +56,8 @@ class PyHotListener(WSListener):
     ) -> bool:
         """Relay hot frames to ``peer`` under ``gate`` (from the upstream when ``upstream_side``); ``None``: stop.
         ``failed`` hears an exception raised while relaying (as the relay's own path would)."""
-        if not isinstance(gate, PyHotGate) or not isinstance(peer, PyHotListener):
+        # the compiled gate too: with the compiled core under another picows, this listener runs with it
+        if not isinstance(gate, (PyHotGate, HotGate)) or not isinstance(peer, PyHotListener):
             self._gate = self._peer = self._failed = None
             return False
         self._gate, self._peer, self._upstream_side, self._failed = gate, peer, upstream_side, failed

@@ -219,3 +219,33 @@ async def test_after_the_end_nothing_is_relayed(session: _Session | None) -> Non
     session.client.send(APPEND)
     await asyncio.sleep(0.1)
     assert session.upstream.frames.empty() or (await session.upstream.next()) != APPEND
+
+
+def test_the_compiled_listener_is_not_used_under_another_picows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled listener is tied to the picows it was built against: under another version the loader picks the
+    pure-Python twin."""
+    import picows
+
+    from gateway.upstream import hot_listener
+
+    if hot_listener.LISTENER_COMPILED is None:
+        pytest.skip("the compiled listener is not in use here")
+    assert hot_listener._compiled() is hot_listener.LISTENER_COMPILED
+    monkeypatch.setattr(picows, "__version__", "0.0.1")
+    assert hot_listener._compiled() is None
+
+
+def test_the_pure_listener_relays_under_the_compiled_gate_too() -> None:
+    """With the compiled core and the pure listener (another picows), the listener still links to the core's gate;
+    a gate of neither kind, or a peer that is not a hot listener, unlinks it."""
+    from gateway.core import hot
+    from gateway.core.observers import SessionStats
+    from gateway.upstream.hot_listener import PyHotListener
+
+    stats = SessionStats(started_at=0.0, last_activity_at=0.0)
+    gates = [hot.PyHotGate(stats, 0.0, 50, 1024)] + ([hot.COMPILED[1](stats, 0.0, 50, 1024)] if hot.COMPILED else [])
+    listener, peer = PyHotListener(), PyHotListener()
+    for gate in gates:
+        assert listener.hot_link(gate, peer, True) and listener.hot_linked
+    assert not listener.hot_link(object(), peer, True) and not listener.hot_linked
+    assert not listener.hot_link(gates[0], object(), False) and not listener.hot_linked

@@ -118,9 +118,24 @@ class SessionStats(HotCounters):
         self.cost_share = cost_share
         self.budget_share = budget_share
 
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _STATS_FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every field is (as the dataclass it was compared)."""
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, SessionStats)
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable counters: not hashable (as an eq dataclass)
+
     def __repr__(self) -> str:
-        fields = (*PyHotCounters.__slots__, *SessionStats.__slots__)
-        return "SessionStats(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in fields) + ")"
+        return "SessionStats(" + ", ".join(f"{name}={value!r}" for name, value in zip(_STATS_FIELDS, self._fields())) + ")"
+
+
+#: every field of :class:`SessionStats`, the hot counters first
+_STATS_FIELDS: tuple[str, ...] = (*PyHotCounters.__slots__, *SessionStats.__slots__)
 
 
 @dataclass(frozen=True, slots=True)

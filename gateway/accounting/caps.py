@@ -141,21 +141,23 @@ class CapGuard:
         return None
 
     def _warning(self, now: float, cost: int, budget: BudgetProjection | None) -> Verdict:
+        """The first cap (cost, duration, budget) past ``warn_ratio`` not warned about yet: one warning for it."""
         caps = self.caps
-        candidates: list[tuple[str, float, Callable[[], JsonObject]]] = []
-        if caps.max_cost_micros is not None:
-            limit = caps.max_cost_micros
-            candidates.append(("cost", _ratio(cost, limit), lambda: _money_warning("cost", cost, limit)))
-        if caps.max_duration_s is not None:
-            used, dlimit = now - self.started_at, caps.max_duration_s
-            candidates.append(("duration", _ratio(used, dlimit), lambda: _duration_warning(used, dlimit)))
-        worst = budget.worst() if budget is not None else None
-        if worst is not None:
-            bused, blimit = worst
-            candidates.append(("budget", _ratio(bused, blimit), lambda: _money_warning("budget", bused, blimit)))
-        for cap, ratio, body in candidates:
-            if cap not in self._warned and ratio >= caps.warn_ratio:
-                self._warned.add(cap)
-                return Notify({"type": CAP_WARNING_TYPE, "event_id": self._new_event_id(), **body()})
-        return None
-
+        warned, threshold = self._warned, caps.warn_ratio
+        body: JsonObject | None = None
+        if caps.max_cost_micros is not None and "cost" not in warned and _ratio(cost, caps.max_cost_micros) >= threshold:
+            body = _money_warning("cost", cost, caps.max_cost_micros)
+        elif (
+            caps.max_duration_s is not None
+            and "duration" not in warned
+            and _ratio(now - self.started_at, caps.max_duration_s) >= threshold
+        ):
+            body = _duration_warning(now - self.started_at, caps.max_duration_s)
+        elif budget is not None and "budget" not in warned:
+            worst = budget.worst()
+            if worst is not None and _ratio(worst[0], worst[1]) >= threshold:
+                body = _money_warning("budget", worst[0], worst[1])
+        if body is None:
+            return None
+        warned.add(str(body["cap"]))
+        return Notify({"type": CAP_WARNING_TYPE, "event_id": self._new_event_id(), **body})

@@ -7,17 +7,18 @@ from dataclasses import dataclass, field
 from gateway.accounting.caps import BudgetProjection, CapGuard
 from gateway.accounting.limits import Lease, TenantLimits
 from gateway.accounting.meter import Meter
-from gateway.accounting.periods import utc_day, utc_month
+from gateway.accounting.periods import utc_day_bounds, utc_month_bounds
 from gateway.core.observers import SessionInfo, SessionStats
 from gateway.core.timeline import TurnLog
 
 
 @dataclass(slots=True)
 class TenantSpend:
-    """The tenant's spend as the store last reported it, with the periods it belongs to."""
+    """The tenant's spend as the store last reported it, with the periods it belongs to (``[start, end)`` wall
+    seconds of its UTC day and month: two comparisons on every tick instead of formatting dates)."""
 
-    day: str
-    month: str
+    day: tuple[float, float]
+    month: tuple[float, float]
     day_micros: int
     month_micros: int
 
@@ -35,9 +36,10 @@ class LiveSession:
     started_wall: float
     lease: Lease | None = None
     served_model: str | None = None
-    #: the local projection (micro-dollars), updated on every tick and turn end
+    #: the local projection (micro-dollars), updated on ticks and turn ends; written through
+    #: :meth:`Ledger.set_cost` (the ledger keeps each tenant's unflushed total)
     cost_micros: int = 0
-    #: the cumulative cost last checkpointed in the store
+    #: the cumulative cost last checkpointed in the store (written through :meth:`Ledger.set_charged`)
     charged_micros: int = 0
     stats: SessionStats | None = None
     #: per-turn summaries for the operator's timeline (bounded)
@@ -56,26 +58,64 @@ class LiveSession:
 
 @dataclass(slots=True)
 class Ledger:
-    """Live sessions and cached tenant spend; the budget projection is read from here on every tick."""
+    """Live sessions and cached tenant spend; the budget projection is read from here on every tick.
+
+    Sessions join and leave through :meth:`add` / :meth:`drop`, and their cost and checkpoint move through
+    :meth:`set_cost` / :meth:`set_charged`, so each tenant's unflushed total is kept as it changes: a budget
+    projection costs the same with 300 sessions of a tenant as with one (summing them on every session's tick
+    was quadratic)."""
 
     sessions: dict[str, LiveSession] = field(default_factory=dict)
     leases: dict[str, Lease] = field(default_factory=dict)
     spend: dict[str, TenantSpend] = field(default_factory=dict)
+    #: tenant → the sum of its sessions' ``unflushed_micros``
+    _unflushed: dict[str, int] = field(default_factory=dict)
+
+    def add(self, live: LiveSession) -> None:
+        """Start metering ``live`` (it replaces a session of the same id)."""
+        self.drop(live.info.session_id)
+        self.sessions[live.info.session_id] = live
+        self._move(live.tenant, live.unflushed_micros)
+
+    def drop(self, session_id: str) -> None:
+        """Stop metering a session (its unflushed spend leaves the tenant's projection with it)."""
+        live = self.sessions.pop(session_id, None)
+        if live is not None:
+            self._move(live.tenant, -live.unflushed_micros)
+
+    def set_cost(self, live: LiveSession, micros: int) -> None:
+        """The session's projected cost is ``micros`` now."""
+        self._move(live.tenant, micros - live.cost_micros)
+        live.cost_micros = micros
+
+    def set_charged(self, live: LiveSession, micros: int) -> None:
+        """The store holds ``micros`` of the session's cost now."""
+        self._move(live.tenant, live.charged_micros - micros)
+        live.charged_micros = micros
+
+    def _move(self, tenant: str, delta: int) -> None:
+        if delta:
+            total = self._unflushed.get(tenant, 0) + delta
+            if total:
+                self._unflushed[tenant] = total
+            else:
+                self._unflushed.pop(tenant, None)
 
     def note_spend(self, tenant: str, wall: float, day: int, month: int) -> None:
         """Remember the tenant's totals the store just returned."""
-        self.spend[tenant] = TenantSpend(utc_day(wall), utc_month(wall), day, month)
+        self.spend[tenant] = TenantSpend(utc_day_bounds(wall), utc_month_bounds(wall), day, month)
 
     def unflushed(self, tenant: str) -> int:
-        return sum(s.unflushed_micros for s in self.sessions.values() if s.tenant == tenant)
+        """Micro-dollars the tenant's sessions here accrued beyond what the store holds."""
+        return self._unflushed.get(tenant, 0)
 
     def tenant_spend(self, tenant: str, wall: float) -> tuple[int, int]:
         """Flushed (day, month) spend for the current periods, plus local unflushed accrual."""
         cached = self.spend.get(tenant)
         day = month = 0
         if cached is not None:
-            day = cached.day_micros if cached.day == utc_day(wall) else 0
-            month = cached.month_micros if cached.month == utc_month(wall) else 0
+            day = cached.day_micros if cached.day[0] <= wall < cached.day[1] else 0
+            month = cached.month_micros if cached.month[0] <= wall < cached.month[1] else 0
         local = self.unflushed(tenant)
         return day + local, month + local
 

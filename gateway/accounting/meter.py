@@ -132,10 +132,15 @@ class Meter:
         self._handed_off = False
         #: the part sealed at the last handoff (its upstream may still report the reply it was giving)
         self._last_sealed: _Sealed | None = None
+        #: the inputs :meth:`cost_micros` last priced and what they cost: a tick that finds the same inputs (no audio
+        #: relayed, no usage metered since) reuses the figure. Every method that changes the meter clears it.
+        self._priced: tuple[object, ...] | None = None
+        self._priced_micros = 0
 
     def reprice(self, pricing: Pricing) -> None:
         """The served model is known (``session.created``): bill at its price from now on."""
         self.pricing = pricing
+        self._priced = None
 
     def hand_off(
         self, now: float, from_model: str, audio_in_ms: int, audio_out_ms: int, pricing: Pricing | None,
@@ -144,6 +149,7 @@ class Meter:
         """A handoff moved the session to another model (of ``kind``; ``None``: the same kind): what the old one cost
         is sealed at its price (a voice agent: reported usage plus its audio since the last report; a translation
         model: its input audio since it started serving); the new one is billed from zero at ``pricing``."""
+        self._priced = None
         if self.kind is SessionKind.TRANSLATION:
             cost = self._translation_cost_ms(audio_in_ms, audio_out_ms)
         else:
@@ -168,6 +174,7 @@ class Meter:
         since its previous report (as a usage report does on the live meter); ``pricing`` prices any other."""
         if not usage:
             return
+        self._priced = None
         tokens = parse_tokens(usage)
         self.sealed_tokens.add(tokens)
         part = self._last_sealed
@@ -187,17 +194,33 @@ class Meter:
     def on_response_usage(self, usage: Mapping[str, object] | None) -> None:
         """Exact usage of one response; the relay resets the since-usage counters at the same time."""
         if usage:
+            self._priced = None
             self.reported.tokens.add(parse_tokens(usage))
 
     def on_transcription_usage(self, usage: Mapping[str, object] | None) -> None:
         """A completed input transcription: the session's own usage, or ASR usage in a voice session."""
+        self._priced = None
         if self.kind is SessionKind.REALTIME:
             self.asr.add(usage)
         else:
             self.reported.add(usage)
 
     def cost_micros(self, now: float, stats: SessionStats) -> int:
-        """The session's cost so far: exact where reported, estimated from relayed audio in between."""
+        """The session's cost so far: exact where reported, estimated from relayed audio in between.
+
+        Priced again only when what it is priced from moved: the relayed audio counters and formats, the meter
+        itself, and the time for a voice model on a per-minute price (billed by the elapsed time)."""
+        timed = self.kind is SessionKind.REALTIME and self.pricing.unit is PricingUnit.MINUTES
+        inputs = (
+            stats.audio_in_bytes, stats.audio_out_bytes, stats.audio_in_bytes_since_usage,
+            stats.audio_out_bytes_since_usage, stats.input_format, stats.output_format, now if timed else None,
+        )
+        if inputs != self._priced:
+            self._priced_micros = self._price(now, stats)
+            self._priced = inputs
+        return self._priced_micros
+
+    def _price(self, now: float, stats: SessionStats) -> int:
         if self.kind is SessionKind.REALTIME:
             return self.sealed_micros + self._voice_cost(now, stats) + self.asr.cost_micros(self.asr_pricing)
         if self.kind is SessionKind.TRANSLATION and self._handed_off:

@@ -29,6 +29,10 @@ from gateway.core.observers import (
 from gateway.core.timeline import TurnLog
 
 ANONYMOUS_TENANT = "_anonymous"
+#: how often a tick prices a session no money limit applies to (no cost cap, no budget): its cost then decides
+#: nothing (no allowance, no money verdict), it is only reported — checkpoints, the directory, telemetry — so a
+#: tick re-prices it at most this often; its events and its end price it at once
+REPORT_PERIOD_S = 1.0
 
 
 def tool_call_entry(event: GatewayToolDone) -> dict[str, object]:
@@ -64,11 +68,21 @@ class AccountingObserver:
         self._wall = wall
         #: finished replies whose usage is metered (stamps the allowance, so the core knows it is current)
         self._responses_metered = 0
+        #: a cost cap or a budget applies: every tick prices the session and decides on the figure (fixed for the
+        #: session's life: its caps and its lease's limits are)
+        self._money_limited = live.guard.caps.max_cost_micros is not None or live.limits.has_budget
+        #: (no money limit) when a tick prices the session next
+        self._reprice_at = float("-inf")
+        #: the time the cost was last priced at (a per-minute voice price grows with it: never priced backwards)
+        self._priced_at = float("-inf")
 
     async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
         verdict = self._on_event(event, stats)
-        if self.live.timeline is not None:
-            self.live.timeline.observe(event, self.live.cost_micros)
+        live = self.live
+        if live.timeline is not None:
+            if not self._money_limited and live.meter is not None:  # the turn summaries get a current figure
+                self._price(max(event.at, self._priced_at), stats)
+            live.timeline.observe(event, live.cost_micros)
         return verdict
 
     def _on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
@@ -119,18 +133,38 @@ class AccountingObserver:
         return self._decide(event.at, stats, flush=True)
 
     async def on_tick(self, now: float, stats: SessionStats) -> Verdict:
-        self.live.stats = stats
-        if self.live.meter is None:
+        live = self.live
+        live.stats = stats
+        if live.meter is None:
             return Terminate(UnknownModel("The served model has no known price on this gateway."))
-        verdict = self._decide(now, stats, flush=False)
-        if self.live.timeline is not None:
-            self.live.timeline.tick(now, stats, self.live.cost_micros)
+        timeline = live.timeline
+        if self._money_limited:
+            verdict = self._decide(now, stats, flush=False)
+        else:
+            verdict = self._decide_unpriced(now, stats, timeline is not None and timeline.segment_open)
+        if timeline is not None:
+            timeline.tick(now, stats, live.cost_micros)
         return verdict
+
+    def _decide_unpriced(self, now: float, stats: SessionStats, price: bool) -> Verdict:
+        """No money limit: the verdict is the time caps' (duration, idle), which do not read the cost; the cost is
+        priced every ``REPORT_PERIOD_S`` (and when ``price``: an open translation segment may end on this tick).
+        The money figures stay what ``_decide`` sets them to without a limit: ``None``."""
+        live = self.live
+        if price or now >= self._reprice_at:
+            self._price(now, stats)
+        return live.guard.check(now, live.cost_micros, stats.last_activity_at, None)
+
+    def _price(self, now: float, stats: SessionStats) -> None:
+        live = self.live
+        assert live.meter is not None
+        self._ledger.set_cost(live, live.meter.cost_micros(now, stats))
+        self._priced_at, self._reprice_at = now, now + REPORT_PERIOD_S
 
     def _decide(self, now: float, stats: SessionStats, *, flush: bool) -> Verdict:
         live = self.live
         assert live.meter is not None
-        live.cost_micros = live.meter.cost_micros(now, stats)
+        self._price(now, stats)
         if flush:
             self._flusher.request_flush()
         budget = self._ledger.projection(live.tenant, live.limits, self._wall())
@@ -169,7 +203,7 @@ class AccountingObserver:
         live = self.live
         live.stats = stats
         if live.meter is not None:
-            live.cost_micros = live.meter.cost_micros(ended.at, stats)
+            self._ledger.set_cost(live, live.meter.cost_micros(ended.at, stats))
         if live.timeline is not None:
             live.timeline.close(live.cost_micros)
         await self._flusher.finish(live, ended)
@@ -203,5 +237,5 @@ class AccountingObserverFactory:
             lease=lease,
             timeline=TurnLog(now, info.kind),
         )
-        self._ledger.sessions[info.session_id] = live
+        self._ledger.add(live)
         return AccountingObserver(live, self._ledger, self._prices, self._flusher, self._wall)

@@ -172,7 +172,7 @@ class AccountingService:
         async with self._lock:
             await self._drain_records()
         if live.unflushed_micros == 0:
-            self.ledger.sessions.pop(live.info.session_id, None)
+            self.ledger.drop(live.info.session_id)
 
     # --- one sync pass ---------------------------------------------------------------------------
 
@@ -212,7 +212,7 @@ class AccountingService:
             self.health.down(exc)
             return False
         self.health.up()
-        live.charged_micros = target
+        self.ledger.set_charged(live, target)
         self.ledger.note_spend(live.tenant, wall, result.day_spend_micros, result.month_spend_micros)
         return True
 
@@ -225,7 +225,7 @@ class AccountingService:
                 return
             refreshed.add(live.tenant)
             if live.ended and live.record_queued and live.unflushed_micros == 0:
-                self.ledger.sessions.pop(live.info.session_id, None)
+                self.ledger.drop(live.info.session_id)
         await self._refresh_spend(refreshed)
 
     async def _refresh_spend(self, refreshed: set[str]) -> None:

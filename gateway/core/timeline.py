@@ -104,6 +104,11 @@ class TurnLog:
             case _:
                 pass
 
+    @property
+    def segment_open(self) -> bool:
+        """A translation segment is open: a tick may end it (and record the session's cost at that moment)."""
+        return self._segment is not None
+
     def tick(self, now: float, stats: SessionStats, cost_micros: int) -> None:
         """A translation segment ends once its output has been quiet for ``SEGMENT_QUIET_S`` (seen on ticks)."""
         segment = self._segment

@@ -3,8 +3,8 @@
 N voice-agent sessions in push mode (in-memory sockets), each with the observers the gateway gives a session
 (accounting on an in-memory store, telemetry with the Prometheus reader, the directory's), the relay's
 ``FailsafeObserver`` around each. Per 100 ms round every session relays 100 ms of audio each way (five 20 ms
-appends and five deltas: what the paced bench sends), then the ticker visits every session as
-``LiveSessions`` does. ``--caps`` gives every session a cost cap, a duration cap and an idle timeout,
+appends and five deltas: what the paced bench sends), then ``LiveSessions.tick_all`` visits every session (the
+ticker's own pass, yields included). ``--caps`` gives every session a cost cap, a duration cap and an idle timeout,
 ``--budget`` a tenant budget (the enforcement paths the tick prices).
 
 It prints the CPU time of the ticks alone (µs per session-tick, noisy on a shared host). For instruction
@@ -37,6 +37,7 @@ from gateway.core.session import SessionCore
 from gateway.directory.service import DirectoryObserver, SessionDirectory, _Local
 from gateway.policy.catalog import load_catalog
 from gateway.relay.failsafe import FailsafeObserver
+from gateway.relay.live_sessions import LiveSessions
 from gateway.relay.session import RelaySession
 from gateway.settings import Settings
 from gateway.store.accounting_store import AccountingStore
@@ -104,6 +105,7 @@ async def run(sessions: int, rounds: int, tick: bool, caps: bool, budget: bool) 
     telemetry = setup_telemetry(settings, catalog=catalog, cost_of=accounting.live_spend)
     limits = TenantLimits(daily_budget_micros=10**12) if budget else TenantLimits()
     session_caps = Caps(max_cost_micros=10**12, max_duration_s=3600.0, idle_timeout_s=600.0) if caps else Caps()
+    live = LiveSessions(clock=clock)
     relays: list[tuple[RelaySession, MemSocket, MemSocket]] = []
     tasks = []
     for i in range(sessions):
@@ -125,6 +127,7 @@ async def run(sessions: int, rounds: int, tick: bool, caps: bool, budget: bool) 
                              observers=observers, clock=clock)
         tasks.append(asyncio.create_task(relay.run()))
         relays.append((relay, client, upstream))
+        live.add(relay)
     await asyncio.sleep(0.01)
     spent = 0.0
     for _ in range(rounds):
@@ -135,8 +138,7 @@ async def run(sessions: int, rounds: int, tick: bool, caps: bool, budget: bool) 
         clock.now += 0.1
         if tick:
             started = time.process_time()
-            for relay, _, _ in relays:
-                await relay.tick(clock.now)
+            await live.tick_all(clock.now)
             spent += time.process_time() - started
     for relay, _, _ in relays:
         relay.client_closed(Closed(1000))

@@ -20,6 +20,7 @@ from gateway.core.money import (
     TokenUsage,
     audio_ms,
     duration_cost_micros,
+    estimated_audio_token_counts,
     estimated_audio_tokens,
     token_cost_micros,
     token_usage_from_response,
@@ -91,10 +92,8 @@ class ReportedUsage:
         if pricing.unit is PricingUnit.MINUTES:
             audio_tokens = self.tokens.audio_in or self.tokens.text_in
             return duration_cost_micros(pricing, self.duration_ms + audio_tokens * INPUT_AUDIO_MS_PER_TOKEN)
-        tokens = TokenUsage()
-        tokens.add(self.tokens)
-        tokens.add(estimated_audio_tokens(self.duration_ms, 0))
-        return token_cost_micros(pricing, tokens)
+        audio_in, _ = estimated_audio_token_counts(self.duration_ms, 0)
+        return token_cost_micros(pricing, self.tokens, audio_in)
 
 
 @dataclass(slots=True)
@@ -252,10 +251,7 @@ class Meter:
         if self.pricing.unit is PricingUnit.MINUTES:  # an unknown model on a per-minute fallback price
             elapsed_ms = max(math.ceil(round((now - self.started_at) * 1000, 3)), 0)
             return duration_cost_micros(self.pricing, elapsed_ms)
-        tokens = TokenUsage()
-        tokens.add(self.reported.tokens)
-        tokens.add(estimated_audio_tokens(in_ms, out_ms))
-        return token_cost_micros(self.pricing, tokens)
+        return token_cost_micros(self.pricing, self.reported.tokens, *estimated_audio_token_counts(in_ms, out_ms))
 
     def tokens(self) -> TokenUsage:
         """Reported tokens so far (session plus input transcription), for the session record."""

@@ -162,13 +162,14 @@ def _modality_pico(rates: TokenRates | None, fresh: int, cached: int, out: int) 
     return fresh * rates.input + cached * rates.cached_input + out * rates.output
 
 
-def token_cost_micros(pricing: Pricing, usage: TokenUsage) -> int:
-    """Exact cost of cumulative token usage, rounded up to a whole micro-dollar."""
+def token_cost_micros(pricing: Pricing, usage: TokenUsage, audio_in: int = 0, audio_out: int = 0) -> int:
+    """Exact cost of cumulative token usage (plus ``audio_in`` / ``audio_out`` more audio tokens: an estimate on top
+    of reported usage, priced without building the sum), rounded up to a whole micro-dollar."""
     text = pricing.text
     image = pricing.image or pricing.text
     total = (
         _modality_pico(text, usage.text_in, usage.cached_text_in, usage.text_out)
-        + _modality_pico(pricing.audio, usage.audio_in, usage.cached_audio_in, usage.audio_out)
+        + _modality_pico(pricing.audio, usage.audio_in + audio_in, usage.cached_audio_in, usage.audio_out + audio_out)
         + _modality_pico(image, usage.image_in, usage.cached_image_in, 0)
     )
     return _ceil_div(total, TOKENS_PER_PRICE_UNIT)
@@ -185,9 +186,13 @@ def audio_ms(byte_count: int, audio_format: str) -> int:
     return (byte_count * 1000) // rate
 
 
+def estimated_audio_token_counts(input_ms: int, output_ms: int) -> tuple[int, int]:
+    """Input and output audio tokens the published rates imply for relayed audio (the between-``response.done``
+    estimate)."""
+    return _ceil_div(input_ms, INPUT_AUDIO_MS_PER_TOKEN), _ceil_div(output_ms, OUTPUT_AUDIO_MS_PER_TOKEN)
+
+
 def estimated_audio_tokens(input_ms: int, output_ms: int) -> TokenUsage:
-    """Audio tokens the published rates imply for relayed audio (the between-``response.done`` estimate)."""
-    return TokenUsage(
-        audio_in=_ceil_div(input_ms, INPUT_AUDIO_MS_PER_TOKEN),
-        audio_out=_ceil_div(output_ms, OUTPUT_AUDIO_MS_PER_TOKEN),
-    )
+    """:func:`estimated_audio_token_counts` as usage."""
+    audio_in, audio_out = estimated_audio_token_counts(input_ms, output_ms)
+    return TokenUsage(audio_in=audio_in, audio_out=audio_out)

@@ -198,3 +198,38 @@ def test_late_usage_for_a_model_without_a_sealed_part_is_priced_at_its_own_price
     late = {"input_tokens": 0, "output_tokens": 10, "output_token_details": {"audio_tokens": 10, "text_tokens": 0}}
     meter.retired_usage("gpt-realtime-2", prices.model("gpt-realtime-2"), late)  # type: ignore[arg-type]
     assert meter.sealed_micros == 640 and meter.by_model == {"gpt-realtime-2": 640}
+
+
+# --- pricing again only when the inputs moved ---------------------------------------------------------------------
+
+
+def test_a_usage_report_with_unchanged_counters_is_priced(prices: PriceBook) -> None:
+    """The same counters after a usage report, a transcription or a reprice: the next figure includes it (the
+    meter's own changes are inputs of the price too)."""
+    meter = voice_meter(prices)
+    quiet = stats(in_s=1, out_s=1, since_in_s=0, since_out_s=0)
+    assert meter.cost_micros(1.0, quiet) == 0
+    meter.on_response_usage(SPEC_USAGE)
+    assert meter.cost_micros(1.0, quiet) == 27_220
+    meter.on_transcription_usage({"type": "duration", "seconds": 3.1})
+    assert meter.cost_micros(1.0, quiet) == 27_220 + 879
+    cheaper = prices.model("gpt-realtime-mini")
+    assert cheaper is not None
+    meter.reprice(cheaper)
+    assert meter.cost_micros(1.0, quiet) < 27_220
+
+
+def test_relayed_audio_is_priced_on_the_next_call(prices: PriceBook) -> None:
+    """Counters that moved, in either direction or in total only, give a new figure; unmoved ones the same."""
+    meter = voice_meter(prices)
+    first = meter.cost_micros(1.0, stats(in_s=1, out_s=1))
+    assert meter.cost_micros(1.1, stats(in_s=1, out_s=1)) == first == 320 + 1_280
+    assert meter.cost_micros(1.2, stats(in_s=1, out_s=2)) == 320 + 2 * 1_280
+
+
+def test_a_per_minute_voice_price_grows_with_time_alone(prices: PriceBook) -> None:
+    """An unknown model on a per-minute fallback is billed by elapsed time: no relayed audio, still a new figure."""
+    per_minute = Pricing(unit=PricingUnit.MINUTES, per_minute=60_000)
+    meter = Meter(SessionKind.REALTIME, per_minute, per_minute, started_at=0.0)
+    assert meter.cost_micros(1.0, stats()) == 1_000
+    assert meter.cost_micros(2.0, stats()) == 2_000

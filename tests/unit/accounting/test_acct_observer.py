@@ -10,7 +10,7 @@ from gateway.accounting.caps import CapGuard, default_caps
 from gateway.accounting.limits import TenantLimits
 from gateway.accounting.meter import Meter, PriceBook
 from gateway.accounting.service import AccountingService
-from gateway.core.errors import BudgetCapReached, CostCapReached, UnknownModel
+from gateway.core.errors import BudgetCapReached, CostCapReached, DurationCapReached, IdleTimeout, UnknownModel
 from gateway.core.kinds import SessionKind
 from gateway.core.money import OUTPUT_AUDIO_MS_PER_TOKEN
 from gateway.core.observers import (
@@ -284,3 +284,88 @@ async def test_a_reply_in_flight_across_a_handoff_is_billed_at_the_old_models_pr
     meter = svc.ledger.sessions["sess_1"].meter
     assert meter is not None and meter.by_model == {"gpt-realtime-2": 100 * 64}
     assert meter.cost_micros(4.5, core.stats) == 100 * 64 + 10 * 20
+
+
+# --- what a tick skips, and what it still enforces on time -------------------------------------------------------
+
+
+async def test_a_session_without_a_money_limit_is_priced_once_a_report_period(memory_service: AccountingService) -> None:
+    """No cost cap, no budget: ticks re-price every REPORT_PERIOD_S (the figure is only reported); a metered reply is
+    priced at once."""
+    from gateway.accounting.observer import REPORT_PERIOD_S
+
+    obs = memory_service.observer_factory.create(info(), now=0.0)
+    await obs.on_tick(0.1, stats(at=0.1, out_s=1))
+    assert memory_service.live_spend("sess_1") == 1_280
+    await obs.on_tick(0.1 + REPORT_PERIOD_S / 2, stats(at=0.6, out_s=2))
+    assert memory_service.live_spend("sess_1") == 1_280  # not re-priced within the period
+    await obs.on_tick(0.1 + REPORT_PERIOD_S, stats(at=1.1, out_s=3))
+    assert memory_service.live_spend("sess_1") == 3 * 1_280
+    done = ResponseDone(at=1.2, response_id="resp_1", status="completed", usage=SPEC_USAGE)
+    await obs.on_event(done, stats(at=1.2, out_s=3, since_out_s=0))
+    assert memory_service.live_spend("sess_1") == 27_220  # SPEC_USAGE alone: the estimate it replaces is gone
+
+
+async def test_without_a_money_limit_time_caps_still_cut_on_the_tick_they_are_reached(
+    memory_service: AccountingService,
+) -> None:
+    """Duration cap and idle timeout (no money limit): the warning and the cut come on the first tick at or past
+    them, though the cost is not priced on those ticks."""
+    caps = Caps(max_duration_s=10.0, idle_timeout_s=3.0, warn_ratio=0.5)
+    obs = memory_service.observer_factory.create(info(caps=caps), now=0.0)
+    assert await obs.on_tick(4.9, stats(at=4.9)) is None
+    warning = await obs.on_tick(5.0, stats(at=5.0))
+    assert isinstance(warning, Notify) and warning.event["cap"] == "duration"
+    assert await obs.on_tick(7.9, stats(at=5.0)) is None  # idle for 2.9 s
+    idle = await obs.on_tick(8.0, stats(at=5.0))
+    assert isinstance(idle, Terminate) and isinstance(idle.error, IdleTimeout)
+    other = memory_service.observer_factory.create(info(caps=caps, session_id="sess_2"), now=0.0)
+    assert await other.on_tick(9.9, stats(at=9.9)) is not None  # the duration warning
+    cut = await other.on_tick(10.0, stats(at=10.0))
+    assert isinstance(cut, Terminate) and isinstance(cut.error, DurationCapReached)
+
+
+async def test_a_cost_cap_is_priced_on_every_tick_even_for_audio_faster_than_real_time(
+    memory_service: AccountingService,
+) -> None:
+    """A client (or upstream) relaying a minute of audio within 100 ms: the very next tick prices it and cuts."""
+    obs = memory_service.observer_factory.create(info(caps=Caps(max_cost_micros=50_000)), now=0.0)
+    assert await obs.on_tick(0.1, stats(at=0.1, in_s=0.1, out_s=0.1)) is None
+    verdict = await obs.on_tick(0.2, stats(at=0.2, in_s=60, out_s=60))
+    assert isinstance(verdict, Terminate) and isinstance(verdict.error, CostCapReached)
+
+
+async def test_a_budget_sees_another_sessions_spend_on_the_next_tick(
+    memory_service: AccountingService, wall: object
+) -> None:
+    """Two sessions of one tenant: what one accrues counts against the other's budget at once (no flush between)."""
+    svc = memory_service
+    limits = TenantLimits(daily_budget_micros=100_000)
+    for sid in ("sess_1", "sess_2"):
+        await svc.admission.admit(sid, "acme", "key_1", limits, wall())  # type: ignore[operator]
+    quiet = svc.observer_factory.create(info(session_id="sess_1"), now=0.0)
+    loud = svc.observer_factory.create(info(session_id="sess_2"), now=0.0)
+    assert await quiet.on_tick(0.1, stats(at=0.1)) is None
+    await loud.on_tick(0.1, stats(at=0.1, out_s=75))  # 96,000 µ$: past the warning ratio
+    assert svc.ledger.unflushed("acme") == 96_000
+    warning = await quiet.on_tick(0.2, stats(at=0.2))
+    assert isinstance(warning, Notify) and warning.event["cap"] == "budget"
+    await loud.on_tick(0.2, stats(at=0.2, out_s=80))  # 102,400 µ$
+    verdict = await quiet.on_tick(0.3, stats(at=0.3))
+    assert isinstance(verdict, Terminate) and isinstance(verdict.error, BudgetCapReached)
+
+
+async def test_a_translation_segment_ending_on_a_tick_records_the_current_cost(memory_service: AccountingService) -> None:
+    """No money limit, a segment open: the tick that ends it prices the session first, though the last pricing was
+    less than a report period ago (the summary is not stale)."""
+    from gateway.core.observers import SpeechStarted, TranslationOutput
+    from gateway.core.timeline import SEGMENT_QUIET_S
+
+    obs = memory_service.observer_factory.create(
+        info(kind=SessionKind.TRANSLATION, model="gpt-realtime-translate"), now=0.0
+    )
+    await obs.on_event(TranslationOutput(at=0.2, elapsed_ms=None), stats(at=0.2))
+    await obs.on_event(SpeechStarted(at=0.2 + SEGMENT_QUIET_S - 0.1, item_id=None, audio_start_ms=None), stats())
+    await obs.on_tick(0.2 + SEGMENT_QUIET_S, stats(at=0.2 + SEGMENT_QUIET_S, in_s=30))  # quiet: the segment ends
+    (segment,) = memory_service.turns_of("sess_1") or []
+    assert segment["kind"] == "segment" and segment["cost_micros"] == 17_000

@@ -80,3 +80,14 @@ def test_duration_model_requires_positive_price() -> None:
     """A duration-priced model with no price is rejected at construction."""
     with pytest.raises(ValueError):
         Pricing(unit=PricingUnit.MINUTES, per_minute=0)
+
+
+def test_extra_audio_tokens_price_as_if_added_to_the_usage() -> None:
+    """token_cost_micros(usage, audio_in, audio_out) equals pricing the summed usage (cached audio included)."""
+    usage = TokenUsage(text_in=700, audio_in=380, image_in=20, cached_text_in=650, cached_audio_in=250,
+                       text_out=80, audio_out=320)
+    for audio_in, audio_out in ((0, 0), (1, 0), (0, 1), (17, 53), (10_000, 3)):
+        summed = TokenUsage()
+        summed.add(usage)
+        summed.add(estimated_audio_tokens(audio_in * 100, audio_out * 50))
+        assert token_cost_micros(REALTIME_2, usage, audio_in, audio_out) == token_cost_micros(REALTIME_2, summed)

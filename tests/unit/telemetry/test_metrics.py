@@ -223,3 +223,29 @@ async def test_injected_cost_is_used_and_never_steps_back() -> None:
         )  # type: ignore[attr-defined,index]
     finally:
         telemetry.shutdown()
+
+
+def test_summed_counter_reports_running_sums_per_attribute_set() -> None:
+    """Adds are summed per attribute set and read on collection, as a counter's series; non-positive adds are ignored."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from gateway.telemetry.metrics import SummedCounter
+
+    reader = InMemoryMetricReader()
+    counter = SummedCounter(MeterProvider(metric_readers=[reader]).get_meter("t"), "t.frames", "{frame}", "frames")
+
+    def collected() -> dict[str, float]:
+        data = reader.get_metrics_data()
+        assert data is not None
+        (metric,) = [m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+        assert metric.data.is_monotonic  # type: ignore[union-attr]
+        return {str(p.attributes["direction"]): p.value for p in metric.data.data_points}  # type: ignore[union-attr,index]
+
+    counter.add(3, {"direction": "in"})
+    counter.add(0, {"direction": "out"})
+    counter.add(-2, {"direction": "in"})
+    assert collected() == {"in": 3}
+    counter.add(4, {"direction": "in"})
+    counter.add(1.5, {"direction": "out"})
+    assert collected() == {"in": 7, "out": 1.5}

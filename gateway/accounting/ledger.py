@@ -70,18 +70,33 @@ class Ledger:
     spend: dict[str, TenantSpend] = field(default_factory=dict)
     #: tenant → the sum of its sessions' ``unflushed_micros``
     _unflushed: dict[str, int] = field(default_factory=dict)
+    #: tenant → how many of its sessions here have a budget
+    _budgeted: dict[str, int] = field(default_factory=dict)
 
     def add(self, live: LiveSession) -> None:
         """Start metering ``live`` (it replaces a session of the same id)."""
         self.drop(live.info.session_id)
         self.sessions[live.info.session_id] = live
         self._move(live.tenant, live.unflushed_micros)
+        if live.limits.has_budget:
+            self._budgeted[live.tenant] = self._budgeted.get(live.tenant, 0) + 1
 
     def drop(self, session_id: str) -> None:
         """Stop metering a session (its unflushed spend leaves the tenant's projection with it)."""
         live = self.sessions.pop(session_id, None)
         if live is not None:
             self._move(live.tenant, -live.unflushed_micros)
+            if live.limits.has_budget:
+                left = self._budgeted[live.tenant] - 1
+                if left:
+                    self._budgeted[live.tenant] = left
+                else:
+                    del self._budgeted[live.tenant]
+
+    def budgeted(self, tenant: str) -> bool:
+        """Whether a session of ``tenant`` here has a budget: then every session's cost of the tenant counts against
+        it (through the unflushed total) and must be current on every tick."""
+        return tenant in self._budgeted
 
     def set_cost(self, live: LiveSession, micros: int) -> None:
         """The session's projected cost is ``micros`` now."""

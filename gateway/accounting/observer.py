@@ -141,15 +141,17 @@ class AccountingObserver:
         if self._money_limited:
             verdict = self._decide(now, stats, flush=False)
         else:
-            verdict = self._decide_unpriced(now, stats, timeline is not None and timeline.segment_open)
+            price = self._ledger.budgeted(live.tenant) or (timeline is not None and timeline.segment_open)
+            verdict = self._decide_unpriced(now, stats, price)
         if timeline is not None:
             timeline.tick(now, stats, live.cost_micros)
         return verdict
 
     def _decide_unpriced(self, now: float, stats: SessionStats, price: bool) -> Verdict:
         """No money limit: the verdict is the time caps' (duration, idle), which do not read the cost; the cost is
-        priced every ``REPORT_PERIOD_S`` (and when ``price``: an open translation segment may end on this tick).
-        The money figures stay what ``_decide`` sets them to without a limit: ``None``."""
+        priced every ``REPORT_PERIOD_S``, and when ``price``: another session of the tenant has a budget (this cost
+        counts against it), or an open translation segment may end on this tick. The money figures stay what
+        ``_decide`` sets them to without a limit: ``None``."""
         live = self.live
         if price or now >= self._reprice_at:
             self._price(now, stats)

@@ -77,3 +77,19 @@ def test_period_bounds_are_the_spans_the_period_names_name() -> None:
         month_start, month_end = utc_month_bounds(wall)
         assert month_start <= wall < month_end
         assert utc_month(month_start) == utc_month(month_end - 0.001) == utc_month(wall) != utc_month(month_end)
+
+
+def test_a_tenant_is_budgeted_while_a_session_of_it_with_a_budget_is_here() -> None:
+    """Budgeted follows the sessions with a budget: the first one's arrival, the last one's departure."""
+    ledger = Ledger()
+    budget = TenantLimits(daily_budget_micros=100)
+    first, second, plain = _live("s_a", "acme"), _live("s_b", "acme"), _live("s_c", "acme")
+    first.limits = second.limits = budget
+    ledger.add(plain)
+    assert not ledger.budgeted("acme")
+    ledger.add(first)
+    ledger.add(second)
+    ledger.drop("s_a")
+    assert ledger.budgeted("acme") and not ledger.budgeted("globex")
+    ledger.drop("s_b")
+    assert not ledger.budgeted("acme")

@@ -369,3 +369,19 @@ async def test_a_translation_segment_ending_on_a_tick_records_the_current_cost(m
     await obs.on_tick(0.2 + SEGMENT_QUIET_S, stats(at=0.2 + SEGMENT_QUIET_S, in_s=30))  # quiet: the segment ends
     (segment,) = memory_service.turns_of("sess_1") or []
     assert segment["kind"] == "segment" and segment["cost_micros"] == 17_000
+
+
+async def test_an_unlimited_sessions_spend_counts_against_its_tenants_budget_on_every_tick(
+    memory_service: AccountingService, wall: object
+) -> None:
+    """A session without limits of a tenant another session here budgets: it is priced on every tick, so the
+    budgeted session is cut on the next tick, not a report period later."""
+    svc = memory_service
+    await svc.admission.admit("sess_1", "acme", "key_1", TenantLimits(daily_budget_micros=100_000), wall())  # type: ignore[operator]
+    budgeted = svc.observer_factory.create(info(session_id="sess_1"), now=0.0)
+    unlimited = svc.observer_factory.create(info(session_id="sess_2"), now=0.0)  # no lease: no limits of its own
+    await unlimited.on_tick(0.1, stats(at=0.1, out_s=1))
+    assert await budgeted.on_tick(0.1, stats(at=0.1)) is None
+    await unlimited.on_tick(0.2, stats(at=0.2, out_s=80))  # 102,400 µ$, within a report period of the last price
+    verdict = await budgeted.on_tick(0.2, stats(at=0.2))
+    assert isinstance(verdict, Terminate) and isinstance(verdict.error, BudgetCapReached)

@@ -46,18 +46,13 @@ class BudgetProjection:
     monthly_budget_micros: int | None = None
 
     def worst(self) -> tuple[int, int] | None:
-        """The (used, limit) pair nearest its limit, or ``None`` with no budget."""
-        pairs = [
-            (used, limit)
-            for used, limit in (
-                (self.day_used_micros, self.daily_budget_micros),
-                (self.month_used_micros, self.monthly_budget_micros),
-            )
-            if limit is not None
-        ]
-        if not pairs:
-            return None
-        return max(pairs, key=lambda p: _ratio(p[0], p[1]))
+        """The (used, limit) pair nearest its limit (the day's on a tie), or ``None`` with no budget."""
+        day, month = self.daily_budget_micros, self.monthly_budget_micros
+        if day is None:
+            return None if month is None else (self.month_used_micros, month)
+        if month is None or _ratio(self.day_used_micros, day) >= _ratio(self.month_used_micros, month):
+            return self.day_used_micros, day
+        return self.month_used_micros, month
 
 
 def _ratio(used: int | float, limit: int | float) -> float:

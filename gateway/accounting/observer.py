@@ -189,11 +189,13 @@ class AccountingObserver:
         if remaining is None or meter is None:
             return None
         micros, by_budget = remaining
-        prices = [meter.pricing] if switching is None else [meter.pricing, switching[1]]
-        affordable = [t for t in (affordable_output_tokens(micros, p) for p in prices) if t is not None]
-        if not affordable:
+        tokens = affordable_output_tokens(micros, meter.pricing)
+        if switching is not None:
+            target = affordable_output_tokens(micros, switching[1])
+            if tokens is None or (target is not None and target < tokens):
+                tokens = target
+        if tokens is None:
             return None
-        tokens = min(affordable)
         return ResponseAllowance(
             max_output_tokens=tokens,
             remaining_micros=micros,

@@ -110,3 +110,13 @@ def test_default_caps_convert_usd_exactly_and_tighten_route_caps() -> None:
     route = Caps(max_cost_micros=5_000_000, max_duration_s=60.0, idle_timeout_s=30.0, warn_ratio=0.8)
     assert route.tightened(defaults) == Caps(2_500_000, 60.0, 30.0, 0.8)
     assert default_caps(None, None, None, 0.8) == Caps()
+
+
+def test_the_worst_budget_is_the_one_nearest_its_limit() -> None:
+    """Day or month, whichever has used the larger share (the day on a tie; a zero limit counts as reached)."""
+    assert BudgetProjection(10, 10).worst() is None
+    assert BudgetProjection(10, 90, daily_budget_micros=100).worst() == (10, 100)
+    assert BudgetProjection(10, 90, monthly_budget_micros=100).worst() == (90, 100)
+    assert BudgetProjection(10, 90, 100, 1_000).worst() == (10, 100)  # 10% each: the day
+    assert BudgetProjection(10, 900, 100, 1_000).worst() == (900, 1_000)
+    assert BudgetProjection(1, 900, 0, 1_000).worst() == (1, 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from gateway.accounting.caps import BudgetProjection, CapGuard
 from gateway.accounting.limits import Lease, TenantLimits
@@ -50,6 +51,9 @@ class LiveSession:
     tool_calls: list[dict[str, object]] = field(default_factory=list)
     #: handoffs of the session, in order: route and model moved from and to, trigger (for the record)
     handoffs: list[dict[str, object]] = field(default_factory=list)
+    #: prices the session now, from its live counters (set by its observer when ticks do not price it every time:
+    #: the flush loop calls it before each checkpoint, so the store is as current as with every tick priced)
+    price_now: Callable[[], None] | None = None
 
     @property
     def unflushed_micros(self) -> int:

@@ -75,6 +75,10 @@ class AccountingObserver:
         self._reprice_at = float("-inf")
         #: the time the cost was last priced at (a per-minute voice price grows with it: never priced backwards)
         self._priced_at = float("-inf")
+        #: the last tick's time (what a checkpoint's pricing takes as now)
+        self._ticked_at = float("-inf")
+        if not self._money_limited:
+            live.price_now = self._price_for_checkpoint
 
     async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
         verdict = self._on_event(event, stats)
@@ -135,6 +139,7 @@ class AccountingObserver:
     async def on_tick(self, now: float, stats: SessionStats) -> Verdict:
         live = self.live
         live.stats = stats
+        self._ticked_at = now
         if live.meter is None:
             return Terminate(UnknownModel("The served model has no known price on this gateway."))
         timeline = live.timeline
@@ -156,6 +161,13 @@ class AccountingObserver:
         if price or now >= self._reprice_at:
             self._price(now, stats)
         return live.guard.check(now, live.cost_micros, stats.last_activity_at, None)
+
+    def _price_for_checkpoint(self) -> None:
+        """(No money limit) the flush loop is about to checkpoint: price from the live counters (the core updates
+        the session's stats in place) at the last tick's time."""
+        stats = self.live.stats
+        if self.live.meter is not None and stats is not None and not self.live.ended:
+            self._price(max(self._ticked_at, self._priced_at), stats)
 
     def _price(self, now: float, stats: SessionStats) -> None:
         live = self.live

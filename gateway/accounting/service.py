@@ -219,6 +219,7 @@ class AccountingService:
     async def _flush_all(self) -> None:
         refreshed: set[str] = set()
         for live in list(self.ledger.sessions.values()):
+            self._price_before_checkpoint(live)
             if live.unflushed_micros == 0 and not live.ended:
                 continue
             if not await self._checkpoint(live):
@@ -227,6 +228,19 @@ class AccountingService:
             if live.ended and live.record_queued and live.unflushed_micros == 0:
                 self.ledger.drop(live.info.session_id)
         await self._refresh_spend(refreshed)
+
+    @staticmethod
+    def _price_before_checkpoint(live: LiveSession) -> None:
+        """A session its ticks do not price every time (no money limit) is priced before its checkpoint, so what the
+        store holds is as current as if every tick had (one at a time, between the checkpoints' round trips); a
+        failing one is left to its ticks (logged once)."""
+        if live.price_now is None:
+            return
+        try:
+            live.price_now()
+        except Exception:  # noqa: BLE001 - one session's pricing must not stop the checkpoints
+            log.exception("pricing before a checkpoint failed", extra={"session_id": live.info.session_id})
+            live.price_now = None
 
     async def _refresh_spend(self, refreshed: set[str]) -> None:
         """Budgeted tenants with idle sessions here still learn what other instances spent."""

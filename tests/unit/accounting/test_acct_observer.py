@@ -385,3 +385,19 @@ async def test_an_unlimited_sessions_spend_counts_against_its_tenants_budget_on_
     await unlimited.on_tick(0.2, stats(at=0.2, out_s=80))  # 102,400 µ$, within a report period of the last price
     verdict = await budgeted.on_tick(0.2, stats(at=0.2))
     assert isinstance(verdict, Terminate) and isinstance(verdict.error, BudgetCapReached)
+
+
+async def test_a_checkpoint_holds_an_unlimited_sessions_spend_up_to_its_live_counters(
+    memory_service: AccountingService, wall: object
+) -> None:
+    """No money limit, priced by its ticks once a second: the flush loop prices it from the live counters before each
+    checkpoint, so the store is as current as with every tick priced (what a replica that dies loses)."""
+    svc = memory_service
+    obs = svc.observer_factory.create(info(), now=0.0)
+    live_stats = stats(at=0.1, out_s=1)
+    await obs.on_tick(0.1, live_stats)
+    await svc.sync()
+    assert await svc.store.spend("acme", wall()) == (1_280, 1_280)  # type: ignore[operator]
+    live_stats.audio_out_bytes = live_stats.audio_out_bytes_since_usage = 3 * 48_000  # relayed since, no tick yet
+    await svc.sync()
+    assert await svc.store.spend("acme", wall()) == (3 * 1_280, 3 * 1_280)  # type: ignore[operator]

@@ -74,13 +74,16 @@ PACKETS = 50
 SAMPLES = 480
 
 
-def caller_packets() -> list[bytes]:
+def caller_packets(talk: str = "speech") -> list[bytes]:
+    """A second of the caller's Opus packets, sent in a loop: speech throughout, or (``beeps``) 300 ms of
+    speech and 700 ms of digital silence, the microphone of ``bench.webrtc_calls``."""
     from aiortc.codecs.opus import OpusEncoder
     from av import AudioFrame
 
-    from tests.support.audio import RATE, speech
+    from tests.support.audio import RATE, silence, speech
 
-    encoder, pcm, packets = OpusEncoder(), speech(1000), []
+    encoder, packets = OpusEncoder(), []
+    pcm = speech(300) + silence(700) if talk == "beeps" else speech(1000)
     for i in range(PACKETS):
         frame = AudioFrame(format="s16", layout="mono", samples=SAMPLES)
         frame.planes[0].update(pcm[i * SAMPLES * 2 : (i + 1) * SAMPLES * 2])
@@ -101,7 +104,8 @@ def delta_for(append: str) -> str:
 class Caller:
     """The browser: a peer connection on its own thread and loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, talk: str = "speech") -> None:
+        self.talk = talk
         self.loop = _new_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="caller")
         self.thread.start()
@@ -115,7 +119,7 @@ class Caller:
         from aiortc.mediastreams import MediaStreamTrack
         from av.packet import Packet
 
-        packets = caller_packets()
+        packets = caller_packets(self.talk)
 
         class Mic(MediaStreamTrack):
             kind = "audio"
@@ -210,12 +214,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--dilate", type=float, default=1.0, help="slow the process's clock this many times (valgrind: 30–50)")
     parser.add_argument("--seconds", type=float, default=10.0, help="call-seconds measured")
+    parser.add_argument("--talk", choices=("speech", "beeps"), default="speech", help="the caller's microphone: speech throughout, or bench.webrtc_calls's 300 ms beeps once a second")
     parser.add_argument("--out", default="/tmp/cg/out", help="callgrind's --callgrind-out-file (to read the dump; use a fresh name)")
     args = parser.parse_args()
     random.seed(0)
     _dilate(args.dilate)
     valgrind = "valgrind" in os.environ.get("LD_PRELOAD", "") or "vgpreload" in os.environ.get("LD_PRELOAD", "")
-    caller = Caller()
+    caller = Caller(args.talk)
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     result = loop.run_until_complete(bridge(caller, args.seconds, valgrind))

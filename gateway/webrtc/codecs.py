@@ -9,7 +9,11 @@ then mixes down and resamples to 24 kHz mono; its encoder resamples the playout'
 * :class:`VoiceOpusEncoder` feeds the playout's 24 kHz mono frames to libopus as they are (libopus
   encodes at 24 kHz natively; RTP timestamps stay on Opus's 48 kHz clock, RFC 7587), mono, VoIP
   mode, 32 kbit/s (wideband speech; the model's audio is 24 kHz). Frames in any other shape go
-  through a resampler first.
+  through a resampler first. Digital silence costs libopus as much as speech (≈ 1.4 M instructions a
+  frame in VoIP mode), and a call is mostly silence on the way out: once libopus's packet for silence
+  has settled, the encoder sends that packet again without encoding (:meth:`VoiceOpusEncoder.encode_pcm`;
+  a decoder given the settled packet again stays where it was, so the speech after the silence
+  decodes exactly as after an encoded silence).
 
 Both are legal on an ``opus/48000/2`` line: the channel count there is the maximum, and a mono
 Opus stream decodes on any receiver (RFC 7587 §7). :func:`install` makes aiortc build these for
@@ -54,6 +58,30 @@ RTP_TIME_BASE: Final = fractions.Fraction(1, RTP_RATE)
 FRAME_SAMPLES: Final = RATE * 20 // 1000
 #: speech at 24 kHz: libopus's own recommendation for fullband VoIP mono is 24–32 kbit/s
 BIT_RATE: Final = 32_000
+#: one 20 ms frame of digital silence, PCM16 mono 24 kHz
+SILENCE: Final = bytes(FRAME_SAMPLES * 2)
+#: libopus's packet for silence has settled once this many silent frames in a row gave the same packet
+#: (it takes a few frames: the tail of the speech before rings out first)
+SETTLED_REPEATS: Final = 3
+_TIME_BASE: Final = fractions.Fraction(1, RATE)
+#: the frame length a TOC byte's code field (its low two bits) gives: 0 = one frame, 1 = two of one size, 2 = two sizes
+_CODE: Final = 0b11
+
+
+def join_frames(first: bytes, second: bytes) -> bytes | None:
+    """Two one-frame Opus packets of one configuration → one two-frame packet (RFC 6716 §3.2: code 1, or code 2).
+
+    A decoder decodes the joined packet as the two frames in turn, exactly as the two packets. ``None``
+    when they cannot be joined (a packet that is not one frame, or the configurations differ: a mode switch).
+    """
+    if not first or not second or first[0] & _CODE or second[0] != first[0]:
+        return None
+    toc, a, b = first[0], first[1:], second[1:]
+    if len(a) == len(b):
+        return bytes((toc | 1,)) + a + b
+    n = len(a)  # code 2: the first frame's length, in one byte below 252, else two (n = 4 × second + first)
+    length = bytes((n,)) if n < 252 else bytes((252 + (n & 3), (n - 252 - (n & 3)) >> 2))
+    return bytes((toc | 2,)) + length + a + b
 
 
 class VoiceOpusDecoder(Decoder):
@@ -85,6 +113,43 @@ class VoiceOpusEncoder(Encoder):
         self.codec.options = {"application": "voip"}
         self._resampler: AudioResampler | None = None
         self._first_pts: int | None = None
+        self._next_pts = 0
+        self._silent_packet: bytes | None = None
+        self._silent_repeats = 0
+        self._settled: bytes | None = None
+        #: silent frames answered with the settled packet, libopus not called
+        self.frames_skipped = 0
+
+    def encode_pcm(self, pcm: bytes) -> tuple[list[bytes], int]:
+        """One 20 ms frame of PCM16 mono 24 kHz (the playout's) → its packets and the RTP timestamp of the first.
+
+        Digital silence after libopus's silence packet has settled gets that packet without encoding.
+        The timestamps count frames (960 RTP ticks each), skipped or not; use either this or
+        :meth:`encode` on one encoder, not both.
+        """
+        pts = self._next_pts
+        self._next_pts = pts + FRAME_SAMPLES
+        silent = pcm == SILENCE
+        if silent and self._settled is not None:
+            self.frames_skipped += 1
+            return [self._settled], pts * (RTP_RATE // RATE)
+        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        frame.planes[0].update(pcm)
+        frame.sample_rate, frame.time_base, frame.pts = RATE, _TIME_BASE, pts
+        packets = [bytes(p) for p in self.codec.encode(frame)]
+        if not silent or len(packets) != 1:
+            self._silent_packet, self._silent_repeats = None, 0
+        elif packets[0] == self._silent_packet:
+            self._silent_repeats += 1
+            if self._silent_repeats >= SETTLED_REPEATS:
+                self._settled = self._silent_packet
+        else:
+            self._silent_packet, self._silent_repeats = packets[0], 1
+        if not silent:
+            self._settled = None  # speech moved libopus on: its next silence settles afresh
+        if not packets:
+            return [], None  # type: ignore[return-value]  # aiortc's Encoder contract: no timestamp without packets
+        return packets, pts * (RTP_RATE // RATE)
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         assert isinstance(frame, AudioFrame)

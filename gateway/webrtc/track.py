@@ -1,8 +1,12 @@
-"""The outgoing WebRTC audio track: pulls one 20 ms frame from the :class:`Playout` per tick, at real-time pace.
+"""The outgoing WebRTC audio track: pulls 20 ms frames from the :class:`Playout` at real-time pace, Opus packets of two.
 
-Given an encoder (the call negotiated Opus), the track encodes each frame itself and hands aiortc's
-sender the Opus packet: aiortc sends a packet as it is, where a raw frame would go through a thread
-pool to be encoded (see ``gateway.webrtc.codecs``).
+Given an encoder (the call negotiated Opus), the track encodes each frame's PCM itself and hands
+aiortc's sender the Opus packet: aiortc sends a packet as it is, where a raw frame would go through a
+thread pool to be encoded (see ``gateway.webrtc.codecs``; silence, once settled, is not encoded again).
+A packet carries two 20 ms frames (40 ms, RFC 6716 code 1/2 packets joined from libopus's 20 ms ones:
+half the packets to protect and send, each decoded as the two frames): the second frame goes out with
+the first when the playout already holds it or has nothing to play, so no audio is taken before it
+arrived; otherwise the packet carries one frame.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, Packet
 
 from gateway.webrtc.audio_in import RATE
-from gateway.webrtc.codecs import RTP_TIME_BASE, VoiceOpusEncoder
+from gateway.webrtc.codecs import RTP_RATE, RTP_TIME_BASE, SILENCE, VoiceOpusEncoder, join_frames
 from gateway.webrtc.playout import FRAME_MS, Notice, Playout
 
 SAMPLES: Final = RATE * FRAME_MS // 1000
 _TIME_BASE: Final = fractions.Fraction(1, RATE)
+#: one frame on Opus's RTP clock
+FRAME_TICKS: Final = RTP_RATE * FRAME_MS // 1000
 #: when the sender fell this far behind (a stalled loop), restart the clock rather than burst
 _MAX_LAG_S: Final = 0.2
 
@@ -44,7 +50,6 @@ class PlayoutTrack(MediaStreamTrack):
         self._start: float | None = None
         self._frames = 0
         self._pts = 0
-        self._silence = bytes(SAMPLES * 2)
         self._encoder: VoiceOpusEncoder | None = None
         self._encoded: deque[Packet] = deque()
 
@@ -54,16 +59,42 @@ class PlayoutTrack(MediaStreamTrack):
 
     async def recv(self) -> AudioFrame | Packet:  # aiortc's senders take either
         if self._encoder is None:
-            return await self._next_frame()
+            await self._due()
+            return self._frame(self._take())
+        encoder = self._encoder
         while not self._encoded:
-            payloads, timestamp = self._encoder.encode(await self._next_frame())
+            await self._due()
+            payloads, timestamp = encoder.encode_pcm(self._take())
+            if len(payloads) == 1 and self._can_take_ahead():
+                more, _ = encoder.encode_pcm(self._take())
+                joined = join_frames(payloads[0], more[0]) if len(more) == 1 else None
+                payloads = [joined] if joined is not None else payloads + more
             for payload in payloads:  # one 20 ms frame in, one packet out (libopus holds none back)
                 packet = Packet(payload)
                 packet.pts, packet.time_base = timestamp, RTP_TIME_BASE
                 self._encoded.append(packet)
+                timestamp += FRAME_TICKS
         return self._encoded.popleft()
 
-    async def _next_frame(self) -> AudioFrame:
+    def _can_take_ahead(self) -> bool:
+        """Whether the next frame may go out now, in this packet: it is buffered already, or nothing is playing.
+
+        A frame the playout has not received yet is never taken early (that would play an underrun, not the audio).
+        """
+        playout = self.playout
+        return (playout.playing and playout.buffered_ms >= FRAME_MS) or not playout.active
+
+    def _frame(self, pcm: bytes) -> AudioFrame:
+        frame = AudioFrame(format="s16", layout="mono", samples=SAMPLES)
+        frame.planes[0].update(pcm)
+        frame.sample_rate = RATE
+        frame.time_base = _TIME_BASE
+        frame.pts = self._pts
+        self._pts += SAMPLES
+        return frame
+
+    async def _due(self) -> None:
+        """Wait until the next frame is due (real-time pace from the first one)."""
         if self.readyState != "live":
             raise MediaStreamError
         now = self._clock()
@@ -75,14 +106,11 @@ class PlayoutTrack(MediaStreamTrack):
                 await asyncio.sleep(delay)
             elif delay < -_MAX_LAG_S:
                 self._start, self._frames = now, 0
+
+    def _take(self) -> bytes:
+        """The next 20 ms of PCM16 from the playout (silence when there is none)."""
         pcm, notices = self.playout.next_frame()
         for notice in notices:
             self._on_notice(notice)
-        frame = AudioFrame(format="s16", layout="mono", samples=SAMPLES)
-        frame.planes[0].update(pcm if pcm is not None else self._silence)
-        frame.sample_rate = RATE
-        frame.time_base = _TIME_BASE
-        frame.pts = self._pts
         self._frames += 1
-        self._pts += SAMPLES
-        return frame
+        return pcm if pcm is not None else SILENCE

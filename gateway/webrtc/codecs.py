@@ -30,9 +30,15 @@ buffer completes a frame (:func:`decode_inline`), and its track hands the sender
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import fractions
+import functools
+import glob
 import logging
+import os
 import threading
+import weakref
 from typing import Callable, Final
 
 import av
@@ -98,6 +104,58 @@ class VoiceOpusDecoder(Decoder):
         packet.pts = encoded_frame.timestamp
         packet.time_base = RTP_TIME_BASE
         return list(self.codec.decode(packet))
+
+
+#: the longest Opus packet (120 ms) at 24 kHz
+_MAX_PACKET_SAMPLES: Final = RATE * 120 // 1000
+
+
+@functools.cache
+def libopus() -> ctypes.CDLL | None:
+    """libopus itself, for decoding straight to 24 kHz: PyAV's own copy (its wheel's), else the system's; None if neither loads.
+
+    FFmpeg's libopus wrapper always decodes to 48 kHz, which the microphone path then resamples
+    to 24 kHz through PyAV's filter graph: about twice the instructions of libopus's own 24 kHz
+    output (libopus decodes at any of its rates natively).
+    """
+    wheel_libs = os.path.join(os.path.dirname(os.path.dirname(av.__file__)), "av.libs")
+    candidates = sorted(glob.glob(os.path.join(wheel_libs, "libopus*.so*")))
+    system = ctypes.util.find_library("opus")
+    for path in [*candidates, *([system] if system else [])]:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.opus_decoder_create.restype = ctypes.c_void_p
+            lib.opus_decoder_create.argtypes = [ctypes.c_int32, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+            lib.opus_decode.restype = ctypes.c_int
+            lib.opus_decode.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+            lib.opus_decoder_destroy.restype = None
+            lib.opus_decoder_destroy.argtypes = [ctypes.c_void_p]
+        except (OSError, AttributeError):
+            continue
+        return lib
+    log.info("libopus not loadable directly: microphone audio decodes at 48 kHz and is resampled")
+    return None
+
+
+class Pcm24OpusDecoder:
+    """Opus → PCM16 mono 24 kHz bytes, by libopus directly (what the Realtime API takes: no resampling)."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        error = ctypes.c_int()
+        state = lib.opus_decoder_create(RATE, 1, ctypes.byref(error))
+        if error.value != 0 or not state:
+            raise RuntimeError(f"opus_decoder_create failed ({error.value})")
+        self._state = state
+        self._decode = lib.opus_decode
+        self._out = ctypes.create_string_buffer(_MAX_PACKET_SAMPLES * 2)
+        weakref.finalize(self, lib.opus_decoder_destroy, state)
+
+    def decode(self, payload: bytes) -> bytes | None:
+        """One packet's PCM (``None``: libopus refused the packet)."""
+        samples = self._decode(self._state, payload, len(payload), self._out, _MAX_PACKET_SAMPLES, 0)
+        if samples < 0:
+            return None
+        return ctypes.string_at(self._out, samples * 2)
 
 
 class VoiceOpusEncoder(Encoder):
@@ -196,14 +254,18 @@ class InlineDecoding:
 
     ``deliver`` is the track's queue ``put_nowait`` (whoever reads the track gets the frames), or the
     consumer itself (the bridge's microphone path: no queue hop, no wake-up of a reading task per frame).
+    With ``pcm24``, Opus is decoded by libopus straight to PCM16 mono 24 kHz and ``deliver`` gets
+    those bytes (frames as before when libopus cannot be loaded directly, and for other codecs).
     aiortc's decoder thread still starts and reads this "queue": it blocks in :meth:`get` until the
     receiver stops (``put(None)``), then ends the track as it always does.
     """
 
-    def __init__(self, deliver: Callable[[Frame], None]) -> None:
+    def __init__(self, deliver: Callable[[Frame | bytes], None], pcm24: bool = False) -> None:
         self._deliver = deliver
+        self._pcm24 = pcm24
         self._stopped = threading.Event()
         self._decoder: Decoder | None = None
+        self._pcm_decoder: Pcm24OpusDecoder | None = None
         self._codec_name: str | None = None
 
     def put(self, task: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
@@ -213,6 +275,15 @@ class InlineDecoding:
         codec, encoded = task
         if self._decoder is None or codec.name != self._codec_name:
             self._decoder, self._codec_name = voice_decoder(codec), codec.name
+            lib = libopus() if self._pcm24 and codec.mimeType.lower() == OPUS else None
+            self._pcm_decoder = Pcm24OpusDecoder(lib) if lib is not None else None
+        if self._pcm_decoder is not None:
+            pcm = self._pcm_decoder.decode(encoded.data)
+            if pcm is None:
+                log.debug("undecodable %s frame dropped", codec.name)
+            elif pcm:
+                self._deliver(pcm)
+            return
         try:
             frames = self._decoder.decode(encoded)
         except av.FFmpegError:
@@ -226,13 +297,14 @@ class InlineDecoding:
         self._stopped.wait()
 
 
-def decode_inline(receiver: RTCRtpReceiver, deliver: Callable[[Frame], None] | None = None) -> bool:
+def decode_inline(receiver: RTCRtpReceiver, deliver: Callable[[Frame | bytes], None] | None = None) -> bool:
     """Decode this receiver's frames on the event loop (False, and aiortc's thread decodes, if its internals moved).
 
-    The frames go to ``deliver`` when given (then the receiver's track only ever yields its end), else into the track.
+    The audio goes to ``deliver`` when given — Opus as PCM16 mono 24 kHz bytes where libopus loads,
+    other audio as frames — (then the receiver's track only ever yields its end), else frames into the track.
     """
     track_queue = getattr(receiver.track, "_queue", None)
     if not hasattr(receiver, _DECODER_QUEUE) or not isinstance(track_queue, asyncio.Queue):
         return False
-    setattr(receiver, _DECODER_QUEUE, InlineDecoding(deliver or track_queue.put_nowait))
+    setattr(receiver, _DECODER_QUEUE, InlineDecoding(deliver, pcm24=True) if deliver else InlineDecoding(track_queue.put_nowait))
     return True

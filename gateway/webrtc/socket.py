@@ -130,7 +130,13 @@ class WebRtcClientSocket:
             self._inbox.put_nowait(text)
 
     def from_decoded(self, frame: object) -> None:
-        """A decoded microphone frame, handed over as the receiver decodes it (no track queue, no task wake-up)."""
+        """Decoded microphone audio, handed over as the receiver decodes it (no track queue, no task wake-up).
+
+        PCM16 mono 24 kHz bytes (Opus decoded by libopus at the API's rate) or a frame to resample.
+        """
+        if isinstance(frame, bytes):
+            self.from_microphone(frame)
+            return
         if not isinstance(frame, AudioFrame) or self._mic_failed:
             return
         if self._mic is None:

@@ -6,6 +6,7 @@ import asyncio
 import fractions
 
 import numpy as np
+import pytest
 from aiortc import (
     RTCCertificate,
     RTCDtlsTransport,
@@ -142,6 +143,34 @@ def test_decoder_gives_mono_48khz_and_the_mic_path_24khz_pcm() -> None:
     assert abs(dominant_hz(np.frombuffer(bytes(pcm[4800:]), "<i2"), 24_000) - 300) < 10
 
 
+def test_libopus_decodes_a_browser_like_stream_straight_to_24khz_pcm() -> None:
+    """A stereo 48 kHz Opus stream (aiortc's, as browsers may send) decodes to 960 bytes of 24 kHz mono per 20 ms, tone and level kept."""
+    lib = codecs.libopus()
+    assert lib is not None  # PyAV's wheel ships libopus: this must load wherever the gateway is installed from the wheel
+    encoder, direct, old, resampler = OpusEncoder(), codecs.Pcm24OpusDecoder(lib), codecs.VoiceOpusDecoder(), MicResampler()
+    pcm, resampled = bytearray(), bytearray()
+    for i, frame in enumerate(tone(25, hz=300)):
+        for payload in encoder.encode(frame)[0]:
+            out = direct.decode(payload)
+            assert out is not None and len(out) == 960
+            pcm += out
+            for decoded in old.decode(JitterFrame(payload, i * 960)):
+                resampled += resampler.convert(decoded)
+    assert abs(dominant_hz(np.frombuffer(bytes(pcm[4800:]), "<i2"), 24_000) - 300) < 10
+    level, old_level = (float(np.sqrt(np.mean(np.frombuffer(bytes(x[9600:18000]), "<i2").astype(float) ** 2))) for x in (pcm, resampled))
+    assert abs(level - old_level) < 0.05 * old_level  # the same loudness as the 48 kHz decode resampled
+    assert direct.decode(b"\xff\xff\xff") is None  # a packet libopus refuses
+
+
+async def test_inline_decoding_falls_back_to_frames_without_libopus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When libopus cannot be loaded directly, the consumer gets 48 kHz frames (the resampling path) instead of PCM."""
+    monkeypatch.setattr(codecs, "libopus", lambda: None)
+    delivered: list[object] = []
+    inline = codecs.InlineDecoding(delivered.append, pcm24=True)
+    inline.put((OPUS, JitterFrame(codecs.VoiceOpusEncoder().encode(tone(1)[0])[0][0], 0)))
+    assert delivered and all(isinstance(frame, AudioFrame) for frame in delivered)
+
+
 def test_install_swaps_opus_only() -> None:
     """After install, aiortc's sender and receiver build the voice codecs for Opus and their own for PCMU."""
     codecs.install()
@@ -180,7 +209,7 @@ async def test_decode_inline_replaces_a_real_receivers_decoder_queue() -> None:
         assert codecs.decode_inline(transceiver.receiver, delivered.append) is True
         payload = codecs.VoiceOpusEncoder().encode(tone(1)[0])[0][0]
         transceiver.receiver._RTCRtpReceiver__decoder_queue.put((OPUS, JitterFrame(payload, 0)))  # type: ignore[attr-defined]
-        assert delivered and isinstance(delivered[0], AudioFrame)
+        assert delivered == [delivered[0]] and isinstance(delivered[0], bytes) and len(delivered[0]) == 960  # 20 ms of PCM16 24 kHz
         assert transceiver.receiver.track._queue.empty()  # type: ignore[attr-defined]  # straight to the consumer, not the track
     finally:
         await offerer.close()

@@ -255,6 +255,17 @@ async def test_decoded_microphone_frames_become_append_events() -> None:
     assert all(len(base64.b64decode(e["audio"])) == 960 for e in events)
 
 
+async def test_decoded_microphone_pcm_becomes_append_events_as_it_is() -> None:
+    """PCM16 24 kHz bytes handed over by libopus decoding go into 20 ms appends unchanged (no resampling)."""
+    sock, _ = _socket()
+    pcm = bytes(range(256)) * 15  # 3840 bytes: 80 ms
+    sock.from_decoded(pcm[:1000])
+    sock.from_decoded(pcm[1000:])
+    events = [orjson.loads(await sock.receive()) for _ in range(4)]  # type: ignore[arg-type]
+    assert [e["type"] for e in events] == ["input_audio_buffer.append"] * 4
+    assert b"".join(base64.b64decode(e["audio"]) for e in events) == pcm
+
+
 def test_an_unconvertible_microphone_frame_stops_the_microphone_not_the_call() -> None:
     """A decoded frame the resampler refuses ends the microphone (as a failed track pump did), without raising."""
     sock, _ = _socket()

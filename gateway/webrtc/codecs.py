@@ -70,24 +70,6 @@ SILENCE: Final = bytes(FRAME_SAMPLES * 2)
 #: (it takes a few frames: the tail of the speech before rings out first)
 SETTLED_REPEATS: Final = 3
 _TIME_BASE: Final = fractions.Fraction(1, RATE)
-#: the frame length a TOC byte's code field (its low two bits) gives: 0 = one frame, 1 = two of one size, 2 = two sizes
-_CODE: Final = 0b11
-
-
-def join_frames(first: bytes, second: bytes) -> bytes | None:
-    """Two one-frame Opus packets of one configuration → one two-frame packet (RFC 6716 §3.2: code 1, or code 2).
-
-    A decoder decodes the joined packet as the two frames in turn, exactly as the two packets. ``None``
-    when they cannot be joined (a packet that is not one frame, or the configurations differ: a mode switch).
-    """
-    if not first or not second or first[0] & _CODE or second[0] != first[0]:
-        return None
-    toc, a, b = first[0], first[1:], second[1:]
-    if len(a) == len(b):
-        return bytes((toc | 1,)) + a + b
-    n = len(a)  # code 2: the first frame's length, in one byte below 252, else two (n = 4 × second + first)
-    length = bytes((n,)) if n < 252 else bytes((252 + (n & 3), (n - 252 - (n & 3)) >> 2))
-    return bytes((toc | 2,)) + length + a + b
 
 
 class VoiceOpusDecoder(Decoder):

@@ -96,11 +96,6 @@ class Playout:
         return self._buffered // BYTES_PER_MS
 
     @property
-    def playing(self) -> bool:
-        """Frames are going out (the jitter target was reached and the buffer has not run dry since)."""
-        return self._playing
-
-    @property
     def active(self) -> bool:
         """Audio is buffered, or a response's audio has started and not yet stopped."""
         return self._buffered > 0 or self._has_current

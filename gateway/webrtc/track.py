@@ -1,12 +1,8 @@
-"""The outgoing WebRTC audio track: pulls 20 ms frames from the :class:`Playout` at real-time pace, Opus packets of two.
+"""The outgoing WebRTC audio track: pulls one 20 ms frame from the :class:`Playout` per tick, at real-time pace.
 
 Given an encoder (the call negotiated Opus), the track encodes each frame's PCM itself and hands
 aiortc's sender the Opus packet: aiortc sends a packet as it is, where a raw frame would go through a
 thread pool to be encoded (see ``gateway.webrtc.codecs``; silence, once settled, is not encoded again).
-A packet carries two 20 ms frames (40 ms, RFC 6716 code 1/2 packets joined from libopus's 20 ms ones:
-half the packets to protect and send, each decoded as the two frames): the second frame goes out with
-the first when the playout already holds it or has nothing to play, so no audio is taken before it
-arrived; otherwise the packet carries one frame.
 """
 
 from __future__ import annotations
@@ -21,7 +17,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, Packet
 
 from gateway.webrtc.audio_in import RATE
-from gateway.webrtc.codecs import RTP_RATE, RTP_TIME_BASE, SILENCE, VoiceOpusEncoder, join_frames
+from gateway.webrtc.codecs import RTP_RATE, RTP_TIME_BASE, SILENCE, VoiceOpusEncoder
 from gateway.webrtc.playout import FRAME_MS, Notice, Playout
 
 SAMPLES: Final = RATE * FRAME_MS // 1000
@@ -65,24 +61,12 @@ class PlayoutTrack(MediaStreamTrack):
         while not self._encoded:
             await self._due()
             payloads, timestamp = encoder.encode_pcm(self._take())
-            if len(payloads) == 1 and self._can_take_ahead():
-                more, _ = encoder.encode_pcm(self._take())
-                joined = join_frames(payloads[0], more[0]) if len(more) == 1 else None
-                payloads = [joined] if joined is not None else payloads + more
             for payload in payloads:  # one 20 ms frame in, one packet out (libopus holds none back)
                 packet = Packet(payload)
                 packet.pts, packet.time_base = timestamp, RTP_TIME_BASE
                 self._encoded.append(packet)
                 timestamp += FRAME_TICKS
         return self._encoded.popleft()
-
-    def _can_take_ahead(self) -> bool:
-        """Whether the next frame may go out now, in this packet: it is buffered already, or nothing is playing.
-
-        A frame the playout has not received yet is never taken early (that would play an underrun, not the audio).
-        """
-        playout = self.playout
-        return (playout.playing and playout.buffered_ms >= FRAME_MS) or not playout.active
 
     def _frame(self, pcm: bytes) -> AudioFrame:
         frame = AudioFrame(format="s16", layout="mono", samples=SAMPLES)

@@ -4,13 +4,16 @@ aiortc's Opus codec is built for music. Its decoder produces 48 kHz **stereo**, 
 then mixes down and resamples to 24 kHz mono; its encoder resamples the playout's 24 kHz mono up to
 48 kHz stereo and encodes stereo at 96 kbit/s. A voice call needs none of that:
 
-* :class:`VoiceOpusDecoder` decodes mono (FFmpeg's libopus wrapper always outputs 48 kHz; the
-  bridge's resampler then halves the rate, with no channel mix);
+* :class:`Pcm24OpusDecoder` decodes the microphone with libopus itself, straight to PCM16 mono
+  24 kHz, the API's format (:func:`libopus` loads PyAV's own copy); where it cannot be loaded,
+  :class:`VoiceOpusDecoder` decodes mono through FFmpeg (whose libopus wrapper always outputs
+  48 kHz; the bridge's resampler then halves the rate, with no channel mix), as aiortc's receivers
+  do for anything that is not the bridge's microphone;
 * :class:`VoiceOpusEncoder` feeds the playout's 24 kHz mono frames to libopus as they are (libopus
   encodes at 24 kHz natively; RTP timestamps stay on Opus's 48 kHz clock, RFC 7587), mono, VoIP
   mode, 32 kbit/s (wideband speech; the model's audio is 24 kHz). Frames in any other shape go
-  through a resampler first. Digital silence costs libopus as much as speech (≈ 1.4 M instructions a
-  frame in VoIP mode), and a call is mostly silence on the way out: once libopus's packet for silence
+  through a resampler first. Digital silence costs libopus as much as speech (≈ 1.45 M instructions
+  a frame after speech in VoIP mode), and a call is mostly silence on the way out: once libopus's packet for silence
   has settled, the encoder sends that packet again without encoding (:meth:`VoiceOpusEncoder.encode_pcm`;
   a decoder given the settled packet again stays where it was, so the speech after the silence
   decodes exactly as after an encoded silence).
@@ -255,10 +258,11 @@ class InlineDecoding:
             self._stopped.set()
             return
         codec, encoded = task
-        if self._decoder is None or codec.name != self._codec_name:
-            self._decoder, self._codec_name = voice_decoder(codec), codec.name
+        if codec.name != self._codec_name:
+            self._codec_name = codec.name
             lib = libopus() if self._pcm24 and codec.mimeType.lower() == OPUS else None
             self._pcm_decoder = Pcm24OpusDecoder(lib) if lib is not None else None
+            self._decoder = voice_decoder(codec) if self._pcm_decoder is None else None
         if self._pcm_decoder is not None:
             pcm = self._pcm_decoder.decode(encoded.data)
             if pcm is None:
@@ -266,6 +270,7 @@ class InlineDecoding:
             elif pcm:
                 self._deliver(pcm)
             return
+        assert self._decoder is not None
         try:
             frames = self._decoder.decode(encoded)
         except av.FFmpegError:

@@ -164,6 +164,7 @@ class Caller:
 
 
 async def bridge(caller: Caller, seconds: float, valgrind: bool) -> dict[str, float]:
+    from gateway.webrtc.audio_in import REALTIME_CHUNK_MS
     from gateway.webrtc.call import answer_offer
 
     offer = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(caller.offer(), caller.loop))
@@ -183,7 +184,7 @@ async def bridge(caller: Caller, seconds: float, valgrind: bool) -> dict[str, fl
                 await socket.send(delta_for(item))
 
     responder = asyncio.ensure_future(respond())
-    while appends < 50:  # connected, a second of audio through
+    while appends * REALTIME_CHUNK_MS < 1000:  # connected, a second of audio through
         await asyncio.sleep(0.05)
     if valgrind:
         subprocess.run(["callgrind_control", "--instr=on", str(os.getpid())], check=True, capture_output=True)
@@ -192,7 +193,8 @@ async def bridge(caller: Caller, seconds: float, valgrind: bool) -> dict[str, fl
     if valgrind:
         subprocess.run(["callgrind_control", "--dump", str(os.getpid())], check=True, capture_output=True)
     cpu = time.process_time() - cpu0
-    out = {"appends": appends - appends0, "heard": caller.heard - heard0, "process_cpu_pct": 100 * cpu / seconds}
+    appended_ms = (appends - appends0) * REALTIME_CHUNK_MS
+    out = {"appends": appends - appends0, "appended_ms": appended_ms, "heard": caller.heard - heard0, "process_cpu_pct": 100 * cpu / seconds}
     responder.cancel()
     await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(caller.close(), caller.loop))
     await socket.close(1000, "done")
@@ -228,8 +230,8 @@ def main() -> None:
     if valgrind:
         ir = main_thread_ir(args.out + "*")
         if ir is not None:
-            # per 20 ms frame each way (the window's frame count varies by a frame or two), times 50
-            line += f"; bridge (main thread) {ir / max(1, result['appends']) * 50 / 1e6:.1f} M instructions per call-second"
+            # per second of microphone audio appended (the window's count varies by an append or two)
+            line += f"; bridge (main thread) {ir / max(1, result['appended_ms']) * 1000 / 1e6:.1f} M instructions per call-second"
     else:
         line += f"; process CPU {result['process_cpu_pct']:.2f} % of a core (bridge + caller)"
     print(line, flush=True)

@@ -10,8 +10,9 @@ from av import AudioFrame, AudioResampler
 #: the Realtime API's PCM format: 16-bit little-endian mono at 24 kHz
 RATE: Final = 24_000
 BYTES_PER_MS: Final = RATE * 2 // 1000
-#: one append per 20 ms for conversations; the translation engine prefers 200 ms frames
-REALTIME_CHUNK_MS: Final = 20
+#: one append per 40 ms for conversations (half the relay work of 20 ms appends, at most 20 ms more on the way in);
+#: the translation engine prefers 200 ms frames
+REALTIME_CHUNK_MS: Final = 40
 TRANSLATION_CHUNK_MS: Final = 200
 REALTIME_APPEND: Final = "input_audio_buffer.append"
 TRANSLATION_APPEND: Final = "session.input_audio_buffer.append"

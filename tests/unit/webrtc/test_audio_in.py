@@ -51,14 +51,14 @@ def test_translation_chunker_batches_200ms_session_appends() -> None:
     assert _decoded(event) == ("session.input_audio_buffer.append", bytes(9600))
 
 
-def test_resampled_48k_stereo_second_becomes_fifty_appends_of_the_same_tone() -> None:
-    """One second of decoded Opus audio → 50 appends of 20 ms, 24 kHz mono, the tone preserved."""
+def test_resampled_48k_stereo_second_becomes_twenty_five_appends_of_the_same_tone() -> None:
+    """One second of decoded Opus audio → 25 conversation appends of 40 ms, 24 kHz mono, the tone preserved."""
     resampler, chunker = MicResampler(), chunker_for(translation=False)
     events: list[str] = []
     for frame in _opus_like_frames(1.02):
         events += chunker.push(resampler.convert(frame))
-    assert len(events) in (50, 51)
-    pcm = np.frombuffer(b"".join(_decoded(e)[1] for e in events[:50]), dtype="<i2").astype(float)
+    assert len(events) == 25 and all(len(_decoded(e)[1]) == 1920 for e in events)
+    pcm = np.frombuffer(b"".join(_decoded(e)[1] for e in events[:25]), dtype="<i2").astype(float)
     assert pcm.size == 24_000
     crossings = np.count_nonzero(np.diff(np.signbit(pcm[1000:-1000])))
     seconds = (pcm.size - 2000) / 24_000

@@ -176,12 +176,12 @@ async def test_response_done_lets_the_tail_play_and_reports_stopped() -> None:
 
 
 async def test_microphone_pcm_becomes_append_events() -> None:
-    """Resampled microphone PCM arrives at the relay as 20 ms GA append events."""
+    """Resampled microphone PCM arrives at the relay as 40 ms GA append events."""
     sock, _ = _socket()
-    sock.from_microphone(bytes(960 * 2 + 100))
+    sock.from_microphone(bytes(1920 * 2 + 100))
     events = [orjson.loads(await sock.receive()) for _ in range(2)]  # type: ignore[arg-type]
     assert [e["type"] for e in events] == ["input_audio_buffer.append"] * 2
-    assert all(len(base64.b64decode(e["audio"])) == 960 for e in events)
+    assert all(len(base64.b64decode(e["audio"])) == 1920 for e in events)
 
 
 async def test_close_reports_closed_and_closes_channel_and_peer() -> None:
@@ -243,26 +243,26 @@ async def test_service_deltas_are_played() -> None:
 
 
 async def test_decoded_microphone_frames_become_append_events() -> None:
-    """Frames handed over by inline decoding (48 kHz mono s16) arrive at the relay as 20 ms appends at 24 kHz."""
+    """Frames handed over by inline decoding (48 kHz mono s16) arrive at the relay as 40 ms appends at 24 kHz."""
     sock, _ = _socket()
-    for i in range(3):
+    for i in range(5):
         frame = AudioFrame(format="s16", layout="mono", samples=960)
         frame.planes[0].update(b"\x10\x00" * 960)
         frame.sample_rate, frame.pts, frame.time_base = 48000, i * 960, fractions.Fraction(1, 48000)
         sock.from_decoded(frame)
     events = [orjson.loads(await sock.receive()) for _ in range(2)]  # type: ignore[arg-type]
     assert [e["type"] for e in events] == ["input_audio_buffer.append"] * 2
-    assert all(len(base64.b64decode(e["audio"])) == 960 for e in events)
+    assert all(len(base64.b64decode(e["audio"])) == 1920 for e in events)
 
 
 async def test_decoded_microphone_pcm_becomes_append_events_as_it_is() -> None:
-    """PCM16 24 kHz bytes handed over by libopus decoding go into 20 ms appends unchanged (no resampling)."""
+    """PCM16 24 kHz bytes handed over by libopus decoding go into 40 ms appends unchanged (no resampling)."""
     sock, _ = _socket()
     pcm = bytes(range(256)) * 15  # 3840 bytes: 80 ms
     sock.from_decoded(pcm[:1000])
     sock.from_decoded(pcm[1000:])
-    events = [orjson.loads(await sock.receive()) for _ in range(4)]  # type: ignore[arg-type]
-    assert [e["type"] for e in events] == ["input_audio_buffer.append"] * 4
+    events = [orjson.loads(await sock.receive()) for _ in range(2)]  # type: ignore[arg-type]
+    assert [e["type"] for e in events] == ["input_audio_buffer.append"] * 2
     assert b"".join(base64.b64decode(e["audio"]) for e in events) == pcm
 
 

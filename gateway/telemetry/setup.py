@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -173,7 +174,11 @@ def setup_telemetry(
     """Create providers and exporters from the process's ``OTEL_*`` variables (the SDK reads them too)."""
     plan = plan_exporters(os.environ)
     resource = build_resource()
-    tracer_provider = TracerProvider(resource=resource)
+    # With no trace exporter and no span processor a recorded span goes nowhere: record none (each session's
+    # span, its attributes and events cost set-up time and ~2.5 KiB per open session); spans still carry ids
+    # (a client's traceparent is kept), so logs and the admin's trace links read the same.
+    recorded = bool(plan.traces or span_processors)
+    tracer_provider = TracerProvider(resource=resource) if recorded else TracerProvider(resource=resource, sampler=ALWAYS_OFF)
     for key in plan.traces:
         tracer_provider.add_span_processor(BatchSpanProcessor(SPAN_EXPORTERS[key]()))
     for processor in span_processors:

@@ -194,6 +194,8 @@ async def test_injected_cost_is_used_and_never_steps_back() -> None:
     from gateway.core.observers import SessionEnded, SessionStats
     from gateway.settings import Settings
     from gateway.telemetry import setup_telemetry
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from tests.unit.telemetry.scripts import CATALOG
 
     answers = {"s_cost": 50_000}
@@ -201,6 +203,7 @@ async def test_injected_cost_is_used_and_never_steps_back() -> None:
         Settings(_env_file=None),
         catalog=CATALOG,
         cost_of=lambda sid: answers.get(sid, 0),
+        span_processors=[SimpleSpanProcessor(InMemorySpanExporter())],  # spans are recorded only when received
     )  # type: ignore[call-arg]
     try:
         observer = telemetry.observer_factory.create(

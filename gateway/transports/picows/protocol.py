@@ -26,7 +26,7 @@ from gateway.core.errors import GatewayError
 from gateway.core.kinds import EndpointKind
 from gateway.inbound.credentials import choose_subprotocol
 from gateway.transports.asgi.fastpath import RealtimeFastPath
-from gateway.transports.picows.request import UpgradeRequest, handshake_of, parse_upgrade, refusal_response
+from gateway.transports.picows.request import UpgradeRequest, handshake_of, parse_upgrade, picows_head, refusal_response
 from gateway.transports.picows.socket import PicowsClientSocket
 from gateway.upstream.picows_socket import READ_BUFFER
 from gateway.inbound.gateway_services import services_of
@@ -186,7 +186,8 @@ class PicowsSessionProtocol(asyncio.Protocol):
         transport.pause_reading()  # resumed below with the buffered-protocol read path
         transport.set_protocol(picows)
         picows.connection_made(transport)
-        _feed(picows, self._head + bytes(self._early))
+        head, end, rest = self._head.partition(b"\r\n\r\n")  # uvicorn replays a whole head
+        _feed(picows, (picows_head(head) + rest if end else self._head) + bytes(self._early))
         self._head, self._early = b"", bytearray()
         transport.resume_reading()
         if sock.transport is None:  # picows refused the upgrade request itself (400) and hung up

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Mapping
+from typing import Final, Mapping
 from urllib.parse import parse_qsl, unquote
 
 import orjson
@@ -46,6 +46,32 @@ def parse_upgrade(head: bytes) -> UpgradeRequest:
         token.strip() for k, v in raw if k == b"sec-websocket-protocol" for token in v.decode("latin-1").split(",")
     ]
     return UpgradeRequest(unquote(raw_path), query, headers, tuple(raw), tuple(p for p in protocols if p))
+
+
+#: the header lines of an upgrade request picows reads (its validation of the upgrade, its 101 answer)
+_PICOWS_READS: Final = frozenset(
+    {b"upgrade", b"connection", b"sec-websocket-key", b"sec-websocket-version", b"transfer-encoding", b"content-length"}
+)
+#: picows refuses (400) a request head with more header lines than this
+_PICOWS_MAX_HEADER_LINES: Final = 128
+
+
+def picows_head(head: bytes) -> bytes:
+    """The upgrade request head as picows is given it: the request line and the header lines picows reads.
+
+    ``head`` ends before its blank line. picows parses every header it is given into a multidict its
+    transport keeps for the connection's life: an idle session would hold the client's whole head (its
+    ``Authorization`` too) and every hand-over would parse it a third time. The lines kept are the ones
+    picows' own checks read, verbatim, so it accepts and refuses the same upgrades; a head over picows'
+    line limit is handed whole, for picows to refuse as before. The session has already read what it
+    needs of the rest (:func:`parse_upgrade`), after uvicorn's parser validated every line.
+    """
+    lines = head.split(b"\r\n")
+    if len(lines) - 1 > _PICOWS_MAX_HEADER_LINES:
+        return head + b"\r\n\r\n"
+    kept = [lines[0]]
+    kept += [line for line in lines[1:] if line.partition(b":")[0].strip().lower() in _PICOWS_READS]
+    return b"\r\n".join(kept) + b"\r\n\r\n"
 
 
 def handshake_of(request: UpgradeRequest, endpoint: EndpointKind, client_address: str) -> Handshake:

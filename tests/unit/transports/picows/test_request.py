@@ -5,7 +5,9 @@ import pytest
 
 from gateway.core.errors import AuthenticationFailed, RateLimited
 from gateway.core.kinds import EndpointKind
-from gateway.transports.picows.request import handshake_of, parse_upgrade, refusal_response
+from picows.picows import _parse_http_request, _validate_upgrade_request  # type: ignore[attr-defined]  # picows' own handshake checks
+
+from gateway.transports.picows.request import handshake_of, parse_upgrade, picows_head, refusal_response
 
 HEAD = (
     b"GET /v1/realtime%2Ftranslations?model=gpt-realtime-2&x=%0d%0a HTTP/1.1\r\n"
@@ -49,3 +51,54 @@ def test_refusal_is_an_http_error_with_json_body_and_connection_close() -> None:
     assert f"content-length: {len(body)}".encode() in lines
     assert orjson.loads(body)["error"]["code"] == AuthenticationFailed.code
     assert refusal_response(RateLimited()).startswith(b"HTTP/1.1 429 Too Many Requests\r\n")
+
+
+UPGRADE = (
+    b"GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer vg_secret\r\n"
+    b"upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"sec-websocket-version: 13\r\nsec-websocket-protocol: realtime\r\nx-voice-intent: agent"
+)
+
+
+def _picows_verdict(head: bytes) -> bytes | str:
+    """What picows' server handshake makes of a head: the accept key, or its refusal."""
+    try:
+        return _validate_upgrade_request(_parse_http_request(head.split(b"\r\n\r\n")[0]))
+    except RuntimeError as exc:
+        return f"refused: {str(exc).split(':')[0]}"
+
+
+def test_picows_is_handed_only_the_lines_it_reads() -> None:
+    """The request line and the upgrade headers go to picows; the credential and the rest stay out of its transport."""
+    head = picows_head(UPGRADE)
+    assert head.endswith(b"\r\n\r\n") and head.startswith(b"GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\n")
+    assert b"vg_secret" not in head and b"x-voice-intent" not in head and b"host:" not in head
+    assert _picows_verdict(head) == _picows_verdict(UPGRADE + b"\r\n\r\n") == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        (b"upgrade: websocket", b"upgrade: h2c"),
+        (b"connection: Upgrade", b"connection: keep-alive"),
+        (b"sec-websocket-version: 13", b"sec-websocket-version: 12"),
+        (b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==", b"sec-websocket-key: short"),
+        (b"host: gw", b"host: gw\r\ntransfer-encoding: chunked"),
+        (b"host: gw", b"host: gw\r\ncontent-length: 5"),
+        (b"host: gw", b"host: gw\r\ncontent-length: 0\r\ncontent-length: 0"),
+        (b"upgrade: websocket", b"Upgrade : websocket"),
+    ],
+)
+def test_picows_refuses_the_same_upgrades_on_the_lines_it_is_handed(change: tuple[bytes, bytes]) -> None:
+    """An upgrade picows refuses whole, it refuses (for the same reason) when handed only the lines it reads."""
+    full = UPGRADE.replace(*change)
+    verdict = _picows_verdict(full + b"\r\n\r\n")
+    assert isinstance(verdict, str)
+    assert _picows_verdict(picows_head(full)) == verdict
+
+
+def test_a_head_over_picows_line_limit_is_handed_whole() -> None:
+    """Past picows' header-line limit the whole head goes to picows, which refuses it as before."""
+    full = UPGRADE + b"".join(b"\r\nx-h%d: v" % i for i in range(130))
+    assert picows_head(full) == full + b"\r\n\r\n"
+    assert isinstance(_picows_verdict(picows_head(full)), str)

@@ -114,6 +114,9 @@ def _callgrind(args: argparse.Namespace, redis_url: str | None) -> int:
         port = free_port()
         out = root / "callgrind.out"
         code = f"import sys; from gateway.server import serve; sys.exit(serve(host='127.0.0.1', port={port}, workers=1))"
+        if args.no_tick:  # the open sessions' shared tick every hour instead of every 100 ms: set-up work alone
+            code = ("import gateway.relay.live_sessions as m; d = m.LiveSessions.__init__.__defaults__; "
+                    "m.LiveSessions.__init__.__defaults__ = (3600.0, *d[1:]); " + code)
         argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
                 sys.executable, "-c", code]
         env = targets.gateway_env(KEY, upstream_port, redis_url) | {"PYTHONPATH": str(Path.cwd()), "PYTHONHASHSEED": "0"}
@@ -126,14 +129,16 @@ def _callgrind(args: argparse.Namespace, redis_url: str | None) -> int:
             time.sleep(3.0)
             for phase in ("setup", "close"):
                 counts[phase] = 0
+            failed = 0
             for _ in range(args.rounds):
                 _toggle(proc.pid, "on")
                 _collected(proc.pid, zero_only=True)
                 gens = phases._start_loadgens(gateway, args.sessions, phases.LoadShape(0.0, 0.0),
-                                              concurrency=phases.IDLE_HANDSHAKES_IN_FLIGHT)
-                time.sleep(2.0)
+                                              concurrency=args.in_flight)
+                time.sleep(args.hold)
                 counts["setup"] += _collected(proc.pid)
-                phases._finish(gens, "QUIT")
+                results = phases._finish(gens, "QUIT")
+                failed += sum(int(r.get("failed", 0)) for r in results)  # type: ignore[call-overload]
                 time.sleep(5.0)
                 counts["close"] += _collected(proc.pid)
                 _toggle(proc.pid, "off")
@@ -141,7 +146,7 @@ def _callgrind(args: argparse.Namespace, redis_url: str | None) -> int:
             proc.stop()
             upstream.stop()
     n = args.sessions * args.rounds
-    print(json.dumps({"sessions": n, "store": "redis" if redis_url else "in-process",
+    print(json.dumps({"sessions": n, "failed": failed, "in_flight": args.in_flight, "hold_s": args.hold, "tick": not args.no_tick, "store": "redis" if redis_url else "in-process",
                       "instructions_per_setup": counts["setup"] // n,
                       "instructions_per_close": counts["close"] // n}, indent=2))
     return 0
@@ -170,6 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--py-spy", type=Path, help="write py-spy's collapsed stacks of the gateway here")
     p.add_argument("--callgrind", action="store_true", help="count instructions per set-up and close instead")
+    p.add_argument("--hold", type=float, default=2.0,
+                   help="--callgrind: seconds the set-up window stays open after the last session is up (the open "
+                        "sessions' shared tick runs meanwhile; 0 counts the set-ups and the ticks during them only)")
+    p.add_argument("--in-flight", type=int, default=phases.IDLE_HANDSHAKES_IN_FLIGHT,
+                   help="--callgrind: handshakes in flight (1: one set-up at a time, the steadiest count)")
+    p.add_argument("--no-tick", action="store_true",
+                   help="--callgrind: no shared tick of open sessions (it runs on wall time, which callgrind stretches "
+                        "~50×, so its share of a window moves with the host's load): the set-up's own work only")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/14", help="'none': the gateway's in-process store")
     args = p.parse_args(argv)
     pin_self(LOADGEN_CORE)

@@ -27,7 +27,7 @@ from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.jsontypes import JsonObject
 from gateway.core.notices import client_choice
 from gateway.core.observers import SessionInfo
-from gateway.core.ports import ClientSideBridge, Closed, Frame, FrameSocket
+from gateway.core.ports import Closed, Frame, FrameSocket, is_client_side_bridge
 from gateway.core.routing import Route, RouteDecision, SessionRequest
 from gateway.core.overrides import with_bound_session
 from gateway.core.session import DeclaredToolsCheck, SessionCore, error_frame
@@ -392,7 +392,7 @@ class SessionSetup:
             handoff=Handoff(route.handoff, route.name, route.model) if route.handoff is not None and call_id is None else None,
             gateway_events=route.gateway_events and self.gateway_events,
         )
-        if isinstance(client, ClientSideBridge):  # the WebRTC bridge's own truncates: the core knows them by id
+        if is_client_side_bridge(client):  # the WebRTC bridge's own truncates: the core knows them by id
             client.issue_event_ids_with(core.bridge_ids.issue)
         observers = [FailsafeObserver(f.create(info, now), f.name) for f in svc.observer_factories]
         relay = RelaySession(

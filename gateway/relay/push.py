@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from gateway.core.hot import HotGate
-from gateway.core.ports import Closed, Frame, FrameSocket, HotSocket, PushSocket
+from gateway.core.ports import Closed, Frame, FrameSocket, HotSocket, PushSocket, is_hot_socket, is_push_socket
 from gateway.relay.strategy import RelaySurface, moving_failed
 
 log = logging.getLogger("voice_gateway.relay")
@@ -87,7 +87,7 @@ class PushRelay:
         """Let the sockets' listeners relay hot audio frames to each other alone under ``gate`` (``None``: stop);
         ``False`` when they cannot (a socket without a hot listener, or a gate of the other build)."""
         client, upstream = self.client, self.upstream
-        if not isinstance(client, HotSocket) or not isinstance(upstream, HotSocket):
+        if not is_hot_socket(client) or not is_hot_socket(upstream):  # decided once per class
             return False
         session = self.session
 
@@ -159,7 +159,7 @@ class PushRelay:
 
 def push_sockets(client: object, upstream: object) -> tuple[PushSocket, PushSocket] | None:
     """Both sockets as push sockets when both deliver by callback, else ``None`` (pull mode)."""
-    if isinstance(client, PushSocket) and isinstance(upstream, PushSocket):
+    if is_push_socket(client) and is_push_socket(upstream):  # decided once per class, not per set-up
         return client, upstream
     return None
 

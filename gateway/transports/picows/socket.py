@@ -1,8 +1,8 @@
 """The client side of a session on picows: the shared picows frame socket, plus a bounded close.
 
 ``close`` queues the close frame even behind a full write buffer and cuts the connection off if
-the client has not finished the closing handshake within ``linger_s``; ``disconnected`` resolves
-when the connection is gone (the uvicorn protocol waits on it).
+the client has not finished the closing handshake within ``linger_s`` (picows' own
+``WSTransport.wait_disconnected`` tells when the connection is gone).
 """
 
 from __future__ import annotations
@@ -17,17 +17,12 @@ from gateway.upstream.picows_socket import PicowsFrameSocket
 class PicowsClientSocket(PicowsFrameSocket):
     """A client WebSocket served by picows (implements :class:`gateway.core.ports.FrameSocket`)."""
 
-    __slots__ = ("linger_s", "disconnected", "_abort")
+    __slots__ = ("linger_s", "_abort")
 
     def __init__(self, *, max_message_bytes: int, linger_s: float) -> None:
         super().__init__(max_message_bytes=max_message_bytes)
         self.linger_s = linger_s
-        self.disconnected: asyncio.Future[None] | None = None
         self._abort: asyncio.TimerHandle | None = None
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        super().on_ws_connected(transport)
-        self.disconnected = asyncio.get_running_loop().create_future()
 
     def _peer_closed(self, transport: WSTransport, frame: WSFrame) -> None:
         super()._peer_closed(transport, frame)
@@ -38,8 +33,6 @@ class PicowsClientSocket(PicowsFrameSocket):
             self._abort.cancel()
             self._abort = None
         super().on_ws_disconnected(transport)
-        if self.disconnected is not None and not self.disconnected.done():
-            self.disconnected.set_result(None)
 
     async def close(self, code: int, reason: str) -> None:
         transport = self.transport

@@ -31,6 +31,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench import phases, profile, targets
+from bench.otlp_sink import exporting_env, otlp_sink
 from bench.procs import LOADGEN_CORE, TARGET_CORE, free_port, pin_self, start, wait_port
 from bench.procstat import CLOCK_TICKS, sample_tree
 
@@ -120,6 +121,8 @@ def _callgrind(args: argparse.Namespace, redis_url: str | None) -> int:
         argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
                 sys.executable, "-c", code]
         env = targets.gateway_env(KEY, upstream_port, redis_url) | {"PYTHONPATH": str(Path.cwd()), "PYTHONHASHSEED": "0"}
+        if args.tracing:  # as make bench runs it: spans and metrics exported over OTLP to a sink in this process
+            env |= exporting_env(otlp_sink())
         proc = start("gateway-callgrind", argv, TARGET_CORE, root, env=env)
         counts: dict[str, int] = {}
         try:
@@ -146,7 +149,8 @@ def _callgrind(args: argparse.Namespace, redis_url: str | None) -> int:
             proc.stop()
             upstream.stop()
     n = args.sessions * args.rounds
-    print(json.dumps({"sessions": n, "failed": failed, "in_flight": args.in_flight, "hold_s": args.hold, "tick": not args.no_tick, "store": "redis" if redis_url else "in-process",
+    print(json.dumps({"sessions": n, "failed": failed, "in_flight": args.in_flight, "hold_s": args.hold, "tick": not args.no_tick,
+                      "tracing": args.tracing, "store": "redis" if redis_url else "in-process",
                       "instructions_per_setup": counts["setup"] // n,
                       "instructions_per_close": counts["close"] // n}, indent=2))
     return 0
@@ -180,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                         "sessions' shared tick runs meanwhile; 0 counts the set-ups and the ticks during them only)")
     p.add_argument("--in-flight", type=int, default=phases.IDLE_HANDSHAKES_IN_FLIGHT,
                    help="--callgrind: handshakes in flight (1: one set-up at a time, the steadiest count)")
+    p.add_argument("--tracing", action="store_true",
+                   help="--callgrind: the gateway exports spans and metrics over OTLP to a sink, as under make bench")
     p.add_argument("--no-tick", action="store_true",
                    help="--callgrind: no shared tick of open sessions (it runs on wall time, which callgrind stretches "
                         "~50×, so its share of a window moves with the host's load): the set-up's own work only")

@@ -21,6 +21,7 @@ import tracemalloc
 from pathlib import Path
 
 from bench import phases, targets
+from bench.otlp_sink import exporting_env, otlp_sink
 from bench.procs import LOADGEN_CORE, TARGET_CORE, free_port, pin_self, start, wait_port
 from bench.procstat import sample_tree
 
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sessions", type=int, default=200)
     p.add_argument("--frames", type=int, default=1, help="traceback depth kept per allocation")
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--tracing", action="store_true", help="the gateway exports spans and metrics over OTLP to a sink, as under make bench")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/14", help="'none': the gateway's in-process store")
     args = p.parse_args(argv)
     pin_self(LOADGEN_CORE)
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         snap = root / "heap"
         env = targets.gateway_env(KEY, upstream_port, redis_url) | {"PYTHONPATH": str(Path.cwd()), "VG_SNAPSHOT": str(snap)}
+        if args.tracing:  # as make bench runs it: spans and metrics exported over OTLP to a sink in this process
+            env |= exporting_env(otlp_sink())
         proc = start("gateway-traced", [sys.executable, "-c", _TRACED.format(frames=args.frames, port=port)],
                      TARGET_CORE, root, env=env)
         try:
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = held.compare_to(before, "lineno")
     files = held.compare_to(before, "filename")
     total = sum(s.size_diff for s in lines)
-    print(f"{n} idle sessions: Python heap +{total / 1024 / n:.1f} KiB per session (tracemalloc); "
+    print(f"{n} idle sessions{' (tracing on)' if args.tracing else ''}: Python heap +{total / 1024 / n:.1f} KiB per session (tracemalloc); "
           f"RSS +{(rss_held - rss_before) / 1024 / n:.1f} KiB per session")
     print("\n| KiB per session | blocks per session | allocation site |\n|---:|---:|---|")
     for stat in lines[: args.top]:

@@ -71,7 +71,7 @@ _CONFORMING: dict[tuple[type, type], bool] = {}
 def conforms(obj: object, protocol: type) -> bool:
     """``isinstance(obj, protocol)`` for a runtime-checkable protocol, decided once per class.
 
-    typing's check walks the protocol's members on every call (25–75 µs on 3.11: three per session set-up);
+    typing's check walks the protocol's members on every call (25–75 µs on 3.11: three to five per session set-up);
     every socket class here defines the protocols' methods on the class, so the class decides.
     """
     key = (type(obj), protocol)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import orjson
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from bench import procstat, targets
 from bench.otlp_sink import exporting_env, otlp_sink
@@ -36,16 +36,21 @@ async def pump(url: str, key: str, frames: int, window: int) -> float:
     async with connect(url, additional_headers={"Authorization": f"Bearer {key}"}, max_size=None) as ws:
         while '"session.created"' not in str(await ws.recv()):
             pass
-        sent = received = 0
         started = time.perf_counter()
-        while received < frames:
-            while sent < frames and sent - received < window:
-                await ws.send(FRAME)
-                sent += 1
-            message = await ws.recv()
-            if '"response.output_audio.delta"' in str(message)[:80]:
-                received += 1
+        await _round_trips(ws, frames, window)
         return time.perf_counter() - started
+
+
+async def _round_trips(ws: ClientConnection, frames: int, window: int) -> None:
+    """``frames`` appends sent with at most ``window`` unanswered, until each delta came back."""
+    sent = received = 0
+    while received < frames:
+        while sent < frames and sent - received < window:
+            await ws.send(FRAME)
+            sent += 1
+        message = await ws.recv()
+        if '"response.output_audio.delta"' in str(message)[:80]:
+            received += 1
 
 
 def run_one(label: str, extra_env: dict[str, str], frames: int, window: int, root: Path, up_port: int, up: Proc) -> None:
@@ -109,14 +114,7 @@ async def _pump_warm(url: str, key: str, frames: int, window: int, pid: int) -> 
         await asyncio.sleep(0.5)
         _collected(pid, zero_only=True)
         started = time.perf_counter()
-        sent = received = 0
-        while received < frames:
-            while sent < frames and sent - received < window:
-                await ws.send(FRAME)
-                sent += 1
-            message = await ws.recv()
-            if '"response.output_audio.delta"' in str(message)[:80]:
-                received += 1
+        await _round_trips(ws, frames, window)
         busy = _collected(pid)
         took = time.perf_counter() - started
         # the same session open and idle as long: the shared tick, telemetry's threads, the directory (per second,

@@ -91,15 +91,15 @@ class McpConnection:
         """Hold the connection until closed, listening for the server's tool-list changes: a ``subscriptions/listen``
         stream on 2026-07-28 servers; older servers send ``notifications/tools/list_changed`` to the message handler."""
         stopped = asyncio.ensure_future(self._stop.wait())
-        listening = asyncio.ensure_future(self._listen(client))
+        listening = asyncio.ensure_future(self._listen(client))  # ends before a close only by failing
         try:
-            await asyncio.wait({stopped, listening}, return_when=asyncio.FIRST_EXCEPTION)
+            await asyncio.wait({stopped, listening}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in (stopped, listening):
                 task.cancel()
             await asyncio.gather(stopped, listening, return_exceptions=True)
-        if listening.done() and not listening.cancelled() and listening.exception() is not None and not self._stop.is_set():
-            raise listening.exception()  # type: ignore[misc]  # the connection failed: the holder reports it
+        if not self._stop.is_set():
+            listening.result()  # the connection failed: raised here, the holder reports it and the next use reconnects
 
     async def _listen(self, client: Client) -> None:
         try:

@@ -123,7 +123,15 @@ def libopus() -> ctypes.CDLL | None:
 
 
 class Pcm24OpusDecoder:
-    """Opus → PCM16 mono 24 kHz bytes, by libopus directly (what the Realtime API takes: no resampling)."""
+    """Opus → PCM16 mono 24 kHz bytes, by libopus directly (what the Realtime API takes: no resampling).
+
+    Settled silence is not decoded again and again (the mirror of :meth:`VoiceOpusEncoder.encode_pcm`):
+    once the same packet has decoded to digital silence :data:`SETTLED_REPEATS` times in a row, libopus
+    is at rest on it (the packet moves its state nowhere), and that packet again gets the same silence
+    without calling libopus, until any other packet comes. A caller sends such packets while its
+    track is muted (WebRTC sends zeros for a disabled track) or its source is digital silence; a live
+    microphone's room noise never repeats a packet, so there it saves nothing.
+    """
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         error = ctypes.c_int()
@@ -133,14 +141,33 @@ class Pcm24OpusDecoder:
         self._state = state
         self._decode = lib.opus_decode
         self._out = ctypes.create_string_buffer(_MAX_PACKET_SAMPLES * 2)
+        self._silent_packet: bytes | None = None
+        self._silent_repeats = 0
+        self._settled: bytes | None = None
+        self._settled_pcm = b""
+        #: packets answered with the settled silence, libopus not called
+        self.frames_skipped = 0
         weakref.finalize(self, lib.opus_decoder_destroy, state)
 
     def decode(self, payload: bytes) -> bytes | None:
         """One packet's PCM (``None``: libopus refused the packet)."""
+        if payload == self._settled:
+            self.frames_skipped += 1
+            return self._settled_pcm
         samples = self._decode(self._state, payload, len(payload), self._out, _MAX_PACKET_SAMPLES, 0)
         if samples < 0:
+            self._silent_packet, self._silent_repeats, self._settled = None, 0, None
             return None
-        return ctypes.string_at(self._out, samples * 2)
+        pcm = ctypes.string_at(self._out, samples * 2)
+        if pcm.count(0) != len(pcm):
+            self._silent_packet, self._silent_repeats, self._settled = None, 0, None
+        elif payload == self._silent_packet:
+            self._silent_repeats += 1
+            if self._silent_repeats >= SETTLED_REPEATS:
+                self._settled, self._settled_pcm = payload, pcm
+        else:
+            self._silent_packet, self._silent_repeats, self._settled = payload, 1, None
+        return pcm
 
 
 class VoiceOpusEncoder(Encoder):

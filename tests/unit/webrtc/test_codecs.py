@@ -162,6 +162,55 @@ def test_libopus_decodes_a_browser_like_stream_straight_to_24khz_pcm() -> None:
     assert direct.decode(b"\xff\xff\xff") is None  # a packet libopus refuses
 
 
+def browser_like_stream(pcm: bytes) -> list[bytes]:
+    """PCM16 mono 24 kHz as a caller's Opus packets: aiortc's encoder (48 kHz stereo, 96 kbit/s), as the benches' caller sends."""
+    encoder = OpusEncoder()
+    return [payload for frame in as_frames(pcm) for payload in encoder.encode(frame)[0]]
+
+
+class NeverSkipping(codecs.Pcm24OpusDecoder):
+    """The reference: libopus decodes every packet."""
+
+    def decode(self, payload: bytes) -> bytes | None:
+        self._settled = None
+        return super().decode(payload)
+
+
+@pytest.mark.parametrize("stream", ["aiortc", "voice"])
+def test_decoder_answers_settled_silence_without_decoding_and_the_output_is_unchanged(stream: str) -> None:
+    """Repeats of a packet that decoded to silence three times are answered without libopus; every packet's PCM equals decoding all of them."""
+    lib = codecs.libopus()
+    assert lib is not None
+    pcm = (speech(300) + silence(700)) * 3 + speech(500, amplitude=3000) + silence(1000) + speech(400)
+    if stream == "aiortc":
+        payloads = browser_like_stream(pcm)
+    else:
+        voice = codecs.VoiceOpusEncoder()
+        payloads = [voice.encode_pcm(frame)[0][0] for frame in pcm_frames(pcm)]
+    skipping, reference = codecs.Pcm24OpusDecoder(lib), NeverSkipping(lib)
+    heard = [skipping.decode(p) for p in payloads]
+    assert heard == [reference.decode(p) for p in payloads]  # sample for sample, speech after the silences included
+    assert skipping.frames_skipped > len(payloads) // 3  # most of each silence
+    assert reference.frames_skipped == 0
+    assert np.abs(np.frombuffer(b"".join(x for x in heard[-15:] if x), "<i2")).max() > 1000  # the last speech is heard
+
+
+def test_decoder_decodes_again_after_another_packet() -> None:
+    """A settled silence packet is decoded again once any other packet came between (libopus's state moved)."""
+    lib = codecs.libopus()
+    assert lib is not None
+    payloads = browser_like_stream(speech(200) + silence(400))
+    settled = payloads[-1]
+    decoder = codecs.Pcm24OpusDecoder(lib)
+    for p in payloads:
+        decoder.decode(p)
+    skipped = decoder.frames_skipped
+    assert skipped > 0 and decoder.decode(settled) == bytes(960) and decoder.frames_skipped == skipped + 1
+    assert decoder.decode(b"\xff\xff\xff") is None  # refused: resets
+    decoder.decode(settled)
+    assert decoder.frames_skipped == skipped + 1  # decoded, not skipped
+
+
 async def test_inline_decoding_falls_back_to_frames_without_libopus(monkeypatch: pytest.MonkeyPatch) -> None:
     """When libopus cannot be loaded directly, the consumer gets 48 kHz frames (the resampling path) instead of PCM."""
     monkeypatch.setattr(codecs, "libopus", lambda: None)

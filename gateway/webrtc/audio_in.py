@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Final
 
+import pybase64
 from av import AudioFrame, AudioResampler
 
 #: the Realtime API's PCM format: 16-bit little-endian mono at 24 kHz
@@ -42,7 +42,7 @@ class AppendChunker:
             return []
         whole = len(buffer) // size * size
         out = [
-            self._prefix + base64.b64encode(buffer[at : at + size]).decode("ascii") + '"}'
+            self._prefix + pybase64.b64encode(buffer[at : at + size]).decode("ascii") + '"}'
             for at in range(0, whole, size)
         ]
         del buffer[:whole]

@@ -115,6 +115,16 @@ def libopus() -> ctypes.CDLL | None:
             lib.opus_decode.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
             lib.opus_decoder_destroy.restype = None
             lib.opus_decoder_destroy.argtypes = [ctypes.c_void_p]
+            # the encoder through the multistream API, as FFmpeg's libopus wrapper calls it (the same packets)
+            lib.opus_multistream_encoder_create.restype = ctypes.c_void_p
+            lib.opus_multistream_encoder_create.argtypes = [
+                ctypes.c_int32, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int),
+            ]
+            lib.opus_multistream_encode.restype = ctypes.c_int
+            lib.opus_multistream_encode.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int32]
+            lib.opus_multistream_encoder_ctl.restype = ctypes.c_int  # variadic: (state, request, int value)
+            lib.opus_multistream_encoder_destroy.restype = None
+            lib.opus_multistream_encoder_destroy.argtypes = [ctypes.c_void_p]
         except (OSError, AttributeError):
             continue
         return lib
@@ -170,6 +180,48 @@ class Pcm24OpusDecoder:
         return pcm
 
 
+#: libopus's constants (opus_defines.h)
+_OPUS_APPLICATION_VOIP: Final = 2048
+_OPUS_SET_BITRATE: Final = 4002
+_OPUS_SET_VBR: Final = 4006
+_OPUS_SET_COMPLEXITY: Final = 4010
+_OPUS_SET_VBR_CONSTRAINT: Final = 4020
+#: FFmpeg's libopus wrapper's default ``compression_level``
+_COMPLEXITY: Final = 10
+#: FFmpeg's libopus wrapper's packet buffer for one 20 ms frame (1275 × 3 + 7 bytes per stream)
+_MAX_PACKET_BYTES: Final = 1275 * 3 + 7
+
+
+class Pcm24OpusEncoder:
+    """PCM16 mono 24 kHz 20 ms frames → Opus packets, by libopus directly: the packets FFmpeg's wrapper makes of them.
+
+    libopus set up as :class:`VoiceOpusEncoder`'s ``CodecContext`` sets it up (FFmpeg's ``libopusenc``: a
+    one-stream multistream encoder, VoIP, 32 kbit/s, unconstrained VBR, complexity 10; FFmpeg's other
+    settings are libopus's defaults), without PyAV's frame, codec-context and packet objects per frame.
+    """
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        error = ctypes.c_int()
+        state = lib.opus_multistream_encoder_create(RATE, 1, 1, 0, b"\x00", _OPUS_APPLICATION_VOIP, ctypes.byref(error))
+        if error.value != 0 or not state:
+            raise RuntimeError(f"opus_multistream_encoder_create failed ({error.value})")
+        weakref.finalize(self, lib.opus_multistream_encoder_destroy, state)
+        ctl = lib.opus_multistream_encoder_ctl
+        for request, value in ((_OPUS_SET_BITRATE, BIT_RATE), (_OPUS_SET_COMPLEXITY, _COMPLEXITY), (_OPUS_SET_VBR, 1), (_OPUS_SET_VBR_CONSTRAINT, 0)):
+            if ctl(ctypes.c_void_p(state), ctypes.c_int(request), ctypes.c_int32(value)) != 0:
+                raise RuntimeError(f"opus_multistream_encoder_ctl({request}) failed")
+        self._state = state
+        self._encode = lib.opus_multistream_encode
+        self._out = ctypes.create_string_buffer(_MAX_PACKET_BYTES)
+
+    def encode(self, pcm: bytes) -> bytes:
+        """One 20 ms frame's packet."""
+        size = self._encode(self._state, pcm, FRAME_SAMPLES, self._out, _MAX_PACKET_BYTES)
+        if size < 0:
+            raise RuntimeError(f"opus_multistream_encode failed ({size})")
+        return self._out.raw[:size]
+
+
 class VoiceOpusEncoder(Encoder):
     """PCM16 mono 24 kHz 20 ms frames → mono Opus packets, timestamps on the 48 kHz RTP clock."""
 
@@ -189,6 +241,9 @@ class VoiceOpusEncoder(Encoder):
         self._settled: bytes | None = None
         #: silent frames answered with the settled packet, libopus not called
         self.frames_skipped = 0
+        lib = libopus()
+        #: :meth:`encode_pcm`'s libopus, called directly (PyAV's ``codec`` where it cannot be loaded)
+        self._direct = Pcm24OpusEncoder(lib) if lib is not None else None
 
     def encode_pcm(self, pcm: bytes) -> tuple[list[bytes], int]:
         """One 20 ms frame of PCM16 mono 24 kHz (the playout's) → its packets and the RTP timestamp of the first.
@@ -203,10 +258,13 @@ class VoiceOpusEncoder(Encoder):
         if silent and self._settled is not None:
             self.frames_skipped += 1
             return [self._settled], pts * (RTP_RATE // RATE)
-        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(pcm)
-        frame.sample_rate, frame.time_base, frame.pts = RATE, _TIME_BASE, pts
-        packets = [bytes(p) for p in self.codec.encode(frame)]
+        if self._direct is not None:
+            packets = [self._direct.encode(pcm)]
+        else:
+            frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+            frame.planes[0].update(pcm)
+            frame.sample_rate, frame.time_base, frame.pts = RATE, _TIME_BASE, pts
+            packets = [bytes(p) for p in self.codec.encode(frame)]
         if not silent or len(packets) != 1:
             self._silent_packet, self._silent_repeats = None, 0
         elif packets[0] == self._silent_packet:

@@ -123,6 +123,17 @@ def as_frames(pcm: bytes) -> list[AudioFrame]:
     return out
 
 
+def test_encoder_calls_libopus_directly_and_makes_ffmpegs_packets() -> None:
+    """With libopus loaded, encode_pcm's packets are byte for byte those of FFmpeg's libopus wrapper (speech, silence, noise, quiet speech)."""
+    assert codecs.libopus() is not None
+    noise = (np.random.default_rng(1).normal(0, 2000, 24_000).astype("<i2")).tobytes()
+    frames = pcm_frames(speech(600) + silence(300) + noise + speech(500, amplitude=2000) + silence(200) + speech(300))
+    direct, through_pyav = codecs.VoiceOpusEncoder(), codecs.VoiceOpusEncoder()
+    assert direct._direct is not None
+    through_pyav._direct = None
+    assert [direct.encode_pcm(f) for f in frames] == [through_pyav.encode_pcm(f) for f in frames]
+
+
 def test_encoder_resamples_frames_of_another_shape() -> None:
     """48 kHz stereo input is resampled to 24 kHz mono first and still encodes."""
     encoder = codecs.VoiceOpusEncoder()

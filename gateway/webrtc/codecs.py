@@ -295,7 +295,11 @@ class VoiceOpusEncoder(Encoder):
         return [bytes(p) for p in packets], (first - self._first_pts) * (RTP_RATE // RATE)
 
     def pack(self, packet: Packet) -> tuple[list[bytes], int]:
-        return [bytes(packet)], convert_timebase(packet.pts or 0, packet.time_base or RTP_TIME_BASE, RTP_TIME_BASE)
+        """A ready packet as aiortc's sender takes it; one without a time base (the track's) is stamped on the RTP clock already."""
+        time_base = packet.time_base
+        if time_base is None:
+            return [bytes(packet)], packet.pts or 0  # no Fraction arithmetic per packet
+        return [bytes(packet)], convert_timebase(packet.pts or 0, time_base, RTP_TIME_BASE)
 
 
 def voice_decoder(codec: RTCRtpCodecParameters) -> Decoder:

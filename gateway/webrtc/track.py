@@ -17,7 +17,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, Packet
 
 from gateway.webrtc.audio_in import RATE
-from gateway.webrtc.codecs import RTP_RATE, RTP_TIME_BASE, SILENCE, VoiceOpusEncoder
+from gateway.webrtc.codecs import RTP_RATE, SILENCE, VoiceOpusEncoder
 from gateway.webrtc.playout import FRAME_MS, Notice, Playout
 
 SAMPLES: Final = RATE * FRAME_MS // 1000
@@ -63,7 +63,7 @@ class PlayoutTrack(MediaStreamTrack):
             payloads, timestamp = encoder.encode_pcm(self._take())
             for payload in payloads:  # one 20 ms frame in, one packet out (libopus holds none back)
                 packet = Packet(payload)
-                packet.pts, packet.time_base = timestamp, RTP_TIME_BASE
+                packet.pts = timestamp  # on Opus's RTP clock: no time base (VoiceOpusEncoder.pack takes it as it is)
                 self._encoded.append(packet)
                 timestamp += FRAME_TICKS
         return self._encoded.popleft()

@@ -277,7 +277,7 @@ async def test_decode_inline_replaces_a_real_receivers_decoder_queue() -> None:
 
 
 async def test_track_hands_the_sender_opus_packets_when_given_an_encoder() -> None:
-    """With an encoder, recv returns Opus packets stamped 960 ticks apart on a 1/48000 time base."""
+    """With an encoder, recv returns Opus packets stamped 960 ticks apart on the RTP clock, which the sender's pack keeps as they are."""
     playout = Playout(target_ms=20)
     playout.push(b"\x10\x00" * (SAMPLES * 3), "resp_1", "item_1")
     clock = iter(range(1000))
@@ -286,8 +286,18 @@ async def test_track_hands_the_sender_opus_packets_when_given_an_encoder() -> No
     packets = [await track.recv() for _ in range(4)]
     assert all(isinstance(p, Packet) for p in packets)
     assert [p.pts for p in packets] == [0, 960, 1920, 2880]  # type: ignore[union-attr]
-    assert all(p.time_base == fractions.Fraction(1, 48_000) for p in packets)  # type: ignore[union-attr]
+    assert all(p.time_base is None for p in packets)  # no Fraction per packet
+    sender_encoder = codecs.voice_encoder(OPUS)
+    assert [sender_encoder.pack(p)[1] for p in packets] == [0, 960, 1920, 2880]  # type: ignore[arg-type]
+    assert sender_encoder.pack(packets[0])[0] == [bytes(packets[0])]  # type: ignore[arg-type, union-attr]
     track.stop()
+
+
+def test_pack_converts_a_packet_with_a_time_base_to_the_rtp_clock() -> None:
+    """A packet stamped on another time base (not the track's) is converted to Opus's 48 kHz RTP clock."""
+    packet = Packet(b"\x01\x02")
+    packet.pts, packet.time_base = 480, fractions.Fraction(1, 24_000)
+    assert codecs.VoiceOpusEncoder().pack(packet) == ([b"\x01\x02"], 960)
 
 
 async def test_track_sends_a_silent_playout_as_settled_silence() -> None:

@@ -11,12 +11,14 @@ then mixes down and resamples to 24 kHz mono; its encoder resamples the playout'
   do for anything that is not the bridge's microphone;
 * :class:`VoiceOpusEncoder` feeds the playout's 24 kHz mono frames to libopus as they are (libopus
   encodes at 24 kHz natively; RTP timestamps stay on Opus's 48 kHz clock, RFC 7587), mono, VoIP
-  mode, 32 kbit/s (wideband speech; the model's audio is 24 kHz). Frames in any other shape go
+  mode, 32 kbit/s (wideband speech; the model's audio is 24 kHz), by libopus called directly where it
+  loads (:class:`Pcm24OpusEncoder`: FFmpeg's packets, byte for byte). Frames in any other shape go
   through a resampler first. Digital silence costs libopus as much as speech (≈ 1.45 M instructions
   a frame after speech in VoIP mode), and a call is mostly silence on the way out: once libopus's packet for silence
   has settled, the encoder sends that packet again without encoding (:meth:`VoiceOpusEncoder.encode_pcm`;
   a decoder given the settled packet again stays where it was, so the speech after the silence
-  decodes exactly as after an encoded silence).
+  decodes exactly as after an encoded silence). The microphone decoder likewise answers a settled
+  silence packet without decoding it (a muted caller's track).
 
 Both are legal on an ``opus/48000/2`` line: the channel count there is the maximum, and a mono
 Opus stream decodes on any receiver (RFC 7587 §7). :func:`install` makes aiortc build these for

@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: serve test typecheck bench bench-peers bench-tools bench-handoff bench-throughput install clean emulator schema browser prometheus
 
 # setup.py builds the optional compiled hot-path helpers (gateway/core/b64span.pyx, hotgate.pyx, gateway/upstream/hotlisten.pyx) at install
-$(STAMP): pyproject.toml setup.py gateway/core/b64span.pyx gateway/core/hotgate.pyx gateway/core/hotgate.pxd gateway/upstream/hotlisten.pyx
+$(STAMP): pyproject.toml setup.py gateway/core/b64span.pyx gateway/core/hotgate.pyx gateway/core/hotgate.pxd gateway/core/b64_alphabet.h gateway/upstream/hotlisten.pyx
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "voice-gateway needs Python 3.11+")'
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

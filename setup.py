@@ -27,7 +27,8 @@ else:
     extensions = cythonize(
         [
             Extension("gateway.core.b64span", ["gateway/core/b64span.pyx"], optional=True),
-            Extension("gateway.core.hotgate", ["gateway/core/hotgate.pyx"], optional=True),
+            Extension("gateway.core.hotgate", ["gateway/core/hotgate.pyx"], optional=True,
+                      include_dirs=["gateway/core"], depends=["gateway/core/b64_alphabet.h"]),
             *listener,
         ],
         compiler_directives={"language_level": 3},

@@ -10,6 +10,9 @@ import time
 
 from libc.time cimport timespec
 
+cdef extern from "b64_alphabet.h" nogil:
+    bint vg_b64_alphabet(const unsigned char* p, Py_ssize_t n)
+
 cdef extern from "<time.h>" nogil:
     int clock_gettime(int clk_id, timespec* tp)
     int CLOCK_MONOTONIC
@@ -52,14 +55,12 @@ cdef class HotGate:
         return self.clock()
 
 
-cdef unsigned char _B64[256]
 cdef unsigned char _IDC[256]
 
 
 cdef void _init() noexcept:
     cdef int c
     for c in range(256):
-        _B64[c] = (c >= 65 and c <= 90) or (c >= 97 and c <= 122) or (c >= 48 and c <= 57) or c == 43 or c == 47
         _IDC[c] = (c >= 65 and c <= 90) or (c >= 97 and c <= 122) or (c >= 48 and c <= 57) or c == 95 or c == 45
 
 
@@ -138,9 +139,8 @@ cdef inline Py_ssize_t _b64(const unsigned char* p, Py_ssize_t n) noexcept nogil
         body -= 1
         if body and p[body - 1] == 61:
             body -= 1
-    for i in range(body):
-        if not _B64[p[i]]:
-            return -1
+    if not vg_b64_alphabet(p, body):
+        return -1
     return n // 4 * 3 - (n - body)
 
 

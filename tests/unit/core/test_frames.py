@@ -5,7 +5,7 @@ import json
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gateway.core import frames
@@ -227,3 +227,23 @@ def test_the_listeners_proof_accepts_the_usual_layouts(frame: str, upstream: boo
         pytest.skip("the compiled hot path is not built here")
     assert frames.usual_audio(frame, upstream) is not None
     assert _listener_answer(frame, upstream) == frames.usual_audio(frame, upstream)
+
+
+_ALPHABET = frozenset(_B64_CHARS[:-1].encode())
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.integers(1, 1200), st.data(), st.integers(0, 255))
+def test_the_listeners_proof_finds_one_foreign_byte_anywhere_in_long_audio(quads: int, data: st.DataObject, byte: int) -> None:
+    """In audio of any length (the vectorized alphabet check's blocks and tail), one byte outside base64's alphabet
+    at any position makes the compiled proof refuse the frame; one inside it keeps the frame proven."""
+    if frames.B64_COMPILED is None:
+        pytest.skip("the compiled hot path is not built here")
+    from gateway.core.hotgate import usual_audio_bytes
+
+    assume(byte != ord("="))  # padding: valid at the end, covered by the layout tests above
+    audio = bytearray(b"QUJD" * quads)
+    audio[data.draw(st.integers(0, len(audio) - 1))] = byte
+    frame = b'{"type":"input_audio_buffer.append","audio":"' + bytes(audio) + b'"}'
+    expected = (1, quads * 3) if byte in _ALPHABET else None
+    assert usual_audio_bytes(frame, False) == expected

@@ -15,6 +15,7 @@ from gateway.core.catalog import Catalog
 from gateway.core.kinds import SessionKind
 from gateway.core.money import (
     INPUT_AUDIO_MS_PER_TOKEN,
+    PricedUsage,
     Pricing,
     PricingUnit,
     TokenUsage,
@@ -135,11 +136,19 @@ class Meter:
         #: relayed, no usage metered since) reuses the figure. Every method that changes the meter clears it.
         self._priced: tuple[object, ...] | None = None
         self._priced_micros = 0
+        #: the reported tokens priced at the serving model's price, and the input transcription's cost: between
+        #: usage reports a tick prices only the audio estimate on top. Cleared with ``_priced`` (:meth:`_moved`).
+        self._reported_price: PricedUsage | None = None
+        self._asr_micros: int | None = None
+
+    def _moved(self) -> None:
+        """What the meter prices from changed (usage, price, model): price again at the next look."""
+        self._priced = self._reported_price = self._asr_micros = None
 
     def reprice(self, pricing: Pricing) -> None:
         """The served model is known (``session.created``): bill at its price from now on."""
         self.pricing = pricing
-        self._priced = None
+        self._moved()
 
     def hand_off(
         self, now: float, from_model: str, audio_in_ms: int, audio_out_ms: int, pricing: Pricing | None,
@@ -148,7 +157,6 @@ class Meter:
         """A handoff moved the session to another model (of ``kind``; ``None``: the same kind): what the old one cost
         is sealed at its price (a voice agent: reported usage plus its audio since the last report; a translation
         model: its input audio since it started serving); the new one is billed from zero at ``pricing``."""
-        self._priced = None
         if self.kind is SessionKind.TRANSLATION:
             cost = self._translation_cost_ms(audio_in_ms, audio_out_ms)
         else:
@@ -166,6 +174,7 @@ class Meter:
             self.kind = kind
         if pricing is not None:
             self.pricing = pricing
+        self._moved()
 
     def retired_usage(self, model: str, pricing: Pricing | None, usage: Mapping[str, object] | None) -> None:
         """Usage the model a handoff moved away from reported after the switch (the reply it was giving): billed at
@@ -173,7 +182,7 @@ class Meter:
         since its previous report (as a usage report does on the live meter); ``pricing`` prices any other."""
         if not usage:
             return
-        self._priced = None
+        self._moved()
         tokens = parse_tokens(usage)
         self.sealed_tokens.add(tokens)
         part = self._last_sealed
@@ -193,16 +202,16 @@ class Meter:
     def on_response_usage(self, usage: Mapping[str, object] | None) -> None:
         """Exact usage of one response; the relay resets the since-usage counters at the same time."""
         if usage:
-            self._priced = None
             self.reported.tokens.add(parse_tokens(usage))
+            self._moved()
 
     def on_transcription_usage(self, usage: Mapping[str, object] | None) -> None:
         """A completed input transcription: the session's own usage, or ASR usage in a voice session."""
-        self._priced = None
         if self.kind is SessionKind.REALTIME:
             self.asr.add(usage)
         else:
             self.reported.add(usage)
+        self._moved()
 
     def cost_micros(self, now: float, stats: SessionStats) -> int:
         """The session's cost so far: exact where reported, estimated from relayed audio in between.
@@ -221,12 +230,12 @@ class Meter:
 
     def _price(self, now: float, stats: SessionStats) -> int:
         if self.kind is SessionKind.REALTIME:
-            return self.sealed_micros + self._voice_cost(now, stats) + self.asr.cost_micros(self.asr_pricing)
+            return self.sealed_micros + self._voice_cost(now, stats) + self._asr_cost()
         if self.kind is SessionKind.TRANSLATION and self._handed_off:
             # since the handoff: a translation model never reports usage, so the since-usage counters run from it
             in_ms = audio_ms(stats.audio_in_bytes_since_usage, stats.input_format)
             out_ms = audio_ms(stats.audio_out_bytes_since_usage, stats.output_format)
-            return self.sealed_micros + self._translation_cost_ms(in_ms, out_ms) + self.asr.cost_micros(self.asr_pricing)
+            return self.sealed_micros + self._translation_cost_ms(in_ms, out_ms) + self._asr_cost()
         relayed_in_ms = audio_ms(stats.audio_in_bytes, stats.input_format)
         if self.kind is SessionKind.TRANSCRIPTION:
             estimate = ReportedUsage(duration_ms=relayed_in_ms).cost_micros(self.pricing)
@@ -251,7 +260,15 @@ class Meter:
         if self.pricing.unit is PricingUnit.MINUTES:  # an unknown model on a per-minute fallback price
             elapsed_ms = max(math.ceil(round((now - self.started_at) * 1000, 3)), 0)
             return duration_cost_micros(self.pricing, elapsed_ms)
-        return token_cost_micros(self.pricing, self.reported.tokens, *estimated_audio_token_counts(in_ms, out_ms))
+        priced = self._reported_price
+        if priced is None:
+            priced = self._reported_price = PricedUsage.of(self.pricing, self.reported.tokens)
+        return priced.micros(*estimated_audio_token_counts(in_ms, out_ms))
+
+    def _asr_cost(self) -> int:
+        if self._asr_micros is None:
+            self._asr_micros = self.asr.cost_micros(self.asr_pricing)
+        return self._asr_micros
 
     def tokens(self) -> TokenUsage:
         """Reported tokens so far (session plus input transcription), for the session record."""

@@ -165,14 +165,32 @@ def _modality_pico(rates: TokenRates | None, fresh: int, cached: int, out: int) 
 def token_cost_micros(pricing: Pricing, usage: TokenUsage, audio_in: int = 0, audio_out: int = 0) -> int:
     """Exact cost of cumulative token usage (plus ``audio_in`` / ``audio_out`` more audio tokens: an estimate on top
     of reported usage, priced without building the sum), rounded up to a whole micro-dollar."""
-    text = pricing.text
-    image = pricing.image or pricing.text
-    total = (
-        _modality_pico(text, usage.text_in, usage.cached_text_in, usage.text_out)
-        + _modality_pico(pricing.audio, usage.audio_in + audio_in, usage.cached_audio_in, usage.audio_out + audio_out)
-        + _modality_pico(image, usage.image_in, usage.cached_image_in, 0)
-    )
-    return _ceil_div(total, TOKENS_PER_PRICE_UNIT)
+    return PricedUsage.of(pricing, usage).micros(audio_in, audio_out)
+
+
+@dataclass(frozen=True, slots=True)
+class PricedUsage:
+    """Cumulative token usage priced once at one pricing, so that more audio tokens on top cost a few integer
+    operations: the meter prices reported usage plus the running audio estimate on every tick, and the usage only
+    moves at a report. ``micros`` is exactly :func:`token_cost_micros` of the same arguments."""
+
+    #: text and image, in micro-dollar-millionths
+    other_pico: int
+    audio: TokenRates | None
+    audio_in: int
+    cached_audio_in: int
+    audio_out: int
+
+    @classmethod
+    def of(cls, pricing: Pricing, usage: TokenUsage) -> "PricedUsage":
+        other = (_modality_pico(pricing.text, usage.text_in, usage.cached_text_in, usage.text_out)
+                 + _modality_pico(pricing.image or pricing.text, usage.image_in, usage.cached_image_in, 0))
+        return cls(other, pricing.audio, usage.audio_in, usage.cached_audio_in, usage.audio_out)
+
+    def micros(self, audio_in: int = 0, audio_out: int = 0) -> int:
+        """The usage plus ``audio_in`` / ``audio_out`` more audio tokens, rounded up to a whole micro-dollar."""
+        audio = _modality_pico(self.audio, self.audio_in + audio_in, self.cached_audio_in, self.audio_out + audio_out)
+        return _ceil_div(self.other_pico + audio, TOKENS_PER_PRICE_UNIT)
 
 
 def duration_cost_micros(pricing: Pricing, audio_ms: int) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.support.accounting import SPEC_USAGE, catalog, stats
 
 from gateway.accounting.meter import Meter, PriceBook, parse_tokens
@@ -233,3 +235,46 @@ def test_a_per_minute_voice_price_grows_with_time_alone(prices: PriceBook) -> No
     meter = Meter(SessionKind.REALTIME, per_minute, per_minute, started_at=0.0)
     assert meter.cost_micros(1.0, stats()) == 1_000
     assert meter.cost_micros(2.0, stats()) == 2_000
+
+
+_OPS = st.lists(st.one_of(
+    st.tuples(st.just("usage"), st.integers(0, 5_000), st.integers(0, 5_000)),
+    st.tuples(st.just("asr"), st.integers(0, 5_000), st.integers(0, 5_000)),
+    st.tuples(st.just("reprice"), st.sampled_from(["gpt-realtime-2", "gpt-realtime-2.1-mini"]), st.just(0)),
+    st.tuples(st.just("hand_off"), st.sampled_from(["gpt-realtime-2", "gpt-realtime-2.1-mini"]), st.integers(0, 9_000)),
+    st.tuples(st.just("retired"), st.integers(0, 5_000), st.integers(0, 5_000)),
+    st.tuples(st.just("audio"), st.integers(0, 3), st.integers(0, 3)),
+), max_size=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_OPS)
+def test_a_tick_after_any_change_prices_what_a_fresh_look_prices(ops: list[tuple[str, object, int]]) -> None:
+    """Whatever changes the meter (usage, input transcription, a new price, a handoff, a late report), the cost a
+    tick reads afterwards is the cost priced from scratch: no cached part of the price outlives a change."""
+    prices = PriceBook(catalog())
+    meter = voice_meter(prices)
+    in_s = out_s = since_in = since_out = 0.0
+    now = 0.0
+    for op, a, b in ops:
+        now += 0.1
+        if op == "usage":
+            meter.on_response_usage({"input_tokens": a, "output_tokens": b})
+            since_in = since_out = 0.0
+        elif op == "asr":
+            meter.on_transcription_usage({"type": "tokens", "input_tokens": a, "output_tokens": b})
+        elif op == "reprice":
+            pricing = prices.model(str(a))
+            assert pricing is not None
+            meter.reprice(pricing)
+        elif op == "hand_off":
+            meter.hand_off(now, "gpt-realtime-2", int(since_in * 1000), int(since_out * 1000), prices.model(str(a)))
+            since_in = since_out = 0.0
+        elif op == "retired":
+            meter.retired_usage("gpt-realtime-2", prices.model("gpt-realtime-2"), {"input_tokens": a, "output_tokens": b})
+        else:
+            in_s, out_s, since_in, since_out = in_s + int(str(a)), out_s + b, since_in + int(str(a)), since_out + b
+        seen = stats(in_s=in_s, out_s=out_s, since_in_s=since_in, since_out_s=since_out)
+        ticked = meter.cost_micros(now, seen)
+        meter._moved()  # what a meter priced from nothing cached reads
+        assert ticked == meter.cost_micros(now, seen)

@@ -1,8 +1,11 @@
 """Money is integer micro-dollars, priced exactly as the catalog says."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.core.money import (
+    PricedUsage,
     Pricing,
     PricingUnit,
     TokenRates,
@@ -91,3 +94,28 @@ def test_extra_audio_tokens_price_as_if_added_to_the_usage() -> None:
         summed.add(usage)
         summed.add(estimated_audio_tokens(audio_in * 100, audio_out * 50))
         assert token_cost_micros(REALTIME_2, usage, audio_in, audio_out) == token_cost_micros(REALTIME_2, summed)
+
+
+_COUNTS = st.integers(0, 10**7)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.builds(TokenUsage, _COUNTS, _COUNTS, _COUNTS, _COUNTS, _COUNTS, _COUNTS, _COUNTS, _COUNTS), _COUNTS, _COUNTS)
+def test_priced_usage_adds_audio_tokens_at_exactly_the_summed_price(usage: TokenUsage, audio_in: int, audio_out: int) -> None:
+    """Usage priced once plus more audio tokens costs what the whole sum costs, priced modality by modality with
+    one ceiling (cached input a subset of input, image at text rates when the model has none)."""
+    total = TokenUsage()
+    total.add(usage)
+    total.audio_in += audio_in
+    total.audio_out += audio_out
+
+    def pico(rates: TokenRates, fresh: int, cached: int, out: int) -> int:
+        return max(fresh - cached, 0) * rates.input + cached * rates.cached_input + out * rates.output
+
+    for pricing in (REALTIME_2, Pricing(unit=PricingUnit.TOKENS, text=REALTIME_2.text, audio=REALTIME_2.audio)):
+        image = pricing.image or pricing.text
+        assert pricing.text is not None and pricing.audio is not None and image is not None
+        exact = (pico(pricing.text, total.text_in, total.cached_text_in, total.text_out)
+                 + pico(pricing.audio, total.audio_in, total.cached_audio_in, total.audio_out)
+                 + pico(image, total.image_in, total.cached_image_in, 0))
+        assert PricedUsage.of(pricing, usage).micros(audio_in, audio_out) == -(-exact // 1_000_000)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
 from gateway.accounting.limits import TenantLimits
+from gateway.core.errors import StoreError
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,16 @@ class ChargeResult:
     exhausted: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One session's cumulative cost to write to the store (its tenant's spend moves by the unflushed difference)."""
+
+    session_id: str
+    tenant: str
+    cumulative_micros: int
+    limits: TenantLimits
+
+
 class AccountingStorePort(Protocol):
     """Atomic tenant operations and the session-record stream; every call may raise ``StoreError``."""
 
@@ -38,6 +49,11 @@ class AccountingStorePort(Protocol):
     async def charge(
         self, session_id: str, tenant: str, cumulative_micros: int, limits: TenantLimits, wall: float
     ) -> ChargeResult: ...
+
+    async def charge_many(self, checkpoints: Sequence[Checkpoint], wall: float) -> list[ChargeResult | StoreError]:
+        """Each checkpoint as its own atomic ``charge``, all in one round trip: the results in order, a checkpoint
+        that failed alone with its ``StoreError`` in its place; raises ``StoreError`` when no answer came."""
+        ...
 
     async def renew(self, tenant: str, session_ids: Sequence[str], wall: float, lease_ttl_s: float) -> int: ...
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict, deque
-from typing import Callable
+from typing import Callable, Sequence
 
 from gateway.accounting.admission import Admission, StoreHealth
 from gateway.accounting.config import AccountingSettings
@@ -15,7 +15,7 @@ from gateway.accounting.ledger import Ledger, LiveSession
 from gateway.accounting.meter import PriceBook
 from gateway.accounting.observer import AccountingObserverFactory
 from gateway.accounting.records import session_record
-from gateway.accounting.ports import AccountingStorePort
+from gateway.accounting.ports import AccountingStorePort, Checkpoint
 from gateway.core.catalog import Catalog
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.money import Pricing, PricingUnit, usd_to_micros
@@ -161,7 +161,7 @@ class AccountingService:
         """Final checkpoint, slot release and session record; whatever fails is retried by the loop."""
         live.ended = True
         async with self._lock:
-            await self._checkpoint(live)
+            await self._checkpoint([live])
         if live.lease is not None:
             await self.admission.release(live.lease)
         sid = live.info.session_id
@@ -202,32 +202,47 @@ class AccountingService:
         self.health.down(StoreError("the store did not answer a ping"))
         return False
 
-    async def _checkpoint(self, live: LiveSession) -> bool:
-        if live.unflushed_micros == 0 and live.charged_micros != 0:
-            return True
-        wall, target = self._wall(), live.cost_micros
+    async def _checkpoint(self, sessions: Sequence[LiveSession]) -> tuple[list[LiveSession], bool]:
+        """Write the sessions' costs so far to the store in one round trip (each its own atomic charge): the
+        sessions the store holds current now, and whether none failed (what failed stays unflushed for the next
+        pass, and the store is marked down)."""
+        due = [live for live in sessions if live.unflushed_micros != 0 or live.charged_micros == 0]
+        done = [live for live in sessions if live.unflushed_micros == 0 and live.charged_micros != 0]
+        if not due:
+            return done, True
+        wall, targets = self._wall(), [live.cost_micros for live in due]
+        checkpoints = [Checkpoint(live.info.session_id, live.tenant, t, live.limits) for live, t in zip(due, targets)]
         try:
-            result = await self.store.charge(live.info.session_id, live.tenant, target, live.limits, wall)
+            results = await self.store.charge_many(checkpoints, wall)
         except StoreError as exc:
             self.health.down(exc)
-            return False
+            return done, False
+        failed: StoreError | None = None
+        for live, target, result in zip(due, targets, results):
+            if isinstance(result, StoreError):
+                failed = failed or result
+                continue
+            self.ledger.set_charged(live, target)
+            self.ledger.note_spend(live.tenant, wall, result.day_spend_micros, result.month_spend_micros)
+            done.append(live)
+        if failed is not None:
+            self.health.down(failed)
+            return done, False
         self.health.up()
-        self.ledger.set_charged(live, target)
-        self.ledger.note_spend(live.tenant, wall, result.day_spend_micros, result.month_spend_micros)
-        return True
+        return done, True
 
     async def _flush_all(self) -> None:
-        refreshed: set[str] = set()
+        dirty: list[LiveSession] = []
         for live in list(self.ledger.sessions.values()):
             self._price_before_checkpoint(live)
-            if live.unflushed_micros == 0 and not live.ended:
-                continue
-            if not await self._checkpoint(live):
-                return
-            refreshed.add(live.tenant)
+            if live.unflushed_micros != 0 or live.ended:
+                dirty.append(live)
+        done, ok = await self._checkpoint(dirty)
+        for live in done:
             if live.ended and live.record_queued and live.unflushed_micros == 0:
                 self.ledger.drop(live.info.session_id)
-        await self._refresh_spend(refreshed)
+        if ok:
+            await self._refresh_spend({live.tenant for live in done})
 
     @staticmethod
     def _price_before_checkpoint(live: LiveSession) -> None:

@@ -1,5 +1,8 @@
 """The shared accounting state in Redis: one Lua script per atomic operation, plus the record stream.
 
+A flush's checkpoints go as one pipeline of script calls (not a transaction: each call is atomic on its own, on a
+cluster each goes to its tenant's node), so a flush of N sessions is one write and one read instead of N round trips.
+
 Implements :class:`gateway.accounting.ports.AccountingStorePort`.
 """
 
@@ -9,12 +12,13 @@ import logging
 from importlib import resources
 from typing import Awaitable, Mapping, Sequence
 
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError
 
 from gateway.store.calls import RedisClient, fields, integer, row, text
 from gateway.store.keyspace import DAY_TTL_S, MONTH_TTL_S, SESSION_TTL_S, KeySpace
 from gateway.accounting.limits import TenantLimits
-from gateway.accounting.ports import AdmitResult, ChargeResult
+from gateway.accounting.ports import AdmitResult, ChargeResult, Checkpoint
 from gateway.core.errors import StoreError
 
 log = logging.getLogger("voice_gateway.store.accounting_store")
@@ -25,6 +29,11 @@ RECORDS_MAXLEN = 1_000_000
 DEFAULT_RECORDS_RETENTION_S = 35 * 86_400.0
 #: stream entries read per XRANGE call when reporting over a period
 RECORDS_PAGE = 1000
+#: script calls sent in one pipeline (a bigger flush goes as several, one after another)
+PIPELINE_CALLS = 500
+
+#: a script call's keys and arguments
+ScriptCall = tuple[list[str], list[int | str]]
 
 
 def _scripttext(name: str) -> str:
@@ -40,6 +49,19 @@ def _record(entry_row: object) -> dict[str, str]:
     entry, values_raw = row(entry_row, 2)
     values = values_raw if isinstance(values_raw, dict) else {}
     return {"stream_id": text(entry), **{text(k): text(v) for k, v in values.items()}}
+
+
+def _charge_result(reply: object) -> ChargeResult | StoreError:
+    """One charge script's reply, or why that charge failed (the other calls of its pipeline stand)."""
+    if isinstance(reply, (RedisError, OSError)):
+        error = StoreError("accounting store failed in charge")
+        error.__cause__ = reply
+        return error
+    try:
+        day, month, delta, exhausted = row(reply, 4)
+        return ChargeResult(integer(day), integer(month), integer(delta), bool(exhausted))
+    except StoreError as exc:
+        return exc
 
 
 class AccountingStore:
@@ -103,26 +125,61 @@ class AccountingStore:
         self, session_id: str, tenant: str, cumulative_micros: int, limits: TenantLimits, wall: float
     ) -> ChargeResult:
         """Checkpoint the session's cost so far; the tenant's spend moves by the unflushed difference."""
-        reply = await self._run(
-            "charge",
-            self._charge(
-                keys=[
-                    self.keys.session(tenant, session_id),
-                    self.keys.day_spend(tenant, wall),
-                    self.keys.month_spend(tenant, wall),
-                ],
-                args=[
-                    cumulative_micros,
-                    DAY_TTL_S,
-                    MONTH_TTL_S,
-                    SESSION_TTL_S,
-                    _limit(limits.daily_budget_micros),
-                    _limit(limits.monthly_budget_micros),
-                ],
-            ),
-        )
-        day, month, delta, exhausted = row(reply, 4)
-        return ChargeResult(integer(day), integer(month), integer(delta), bool(exhausted))
+        (result,) = await self.charge_many([Checkpoint(session_id, tenant, cumulative_micros, limits)], wall)
+        if isinstance(result, StoreError):
+            raise result
+        return result
+
+    async def charge_many(self, checkpoints: Sequence[Checkpoint], wall: float) -> list[ChargeResult | StoreError]:
+        """Each checkpoint as its own atomic charge (idempotent: the session's last checkpoint is kept), all in one
+        round trip; a checkpoint that failed alone has its ``StoreError`` in its place."""
+        spend_keys: dict[str, tuple[str, str]] = {}  # the tenant's day and month keys, named once per flush
+        calls = [self._charge_call(c, wall, spend_keys) for c in checkpoints]
+        results: list[ChargeResult | StoreError] = []
+        for start in range(0, len(calls), PIPELINE_CALLS):
+            replies = await self._script_calls("charge", self._charge, calls[start : start + PIPELINE_CALLS])
+            results.extend(_charge_result(reply) for reply in replies)
+        return results
+
+    def _charge_call(self, checkpoint: Checkpoint, wall: float, spend_keys: dict[str, tuple[str, str]]) -> ScriptCall:
+        tenant, limits = checkpoint.tenant, checkpoint.limits
+        day_month = spend_keys.get(tenant)
+        if day_month is None:
+            day_month = spend_keys[tenant] = (self.keys.day_spend(tenant, wall), self.keys.month_spend(tenant, wall))
+        keys = [self.keys.session(tenant, checkpoint.session_id), *day_month]
+        args: list[int | str] = [
+            checkpoint.cumulative_micros,
+            DAY_TTL_S,
+            MONTH_TTL_S,
+            SESSION_TTL_S,
+            _limit(limits.daily_budget_micros),
+            _limit(limits.monthly_budget_micros),
+        ]
+        return keys, args
+
+    async def _script_calls(self, op: str, script: AsyncScript, calls: Sequence[ScriptCall]) -> list[object]:
+        """One pipeline of ``EVALSHA``: the replies in order, a call that failed alone with its exception in its place.
+
+        A server without the script (restarted, failed over, flushed) answers ``NOSCRIPT``: the script is loaded
+        (on every master of a cluster) and the calls it refused are sent again; a call that ran is never resent.
+        """
+        replies = await self._evalsha_pipeline(op, script.sha, calls)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            await self._run(op, self.client.script_load(script.script))
+            again = await self._evalsha_pipeline(op, script.sha, [calls[i] for i in missing])
+            for i, reply in zip(missing, again):
+                replies[i] = reply
+        return replies
+
+    async def _evalsha_pipeline(self, op: str, sha: str, calls: Sequence[ScriptCall]) -> list[object]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(sha, len(keys), *keys, *args)  # queued: the pipeline's methods do not suspend
+            replies = await self._run(op, pipe.execute(raise_on_error=False))
+        if not isinstance(replies, list) or len(replies) != len(calls):
+            raise StoreError(f"accounting store answered {len(calls)} calls in {op} with {replies!r}")
+        return replies
 
     async def renew(self, tenant: str, session_ids: Sequence[str], wall: float, lease_ttl_s: float) -> int:
         """Heartbeat the leases of running sessions; returns how many had lapsed (and were re-added)."""

@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+from acct_int_helpers import REDIS_URL, RedisProcess
+from redis.asyncio import Redis
+
 from gateway.accounting.limits import TenantLimits
+from gateway.accounting.ports import ChargeResult, Checkpoint
 from gateway.store.accounting_store import AccountingStore
+from gateway.store.keyspace import KeySpace
 
 T0 = time.time()
 BUDGET = TenantLimits(daily_budget_micros=1_000)
@@ -145,3 +150,29 @@ async def test_session_records_stream_newest_first(redis_store: AccountingStore)
     await redis_store.append_record({"session_id": "b", "cost_micros": "2"}, time.time())
     records = await redis_store.recent_records(10)
     assert [r["session_id"] for r in records] == ["b", "a"]
+
+
+async def test_batched_charges_from_two_instances_lose_no_update(redis_store: AccountingStore) -> None:
+    """Two instances flushing batches of the same tenant's sessions at once: every delta lands exactly once."""
+    other = AccountingStore(Redis.from_url(REDIS_URL), redis_store.keys)
+    sessions = [f"s{i}" for i in range(50)]
+
+    async def flushes(store: AccountingStore, mine: list[str]) -> None:
+        for step in range(1, 11):
+            results = await store.charge_many([Checkpoint(s, "acme", 7 * step, BUDGET) for s in mine], T0)
+            assert all(isinstance(r, ChargeResult) for r in results)
+
+    await asyncio.gather(flushes(redis_store, sessions[:25]), flushes(other, sessions[25:]))
+    assert await redis_store.spend("acme", T0) == (50 * 70, 50 * 70)
+    await other.close()
+
+
+async def test_a_restarted_server_without_the_scripts_gets_them_back_in_a_batch(redis_process: RedisProcess) -> None:
+    """A real server that lost its script cache answers a batch NOSCRIPT: it is loaded and each charge runs once."""
+    store = AccountingStore(Redis.from_url(redis_process.url), KeySpace("vgtest"))
+    await store.charge_many([Checkpoint("s1", "acme", 100, BUDGET)], T0)
+    await store.client.script_flush()
+    results = await store.charge_many([Checkpoint(f"s{i}", "acme", 100, BUDGET) for i in range(1, 4)], T0)
+    assert [r.delta_micros for r in results if isinstance(r, ChargeResult)] == [0, 100, 100]
+    assert await store.spend("acme", T0) == (300, 300)
+    await store.close()

@@ -13,9 +13,9 @@ from importlib import resources
 from typing import Awaitable, Mapping, Sequence
 
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
-from gateway.store.calls import RedisClient, fields, integer, row, text
+from gateway.store.calls import STORE_FAILURES, RedisClient, fields, integer, row, store_failures_as, text
 from gateway.store.keyspace import DAY_TTL_S, MONTH_TTL_S, SESSION_TTL_S, KeySpace
 from gateway.accounting.limits import TenantLimits
 from gateway.accounting.ports import AdmitResult, ChargeResult, Checkpoint
@@ -53,7 +53,7 @@ def _record(entry_row: object) -> dict[str, str]:
 
 def _charge_result(reply: object) -> ChargeResult | StoreError:
     """One charge script's reply, or why that charge failed (the other calls of its pipeline stand)."""
-    if isinstance(reply, (RedisError, OSError)):
+    if isinstance(reply, STORE_FAILURES):
         error = StoreError("accounting store failed in charge")
         error.__cause__ = reply
         return error
@@ -88,7 +88,7 @@ class AccountingStore:
     async def _run(self, op: str, coro: Awaitable[object]) -> object:
         try:
             return await coro
-        except (RedisError, OSError) as exc:
+        except STORE_FAILURES as exc:
             raise StoreError(f"accounting store failed in {op}") from exc
 
     async def admit(
@@ -173,10 +173,11 @@ class AccountingStore:
         return replies
 
     async def _evalsha_pipeline(self, op: str, sha: str, calls: Sequence[ScriptCall]) -> list[object]:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for keys, args in calls:
-                pipe.evalsha(sha, len(keys), *keys, *args)  # queued: the pipeline's methods do not suspend
-            replies = await self._run(op, pipe.execute(raise_on_error=False))
+        with store_failures_as(op):  # entering, queueing and executing may all fail on a cluster
+            async with self.client.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.evalsha(sha, len(keys), *keys, *args)  # queued: the pipeline's methods do not suspend
+                replies = await pipe.execute(raise_on_error=False)
         if not isinstance(replies, list) or len(replies) != len(calls):
             raise StoreError(f"accounting store answered {len(calls)} calls in {op} with {replies!r}")
         return replies
@@ -248,11 +249,11 @@ class AccountingStore:
         """Whether the store answers right now."""
         try:
             return bool(await self.client.ping())
-        except (RedisError, OSError):
+        except STORE_FAILURES:
             return False
 
     async def close(self) -> None:
         try:
             await self.client.aclose()
-        except (RedisError, OSError) as exc:
+        except STORE_FAILURES as exc:
             log.debug("closing the accounting store failed", exc_info=exc)

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from gateway.store.calls import RedisClient, guarded
+from gateway.store.calls import RedisClient, guarded, store_failures_as
 from gateway.store.keyspace import KeySpace
 
 
@@ -23,7 +23,8 @@ class RedisFailureCounts:
 
     async def add(self, address: str, window: int, ttl_s: int) -> None:
         key = self._key(address, window)
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, ttl_s)
-            await guarded("authfail.add", pipe.execute())
+        with store_failures_as("authfail.add"):  # entering, queueing and executing may all fail on a cluster
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, ttl_s)
+                await pipe.execute()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Awaitable, Mapping, TypeVar
+from contextlib import contextmanager
+from typing import Awaitable, Iterator, Mapping, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.typing import EncodableT, FieldT
 
 from gateway.core.errors import StoreError
@@ -14,14 +15,25 @@ from gateway.core.errors import StoreError
 T = TypeVar("T")
 #: any redis-py asyncio client the store builds (single, sentinel master, cluster, embedded fakeredis)
 RedisClient = Redis | RedisCluster
+#: what redis-py raises when the store fails: its errors, a cluster it cannot reach (``RedisClusterException`` is no
+#: ``RedisError``), and the socket's own
+STORE_FAILURES: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
+
+
+@contextmanager
+def store_failures_as(op: str) -> Iterator[None]:
+    """A Redis or socket failure inside becomes ``StoreError`` (cause kept): around a pipeline, whose queueing may
+    already route by slot on a cluster (and fail there), as well as its ``execute``."""
+    try:
+        yield
+    except STORE_FAILURES as exc:
+        raise StoreError(f"store operation {op} failed") from exc
 
 
 async def guarded(op: str, call: Awaitable[T]) -> T:
     """Await a redis-py call; a Redis or socket failure becomes ``StoreError`` (cause kept)."""
-    try:
+    with store_failures_as(op):
         return await call
-    except (RedisError, OSError) as exc:
-        raise StoreError(f"store operation {op} failed") from exc
 
 
 def text(value: object) -> str:

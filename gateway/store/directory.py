@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import AsyncIterator, Collection, Mapping
 
-from redis.exceptions import RedisError
-
 from gateway.core.errors import StoreError
-from gateway.store.calls import RedisClient, fields, guarded, text
+from gateway.store.calls import STORE_FAILURES, RedisClient, fields, guarded, store_failures_as, text
 from gateway.store.keyspace import KeySpace
 
 #: a pub/sub read waits at most this long, so the shared client's socket timeout never fires
@@ -40,24 +38,26 @@ class RedisDirectoryBoard:
     async def publish(self, replica_id: str, entries: Mapping[str, str], ttl_ms: int, expires_at_ms: int) -> None:
         """One transaction on the replica's hash, then its liveness."""
         key = replica_key(self.keys, replica_id)
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            if entries:
-                pipe.hset(key, mapping=fields(entries))
-                pipe.pexpire(key, ttl_ms)
-            await guarded("directory.publish", pipe.execute())
+        with store_failures_as("directory.publish"):  # the queueing too: a cluster pipeline routes as it queues
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                if entries:
+                    pipe.hset(key, mapping=fields(entries))
+                    pipe.pexpire(key, ttl_ms)
+                await pipe.execute()
         await guarded("directory.live", self.client.zadd(replicas_key(self.keys), {replica_id: expires_at_ms}))
 
     async def update(self, replica_id: str, entries: Mapping[str, str], removed: Collection[str], ttl_ms: int) -> None:
         """The sessions started and ended since the last pass, in one transaction on the replica's hash."""
         key = replica_key(self.keys, replica_id)
-        async with self.client.pipeline(transaction=True) as pipe:
-            if entries:
-                pipe.hset(key, mapping=fields(entries))
-            if removed:
-                pipe.hdel(key, *removed)
-            pipe.pexpire(key, ttl_ms)
-            await guarded("directory.update", pipe.execute())
+        with store_failures_as("directory.update"):  # entering, queueing and executing may all fail on a cluster
+            async with self.client.pipeline(transaction=True) as pipe:
+                if entries:
+                    pipe.hset(key, mapping=fields(entries))
+                if removed:
+                    pipe.hdel(key, *removed)
+                pipe.pexpire(key, ttl_ms)
+                await pipe.execute()
 
     async def withdraw(self, replica_id: str) -> None:
         await guarded("directory.withdraw", self.client.delete(replica_key(self.keys, replica_id)))
@@ -83,5 +83,5 @@ class RedisDirectoryBoard:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_S)
                     if message is not None and message.get("type") == "message":
                         yield text(message["data"])
-        except (RedisError, OSError) as exc:
+        except STORE_FAILURES as exc:
             raise StoreError("directory end-request listener lost the store") from exc

@@ -8,7 +8,7 @@ Keys (one ``{gwkeys}`` hash tag, so the create transaction also runs on Redis Cl
 
 from __future__ import annotations
 
-from gateway.store.calls import RedisClient, guarded, text
+from gateway.store.calls import RedisClient, guarded, store_failures_as, text
 from gateway.store.keyspace import KeySpace
 
 
@@ -28,10 +28,11 @@ class RedisKeyRecords:
         self.keys = keys or KeySpace()
 
     async def add(self, key_id: str, secret_hash: str, record_json: str) -> bool:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(byid_key(self.keys), key_id, record_json)
-            pipe.hsetnx(byhash_key(self.keys), secret_hash, key_id)
-            added_id, added_hash = await guarded("keys.add", pipe.execute())
+        with store_failures_as("keys.add"):  # entering, queueing and executing may all fail on a cluster
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.hsetnx(byid_key(self.keys), key_id, record_json)
+                pipe.hsetnx(byhash_key(self.keys), secret_hash, key_id)
+                added_id, added_hash = await pipe.execute()
         return bool(added_id and added_hash)
 
     async def get(self, key_id: str) -> str | None:

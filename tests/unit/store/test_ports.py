@@ -7,7 +7,10 @@ import uuid
 import fakeredis
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
+from gateway.accounting.limits import TenantLimits
+from gateway.accounting.ports import Checkpoint
 from gateway.core.errors import StoreError
 from gateway.store.accounting_store import AccountingStore
 from gateway.store.calls import guarded
@@ -46,6 +49,25 @@ async def test_a_store_that_cannot_be_reached_raises_store_error_with_the_cause(
     with pytest.raises(StoreError):
         await ports.directory.live_replicas(0)
     await client.aclose()
+
+
+async def test_an_unreachable_cluster_raises_store_error_from_every_pipelined_write() -> None:
+    """A cluster no node of which answers (redis-py's RedisClusterException is no RedisError) fails as StoreError,
+    also where a pipeline would refresh the topology on entry: the flush, the directory, keys, auth failures."""
+    client = RedisCluster(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    ports = store_ports(AccountingStore(client, KeySpace("down"), kind="redis"))
+    calls = [
+        lambda: ports.accounting.charge_many([Checkpoint("s1", "acme", 1, TenantLimits())], 0.0),
+        lambda: ports.accounting.spend("acme", 0.0),
+        lambda: ports.directory.publish("r1", {"s1": "{}"}, 1_000, 1_000),
+        lambda: ports.directory.update("r1", {"s1": "{}"}, [], 1_000),
+        lambda: ports.key_records.add("key_1", "h" * 64, "{}"),
+        lambda: ports.failure_counts.add("203.0.113.1", 7, 61),
+    ]
+    for call in calls:
+        with pytest.raises(StoreError):
+            await call()
+    assert not await ports.accounting.ping()
 
 
 async def test_guarded_passes_results_through() -> None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Awaitable, Callable, Iterator, TypeVar
 
 import pytest
 
+from gateway.accounting.limits import TenantLimits
+from gateway.accounting.ports import ChargeResult, Checkpoint
+from gateway.store.accounting_store import AccountingStore
+from gateway.store.connect import redis_client
+from gateway.store.keyspace import KeySpace
 from tests.integration.conftest import GatewayFactory
 from tests.integration.store.failover import run_failover_scenario
 from tests.integration.store.topologies import Cluster, SentinelGroup
@@ -65,3 +71,22 @@ async def test_sentinel_master_failover_mid_session(
         kill_master=lambda _key: sentinel.master().kill(),
     ), sentinel.epoch)
     print(f"\nRedis Sentinel failover: {timings}")
+
+
+async def test_cluster_flush_batch_spans_masters_and_survives_lost_scripts(cluster: Cluster) -> None:
+    """One flush's checkpoints over tenants on every master go as one batch; after every master lost its scripts the
+    next batch loads them again, and each tenant's spend moved by exactly its sessions' charges."""
+    wall = time.time()
+    store = AccountingStore(redis_client(cluster.url), KeySpace("vgbatch"))
+    tenants = [f"tenant{i}" for i in range(12)]
+    assert len({cluster.master_for(store.keys.day_spend(t, wall)).port for t in tenants}) == 3
+    batch = [Checkpoint(f"s{j}", t, 100, TenantLimits()) for t in tenants for j in range(3)]
+    assert all(isinstance(r, ChargeResult) for r in await store.charge_many(batch, wall))
+    for master in cluster.masters():
+        master.client().script_flush()
+    again = [Checkpoint(c.session_id, c.tenant, 250, c.limits) for c in batch]
+    results = await store.charge_many(again, wall)
+    assert [r.delta_micros for r in results if isinstance(r, ChargeResult)] == [150] * len(batch)
+    for tenant in tenants:
+        assert await store.spend(tenant, wall) == (750, 750)
+    await store.close()

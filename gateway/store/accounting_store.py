@@ -212,16 +212,20 @@ class AccountingStore:
         )
 
     async def append_record(self, record: Mapping[str, str], wall: float) -> str:
-        """XADD one session record; entries older than the retention go (MINID), and past the count bound."""
+        """XADD one session record; entries older than the retention go (MINID), and past the count bound: one round
+        trip. The record is written once its XADD is: a failed trim (the next append trims again) does not fail it,
+        so the record is not queued again and written twice."""
         oldest_ms = max(int((wall - self.records_retention_s) * 1000), 0)
-        entry = await self._run(
-            "append_record",
-            # exact MINID: usually nothing or one entry goes, and a small stream is trimmed too
-            self.client.xadd(self.keys.records, fields(record), minid=str(oldest_ms), approximate=False),
-        )
-        await self._run(
-            "trim_records", self.client.xtrim(self.keys.records, maxlen=RECORDS_MAXLEN, approximate=True)
-        )
+        with store_failures_as("append_record"):
+            async with self.client.pipeline(transaction=False) as pipe:  # one stream key: one node on a cluster
+                # exact MINID: usually nothing or one entry goes, and a small stream is trimmed too
+                pipe.xadd(self.keys.records, fields(record), minid=str(oldest_ms), approximate=False)
+                pipe.xtrim(self.keys.records, maxlen=RECORDS_MAXLEN, approximate=True)
+                entry, trimmed = row(await pipe.execute(raise_on_error=False), 2)
+        if isinstance(entry, STORE_FAILURES):
+            raise StoreError("accounting store failed in append_record") from entry
+        if isinstance(trimmed, STORE_FAILURES):
+            log.warning("trimming the session record stream failed: %s", type(trimmed).__name__)
         return text(entry)
 
     async def records_between(self, start_wall: float, end_wall: float) -> list[dict[str, str]]:

@@ -1,7 +1,8 @@
 """The shared accounting state in Redis: one Lua script per atomic operation, plus the record stream.
 
-A flush's checkpoints go as one pipeline of script calls (not a transaction: each call is atomic on its own, on a
-cluster each goes to its tenant's node), so a flush of N sessions is one write and one read instead of N round trips.
+A flush's checkpoints go as one charge call per tenant (atomic: all of a tenant's keys share its hash tag), the
+calls as one pipeline (not a transaction: on a cluster each call goes to its tenant's node), so a flush of N sessions
+is one write and one read instead of N round trips, and one script reply per tenant instead of one per session.
 
 Implements :class:`gateway.accounting.ports.AccountingStorePort`.
 """
@@ -31,6 +32,8 @@ DEFAULT_RECORDS_RETENTION_S = 35 * 86_400.0
 RECORDS_PAGE = 1000
 #: script calls sent in one pipeline (a bigger flush goes as several, one after another)
 PIPELINE_CALLS = 500
+#: sessions of one tenant checkpointed by one charge call (a call runs alone in Redis: it is kept short)
+SESSIONS_PER_CALL = 200
 
 #: a script call's keys and arguments
 ScriptCall = tuple[list[str], list[int | str]]
@@ -51,17 +54,26 @@ def _record(entry_row: object) -> dict[str, str]:
     return {"stream_id": text(entry), **{text(k): text(v) for k, v in values.items()}}
 
 
-def _charge_result(reply: object) -> ChargeResult | StoreError:
-    """One charge script's reply, or why that charge failed (the other calls of its pipeline stand)."""
-    if isinstance(reply, STORE_FAILURES):
-        error = StoreError("accounting store failed in charge")
-        error.__cause__ = reply
-        return error
+def _charge_results(reply: object, sessions: int) -> list[ChargeResult | StoreError]:
+    """One charge call's reply as each of its sessions' result, or why the call failed (the pipeline's other calls
+    stand): every session of the call gets the tenant's totals after the call, and its own delta."""
     try:
-        day, month, delta, exhausted = row(reply, 4)
-        return ChargeResult(integer(day), integer(month), integer(delta), bool(exhausted))
+        if isinstance(reply, STORE_FAILURES):
+            raise StoreError("accounting store failed in charge") from reply
+        day, month, exhausted, *deltas = row(reply, 3 + sessions)
+        totals = integer(day), integer(month)
+        return [ChargeResult(*totals, integer(delta), bool(exhausted)) for delta in deltas]
     except StoreError as exc:
-        return exc
+        return [exc] * sessions
+
+
+def _by_tenant(checkpoints: Sequence[Checkpoint]) -> dict[tuple[str, int, int], list[int]]:
+    """The checkpoints' indexes by tenant and budgets (a charge call reports against one pair of budgets)."""
+    groups: dict[tuple[str, int, int], list[int]] = {}
+    for i, c in enumerate(checkpoints):
+        key = (c.tenant, _limit(c.limits.daily_budget_micros), _limit(c.limits.monthly_budget_micros))
+        groups.setdefault(key, []).append(i)
+    return groups
 
 
 class AccountingStore:
@@ -131,31 +143,27 @@ class AccountingStore:
         return result
 
     async def charge_many(self, checkpoints: Sequence[Checkpoint], wall: float) -> list[ChargeResult | StoreError]:
-        """Each checkpoint as its own atomic charge (idempotent: the session's last checkpoint is kept), all in one
-        round trip; a checkpoint that failed alone has its ``StoreError`` in its place."""
-        spend_keys: dict[str, tuple[str, str]] = {}  # the tenant's day and month keys, named once per flush
-        calls = [self._charge_call(c, wall, spend_keys) for c in checkpoints]
-        results: list[ChargeResult | StoreError] = []
+        """Checkpoint many sessions in one round trip: one atomic charge call per tenant (idempotent: each session's
+        last checkpoint is kept), all in one pipeline. Each checkpoint's result carries its tenant's totals after its
+        call; a call that failed alone has its ``StoreError`` in each of its checkpoints' places."""
+        calls: list[ScriptCall] = []
+        members: list[list[int]] = []  # the checkpoints (indexes) each call charges
+        for (tenant, daily, monthly), indexes in _by_tenant(checkpoints).items():
+            spend = [self.keys.day_spend(tenant, wall), self.keys.month_spend(tenant, wall)]
+            for start in range(0, len(indexes), SESSIONS_PER_CALL):
+                part = indexes[start : start + SESSIONS_PER_CALL]
+                keys = [*spend, *(self.keys.session(tenant, checkpoints[i].session_id) for i in part)]
+                args: list[int | str] = [DAY_TTL_S, MONTH_TTL_S, SESSION_TTL_S, daily, monthly]
+                args.extend(checkpoints[i].cumulative_micros for i in part)
+                calls.append((keys, args))
+                members.append(part)
+        results: list[ChargeResult | StoreError] = [StoreError("not charged")] * len(checkpoints)
         for start in range(0, len(calls), PIPELINE_CALLS):
             replies = await self._script_calls("charge", self._charge, calls[start : start + PIPELINE_CALLS])
-            results.extend(_charge_result(reply) for reply in replies)
+            for part, reply in zip(members[start : start + PIPELINE_CALLS], replies):
+                for i, result in zip(part, _charge_results(reply, len(part))):
+                    results[i] = result
         return results
-
-    def _charge_call(self, checkpoint: Checkpoint, wall: float, spend_keys: dict[str, tuple[str, str]]) -> ScriptCall:
-        tenant, limits = checkpoint.tenant, checkpoint.limits
-        day_month = spend_keys.get(tenant)
-        if day_month is None:
-            day_month = spend_keys[tenant] = (self.keys.day_spend(tenant, wall), self.keys.month_spend(tenant, wall))
-        keys = [self.keys.session(tenant, checkpoint.session_id), *day_month]
-        args: list[int | str] = [
-            checkpoint.cumulative_micros,
-            DAY_TTL_S,
-            MONTH_TTL_S,
-            SESSION_TTL_S,
-            _limit(limits.daily_budget_micros),
-            _limit(limits.monthly_budget_micros),
-        ]
-        return keys, args
 
     async def _script_calls(self, op: str, script: AsyncScript, calls: Sequence[ScriptCall]) -> list[object]:
         """One pipeline of ``EVALSHA``: the replies in order, a call that failed alone with its exception in its place.

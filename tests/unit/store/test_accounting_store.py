@@ -1,18 +1,20 @@
-"""The accounting store's batched checkpoints: one pipeline, each charge atomic and idempotent on its own."""
+"""The accounting store's batched checkpoints: one pipeline, one atomic and idempotent charge call per tenant."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Sequence
 
 import fakeredis
 import pytest
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from gateway.accounting.limits import TenantLimits
 from gateway.accounting.ports import ChargeResult, Checkpoint
 from gateway.core.errors import StoreError
 from gateway.store import accounting_store
-from gateway.store.accounting_store import AccountingStore
+from gateway.store.accounting_store import AccountingStore, ScriptCall
 from gateway.store.keyspace import KeySpace
 
 WALL = 1_750_000_000.0
@@ -28,15 +30,39 @@ def _store() -> AccountingStore:
     return AccountingStore(fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer()), KeySpace(f"t{uuid.uuid4().hex[:8]}"))
 
 
-async def test_a_batch_answers_each_checkpoint_as_its_own_charge_would() -> None:
-    """charge_many's results, in order, and the spend it leaves equal those of the same charges made one by one."""
+async def test_a_batch_charges_what_the_same_charges_one_by_one_would() -> None:
+    """charge_many leaves the spend and checkpoints single charges leave; each result has its own delta and its
+    tenant's totals after the batch (budget reached: exhausted)."""
     batched, single = _store(), _store()
     results = await batched.charge_many(CHECKPOINTS, WALL)
-    expected = [await single.charge(c.session_id, c.tenant, c.cumulative_micros, c.limits, WALL) for c in CHECKPOINTS]
-    assert results == expected
-    assert results[1] == ChargeResult(1_100, 1_100, 700, True)  # the second charge of acme saw the first's spend
+    for c in CHECKPOINTS:
+        await single.charge(c.session_id, c.tenant, c.cumulative_micros, c.limits, WALL)
+    assert results == [
+        ChargeResult(1_100, 1_100, 400, True), ChargeResult(1_100, 1_100, 700, True), ChargeResult(50, 50, 50, False)
+    ]
     for tenant in ("acme", "globex"):
         assert await batched.spend(tenant, WALL) == await single.spend(tenant, WALL)
+    for c in CHECKPOINTS:
+        key = c.tenant, c.session_id
+        assert await batched.client.hget(batched.keys.session(*key), "charged") == str(c.cumulative_micros).encode()
+        assert await batched.client.ttl(batched.keys.session(*key)) > 0
+
+
+async def test_one_charge_call_per_tenant_and_budget_pair() -> None:
+    """A flush of three tenants, one with sessions under two budgets, is four script calls in one pipeline."""
+    store = _store()
+    sent: list[int] = []
+    script_calls = store._script_calls
+
+    async def counting(op: str, script: AsyncScript, calls: Sequence[ScriptCall]) -> list[object]:
+        sent.append(len(calls))
+        return await script_calls(op, script, calls)
+
+    store._script_calls = counting  # type: ignore[method-assign]
+    other_budget = Checkpoint("s4", "acme", 5, TenantLimits(daily_budget_micros=2_000))
+    results = await store.charge_many([*CHECKPOINTS, other_budget, Checkpoint("s5", "initech", 9, BUDGET)], WALL)
+    assert sent == [4] and all(isinstance(r, ChargeResult) for r in results)
+    assert await store.spend("acme", WALL) == (1_105, 1_105)
 
 
 async def test_a_batch_sent_again_charges_nothing_twice() -> None:
@@ -59,23 +85,29 @@ async def test_a_server_without_the_script_gets_it_and_every_charge_runs_once() 
     assert await store.spend("globex", WALL) == (50, 50)
 
 
-async def test_a_charge_that_fails_alone_leaves_the_others_standing() -> None:
-    """One checkpoint's error is its own StoreError in its place; the other charges of the batch are made."""
+async def test_a_charge_call_that_fails_alone_charges_none_of_its_sessions_and_leaves_the_others_standing() -> None:
+    """A tenant's call that errors (a corrupt checkpoint key) is a StoreError for each of its sessions and moves none
+    of its spend (every read is before any write); the other tenants' calls of the batch are made."""
     store = _store()
     await store.client.set(store.keys.session("acme", "s2"), "not a hash")
     results = await store.charge_many(CHECKPOINTS, WALL)
-    assert isinstance(results[1], StoreError) and isinstance(results[0], ChargeResult)
+    assert isinstance(results[0], StoreError) and isinstance(results[1], StoreError)
     assert isinstance(results[2], ChargeResult)
-    assert await store.spend("acme", WALL) == (400, 400)
+    assert await store.spend("acme", WALL) == (0, 0)
+    assert await store.client.hget(store.keys.session("acme", "s1"), "charged") is None
+    assert await store.spend("globex", WALL) == (50, 50)
 
 
-async def test_a_flush_bigger_than_one_pipeline_goes_as_several(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past PIPELINE_CALLS checkpoints the batch is split, and every result still comes back in order."""
+async def test_a_flush_bigger_than_one_call_or_pipeline_goes_as_several(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past SESSIONS_PER_CALL sessions of a tenant, and past PIPELINE_CALLS calls, the batch is split; every result
+    still comes back in its checkpoint's place."""
+    monkeypatch.setattr(accounting_store, "SESSIONS_PER_CALL", 2)
     monkeypatch.setattr(accounting_store, "PIPELINE_CALLS", 2)
     store = _store()
-    checkpoints = [Checkpoint(f"s{i}", "acme", 10, TenantLimits()) for i in range(5)]
+    checkpoints = [Checkpoint(f"s{i}", "acme", 10 + i, TenantLimits()) for i in range(7)]
     results = await store.charge_many(checkpoints, WALL)
-    assert [r.day_spend_micros for r in results if isinstance(r, ChargeResult)] == [10, 20, 30, 40, 50]
+    assert [r.delta_micros for r in results if isinstance(r, ChargeResult)] == [10 + i for i in range(7)]
+    assert await store.spend("acme", WALL) == (sum(10 + i for i in range(7)),) * 2
 
 
 async def test_a_batch_with_no_answer_raises_store_error() -> None:

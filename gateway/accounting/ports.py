@@ -57,9 +57,19 @@ class AccountingStorePort(Protocol):
 
     async def renew(self, tenant: str, session_ids: Sequence[str], wall: float, lease_ttl_s: float) -> int: ...
 
+    async def renew_many(
+        self, leases: Sequence[tuple[str, Sequence[str]]], wall: float, lease_ttl_s: float
+    ) -> list[int | StoreError]:
+        """``renew`` for each (tenant, session ids), all in one round trip; a tenant's failure in its place."""
+        ...
+
     async def release(self, tenant: str, session_id: str) -> bool: ...
 
     async def spend(self, tenant: str, wall: float) -> tuple[int, int]: ...
+
+    async def spend_many(self, tenants: Sequence[str], wall: float) -> list[tuple[int, int] | StoreError]:
+        """``spend`` of each tenant, all in one round trip; a tenant's failure in its place."""
+        ...
 
     async def append_record(self, record: Mapping[str, str], wall: float) -> str: ...
 

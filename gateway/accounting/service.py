@@ -258,16 +258,21 @@ class AccountingService:
             live.price_now = None
 
     async def _refresh_spend(self, refreshed: set[str]) -> None:
-        """Budgeted tenants with idle sessions here still learn what other instances spent."""
+        """Budgeted tenants with idle sessions here still learn what other instances spent (one round trip)."""
         wall = self._wall()
-        budgeted = {s.tenant for s in self.ledger.sessions.values() if s.limits.has_budget} - refreshed
-        for tenant in budgeted:
-            try:
-                day, month = await self.store.spend(tenant, wall)
-            except StoreError as exc:
-                self.health.down(exc)
-                return
-            self.ledger.note_spend(tenant, wall, day, month)
+        budgeted = sorted({s.tenant for s in self.ledger.sessions.values() if s.limits.has_budget} - refreshed)
+        if not budgeted:
+            return
+        try:
+            answers = await self.store.spend_many(budgeted, wall)
+        except StoreError as exc:
+            self.health.down(exc)
+            return
+        for tenant, answer in zip(budgeted, answers):
+            if isinstance(answer, StoreError):
+                self.health.down(answer)
+            else:
+                self.ledger.note_spend(tenant, wall, *answer)
 
     async def _heartbeat(self) -> None:
         by_tenant: dict[str, list[str]] = defaultdict(list)
@@ -275,12 +280,16 @@ class AccountingService:
             by_tenant[lease.tenant].append(lease.session_id)
         wall = self._wall()
         try:
-            for tenant, ids in by_tenant.items():
-                lapsed = await self.store.renew(tenant, ids, wall, self.lease_ttl_s)
-                if lapsed:
-                    log.warning("re-registered %d lapsed session lease(s) after a store outage", lapsed)
+            answers = await self.store.renew_many(list(by_tenant.items()), wall, self.lease_ttl_s)
         except StoreError as exc:
             self.health.down(exc)
+            return
+        failed = next((a for a in answers if isinstance(a, StoreError)), None)
+        lapsed = sum(a for a in answers if not isinstance(a, StoreError))
+        if lapsed:
+            log.warning("re-registered %d lapsed session lease(s) after a store outage", lapsed)
+        if failed is not None:
+            self.health.down(failed)
             return
         self._last_heartbeat = wall
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
-from typing import Awaitable, Mapping, Sequence
+from typing import Awaitable, Callable, Mapping, Sequence, TypeVar
 
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
@@ -35,6 +35,7 @@ PIPELINE_CALLS = 500
 #: sessions of one tenant checkpointed by one charge call (a call runs alone in Redis: it is kept short)
 SESSIONS_PER_CALL = 200
 
+T = TypeVar("T")
 #: a script call's keys and arguments
 ScriptCall = tuple[list[str], list[int | str]]
 
@@ -57,14 +58,29 @@ def _record(entry_row: object) -> dict[str, str]:
 def _charge_results(reply: object, sessions: int) -> list[ChargeResult | StoreError]:
     """One charge call's reply as each of its sessions' result, or why the call failed (the pipeline's other calls
     stand): every session of the call gets the tenant's totals after the call, and its own delta."""
+    answer = _answer("charge", reply, lambda r: _charged(r, sessions))
+    return [answer] * sessions if isinstance(answer, StoreError) else list(answer)
+
+
+def _charged(reply: object, sessions: int) -> list[ChargeResult]:
+    day, month, exhausted, *deltas = row(reply, 3 + sessions)
+    totals = integer(day), integer(month)
+    return [ChargeResult(*totals, integer(delta), bool(exhausted)) for delta in deltas]
+
+
+def _answer(op: str, reply: object, parse: Callable[[object], T]) -> T | StoreError:
+    """One pipelined call's reply parsed, or why that call failed (the pipeline's other calls stand)."""
     try:
         if isinstance(reply, STORE_FAILURES):
-            raise StoreError("accounting store failed in charge") from reply
-        day, month, exhausted, *deltas = row(reply, 3 + sessions)
-        totals = integer(day), integer(month)
-        return [ChargeResult(*totals, integer(delta), bool(exhausted)) for delta in deltas]
+            raise StoreError(f"accounting store failed in {op}") from reply
+        return parse(reply)
     except StoreError as exc:
-        return [exc] * sessions
+        return exc
+
+
+def _day_month(reply: object) -> tuple[int, int]:
+    day, month = row(reply, 2)
+    return integer(day), integer(month)
 
 
 def _by_tenant(checkpoints: Sequence[Checkpoint]) -> dict[tuple[str, int, int], list[int]]:
@@ -192,15 +208,24 @@ class AccountingStore:
 
     async def renew(self, tenant: str, session_ids: Sequence[str], wall: float, lease_ttl_s: float) -> int:
         """Heartbeat the leases of running sessions; returns how many had lapsed (and were re-added)."""
+        (lapsed,) = await self.renew_many([(tenant, session_ids)], wall, lease_ttl_s)
+        if isinstance(lapsed, StoreError):
+            raise lapsed
+        return lapsed
+
+    async def renew_many(
+        self, leases: Sequence[tuple[str, Sequence[str]]], wall: float, lease_ttl_s: float
+    ) -> list[int | StoreError]:
+        """Heartbeat each tenant's running sessions (one atomic call per tenant), all in one round trip: per tenant
+        how many had lapsed (and were re-added), or its ``StoreError``."""
         now_ms = int(wall * 1000)
-        reply = await self._run(
-            "renew",
-            self._renew(
-                keys=[self.keys.leases(tenant)],
-                args=[now_ms, now_ms + int(lease_ttl_s * 1000), *session_ids],
-            ),
-        )
-        return integer(reply)
+        expiry_ms = now_ms + int(lease_ttl_s * 1000)
+        calls: list[ScriptCall] = [([self.keys.leases(t)], [now_ms, expiry_ms, *ids]) for t, ids in leases]
+        lapsed: list[int | StoreError] = []
+        for start in range(0, len(calls), PIPELINE_CALLS):
+            for reply in await self._script_calls("renew", self._renew, calls[start : start + PIPELINE_CALLS]):
+                lapsed.append(_answer("renew", reply, integer))
+        return lapsed
 
     async def release(self, tenant: str, session_id: str) -> bool:
         """Give the slot back; ``False`` when it was not held any more."""
@@ -209,9 +234,22 @@ class AccountingStore:
 
     async def spend(self, tenant: str, wall: float) -> tuple[int, int]:
         """The tenant's (day, month) spend in micro-dollars."""
-        keys = [self.keys.day_spend(tenant, wall), self.keys.month_spend(tenant, wall)]
-        day, month = row(await self._run("spend", self.client.mget(keys)), 2)
-        return integer(day), integer(month)
+        (spend,) = await self.spend_many([tenant], wall)
+        if isinstance(spend, StoreError):
+            raise spend
+        return spend
+
+    async def spend_many(self, tenants: Sequence[str], wall: float) -> list[tuple[int, int] | StoreError]:
+        """Each tenant's (day, month) spend in micro-dollars (one ``MGET`` each: its keys share a slot), all in one
+        round trip; a tenant whose read failed has its ``StoreError`` in its place."""
+        with store_failures_as("spend"):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for tenant in tenants:
+                    # not ``pipe.mget``: a cluster pipeline refuses it by name (for keys over several slots; these
+                    # share their tenant's): as a command it goes to the tenant's node, one atomic read
+                    pipe.execute_command("MGET", self.keys.day_spend(tenant, wall), self.keys.month_spend(tenant, wall))
+                replies = await pipe.execute(raise_on_error=False)
+        return [_answer("spend", reply, _day_month) for reply in row(replies, len(tenants))]
 
     async def active_leases(self, tenant: str, wall: float) -> int:
         """Unexpired leases of a tenant (for metrics and tests)."""

@@ -75,7 +75,8 @@ async def test_sentinel_master_failover_mid_session(
 
 async def test_cluster_flush_batch_spans_masters_and_survives_lost_scripts(cluster: Cluster) -> None:
     """One flush's checkpoints over tenants on every master go as one batch; after every master lost its scripts the
-    next batch loads them again, and each tenant's spend moved by exactly its sessions' charges."""
+    next batch loads them again, and each tenant's spend moved by exactly its sessions' charges; spend reads and lease
+    renewals of those tenants batch the same way."""
     wall = time.time()
     store = AccountingStore(redis_client(cluster.url), KeySpace("vgbatch"))
     tenants = [f"tenant{i}" for i in range(12)]
@@ -87,6 +88,6 @@ async def test_cluster_flush_batch_spans_masters_and_survives_lost_scripts(clust
     again = [Checkpoint(c.session_id, c.tenant, 250, c.limits) for c in batch]
     results = await store.charge_many(again, wall)
     assert [r.delta_micros for r in results if isinstance(r, ChargeResult)] == [150] * len(batch)
-    for tenant in tenants:
-        assert await store.spend(tenant, wall) == (750, 750)
+    assert await store.spend_many(tenants, wall) == [(750, 750)] * len(tenants)
+    assert await store.renew_many([(t, ["s0", "s1"]) for t in tenants], wall, 30.0) == [2] * len(tenants)
     await store.close()

@@ -92,3 +92,43 @@ async def test_a_batch_without_an_answer_keeps_every_session_unflushed_until_the
     assert service.healthy and store.batches[-1] == ["sess_0", "sess_1", "sess_2"]
     assert await store.spend("acme", service._wall()) == (3 * spent, 3 * spent)
     await service.close()
+
+
+class CountingStore(AccountingStore):
+    """The embedded store, recording the tenants of each spend_many and renew_many call."""
+
+    def __init__(self) -> None:
+        super().__init__(fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer()), KeySpace(f"t{uuid.uuid4().hex[:8]}"))
+        self.spend_reads: list[list[str]] = []
+        self.renewals: list[list[str]] = []
+
+    async def spend_many(self, tenants: Sequence[str], wall: float) -> list[tuple[int, int] | StoreError]:
+        self.spend_reads.append(list(tenants))
+        return await super().spend_many(tenants, wall)
+
+    async def renew_many(
+        self, leases: Sequence[tuple[str, Sequence[str]]], wall: float, lease_ttl_s: float
+    ) -> list[int | StoreError]:
+        self.renewals.append([tenant for tenant, _ in leases])
+        return await super().renew_many(leases, wall, lease_ttl_s)
+
+
+async def test_idle_budgeted_tenants_learn_their_spend_and_renew_leases_in_one_call_each() -> None:
+    """Three budgeted tenants with idle sessions: one spend read for all per pass, one renewal for all per heartbeat;
+    what another instance charged reaches each tenant's cached spend."""
+    store = CountingStore()
+    clock = Clock()
+    service = AccountingService(Settings(_env_file=None), catalog(), store, wall=clock)  # type: ignore[call-arg]
+    tenants = ["acme", "globex", "initech"]
+    for tenant in tenants:
+        await service.admission.admit(f"s_{tenant}", tenant, "key_1", TenantLimits(daily_budget_micros=10**9), clock.now)
+        service.observer_factory.create(info(session_id=f"s_{tenant}", tenant=tenant), now=0.0)
+    await service.sync()  # the first checkpoints (cost 0) and the first heartbeat
+    await store.charge("elsewhere", "globex", 1_234, TenantLimits(), clock.now)
+    store.spend_reads.clear()
+    clock.now += service.lease_ttl_s  # the next heartbeat is due
+    await service.sync()
+    assert store.spend_reads == [tenants] and store.renewals[-1] == tenants
+    assert service.ledger.tenant_spend("globex", clock.now) == (1_234, 1_234)
+    assert await store.active_leases("initech", clock.now + service.lease_ttl_s / 2) == 1
+    await service.close()

@@ -116,3 +116,22 @@ async def test_a_batch_with_no_answer_raises_store_error() -> None:
     with pytest.raises(StoreError):
         await store.charge_many(CHECKPOINTS, WALL)
     await store.close()
+
+
+async def test_spends_of_many_tenants_are_read_in_one_batch() -> None:
+    """spend_many answers each tenant's (day, month) in the order asked, a tenant without spend (0, 0)."""
+    store = _store()
+    await store.charge_many(CHECKPOINTS, WALL)
+    assert await store.spend_many(["globex", "nobody", "acme"], WALL) == [(50, 50), (0, 0), (1_100, 1_100)]
+
+
+async def test_leases_of_many_tenants_are_renewed_in_one_batch() -> None:
+    """renew_many extends each tenant's leases and counts, per tenant, those that had lapsed and were re-added."""
+    store = _store()
+    limits = TenantLimits()
+    for tenant, sid in (("acme", "s1"), ("acme", "s2"), ("globex", "s3")):
+        await store.admit(sid, tenant, limits, WALL, 10.0)
+    lapsed = await store.renew_many([("acme", ["s1", "s2", "gone"]), ("globex", ["s3"])], WALL + 5, 10.0)
+    assert lapsed == [1, 0]
+    assert await store.active_leases("acme", WALL + 12) == 3  # renewed to WALL + 15, "gone" re-added
+    assert await store.active_leases("globex", WALL + 12) == 1

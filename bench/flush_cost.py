@@ -20,12 +20,12 @@ callgrind with and without passes and subtract (the set-up is the same both time
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
 import uuid
 
+import uvloop
 from redis.asyncio import Redis
 
 from gateway.accounting.limits import TenantLimits
@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", action="store_true")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     args = p.parse_args(argv)
-    print(json.dumps(asyncio.run(run(args.redis_url, args.sessions, args.passes, args.tenants, args.budget)), indent=2))
+    # the gateway's event loop (uvicorn's ``loop="uvloop"``): its socket calls cost less than asyncio's own
+    print(json.dumps(uvloop.run(run(args.redis_url, args.sessions, args.passes, args.tenants, args.budget)), indent=2))
     return 0
 
 

@@ -51,8 +51,9 @@ class AccountingStorePort(Protocol):
     ) -> ChargeResult: ...
 
     async def charge_many(self, checkpoints: Sequence[Checkpoint], wall: float) -> list[ChargeResult | StoreError]:
-        """Each checkpoint as its own atomic ``charge``, all in one round trip: the results in order, a checkpoint
-        that failed alone with its ``StoreError`` in its place; raises ``StoreError`` when no answer came."""
+        """``charge`` for every checkpoint, all in one round trip and atomic per tenant: the results in order (each
+        with its tenant's totals after the batch), a checkpoint that failed alone with its ``StoreError`` in its
+        place; raises ``StoreError`` when no answer came."""
         ...
 
     async def renew(self, tenant: str, session_ids: Sequence[str], wall: float, lease_ttl_s: float) -> int: ...

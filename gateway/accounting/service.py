@@ -203,7 +203,7 @@ class AccountingService:
         return False
 
     async def _checkpoint(self, sessions: Sequence[LiveSession]) -> tuple[list[LiveSession], bool]:
-        """Write the sessions' costs so far to the store in one round trip (each its own atomic charge): the
+        """Write the sessions' costs so far to the store in one round trip (atomic per tenant): the
         sessions the store holds current now, and whether none failed (what failed stays unflushed for the next
         pass, and the store is marked down)."""
         due = [live for live in sessions if live.unflushed_micros != 0 or live.charged_micros == 0]

@@ -87,11 +87,6 @@ def main(argv: list[str] | None = None) -> int:
         "sessions": args.sessions, "connected": row["connected"], "failed": row["failed"], "window_s": round(window, 2),
         "gateway_cpu_pct": round(float(row["target_cpu_pct"]), 1),  # type: ignore[arg-type]
         "rtt_ms": row["rtt_ms"],
-        # frames the load generators got back: a starved gateway relays fewer, so compare CPU per frame too
-        "received": row["received"],
-        "gateway_cpu_us_per_received_frame": round(
-            float(row["target_cpu_pct"]) / 100 * window * 1e6 / max(int(row["received"]), 1), 2  # type: ignore[arg-type, call-overload]
-        ),
         "redis_commands_per_s": round(sum(calls.values()) / window, 1),
         "redis_commands_per_s_by_command": {k: round(v / window, 1) for k, v in sorted(calls.items())},
         "redis_lua_calls_per_s": round(sum(lua.values()) / window, 1),

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import statistics
@@ -139,7 +141,7 @@ def _callgrind(args: argparse.Namespace, redis_url: str | None) -> int:
                 gens = phases._start_loadgens(gateway, args.sessions, phases.LoadShape(0.0, 0.0),
                                               concurrency=args.in_flight)
                 time.sleep(args.hold)
-                counts["setup"] += _collected(proc.pid)
+                counts["setup"] += _collected(proc.pid, dump="setup" if args.callgrind_out else None)
                 results = phases._finish(gens, "QUIT")
                 failed += sum(int(r.get("failed", 0)) for r in results)  # type: ignore[call-overload]
                 time.sleep(5.0)
@@ -148,6 +150,10 @@ def _callgrind(args: argparse.Namespace, redis_url: str | None) -> int:
         finally:
             proc.stop()
             upstream.stop()
+            if args.callgrind_out is not None:  # the set-up windows' dumps, for callgrind_annotate --inclusive=yes
+                args.callgrind_out.mkdir(parents=True, exist_ok=True)
+                for dump in root.glob("callgrind.out.*"):
+                    shutil.copy(dump, args.callgrind_out / dump.name)
     n = args.sessions * args.rounds
     print(json.dumps({"sessions": n, "failed": failed, "in_flight": args.in_flight, "hold_s": args.hold, "tick": not args.no_tick,
                       "tracing": args.tracing, "store": "redis" if redis_url else "in-process",
@@ -156,15 +162,63 @@ def _callgrind(args: argparse.Namespace, redis_url: str | None) -> int:
     return 0
 
 
+#: the gateway's prologue under ``--cprofile``: SIGUSR1 starts the profiler, SIGUSR2 stops it and writes the stats; the
+#: timer is the thread's CPU time, so time the gateway spends descheduled on a shared core is not counted
+_CPROFILE_PROLOGUE = (
+    "import cProfile, signal, sys, time; _p = cProfile.Profile(time.thread_time_ns, 1e-9); "
+    "signal.signal(signal.SIGUSR1, lambda *a: _p.enable()); "
+    "signal.signal(signal.SIGUSR2, lambda *a: (_p.disable(), _p.dump_stats(sys.argv[1]))); "
+)
+
+
+def _cprofile(args: argparse.Namespace, redis_url: str | None) -> int:
+    """The gateway's Python functions during the set-up rounds (cProfile: deterministic, but its overhead inflates
+    many small calls against a few native ones; read it for the call tree, take costs from ``--callgrind``)."""
+    with tempfile.TemporaryDirectory(prefix="vg-setup-prof-") as tmp:
+        root = Path(tmp)
+        upstream, upstream_port, _ = targets.start_upstream("picows", root, KEY)
+        port = free_port()
+        code = _CPROFILE_PROLOGUE + (
+            "import gateway.relay.live_sessions as m; d = m.LiveSessions.__init__.__defaults__; "
+            "m.LiveSessions.__init__.__defaults__ = (3600.0, *d[1:]); "
+            f"from gateway.server import serve; sys.exit(serve(host='127.0.0.1', port={port}, workers=1))")
+        env = targets.gateway_env(KEY, upstream_port, redis_url) | {"PYTHONPATH": str(Path.cwd())}
+        if args.tracing:
+            env |= exporting_env(otlp_sink())
+        proc = start("gateway-cprofile", [sys.executable, "-c", code, str(args.cprofile.resolve())], TARGET_CORE, root,
+                     env=env)
+        try:
+            wait_port(proc, port, timeout_s=60)
+            gateway = phases.Target("gateway", f"ws://127.0.0.1:{port}{targets.MODEL_PATH}", KEY, proc, upstream)
+            phases.run_idle(gateway, 10, settle_s=1.0)
+            time.sleep(1.0)
+            assert proc.pid is not None
+            for _ in range(args.rounds):
+                os.kill(proc.pid, signal.SIGUSR1)
+                gens = phases._start_loadgens(gateway, args.sessions, phases.LoadShape(0.0, 0.0),
+                                              concurrency=args.in_flight)
+                time.sleep(args.hold)
+                os.kill(proc.pid, signal.SIGUSR2)
+                phases._finish(gens, "QUIT")
+                time.sleep(2.0)
+        finally:
+            proc.stop()
+            upstream.stop()
+    print(f"cProfile stats of {args.sessions * args.rounds} set-ups in {args.cprofile} (the last round's window)")
+    return 0
+
+
 def _toggle(pid: int, state: str) -> None:
     subprocess.run(["callgrind_control", "-i", state, str(pid)], capture_output=True, check=True, timeout=120)
 
 
-def _collected(pid: int, zero_only: bool = False) -> int:
-    """Instructions (all threads) collected since the last zeroing; zeroes the counters."""
+def _collected(pid: int, zero_only: bool = False, dump: str | None = None) -> int:
+    """Instructions (all threads) collected since the last zeroing; zeroes the counters (``dump``: writes them to a
+    callgrind file first, ``dump`` its trigger name)."""
     shown = "" if zero_only else subprocess.run(["callgrind_control", "-e", "Ir", str(pid)], capture_output=True,
                                                  text=True, check=True, timeout=120).stdout
-    subprocess.run(["callgrind_control", "-z", str(pid)], capture_output=True, check=True, timeout=120)
+    action = ["-d", dump] if dump is not None else ["-z"]
+    subprocess.run(["callgrind_control", *action, str(pid)], capture_output=True, check=True, timeout=120)
     if zero_only:
         return 0
     total = callgrind_total(shown)
@@ -189,12 +243,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-tick", action="store_true",
                    help="--callgrind: no shared tick of open sessions (it runs on wall time, which callgrind stretches "
                         "~50×, so its share of a window moves with the host's load): the set-up's own work only")
+    p.add_argument("--cprofile", type=Path,
+                   help="write cProfile stats of the gateway during the set-up rounds here (with --hold, --in-flight)")
+    p.add_argument("--callgrind-out", type=Path,
+                   help="--callgrind: keep the set-up windows' callgrind dumps in this directory (per-function costs)")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/14", help="'none': the gateway's in-process store")
     args = p.parse_args(argv)
     pin_self(LOADGEN_CORE)
     redis_url = None if args.redis_url == "none" or not targets.redis_reachable() else args.redis_url
     if args.callgrind:
         return _callgrind(args, redis_url)
+    if args.cprofile is not None:
+        return _cprofile(args, redis_url)
     with tempfile.TemporaryDirectory(prefix="vg-setup-") as tmp:
         root = Path(tmp)
         upstream, port, _ = targets.start_upstream("picows", root, KEY)

@@ -64,15 +64,26 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
 
 
+#: tracked allocations (net of frees) between two collections of the youngest generation (CPython: 700)
+YOUNG_COLLECTION_THRESHOLD: Final = 10_000
+
+
 def settle_heap() -> None:
     """Take what start-up built (modules, policies, pools, ~170k objects) out of the cyclic collector's sight.
 
     A full collection walks every tracked object: ~80 ms with the gateway's imports alone, a pause every
     session on this worker hears as round-trip p99. Frozen objects are still freed by reference counting;
     only cycles among them are never collected, and start-up leaves none that matter.
+
+    The youngest generation is collected every ``YOUNG_COLLECTION_THRESHOLD`` allocations instead of
+    CPython's 700: a session set-up allocates a few thousand tracked objects, most freed by reference
+    counting within the handshake, so at 700 every set-up paid several young collections that walked
+    objects about to die anyway (3–6% of a set-up's instructions under callgrind).
     """
     gc.collect()
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
 
 
 def _app_drain(app: object) -> Callable[[], Awaitable[None]] | None:

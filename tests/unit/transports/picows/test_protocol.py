@@ -122,3 +122,54 @@ def test_bytes_are_fed_to_a_buffered_protocol_in_buffer_sized_pieces() -> None:
     target = Small()
     _feed(target, b"0123456789abc")  # type: ignore[arg-type]
     assert target.got == b"0123456789abc"
+
+
+class HttpTransport(FakeTransport):
+    """What uvicorn's HTTP protocol asks of a transport, and the protocol it is handed to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.protocol: object = None
+
+    def set_protocol(self, protocol: object) -> None:
+        self.protocol = protocol
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+
+async def test_uvicorn_hands_a_session_upgrade_over_parsed_and_refusals_are_answered_as_before() -> None:
+    """httptools' parse of a session path's upgrade goes to the picows class as is; a refusal is still JSON."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from gateway.transports.uvicorn_protocols import HeaderTimeoutHttp, PicowsSessionWebSocket
+
+    services = gateway_services(SimpleNamespace(sessions=SimpleNamespace(draining=True)))
+    app = SimpleNamespace(state=SimpleNamespace(services=services))
+    fastpath = RealtimeFastPath(app, {"/v1/realtime": SessionEndpoint(EndpointKind.REALTIME)})  # type: ignore[arg-type]
+    config = Config(fastpath, ws=PicowsSessionWebSocket, proxy_headers=False)  # type: ignore[arg-type]
+    config.load()
+    http = HeaderTimeoutHttp(config=config, server_state=ServerState(), app_state={})
+    transport = HttpTransport()
+    http.connection_made(transport)  # type: ignore[arg-type]
+    seen: list[object] = []
+    original = PicowsSessionWebSocket.begin
+    PicowsSessionWebSocket.begin = lambda self, request: (seen.append(request), original(self, request))[1]  # type: ignore[method-assign]
+    try:
+        http.data_received(
+            b"GET /v1/realtime?model=m HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+    finally:
+        PicowsSessionWebSocket.begin = original  # type: ignore[method-assign]
+    assert isinstance(transport.protocol, PicowsSessionWebSocket)
+    (request,) = seen
+    assert request.path == "/v1/realtime" and request.headers["authorization"] == "Bearer k"  # type: ignore[attr-defined]
+    assert b"authorization" not in request.picows_head and request.picows_head.startswith(b"GET /v1/realtime?model=m ")  # type: ignore[attr-defined]
+    for _ in range(20):
+        if transport.closed:
+            break
+        await asyncio.sleep(0.01)
+    head, body = transport.written.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 503 ") and orjson.loads(body)["error"]["code"] == Draining.code

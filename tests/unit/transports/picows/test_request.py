@@ -9,9 +9,7 @@ from picows.picows import _parse_http_request, _validate_upgrade_request  # type
 
 from picows import WSUpgradeResponse
 
-from gateway.transports.picows.request import (
-    SwitchingProtocols, handshake_of, parse_upgrade, picows_head, refusal_response, upgrade_request,
-)
+from gateway.transports.picows.request import SwitchingProtocols, handshake_of, parse_upgrade, picows_head, refusal_response
 
 HEAD = (
     b"GET /v1/realtime%2Ftranslations?model=gpt-realtime-2&x=%0d%0a HTTP/1.1\r\n"
@@ -106,17 +104,6 @@ def test_a_head_over_picows_line_limit_is_handed_whole() -> None:
     full = UPGRADE + b"".join(b"\r\nx-h%d: v" % i for i in range(130))
     assert picows_head(full) == full + b"\r\n\r\n"
     assert isinstance(_picows_verdict(picows_head(full)), str)
-
-
-def test_a_parsed_head_gives_the_request_its_replay_would() -> None:
-    """The request built from uvicorn's parse equals the one parsed from uvicorn's replay, picows' lines included."""
-    lines = UPGRADE.split(b"\r\n")
-    method, target, _ = lines[0].split(b" ")
-    parsed = [(name.lower(), value.strip()) for name, _, value in (line.partition(b":") for line in lines[1:])]
-    assert upgrade_request(method, target, parsed) == parse_upgrade(UPGRADE)
-    crowded = parsed + [(b"x-h%d" % i, b"v") for i in range(130)]
-    replay = UPGRADE + b"".join(b"\r\nx-h%d: v" % i for i in range(130))
-    assert upgrade_request(method, target, crowded).picows_head == picows_head(replay) == replay + b"\r\n\r\n"
 
 
 def test_the_101_is_the_bytes_picows_own_response_writes() -> None:

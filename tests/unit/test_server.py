@@ -42,6 +42,7 @@ def test_the_server_settles_the_heap_once_started() -> None:
         raise AssertionError("no request is made")
 
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
     config.load()
     server = DrainingServer(config)
@@ -57,4 +58,22 @@ def test_the_server_settles_the_heap_once_started() -> None:
     try:
         assert asyncio.run(start_and_stop()) > 10_000
     finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+def test_settling_the_heap_collects_the_young_generation_less_often() -> None:
+    """After start-up a young collection runs every YOUNG_COLLECTION_THRESHOLD allocations; the older ones keep theirs."""
+    import gc
+
+    from gateway.server import YOUNG_COLLECTION_THRESHOLD, settle_heap
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)  # CPython's defaults
+        settle_heap()
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, 10, 10)
+        assert YOUNG_COLLECTION_THRESHOLD > 700
+    finally:
+        gc.set_threshold(*before)
         gc.unfreeze()

@@ -1,8 +1,13 @@
-"""Creates the per-session telemetry observer: opens the session span, parented on the client's trace."""
+"""Creates the per-session telemetry observer: opens the session span, parented on the client's trace.
+
+The session span is a :class:`gateway.telemetry.session_span.DeferredSpan` when the tracer allows it: its
+ids are fixed now, the SDK span is recorded when the session ends."""
 
 from __future__ import annotations
 
 import logging
+
+from functools import partial
 
 from opentelemetry.trace import SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -16,6 +21,7 @@ from gateway.telemetry.metrics import GatewayMetrics
 from gateway.telemetry.observer import TelemetryObserver
 from gateway.telemetry.pricing import CostLookup, SessionCost, resolve_model
 from gateway.telemetry.scope import SessionScope
+from gateway.telemetry.session_span import start_session_span
 
 SESSION_LOGGER = "gateway.sessions"
 _propagator = TraceContextTextMapPropagator()
@@ -52,22 +58,19 @@ class TelemetryObserverFactory:
             "route": info.decision.rule_id,
             "model_family": spec.family if spec else info.route.model,
         }
-        genai: dict[str, AttributeValue] = {
-            n.GEN_AI_SYSTEM: n.PROVIDER_OPENAI,
-            n.GEN_AI_PROVIDER: n.PROVIDER_OPENAI,
-            n.GEN_AI_REQUEST_MODEL: info.route.model,
-        }
+        genai = _genai_attributes(info)
         parent = (
             _propagator.extract({"traceparent": info.traceparent})
             if info.traceparent
             else None
         )
-        span = self._tracer.start_span(
+        span = start_session_span(
+            self._tracer,
             f"{n.SESSION_SPAN} {info.kind.value}",
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={**genai, **_session_attributes(info)},
-            start_time=clock.ns(now),
+            parent,
+            SpanKind.SERVER,
+            partial(_start_attributes, info),  # made again when the span is recorded, not kept meanwhile
+            clock.ns(now),
         )
         pricing = (
             spec.pricing
@@ -105,6 +108,20 @@ class TelemetryObserverFactory:
             route_reason=info.decision.reason,
         )
         return observer
+
+
+def _genai_attributes(info: SessionInfo) -> dict[str, AttributeValue]:
+    """The GenAI attributes a session starts with (the response model is added when upstream reports it)."""
+    return {
+        n.GEN_AI_SYSTEM: n.PROVIDER_OPENAI,
+        n.GEN_AI_PROVIDER: n.PROVIDER_OPENAI,
+        n.GEN_AI_REQUEST_MODEL: info.route.model,
+    }
+
+
+def _start_attributes(info: SessionInfo) -> dict[str, AttributeValue]:
+    """The session span's attributes at its start (``info`` is frozen: the same every time)."""
+    return {**_genai_attributes(info), **_session_attributes(info)}
 
 
 def _session_attributes(info: SessionInfo) -> dict[str, AttributeValue]:

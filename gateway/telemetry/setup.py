@@ -40,6 +40,7 @@ from gateway.telemetry.exporters import (
 from gateway.telemetry.factory import TelemetryObserverFactory
 from gateway.telemetry.metrics import GatewayMetrics
 from gateway.telemetry.pricing import CostLookup
+from gateway.telemetry.session_span import PinnedIds
 
 DEFAULT_SERVICE_NAME = "voice-gateway"
 INSTRUMENTATION_NAME = "voice_gateway"
@@ -178,7 +179,13 @@ def setup_telemetry(
     # span, its attributes and events cost set-up time and ~2.5 KiB per open session); spans still carry ids
     # (a client's traceparent is kept), so logs and the admin's trace links read the same.
     recorded = bool(plan.traces or span_processors)
-    tracer_provider = TracerProvider(resource=resource) if recorded else TracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    # PinnedIds: a session span is recorded when the session ends, with the ids it was given at its start
+    ids = PinnedIds()
+    tracer_provider = (
+        TracerProvider(resource=resource, id_generator=ids)
+        if recorded
+        else TracerProvider(resource=resource, sampler=ALWAYS_OFF, id_generator=ids)
+    )
     for key in plan.traces:
         tracer_provider.add_span_processor(BatchSpanProcessor(SPAN_EXPORTERS[key]()))
     for processor in span_processors:

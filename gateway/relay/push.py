@@ -21,6 +21,8 @@ log = logging.getLogger("voice_gateway.relay")
 class PushRelay:
     """The callbacks one push-mode session attaches to its two sockets (a :class:`Strategy`)."""
 
+    __slots__ = ("session", "client", "upstream", "to_client", "to_upstream")
+
     def __init__(self, session: RelaySurface, client: PushSocket, upstream: PushSocket) -> None:
         self.session = session
         self.client = client
@@ -41,25 +43,8 @@ class PushRelay:
     def _attach_upstream(self, upstream: PushSocket) -> None:
         """Frames, close and writability of ``upstream`` count only while it is the session's upstream (after a handoff
         replaced it, its frames go to the session's ``retired_upstream_frame`` until it closes)."""
-
-        def on_frame(frame: Frame) -> None:
-            if upstream is self.upstream:
-                self.on_upstream_frame(frame)
-            elif not self.session.finished:  # replaced by a handoff and closing: only its usage report counts
-                try:
-                    self.session.retired_upstream_frame(frame)
-                except Exception as exc:
-                    moving_failed(self.session, "upstream", exc)
-
-        def on_closed(closed: Closed) -> None:
-            if upstream is self.upstream:
-                self.session.upstream_closed(closed)
-
-        def on_writable(writable: bool) -> None:
-            if upstream is self.upstream:
-                self.on_upstream_writable(writable)
-
-        upstream.attach(on_frame, on_closed, on_writable)
+        attached = _Upstream(self, upstream)
+        upstream.attach(attached.on_frame, attached.on_closed, attached.on_writable)
 
     def can_relay(self, upstream: FrameSocket) -> bool:
         return isinstance(upstream, PushSocket)
@@ -89,20 +74,18 @@ class PushRelay:
         client, upstream = self.client, self.upstream
         if not is_hot_socket(client) or not is_hot_socket(upstream):  # decided once per class
             return False
-        session = self.session
-
-        def client_failed(exc: Exception) -> None:
-            moving_failed(session, "client", exc)
-
-        def upstream_failed(exc: Exception) -> None:
-            moving_failed(session, "upstream", exc)
-
-        if (gate is not None and client.hot_link(gate, upstream, False, client_failed)
-                and upstream.hot_link(gate, client, True, upstream_failed)):
+        if (gate is not None and client.hot_link(gate, upstream, False, self._client_failed)
+                and upstream.hot_link(gate, client, True, self._upstream_failed)):
             return True
         client.hot_link(None, None, False)
         upstream.hot_link(None, None, True)
         return False
+
+    def _client_failed(self, exc: Exception) -> None:
+        moving_failed(self.session, "client", exc)
+
+    def _upstream_failed(self, exc: Exception) -> None:
+        moving_failed(self.session, "upstream", exc)
 
     async def stop(self, *, grace: bool) -> None:
         """Read on after the end so both closing handshakes complete (later frames are dropped)."""
@@ -155,6 +138,35 @@ class PushRelay:
                 self.client.pause_reading()
         except Exception as exc:
             moving_failed(self.session, "upstream", exc)
+
+
+class _Upstream:
+    """The callbacks one upstream is attached with (bound methods of one small object: an open session holds them,
+    and three closures with their cells weigh twice as much)."""
+
+    __slots__ = ("relay", "upstream")
+
+    def __init__(self, relay: PushRelay, upstream: PushSocket) -> None:
+        self.relay = relay
+        self.upstream = upstream
+
+    def on_frame(self, frame: Frame) -> None:
+        relay = self.relay
+        if self.upstream is relay.upstream:
+            relay.on_upstream_frame(frame)
+        elif not relay.session.finished:  # replaced by a handoff and closing: only its usage report counts
+            try:
+                relay.session.retired_upstream_frame(frame)
+            except Exception as exc:
+                moving_failed(relay.session, "upstream", exc)
+
+    def on_closed(self, closed: Closed) -> None:
+        if self.upstream is self.relay.upstream:
+            self.relay.session.upstream_closed(closed)
+
+    def on_writable(self, writable: bool) -> None:
+        if self.upstream is self.relay.upstream:
+            self.relay.on_upstream_writable(writable)
 
 
 def push_sockets(client: object, upstream: object) -> tuple[PushSocket, PushSocket] | None:

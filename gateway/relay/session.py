@@ -106,11 +106,16 @@ class RelaySession:
         self.limits = limits
         self.state = SessionState.CONNECTING
         self._held = held_frames or []
-        self._ended: asyncio.Future[_EndCause] = asyncio.get_running_loop().create_future()
+        #: why the session ends (``None`` while it runs); the first cause wins
+        self._cause: _EndCause | None = None
+        #: what ``run`` waits on: its own future, so it needs no ``asyncio.shield`` (an outer future and two
+        #: callbacks per open session) for a cancellation of ``run`` to leave the cause intact
+        self._wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._last_upstream = clock()
         self._client_send_since = 0.0
         self._next_probe = 0.0
-        self._background: set[asyncio.Task[None]] = set()
+        #: sends off the tick (made at the first: most sessions never have one)
+        self._background: set[asyncio.Task[None]] | None = None
         self._to_client: Callable[[Frame], None] = _not_started
         self._to_upstream: Callable[[Frame], None] = _not_started
         #: voice-agent turns, delivered to observers as turn events after the events that cause them
@@ -125,8 +130,8 @@ class RelaySession:
         self.tool_runner: Closer | None = None
         self._strategy_in_use: Strategy | None = None
         self._handoff_task: asyncio.Task[None] | None = None
-        #: replaced upstreams being closed after a switch
-        self._retiring: set[asyncio.Task[None]] = set()
+        #: replaced upstreams being closed after a switch (made at the first)
+        self._retiring: set[asyncio.Task[None]] | None = None
         #: one delivery to observers at a time (the tick, a held reply's release, the end), so each sees events in order
         self._delivering = asyncio.Lock()
         #: delivers pending events, then lets the core decide the client frames it holds (see ``client_frame``)
@@ -138,8 +143,10 @@ class RelaySession:
         self.state = check_transition(self.state, target)
 
     def _end(self, cause: _EndCause) -> None:
-        if not self._ended.done():
-            self._ended.set_result(cause)
+        if self._cause is None:
+            self._cause = cause
+            if not self._wake.done():  # done: run() was cancelled while waiting
+                self._wake.set_result(None)
             self._link_hot()  # from now on every frame reaches the strategy, which drops it
 
     def _link_hot(self) -> None:
@@ -163,7 +170,7 @@ class RelaySession:
 
     @property
     def finished(self) -> bool:
-        return self._ended.done()
+        return self._cause is not None
 
     @property
     def push_mode(self) -> bool:
@@ -181,10 +188,11 @@ class RelaySession:
             strategy.start()
             self._link_hot()
         try:
-            await asyncio.shield(self._ended)
+            await self._wake
         finally:
             self._end(_ClientClosed(CloseCode.GOING_AWAY, "cancelled"))  # no-op unless we were cancelled
-            cause = self._ended.result()
+            cause = self._cause
+            assert cause is not None  # set by _end
             await self._stop_handoff()
             await strategy.stop(grace=isinstance(cause, _Terminated) and cause.reported)
             self._move(SessionState.CLOSING)
@@ -335,6 +343,8 @@ class RelaySession:
         """Close a replaced upstream off the switch: the switch is over at the swap, so the next one may start at once
         (the session's end waits for the close)."""
         task = asyncio.create_task(closing)
+        if self._retiring is None:
+            self._retiring = set()
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 
@@ -405,7 +415,7 @@ class RelaySession:
 
     async def tick(self, now: float) -> None:
         """Deliver pending events to observers, ask them for verdicts, check relay timeouts."""
-        if self._ended.done():
+        if self._cause is not None:
             return
         self._emit(self.driver.tick(now))
         self._schedule_due()
@@ -423,9 +433,15 @@ class RelaySession:
     def _lower_ceiling(self) -> None:
         """Send (off the shared tick) the core's session.update lowering max_output_tokens to what the caps leave."""
         for frame in self.core.allowance_frames():
-            task = asyncio.create_task(self._safe_send(self.upstream, frame))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._send_in_background(self.upstream, frame)
+
+    def _send_in_background(self, sock: FrameSocket, frame: Frame) -> None:
+        """Send ``frame`` in a task of its own, cancelled at the session's end if still pending."""
+        task = asyncio.create_task(self._safe_send(sock, frame))
+        if self._background is None:
+            self._background = set()
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _deliver(self, now: float, *, with_tick: bool, closing: bool = False) -> None:
         async with self._delivering:
@@ -450,15 +466,13 @@ class RelaySession:
             return
         if isinstance(verdict, Terminate):
             self.terminate(verdict.error)
-        elif isinstance(verdict, Notify) and not self._ended.done():
+        elif isinstance(verdict, Notify) and not self.finished:
             event = dict(verdict.event)
             frame = self.core.notice(event)
             self.core.events.append(ClientNotified(at=self.clock(), event=event, delivered=frame is not None))
             if frame is None:
                 return
-            task = asyncio.create_task(self._safe_send(self.client, frame))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._send_in_background(self.client, frame)
 
     # --- closing -----------------------------------------------------------------------------------
 
@@ -500,7 +514,7 @@ class RelaySession:
                 self._safe_close(self.client, error.close_code, error.close_reason),
                 self._safe_close(self.upstream, 1000, ""),
             )
-        for task in list(self._background):
+        for task in list(self._background or ()):
             task.cancel()
         if self._release is not None:  # not cancelled: it may be handing a reply's usage to the observers
             with contextlib.suppress(Exception):

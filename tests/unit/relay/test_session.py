@@ -105,6 +105,24 @@ async def test_the_surface_forwards_untouched_and_ends_on_a_close() -> None:
     assert (ended.reason, ended.client_close_code, upstream.closed) == ("client_closed", 1001, (1001, "away"))
 
 
+async def test_a_cancelled_run_still_ends_the_session_and_the_first_cause_wins() -> None:
+    """Cancelling run() ends the session as a client going away (upstream closed, observers told); a later cause is ignored."""
+    client, upstream, clock, recorder = PushMem(), PushMem(), Clock(), Recorder()
+    relay = _relay(client, upstream, clock, SessionKind.REALTIME, recorder)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    assert not relay.finished
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    ended = relay.ended
+    assert ended is not None and relay.finished and (ended.reason, ended.client_close_code) == ("client_closed", 1001)
+    assert upstream.closed == (1001, "cancelled") and recorder.ended == ended
+    relay.upstream_closed(Closed(1011, "late"))
+    relay.terminate(CostCapReached())
+    assert relay.ended == ended
+
+
 class CapObserver(Recorder):
     """Like the accounting observer: metering a finished reply leaves the allowance it pays for (nothing → Terminate)."""
 

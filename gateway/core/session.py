@@ -200,7 +200,8 @@ class SessionCore:
         self._response_id: str | None = None
         self._audio_seen = False
         self._transcript_seen = False
-        self._transcribing: set[str] = set()
+        #: items whose input transcription has started (made at the first: most sessions transcribe nothing)
+        self._transcribing: set[str] | None = None
         self._last_translation_out = -1e9
         self._rewrite_model = bool(requested_model and served_model and requested_model != served_model)
         #: canonical audio deltas go on untouched (only a beta realtime client needs their old names)
@@ -964,12 +965,15 @@ class SessionCore:
             self.events.append(ev.FunctionCallRequested(at=now, call_id=_str(event, "call_id") or "", name=_str(event, "name") or "function"))
         elif t == "conversation.item.input_audio_transcription.delta":
             item_id = _str(event, "item_id") or ""
+            if self._transcribing is None:
+                self._transcribing = set()
             if item_id not in self._transcribing:
                 self._transcribing.add(item_id)
                 self.events.append(ev.TranscriptionDelta(at=now, item_id=item_id))
         elif t == "conversation.item.input_audio_transcription.completed":
             item_id = _str(event, "item_id") or ""
-            self._transcribing.discard(item_id)
+            if self._transcribing is not None:
+                self._transcribing.discard(item_id)
             if self.handoff is not None:
                 self._transcribed_language(self.handoff, event)
             usage = event.get("usage")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TypeAlias
 
 from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -53,10 +54,20 @@ CAP_CODES = frozenset(
 _EXPECTED_CODES = CAP_CODES | {Draining.code}
 #: counters are folded into metrics at most this often per session
 METRICS_FLUSH_S = 1.0
+#: relay counters at a flush: frames and bytes from the client and from upstream, audio bytes in and out
+_Counters: TypeAlias = tuple[int, int, int, int, int, int]
+_NOTHING_FLUSHED: _Counters = (0, 0, 0, 0, 0, 0)
 
 
 class TelemetryObserver:
-    """Per-session spans, metrics and log lines."""
+    """Per-session spans, metrics and log lines.
+
+    An open session holds one per session: its trackers are made when the first event needing them arrives."""
+
+    __slots__ = (
+        "_scope", "_info", "_live", "_turns", "_utterances", "_segments", "_started_at", "_last_flush", "_flushed",
+        "_cost_reported", "_cutoff_counted", "_ended",
+    )
 
     def __init__(
         self,
@@ -68,18 +79,17 @@ class TelemetryObserver:
         self._scope = scope
         self._info = info
         self._live = live
-        self._turns: TurnSpans | None = (
-            TurnSpans(scope) if info.kind is SessionKind.REALTIME else None
-        )
-        self._utterances = UtteranceTracker(
-            scope, self._turns, report_unfinished=info.kind is SessionKind.TRANSCRIPTION
-        )
+        #: turn spans (a voice-agent session's), made at the first turn or utterance
+        self._turns: TurnSpans | None = None
+        #: utterance spans, made at the first utterance event
+        self._utterances: UtteranceTracker | None = None
         self._segments = (
             SegmentTracker(scope, now) if info.kind is SessionKind.TRANSLATION else None
         )
         self._started_at = now
         self._last_flush = now
-        self._flushed = SessionStats(started_at=now, last_activity_at=now)
+        #: the relay counters at the last flush (:data:`_NOTHING_FLUSHED` until the first)
+        self._flushed: _Counters = _NOTHING_FLUSHED
         self._cost_reported = 0
         self._cutoff_counted = False
         self._ended = False
@@ -150,15 +160,15 @@ class TelemetryObserver:
             return
         match event:
             case SpeechStarted():
-                self._utterances.input_seen(event.item_id, event.at, input_end=False)
+                self._utterance_tracker().input_seen(event.item_id, event.at, input_end=False)
             case SpeechStopped() | InputCommitted():
-                self._utterances.input_seen(event.item_id, event.at, input_end=True)
+                self._utterance_tracker().input_seen(event.item_id, event.at, input_end=True)
             case GatewayFillerRequested():
                 self._scope.metrics.gateway_tool_fillers.add(1, self._scope.metric_attrs)
             case TranscriptionDelta():
-                self._utterances.delta(event)
+                self._utterance_tracker().delta(event)
             case TranscriptionCompleted():
-                self._utterances.completed(event)
+                self._utterance_tracker().completed(event)
             case TranslationOutput():
                 if self._segments is None:
                     self._segments = SegmentTracker(self._scope, self._started_at)
@@ -204,6 +214,14 @@ class TelemetryObserver:
             self._turns = TurnSpans(self._scope)
         return self._turns
 
+    def _utterance_tracker(self) -> UtteranceTracker:
+        """The utterance tracker; a voice-agent session's parents utterances on its turns."""
+        if self._utterances is None:
+            kind = self._info.kind
+            turns = self._turn_spans() if kind is SessionKind.REALTIME else None
+            self._utterances = UtteranceTracker(self._scope, turns, report_unfinished=kind is SessionKind.TRANSCRIPTION)
+        return self._utterances
+
     def _upstream_ready(self, event: UpstreamReady) -> None:
         span = self._scope.session_span
         attrs: dict[str, AttributeValue] = {}
@@ -238,36 +256,40 @@ class TelemetryObserver:
                 _log.warning("telemetry tracker failed to close", exc_info=True)
 
     def _closers(self) -> list[Callable[[float], None]]:
-        closers: list[Callable[[float], None]] = [self._utterances.close]
+        closers: list[Callable[[float], None]] = []
+        if self._utterances is not None:
+            closers.append(self._utterances.close)
         if self._segments is not None:
             closers.append(self._segments.close)
         return closers
 
     def _flush(self, stats: SessionStats) -> None:
         """Fold counter deltas since the last flush into the relay and cost metrics."""
-        done = self._flushed
+        frames_in, frames_out, bytes_in, bytes_out, audio_in, audio_out = self._flushed
         self._scope.metrics.relayed(
-            stats.frames_from_client - done.frames_from_client,
-            stats.frames_from_upstream - done.frames_from_upstream,
-            stats.bytes_from_client - done.bytes_from_client,
-            stats.bytes_from_upstream - done.bytes_from_upstream,
+            stats.frames_from_client - frames_in,
+            stats.frames_from_upstream - frames_out,
+            stats.bytes_from_client - bytes_in,
+            stats.bytes_from_upstream - bytes_out,
             (
                 audio_ms(stats.audio_in_bytes, stats.input_format)
-                - audio_ms(done.audio_in_bytes, stats.input_format)
+                - audio_ms(audio_in, stats.input_format)
             )
             / 1000,
             (
                 audio_ms(stats.audio_out_bytes, stats.output_format)
-                - audio_ms(done.audio_out_bytes, stats.output_format)
+                - audio_ms(audio_out, stats.output_format)
             )
             / 1000,
         )
-        done.frames_from_client = stats.frames_from_client
-        done.frames_from_upstream = stats.frames_from_upstream
-        done.bytes_from_client = stats.bytes_from_client
-        done.bytes_from_upstream = stats.bytes_from_upstream
-        done.audio_in_bytes = stats.audio_in_bytes
-        done.audio_out_bytes = stats.audio_out_bytes
+        self._flushed = (
+            stats.frames_from_client,
+            stats.frames_from_upstream,
+            stats.bytes_from_client,
+            stats.bytes_from_upstream,
+            stats.audio_in_bytes,
+            stats.audio_out_bytes,
+        )
         total = self._scope.cost.total(stats)
         if total is not None and total > self._cost_reported:
             self._scope.metrics.cost.add(
@@ -333,6 +355,8 @@ class TelemetryObserver:
             return self._segments.count
         if self._turns is not None:
             return self._turns.count
+        if self._info.kind is SessionKind.REALTIME or self._utterances is None:
+            return 0  # a voice-agent session counts turns: none yet
         return self._utterances.count
 
     def _active_attrs(self) -> dict[str, str]:

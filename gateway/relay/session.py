@@ -79,6 +79,14 @@ class RelaySession:
     sockets deliver by callback, pull mode otherwise — only moves bytes.
     """
 
+    # one per open session, and past 30 attributes CPython gives every instance a full dict of its own (~1.4 KiB)
+    __slots__ = (
+        "info", "core", "home", "driver", "client", "upstream", "observers", "clock", "limits", "state", "ended",
+        "opener", "tool_runner", "_held", "_cause", "_wake", "_last_upstream", "_client_send_since", "_next_probe",
+        "_background", "_to_client", "_to_upstream", "_turns", "_due_timer", "_due_at", "_strategy_in_use",
+        "_handoff_task", "_retiring", "_delivering", "_release",
+    )
+
     def __init__(
         self,
         *,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar, Final
 
-from picows import WSError, WSMsgType, ws_connect
+from picows import WSError, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse, ws_connect
 
 from gateway.upstream.picows_socket import READ_BUFFER, PicowsFrameSocket
 from gateway.upstream.errors import ConnectFailed
@@ -52,12 +52,17 @@ class PicowsConnector:
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
 
+    def _listener(self, request: WSUpgradeRequest, response: WSUpgradeResponse) -> PicowsUpstream:
+        """picows' listener factory; it takes the handshake (picows tries that first, and on a ``TypeError`` calls
+        the factory again without arguments: an exception per connect)."""
+        return PicowsUpstream(max_message_bytes=self.max_message_bytes)
+
     async def connect(self, target: UpstreamTarget) -> PicowsUpstream:
         headers = {"User-Agent": _USER_AGENT, **target.headers}
         try:
             async with asyncio.timeout(target.connect_timeout_s):  # not wait_for: no extra task per connect
-                _, listener = await ws_connect(
-                    lambda: PicowsUpstream(max_message_bytes=self.max_message_bytes),
+                transport, listener = await ws_connect(
+                    self._listener,
                     target.url,
                     extra_headers=headers,
                     websocket_handshake_timeout=target.connect_timeout_s,
@@ -79,5 +84,14 @@ class PicowsConnector:
             raise ConnectFailed(target.endpoint, status=None) from exc
         if not isinstance(listener, PicowsUpstream):  # the peer hung up during the handshake: no listener
             raise ConnectFailed(target.endpoint, status=None)
+        _forget_handshake(transport)
         return listener
+
+
+def _forget_handshake(transport: WSTransport) -> None:
+    """Empty the upgrade request's and response's headers: picows keeps both for the connection's life, nothing reads
+    them once connected, and the request's carry the upstream's API key (~1 KiB per open session)."""
+    for message in (transport.request, transport.response):
+        if message is not None:
+            message.headers.clear()
 

@@ -1,0 +1,47 @@
+"""The picows connector against a real picows server on loopback: the handshake's headers go out, then are dropped."""
+
+from __future__ import annotations
+
+import asyncio
+
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
+
+from gateway.upstream.picows_connector import PicowsConnector
+from gateway.upstream.target import UpstreamTarget
+
+
+class _Echo(WSListener):
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.TEXT:
+            transport.send(WSMsgType.TEXT, frame.get_payload_as_bytes())
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+
+async def test_the_upstream_key_is_sent_and_not_kept_after_the_handshake() -> None:
+    """The server sees the credential header; once connected the socket's transport holds no handshake header, and frames flow."""
+    seen: list[WSUpgradeRequest] = []
+
+    def listener(request: WSUpgradeRequest) -> WSListener:
+        seen.append(request)
+        return _Echo()
+
+    server = await ws_create_server(listener, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    connector = PicowsConnector(max_message_bytes=1 << 16, ping_interval_s=20.0, ping_timeout_s=10.0)
+    target = UpstreamTarget("test", f"ws://127.0.0.1:{port}/v1/realtime", {"Authorization": "Bearer sk-test-secret"})
+    try:
+        sock = await connector.connect(target)
+        assert seen[0].headers["Authorization"] == "Bearer sk-test-secret"
+        assert seen[0].headers["User-Agent"].startswith("voice-gateway/")
+        transport = sock.transport
+        assert transport is not None
+        assert transport.request is not None and len(transport.request.headers) == 0
+        assert transport.response is not None and len(transport.response.headers) == 0
+        await sock.send('{"type":"ping"}')
+        assert await asyncio.wait_for(sock.receive(), 5) == '{"type":"ping"}'
+        await sock.close(1000, "")
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -72,9 +72,6 @@ class PicowsConnector:
                     auto_ping_reply_timeout=min(self.ping_timeout_s, self.ping_interval_s),
                     # start small and let picows grow it for large frames: idle sessions stay cheap
                     read_buffer_init_size=READ_BUFFER,
-                    # the event loop's own transport (uvloop's, in C), not aiofastnet's Python one: ~4.5 KiB
-                    # less per open session and fewer instructions per connect (docs/performance.md)
-                    use_aiofastnet=False,
                 )
         except WSError as exc:
             response = getattr(exc, "response", None)

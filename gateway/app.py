@@ -30,6 +30,7 @@ from gateway.inbound.calls.direct import CallSettings
 from gateway.inbound.calls.service import CallServices
 from gateway.inbound.calls.sip import SipFrontDoor, sip_router
 from gateway.inbound.client_secrets import ClientSecretServices, client_secrets_router
+from gateway.inbound.body_limit import BodyLimit
 from gateway.inbound.cors import ScopedCORS
 from gateway.webrtc.ice import IceOptions, parse_port_range, restrict_host_addresses, restrict_ports
 from gateway.core.money import usd_to_micros
@@ -359,6 +360,7 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
     app.include_router(demo_router())
     app.include_router(client_secrets_router())
     app.include_router(admin_router(settings.admin_token))
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)  # inside CORS: a 413 keeps its headers
     app.add_middleware(ScopedCORS, paths=CLIENT_SECRET_PATHS, allow_origins=list(settings.allowed_origins))
     app.router.routes.append(WebSocketRoute("/{path:path}", UnknownPathEndpoint()))
 

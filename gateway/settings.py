@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     #: one request head's size and header count (nginx: 4 × 8 KiB buffers); more → 431 before parsing on
     max_header_bytes: int = Field(32 * 1024, ge=1024)
     max_header_count: int = Field(100, ge=8)
+    #: one HTTP request body's size (SDP offers, webhooks, client-secret and admin requests); more → 413 unread
+    max_request_body_bytes: int = Field(1024 * 1024, ge=1024)
 
     # --- caps, budgets, store ---------------------------------------------------------------------
     redis_url: str | None = None

@@ -164,6 +164,14 @@ class HeadersTooLarge(GatewayError):
     default_message = "The request's headers are too large or too many."
 
 
+class BodyTooLarge(GatewayError):
+    code = "request_too_large"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.POLICY_VIOLATION
+    http_status = 413
+    default_message = "The request body exceeds the gateway's size limit."
+
+
 class UnknownModel(GatewayError):
     code = "invalid_model"
     error_type = "invalid_request_error"

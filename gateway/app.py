@@ -360,7 +360,7 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
     app.include_router(demo_router())
     app.include_router(client_secrets_router())
     app.include_router(admin_router(settings.admin_token))
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)  # inside CORS: a 413 keeps its headers
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes, timeout_s=settings.request_body_timeout_s)  # inside CORS: a 413 keeps its headers
     app.add_middleware(ScopedCORS, paths=CLIENT_SECRET_PATHS, allow_origins=list(settings.allowed_origins))
     app.router.routes.append(WebSocketRoute("/{path:path}", UnknownPathEndpoint()))
 

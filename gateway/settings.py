@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     max_header_count: int = Field(100, ge=8)
     #: one HTTP request body's size (SDP offers, webhooks, client-secret and admin requests); more → 413 unread
     max_request_body_bytes: int = Field(1024 * 1024, ge=1024)
+    #: seconds a whole HTTP request body may take to arrive (a trickled body holds a connection); later → 408
+    request_body_timeout_s: float = Field(30.0, gt=0)
 
     # --- caps, budgets, store ---------------------------------------------------------------------
     redis_url: str | None = None

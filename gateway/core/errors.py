@@ -172,6 +172,14 @@ class BodyTooLarge(GatewayError):
     default_message = "The request body exceeds the gateway's size limit."
 
 
+class BodyTimeout(GatewayError):
+    code = "request_timeout"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.POLICY_VIOLATION
+    http_status = 408
+    default_message = "The request body did not arrive in time."
+
+
 class UnknownModel(GatewayError):
     code = "invalid_model"
     error_type = "invalid_request_error"

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
-from gateway.core.errors import BodyTooLarge, GatewayError, InvalidRequest, UpstreamRefused, UpstreamUnavailable
+from gateway.core.errors import BodyTimeout, BodyTooLarge, GatewayError, InvalidRequest, UpstreamRefused, UpstreamUnavailable
 from gateway.core.kinds import EndpointKind
 from gateway.inbound.calls.service import CallServices
 from gateway.inbound.gateway_services import GatewayServices, services_of
@@ -77,7 +77,7 @@ async def read_offer(request: Request) -> Offer:
         raise InvalidRequest(_FORMAT_HINT)
     try:
         form = await request.form(max_files=2, max_fields=8, max_part_size=MAX_SDP_BYTES)
-    except BodyTooLarge:
+    except (BodyTooLarge, BodyTimeout):
         raise
     except Exception as exc:  # noqa: BLE001 - python-multipart's errors vary by version
         raise InvalidRequest("The multipart body could not be read.") from exc

@@ -22,6 +22,7 @@ PATHS = {"/v1/realtime/calls": None, "/v1/realtime/translations/calls": None, "/
 def gw(gateway_factory: GatewayFactory) -> GatewayProcess:
     """A gateway on its embedded emulator with a small body bound, the SIP front door and the admin API on."""
     return gateway_factory(env={"VOICE_GATEWAY_MAX_REQUEST_BODY_BYTES": str(LIMIT),
+                                "VOICE_GATEWAY_REQUEST_BODY_TIMEOUT_S": "1",
                                 "VOICE_GATEWAY_WEBHOOK_SECRET": "whsec_" + "c2VjcmV0LWZvci10aGUtYm9keS10ZXN0cw==",
                                 "VOICE_GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN})
 
@@ -72,6 +73,20 @@ async def test_a_body_within_the_bound_is_still_read(gw: GatewayProcess) -> None
         for chunked in (False, True):
             status, body = await _post(gw, path, LIMIT // 2, chunked=chunked)
             assert 400 <= status < 500 and status != 413, (path, status, body)
+
+
+async def test_a_trickled_body_is_answered_408_at_the_deadline(gw: GatewayProcess) -> None:
+    """A client that sends half a declared offer and stops is answered 408 ``request_timeout`` and disconnected."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(b"POST /v1/realtime/calls HTTP/1.1\r\nhost: gw\r\ncontent-type: application/sdp\r\n"
+                 b"content-length: 2000\r\n\r\nv=0\r\n")
+    started = asyncio.get_running_loop().time()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    waited = asyncio.get_running_loop().time() - started
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert int(head.split(b" ")[1]) == 408 and orjson.loads(body)["error"]["code"] == "request_timeout"
+    assert 0.8 < waited < 5, waited
 
 
 @pytest.mark.slow

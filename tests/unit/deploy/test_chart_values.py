@@ -112,7 +112,7 @@ def test_chart_defaults_override_only_what_they_mean_to(chart) -> None:
         "pingIntervalSeconds": "ping_interval_s", "pingTimeoutSeconds": "ping_timeout_s",
         "slowClientSeconds": "slow_client_seconds", "classifyHoldMs": "classify_hold_ms",
         "classifyHoldBytes": "classify_hold_bytes", "maxFramesPerSecond": "max_frames_per_second",
-        "maxRequestBodyBytes": "max_request_body_bytes",
+        "maxRequestBodyBytes": "max_request_body_bytes", "requestBodyTimeoutSeconds": "request_body_timeout_s",
         "capWarnRatio": "cap_warn_ratio", "storeFailureMode": "store_failure_mode",
         "flushIntervalMs": "flush_interval_ms", "traceTranscripts": "trace_transcripts",
         "recordsRetentionDays": "records_retention_days",

@@ -15,6 +15,7 @@ from gateway.inbound import body_limit
 from gateway.inbound.body_limit import LINGER_FACTOR, BodyLimit, declared_length
 
 LIMIT = 1024
+TIMEOUT_S = 0.2
 
 
 class _Thing(BaseModel):
@@ -36,7 +37,7 @@ def _app() -> BodyLimit:
     async def model(thing: _Thing) -> dict[str, str]:
         return {"name": thing.name}
 
-    return BodyLimit(app, max_bytes=LIMIT)
+    return BodyLimit(app, max_bytes=LIMIT, timeout_s=TIMEOUT_S)
 
 
 async def _post(
@@ -115,6 +116,20 @@ async def test_the_lingering_read_stops_at_its_time_bound(monkeypatch: pytest.Mo
     monkeypatch.setattr(body_limit, "LINGER_S", 0.05)
     status, _, _, _ = await _post("/raw", [b"a" * 600, b"b" * 600], declare=False, stall_after=2)
     assert status == 413
+
+
+async def test_a_body_not_complete_by_the_deadline_is_answered_408() -> None:
+    """A trickled body (the client stops mid-body) gets 408 ``request_timeout`` at the deadline, whatever reads it."""
+    for path in ("/raw", "/model"):
+        status, body, pulled, headers = await _post(path, [b'{"name": ', b'"x"}'], declare=False, stall_after=1)
+        assert (status, pulled) == (408, 1)
+        assert body["error"]["code"] == "request_timeout" and headers[b"connection"] == b"close"  # type: ignore[index]
+
+
+async def test_an_early_answer_waits_no_longer_than_the_deadline_for_the_unread_body() -> None:
+    """An endpoint's early answer to a client that stops mid-body goes out after the lingering time, unchanged."""
+    status, body, _, _ = await _post("/early", [b"a" * 10], declare=False, stall_after=1)
+    assert (status, body) == (401, {"error": "no"})
 
 
 async def test_a_framework_parsed_body_gets_the_413_not_a_parse_error() -> None:

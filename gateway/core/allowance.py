@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from gateway.core.errors import BudgetCapReached, CostCapReached
+from gateway.core.errors import AllowanceCommitted, BudgetCapReached, CostCapReached
 from gateway.core.jsontypes import JsonObject
 from gateway.core.observers import ResponseAllowance, ResponseClamped
 
@@ -27,25 +27,36 @@ def _tokens(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def reply_bound(max_output_tokens: object) -> int:
+    """The most output tokens a reply with this ``max_output_tokens`` (``"inf"``, absent or a count) can produce."""
+    tokens = _tokens(max_output_tokens)
+    return MAX_OUTPUT_TOKENS if tokens is None else min(tokens, MAX_OUTPUT_TOKENS)
+
+
 def clamp_response(
-    response: JsonObject, allowance: ResponseAllowance | None, session_max_tokens: object, now: float
+    response: JsonObject, allowance: ResponseAllowance | None, session_max_tokens: object, now: float, promised: int = 0
 ) -> ResponseClamped | None:
     """Lower ``response``'s ``max_output_tokens`` (in place) to what is left, returning the event that says so.
 
-    ``session_max_tokens`` is the session's ceiling, which applies when the response sets none. With less
-    than one token left the response is refused with the nearest limit's error.
+    ``session_max_tokens`` is the session's ceiling, which applies when the response sets none; ``promised`` the
+    output tokens of replies already asked for or running (:mod:`gateway.core.reservations`), which what is left
+    must cover first. With less than one token left the response is refused with the nearest limit's error; with
+    what is left all promised, with :class:`AllowanceCommitted` (the session goes on).
     """
     if allowance is None:
         return None
     if allowance.max_output_tokens < 1:
         raise BudgetCapReached() if allowance.by_budget else CostCapReached()
+    left = allowance.max_output_tokens - promised
+    if left < 1:
+        raise AllowanceCommitted()
     effective = _tokens(response.get("max_output_tokens", session_max_tokens))
     if effective is None:
         effective = MAX_OUTPUT_TOKENS
-    if allowance.max_output_tokens >= min(effective, MAX_OUTPUT_TOKENS):
+    if left >= min(effective, MAX_OUTPUT_TOKENS):
         return None
-    response["max_output_tokens"] = allowance.max_output_tokens
-    return ResponseClamped(at=now, max_output_tokens=allowance.max_output_tokens, asked=effective)
+    response["max_output_tokens"] = left
+    return ResponseClamped(at=now, max_output_tokens=left, asked=effective)
 
 
 def clamp_session(session: JsonObject, allowance: ResponseAllowance | None) -> None:

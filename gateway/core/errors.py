@@ -144,6 +144,16 @@ class FrameRateExceeded(InvalidRequest):
     fatal = True
 
 
+class AllowanceCommitted(InvalidRequest):
+    """What the session's cost cap or the tenant's budget leaves is already promised to replies still running."""
+
+    code = "allowance_committed"
+    default_message = (
+        "What is left of this session's cost cap or budget is committed to responses still in progress; "
+        "send response.create again once they are done."
+    )
+
+
 class HeldFramesExceeded(InvalidRequest):
     """The client sent more than the gateway holds while it switches upstreams (a handoff) or meters a reply."""
 

@@ -20,6 +20,7 @@ from gateway.core.money import Pricing
 from gateway.core.jsontypes import JsonObject
 from gateway.core.routing import Caps, Route, RouteDecision
 from gateway.core.turn_events import TurnEvent
+from gateway.core.reservations import ReplyReservations
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ class SessionStats(HotCounters):
 
     __slots__ = (
         "started_at", "input_format", "output_format", "responses", "interruptions", "response_allowance", "money_left",
-        "switch_pricing", "cost_share", "budget_share",
+        "switch_pricing", "cost_share", "budget_share", "reservations",
     )
 
     def __init__(
@@ -117,6 +118,9 @@ class SessionStats(HotCounters):
         #: (``None``: no such limit); the handoff triggers read them
         self.cost_share = cost_share
         self.budget_share = budget_share
+        #: written by the core where an allowance applies: the output tokens promised to replies asked for or
+        #: running, which a new reply's bound must leave room for (made at first use)
+        self.reservations: ReplyReservations | None = None
 
     def _fields(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in _STATS_FIELDS)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Concatenate, Final, Iterator, Literal, Mapping, ParamSpec, TypeVar
 
 from gateway.core import dialect as beta
-from gateway.core.allowance import clamp_response, clamp_session, lowered_ceiling
+from gateway.core.allowance import clamp_response, clamp_session, lowered_ceiling, reply_bound
 from gateway.core.barge_in import BargeIn, BargeInAction, BargeInMode, BargeInPolicy
 from gateway.core import observers as ev
 from gateway.core.event_ids import GatewayEventIds, refuse_reserved_event_id
@@ -53,6 +53,7 @@ from gateway.core.observers import SessionStats
 from gateway.core.overrides import apply_to_response, apply_to_session, opening_session
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX, client_events
 from gateway.core.ports import Frame
+from gateway.core.reservations import ReplyReservations
 from gateway.core.routing import SessionOverrides
 from gateway.core.tool_calls import ToolCallInterceptor, error_output
 
@@ -464,6 +465,8 @@ class SessionCore:
         stats.audio_out_bytes_since_usage = 0
         self._retired_model = from_model
         self._previous, self._transfer_call, self._response_id = None, None, None
+        if stats.reservations is not None:  # the old model's replies are billed as its own (RetiredUsage)
+            stats.reservations.clear()
         if self.barge_in is not None:  # the old model's items are gone with it: nothing of theirs to cut
             self.barge_in = BargeIn(self.barge_in.policy, stats.output_format)
         event = handoff.client_event(request, "completed", from_route=from_route, to_model=self.served_model)
@@ -769,11 +772,24 @@ class SessionCore:
             apply_to_response(response, self.overrides)
         if self.tools is not None and "tools" in response:
             self.tools.client_response(response)  # after the allow-list: gateway tools are allowed by construction
-        clamped = clamp_response(response, self.stats.response_allowance, self._session_max_tokens, now)
+        stats = self.stats
+        reservations = self._reservations() if stats.response_allowance is not None else None
+        promised = reservations.total(now) if reservations is not None else 0
+        clamped = clamp_response(response, stats.response_allowance, self._session_max_tokens, now, promised)
         if clamped is not None:
             self.events.append(clamped)
+        if reservations is not None:
+            bound = reply_bound(response.get("max_output_tokens", self._session_max_tokens))
+            reservations.asked(bound, now, out_of_band=response.get("conversation") == "none")
         if response:
             event["response"] = response
+
+    def _reservations(self) -> ReplyReservations:
+        """The session's promised replies (:mod:`gateway.core.reservations`), made at first use."""
+        stats = self.stats
+        if stats.reservations is None:
+            stats.reservations = ReplyReservations()
+        return stats.reservations
 
     def allowance_frames(self) -> list[str]:
         """A ``session.update`` lowering the session's ``max_output_tokens`` once what is left falls below half
@@ -1019,6 +1035,9 @@ class SessionCore:
         self._response_id = response_id or f"resp_unknown_{next(self._ids)}"
         self._audio_seen = self._transcript_seen = False
         self.events.append(ev.ResponseCreated(at=now, response_id=self._response_id))
+        if self.stats.response_allowance is not None and isinstance(response, dict):
+            out_of_band = "conversation_id" in response and response["conversation_id"] is None
+            self._reservations().started(self._response_id, reply_bound(response.get("max_output_tokens")), out_of_band=out_of_band)
 
     def _response_done(self, event: JsonObject, now: float) -> None:
         response = event.get("response")
@@ -1037,6 +1056,8 @@ class SessionCore:
             )
         )
         self.stats.responses += 1
+        if self.stats.reservations is not None:
+            self.stats.reservations.ended(response_id)
         handoff = self.handoff
         if handoff is not None and handoff.state is HandoffState.REPLAYING:
             # the old model's reply, during the switch: its usage covers its input; what came since is the target's

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 
 from tests.integration.faults.conftest import Transcript, open_client, until
@@ -101,3 +103,29 @@ rules:
     assert 0 < caller["max_output_tokens"] <= 10_000 // MICROS_PER_OUTPUT_TOKEN
     assert 0 < follow_up["max_output_tokens"] < caller["max_output_tokens"], (caller, follow_up)
     print("clamps:", caller["max_output_tokens"], follow_up["max_output_tokens"])
+
+
+async def test_parallel_out_of_band_replies_share_the_cap(deploy: Deploy) -> None:
+    """20 out-of-band response.create sent at once, each asking for "inf": together they reach the upstream with at
+    most what the $0.01 cap pays for (156 tokens), not 156 each; the rest get a non-fatal error and the session goes on."""
+    d = await deploy(POLICY)
+    seen = Transcript()
+    async with await open_client(d.gw) as ws:
+        await until(ws, "session.updated", seen)  # the route's ceiling is in place
+        burst = [orjson.dumps({"type": "response.create", "event_id": f"c{i}",
+                               "response": {"conversation": "none", "max_output_tokens": "inf"}}).decode() for i in range(20)]
+        for frame in burst:  # back to back, before any reply can start
+            await ws.send(frame)
+        refused: list[str] = []
+        while len(refused) + sum(1 for e in seen.events if e.get("type") == "response.created") < 20:
+            event = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+            seen.events.append(event)
+            if event.get("type") == "error":
+                assert event["error"]["code"] == "allowance_committed"  # type: ignore[index]
+                refused.append(event["error"]["event_id"])  # type: ignore[index]
+        started = sum(1 for e in seen.events if e.get("type") == "response.created")
+        await ws.send(orjson.dumps({"type": "input_audio_buffer.append", "audio": b64(silence(100))}).decode())
+    configs = await d.upstream_responses(started)
+    asked = sum(int(c["max_output_tokens"]) for c in configs)  # type: ignore[call-overload]
+    print(f"{started} replies started with {asked} tokens in all; {len(refused)} refused")
+    assert refused and asked <= 10_000 // MICROS_PER_OUTPUT_TOKEN

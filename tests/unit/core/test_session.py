@@ -9,6 +9,7 @@ import orjson
 
 from gateway.core import observers as ev
 from gateway.core.kinds import Dialect, SessionKind
+from gateway.core.reservations import PENDING_TTL_S
 from gateway.core.routing import SessionOverrides, ToolAllowlist
 from gateway.core.session import FORWARD, Emit, SessionCore
 
@@ -276,12 +277,73 @@ def test_response_clamped_to_what_the_cap_leaves() -> None:
     action = core.from_client(_text({"type": "response.create", "response": {"max_output_tokens": "inf"}}), 1.0)
     assert isinstance(action, Emit)
     assert orjson.loads(action.to_upstream[0])["response"]["max_output_tokens"] == 150
+    _reply_done(core, 1.0)  # each reply ends and is metered before the next is asked for
+    core.stats.response_allowance = ev.ResponseAllowance(150, 9_600, by_budget=False, responses_metered=1)
     action = core.from_client(_text({"type": "response.create"}), 1.0)
     assert isinstance(action, Emit) and orjson.loads(action.to_upstream[0])["response"] == {"max_output_tokens": 150}
+    _reply_done(core, 1.0)
+    core.stats.response_allowance = ev.ResponseAllowance(150, 9_600, by_budget=False, responses_metered=2)
     action = core.from_client(_text({"type": "response.create", "response": {"max_output_tokens": 100}}), 1.0)
     assert isinstance(action, Emit) and orjson.loads(action.to_upstream[0])["response"] == {"max_output_tokens": 100}
     clamped = [e for e in core.take_events() if isinstance(e, ev.ResponseClamped)]
     assert [(e.max_output_tokens, e.asked) for e in clamped] == [(150, 4096), (150, 4096)]
+
+
+def _created(core: SessionCore, response_id: str, now: float, *, tokens: object, out_of_band: bool) -> None:
+    response = {"id": response_id, "max_output_tokens": tokens, "conversation_id": None if out_of_band else "conv_1"}
+    core.from_upstream(_text({"type": "response.created", "response": response}), now)
+
+
+def _bound_sent(action: object) -> int:
+    assert isinstance(action, Emit) and action.to_upstream, action
+    return orjson.loads(action.to_upstream[0])["response"]["max_output_tokens"]  # type: ignore[no-any-return]
+
+
+def test_parallel_replies_share_what_the_cap_leaves() -> None:
+    """Out-of-band replies asked for together get what is left after the ones before them, not each the whole of it;
+    once nothing is left uncommitted the next is refused with a non-fatal error and the session goes on."""
+    core = _core()
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=150, remaining_micros=9_600, by_budget=False)
+    oob = {"type": "response.create", "response": {"conversation": "none", "max_output_tokens": 100}}
+    assert _bound_sent(core.from_client(_text(oob), 1.0)) == 100
+    assert _bound_sent(core.from_client(_text(oob), 1.0)) == 50
+    refused = core.from_client(_text({**oob, "event_id": "c3"}), 1.0)
+    (error,) = _errors(refused)
+    assert error["error"]["code"] == "allowance_committed" and error["error"]["event_id"] == "c3"
+    assert isinstance(refused, Emit) and not refused.to_upstream and refused.close is None
+    assert core.from_client(_append(), 1.0) is FORWARD  # the session goes on
+
+
+def test_a_running_reply_counts_its_reported_bound_until_it_ends() -> None:
+    """A reply the upstream started (its response.created's max_output_tokens) is promised until its response.done."""
+    core = _core()
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=150, remaining_micros=9_600, by_budget=False)
+    _created(core, "resp_vad", 1.0, tokens=120, out_of_band=False)  # the upstream's own (server VAD) reply
+    oob = {"type": "response.create", "response": {"conversation": "none"}}
+    assert _bound_sent(core.from_client(_text(oob), 1.1)) == 30
+    _created(core, "resp_oob", 1.2, tokens=30, out_of_band=True)
+    core.from_upstream(_text({"type": "response.done", "response": {"id": "resp_vad", "status": "completed"}}), 1.3)
+    core.stats.response_allowance = ev.ResponseAllowance(100, 6_400, by_budget=False, responses_metered=1)
+    assert _bound_sent(core.from_client(_text(oob), 1.4)) == 70  # 100 left, 30 still running
+
+
+def test_an_unanswered_promise_expires() -> None:
+    """A response.create the upstream never started (it refused it) stops counting after the pending time."""
+    core = _core()
+    core.stats.response_allowance = ev.ResponseAllowance(max_output_tokens=150, remaining_micros=9_600, by_budget=False)
+    oob = {"type": "response.create", "response": {"conversation": "none"}}
+    assert _bound_sent(core.from_client(_text(oob), 1.0)) == 150
+    assert _errors(core.from_client(_text(oob), 1.0 + PENDING_TTL_S - 0.1))[0]["error"]["code"] == "allowance_committed"
+    assert _bound_sent(core.from_client(_text(oob), 1.0 + PENDING_TTL_S + 0.1)) == 150
+
+
+def test_promises_do_not_apply_without_a_money_limit() -> None:
+    """With no cap or budget nothing is counted or clamped: parallel replies go on as asked."""
+    core = _core()
+    for _ in range(3):
+        action = core.from_client(_text({"type": "response.create", "response": {"conversation": "none"}}), 1.0)
+        assert isinstance(action, Emit) and orjson.loads(action.to_upstream[0])["response"] == {"conversation": "none"}
+    assert core.stats.reservations is None
 
 
 def test_session_ceiling_below_the_allowance_is_not_raised() -> None:

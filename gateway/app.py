@@ -32,6 +32,7 @@ from gateway.inbound.calls.sip import SipFrontDoor, sip_router
 from gateway.inbound.client_secrets import ClientSecretServices, client_secrets_router
 from gateway.inbound.body_limit import BodyLimit
 from gateway.inbound.cors import ScopedCORS
+from gateway.webrtc.codecs import set_encoder_complexity
 from gateway.webrtc.ice import IceOptions, parse_port_range, restrict_host_addresses, restrict_ports
 from gateway.core.money import usd_to_micros
 from gateway.upstream.calls import CallsClient
@@ -311,7 +312,7 @@ def _gateway_services(settings: Settings, runtime: Runtime) -> GatewayServices:
         demo=demo,
         calls=runtime.calls,
         sip=_sip_front_door(settings, runtime),
-        webrtc_ice=_ice_options(settings),
+        webrtc_ice=_bridge_options(settings),
     )
 
 
@@ -371,6 +372,12 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
         return Response(body, media_type=content_type)
 
     return RealtimeFastPath(app, sessions)
+
+
+def _bridge_options(settings: Settings) -> IceOptions:
+    """The terminating bridge's settings: its Opus encoder's complexity (process-wide) and its ICE options."""
+    set_encoder_complexity(settings.webrtc_opus_complexity)
+    return _ice_options(settings)
 
 
 def _ice_options(settings: Settings) -> IceOptions:

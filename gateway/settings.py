@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     webrtc_announced_address: str | None = None
     #: bind host candidates on UDP ports of this inclusive range only ("40000-40999"); unset → ephemeral ports
     webrtc_udp_ports: str | None = Field(None, pattern=r"^\d{4,5}-\d{4,5}$")
+    #: libopus complexity of the bridge's encoder for the model's audio (0..10); unset → the bridge's default (docs/webrtc.md)
+    webrtc_opus_complexity: int | None = Field(None, ge=0, le=10)
 
     # --- browsers -------------------------------------------------------------------------------
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -11,7 +11,8 @@ then mixes down and resamples to 24 kHz mono; its encoder resamples the playout'
   do for anything that is not the bridge's microphone;
 * :class:`VoiceOpusEncoder` feeds the playout's 24 kHz mono frames to libopus as they are (libopus
   encodes at 24 kHz natively; RTP timestamps stay on Opus's 48 kHz clock, RFC 7587), mono, VoIP
-  mode, 32 kbit/s (wideband speech; the model's audio is 24 kHz), by libopus called directly where it
+  mode, 32 kbit/s (wideband speech; the model's audio is 24 kHz), at the configured complexity
+  (:func:`set_encoder_complexity`; default :data:`DEFAULT_COMPLEXITY`), by libopus called directly where it
   loads (:class:`Pcm24OpusEncoder`: FFmpeg's packets, byte for byte). Frames in any other shape go
   through a resampler first. Digital silence costs libopus as much as speech (≈ 1.45 M instructions
   a frame after speech in VoIP mode), and a call is mostly silence on the way out: once libopus's packet for silence
@@ -188,8 +189,26 @@ _OPUS_SET_BITRATE: Final = 4002
 _OPUS_SET_VBR: Final = 4006
 _OPUS_SET_COMPLEXITY: Final = 4010
 _OPUS_SET_VBR_CONSTRAINT: Final = 4020
-#: FFmpeg's libopus wrapper's default ``compression_level``
-_COMPLEXITY: Final = 10
+#: FFmpeg's libopus wrapper's default ``compression_level`` (libopus's own default on x86): the most expensive
+MAX_COMPLEXITY: Final = 10
+#: the bridge's default: the lowest complexity whose speech quality (PESQ-WB on espeak-ng speech) is within
+#: 0.1 MOS of complexity 10 (``bench/webrtc_opus_quality.py``, docs/webrtc.md). At the bridge's settings 8 gives
+#: complexity 10's packets byte for byte (libopus's top SILK settings start at 8): it changes nothing and saves nothing
+DEFAULT_COMPLEXITY: Final = 8
+_complexity = DEFAULT_COMPLEXITY
+
+
+def set_encoder_complexity(complexity: int | None) -> None:
+    """The complexity of the encoders built from now on (process-wide, as aiortc's codec lookup is); ``None``: the default."""
+    global _complexity
+    if complexity is not None and not 0 <= complexity <= MAX_COMPLEXITY:
+        raise ValueError(f"Opus complexity must be 0..{MAX_COMPLEXITY}, not {complexity}")
+    _complexity = DEFAULT_COMPLEXITY if complexity is None else complexity
+
+
+def encoder_complexity() -> int:
+    """The complexity new encoders get."""
+    return _complexity
 #: FFmpeg's libopus wrapper's packet buffer for one 20 ms frame (1275 × 3 + 7 bytes per stream)
 _MAX_PACKET_BYTES: Final = 1275 * 3 + 7
 
@@ -198,18 +217,21 @@ class Pcm24OpusEncoder:
     """PCM16 mono 24 kHz 20 ms frames → Opus packets, by libopus directly: the packets FFmpeg's wrapper makes of them.
 
     libopus set up as :class:`VoiceOpusEncoder`'s ``CodecContext`` sets it up (FFmpeg's ``libopusenc``: a
-    one-stream multistream encoder, VoIP, 32 kbit/s, unconstrained VBR, complexity 10; FFmpeg's other
-    settings are libopus's defaults), without PyAV's frame, codec-context and packet objects per frame.
+    one-stream multistream encoder, VoIP, 32 kbit/s, unconstrained VBR, the given complexity — FFmpeg's
+    ``compression_level``; FFmpeg's other settings are libopus's defaults), without PyAV's frame,
+    codec-context and packet objects per frame.
     """
 
-    def __init__(self, lib: ctypes.CDLL) -> None:
+    def __init__(self, lib: ctypes.CDLL, complexity: int) -> None:
+        if not 0 <= complexity <= MAX_COMPLEXITY:
+            raise ValueError(f"Opus complexity must be 0..{MAX_COMPLEXITY}, not {complexity}")
         error = ctypes.c_int()
         state = lib.opus_multistream_encoder_create(RATE, 1, 1, 0, b"\x00", _OPUS_APPLICATION_VOIP, ctypes.byref(error))
         if error.value != 0 or not state:
             raise RuntimeError(f"opus_multistream_encoder_create failed ({error.value})")
         weakref.finalize(self, lib.opus_multistream_encoder_destroy, state)
         ctl = lib.opus_multistream_encoder_ctl
-        for request, value in ((_OPUS_SET_BITRATE, BIT_RATE), (_OPUS_SET_COMPLEXITY, _COMPLEXITY), (_OPUS_SET_VBR, 1), (_OPUS_SET_VBR_CONSTRAINT, 0)):
+        for request, value in ((_OPUS_SET_BITRATE, BIT_RATE), (_OPUS_SET_COMPLEXITY, complexity), (_OPUS_SET_VBR, 1), (_OPUS_SET_VBR_CONSTRAINT, 0)):
             if ctl(ctypes.c_void_p(state), ctypes.c_int(request), ctypes.c_int32(value)) != 0:
                 raise RuntimeError(f"opus_multistream_encoder_ctl({request}) failed")
         self._state = state
@@ -225,16 +247,20 @@ class Pcm24OpusEncoder:
 
 
 class VoiceOpusEncoder(Encoder):
-    """PCM16 mono 24 kHz 20 ms frames → mono Opus packets, timestamps on the 48 kHz RTP clock."""
+    """PCM16 mono 24 kHz 20 ms frames → mono Opus packets, timestamps on the 48 kHz RTP clock.
 
-    def __init__(self) -> None:
+    ``complexity``: libopus's (0..10); by default :func:`encoder_complexity`, the gateway's setting.
+    """
+
+    def __init__(self, complexity: int | None = None) -> None:
+        complexity = encoder_complexity() if complexity is None else complexity
         self.codec = CodecContext.create("libopus", "w")
         self.codec.bit_rate = BIT_RATE
         self.codec.format = "s16"
         self.codec.layout = "mono"
         self.codec.sample_rate = RATE
         self.codec.time_base = fractions.Fraction(1, RATE)
-        self.codec.options = {"application": "voip"}
+        self.codec.options = {"application": "voip", "compression_level": str(complexity)}
         self._resampler: AudioResampler | None = None
         self._first_pts: int | None = None
         self._next_pts = 0
@@ -245,7 +271,7 @@ class VoiceOpusEncoder(Encoder):
         self.frames_skipped = 0
         lib = libopus()
         #: :meth:`encode_pcm`'s libopus, called directly (PyAV's ``codec`` where it cannot be loaded)
-        self._direct = Pcm24OpusEncoder(lib) if lib is not None else None
+        self._direct = Pcm24OpusEncoder(lib, complexity) if lib is not None else None
 
     def encode_pcm(self, pcm: bytes) -> tuple[list[bytes], int]:
         """One 20 ms frame of PCM16 mono 24 kHz (the playout's) → its packets and the RTP timestamp of the first.

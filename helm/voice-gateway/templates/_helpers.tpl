@@ -114,6 +114,7 @@ webrtcTurnUsername: VOICE_GATEWAY_WEBRTC_TURN_USERNAME
 webrtcHostAddresses: VOICE_GATEWAY_WEBRTC_HOST_ADDRESSES
 webrtcAnnouncedAddress: VOICE_GATEWAY_WEBRTC_ANNOUNCED_ADDRESS
 webrtcUdpPorts: VOICE_GATEWAY_WEBRTC_UDP_PORTS
+webrtcOpusComplexity: VOICE_GATEWAY_WEBRTC_OPUS_COMPLEXITY
 {{- end }}
 
 {{/* Env entries for every gateway setting that is set (null, "" and [] keep the default). */}}

@@ -134,6 +134,52 @@ def test_encoder_calls_libopus_directly_and_makes_ffmpegs_packets() -> None:
     assert [direct.encode_pcm(f) for f in frames] == [through_pyav.encode_pcm(f) for f in frames]
 
 
+def test_encoder_complexity_is_libopus_s_and_the_default_makes_complexity_10s_packets() -> None:
+    """The default complexity gives complexity 10's packets byte for byte; a set complexity reaches libopus, directly and through PyAV."""
+    lib = codecs.libopus()
+    assert lib is not None
+    frames = pcm_frames(speech(600) + silence(200) + speech(400, amplitude=3000))
+    def packets(encoder: codecs.VoiceOpusEncoder) -> list[bytes]:
+        return [p for f in frames for p in encoder.encode_pcm(f)[0]]
+    assert codecs.encoder_complexity() == codecs.DEFAULT_COMPLEXITY
+    assert packets(codecs.VoiceOpusEncoder()) == packets(codecs.VoiceOpusEncoder(codecs.MAX_COMPLEXITY))
+    lower = packets(codecs.VoiceOpusEncoder(5))
+    assert lower != packets(codecs.VoiceOpusEncoder(codecs.MAX_COMPLEXITY))
+    assert [codecs.Pcm24OpusEncoder(lib, 5).encode(frames[0])] == lower[:1]
+    through_pyav = codecs.VoiceOpusEncoder(5)
+    through_pyav._direct = None
+    assert packets(through_pyav) == lower
+    try:
+        codecs.set_encoder_complexity(5)
+        assert packets(codecs.VoiceOpusEncoder()) == lower
+        with pytest.raises(ValueError):
+            codecs.set_encoder_complexity(11)
+        with pytest.raises(ValueError):
+            codecs.Pcm24OpusEncoder(lib, -1)
+    finally:
+        codecs.set_encoder_complexity(None)
+    assert codecs.encoder_complexity() == codecs.DEFAULT_COMPLEXITY
+
+
+def test_the_complexity_setting_is_validated_and_wired_to_the_bridge() -> None:
+    """VOICE_GATEWAY_WEBRTC_OPUS_COMPLEXITY: outside 0..10 refused at load; a set value reaches the bridge's encoders, unset the default."""
+    from pydantic import ValidationError
+
+    from gateway.app import _bridge_options
+    from gateway.settings import Settings
+
+    for bad in (-1, 11):
+        with pytest.raises(ValidationError):
+            Settings(webrtc_opus_complexity=bad)
+    try:
+        _bridge_options(Settings(webrtc_opus_complexity=6))
+        assert codecs.encoder_complexity() == 6
+        _bridge_options(Settings())
+        assert codecs.encoder_complexity() == codecs.DEFAULT_COMPLEXITY
+    finally:
+        codecs.set_encoder_complexity(None)
+
+
 def test_encoder_resamples_frames_of_another_shape() -> None:
     """48 kHz stereo input is resampled to 24 kHz mono first and still encodes."""
     encoder = codecs.VoiceOpusEncoder()

@@ -122,11 +122,12 @@ def corpus() -> list[tuple[str, np.ndarray]]:
 
 
 def quality(utterances: list[tuple[str, np.ndarray]], complexities: list[int]) -> dict[int, dict[str, float]]:
-    from pesq import pesq  # the bench extra's optional tool: pip install pesq
+    from pesq import pesq  # type: ignore[import-untyped]  # an optional tool of this bench only: pip install pesq
 
     refs = [resample(pcm, RATE, PESQ_RATE) for _, pcm in utterances]
     seconds = sum(len(pcm) for _, pcm in utterances) / RATE
     figures: dict[int, dict[str, float]] = {}
+    by_utterance: dict[int, list[float]] = {}
     for complexity in complexities:
         scores, size = [], 0
         for (_, pcm), ref in zip(utterances, refs):
@@ -135,6 +136,7 @@ def quality(utterances: list[tuple[str, np.ndarray]], complexities: list[int]) -
             deg = resample(decoded, RATE, PESQ_RATE)
             n = min(len(ref), len(deg))
             scores.append(float(pesq(PESQ_RATE, ref[:n].astype(np.float32), deg[:n].astype(np.float32), "wb")))
+        by_utterance[complexity] = scores
         figures[complexity] = {
             "pesq_mean": statistics.fmean(scores),
             "pesq_min": min(scores),
@@ -143,6 +145,12 @@ def quality(utterances: list[tuple[str, np.ndarray]], complexities: list[int]) -
         }
         print(f"complexity {complexity:2}: PESQ-WB mean {figures[complexity]['pesq_mean']:.3f} "
               f"(worst {figures[complexity]['pesq_min']:.3f}), {figures[complexity]['kbit_s']:.1f} kbit/s", flush=True)
+    if MAX_COMPLEXITY in by_utterance:  # paired by utterance: how much each complexity loses against the most expensive
+        for complexity, scores in by_utterance.items():
+            drops = [top - own for top, own in zip(by_utterance[MAX_COMPLEXITY], scores)]
+            figures[complexity] |= {"drop_mean": statistics.fmean(drops), "drop_max": max(drops)}
+            print(f"complexity {complexity:2}: against {MAX_COMPLEXITY}, MOS lost per utterance: mean {statistics.fmean(drops):.3f}, "
+                  f"most {max(drops):.3f}", flush=True)
     return figures
 
 

@@ -13,7 +13,7 @@ from typing import ClassVar, Final
 
 from picows import WSError, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse, ws_connect
 
-from gateway.upstream.picows_socket import READ_BUFFER, PicowsFrameSocket
+from gateway.upstream.picows_socket import READ_BUFFER, PicowsFrameSocket, forget_handshake
 from gateway.upstream.errors import ConnectFailed
 from gateway.upstream.target import UpstreamTarget
 
@@ -81,14 +81,6 @@ class PicowsConnector:
             raise ConnectFailed(target.endpoint, status=None) from exc
         if not isinstance(listener, PicowsUpstream):  # the peer hung up during the handshake: no listener
             raise ConnectFailed(target.endpoint, status=None)
-        _forget_handshake(transport)
+        forget_handshake(transport)
         return listener
-
-
-def _forget_handshake(transport: WSTransport) -> None:
-    """Empty the upgrade request's and response's headers: picows keeps both for the connection's life, nothing reads
-    them once connected, and the request's carry the upstream's API key (~1 KiB per open session)."""
-    for message in (transport.request, transport.response):
-        if message is not None:
-            message.headers.clear()
 

@@ -34,6 +34,15 @@ READ_BUFFER: Final = 2048
 _TEXT: Final = WSMsgType.TEXT
 
 
+def forget_handshake(transport: WSTransport) -> None:
+    """Empty the upgrade request's and response's headers once connected: picows keeps both for the connection's
+    life and nothing reads them afterwards (an idle session's memory); they hold credentials too (the client's
+    ``Authorization`` on the client side, the upstream's API key on the upstream side)."""
+    for message in (transport.request, transport.response):
+        if message is not None:
+            message.headers.clear()
+
+
 class PicowsFrameSocket(HotListener):
     """A picows WebSocket as a :class:`~gateway.core.ports.FrameSocket` and a ``PushSocket``.
 

@@ -30,7 +30,7 @@ from gateway.transports.picows.request import (
     SwitchingProtocols, UpgradeRequest, handshake_of, parse_upgrade, picows_head, refusal_response,
 )
 from gateway.transports.picows.socket import PicowsClientSocket
-from gateway.upstream.picows_socket import READ_BUFFER
+from gateway.upstream.picows_socket import READ_BUFFER, forget_handshake
 from gateway.inbound.gateway_services import services_of
 from gateway.transports.asgi.endpoint import SESSION_ID_HEADER
 from gateway.inbound.setup import SessionSetup
@@ -194,6 +194,7 @@ class PicowsSessionProtocol(asyncio.Protocol):
         transport.resume_reading()
         if sock.transport is None:  # picows refused the upgrade request itself (400) and hung up
             return None
+        forget_handshake(sock.transport)
         self._socket = sock
         return sock
 

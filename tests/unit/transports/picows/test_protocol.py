@@ -12,6 +12,7 @@ from gateway.core.errors import Draining
 from gateway.core.kinds import EndpointKind
 from gateway.transports.asgi.fastpath import RealtimeFastPath
 from gateway.transports.picows.protocol import PicowsSessionProtocol, _fastpath, _feed
+from gateway.transports.picows.request import parse_upgrade
 from gateway.transports.asgi.endpoint import SessionEndpoint
 from tests.support.services import gateway_services
 
@@ -122,3 +123,35 @@ def test_bytes_are_fed_to_a_buffered_protocol_in_buffer_sized_pieces() -> None:
     target = Small()
     _feed(target, b"0123456789abc")  # type: ignore[arg-type]
     assert target.got == b"0123456789abc"
+
+
+async def test_the_upgraded_client_transport_keeps_no_handshake_header() -> None:
+    """Once the 101 is sent, the client's picows transport holds neither the request's headers (its key) nor the response's."""
+    loop = asyncio.get_running_loop()
+    accepted: asyncio.Future[asyncio.Transport] = loop.create_future()
+
+    class Accept(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            accepted.set_result(transport)  # type: ignore[arg-type]
+
+    server = await loop.create_server(Accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        protocol, _, _ = _protocol(services=None)
+        protocol.transport = await accepted
+        head = (b"GET /v1/realtime HTTP/1.1\r\nhost: gw\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+                b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n"
+                b"authorization: Bearer client-secret\r\n\r\n")
+        protocol._head = head
+        sock = protocol._upgrade(parse_upgrade(head.split(b"\r\n\r\n")[0]), "sess_1")
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert answer.startswith(b"HTTP/1.1 101 ") and b"sess_1" in answer
+        assert sock is not None and sock.transport is not None
+        assert sock.transport.request is not None and len(sock.transport.request.headers) == 0
+        assert sock.transport.response is not None and len(sock.transport.response.headers) == 0
+        sock.transport.disconnect()
+    finally:
+        writer.close()
+        server.close()
+        await server.wait_closed()

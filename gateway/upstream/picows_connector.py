@@ -9,6 +9,7 @@ only its close, which waits up to a second for the endpoint's reply before dropp
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 from typing import ClassVar, Final
 
 from picows import WSError, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse, ws_connect
@@ -42,6 +43,16 @@ class PicowsUpstream(PicowsFrameSocket):
             raise
 
 
+def uses_tls(url: str) -> bool:
+    """Whether picows opens the connection on aiofastnet's transport rather than the event loop's own.
+
+    A plaintext upstream (``ws://``) goes on the loop's transport (uvloop's, in C): aiofastnet's embeds a fixed
+    4.2 KiB iovec array and a write deque per connection (4.9 KiB of an idle session's heap), and a set-up runs
+    ~8 % fewer instructions (docs/performance.md, fourth round). A TLS upstream (``wss://``) stays on aiofastnet:
+    uvloop's SSL protocol allocates a 256 KiB read buffer per connection."""
+    return urlsplit(url).scheme != "ws"
+
+
 class PicowsConnector:
     """Opens upstream sockets with picows; registered as ``"picows"`` (the default)."""
 
@@ -72,6 +83,7 @@ class PicowsConnector:
                     auto_ping_reply_timeout=min(self.ping_timeout_s, self.ping_interval_s),
                     # start small and let picows grow it for large frames: idle sessions stay cheap
                     read_buffer_init_size=READ_BUFFER,
+                    use_aiofastnet=uses_tls(target.url),
                 )
         except WSError as exc:
             response = getattr(exc, "response", None)

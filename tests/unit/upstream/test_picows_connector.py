@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import aiofastnet
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
 
-from gateway.upstream.picows_connector import PicowsConnector
+from gateway.upstream.picows_connector import PicowsConnector, uses_tls
 from gateway.upstream.target import UpstreamTarget
 
 
@@ -39,6 +40,30 @@ async def test_the_upstream_key_is_sent_and_not_kept_after_the_handshake() -> No
         assert transport is not None
         assert transport.request is not None and len(transport.request.headers) == 0
         assert transport.response is not None and len(transport.response.headers) == 0
+        await sock.send('{"type":"ping"}')
+        assert await asyncio.wait_for(sock.receive(), 5) == '{"type":"ping"}'
+        await sock.close(1000, "")
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def test_only_tls_upstreams_use_aiofastnet() -> None:
+    """A ws:// upstream is opened on the event loop's own transport, a wss:// one (any case) on aiofastnet's."""
+    assert not uses_tls("ws://127.0.0.1:9000/v1/realtime")
+    assert uses_tls("wss://api.openai.com/v1/realtime?model=gpt-realtime")
+    assert uses_tls("WSS://api.openai.com/v1/realtime")
+
+
+async def test_a_plaintext_upstream_connects_on_the_event_loops_transport() -> None:
+    """The ws:// echo answers through a socket whose underlying transport is not aiofastnet's, frames both ways."""
+    server = await ws_create_server(lambda _: _Echo(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    connector = PicowsConnector(max_message_bytes=1 << 16, ping_interval_s=20.0, ping_timeout_s=10.0)
+    try:
+        sock = await connector.connect(UpstreamTarget("test", f"ws://127.0.0.1:{port}/v1/realtime", {}))
+        assert sock.transport is not None
+        assert not isinstance(sock.transport.underlying_transport, aiofastnet.Transport)
         await sock.send('{"type":"ping"}')
         assert await asyncio.wait_for(sock.receive(), 5) == '{"type":"ping"}'
         await sock.close(1000, "")

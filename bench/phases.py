@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.procs import LOADGEN_CORE, TARGET_CORE, Proc, python
+from bench.procs import LOADGEN_CORE, TARGET_CORE, Proc, own_scheduling_group, python
 from bench.procstat import CLOCK_TICKS, TreeSample, cpu_percent, read_core_busy, sample_tree
 from bench.stats import summarize
 
@@ -52,7 +52,7 @@ def _spawn(target: Target, sessions: int, offset: int, shape: LoadShape, concurr
         argv += ["--ready", "open"]
     for name, value in target.headers:
         argv += ["--header", f"{name}: {value}"]
-    gen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    gen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=own_scheduling_group)
     _RESULTS[gen.pid] = result
     return gen
 

@@ -16,6 +16,7 @@ from typing import Awaitable, Callable, Mapping, Sequence, TypeVar
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from gateway.store.batch import PassBatch
 from gateway.store.calls import STORE_FAILURES, RedisClient, fields, integer, row, store_failures_as, text
 from gateway.store.keyspace import DAY_TTL_S, MONTH_TTL_S, SESSION_TTL_S, KeySpace
 from gateway.accounting.limits import TenantLimits
@@ -108,6 +109,8 @@ class AccountingStore:
         self.records_retention_s = records_retention_s
         #: registry key that built this store ("redis" or "memory")
         self.kind = kind
+        #: single commands of one event-loop pass in one round trip (admissions, and the handshakes' other reads)
+        self.batch = PassBatch(client)
         self._admit = client.register_script(_scripttext("admit"))
         self._charge = client.register_script(_scripttext("charge"))
         self._renew = client.register_script(_scripttext("renew"))
@@ -125,29 +128,35 @@ class AccountingStore:
         """Reclaim expired leases, check budget, concurrency and rate, and take a slot."""
         now_ms = int(wall * 1000)
         rate = limits.sessions_per_minute
-        reply = await self._run(
-            "admit",
-            self._admit(
-                keys=[
-                    self.keys.leases(tenant),
-                    self.keys.bucket(tenant),
-                    self.keys.day_spend(tenant, wall),
-                    self.keys.month_spend(tenant, wall),
-                ],
-                args=[
-                    session_id,
-                    now_ms,
-                    now_ms + int(lease_ttl_s * 1000),
-                    _limit(limits.max_concurrent_sessions),
-                    repr(float(rate)) if rate is not None else -1,
-                    limits.bucket_size,
-                    _limit(limits.daily_budget_micros),
-                    _limit(limits.monthly_budget_micros),
-                ],
-            ),
+        keys = (
+            self.keys.leases(tenant),
+            self.keys.bucket(tenant),
+            self.keys.day_spend(tenant, wall),
+            self.keys.month_spend(tenant, wall),
         )
+        args = (
+            session_id,
+            now_ms,
+            now_ms + int(lease_ttl_s * 1000),
+            _limit(limits.max_concurrent_sessions),
+            repr(float(rate)) if rate is not None else -1,
+            limits.bucket_size,
+            _limit(limits.daily_budget_micros),
+            _limit(limits.monthly_budget_micros),
+        )
+        reply = await self._run("admit", self._batched_script(self._admit, keys, args))
         status, day, month, detail = row(reply, 4)
         return AdmitResult(text(status), integer(day), integer(month), integer(detail))
+
+    async def _batched_script(self, script: AsyncScript, keys: Sequence[str], args: Sequence[int | str]) -> object:
+        """``EVALSHA`` with the other commands of this event-loop pass; a server without the script (restarted, failed
+        over, flushed) answers ``NOSCRIPT`` before running anything: the script is loaded (on every master of a
+        cluster) and the call sent again."""
+        try:
+            return await self.batch.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self.client.script_load(script.script)
+            return await self.batch.call("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def charge(
         self, session_id: str, tenant: str, cumulative_micros: int, limits: TenantLimits, wall: float

@@ -166,7 +166,7 @@ def store_ports(accounting: AccountingStore) -> StorePorts:
         accounting=accounting,
         key_records=RedisKeyRecords(client, keys),
         secret_slots=RedisSecretSlots(client, keys),
-        failure_counts=RedisFailureCounts(client, keys),
+        failure_counts=RedisFailureCounts(client, keys, accounting.batch),
         directory=RedisDirectoryBoard(client, keys),
         webhook_ids=RedisWebhookIds(client, keys),
     )

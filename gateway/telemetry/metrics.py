@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation, UpDownCounter
+from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
 
 from gateway.telemetry import names as n
 
@@ -58,8 +58,10 @@ class SummedCounter:
 
     def add(self, amount: float, attributes: Attrs) -> None:
         """Add a positive ``amount`` (others are ignored, as a counter ignores them)."""
-        if amount <= 0:
-            return
+        if amount > 0:
+            self._add(amount, attributes)
+
+    def _add(self, amount: float, attributes: Attrs) -> None:
         key = frozenset(attributes.items())
         entry = self._totals.get(key)
         if entry is None:
@@ -72,6 +74,21 @@ class SummedCounter:
             yield Observation(entry.total, entry.attributes)
 
 
+class SummedUpDownCounter(SummedCounter):
+    """An up-down counter summed here and reported when the SDK collects (an observable up-down counter): the
+    same exported series as an ``UpDownCounter``, at a dictionary update per ``add`` (sessions in progress move
+    on every set-up and every end)."""
+
+    def __init__(self, meter: Meter, name: str, unit: str, description: str) -> None:
+        self._totals = {}
+        meter.create_observable_up_down_counter(name, callbacks=[self._observe], unit=unit, description=description)
+
+    def add(self, amount: float, attributes: Attrs) -> None:
+        """Add ``amount``, positive or negative."""
+        if amount:
+            self._add(amount, attributes)
+
+
 class _Instruments:
     """Creates instruments on one meter: a name, a unit and a description each (and a histogram's buckets)."""
 
@@ -80,9 +97,6 @@ class _Instruments:
 
     def counter(self, name: str, unit: str, description: str) -> Counter:
         return self._meter.create_counter(name, unit=unit, description=description)
-
-    def up_down_counter(self, name: str, unit: str, description: str) -> UpDownCounter:
-        return self._meter.create_up_down_counter(name, unit=unit, description=description)
 
     def histogram(self, name: str, unit: str, description: str, buckets: Sequence[float] | None = None) -> Histogram:
         return self._meter.create_histogram(
@@ -96,9 +110,10 @@ class GatewayMetrics:
     def __init__(self, meter: Meter) -> None:
         make = _Instruments(meter)
         counter, histogram = make.counter, make.histogram
-        self.active = make.up_down_counter(n.M_ACTIVE, "{session}", "Sessions in progress")
-        self.started = counter(n.M_STARTED, "{session}", "Sessions started")
-        self.ended = counter(n.M_ENDED, "{session}", "Sessions ended, by reason")
+        # moved on every set-up and every end: summed here, not by the SDK per session
+        self.active = SummedUpDownCounter(meter, n.M_ACTIVE, "{session}", "Sessions in progress")
+        self.started = SummedCounter(meter, n.M_STARTED, "{session}", "Sessions started")
+        self.ended = SummedCounter(meter, n.M_ENDED, "{session}", "Sessions ended, by reason")
         self.frames = SummedCounter(meter, n.M_FRAMES, "{frame}", "Frames relayed, by direction")
         self.bytes = SummedCounter(meter, n.M_BYTES, "By", "Bytes relayed, by direction")
         self.audio = SummedCounter(meter, n.M_AUDIO, "s", "Audio relayed, by direction")

@@ -252,3 +252,29 @@ def test_summed_counter_reports_running_sums_per_attribute_set() -> None:
     counter.add(4, {"direction": "in"})
     counter.add(1.5, {"direction": "out"})
     assert collected() == {"in": 7, "out": 1.5}
+
+
+def test_summed_up_down_counter_reports_running_sums_both_ways() -> None:
+    """Adds of either sign are summed per attribute set and read as an up-down counter's (non-monotonic) series."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from gateway.telemetry.metrics import SummedUpDownCounter
+
+    reader = InMemoryMetricReader()
+    active = SummedUpDownCounter(MeterProvider(metric_readers=[reader]).get_meter("t"), "t.active", "{session}", "active")
+
+    def collected() -> dict[str, float]:
+        data = reader.get_metrics_data()
+        assert data is not None
+        (metric,) = [m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+        assert not metric.data.is_monotonic  # type: ignore[union-attr]
+        return {str(p.attributes["kind"]): p.value for p in metric.data.data_points}  # type: ignore[union-attr,index]
+
+    active.add(1, {"kind": "realtime"})
+    active.add(1, {"kind": "realtime"})
+    active.add(1, {"kind": "transcription"})
+    assert collected() == {"realtime": 2, "transcription": 1}
+    active.add(-1, {"kind": "realtime"})
+    active.add(-1, {"kind": "transcription"})
+    assert collected() == {"realtime": 1, "transcription": 0}

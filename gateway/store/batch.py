@@ -1,0 +1,87 @@
+"""Single commands issued in one event-loop pass, sent to Redis together: one round trip for all of them.
+
+Under load several handshakes reach the store in the same pass of the event loop (one asks whether its address
+is blocked, another takes its admission slot). redis-py spends most of a command's client CPU on the round trip
+itself: a connection checked out of the pool and back, a write, a read under a timeout. Sent as one pipeline,
+those are paid once per pass instead of once per command.
+
+Each command keeps its own answer: a command Redis refused (``NOSCRIPT``, a wrong type) fails its caller alone; a
+failure of the whole round trip (connection, timeout) fails every caller in it, as it would have failed each.
+Not a transaction: on a cluster each command goes to its own key's node. A command whose caller has gone
+(cancelled) before the pass ends is not sent. One command alone in its pass goes as a plain command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.typing import EncodableT
+
+from gateway.core.errors import StoreError
+from gateway.store.calls import RedisClient
+
+#: commands sent in one round trip at most (a bigger pass goes as several)
+MAX_BATCH = 200
+
+_Queued = tuple[tuple[EncodableT, ...], "asyncio.Future[object]"]
+
+
+class PassBatch:
+    """Queues commands during one event-loop pass and sends them as one pipeline when the pass ends."""
+
+    def __init__(self, client: RedisClient) -> None:
+        self.client = client
+        self._queued: list[_Queued] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def call(self, *command: EncodableT) -> object:
+        """Run one command with the others of this pass; its reply, or raise its own error."""
+        loop = asyncio.get_running_loop()
+        if not self._queued:
+            loop.call_soon(self._send_queued)
+        future: asyncio.Future[object] = loop.create_future()
+        self._queued.append((command, future))
+        return await future
+
+    def _send_queued(self) -> None:
+        queued, self._queued = self._queued, []
+        live = [item for item in queued if not item[1].done()]
+        for start in range(0, len(live), MAX_BATCH):
+            task = asyncio.ensure_future(self._send(live[start : start + MAX_BATCH]))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[_Queued]) -> None:
+        try:
+            replies = await self._replies(batch)
+        except Exception as exc:  # noqa: BLE001 - handed to every caller of the round trip
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:  # cancelled (the loop is closing): so are its callers
+            for _, future in batch:
+                future.cancel()
+            raise
+        for (_, future), reply in zip(batch, replies):
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _replies(self, batch: list[_Queued]) -> list[object]:
+        if len(batch) == 1:
+            ((command, _),) = batch
+            try:
+                return [await self.client.execute_command(*command)]
+            except Exception as exc:  # noqa: BLE001 - the caller's own error
+                return [exc]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for command, _ in batch:
+                pipe.execute_command(*command)  # queued: the pipeline's methods do not suspend
+            replies = await pipe.execute(raise_on_error=False)
+        if not isinstance(replies, list) or len(replies) != len(batch):
+            raise StoreError(f"the store answered {len(batch)} commands with {replies!r}")
+        return replies

@@ -1,0 +1,142 @@
+"""One event-loop pass's commands in one round trip: each keeps its own answer, a cancelled caller's is not sent."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import fakeredis
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from gateway.accounting.limits import TenantLimits
+from gateway.core.errors import StoreError
+from gateway.store import batch as batch_module
+from gateway.store.accounting_store import AccountingStore
+from gateway.store.auth_failures import RedisFailureCounts
+from gateway.store.batch import PassBatch
+from gateway.store.keyspace import KeySpace
+
+WALL = 1_750_000_000.0
+
+
+def _client() -> fakeredis.FakeAsyncRedis:
+    return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+
+
+class _CountingClient:
+    """A real (embedded) client that counts the round trips made through it."""
+
+    def __init__(self) -> None:
+        self.client = _client()
+        self.pipelines = 0
+        self.commands = 0
+
+    def pipeline(self, transaction: bool = True) -> object:
+        self.pipelines += 1
+        return self.client.pipeline(transaction=transaction)
+
+    async def execute_command(self, *args: object) -> object:
+        self.commands += 1
+        return await self.client.execute_command(*args)
+
+    def register_script(self, script: str) -> object:
+        return self.client.register_script(script)
+
+
+async def test_commands_of_one_pass_go_in_one_round_trip_with_their_own_replies() -> None:
+    """Three commands issued in the same pass are one pipeline; each caller gets its own command's reply."""
+    counting = _CountingClient()
+    await counting.client.set("a", "1")
+    batch = PassBatch(counting)  # type: ignore[arg-type]
+    replies = await asyncio.gather(batch.call("GET", "a"), batch.call("INCR", "b"), batch.call("GET", "missing"))
+    assert replies == [b"1", 1, None]
+    assert (counting.pipelines, counting.commands) == (1, 0)
+
+
+async def test_a_command_alone_in_its_pass_goes_as_a_plain_command() -> None:
+    """One command in a pass is sent as itself, not as a pipeline of one; the next pass is a new round trip."""
+    counting = _CountingClient()
+    batch = PassBatch(counting)  # type: ignore[arg-type]
+    assert await batch.call("INCR", "n") == 1
+    assert await batch.call("INCR", "n") == 2
+    assert (counting.pipelines, counting.commands) == (0, 2)
+
+
+async def test_a_refused_command_fails_its_caller_alone() -> None:
+    """A command Redis refuses (wrong type) raises for its caller only; the others of the pass get their replies."""
+    client = _client()
+    await client.hset("h", "f", "v")
+    batch = PassBatch(client)
+    replies = await asyncio.gather(batch.call("INCR", "n"), batch.call("GET", "h"), batch.call("INCR", "n"), return_exceptions=True)
+    assert replies[0] == 1 and replies[2] == 2
+    assert isinstance(replies[1], ResponseError)
+
+
+async def test_a_cancelled_callers_command_is_not_sent() -> None:
+    """A caller cancelled before its pass ends sends nothing (no INCR lands); the others of the pass run."""
+    client = _client()
+    batch = PassBatch(client)
+    gone = asyncio.ensure_future(batch.call("INCR", "gone"))
+    kept = asyncio.ensure_future(batch.call("INCR", "kept"))
+    await asyncio.sleep(0)  # both queued
+    gone.cancel()
+    assert await kept == 1
+    assert await client.get("gone") is None
+
+
+async def test_a_failed_round_trip_fails_every_caller_of_the_pass() -> None:
+    """No store: every caller of the pass gets the connection failure, as each alone would have."""
+    client = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    batch = PassBatch(client)
+    replies = await asyncio.gather(batch.call("GET", "a"), batch.call("GET", "b"), return_exceptions=True)
+    assert all(isinstance(r, (RedisConnectionError, OSError)) for r in replies)
+    await client.aclose()
+
+
+async def test_a_pass_bigger_than_one_round_trip_goes_as_several(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_BATCH commands the pass is split; every reply still reaches its caller."""
+    monkeypatch.setattr(batch_module, "MAX_BATCH", 2)
+    counting = _CountingClient()
+    batch = PassBatch(counting)  # type: ignore[arg-type]
+    replies = await asyncio.gather(*(batch.call("INCR", f"k{i % 2}") for i in range(5)))
+    assert sorted(replies) == [1, 1, 2, 2, 3]
+    assert (counting.pipelines, counting.commands) == (2, 1)
+
+
+async def test_admissions_and_auth_failure_reads_of_one_pass_share_a_round_trip() -> None:
+    """Two admissions and an auth-failure read issued together take their slots and read the count in one pipeline."""
+    counting = _CountingClient()
+    keys = KeySpace(f"t{uuid.uuid4().hex[:8]}")
+    store = AccountingStore(counting, keys)  # type: ignore[arg-type]
+    failures = RedisFailureCounts(counting, keys, store.batch)  # type: ignore[arg-type]
+    await counting.client.script_load(store._admit.script)
+    await failures.add("10.0.0.1", 7, 60)
+    limits = TenantLimits(max_concurrent_sessions=1)
+    first, second, count = await asyncio.gather(
+        store.admit("s1", "acme", limits, WALL, 60.0),
+        store.admit("s2", "acme", limits, WALL, 60.0),
+        failures.count("10.0.0.1", 7),
+    )
+    assert (first.status, second.status, count) == ("ok", "concurrency", 1)
+    assert counting.pipelines == 2  # the failure's INCR/EXPIRE transaction, then the pass
+
+
+async def test_an_admission_on_a_server_without_the_script_loads_it_and_runs_once() -> None:
+    """After SCRIPT FLUSH (a restart or failover) an admission loads the script and takes exactly one slot."""
+    store = AccountingStore(_client(), KeySpace(f"t{uuid.uuid4().hex[:8]}"))
+    assert (await store.admit("s0", "acme", TenantLimits(), WALL, 60.0)).status == "ok"
+    await store.client.script_flush()
+    result = await store.admit("s1", "acme", TenantLimits(), WALL, 60.0)
+    assert (result.status, result.detail) == ("ok", 2)
+    assert await store.active_leases("acme", WALL) == 2
+
+
+async def test_an_admission_without_a_store_raises_store_error() -> None:
+    """An unreachable store fails the admission with StoreError (the service applies its failure mode)."""
+    store = AccountingStore(Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2), KeySpace("t"))
+    with pytest.raises(StoreError):
+        await store.admit("s1", "acme", TenantLimits(), WALL, 60.0)
+    await store.close()

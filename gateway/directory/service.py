@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Collection, Mapping
 
+import orjson
+
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.jsontypes import as_number
 from gateway.core.observers import SessionEnded, SessionEvent, SessionInfo, SessionStats, Verdict
@@ -200,7 +202,7 @@ class SessionDirectory:
         """Rewrite this replica's hash and refresh its liveness; one transaction on one key."""
         self._started.clear()
         self._ended.clear()
-        entries = {sid: json.dumps(e) for sid, e in self.snapshot().items()}
+        entries = {sid: _entry_json(e) for sid, e in self.snapshot().items()}
         ttl_ms = int(self.ttl_s * 1000)
         await self.board.publish(self.replica_id, entries, ttl_ms, int(self._wall() * 1000) + ttl_ms)
 
@@ -210,7 +212,7 @@ class SessionDirectory:
         if not started and not ended:
             return
         self._started, self._ended = set(), set()
-        entries = {sid: json.dumps(e) for sid, e in self.snapshot(started).items()}
+        entries = {sid: _entry_json(e) for sid, e in self.snapshot(started).items()}
         await self.board.update(self.replica_id, entries, sorted(ended), int(self.ttl_s * 1000))
 
     async def withdraw(self) -> None:
@@ -360,6 +362,11 @@ def traceparent_trace_id(traceparent: str | None) -> str | None:
     if len(parts) < 4 or len(parts[1]) != 32 or set(parts[1]) - set("0123456789abcdef") or parts[1] == "0" * 32:
         return None
     return parts[1]
+
+
+def _entry_json(entry: Entry) -> str:
+    """One entry as JSON text (orjson: a tenth of the stdlib's CPU, and every set-up publishes one)."""
+    return orjson.dumps(entry, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _safe(hook: Callable[[str], object], session_id: str) -> object:

@@ -31,6 +31,9 @@ log = logging.getLogger("voice_gateway.directory.service")
 
 PERIOD_S = 2.0
 TTL_S = 6.0
+#: a start or an end wakes the publisher, which waits this long for the next ones before writing: while sessions are
+#: being set up one transaction carries many of them instead of one or two each
+SETTLE_S = 0.05
 Entry = dict[str, object]
 EndLocal = Callable[[str], bool]
 LiveSpend = Callable[[str], "int | None"]
@@ -147,11 +150,13 @@ class SessionDirectory:
         period_s: float = PERIOD_S,
         ttl_s: float = TTL_S,
         wall: Callable[[], float] = time.time,
+        settle_s: float = SETTLE_S,
     ) -> None:
         self.board = board
         self.hooks = hooks
         self.replica_id = replica_id or f"r_{secrets.token_hex(6)}"
         self.period_s = period_s
+        self.settle_s = settle_s
         self.ttl_s = ttl_s
         self._wall = wall
         self._local: dict[str, _Local] = {}
@@ -325,7 +330,8 @@ class SessionDirectory:
         await self.withdraw()
 
     async def _publish_forever(self) -> None:
-        """A full pass every ``period_s``; in between, woken by a start or an end, only what changed."""
+        """A full pass every ``period_s``; in between, woken by a start or an end, only what changed (after
+        ``settle_s``, with whatever started or ended meanwhile)."""
         loop = asyncio.get_running_loop()
         next_full = loop.time()
         while True:
@@ -342,6 +348,8 @@ class SessionDirectory:
                     next_full = loop.time()  # what failed is published by a full pass
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(next_full - loop.time(), 0.0))
+            if self._wake.is_set():
+                await asyncio.sleep(min(self.settle_s, max(next_full - loop.time(), 0.0)))
             self._wake.clear()
 
     async def _listen_forever(self) -> None:

@@ -292,3 +292,35 @@ async def test_a_started_directory_publishes_a_new_session_before_its_next_full_
         assert [e["session_id"] for e in await b.directory.list_sessions()] == ["vgs_late"]
     finally:
         await a.directory.close()
+
+
+async def test_sessions_started_within_the_settle_time_are_written_in_one_pass() -> None:
+    """Starts and an end arriving while the publisher settles after a wake go to the store in one update."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir_settle"), Wall()
+    a, b = Replica(server, keys, wall, "ra"), Replica(server, keys, wall, "rb")
+    a.directory.period_s, a.directory.settle_s = 60.0, 0.2
+    board = a.directory.board
+    updates: list[tuple[list[str], list[str]]] = []
+    update = board.update
+
+    async def counted(replica_id: str, entries: dict[str, str], removed: list[str], ttl_ms: int) -> None:
+        updates.append((sorted(entries), list(removed)))
+        await update(replica_id, entries, removed, ttl_ms)
+
+    board.update = counted  # type: ignore[method-assign]
+    a.directory.create(_info("vgs_gone"), 0.0)
+    await a.directory.start()
+    try:
+        await asyncio.sleep(0.05)  # the first full pass has run
+        for sid in ("vgs_1", "vgs_2", "vgs_3"):
+            a.directory.create(_info(sid), 0.0)
+            await asyncio.sleep(0.01)
+        a.directory.forget("vgs_gone")
+        for _ in range(100):
+            if updates:
+                break
+            await asyncio.sleep(0.02)
+        assert updates == [(["vgs_1", "vgs_2", "vgs_3"], ["vgs_gone"])]
+        assert sorted(e["session_id"] for e in await b.directory.list_sessions()) == ["vgs_1", "vgs_2", "vgs_3"]
+    finally:
+        await a.directory.close()

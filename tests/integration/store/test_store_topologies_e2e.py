@@ -91,3 +91,34 @@ async def test_cluster_flush_batch_spans_masters_and_survives_lost_scripts(clust
     assert await store.spend_many(tenants, wall) == [(750, 750)] * len(tenants)
     assert await store.renew_many([(t, ["s0", "s1"]) for t in tenants], wall, 30.0) == [2] * len(tenants)
     await store.close()
+
+
+async def test_cluster_admissions_and_auth_failure_reads_of_one_pass_reach_every_master(cluster: Cluster) -> None:
+    """Admissions of tenants on every master and auth-failure reads of several addresses issued together are one
+    pass: each goes to its key's master and gets its own answer (a slot each, the concurrency cap of one refusing a
+    second session of its tenant); after every master lost its scripts the next pass loads them again and each
+    admission takes exactly one slot."""
+    import asyncio
+
+    from gateway.store.auth_failures import RedisFailureCounts
+
+    wall = time.time()
+    keys = KeySpace("vgpass")
+    store = AccountingStore(redis_client(cluster.url), keys)
+    failures = RedisFailureCounts(store.client, keys, store.batch)
+    tenants = [f"tenant{i}" for i in range(12)]
+    assert len({cluster.master_for(keys.leases(t)).port for t in tenants}) == 3
+    addresses = [f"10.0.0.{i}" for i in range(6)]
+    for address in addresses[:3]:
+        await failures.add(address, 1, 60)
+    one = TenantLimits(max_concurrent_sessions=1)
+    first = await asyncio.gather(*(store.admit(f"{t}-a", t, one, wall, 60.0) for t in tenants),
+                                 *(failures.count(a, 1) for a in addresses))
+    assert [r.status for r in first[: len(tenants)]] == ["ok"] * len(tenants)  # type: ignore[union-attr]
+    assert first[len(tenants):] == [1, 1, 1, 0, 0, 0]
+    for master in cluster.masters():
+        master.client().script_flush()
+    second = await asyncio.gather(*(store.admit(f"{t}-b", t, one, wall, 60.0) for t in tenants))
+    assert [r.status for r in second] == ["concurrency"] * len(tenants)
+    assert [await store.active_leases(t, wall) for t in tenants] == [1] * len(tenants)
+    await store.close()

@@ -33,11 +33,15 @@ class PassBatch:
         self.client = client
         self._queued: list[_Queued] = []
         self._sending: set[asyncio.Task[None]] = set()
+        #: the loop whose pass the queued commands wait for
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def call(self, *command: EncodableT) -> object:
         """Run one command with the others of this pass; its reply, or raise its own error."""
         loop = asyncio.get_running_loop()
-        if not self._queued:
+        if not self._queued or loop is not self._loop:
+            self._queued = []  # what another loop left queued (it stopped before its pass ended) is never sent
+            self._loop = loop
             loop.call_soon(self._send_queued)
         future: asyncio.Future[object] = loop.create_future()
         self._queued.append((command, future))

@@ -140,3 +140,24 @@ async def test_an_admission_without_a_store_raises_store_error() -> None:
     with pytest.raises(StoreError):
         await store.admit("s1", "acme", TenantLimits(), WALL, 60.0)
     await store.close()
+
+
+def test_commands_left_queued_by_a_stopped_loop_neither_run_nor_hold_up_the_next_loop() -> None:
+    """A loop stopped before its pass ended leaves its command unsent; a command on the next loop runs at once."""
+    server = fakeredis.FakeServer()
+    batch = PassBatch(fakeredis.FakeAsyncRedis(server=server))
+    first = asyncio.new_event_loop()
+
+    async def queue_then_stop() -> None:
+        asyncio.ensure_future(batch.call("INCR", "left"))
+        first.call_soon(first.stop)  # runs right after the call has queued its command, before the pass's send
+        await asyncio.Event().wait()
+
+    first.create_task(queue_then_stop())
+    first.run_forever()
+    first.close()
+
+    async def later() -> tuple[object, object]:
+        return await asyncio.wait_for(batch.call("INCR", "next"), 5), await batch.call("GET", "left")
+
+    assert asyncio.run(later()) == (1, None)

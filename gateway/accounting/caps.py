@@ -106,6 +106,24 @@ class CapGuard:
             return Terminate(self.terminated)
         return self._warning(now, cost_micros, budget)
 
+    def calm(self, cost_bound: int, until: float, last_activity_at: float) -> bool:
+        """Whether :meth:`check` (without a budget) answers ``None`` for every cost up to ``cost_bound`` at every time
+        before ``until``, activity being no earlier than ``last_activity_at``: no cap reached, no warning due. Each
+        test is its limit's own comparison at the bound (costs and elapsed times only grow)."""
+        caps = self.caps
+        if self.terminated is not None:
+            return False
+        warned, threshold = self._warned, caps.warn_ratio
+        cap = caps.max_cost_micros
+        if cap is not None and (cost_bound >= cap or ("cost" not in warned and _ratio(cost_bound, cap) >= threshold)):
+            return False
+        limit = caps.max_duration_s
+        if limit is not None and (
+            until - self.started_at >= limit or ("duration" not in warned and _ratio(until - self.started_at, limit) >= threshold)
+        ):
+            return False
+        return caps.idle_timeout_s is None or until - last_activity_at < caps.idle_timeout_s
+
     def remaining(self, cost_micros: int, budget: BudgetProjection | None) -> tuple[int, bool] | None:
         """Micro-dollars left before the nearest money limit, and whether that is the budget (``None``: no limit)."""
         left: list[tuple[int, bool]] = []

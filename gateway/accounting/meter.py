@@ -228,6 +228,12 @@ class Meter:
             self._priced = inputs
         return self._priced_micros
 
+    def bound_micros(self, now: float, stats: SessionStats) -> int:
+        """What the session would cost with ``stats``' counters at ``now`` (a horizon's corner), priced as
+        :meth:`cost_micros` prices without touching what it remembers. The price never falls as a relayed-audio
+        counter or the time grows, so this bounds the cost at any smaller counters and earlier time."""
+        return self._price(now, stats)
+
     def _price(self, now: float, stats: SessionStats) -> int:
         if self.kind is SessionKind.REALTIME:
             return self.sealed_micros + self._voice_cost(now, stats) + self._asr_cost()

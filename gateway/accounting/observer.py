@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Callable, Protocol
 
 from gateway.accounting.caps import CapGuard
+from gateway.accounting.horizon import Horizon, horizon_from
 from gateway.accounting.ledger import Ledger, LiveSession
 from gateway.accounting.limits import NO_LIMITS
 from gateway.accounting.meter import Meter, PriceBook
+from gateway.core.allowance import MAX_OUTPUT_TOKENS
 from gateway.core.errors import UnknownModel
 from gateway.core.money import Pricing, affordable_output_tokens, audio_ms
 from gateway.core.observers import (
@@ -56,7 +58,13 @@ class Flusher(Protocol):
 
 
 class AccountingObserver:
-    """Keeps one session's meter current and answers Terminate / Notify from the local projection."""
+    """Keeps one session's meter current and answers Terminate / Notify from the local projection.
+
+    Its hooks never wait (a :class:`~gateway.core.observers.DirectObserver`): ``event_now`` and ``tick_now`` are the
+    relay's plain calls, ``on_event`` and ``on_tick`` the same answers as coroutines."""
+
+    #: every tick has something to decide (the time caps, the cost)
+    ticks = True
 
     def __init__(
         self, live: LiveSession, ledger: Ledger, prices: PriceBook, flusher: Flusher, wall: Callable[[], float]
@@ -77,10 +85,20 @@ class AccountingObserver:
         self._priced_at = float("-inf")
         #: the last tick's time (what a checkpoint's pricing takes as now)
         self._ticked_at = float("-inf")
-        if not self._money_limited:
+        #: a cost cap and no budget: a tick that decided nothing sets a horizon (:mod:`gateway.accounting.horizon`),
+        #: and the ticks inside it only compare the counters against it (a budget follows the tenant's other
+        #: sessions and the store, so a budgeted session is priced on every tick)
+        self._horizon_ok = live.guard.caps.max_cost_micros is not None and not live.limits.has_budget
+        #: where the ticks may skip pricing (``None``: the next tick prices); any event clears it
+        self._horizon: Horizon | None = None
+        if not self._money_limited or self._horizon_ok:
             live.price_now = self._price_for_checkpoint
 
     async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        return self.event_now(event, stats)
+
+    def event_now(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        self._horizon = None  # an event may move the meter, the allowance's stamp or the timeline: decide afresh
         verdict = self._on_event(event, stats)
         live = self.live
         if live.timeline is not None:
@@ -137,14 +155,22 @@ class AccountingObserver:
         return self._decide(event.at, stats, flush=True)
 
     async def on_tick(self, now: float, stats: SessionStats) -> Verdict:
+        return self.tick_now(now, stats)
+
+    def tick_now(self, now: float, stats: SessionStats) -> Verdict:
         live = self.live
         live.stats = stats
         self._ticked_at = now
+        horizon = self._horizon
+        if horizon is not None and horizon.holds(now, stats) and stats.switch_pricing is None:
+            return None  # no cap, warning or time limit within reach (no segment open, no event since it was set)
         if live.meter is None:
             return Terminate(UnknownModel("The served model has no known price on this gateway."))
         timeline = live.timeline
         if self._money_limited:
             verdict = self._decide(now, stats, flush=False)
+            if verdict is None and self._horizon_ok:
+                self._set_horizon(now, stats)
         else:
             price = self._ledger.budgeted(live.tenant) or (timeline is not None and timeline.segment_open)
             verdict = self._decide_unpriced(now, stats, price)
@@ -162,9 +188,32 @@ class AccountingObserver:
             self._price(now, stats)
         return live.guard.check(now, live.cost_micros, stats.last_activity_at, None)
 
+    def _set_horizon(self, now: float, stats: SessionStats) -> None:
+        """(A cost cap, no budget; this tick decided nothing) let the next ticks skip pricing while the session stays
+        inside a horizon whose corner's cost (what it can cost at most inside) reaches no cap, warning or time limit,
+        and leaves an allowance no reply can exceed (``MAX_OUTPUT_TOKENS``). The money figures then stand at the
+        corner's cost: never more generous than the exact ones anywhere inside. Near a limit there is none, and
+        every tick prices and decides as before."""
+        live = self.live
+        meter = live.meter
+        cap = live.guard.caps.max_cost_micros
+        assert meter is not None and cap is not None
+        if stats.switch_pricing is not None or (live.timeline is not None and live.timeline.segment_open):
+            return
+        horizon = horizon_from(now, stats)
+        bound = meter.bound_micros(horizon.until, horizon.corner(stats))
+        if not live.guard.calm(bound, horizon.until, stats.last_activity_at):
+            return
+        remaining = live.guard.remaining(bound, None)
+        allowance = self._allowance(remaining, None)
+        if allowance is not None and allowance.max_output_tokens < MAX_OUTPUT_TOKENS:
+            return
+        stats.money_left, stats.response_allowance, stats.cost_share = remaining, allowance, bound / cap
+        self._horizon = horizon
+
     def _price_for_checkpoint(self) -> None:
-        """(No money limit) the flush loop is about to checkpoint: price from the live counters (the core updates
-        the session's stats in place) at the last tick's time."""
+        """(No money limit, or a horizon: ticks do not price every time) the flush loop is about to checkpoint: price
+        from the live counters (the core updates the session's stats in place) at the last tick's time."""
         stats = self.live.stats
         if self.live.meter is not None and stats is not None and not self.live.ended:
             self._price(max(self._ticked_at, self._priced_at), stats)

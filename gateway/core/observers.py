@@ -434,6 +434,18 @@ class SessionObserver(Protocol):
     async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None: ...
 
 
+class DirectObserver(SessionObserver, Protocol):
+    """An observer whose event and tick hooks never wait: the relay calls these plain twins of ``on_event`` and
+    ``on_tick`` (no coroutine per call; same answers), and skips its tick while ``ticks`` is false."""
+
+    #: whether :meth:`tick_now` has anything to do on the next tick (read by the relay on every tick)
+    ticks: bool
+
+    def event_now(self, event: SessionEvent, stats: SessionStats) -> Verdict: ...
+
+    def tick_now(self, now: float, stats: SessionStats) -> Verdict: ...
+
+
 class ObserverFactory(Protocol):
     """Creates the per-session observer; registered once at start-up."""
 

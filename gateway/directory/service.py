@@ -105,18 +105,29 @@ def entry_of(local: _Local, replica_id: str, spend: int | None, trace_id: str | 
 
 
 class DirectoryObserver:
-    """Notes a session's stats for the directory; never does I/O and never ends a session."""
+    """Notes a session's stats for the directory; never does I/O and never ends a session.
+
+    The stats are the session's for its life (every core serving it shares them, updated in place): once noted, a
+    tick has nothing to do (``ticks``), and its hooks never wait (a :class:`~gateway.core.observers.DirectObserver`)."""
 
     def __init__(self, directory: "SessionDirectory", local: _Local) -> None:
         self._directory = directory
         self._local = local
+        #: the stats are not noted yet
+        self.ticks = True
 
     async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
-        self._local.stats = stats
-        return None
+        return self.event_now(event, stats)
 
     async def on_tick(self, now: float, stats: SessionStats) -> Verdict:
-        self._local.stats = stats
+        return self.tick_now(now, stats)
+
+    def event_now(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        self._local.stats, self.ticks = stats, False
+        return None
+
+    def tick_now(self, now: float, stats: SessionStats) -> Verdict:
+        self._local.stats, self.ticks = stats, False
         return None
 
     async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None:

@@ -13,7 +13,16 @@ from gateway.core.handoff import HandoffRequest, Trigger
 from gateway.core.kind_handoff import Driver, serving_core
 from gateway.core.kinds import SessionKind
 from gateway.core.lifecycle import SessionState, check_transition
-from gateway.core.observers import ClientNotified, Notify, SessionEnded, SessionInfo, Terminate, Verdict
+from gateway.core.observers import (
+    ClientNotified,
+    Notify,
+    SessionEnded,
+    SessionEvent,
+    SessionInfo,
+    SessionStats,
+    Terminate,
+    Verdict,
+)
 from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.session import FORWARD, Emit, SessionCore
 from gateway.core.turns import TurnTracker
@@ -84,7 +93,7 @@ class RelaySession:
         "info", "core", "home", "driver", "client", "upstream", "observers", "clock", "limits", "state", "ended",
         "opener", "tool_runner", "_held", "_cause", "_wake", "_last_upstream", "_client_send_since", "_next_probe",
         "_background", "_to_client", "_to_upstream", "_turns", "_due_timer", "_due_at", "_strategy_in_use",
-        "_handoff_task", "_retiring", "_delivering", "_release",
+        "_handoff_task", "_retiring", "_delivering", "_release", "_direct",
     )
 
     def __init__(
@@ -144,6 +153,8 @@ class RelaySession:
         self._delivering = asyncio.Lock()
         #: delivers pending events, then lets the core decide the client frames it holds (see ``client_frame``)
         self._release: asyncio.Task[None] | None = None
+        #: every observer's hooks never wait: a tick is delivered by plain calls (see ``_tick_directly``)
+        self._direct = all(observer.direct is not None for observer in observers)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -427,7 +438,8 @@ class RelaySession:
             return
         self._emit(self.driver.tick(now))
         self._schedule_due()
-        await self._deliver(now, with_tick=True)
+        if not self._tick_directly(now):
+            await self._deliver(now, with_tick=True)
         self._start_handoff()
         self._lower_ceiling()
         # upstream frames the listener relayed alone count as the upstream's activity too
@@ -455,19 +467,62 @@ class RelaySession:
         async with self._delivering:
             await self._deliver_now(now, with_tick=with_tick, closing=closing)
 
-    async def _deliver_now(self, now: float, *, with_tick: bool, closing: bool) -> None:
+    def _take_events(self, now: float, closing: bool) -> list[SessionEvent]:
         events = self.core.take_events()
         turns = self._turns
         if turns is not None:
-            events = turns.expand(events)
+            if events:
+                events = turns.expand(events)
             if closing:
                 events.extend(turns.close(now))
+        return events
+
+    async def _deliver_now(self, now: float, *, with_tick: bool, closing: bool) -> None:
+        events = self._take_events(now, closing)
         stats = self.core.stats
         for observer in self.observers:
+            if observer.direct is not None:
+                self._deliver_direct(observer, events, now if with_tick else None, stats)
+                continue
             for event in events:
                 self._apply(await observer.on_event(event, stats))
             if with_tick:
                 self._apply(await observer.on_tick(now, stats))
+
+    def _deliver_direct(
+        self, observer: FailsafeObserver, events: list[SessionEvent], now: float | None, stats: SessionStats
+    ) -> None:
+        """Events (and the tick at ``now``, unless ``None``) to an observer whose hooks never wait: plain calls, what
+        one raises reported through its wrapper and taken as ``None`` (as the wrapper's own hooks do)."""
+        direct = observer.direct
+        assert direct is not None
+        for event in events:
+            try:
+                verdict = direct.event_now(event, stats)
+            except Exception as exc:  # noqa: BLE001 - an observer must never break the session
+                observer.report("on_event", exc)
+                continue
+            if verdict is not None:
+                self._apply(verdict)
+        if now is not None and direct.ticks:
+            try:
+                verdict = direct.tick_now(now, stats)
+            except Exception as exc:  # noqa: BLE001
+                observer.report("on_tick", exc)
+                return
+            if verdict is not None:
+                self._apply(verdict)
+
+    def _tick_directly(self, now: float) -> bool:
+        """Deliver the tick without a coroutine when every observer is direct and no other delivery is under way
+        (nothing here waits, so no other delivery can start before it is done); ``False``: it must be awaited."""
+        if not self._direct or self._delivering.locked():
+            return False
+        events = self._take_events(now, False)
+        stats = self.core.stats
+        for observer in self.observers:
+            self._deliver_direct(observer, events, now, stats)
+        return True
 
     def _apply(self, verdict: Verdict) -> None:
         if verdict is None:

@@ -121,6 +121,20 @@ async def test_ended_sessions_leave_the_directory() -> None:
     assert not await a.client.exists(replica_key(keys, "ra"))
 
 
+async def test_the_observer_asks_for_no_tick_once_it_holds_the_sessions_stats() -> None:
+    """The stats are the session's for life, updated in place: the first tick notes them, later ticks are skipped
+    (``ticks``), and what is published follows the counters without them."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir-ticks"), Wall()
+    a = Replica(server, keys, wall, "ra")
+    observer = a.directory.create(_info("vgs_1"), 0.0)
+    assert observer.ticks
+    stats = SessionStats(started_at=0.0, last_activity_at=0.0)
+    assert observer.tick_now(0.1, stats) is None and not observer.ticks
+    stats.responses = 3
+    await a.directory.publish()
+    assert (await a.directory.list_sessions())[0]["responses"] == 3
+
+
 async def test_ending_a_session_held_by_another_replica_goes_through_pub_sub() -> None:
     """request_end on replica A reaches replica B's listener, which ends its session; unknown ids give False."""
     server, keys, wall = fakeredis.FakeServer(), KeySpace("dir4"), Wall()

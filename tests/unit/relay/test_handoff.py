@@ -16,6 +16,7 @@ from gateway.core.observers import RetiredUsage, SessionInfo
 from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.routing import Route, RouteDecision, SessionOverrides
 from gateway.core.session import HandoffTarget, SessionCore
+from gateway.relay.failsafe import FailsafeObserver
 from gateway.relay.handoff import OpenedTarget
 from gateway.relay.session import RelaySession
 from tests.unit.relay.test_pull import MemSocket
@@ -237,7 +238,7 @@ async def test_the_old_upstreams_late_usage_reaches_the_core_as_its_own_until_it
     make = PushMem if mode == "push" else MemSocket
     client, old, new, clock = make(), make(), _target(mode), Clock()
     opener, recorder = Opener(new), Recorder()
-    relay = _relay(client, old, opener, clock, observers=[recorder])
+    relay = _relay(client, old, opener, clock, observers=[FailsafeObserver(recorder, "recorder")])
     task = asyncio.create_task(relay.run())
     await asyncio.sleep(0)
     assert relay.request_handoff("mini", "operator") is None

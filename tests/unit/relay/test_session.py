@@ -181,3 +181,63 @@ async def test_a_held_reply_goes_on_with_what_followed_once_metered() -> None:
     assert orjson.loads(upstream.sent[-2])["response"] == {"max_output_tokens": 20} and upstream.sent[-1] == append
     client.push(Closed(1000))
     await asyncio.wait_for(task, 5)
+
+
+class DirectRecorder(Recorder):
+    """A direct observer (plain hooks): keeps its events and ticks; ``fail`` makes its hooks raise; ticks only while
+    ``ticks``."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.ticked: list[float] = []
+        self.fail = fail
+        self.ticks = True
+
+    def event_now(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        if self.fail:
+            raise RuntimeError("event hook broke")
+        self.events.append(event)
+        return None
+
+    def tick_now(self, now: float, stats: SessionStats) -> Verdict:
+        if self.fail:
+            raise RuntimeError("tick hook broke")
+        self.ticked.append(now)
+        return None
+
+    async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        raise AssertionError("a direct observer is called by its plain hooks")
+
+    async def on_tick(self, now: float, stats: SessionStats) -> Verdict:
+        raise AssertionError("a direct observer is called by its plain hooks")
+
+
+async def test_direct_observers_are_called_plainly_in_order_and_one_failing_breaks_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Observers with plain hooks get every event and tick without a coroutine, beside an awaited one; one whose
+    hooks raise is logged once per hook and the others and the session go on; one not ticking is not ticked."""
+    client, upstream, clock = PushMem(), PushMem(), Clock()
+    broken, awaited, quiet = DirectRecorder(fail=True), Recorder(), DirectRecorder()
+    quiet.ticks = False
+    relay = _relay(client, upstream, clock, SessionKind.REALTIME, awaited)
+    observers = [FailsafeObserver(broken, "broken"), *relay.observers, FailsafeObserver(quiet, "quiet")]
+    relay = RelaySession(info=relay.info, core=relay.core, client=client, upstream=upstream,  # type: ignore[arg-type]
+                         observers=observers, clock=clock)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    for n in range(3):
+        upstream.push('{"type":"response.created","response":{"id":"resp_%d"}}' % n)
+        clock.now += 0.1
+        await relay.tick(clock.now)
+    assert not relay.finished
+    assert [type(e) for e in quiet.events] == [type(e) for e in awaited.events]
+    assert len(quiet.events) >= 3 and quiet.ticked == []
+    quiet.ticks = True
+    await relay.tick(clock.now)
+    assert quiet.ticked == [clock.now]
+    failures = [r.getMessage() for r in caplog.records if "broken" in r.getMessage()]
+    assert sorted(failures) == ["observer broken failed in on_event", "observer broken failed in on_tick"]
+    client.push(Closed(1000))
+    await asyncio.wait_for(task, 5)
+    assert quiet.ended is not None and broken.ended is not None

@@ -98,7 +98,16 @@ class TelemetryObserver:
     def scope(self) -> SessionScope:
         return self._scope
 
+    #: (a DirectObserver: its hooks never wait) every tick may flush metrics or end a segment
+    ticks = True
+
     async def on_event(self, event: SessionEvent, stats: SessionStats) -> None:
+        self.event_now(event, stats)
+
+    async def on_tick(self, now: float, stats: SessionStats) -> None:
+        self.tick_now(now, stats)
+
+    def event_now(self, event: SessionEvent, stats: SessionStats) -> None:
         try:
             self._dispatch(event, stats)
         except Exception:  # noqa: BLE001 - telemetry must never break a session
@@ -106,7 +115,7 @@ class TelemetryObserver:
                 "telemetry observer failed on %s", type(event).__name__, exc_info=True
             )
 
-    async def on_tick(self, now: float, stats: SessionStats) -> None:
+    def tick_now(self, now: float, stats: SessionStats) -> None:
         try:
             if self._segments is not None:
                 self._segments.tick(now, stats)

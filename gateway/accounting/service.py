@@ -21,6 +21,7 @@ from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.money import Pricing, PricingUnit, usd_to_micros
 from gateway.core.observers import SessionEnded
 from gateway.core.timeline import with_spans
+from gateway.core.work_slice import WorkSlice
 
 log = logging.getLogger("voice_gateway.accounting")
 
@@ -49,8 +50,11 @@ class AccountingService:
         *,
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
         wall: Callable[[], float] = time.time,
+        work_clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.store = store
+        #: how long a flush pass has held the event loop (it lets ready frames through between slices)
+        self._work_clock = work_clock
         self.flush_interval_s = settings.flush_interval_ms / 1000
         self.lease_ttl_s = lease_ttl_s
         self._wall = wall
@@ -218,6 +222,7 @@ class AccountingService:
             self.health.down(exc)
             return done, False
         failed: StoreError | None = None
+        work = WorkSlice(self._work_clock)
         for live, target, result in zip(due, targets, results):
             if isinstance(result, StoreError):
                 failed = failed or result
@@ -225,6 +230,8 @@ class AccountingService:
             self.ledger.set_charged(live, target)
             self.ledger.note_spend(live.tenant, wall, result.day_spend_micros, result.month_spend_micros)
             done.append(live)
+            if work.spent():
+                await asyncio.sleep(0)
         if failed is not None:
             self.health.down(failed)
             return done, False
@@ -233,10 +240,13 @@ class AccountingService:
 
     async def _flush_all(self) -> None:
         dirty: list[LiveSession] = []
+        work = WorkSlice(self._work_clock)
         for live in list(self.ledger.sessions.values()):
             self._price_before_checkpoint(live)
             if live.unflushed_micros != 0 or live.ended:
                 dirty.append(live)
+            if work.spent():  # ready frames go on between sessions (300 priced in one go held every frame ~ms)
+                await asyncio.sleep(0)
         done, ok = await self._checkpoint(dirty)
         for live in done:
             if live.ended and live.record_queued and live.unflushed_micros == 0:

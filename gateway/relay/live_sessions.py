@@ -8,14 +8,13 @@ import time
 from typing import Callable, Iterator
 
 from gateway.core.errors import Draining, GatewayError
+from gateway.core.work_slice import SLICE_S, WorkSlice
 from gateway.relay.session import RelaySession
 
 log = logging.getLogger("voice_gateway.relay.live_sessions")
 
-#: the longest the ticker runs sessions' ticks before letting ready I/O through (seconds of work): a frame that
-#: arrives during the tick waits for at most this (plus one session), not for every session; yielding after each
-#: session instead costs an event-loop pass per session per tick
-TICK_SLICE_S = 0.0002
+#: the longest the ticker runs sessions' ticks before letting ready I/O through (gateway.core.work_slice)
+TICK_SLICE_S = SLICE_S
 
 
 class LiveSessions:
@@ -91,16 +90,14 @@ class LiveSessions:
         """Tick every session once, letting ready I/O through every ``tick_slice_s`` of work: a frame that arrived
         meanwhile waits for one slice, not for all sessions (300 sessions in one go held it ~10 ms: every frame's
         p99)."""
-        work = self._work_clock
-        yield_at = work() + self.tick_slice_s
+        work = WorkSlice(self._work_clock, self.tick_slice_s)
         for session in list(self._sessions.values()):
             try:
                 await session.tick(now)
             except Exception:  # noqa: BLE001 - one session's tick must not stop the others
                 log.exception("tick failed", extra={"session_id": session.info.session_id})
-            if work() >= yield_at:
+            if work.spent():
                 await asyncio.sleep(0)
-                yield_at = work() + self.tick_slice_s
 
     async def drain(self, grace_s: float) -> None:
         """Stop admitting, let sessions finish for ``grace_s``, then end the rest with a warning."""

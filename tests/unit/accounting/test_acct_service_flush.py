@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Sequence
 
@@ -131,4 +132,34 @@ async def test_idle_budgeted_tenants_learn_their_spend_and_renew_leases_in_one_c
     assert store.spend_reads == [tenants] and store.renewals[-1] == tenants
     assert service.ledger.tenant_spend("globex", clock.now) == (1_234, 1_234)
     assert await store.active_leases("initech", clock.now + service.lease_ttl_s / 2) == 1
+    await service.close()
+
+
+class _WorkClock:
+    """A work clock that advances a fixed step each time it is read (each session's pricing takes time)."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+async def test_a_flush_pass_lets_ready_io_through_between_slices_of_work() -> None:
+    """A pass over many sessions yields to the event loop once a slice of work is spent: a frame that becomes ready
+    while the first session is priced goes on after a slice, not after every session's pricing."""
+    service, store = await _talking(40)
+    service._work_clock = _WorkClock(step=0.0001)  # every read 0.1 ms: a slice (0.2 ms) is spent every two sessions
+    order: list[str] = []
+
+    def price(live: object) -> None:
+        if not order:
+            asyncio.get_running_loop().call_soon(order.append, "frame")
+        order.append("price")
+
+    service._price_before_checkpoint = price  # type: ignore[method-assign]
+    await service.sync()
+    assert "frame" in order[:4], order
+    assert order.count("price") == 40 and store.batches == [[f"sess_{i}" for i in range(40)]]
     await service.close()

@@ -15,7 +15,7 @@ from gateway.accounting.ledger import Ledger, LiveSession
 from gateway.accounting.meter import PriceBook
 from gateway.accounting.observer import AccountingObserverFactory
 from gateway.accounting.records import session_record
-from gateway.accounting.ports import AccountingStorePort, Checkpoint
+from gateway.accounting.ports import AccountingStorePort, ChargeResult, Checkpoint
 from gateway.core.catalog import Catalog
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.money import Pricing, PricingUnit, usd_to_micros
@@ -223,15 +223,18 @@ class AccountingService:
             return done, False
         failed: StoreError | None = None
         work = WorkSlice(self._work_clock)
+        totals: dict[str, ChargeResult] = {}  # every session of a tenant's call carries the tenant's totals after it
         for live, target, result in zip(due, targets, results):
             if isinstance(result, StoreError):
                 failed = failed or result
                 continue
             self.ledger.set_charged(live, target)
-            self.ledger.note_spend(live.tenant, wall, result.day_spend_micros, result.month_spend_micros)
+            totals[live.tenant] = result
             done.append(live)
             if work.spent():
                 await asyncio.sleep(0)
+        for tenant, result in totals.items():
+            self.ledger.note_spend(tenant, wall, result.day_spend_micros, result.month_spend_micros)
         if failed is not None:
             self.health.down(failed)
             return done, False

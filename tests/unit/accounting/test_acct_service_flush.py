@@ -163,3 +163,21 @@ async def test_a_flush_pass_lets_ready_io_through_between_slices_of_work() -> No
     assert "frame" in order[:4], order
     assert order.count("price") == 40 and store.batches == [[f"sess_{i}" for i in range(40)]]
     await service.close()
+
+
+async def test_each_tenant_learns_its_totals_once_per_pass() -> None:
+    """Sessions of two tenants in one pass: each tenant's cached spend is its own total after the pass."""
+    store = FlakyStore()
+    service = AccountingService(Settings(_env_file=None), catalog(), store, wall=Clock())  # type: ignore[call-arg]
+    for i, tenant in enumerate(["acme", "acme", "acme", "globex"]):
+        sid = f"sess_{i}"
+        await service.admission.admit(sid, tenant, "key_1", TenantLimits(daily_budget_micros=10**9), 1_000.0)
+        observer = service.observer_factory.create(info(session_id=sid, tenant=tenant), now=0.0)
+        await observer.on_tick(1.0, stats(at=1.0, in_s=1 + i, out_s=1))
+    await service.sync()
+    wall = service._wall()
+    for tenant in ("acme", "globex"):
+        day, month = await store.spend(tenant, wall)
+        cached = service.ledger.spend[tenant]
+        assert (cached.day_micros, cached.month_micros) == (day, month) and day > 0
+    await service.close()

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import contextlib
 import socket
 import subprocess
 import statistics
@@ -30,11 +31,13 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench import phases, profile, targets
 from bench.otlp_sink import exporting_env, otlp_sink
 from bench.procs import LOADGEN_CORE, TARGET_CORE, free_port, pin_self, start, wait_port
+from bench.phases import Target
 from bench.procstat import CLOCK_TICKS, sample_tree
 
 KEY = "vg-bench-key-0123456789"
@@ -98,6 +101,28 @@ class Monitor:
     def close(self) -> None:
         self._stop = True
         self._sock.close()
+
+
+@contextlib.contextmanager
+def monitored_gateway(redis_url: str | None, tmp_prefix: str) -> Iterator[tuple[Target, Monitor | None]]:
+    """A picows echo upstream and one gateway worker on ``redis_url``, with ``MONITOR`` on the gateway's own keys
+    (``None`` without Redis); all stopped on leaving."""
+    with tempfile.TemporaryDirectory(prefix=tmp_prefix) as tmp:
+        root = Path(tmp)
+        upstream, port, _ = targets.start_upstream("picows", root, KEY)
+        gateway: Target | None = None
+        monitor: Monitor | None = None
+        try:
+            gateway = targets.start_gateway(1, upstream, port, root, KEY, redis_url)
+            prefix = targets.gateway_env(KEY, port, redis_url).get("VOICE_GATEWAY_REDIS_KEY_PREFIX", "")
+            monitor = Monitor("127.0.0.1", 6379, prefix + ":") if redis_url else None
+            yield gateway, monitor
+        finally:
+            if monitor is not None:
+                monitor.close()
+            if gateway is not None:
+                gateway.proc.stop()
+            upstream.stop()
 
 
 def _spy(pid: int, seconds: float, out: Path) -> str:
@@ -255,49 +280,35 @@ def main(argv: list[str] | None = None) -> int:
         return _callgrind(args, redis_url)
     if args.cprofile is not None:
         return _cprofile(args, redis_url)
-    with tempfile.TemporaryDirectory(prefix="vg-setup-") as tmp:
-        root = Path(tmp)
-        upstream, port, _ = targets.start_upstream("picows", root, KEY)
-        gateway = None
-        monitor = None
-        try:
-            gateway = targets.start_gateway(1, upstream, port, root, KEY, redis_url)
-            prefix = targets.gateway_env(KEY, port, redis_url).get("VOICE_GATEWAY_REDIS_KEY_PREFIX", "")
-            monitor = Monitor("127.0.0.1", 6379, prefix + ":") if redis_url else None
-            phases.run_idle(gateway, 50, settle_s=0.5)  # warm: imports, caches, the first sessions' paths
+    with monitored_gateway(redis_url, "vg-setup-") as (gateway, monitor):
+        phases.run_idle(gateway, 50, settle_s=0.5)  # warm: imports, caches, the first sessions' paths
+        time.sleep(1.0)
+        stacks: list[str] = []
+        calls0, lua0 = monitor.snapshot() if monitor else (Counter(), Counter())
+        setups: list[float] = []
+        ticks = close_ticks = 0
+        kib: list[float] = []
+        for _ in range(args.rounds):
+            spy = None
+            if args.py_spy is not None:  # sampled while the sessions are set up, not while they close
+                spy = threading.Thread(target=lambda: stacks.append(_spy(gateway.proc.pid, 2.0, args.py_spy)))
+                spy.start()
+                time.sleep(0.3)
+            before = sample_tree(gateway.proc.pid)
+            gens = phases._start_loadgens(gateway, args.sessions, phases.LoadShape(0.0, 0.0),
+                                          concurrency=phases.IDLE_HANDSHAKES_IN_FLIGHT)
+            if spy is not None:
+                spy.join()
             time.sleep(1.0)
-            stacks: list[str] = []
-            calls0, lua0 = monitor.snapshot() if monitor else (Counter(), Counter())
-            setups: list[float] = []
-            ticks = close_ticks = 0
-            kib: list[float] = []
-            for _ in range(args.rounds):
-                spy = None
-                if args.py_spy is not None:  # sampled while the sessions are set up, not while they close
-                    spy = threading.Thread(target=lambda: stacks.append(_spy(gateway.proc.pid, 2.0, args.py_spy)))
-                    spy.start()
-                    time.sleep(0.3)
-                before = sample_tree(gateway.proc.pid)
-                gens = phases._start_loadgens(gateway, args.sessions, phases.LoadShape(0.0, 0.0),
-                                              concurrency=phases.IDLE_HANDSHAKES_IN_FLIGHT)
-                if spy is not None:
-                    spy.join()
-                time.sleep(1.0)
-                held = sample_tree(gateway.proc.pid)
-                results = phases._finish(gens, "QUIT")
-                time.sleep(1.0)
-                ticks += held.cpu_ticks - before.cpu_ticks
-                close_ticks += sample_tree(gateway.proc.pid).cpu_ticks - held.cpu_ticks
-                setups.append(round(statistics.median(float(x) for r in results for x in r["setup_ms"]), 2))  # type: ignore[attr-defined]
-                kib.append((held.rss_bytes - before.rss_bytes) / 1024 / args.sessions)
+            held = sample_tree(gateway.proc.pid)
+            results = phases._finish(gens, "QUIT")
             time.sleep(1.0)
-            calls1, lua1 = monitor.snapshot() if monitor else (Counter(), Counter())
-        finally:
-            if monitor is not None:
-                monitor.close()
-            if gateway is not None:
-                gateway.proc.stop()
-            upstream.stop()
+            ticks += held.cpu_ticks - before.cpu_ticks
+            close_ticks += sample_tree(gateway.proc.pid).cpu_ticks - held.cpu_ticks
+            setups.append(round(statistics.median(float(x) for r in results for x in r["setup_ms"]), 2))  # type: ignore[attr-defined]
+            kib.append((held.rss_bytes - before.rss_bytes) / 1024 / args.sessions)
+        time.sleep(1.0)
+        calls1, lua1 = monitor.snapshot() if monitor else (Counter(), Counter())
     n = args.sessions * args.rounds
     calls, lua = calls1 - calls0, lua1 - lua0
     result = {

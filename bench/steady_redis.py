@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
 import redis
 
 from bench import phases, targets
 from bench.procs import LOADGEN_CORE, pin_self
-from bench.setup_cost import KEY, Monitor
+from bench.setup_cost import monitored_gateway
 
 
 def _reads(client: "redis.Redis[bytes]") -> int:
@@ -46,40 +44,26 @@ def main(argv: list[str] | None = None) -> int:
         print("no Redis on 127.0.0.1:6379", file=sys.stderr)
         return 1
     server = redis.Redis(host="127.0.0.1", port=6379)
-    with tempfile.TemporaryDirectory(prefix="vg-steady-") as tmp:
-        root = Path(tmp)
-        upstream, port, _ = targets.start_upstream("picows", root, KEY)
-        gateway = None
-        monitor = None
+    with monitored_gateway(args.redis_url, "vg-steady-") as (gateway, monitor):
+        marks: dict[str, tuple[Counter[str], Counter[str], int, float]] = {}
+
+        # run_load measures its own window; the Redis counts are taken around the same window here
+        def mark(name: str) -> None:
+            assert monitor is not None
+            calls, lua = monitor.snapshot()
+            marks[name] = (calls, lua, _reads(server), time.monotonic())
+
+        original = phases._snapshot
+
+        def snapshot(target: phases.Target) -> tuple[object, ...]:
+            mark("after" if "before" in marks else "before")
+            return original(target)
+
+        phases._snapshot = snapshot  # type: ignore[assignment]
         try:
-            gateway = targets.start_gateway(1, upstream, port, root, KEY, args.redis_url)
-            prefix = targets.gateway_env(KEY, port, args.redis_url).get("VOICE_GATEWAY_REDIS_KEY_PREFIX", "")
-            monitor = Monitor("127.0.0.1", 6379, prefix + ":")
-            marks: dict[str, tuple[Counter[str], Counter[str], int, float]] = {}
-
-            # run_load measures its own window; the Redis counts are taken around the same window here
-            def mark(name: str) -> None:
-                assert monitor is not None
-                calls, lua = monitor.snapshot()
-                marks[name] = (calls, lua, _reads(server), time.monotonic())
-
-            original = phases._snapshot
-
-            def snapshot(target: phases.Target) -> tuple[object, ...]:
-                mark("after" if "before" in marks else "before")
-                return original(target)
-
-            phases._snapshot = snapshot  # type: ignore[assignment]
-            try:
-                row = phases.run_load(gateway, args.sessions, phases.LoadShape(args.warmup, args.duration))
-            finally:
-                phases._snapshot = original  # type: ignore[assignment]
+            row = phases.run_load(gateway, args.sessions, phases.LoadShape(args.warmup, args.duration))
         finally:
-            if monitor is not None:
-                monitor.close()
-            if gateway is not None:
-                gateway.proc.stop()
-            upstream.stop()
+            phases._snapshot = original  # type: ignore[assignment]
     (c0, l0, r0, t0), (c1, l1, r1, t1) = marks["before"], marks["after"]
     window = t1 - t0
     calls, lua = c1 - c0, l1 - l0

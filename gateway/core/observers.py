@@ -18,9 +18,9 @@ from gateway.core.hot import HotCounters, PyHotCounters
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.money import Pricing
 from gateway.core.jsontypes import JsonObject
+from gateway.core.reservations import ReplyReservations
 from gateway.core.routing import Caps, Route, RouteDecision
 from gateway.core.turn_events import TurnEvent
-from gateway.core.reservations import ReplyReservations
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from gateway.inbound.calls.sip import SipFrontDoor, sip_router
 from gateway.inbound.client_secrets import ClientSecretServices, client_secrets_router
 from gateway.inbound.body_limit import BodyLimit
 from gateway.inbound.cors import ScopedCORS
+from gateway.inbound.http_errors import install_http_errors
 from gateway.webrtc.codecs import set_encoder_complexity
 from gateway.webrtc.ice import IceOptions, parse_port_range, restrict_host_addresses, restrict_ports
 from gateway.core.money import usd_to_micros
@@ -348,6 +349,7 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
                     await close()
 
     app = FastAPI(title="voice-gateway", version="0.1.0", lifespan=lifespan)
+    install_http_errors(app)
     app.state.head_limits = HeadLimits(max_bytes=settings.max_header_bytes, max_header_count=settings.max_header_count)
     sessions = {
         "/v1/realtime": SessionEndpoint(EndpointKind.REALTIME),

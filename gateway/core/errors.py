@@ -206,6 +206,21 @@ class NotFound(GatewayError):
     default_message = "Not found."
 
 
+class MethodNotAllowed(GatewayError):
+    code = "method_not_allowed"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.POLICY_VIOLATION
+    http_status = 405
+    default_message = "This method is not allowed on this path."
+
+
+class UnprocessableRequest(InvalidRequest):
+    """A request FastAPI could not validate against an endpoint's declared parameters or body."""
+
+    code = "invalid_request_error"
+    http_status = 422
+
+
 class AuthenticationFailed(GatewayError):
     code = "invalid_api_key"
     error_type = "invalid_request_error"

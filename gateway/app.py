@@ -19,13 +19,14 @@ from gateway.accounting.service import AccountingService, fallback_pricing
 from gateway.adapters import AccountingAdmission, PolicyRouter
 from gateway.core import language
 from gateway.core.catalog import Catalog
-from gateway.core.errors import EndedByOperator
+from gateway.core.errors import CallHungUp, EndedByOperator
 from gateway.core.kinds import EndpointKind
 from gateway.core.observers import ObserverFactory
 from gateway.core.ratelimit import FailureLimiter, HandshakeLimits, KeyedTokenBuckets, LocalFailureLimiter
 from gateway.directory.service import DirectoryHooks, SessionDirectory
 from gateway.inbound import http
 from gateway.inbound.admin import AdminServices, admin_router
+from gateway.inbound.calls.control import calls_control_router
 from gateway.inbound.calls.direct import CallSettings
 from gateway.inbound.calls.service import CallServices
 from gateway.inbound.calls.sip import SipFrontDoor, sip_router
@@ -221,6 +222,7 @@ async def _start(settings: Settings) -> Runtime:
             trace_id_of=telemetry.trace_id_of,
             turns_of=accounting.turns_of,
             handoff_local=sessions.hand_off,
+            hang_up_local=lambda sid: sessions.end(sid, CallHungUp()),
         ),
     )
     await directory.start()
@@ -360,6 +362,7 @@ def create_app(settings: Settings | None = None) -> RealtimeFastPath:
     app.include_router(http.router)
     app.include_router(webrtc_router())
     app.include_router(sip_router())
+    app.include_router(calls_control_router())
     app.include_router(demo_router())
     app.include_router(client_secrets_router())
     app.include_router(admin_router(settings.admin_token))

@@ -368,6 +368,25 @@ class EndedByOperator(GatewayError):
     default_message = "An operator ended this session."
 
 
+class CallHungUp(GatewayError):
+    """The call's owner hung it up through the gateway's calls API (``POST /v1/realtime/calls/{id}/hangup``)."""
+
+    code = "call_hung_up"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.NORMAL
+    default_message = "The call was hung up."
+
+
+class CallControlledByGateway(GatewayError):
+    """A calls-API action the gateway takes itself, by policy (accepting or rejecting an incoming call)."""
+
+    code = "call_controlled_by_gateway"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.POLICY_VIOLATION
+    http_status = 409
+    default_message = "The gateway accepts and rejects incoming calls itself, by routing policy."
+
+
 class InvalidTransition(RuntimeError):
     """A lifecycle moved out of order: a programming error, never shown to a peer."""
 

@@ -145,6 +145,8 @@ class DirectoryHooks:
     turns_of: TurnsOf = lambda _sid: None
     #: move a local session to another route (``RelaySession.request_handoff``)
     handoff_local: HandoffLocal = lambda _sid, _to, _reason: False
+    #: end a local call because its owner hung it up (``False``: not held here)
+    hang_up_local: EndLocal = lambda _sid: False
 
 
 class SessionDirectory:
@@ -286,6 +288,19 @@ class SessionDirectory:
             raise StoreUnavailable("The end request could not be sent to the other replicas.") from exc
         return True
 
+    async def request_hangup(self, session_id: str) -> bool:
+        """End a call because its owner hung it up, wherever it runs (broadcast as ``hangup_session_id``; a
+        replica that predates it ignores the message); ``False`` when no replica lists it."""
+        if self.hooks.hang_up_local(session_id):
+            return True
+        if await self.find(session_id) is None:
+            return False
+        try:
+            await self.board.send_end(json.dumps({"hangup_session_id": session_id}))
+        except StoreError as exc:
+            raise StoreUnavailable("The hang-up could not be sent to the other replicas.") from exc
+        return True
+
     async def request_handoff(self, session_id: str, to: str, reason: str) -> HandoffAnswer:
         """Move a session to route ``to`` wherever it runs (broadcast as ``handoff_session_id``, which replicas
         that predate handoffs ignore rather than ending the session)."""
@@ -318,6 +333,8 @@ class SessionDirectory:
                 return 0
             answer = self.hooks.handoff_local(message["handoff_session_id"], to, reason if isinstance(reason, str) else "admin")
             return int(answer is True)
+        if isinstance(message.get("hangup_session_id"), str):
+            return int(self.hooks.hang_up_local(message["hangup_session_id"]))
         if isinstance(message.get("session_id"), str):
             return int(self.hooks.end_local(message["session_id"]))
         if isinstance(message.get("key_id"), str):

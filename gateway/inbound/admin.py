@@ -26,6 +26,7 @@ from gateway.core.jsontypes import as_list, as_number
 from gateway.core.money import micros_to_usd
 from gateway.inbound.errors_route import GatewayErrorRoute
 from gateway.inbound.admin_handoff import HandoffAnswer, add_handoff_route
+from gateway.inbound.calls.refer import ReferBody, refer_live_call
 
 if TYPE_CHECKING:  # the services object holds this module's AdminServices: no runtime import
     from gateway.inbound.gateway_services import GatewayServices
@@ -47,6 +48,8 @@ class LiveDirectory(Protocol):
     async def find(self, session_id: str) -> Entry | None: ...
 
     async def request_end(self, session_id: str) -> bool: ...
+
+    async def request_hangup(self, session_id: str) -> bool: ...
 
     async def request_handoff(self, session_id: str, to: str, reason: str) -> HandoffAnswer: ...
 
@@ -123,12 +126,6 @@ class EndResult(BaseModel):
     #: ``ended``: gone from the directory; ``ending``: requested, not yet confirmed
     status: str
     replica: str | None = None
-
-
-class ReferBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    target_uri: str = Field(pattern=r"^(sip:|sips:|tel:)[^\s]{1,2000}$", description="sip:, sips: or tel: URI")
 
 
 class ReferResult(BaseModel):
@@ -359,13 +356,8 @@ def admin_router(admin_token: SecretStr | str | None) -> APIRouter:
         entry = await admin.directory.find(session_id)
         if entry is None:
             raise NotFound(f"No live session '{session_id}'.")
-        call_id, upstream = entry.get("call_id"), entry.get("upstream")
         services: GatewayServices = request.app.state.services
-        calls = services.calls
-        endpoint = services.inbound.catalog.endpoints.get(upstream) if isinstance(upstream, str) else None
-        if not isinstance(call_id, str) or not call_id or calls is None or endpoint is None:
-            raise InvalidRequest("This session is not a call the gateway can transfer.", param="session_id")
-        await calls.client.refer(endpoint, call_id, body.target_uri)
+        await refer_live_call(services.calls, services.inbound.catalog, entry, body.target_uri)
         return ReferResult(session_id=session_id, status="referred", target_uri=body.target_uri)
 
     @router.post("/sessions/{session_id}/end", response_model=EndResult, summary="End a session on whichever replica holds it")

@@ -65,18 +65,23 @@ class HandshakeService:
 
     async def minting_key(self, headers: Mapping[str, str], address: str, endpoint: EndpointKind) -> KeyRecord:
         """The long-lived gateway key in ``Authorization: Bearer`` (client-secret endpoints; ``ek_`` refused)."""
+        return await self.server_key(headers, address, "create client secrets")
+
+    async def server_key(self, headers: Mapping[str, str], address: str, purpose: str) -> KeyRecord:
+        """The long-lived gateway key in ``Authorization: Bearer`` for a server-side call (``ek_`` and browser keys
+        refused: ``purpose`` says for what, in the refusal)."""
         await self.guard.check(address)
         auth = headers.get("authorization", "")
         secret = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         if not secret:
             raise AuthenticationFailed("Missing gateway API key: send 'Authorization: Bearer <key>'.")
         if secret.startswith(CLIENT_SECRET_PREFIX):
-            raise Forbidden("A client secret cannot be used to create client secrets.")
+            raise Forbidden(f"A client secret cannot be used to {purpose}.")
         key = await self.services.api_keys.verify(secret)
         if key is None:
             raise AuthenticationFailed()
         if key.browser:
-            raise Forbidden("A client secret cannot be used to create client secrets.")
+            raise Forbidden(f"A client secret cannot be used to {purpose}.")
         return key
 
     def route_bound_session(self, key: KeyRecord, endpoint: EndpointKind, session: Mapping[str, object]) -> SecretBinding:

@@ -61,12 +61,20 @@ class Replica:
     def __init__(self, server: fakeredis.FakeServer, keys: KeySpace, wall: Wall, name: str) -> None:
         self.client = fakeredis.FakeAsyncRedis(server=server)
         self.ended: list[str] = []
+        self.hung_up: list[str] = []
         self.hooks = DirectoryHooks(
             end_local=self.end_local,
             live_spend=lambda sid: 1234,
             trace_id_of=lambda sid: "ab" * 16,
+            hang_up_local=self.hang_up_local,
         )
         self.directory = SessionDirectory(RedisDirectoryBoard(self.client, keys), self.hooks, replica_id=name, wall=wall, period_s=0.05)
+
+    def hang_up_local(self, session_id: str) -> bool:
+        if session_id in self.directory._local:  # noqa: SLF001 - the stand-in LiveSessions
+            self.hung_up.append(session_id)
+            return True
+        return False
 
     def end_local(self, session_id: str) -> bool:
         if session_id in self.directory._local:  # noqa: SLF001 - the stand-in LiveSessions
@@ -153,6 +161,28 @@ async def test_ending_a_session_held_by_another_replica_goes_through_pub_sub() -
         await a.directory.close()
         await b.directory.close()
     assert await a.directory.replicas() == []
+
+
+async def test_a_hang_up_reaches_the_replica_holding_the_call_as_a_hang_up_not_an_operator_end() -> None:
+    """request_hangup on replica A reaches B's hang-up hook (not end_local); unknown ids give False."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir4h"), Wall()
+    a, b = Replica(server, keys, wall, "ra"), Replica(server, keys, wall, "rb")
+    b.directory.create(_info("vgs_2"), 0.0)
+    await a.directory.start()
+    await b.directory.start()
+    try:
+        await _subscribed(a.client, keys, 2)
+        await b.directory.publish()
+        assert await a.directory.request_hangup("vgs_missing") is False
+        assert await a.directory.request_hangup("vgs_2") is True
+        for _ in range(200):
+            if b.hung_up:
+                break
+            await asyncio.sleep(0.02)
+        assert b.hung_up == ["vgs_2"] and b.ended == [] and a.hung_up == []
+    finally:
+        await a.directory.close()
+        await b.directory.close()
 
 
 async def test_ending_by_key_ends_every_local_session_of_that_key() -> None:

@@ -299,6 +299,8 @@ def _gateway_services(settings: Settings, runtime: Runtime) -> GatewayServices:
             runtime.services,
             AuthFailureGuard(_failure_limiter(runtime.store), time.time),
             on_refused=lambda error, endpoint: telemetry.record_admission_refused(error.code, endpoint=endpoint.value),
+            calls=runtime.calls.runner if runtime.calls is not None else None,
+            find_entry=runtime.directory.find,
         ),
         client_secrets=ClientSecretServices(minter=_minter(runtime.verifier)),
         admin=AdminServices(

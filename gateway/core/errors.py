@@ -387,6 +387,38 @@ class CallControlledByGateway(GatewayError):
     default_message = "The gateway accepts and rejects incoming calls itself, by routing policy."
 
 
+class TooManyWatchers(GatewayError):
+    """A call already has as many of its owner's sideband connections as the gateway lets it have."""
+
+    code = "too_many_sideband_connections"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.TRY_AGAIN_LATER
+    http_status = 409
+    default_message = "This call already has as many sideband connections through the gateway as it may."
+
+
+class CallOnAnotherReplica(GatewayError):
+    """A sideband for a call another gateway replica follows (its relay, and so its sideband, live there)."""
+
+    code = "call_on_another_replica"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.TRY_AGAIN_LATER
+    http_status = 409
+    default_message = ("Another gateway replica serves this call: route sideband connections for a call to the "
+                       "replica that placed it (for example by the call id).")
+
+
+class SidebandUnavailable(GatewayError):
+    """A sideband for a call whose media the gateway terminates itself (no upstream call to watch)."""
+
+    code = "sideband_unavailable"
+    error_type = "invalid_request_error"
+    close_code = CloseCode.POLICY_VIOLATION
+    http_status = 409
+    default_message = ("The gateway terminates this call's media itself: there is no call sideband to attach to. "
+                       "Use direct media for calls a server should watch.")
+
+
 class InvalidTransition(RuntimeError):
     """A lifecycle moved out of order: a programming error, never shown to a peer."""
 

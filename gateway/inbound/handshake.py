@@ -20,7 +20,8 @@ from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.overrides import apply_to_session
 from gateway.core.ratelimit import FailureLimiter
 from gateway.inbound.services import InboundServices
-from gateway.inbound.setup import Handshake, SessionSetup, build_request, check_decision
+from gateway.inbound.setup import Handshake, SessionSetup, SessionStart, build_request, check_decision
+from gateway.inbound.sideband_watch import FindEntry, LiveCalls, attach_to_call
 
 log = logging.getLogger("voice_gateway.inbound")
 
@@ -47,10 +48,29 @@ class AuthFailureGuard:
 class HandshakeService:
     """Opens sessions and authenticates key-only calls for every transport; records every refusal."""
 
-    def __init__(self, services: InboundServices, guard: AuthFailureGuard, on_refused: RefusalHook | None = None) -> None:
+    def __init__(
+        self, services: InboundServices, guard: AuthFailureGuard, on_refused: RefusalHook | None = None, *,
+        calls: LiveCalls | None = None, find_entry: FindEntry | None = None,
+    ) -> None:
         self.services = services
         self.guard = guard
         self.on_refused = on_refused
+        #: direct-media calls followed here, which their owners' servers may watch (``?call_id=``)
+        self.calls = calls
+        #: a live session on any replica (tells "on another replica" from "no such call")
+        self.find_entry = find_entry
+
+    async def open_connection(self, handshake: Handshake) -> SessionStart:
+        """A WebSocket handshake: a session (:meth:`open_session`), or with ``call_id`` in the query an owner's
+        sideband of a call the gateway follows (:mod:`gateway.inbound.sideband_watch`), as on OpenAI."""
+        if "call_id" not in handshake.query:
+            return await self.open_session(handshake)
+        try:
+            await self.guard.check(handshake.client_address)
+            return await attach_to_call(self.services, handshake, self.calls, self.find_entry)
+        except GatewayError as exc:
+            await self.refused(exc, handshake.endpoint, handshake.client_address, handshake.path)
+            raise
 
     async def open_session(self, handshake: Handshake, initial_session: Mapping[str, object] | None = None) -> SessionSetup:
         """Authenticate, rate-limit, route and admit; the refusal (a ``GatewayError``) is recorded, then raised."""

@@ -8,7 +8,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Mapping, Sequence
+from typing import Mapping, Protocol, Sequence
 
 from gateway.core import dialect as beta
 from gateway.core.errors import (
@@ -192,6 +192,17 @@ class Handshake:
     query: Mapping[str, str]
     subprotocols: tuple[str, ...] = ()
     client_address: str = ""
+
+
+class SessionStart(Protocol):
+    """What a transport does with an accepted handshake: a session set-up, or an owner's call sideband."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    async def run(self, client: FrameSocket) -> None: ...
+
+    async def release(self) -> None: ...
 
 
 class SessionSetup:

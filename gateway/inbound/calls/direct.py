@@ -50,13 +50,32 @@ class DirectCall:
     sideband: SidebandSocket | None = None
     #: what happened to the call at the end: "hung_up", "ended_upstream", "left_running"
     outcome: str | None = None
-    _leg: CallLeg | None = field(default=None, repr=False)
+    _leg: CallLeg = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._leg = CallLeg(self._leg_closed)
+
+    @property
+    def session_id(self) -> str:
+        return self.setup.session_id
+
+    @property
+    def tenant(self) -> str | None:
+        """The tenant of the key that placed the call (an incoming SIP call: the front door's tenant)."""
+        return self.setup.key.tenant if self.setup.key is not None else None
+
+    def check_watchable(self) -> None:
+        """Refuse one more of the owner's sideband connections now, when the call has as many as it takes."""
+        self._leg.check_room()
+
+    async def watch(self, client: FrameSocket) -> None:
+        """Serve an owner's sideband connection until it leaves or the call ends (:meth:`CallLeg.watch`)."""
+        await self._leg.watch(client)
 
     async def run(self) -> None:
         setup = self.setup
         route = setup.decision.route if setup.decision is not None else None
         assert route is not None and setup.request is not None
-        self._leg = CallLeg(self._leg_closed)
         try:
             upstream = await self._connect()
         except GatewayError as exc:
@@ -127,6 +146,13 @@ class CallRunner:
     def __init__(self) -> None:
         self.calls: dict[str, DirectCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def find(self, call_id: str) -> DirectCall | None:
+        """A call followed here, by the gateway's session id or the upstream call id."""
+        call = self.calls.get(call_id)
+        if call is None:
+            call = next((c for c in self.calls.values() if c.call_id == call_id), None)
+        return call
 
     def start(self, call: DirectCall) -> None:
         self.calls[call.setup.session_id] = call

@@ -45,7 +45,7 @@ class SessionEndpoint:
             client_address=_client_address(scope),
         )
         try:
-            setup = await services_of(scope["app"]).handshakes.open_session(handshake)
+            setup = await services_of(scope["app"]).handshakes.open_connection(handshake)
         except GatewayError as exc:
             await deny(scope, receive, send, exc)
             return

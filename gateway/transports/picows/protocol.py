@@ -33,7 +33,7 @@ from gateway.transports.picows.socket import PicowsClientSocket
 from gateway.upstream.picows_socket import READ_BUFFER, forget_handshake
 from gateway.inbound.gateway_services import services_of
 from gateway.transports.asgi.endpoint import SESSION_ID_HEADER
-from gateway.inbound.setup import SessionSetup
+from gateway.inbound.setup import SessionStart
 
 log = logging.getLogger("voice_gateway.inbound")
 #: picows logs every accepted connection at INFO (with the peer address); we keep its warnings only
@@ -153,9 +153,9 @@ class PicowsSessionProtocol(asyncio.Protocol):
         finally:
             self.server_state.connections.discard(self)
 
-    async def _prepare(self, fastpath: RealtimeFastPath, handshake: Any) -> SessionSetup | None:
+    async def _prepare(self, fastpath: RealtimeFastPath, handshake: Any) -> SessionStart | None:
         try:
-            return await services_of(fastpath.app).handshakes.open_session(handshake)
+            return await services_of(fastpath.app).handshakes.open_connection(handshake)
         except GatewayError as exc:
             self._refuse(exc)
         except Exception:  # noqa: BLE001 - as uvicorn would: a 500, not a hung connection

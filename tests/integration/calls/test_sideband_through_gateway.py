@@ -8,6 +8,7 @@ reach the call. Only a gateway key of the call's tenant may attach.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from gateway.emulator import EmulatorHandle
 from gateway.emulator.calls.call import CallStatus
 from tests.integration.calls.conftest import calls_env, policy_file
 from tests.integration.calls.test_direct_webrtc import place_call, upstream_call, wait_status
+from tests.integration.calls.test_sip import POLICY, SECRET, ring
 from tests.integration.conftest import GatewayFactory, GatewayProcess
 from tests.integration.keys_support import create_key
 from tests.support.rtc import RtcCaller
@@ -100,3 +102,35 @@ async def test_a_sideband_is_refused_to_other_tenants_client_secrets_and_unknown
     assert calls_emulator.calls.calls[upstream_id].status is CallStatus.ACTIVE
     assert len([c for c in calls_emulator.calls.calls.values()]) == 1
     await caller.close()
+
+
+async def test_the_sip_tenants_server_hears_a_sip_call_on_its_sideband_and_refers_it(
+    gateway_factory: GatewayFactory, calls_emulator: EmulatorHandle, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    """A SIP call accepted by policy: the SIP tenant's key attaches by the upstream call id and hears the caller's
+    turn; POST /v1/realtime/calls/{id}/refer transfers the call; the watcher is closed."""
+    policy = tmp_path / "sip.yaml"
+    policy.write_text(POLICY % "30")
+    env = calls_env(calls_emulator, redis_url, redis_prefix, VOICE_GATEWAY_WEBHOOK_SECRET=SECRET,
+                    VOICE_GATEWAY_POLICY_FILES=str(policy), VOICE_GATEWAY_SIP_TENANT="default")
+    gw = gateway_factory(env=env)
+    call, _ = await ring(calls_emulator, gw, {"From": "<sip:+15553334444@trunk>"}, speak_ms=0)
+    assert call.status is CallStatus.ACTIVE
+    seen: list[str] = []
+    async with websockets.connect(f"{gw.ws_base}/realtime?call_id={call.call_id}",
+                                  additional_headers={"Authorization": f"Bearer {gw.key}"}) as ws:
+        async with httpx.AsyncClient(base_url=calls_emulator.calls_url) as http:
+            spoke = await http.post(f"/_emulator/sip/calls/{call.call_id}/speak", json={"ms": 900})
+            assert spoke.status_code == 200, spoke.text
+        while "response.done" not in seen:
+            seen.append(json.loads(await asyncio.wait_for(ws.recv(), 20))["type"])
+        async with httpx.AsyncClient(base_url=gw.http_url) as http:
+            referred = await http.post(f"/v1/realtime/calls/{call.call_id}/refer", json={"target_uri": "tel:+15550002222"},
+                                       headers={"Authorization": f"Bearer {gw.key}"})
+        assert referred.status_code == 200, referred.text
+        await wait_status(call, CallStatus.REFERRED, timeout=5)
+        assert call.refer_target == "tel:+15550002222"
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+    assert "input_audio_buffer.speech_started" in seen

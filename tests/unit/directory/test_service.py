@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 
 import fakeredis
+import pytest
 
 from gateway.directory.service import DirectoryHooks, SessionDirectory, publish_end
 from gateway.store.directory import RedisDirectoryBoard, end_channel, replica_key
@@ -143,46 +144,30 @@ async def test_the_observer_asks_for_no_tick_once_it_holds_the_sessions_stats() 
     assert (await a.directory.list_sessions())[0]["responses"] == 3
 
 
-async def test_ending_a_session_held_by_another_replica_goes_through_pub_sub() -> None:
-    """request_end on replica A reaches replica B's listener, which ends its session; unknown ids give False."""
-    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir4"), Wall()
+@pytest.mark.parametrize("request_name,heard,other", [("request_end", "ended", "hung_up"), ("request_hangup", "hung_up", "ended")])
+async def test_ending_a_session_held_by_another_replica_goes_through_pub_sub(request_name: str, heard: str, other: str) -> None:
+    """request_end (an operator's end) or request_hangup (the call's owner) on replica A reaches the matching hook of
+    replica B, which holds the session, and no other hook; unknown ids give False."""
+    server, keys, wall = fakeredis.FakeServer(), KeySpace(f"dir4{heard}"), Wall()
     a, b = Replica(server, keys, wall, "ra"), Replica(server, keys, wall, "rb")
     b.directory.create(_info("vgs_2"), 0.0)
     await a.directory.start()
     await b.directory.start()
+    ask = getattr(a.directory, request_name)
     try:
         await _subscribed(a.client, keys, 2)
         await b.directory.publish()
-        assert await a.directory.request_end("vgs_missing") is False
-        assert await a.directory.request_end("vgs_2") is True
-        await _until_ended(b)
-        assert b.ended == ["vgs_2"] and a.ended == []
+        assert await ask("vgs_missing") is False
+        assert await ask("vgs_2") is True
+        for _ in range(200):
+            if getattr(b, heard):
+                break
+            await asyncio.sleep(0.02)
+        assert getattr(b, heard) == ["vgs_2"] and getattr(b, other) == [] and getattr(a, heard) == []
     finally:
         await a.directory.close()
         await b.directory.close()
     assert await a.directory.replicas() == []
-
-
-async def test_a_hang_up_reaches_the_replica_holding_the_call_as_a_hang_up_not_an_operator_end() -> None:
-    """request_hangup on replica A reaches B's hang-up hook (not end_local); unknown ids give False."""
-    server, keys, wall = fakeredis.FakeServer(), KeySpace("dir4h"), Wall()
-    a, b = Replica(server, keys, wall, "ra"), Replica(server, keys, wall, "rb")
-    b.directory.create(_info("vgs_2"), 0.0)
-    await a.directory.start()
-    await b.directory.start()
-    try:
-        await _subscribed(a.client, keys, 2)
-        await b.directory.publish()
-        assert await a.directory.request_hangup("vgs_missing") is False
-        assert await a.directory.request_hangup("vgs_2") is True
-        for _ in range(200):
-            if b.hung_up:
-                break
-            await asyncio.sleep(0.02)
-        assert b.hung_up == ["vgs_2"] and b.ended == [] and a.hung_up == []
-    finally:
-        await a.directory.close()
-        await b.directory.close()
 
 
 async def test_ending_by_key_ends_every_local_session_of_that_key() -> None:

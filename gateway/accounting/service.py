@@ -22,6 +22,7 @@ from gateway.core.money import Pricing, PricingUnit, usd_to_micros
 from gateway.core.observers import SessionEnded
 from gateway.core.timeline import with_spans
 from gateway.core.work_slice import WorkSlice
+from gateway.waiting import cancel_pending, within
 
 log = logging.getLogger("voice_gateway.accounting")
 
@@ -147,8 +148,9 @@ class AccountingService:
 
     async def _run(self) -> None:
         while True:
+            cancel_pending()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.flush_interval_s)
+                await within(self._wake.wait(), timeout=self.flush_interval_s)
             self._wake.clear()
             try:
                 await self.sync()

@@ -26,6 +26,7 @@ from gateway.core.jsontypes import as_number
 from gateway.core.observers import SessionEnded, SessionEvent, SessionInfo, SessionStats, Verdict
 from gateway.core.routing import Caps
 from gateway.directory.ports import DirectoryBoard
+from gateway.waiting import cancel_pending, within
 
 log = logging.getLogger("voice_gateway.directory.service")
 
@@ -363,6 +364,7 @@ class SessionDirectory:
         loop = asyncio.get_running_loop()
         next_full = loop.time()
         while True:
+            cancel_pending()
             full = loop.time() >= next_full
             try:
                 if full:
@@ -375,13 +377,14 @@ class SessionDirectory:
                 if not full:
                     next_full = loop.time()  # what failed is published by a full pass
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(next_full - loop.time(), 0.0))
+                await within(self._wake.wait(), timeout=max(next_full - loop.time(), 0.0))
             if self._wake.is_set():
                 await asyncio.sleep(min(self.settle_s, max(next_full - loop.time(), 0.0)))
             self._wake.clear()
 
     async def _listen_forever(self) -> None:
         while True:
+            cancel_pending()
             try:
                 async for message in self.board.end_requests():
                     self.handle_message(message)

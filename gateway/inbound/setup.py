@@ -41,6 +41,7 @@ from gateway.inbound.services import InboundServices, Lease
 from gateway.relay.failsafe import FailsafeObserver
 from gateway.relay.session import RelaySession
 from gateway.inbound.handoff import SessionTargets, route_tools, start_tool_runner
+from gateway.waiting import within
 from routers.classify import intent_kind
 from routers.decide import MODEL_MAP_HIT
 
@@ -156,7 +157,7 @@ async def hold_first_events(
         if remaining <= 0:
             break
         try:
-            frame = await asyncio.wait_for(client.receive(), remaining)
+            frame = await within(client.receive(), remaining)
         except asyncio.TimeoutError:
             break
         if isinstance(frame, Closed):

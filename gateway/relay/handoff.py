@@ -21,6 +21,7 @@ from gateway.core.handoff import HandoffRequest
 from gateway.core.kind_handoff import Driver, PreparedSwitch, complete_switch, prepare_switch
 from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.session import HandoffTarget
+from gateway.waiting import within
 
 if TYPE_CHECKING:
     from gateway.relay.session import RelaySession
@@ -64,7 +65,7 @@ async def _close_quietly(sock: FrameSocket | None, runner: Closer | None) -> Non
         if runner is not None:
             await runner.close()
         if sock is not None:
-            await asyncio.wait_for(sock.close(1000, "handoff"), 1.0)
+            await within(sock.close(1000, "handoff"), 1.0)
 
 
 async def _drain_old_response(relay: "RelaySession") -> None:
@@ -90,7 +91,7 @@ async def _await_configuration(relay: "RelaySession", upstream: FrameSocket) -> 
     deadline = relay.clock() + CONFIGURE_WAIT_S
     while not relay.finished:
         try:
-            frame = await asyncio.wait_for(upstream.receive(), max(0.0, deadline - relay.clock()))
+            frame = await within(upstream.receive(), max(0.0, deadline - relay.clock()))
         except asyncio.TimeoutError:
             return "The new model did not confirm the session's configuration."
         if isinstance(frame, Closed):

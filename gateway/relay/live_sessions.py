@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 from gateway.core.errors import Draining, GatewayError
 from gateway.core.work_slice import SLICE_S, WorkSlice
 from gateway.relay.session import RelaySession
+from gateway.waiting import cancel_pending, within
 
 log = logging.getLogger("voice_gateway.relay.live_sessions")
 
@@ -83,6 +84,7 @@ class LiveSessions:
 
     async def _tick_forever(self) -> None:
         while True:
+            cancel_pending()
             await asyncio.sleep(self.tick_interval_s)
             await self.tick_all(self.clock())
 
@@ -106,7 +108,7 @@ class LiveSessions:
         while self._sessions and self.clock() < deadline:
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), timeout=max(0.0, deadline - self.clock()))
+                await within(self._changed.wait(), timeout=max(0.0, deadline - self.clock()))
             except asyncio.TimeoutError:
                 break
         for session in list(self._sessions.values()):
@@ -114,7 +116,7 @@ class LiveSessions:
         while self._sessions:
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), timeout=5.0)
+                await within(self._changed.wait(), timeout=5.0)
             except asyncio.TimeoutError:
                 log.warning("sessions still closing after drain: %d", len(self._sessions))
                 return

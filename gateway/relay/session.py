@@ -31,6 +31,7 @@ from gateway.relay.handoff import Closer, TargetOpener, run_handoff
 from gateway.relay.pull import PullRelay
 from gateway.relay.push import PushRelay, push_sockets
 from gateway.relay.strategy import Strategy, moving_failed
+from gateway.waiting import within
 
 log = logging.getLogger("voice_gateway.relay")
 
@@ -541,11 +542,11 @@ class RelaySession:
 
     async def _safe_send(self, sock: FrameSocket, frame: Frame) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(sock.send(frame), _CLOSE_TIMEOUT_S)
+            await within(sock.send(frame), _CLOSE_TIMEOUT_S)
 
     async def _safe_close(self, sock: FrameSocket, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(sock.close(code, reason), _CLOSE_TIMEOUT_S)
+            await within(sock.close(code, reason), _CLOSE_TIMEOUT_S)
 
     async def _finish(self, cause: _EndCause) -> SessionEnded:
         now = self.clock()

@@ -13,6 +13,7 @@ from typing import AsyncIterator, Collection, Mapping
 from gateway.core.errors import StoreError
 from gateway.store.calls import STORE_FAILURES, RedisClient, fields, guarded, store_failures_as, text
 from gateway.store.keyspace import KeySpace
+from gateway.waiting import cancel_pending
 
 #: a pub/sub read waits at most this long, so the shared client's socket timeout never fires
 _POLL_S = 0.5
@@ -80,6 +81,7 @@ class RedisDirectoryBoard:
             async with self.client.pubsub() as pubsub:
                 await pubsub.subscribe(end_channel(self.keys))
                 while True:
+                    cancel_pending()
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_S)
                     if message is not None and message.get("type") == "message":
                         yield text(message["data"])

@@ -25,6 +25,7 @@ from gateway.core.gateway_tools import GatewayTool, McpServerSpec
 from gateway.core.tool_arguments import compiled_schema
 from gateway.tools.errors import ToolFailed
 from gateway.tools.headers import redact, resolve_headers, secret_values
+from gateway.waiting import within
 
 log = logging.getLogger("voice_gateway.tools")
 
@@ -129,7 +130,7 @@ class McpConnection:
             self._stop = asyncio.Event()
             self._holder = asyncio.create_task(self._hold(ready), name=f"mcp:{self.spec.name}")
             try:
-                await asyncio.wait_for(asyncio.shield(ready), timeout_s)
+                await within(asyncio.shield(ready), timeout_s)
             except asyncio.TimeoutError:
                 await self.close()
                 raise ToolFailed("connect timed out", "timeout") from None
@@ -194,7 +195,7 @@ class McpConnection:
     async def _list(self) -> ListToolsResult:
         client = await self._connected(self.spec.list_timeout_s)
         try:
-            return await asyncio.wait_for(client.list_tools(), self.spec.list_timeout_s)
+            return await within(client.list_tools(), self.spec.list_timeout_s)
         except asyncio.TimeoutError:
             raise ToolFailed("listing tools timed out", "timeout") from None
         except Exception as exc:  # noqa: BLE001 - any SDK failure is "cannot list"
@@ -229,7 +230,7 @@ class McpConnection:
         holder, self._holder = self._holder, None
         if holder is not None:
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(asyncio.shield(holder), 2.0)
+                await within(asyncio.shield(holder), 2.0)
             if not holder.done():
                 holder.cancel()
                 with contextlib.suppress(BaseException):

@@ -14,13 +14,14 @@ from urllib.parse import urlsplit
 from gateway.core.gateway_tools import GatewayToolSet, HttpToolSpec, McpServerSpec
 from gateway.tools.errors import ToolFailed
 from gateway.tools.mcp_client import McpConnection
+from gateway.waiting import within
 
 
 async def _http_reachable(spec: HttpToolSpec, timeout_s: float) -> str | None:
     parts = urlsplit(spec.url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), timeout_s)
+        _, writer = await within(asyncio.open_connection(parts.hostname, port), timeout_s)
     except (OSError, asyncio.TimeoutError) as exc:
         return f"HTTP tool '{spec.name}' at {parts.scheme}://{parts.hostname}:{port} is not reachable ({type(exc).__name__})"
     writer.close()

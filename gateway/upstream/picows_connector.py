@@ -17,6 +17,7 @@ from picows import WSError, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeR
 from gateway.upstream.picows_socket import READ_BUFFER, PicowsFrameSocket, forget_handshake
 from gateway.upstream.errors import ConnectFailed
 from gateway.upstream.target import UpstreamTarget
+from gateway.waiting import within
 
 _USER_AGENT: Final = "voice-gateway/0.1"
 
@@ -35,7 +36,7 @@ class PicowsUpstream(PicowsFrameSocket):
             return
         self.begin_close(transport, code, reason)
         try:
-            await asyncio.wait_for(transport.wait_disconnected(), 1.0)
+            await within(transport.wait_disconnected(), 1.0)
         except asyncio.TimeoutError:
             transport.disconnect(graceful=False)
         except asyncio.CancelledError:  # the caller's own close timeout: still drop the connection

@@ -27,6 +27,7 @@ from gateway.core.ports import Closed, Frame
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX
 from gateway.webrtc.audio_in import MicResampler, chunker_for
 from gateway.webrtc.playout import Cleared, Notice, Playout, Started
+from gateway.waiting import within
 
 log = logging.getLogger("voice_gateway.webrtc")
 
@@ -202,7 +203,7 @@ class WebRtcClientSocket:
         if channel is not None and channel.readyState == "open":
             channel.close()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._channel_closed(channel), _CHANNEL_CLOSE_S)
+                await within(self._channel_closed(channel), _CHANNEL_CLOSE_S)
         for task in list(self._tasks):
             task.cancel()
         if self._closer is not None:

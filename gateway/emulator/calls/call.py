@@ -19,6 +19,7 @@ from typing import Final, Protocol
 import orjson
 
 from gateway.emulator.machine import Outgoing, SessionMachine
+from gateway.waiting import within
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class EmulatedCall:
 
     async def wait_ended(self, timeout: float) -> bool:
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._done.wait(), timeout)
+            await within(self._done.wait(), timeout)
         return self._done.is_set()
 
     async def _run(self, machine: SessionMachine, peer: Peer) -> None:
@@ -152,7 +153,7 @@ class EmulatedCall:
             deadline = machine.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                item = await asyncio.wait_for(self._inbox.get(), timeout)
+                item = await within(self._inbox.get(), timeout)
             except asyncio.TimeoutError:
                 await self._emit(machine.poll(time.monotonic()))
                 continue
@@ -220,12 +221,12 @@ class EmulatedCall:
         await asyncio.gather(*(self._close_sideband(s) for s in sidebands))
         if self.peer is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.peer.close(1000, "call ended"), 2.0)
+                await within(self.peer.close(1000, "call ended"), 2.0)
 
     @staticmethod
     async def _close_sideband(sideband: Sideband) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(sideband.close(1000, "call ended"), 2.0)
+            await within(sideband.close(1000, "call ended"), 2.0)
 
 
 def _peek_type(text: str) -> str | None:

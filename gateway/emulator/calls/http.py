@@ -37,6 +37,7 @@ from gateway.emulator.realtime import RealtimeSession
 from gateway.emulator.translation import TranslationSession
 from gateway.emulator.script import Script
 from gateway.webrtc.call import answer_offer
+from gateway.waiting import within
 
 MAX_BODY_BYTES: Final = 256 * 1024
 DEFAULT_ACCEPT_MODEL: Final = "gpt-realtime"
@@ -331,7 +332,7 @@ class CallsServer:
     async def close(self) -> None:
         self.server.should_exit = True
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.task, 5.0)
+            await within(self.task, 5.0)
 
 
 async def start_calls_server(host: str, api: CallsApi, port: int = 0) -> CallsServer:

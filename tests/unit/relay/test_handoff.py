@@ -295,6 +295,10 @@ async def test_a_target_that_does_not_accept_the_configuration_gets_nothing_else
     await _settled(relay)
     assert [orjson.loads(f)["type"] for f in target.sent] == ["session.update"] and target.closed == (1000, "handoff")
     assert _appends(old) == [_append(1)] and old.sent[-1] == '{"type":"response.create"}'
+    for _ in range(500):  # the client's writer sends the notice on its own turn of the loop
+        if any(e["type"] == "gateway.handoff" for e in _client_events(client)):
+            break
+        await asyncio.sleep(0.001)
     (event,) = [e for e in _client_events(client) if e["type"] == "gateway.handoff"]
     assert (event["status"], event["message"]) == ("failed", message)
     assert relay.driver is relay.home and not relay.finished

@@ -12,14 +12,19 @@ import asyncio
 import logging
 from typing import Any, Final
 
+import httptools
 from uvicorn._types import ASGISendEvent
+from uvicorn.config import Config
+from uvicorn.logging import TRACE_LOG_LEVEL
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gateway.core.errors import HeadersTooLarge
 from gateway.transports.head_limit import HeadGuard, HeadLimits
 from gateway.transports.picows import PicowsSessionProtocol
-from gateway.transports.picows.request import refusal_response
+from gateway.transports.picows.protocol import session_fastpath
+from gateway.transports.picows.request import UpgradeRequest, parse_upgrade, refusal_response
 
 
 class _DeniedHandshakeNoise(logging.Filter):
@@ -89,6 +94,19 @@ def _head_limits(app: object) -> HeadLimits:
     return HeadLimits()
 
 
+class _NoCallbacks:
+    """httptools calls back only the methods its protocol object has: none, to validate a head in C alone."""
+
+    __slots__ = ()
+
+
+_NO_CALLBACKS: Final = _NoCallbacks()
+#: uvicorn logs each connection and upgrade at its TRACE level; the direct hand-over steps aside when that is enabled
+_uvicorn_log = logging.getLogger("uvicorn.error")
+#: picows refuses (400) a head with more header lines than this; such a head takes uvicorn's way, as before
+_DIRECT_MAX_LINES: Final = 128
+
+
 class HeaderTimeoutHttp(HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline and a size limit for request headers.
 
@@ -98,15 +116,45 @@ class HeaderTimeoutHttp(HttpToolsProtocol):
     httptools itself puts no bound on a head: every chunk is counted by a :class:`HeadGuard`
     before the parser sees it, and a head past the limits is answered 431 and the connection
     closed — both WebSocket layers (picows and uvicorn's) sit behind this protocol.
+
+    A session path's WebSocket upgrade that arrives whole in the connection's first read is handed to
+    the picows session protocol directly (:meth:`_hand_over_session`): httptools validates the head (the
+    same parser and settings as uvicorn's, without Python callbacks), and the checks uvicorn makes before
+    its hand-over are made on the parsed head. uvicorn's own per-connection state (its protocol's fields,
+    the parser's per-header callbacks, the request replayed as bytes and parsed again) is built only when
+    a connection takes uvicorn's way: any other request, a head in several reads, anything unusual.
     """
 
     _header_timer: asyncio.TimerHandle | None = None
     _guard: HeadGuard | None = None
     _refused = False
+    #: whether uvicorn's ``HttpToolsProtocol`` state exists (built lazily, see the class docstring)
+    _built = False
+
+    def __init__(
+        self, config: Config, server_state: ServerState, app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        # what this class and the direct hand-over read; uvicorn's __init__ runs in _build_uvicorn
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.server_state = server_state
+        self.app_state = app_state
+        self.loop = _loop or asyncio.get_event_loop()
+        self.timeout_keep_alive = config.timeout_keep_alive
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made, as uvicorn's
+
+    def _build_uvicorn(self) -> None:
+        """uvicorn's protocol state, as its own ``__init__`` and ``connection_made`` make it."""
+        transport = self.transport
+        HttpToolsProtocol.__init__(self, self.config, self.server_state, self.app_state, self.loop)
+        self._built = True
+        HttpToolsProtocol.connection_made(self, transport)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's server only hands Transports
-        super().connection_made(transport)
-        self._guard = HeadGuard(_head_limits(self.app))
+        self.transport = transport
+        self.server_state.connections.add(self)  # as uvicorn's: a shutdown reaches a connection still sending its head
+        self._guard = HeadGuard(_head_limits(self.config.loaded_app))
         self._arm()
 
     def data_received(self, data: bytes) -> None:
@@ -116,7 +164,42 @@ class HeaderTimeoutHttp(HttpToolsProtocol):
         if guard is not None and not guard.feed(data):
             self._refuse_head()
             return
+        if not self._built:
+            if self._hand_over_session(data):
+                return
+            self._build_uvicorn()
         super().data_received(data)
+
+    def _hand_over_session(self, data: bytes) -> bool:
+        """Hand a session path's whole upgrade head straight to the picows session protocol; ``False``: not one
+        (or not plainly one), for uvicorn's way, which then sees the connection exactly as it would have."""
+        ws_class = self.config.ws_protocol_class
+        if not (isinstance(ws_class, type) and issubclass(ws_class, PicowsSessionProtocol)):
+            return False
+        if not data.startswith(b"GET ") or _uvicorn_log.isEnabledFor(TRACE_LOG_LEVEL):
+            return False
+        end = data.find(b"\r\n\r\n")
+        if end < 0 or end + 4 != len(data):  # the head alone: bytes after it would be uvicorn's to drop
+            return False
+        fastpath = session_fastpath(self.config.loaded_app)
+        if fastpath is None:
+            return False
+        request = _plain_upgrade(data, end)
+        if request is None:
+            return False
+        endpoint = fastpath.endpoints.get(request.path)
+        if endpoint is None:
+            return False
+        # as uvicorn's upgrade: the header deadline ends with the head; the WebSocket protocol takes the connection
+        self._disarm()
+        self._guard = None
+        self.server_state.connections.discard(self)
+        protocol = ws_class(config=self.config, server_state=self.server_state, app_state=self.app_state)
+        transport = self.transport
+        protocol.connection_made(transport)
+        transport.set_protocol(protocol)
+        protocol.begin(data, fastpath, request, endpoint.endpoint)
+        return True
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -133,7 +216,29 @@ class HeaderTimeoutHttp(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        super().connection_lost(exc)
+        if self._built:
+            super().connection_lost(exc)
+            return
+        self.server_state.connections.discard(self)  # what uvicorn's does for a connection that sent no request
+        if exc is None:
+            self.transport.close()
+
+    def eof_received(self) -> None:
+        pass
+
+    def pause_writing(self) -> None:
+        if self._built:
+            super().pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._built:
+            super().resume_writing()
+
+    def shutdown(self) -> None:
+        if self._built:
+            super().shutdown()
+        else:
+            self.transport.close()  # no request under way: what uvicorn's does then
 
     def _refuse_head(self) -> None:
         """Answer 431, stop sending, drop whatever else arrives for a moment, then close (nginx's lingering close)."""
@@ -161,6 +266,38 @@ class HeaderTimeoutHttp(HttpToolsProtocol):
         self._header_timer = None
         if not self.transport.is_closing():
             self.transport.close()
+
+
+def _plain_upgrade(data: bytes, end: int) -> UpgradeRequest | None:
+    """``data`` (a whole head ending at ``end``) parsed, when it is a plain HTTP/1.1 ``GET`` WebSocket upgrade that
+    uvicorn would hand over as it is: httptools accepts it and stops at the upgrade, and uvicorn's own test (the last
+    ``Connection`` header lists ``upgrade``, the last ``Upgrade`` header is ``websocket``) holds. ``None`` otherwise."""
+    parser = httptools.HttpRequestParser(_NO_CALLBACKS)
+    parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn's
+    try:
+        parser.feed_data(data)
+    except httptools.HttpParserUpgrade:
+        pass
+    except httptools.HttpParserError:
+        return None  # uvicorn answers 400
+    else:
+        return None  # not an upgrade: an HTTP request
+    head = data[:end]
+    line_end = head.find(b"\r\n")
+    lines = head.count(b"\r\n")
+    if line_end < 0 or not head.startswith(b"GET ") or not head[:line_end].endswith(b" HTTP/1.1") or lines > _DIRECT_MAX_LINES:
+        return None
+    if head.count(b"\n") != lines or b"\x0b" in head or b"\x0c" in head:
+        return None  # bare line feeds, or whitespace parse_upgrade would strip from a value and uvicorn would not
+    try:
+        request = parse_upgrade(head)
+    except ValueError:
+        return None
+    headers = request.headers
+    tokens = [token.strip().lower() for token in headers.get("connection", "").split(",")]
+    if "upgrade" not in tokens or headers.get("upgrade", "").lower() != "websocket":
+        return None
+    return request
 
 
 class PicowsSessionWebSocket(PicowsSessionProtocol):

@@ -107,7 +107,7 @@ class PicowsSessionProtocol(asyncio.Protocol):
     # --- the session path ----------------------------------------------------------------------
 
     def _start(self, head: bytes) -> None:
-        fastpath = _fastpath(self.config.loaded_app)
+        fastpath = session_fastpath(self.config.loaded_app)
         request: UpgradeRequest | None = None
         if fastpath is not None:
             try:
@@ -118,9 +118,13 @@ class PicowsSessionProtocol(asyncio.Protocol):
         if endpoint is None or request is None or fastpath is None:
             self._hand_to_fallback(head)
             return
+        self.begin(head, fastpath, request, endpoint.endpoint)
+
+    def begin(self, head: bytes, fastpath: RealtimeFastPath, request: UpgradeRequest, endpoint: EndpointKind) -> None:
+        """Serve a session path's upgrade (``head``, already parsed into ``request``): set-up, then picows."""
         self._head = head
         self.server_state.connections.add(self)  # type: ignore[arg-type]  # uvicorn types the set with its own protocols only
-        self._task = asyncio.get_running_loop().create_task(self._serve(fastpath, request, endpoint.endpoint))
+        self._task = asyncio.get_running_loop().create_task(self._serve(fastpath, request, endpoint))
 
     def _hand_to_fallback(self, head: bytes) -> None:
         delegate = self.fallback(config=self.config, server_state=self.server_state, app_state=self.app_state)  # type: ignore[call-arg]  # uvicorn's protocol classes share this constructor; its type is the base
@@ -224,7 +228,7 @@ def _feed(protocol: WSProtocol, data: bytes) -> None:
         view = view[n:]
 
 
-def _fastpath(app: object) -> RealtimeFastPath | None:
+def session_fastpath(app: object) -> RealtimeFastPath | None:
     """The session dispatcher inside uvicorn's middleware wrappers (ProxyHeadersMiddleware, …)."""
     for _ in range(8):
         if isinstance(app, RealtimeFastPath):

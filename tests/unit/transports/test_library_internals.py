@@ -69,6 +69,21 @@ def test_uvicorn_protocol_internals_our_subclasses_use_are_there() -> None:
     assert "self.timeout_keep_alive" in inspect.getsource(HttpToolsProtocol.__init__)
 
 
+def test_what_the_direct_session_hand_over_mirrors_of_uvicorn_is_unchanged() -> None:
+    """HeaderTimeoutHttp hands a session upgrade over itself: uvicorn's parser settings, upgrade test and lazy-built state."""
+    init = inspect.getsource(HttpToolsProtocol.__init__)
+    assert "httptools.HttpRequestParser(self)" in init and "set_dangerous_leniencies(lenient_data_after_close=True)" in init
+    assert list(inspect.signature(HttpToolsProtocol.__init__).parameters) == ["self", "config", "server_state", "app_state", "_loop"]
+    upgrade = inspect.getsource(HttpToolsProtocol._get_upgrade) + inspect.getsource(HttpToolsProtocol._should_upgrade)
+    for needle in ('b"upgrade" in connection', 'upgrade == b"websocket"', 'token.lower().strip() for token in value.split(b",")'):
+        assert needle in upgrade, f"uvicorn's upgrade test no longer has {needle!r}"
+    assert "except httptools.HttpParserUpgrade" in inspect.getsource(HttpToolsProtocol.data_received)
+    assert "self.connections.add(self)" in inspect.getsource(HttpToolsProtocol.connection_made)
+    assert "self.transport.close()" in inspect.getsource(HttpToolsProtocol.shutdown)
+    assert "self.logger.level <= TRACE_LOG_LEVEL" in inspect.getsource(HttpToolsProtocol.handle_websocket_upgrade)
+    assert hasattr(Config(_app), "ws_protocol_class") or "ws_protocol_class" in inspect.getsource(Config.load)
+
+
 async def test_picows_server_protocol_is_built_as_we_build_it() -> None:
     """picows.picows.WSProtocol takes our positional arguments and is a buffered protocol."""
     from picows import WSAutoPingStrategy, WSListener, WSUpgradeResponse, WSUpgradeResponseWithListener

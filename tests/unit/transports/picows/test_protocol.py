@@ -11,7 +11,7 @@ import orjson
 from gateway.core.errors import Draining
 from gateway.core.kinds import EndpointKind
 from gateway.transports.asgi.fastpath import RealtimeFastPath
-from gateway.transports.picows.protocol import PicowsSessionProtocol, _fastpath, _feed
+from gateway.transports.picows.protocol import PicowsSessionProtocol, session_fastpath, _feed
 from gateway.transports.picows.request import parse_upgrade
 from gateway.transports.asgi.endpoint import SessionEndpoint
 from tests.support.services import gateway_services
@@ -74,8 +74,8 @@ def _protocol(services: object) -> tuple[Protocol, FakeTransport, SimpleNamespac
 def test_the_session_dispatcher_is_found_inside_middleware_wrappers() -> None:
     """uvicorn wraps the app (proxy headers, …): the dispatcher is found through the ``.app`` chain."""
     protocol, _, _ = _protocol(services=None)
-    assert isinstance(_fastpath(protocol.config.loaded_app), RealtimeFastPath)
-    assert _fastpath(SimpleNamespace(app=None)) is None
+    assert isinstance(session_fastpath(protocol.config.loaded_app), RealtimeFastPath)
+    assert session_fastpath(SimpleNamespace(app=None)) is None
 
 
 async def test_other_paths_are_replayed_to_the_fallback_protocol() -> None:

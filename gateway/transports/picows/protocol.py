@@ -244,8 +244,8 @@ async def _client_address(config: Config, transport: asyncio.Transport | None, r
     remote = get_remote_addr(transport) if transport is not None else None
     if remote is None:
         return ""
-    if not config.proxy_headers:
-        return str(remote[0])
+    if not config.proxy_headers or "x-forwarded-for" not in request.headers:
+        return str(remote[0])  # uvicorn's proxy middleware changes the client only from an X-Forwarded-For header
     scope: dict[str, Any] = {"type": "websocket", "client": remote, "headers": list(request.raw_headers)}
     trusted = config.forwarded_allow_ips or "127.0.0.1"
     proxy = _proxy_headers(trusted if isinstance(trusted, str) else ",".join(trusted))

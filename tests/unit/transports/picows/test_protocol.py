@@ -11,7 +11,7 @@ import orjson
 from gateway.core.errors import Draining
 from gateway.core.kinds import EndpointKind
 from gateway.transports.asgi.fastpath import RealtimeFastPath
-from gateway.transports.picows.protocol import PicowsSessionProtocol, session_fastpath, _feed
+from gateway.transports.picows.protocol import PicowsSessionProtocol, _client_address, _feed, session_fastpath
 from gateway.transports.picows.request import parse_upgrade
 from gateway.transports.asgi.endpoint import SessionEndpoint
 from tests.support.services import gateway_services
@@ -155,3 +155,21 @@ async def test_the_upgraded_client_transport_keeps_no_handshake_header() -> None
         writer.close()
         server.close()
         await server.wait_closed()
+
+
+class _Peer:
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 5000) if name == "peername" else default
+
+
+async def test_the_client_address_is_the_peers_unless_a_trusted_proxy_forwards_another() -> None:
+    """As uvicorn's proxy middleware: X-Forwarded-For from a trusted peer names the client; without it, the peer does."""
+    config = SimpleNamespace(proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    plain = parse_upgrade(b"GET /v1/realtime HTTP/1.1\r\nhost: x")
+    forwarded = parse_upgrade(b"GET /v1/realtime HTTP/1.1\r\nhost: x\r\nx-forwarded-for: 198.51.100.7")
+    assert await _client_address(config, _Peer(), plain) == "127.0.0.1"  # type: ignore[arg-type]
+    assert await _client_address(config, _Peer(), forwarded) == "198.51.100.7"  # type: ignore[arg-type]
+    untrusted = SimpleNamespace(proxy_headers=True, forwarded_allow_ips="10.9.9.9")
+    assert await _client_address(untrusted, _Peer(), forwarded) == "127.0.0.1"  # type: ignore[arg-type]
+    off = SimpleNamespace(proxy_headers=False, forwarded_allow_ips="127.0.0.1")
+    assert await _client_address(off, _Peer(), forwarded) == "127.0.0.1"  # type: ignore[arg-type]

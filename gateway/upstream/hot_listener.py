@@ -35,7 +35,7 @@ _UPSTREAM_BITS: Final = {name: 1 << code for code, name in UPSTREAM_CODES.items(
 class PyHotListener(WSListener):
     """A picows listener that relays hot audio frames alone while linked to a gate and a peer (pure Python)."""
 
-    __slots__ = ("transport", "_closed", "_partial", "_on_frame", "_gate", "_peer", "_upstream_side", "_failed")
+    __slots__ = ("transport", "_closed", "_partial", "_on_frame", "_seen", "_gate", "_peer", "_upstream_side", "_failed")
 
     def __init__(self) -> None:
         super().__init__()
@@ -46,6 +46,8 @@ class PyHotListener(WSListener):
         self._partial = False
         #: the push relay's frame callback (``None``: frames are queued for ``receive``)
         self._on_frame: Callable[[Frame], None] | None = None
+        #: a frame arrived since the keep-alive pinger last looked (:mod:`gateway.upstream.pinger`)
+        self._seen = False
         self._gate: PyHotGate | None = None
         self._peer: PyHotListener | None = None
         self._upstream_side = False
@@ -68,6 +70,7 @@ class PyHotListener(WSListener):
         return self._gate is not None
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        self._seen = True
         if (self._gate is not None and frame.msg_type is _TEXT and frame.fin and not self._partial
                 and self._closed is None and self._on_frame is not None):
             try:

@@ -39,6 +39,8 @@ cdef class HotListener(WSListener):
     cdef public bint _partial
     #: the push relay's frame callback (``None``: frames are queued for ``receive``)
     cdef public object _on_frame
+    #: a frame arrived since the keep-alive pinger last looked (``gateway.upstream.pinger``)
+    cdef public bint _seen
     cdef HotGate _gate
     cdef HotListener _peer
     cdef bint _upstream_side
@@ -58,6 +60,7 @@ cdef class HotListener(WSListener):
         return self._gate is not None
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
+        self._seen = True
         if (self._gate is not None and frame.msg_type == WSMsgType.TEXT and frame.fin and not self._partial
                 and self._closed is None and self._on_frame is not None):
             try:

@@ -15,6 +15,7 @@ from typing import ClassVar, Final
 from picows import WSError, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse, ws_connect
 
 from gateway.upstream.picows_socket import READ_BUFFER, PicowsFrameSocket, forget_handshake
+from gateway.upstream.pinger import Pinger
 from gateway.upstream.errors import ConnectFailed
 from gateway.upstream.target import UpstreamTarget
 from gateway.waiting import within
@@ -63,6 +64,8 @@ class PicowsConnector:
         self.max_message_bytes = max_message_bytes
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
+        #: keeps every upstream socket of this connector alive (one timer, not picows' auto-ping task per socket)
+        self.pinger = Pinger(ping_interval_s, min(ping_timeout_s, ping_interval_s))
 
     def _listener(self, request: WSUpgradeRequest, response: WSUpgradeResponse) -> PicowsUpstream:
         """picows' listener factory; it takes the handshake (picows tries that first, and on a ``TypeError`` calls
@@ -79,9 +82,7 @@ class PicowsConnector:
                     extra_headers=headers,
                     websocket_handshake_timeout=target.connect_timeout_s,
                     max_frame_size=self.max_message_bytes,
-                    enable_auto_ping=True,
-                    auto_ping_idle_timeout=self.ping_interval_s,
-                    auto_ping_reply_timeout=min(self.ping_timeout_s, self.ping_interval_s),
+                    enable_auto_ping=False,  # the connector's pinger pings idle sockets
                     # start small and let picows grow it for large frames: idle sessions stay cheap
                     read_buffer_init_size=READ_BUFFER,
                     use_aiofastnet=uses_tls(target.url),
@@ -95,5 +96,6 @@ class PicowsConnector:
         if not isinstance(listener, PicowsUpstream):  # the peer hung up during the handshake: no listener
             raise ConnectFailed(target.endpoint, status=None)
         forget_handshake(transport)
+        listener.keep_alive(self.pinger)
         return listener
 

@@ -24,6 +24,7 @@ from picows import WSFrame, WSMsgType, WSTransport
 from gateway.core.fragments import INVALID_PAYLOAD, MessageAssembler
 from gateway.core.ports import Closed, Frame
 from gateway.upstream.hot_listener import HotListener
+from gateway.upstream.pinger import Pinger
 
 #: frames buffered before reading pauses; reading resumes below half
 HIGH_WATER: Final = 64
@@ -57,7 +58,7 @@ class PicowsFrameSocket(HotListener):
     # are made when first needed (a push relay never queues; most clients never fragment)
     __slots__ = (
         "max_message_bytes", "_frames", "_waiter", "_paused_reading", "_writable",
-        "_assembler", "_on_closed", "_on_writable",
+        "_assembler", "_on_closed", "_on_writable", "_pinger", "_idle_since", "_pong_due",
     )
 
     def __init__(self, *, max_message_bytes: int) -> None:
@@ -76,6 +77,15 @@ class PicowsFrameSocket(HotListener):
         self._on_frame = None
         self._on_closed: Callable[[Closed], None] | None = None
         self._on_writable: Callable[[bool], None] | None = None
+        #: the keep-alive pinger this socket is given to (:meth:`keep_alive`), and its state there
+        self._pinger: Pinger | None = None
+        self._idle_since = 0.0
+        self._pong_due = 0.0
+
+    def keep_alive(self, pinger: Pinger) -> None:
+        """Have ``pinger`` ping this socket while it idles and drop it if it stops answering (once connected)."""
+        self._pinger = pinger
+        pinger.add(self)
 
     # --- picows callbacks ----------------------------------------------------------------------
 
@@ -99,6 +109,8 @@ class PicowsFrameSocket(HotListener):
                 self._data(transport, frame, msg_type)
         elif msg_type == WSMsgType.CLOSE:
             self._peer_closed(transport, frame)
+        elif msg_type == WSMsgType.PONG:
+            self._pong_due = 0.0  # the keep-alive pinger's PING was answered
 
     def _data(self, transport: WSTransport, frame: WSFrame, msg_type: WSMsgType) -> None:
         payload: Frame | Closed | None
@@ -147,6 +159,9 @@ class PicowsFrameSocket(HotListener):
         transport.disconnect()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self._pinger is not None:
+            self._pinger.discard(self)
+            self._pinger = None
         self._set_closed(Closed(1006, ""))
         self.resume_writing()
 

@@ -31,6 +31,7 @@ from gateway.transports.picows.request import (
 )
 from gateway.transports.picows.socket import PicowsClientSocket
 from gateway.upstream.picows_socket import READ_BUFFER, forget_handshake
+from gateway.upstream.pinger import Pinger
 from gateway.inbound.gateway_services import services_of
 from gateway.transports.asgi.endpoint import SESSION_ID_HEADER
 from gateway.inbound.setup import SessionStart
@@ -199,22 +200,37 @@ class PicowsSessionProtocol(asyncio.Protocol):
         if sock.transport is None:  # picows refused the upgrade request itself (400) and hung up
             return None
         forget_handshake(sock.transport)
+        pinger = client_pinger(config)
+        if pinger is not None:
+            sock.keep_alive(pinger)
         self._socket = sock
         return sock
 
 
 def picows_server_protocol(config: Config, listener_factory: Any) -> WSProtocol:
-    """A server-side picows protocol, built as ``picows.ws_create_server`` builds its own."""
-    interval = float(config.ws_ping_interval or 0.0)
-    timeout = min(float(config.ws_ping_timeout or interval), interval) if interval else 0.0
+    """A server-side picows protocol, built as ``picows.ws_create_server`` builds its own, without its auto-ping:
+    the client sockets share one :class:`~gateway.upstream.pinger.Pinger` (:func:`client_pinger`)."""
     return WSProtocol(
         None, None, False, listener_factory, _picows_log,
         True,  # disconnect_on_exception
         None,  # the request is replayed at once: no handshake timeout
-        bool(interval), interval or 20.0, timeout or 20.0, WSAutoPingStrategy.PING_WHEN_IDLE,
-        True,  # enable_auto_pong
+        False, 20.0, 20.0, WSAutoPingStrategy.PING_WHEN_IDLE,  # auto-ping off (its interval and timeout unused)
+        True,  # enable_auto_pong: picows answers the client's PINGs
         int(config.ws_max_size), None, READ_BUFFER,
     )
+
+
+def client_pinger(config: Config) -> Pinger | None:
+    """The pinger every client socket of this configuration shares (``None``: uvicorn's ping interval is off)."""
+    interval = float(config.ws_ping_interval or 0.0)
+    if not interval:
+        return None
+    return _pinger(interval, min(float(config.ws_ping_timeout or interval), interval))
+
+
+@functools.lru_cache(maxsize=4)
+def _pinger(interval_s: float, timeout_s: float) -> Pinger:
+    return Pinger(interval_s, timeout_s)
 
 
 def _feed(protocol: WSProtocol, data: bytes) -> None:

@@ -8,7 +8,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from gateway.core import dialect as beta
 from gateway.core.errors import (
@@ -229,6 +229,8 @@ class SessionSetup:
         self.call_tools: tuple[ToolCallInterceptor, SessionTools] | None = None
         #: the client's handshake choice on gateway notices (gateway/core/notices.py; the route may also say no)
         self.gateway_events = True
+        #: the relay :meth:`start` started (until :meth:`close`)
+        self.relay: RelaySession | None = None
 
     async def prepare(self) -> None:
         """Authenticate and, when the handshake says enough, route and admit; raise to refuse."""
@@ -292,10 +294,41 @@ class SessionSetup:
 
     async def run(self, client: FrameSocket) -> None:
         """Route (holding first events if needed), connect upstream, relay; always release the lease."""
+        if await self.start(client):
+            assert self.relay is not None
+            try:
+                await self.relay.wait_ended()
+            finally:
+                await self.close()
+
+    async def start(self, client: FrameSocket) -> bool:
+        """``run`` up to the relay running: whether it runs (then :meth:`close` it once :meth:`when_ended` calls
+        back); ``False`` when the session ended before (the lease released). Nothing waits meanwhile: an idle
+        session keeps no task or coroutine frame."""
         try:
             connected = await self._connect(client)
-            if connected is not None:
-                await self._relay(client, *connected)
+            relay = await self._start_relay(client, *connected) if connected is not None else None
+        except BaseException:
+            await self.release()
+            raise
+        if relay is None:
+            await self.release()
+            return False
+        self.relay = relay
+        return True
+
+    def when_ended(self, callback: Callable[[object], None]) -> None:
+        """Call ``callback`` (from the event loop, with an argument to ignore) once the started session has a cause
+        to end."""
+        assert self.relay is not None
+        self.relay.when_ended(callback)
+
+    async def close(self) -> None:
+        """The end of :meth:`start`'s session: close the relay, forget it, close its tools, release the lease."""
+        relay, self.relay = self.relay, None
+        try:
+            if relay is not None:
+                await self._close_relay(relay)
         finally:
             await self.release()
 
@@ -362,6 +395,22 @@ class SessionSetup:
         call_id: str | None = None,
         transport: str | None = None,
     ) -> None:
+        relay = await self._start_relay(client, upstream, endpoint_name, held, call_id=call_id, transport=transport)
+        try:
+            await relay.wait_ended()
+        finally:
+            await self._close_relay(relay)
+
+    async def _start_relay(
+        self,
+        client: FrameSocket,
+        upstream: FrameSocket,
+        endpoint_name: str,
+        held: list[Frame],
+        *,
+        call_id: str | None = None,
+        transport: str | None = None,
+    ) -> RelaySession:
         svc, request, key, decision = self.svc, self.request, self.key, self.decision
         assert request is not None and key is not None and decision is not None and decision.route is not None
         route = decision.route
@@ -415,11 +464,22 @@ class SessionSetup:
         relay.tool_runner = start_tool_runner(tools, svc, upstream, self.session_id) if tools is not None else None
         svc.sessions.add(relay)
         try:
-            await relay.run()
+            await relay.start()
+        except BaseException:
+            await self._forget_relay(relay)
+            raise
+        return relay
+
+    async def _close_relay(self, relay: RelaySession) -> None:
+        try:
+            await relay.close()
         finally:
-            svc.sessions.remove(relay)
-            if relay.tool_runner is not None:
-                await relay.tool_runner.close()
+            await self._forget_relay(relay)
+
+    async def _forget_relay(self, relay: RelaySession) -> None:
+        self.svc.sessions.remove(relay)
+        if relay.tool_runner is not None:
+            await relay.tool_runner.close()
 
     def _targets(self, key: KeyRecord, request: SessionRequest, home: SessionCore) -> SessionTargets:
         catalog = self.svc.catalog

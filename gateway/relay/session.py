@@ -199,6 +199,21 @@ class RelaySession:
 
     async def run(self) -> SessionEnded:
         """Relay until the end; then close both sides, flush observer events, return the record."""
+        await self.start()
+        try:
+            await self.wait_ended()
+        finally:
+            ended = await self.close()
+        return ended
+
+    async def wait_ended(self) -> None:
+        """Until the session has a cause to end (cancelling the wait leaves the cause to :meth:`close`)."""
+        await self._wake
+
+    async def start(self) -> None:
+        """Start relaying (``run`` without the wait): the sockets' callbacks or the pumps move frames from now on.
+        Once :meth:`when_ended` calls back, :meth:`close` must be awaited. Nothing waits meanwhile (an idle session
+        keeps no task or coroutine frame)."""
         self._move(SessionState.OPEN)
         strategy = self._strategy_in_use = self._strategy()
         self._to_client, self._to_upstream = strategy.to_client, strategy.to_upstream
@@ -207,17 +222,25 @@ class RelaySession:
             self._replay_held()
             strategy.start()
             self._link_hot()
-        try:
-            await self._wake
-        finally:
-            self._end(_ClientClosed(CloseCode.GOING_AWAY, "cancelled"))  # no-op unless we were cancelled
-            cause = self._cause
-            assert cause is not None  # set by _end
-            await self._stop_handoff()
-            await strategy.stop(grace=isinstance(cause, _Terminated) and cause.reported)
-            self._move(SessionState.CLOSING)
-            self.ended = await self._finish(cause)
-            self._move(SessionState.CLOSED)
+
+    def when_ended(self, callback: Callable[[object], None]) -> None:
+        """Call ``callback`` (once, from the event loop, with an argument to ignore) when the session has a cause to
+        end; soon if it has one already."""
+        self._wake.add_done_callback(callback)
+
+    async def close(self) -> SessionEnded:
+        """After :meth:`start`: close both sides, flush observer events, return the record (ends the session as a
+        client going away if it had no cause yet: ``run`` cancelled)."""
+        self._end(_ClientClosed(CloseCode.GOING_AWAY, "cancelled"))  # no-op unless we were cancelled
+        cause = self._cause
+        assert cause is not None  # set by _end
+        strategy = self._strategy_in_use
+        assert strategy is not None  # set by start
+        await self._stop_handoff()
+        await strategy.stop(grace=isinstance(cause, _Terminated) and cause.reported)
+        self._move(SessionState.CLOSING)
+        self.ended = await self._finish(cause)
+        self._move(SessionState.CLOSED)
         return self.ended
 
     async def _send_opening(self) -> bool:

@@ -34,7 +34,7 @@ from gateway.upstream.picows_socket import READ_BUFFER, forget_handshake
 from gateway.upstream.pinger import Pinger
 from gateway.inbound.gateway_services import services_of
 from gateway.transports.asgi.endpoint import SESSION_ID_HEADER
-from gateway.inbound.setup import SessionStart
+from gateway.inbound.setup import SessionSetup, SessionStart
 
 log = logging.getLogger("voice_gateway.inbound")
 #: picows logs every accepted connection at INFO (with the peer address); we keep its warnings only
@@ -61,7 +61,10 @@ class PicowsSessionProtocol(asyncio.Protocol):
         self._early = bytearray()
         self._lost = False
         self._socket: PicowsClientSocket | None = None
+        #: the handshake's task, then the closing one (none while the session runs: ``_running``)
         self._task: asyncio.Task[None] | None = None
+        #: the running session, once relaying (closed by :meth:`_ended`'s task)
+        self._running: SessionSetup | None = None
 
     # --- asyncio.Protocol, until the hand-over ------------------------------------------------
 
@@ -135,6 +138,8 @@ class PicowsSessionProtocol(asyncio.Protocol):
         delegate.data_received(head)
 
     async def _serve(self, fastpath: RealtimeFastPath, request: UpgradeRequest, endpoint: EndpointKind) -> None:
+        """The handshake and the session's start; the session then runs on callbacks (no task or coroutine frame
+        waits while it idles) and :meth:`_ended` closes it."""
         path = request.path
         try:
             address = await _client_address(self.config, self.transport, request)
@@ -149,14 +154,38 @@ class PicowsSessionProtocol(asyncio.Protocol):
             if sock is None:
                 await setup.release()
                 return
-            await setup.run(sock)
+            if not isinstance(setup, SessionSetup):  # an owner's call sideband (rare): its task waits
+                await setup.run(sock)
+            elif await setup.start(sock):
+                self._running = setup
+                setup.when_ended(self._ended)
         except Exception:  # noqa: BLE001 - as uvicorn logs a failed ASGI app; the client gets 1011
-            log.exception("session failed", extra={"path": path})
-            sock = self._socket
-            if sock is not None and sock.transport is not None and not sock.transport.is_disconnected:
-                sock.begin_close(sock.transport, 1011, "")
+            self._failed(path)
         finally:
+            self._task = None
+            if self._running is None:
+                self.server_state.connections.discard(self)
+
+    def _ended(self, _: object) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._close())
+
+    async def _close(self) -> None:
+        """The end of a running session: what ``SessionSetup.run`` does after the relay's wait."""
+        setup, self._running = self._running, None
+        assert setup is not None
+        try:
+            await setup.close()
+        except Exception:  # noqa: BLE001 - as in _serve
+            self._failed(setup.handshake.path)
+        finally:
+            self._task = None
             self.server_state.connections.discard(self)
+
+    def _failed(self, path: str) -> None:
+        log.exception("session failed", extra={"path": path})
+        sock = self._socket
+        if sock is not None and sock.transport is not None and not sock.transport.is_disconnected:
+            sock.begin_close(sock.transport, 1011, "")
 
     async def _prepare(self, fastpath: RealtimeFastPath, handshake: Any) -> SessionStart | None:
         try:

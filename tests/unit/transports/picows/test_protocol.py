@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import orjson
+import pytest
 
 from gateway.core.errors import Draining
 from gateway.core.kinds import EndpointKind
+from gateway.inbound.setup import SessionSetup
 from gateway.transports.asgi.fastpath import RealtimeFastPath
 from gateway.transports.picows.protocol import PicowsSessionProtocol, _client_address, _feed, session_fastpath
 from gateway.transports.picows.request import parse_upgrade
@@ -173,3 +177,93 @@ async def test_the_client_address_is_the_peers_unless_a_trusted_proxy_forwards_a
     assert await _client_address(untrusted, _Peer(), forwarded) == "127.0.0.1"  # type: ignore[arg-type]
     off = SimpleNamespace(proxy_headers=False, forwarded_allow_ips="127.0.0.1")
     assert await _client_address(off, _Peer(), forwarded) == "127.0.0.1"  # type: ignore[arg-type]
+
+
+class _RunningSetup(SessionSetup):
+    """A session set-up whose relay starts at once; records what the protocol does with it."""
+
+    def __init__(self, close_fails: bool = False) -> None:  # no super().__init__: no services behind it
+        self.session_id = "sess_run"
+        self.handshake = SimpleNamespace(path="/v1/realtime")  # type: ignore[assignment]
+        self.ended: Callable[[object], None] | None = None
+        self.closed = 0
+        self.close_fails = close_fails
+
+    async def start(self, client: object) -> bool:
+        return True
+
+    def when_ended(self, callback: Callable[[object], None]) -> None:
+        self.ended = callback
+
+    async def close(self) -> None:
+        self.closed += 1
+        if self.close_fails:
+            raise RuntimeError("close failed")
+
+
+async def _started_session(setup: _RunningSetup) -> tuple[Protocol, SimpleNamespace, asyncio.StreamReader, Callable[[], Awaitable[None]]]:
+    """A real client connection upgraded by the protocol, the set-up handed out by a stub handshake service."""
+    loop = asyncio.get_running_loop()
+    accepted: asyncio.Future[asyncio.Transport] = loop.create_future()
+
+    class Accept(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            accepted.set_result(transport)  # type: ignore[arg-type]
+
+    server = await loop.create_server(Accept, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+
+    async def open_connection(handshake: object) -> _RunningSetup:
+        return setup
+
+    services = dataclasses.replace(gateway_services(None), handshakes=SimpleNamespace(open_connection=open_connection))  # type: ignore[arg-type]
+    protocol, _, state = _protocol(services)
+    protocol.connection_made(await accepted)
+    protocol.data_received(b"GET /v1/realtime HTTP/1.1\r\nhost: gw\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+                           b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n")
+    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 101 ")
+    for _ in range(50):
+        if setup.ended is not None and protocol._task is None:
+            break
+        await asyncio.sleep(0.01)
+
+    async def stop() -> None:
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    return protocol, state, reader, stop
+
+
+async def test_a_running_session_keeps_no_task_and_is_closed_when_it_ends() -> None:
+    """Once relaying, no task waits for the session; its end starts the close, which then forgets the connection."""
+    setup = _RunningSetup()
+    protocol, state, _, stop = await _started_session(setup)
+    try:
+        assert setup.ended is not None and protocol._task is None
+        assert not [t for t in asyncio.all_tasks() if "_serve" in repr(t.get_coro())]
+        assert protocol in state.connections and setup.closed == 0
+        setup.ended(None)
+        for _ in range(50):
+            if protocol not in state.connections:
+                break
+            await asyncio.sleep(0.01)
+        assert setup.closed == 1 and protocol not in state.connections and protocol._task is None
+    finally:
+        await stop()
+
+
+async def test_a_failed_close_is_logged_and_the_client_gets_1011(caplog: pytest.LogCaptureFixture) -> None:
+    """A session whose closing raises is logged as failed, its client is sent 1011, and the connection is forgotten."""
+    setup = _RunningSetup(close_fails=True)
+    protocol, state, reader, stop = await _started_session(setup)
+    try:
+        assert setup.ended is not None
+        with caplog.at_level(logging.ERROR, logger="voice_gateway.inbound"):
+            setup.ended(None)
+            frame = await asyncio.wait_for(reader.read(64), 5)
+        assert frame[0] == 0x88 and int.from_bytes(frame[2:4], "big") == 1011  # a close frame, code 1011
+        assert any(r.getMessage() == "session failed" for r in caplog.records)
+        assert protocol not in state.connections
+    finally:
+        await stop()

@@ -49,7 +49,7 @@ from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.media import DirectMediaMeter
 from gateway.core.money import Pricing
 from gateway.core.notices import is_notice
-from gateway.core.observers import SessionStats
+from gateway.core.observers import ResponseAllowance, SessionStats
 from gateway.core.overrides import apply_to_response, apply_to_session, opening_session
 from gateway.core.protocol import GATEWAY_EVENT_PREFIX, client_events
 from gateway.core.ports import Frame
@@ -149,7 +149,7 @@ class SessionCore:
     __slots__ = (
         "_accepted", "_audio_seen", "_client_hot_bits", "_upstream_hot_bits", "_declared_tools_check", "_forward_hot", "_held_bytes", "_ids",
         "_last_translation_out", "_previous", "_retired_model", "_response_id", "_rewrite_model",
-        "_session_max_tokens", "_target_rules", "_transcribing", "_transcript_seen", "_transfer_call", "_waiting",
+        "_session_max_tokens", "_unlowered", "_target_rules", "_transcribing", "_transcript_seen", "_transfer_call", "_waiting",
         "barge_in", "bound_session", "bridge_ids", "dialect", "events", "gateway_events", "handoff", "hot", "kind", "max_frames_per_second",
         "max_message_bytes", "media", "overrides", "requested_model", "served_model", "stats", "tools", "upstream_model",
     )
@@ -186,6 +186,9 @@ class SessionCore:
         self.tools = tools
         #: the session's ``max_output_tokens`` as last sent upstream (``None``: OpenAI's default, ``inf``)
         self._session_max_tokens: object = self.overrides.max_output_tokens
+        #: the allowance and ceiling that :meth:`allowance_frames` last found nothing to lower for (both immutable:
+        #: the same pair gives the same answer, so the tick asks ``lowered_ceiling`` once per new allowance)
+        self._unlowered: tuple[ResponseAllowance, object] | None = None
         #: a client secret's bound configuration (its enforcement is already folded into ``overrides``)
         self.bound_session = bound_session
         self.max_message_bytes = max_message_bytes
@@ -327,17 +330,26 @@ class SessionCore:
         """When :meth:`tick` has a decision to take (a barge-in grace period ending); ``None``: none."""
         return self.barge_in.due_at if self.barge_in is not None else None
 
-    @_decision
     def tick(self, now: float) -> Emit:
-        """Time passed: take the decisions that are due (the relay calls this on its tick and at :attr:`due_at`)."""
-        if self.handoff is not None:
-            self.handoff.spend(self.stats.cost_share, self.stats.budget_share)
-        barge_in = self.barge_in
-        action = barge_in.poll(now) if barge_in is not None else None
-        emit = Emit() if action is None else self._barge_in_emit(action, now)
-        if self.tools is not None:
-            emit.to_upstream.extend(self.tools.responses.flush(now))  # a follow-up held for metering, now metered
-        return self._refused_reply(emit)
+        """Time passed: take the decisions that are due (the relay calls this on its tick and at :attr:`due_at`).
+
+        A decision as :func:`_decision` wraps one (the fold before, the gate's refresh after, even when it raises),
+        written out: the shared tick calls it for every session ten times a second."""
+        if self.hot.pending_out_bytes:
+            self._fold_hot()
+        try:
+            if self.handoff is not None:
+                self.handoff.spend(self.stats.cost_share, self.stats.budget_share)
+            barge_in = self.barge_in
+            action = barge_in.poll(now) if barge_in is not None else None
+            emit = Emit() if action is None else self._barge_in_emit(action, now)
+            tools = self.tools
+            if tools is None:
+                return emit  # no gateway reply to refuse (_refused_reply)
+            emit.to_upstream.extend(tools.responses.flush(now))  # a follow-up held for metering, now metered
+            return self._refused_reply(emit)
+        finally:
+            self.refresh_hot()
 
     def _barge_in_emit(self, action: BargeInAction, now: float) -> Emit:
         emit = Emit()
@@ -794,10 +806,15 @@ class SessionCore:
     def allowance_frames(self) -> list[str]:
         """A ``session.update`` lowering the session's ``max_output_tokens`` once what is left falls below half
         of it, so responses the upstream starts itself (server VAD) are bounded too (:mod:`gateway.core.allowance`)."""
-        if self.kind is not SessionKind.REALTIME:
+        allowance = self.stats.response_allowance
+        if allowance is None or self.kind is not SessionKind.REALTIME:
+            return []  # lowered_ceiling(None, ...) is None
+        unlowered = self._unlowered
+        if unlowered is not None and unlowered[0] is allowance and unlowered[1] is self._session_max_tokens:
             return []
-        ceiling = lowered_ceiling(self.stats.response_allowance, self._session_max_tokens)
+        ceiling = lowered_ceiling(allowance, self._session_max_tokens)
         if ceiling is None:
+            self._unlowered = (allowance, self._session_max_tokens)
             return []
         self._session_max_tokens = ceiling
         session: JsonObject = {"type": "realtime", "max_output_tokens": ceiling}

@@ -460,15 +460,39 @@ class RelaySession:
         """Deliver pending events to observers, ask them for verdicts, check relay timeouts."""
         if self._cause is not None:
             return
-        self._emit(self.driver.tick(now))
-        self._schedule_due()
+        self._tick_core(now)
         if not self._tick_directly(now):
             await self._deliver(now, with_tick=True)
-        self._start_handoff()
+        self._after_tick(now)
+
+    def tick_now(self, now: float) -> bool:
+        """:meth:`tick` without a coroutine when every observer is direct and no other delivery is under way (the
+        same steps in the same order: nothing in them waits); ``False``: nothing was done, await :meth:`tick`."""
+        if self._cause is not None:
+            return True
+        if not self._direct or self._delivering.locked():
+            return False
+        self._tick_core(now)
+        self._tick_directly(now)
+        self._after_tick(now)
+        return True
+
+    def _tick_core(self, now: float) -> None:
+        driver = self.driver
+        self._emit(driver.tick(now))
+        if driver.due_at != self._due_at:
+            self._schedule_due()
+
+    def _after_tick(self, now: float) -> None:
+        core = self.core
+        if core.handoff is not None:
+            self._start_handoff()
         self._lower_ceiling()
         # upstream frames the listener relayed alone count as the upstream's activity too
-        self._last_upstream = max(self._last_upstream, self.core.hot.upstream_at)
-        if self.core.response_in_flight and now - self._last_upstream > self.limits.upstream_stall_s:
+        upstream_at = core.hot.upstream_at
+        if upstream_at > self._last_upstream:
+            self._last_upstream = upstream_at
+        if core.response_in_flight and now - self._last_upstream > self.limits.upstream_stall_s:
             self.terminate(UpstreamStalled())
         since = self._client_send_since
         if since and now - since > self.limits.slow_client_s:
@@ -542,10 +566,26 @@ class RelaySession:
         (nothing here waits, so no other delivery can start before it is done); ``False``: it must be awaited."""
         if not self._direct or self._delivering.locked():
             return False
-        events = self._take_events(now, False)
-        stats = self.core.stats
-        for observer in self.observers:
-            self._deliver_direct(observer, events, now, stats)
+        core = self.core
+        stats = core.stats
+        tools = core.tools
+        if core.events or (tools is not None and tools.events):
+            events = self._take_events(now, False)
+            for observer in self.observers:
+                self._deliver_direct(observer, events, now, stats)
+            return True
+        for observer in self.observers:  # no events: the tick alone, as _deliver_direct delivers it
+            direct = observer.direct
+            assert direct is not None
+            if not direct.ticks:
+                continue
+            try:
+                verdict = direct.tick_now(now, stats)
+            except Exception as exc:  # noqa: BLE001 - an observer must never break the session
+                observer.report("on_tick", exc)
+                continue
+            if verdict is not None:
+                self._apply(verdict)
         return True
 
     def _apply(self, verdict: Verdict) -> None:

@@ -473,13 +473,15 @@ class RelaySession:
         if not self._direct or self._delivering.locked():
             return False
         self._tick_core(now)
-        self._tick_directly(now)
+        self._tick_observers(now)
         self._after_tick(now)
         return True
 
     def _tick_core(self, now: float) -> None:
         driver = self.driver
-        self._emit(driver.tick(now))
+        emit = driver.tick(now)
+        if emit.to_upstream or emit.to_client or emit.close is not None:
+            self._emit(emit)
         if driver.due_at != self._due_at:
             self._schedule_due()
 
@@ -487,7 +489,8 @@ class RelaySession:
         core = self.core
         if core.handoff is not None:
             self._start_handoff()
-        self._lower_ceiling()
+        if core.stats.response_allowance is not None:  # nothing to lower without one (allowance_frames)
+            self._lower_ceiling()
         # upstream frames the listener relayed alone count as the upstream's activity too
         upstream_at = core.hot.upstream_at
         if upstream_at > self._last_upstream:
@@ -566,6 +569,11 @@ class RelaySession:
         (nothing here waits, so no other delivery can start before it is done); ``False``: it must be awaited."""
         if not self._direct or self._delivering.locked():
             return False
+        self._tick_observers(now)
+        return True
+
+    def _tick_observers(self, now: float) -> None:
+        """The tick (and pending events) to observers that are all direct, by plain calls."""
         core = self.core
         stats = core.stats
         tools = core.tools
@@ -573,7 +581,7 @@ class RelaySession:
             events = self._take_events(now, False)
             for observer in self.observers:
                 self._deliver_direct(observer, events, now, stats)
-            return True
+            return
         for observer in self.observers:  # no events: the tick alone, as _deliver_direct delivers it
             direct = observer.direct
             assert direct is not None
@@ -586,7 +594,6 @@ class RelaySession:
                 continue
             if verdict is not None:
                 self._apply(verdict)
-        return True
 
     def _apply(self, verdict: Verdict) -> None:
         if verdict is None:

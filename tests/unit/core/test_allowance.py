@@ -1,11 +1,16 @@
 """The allowance clamp: replies and session ceilings never ask for more output tokens than the caps leave."""
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.core.allowance import MAX_OUTPUT_TOKENS, clamp_response, clamp_session, lowered_ceiling
 from gateway.core.errors import BudgetCapReached, CostCapReached
 from gateway.core.jsontypes import JsonObject
+from gateway.core.kinds import Dialect, SessionKind
 from gateway.core.observers import ResponseAllowance, ResponseClamped
+from gateway.core.session import SessionCore
 
 
 def _left(tokens: int, *, by_budget: bool = False) -> ResponseAllowance:
@@ -78,3 +83,35 @@ def test_the_ceiling_is_lowered_once_what_is_left_falls_to_half_of_it() -> None:
     assert lowered_ceiling(_left(600), 1000) is None
     assert lowered_ceiling(_left(500), 1000) == 500
     assert lowered_ceiling(_left(0), "inf") is None
+
+
+#: one step: the allowance the accounting observer leaves (an index into a pool, so the same object comes back, as
+#: while a horizon holds; ``None``: no money limit), and a ceiling the client sets (``None``: none set this step)
+_CEILINGS = st.none() | st.sampled_from(["inf", 1, 50, 4096, "300", 2.5, True])
+_STEP = st.tuples(st.none() | st.integers(0, 7), _CEILINGS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tokens=st.lists(st.integers(0, 10_000), min_size=8, max_size=8), steps=st.lists(_STEP, max_size=40))
+def test_the_session_lowers_its_ceiling_exactly_when_lowered_ceiling_says(
+    tokens: list[int], steps: list[tuple[int | None, object]]
+) -> None:
+    """Against ``lowered_ceiling`` asked on every tick: the same ``session.update`` frames at the same ticks, whether
+    the allowance is a new object or the one already seen, and whatever ceiling the client set in between."""
+    pool = [_left(t) for t in tokens]
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=0.0)
+    reference: object = core._session_max_tokens  # noqa: SLF001 - the ceiling the reference computation tracks
+    for pick, ceiling in steps:
+        if ceiling is not None:
+            core._session_max_tokens = reference = ceiling  # noqa: SLF001 - as a client's session.update sets it
+        allowance = None if pick is None else pool[pick]
+        core.stats.response_allowance = allowance
+        expected = lowered_ceiling(allowance, reference)
+        frames = core.allowance_frames()
+        if expected is None:
+            assert frames == []
+        else:
+            reference = expected
+            (frame,) = frames
+            assert orjson.loads(frame)["session"] == {"type": "realtime", "max_output_tokens": expected}
+        assert core._session_max_tokens == reference  # noqa: SLF001

@@ -149,7 +149,7 @@ class SessionCore:
     __slots__ = (
         "_accepted", "_audio_seen", "_client_hot_bits", "_upstream_hot_bits", "_declared_tools_check", "_forward_hot", "_held_bytes", "_ids",
         "_last_translation_out", "_previous", "_retired_model", "_response_id", "_rewrite_model",
-        "_session_max_tokens", "_unlowered", "_target_rules", "_transcribing", "_transcript_seen", "_transfer_call", "_waiting",
+        "_session_max_tokens", "_unlowered", "_unlowered_ceiling", "_target_rules", "_transcribing", "_transcript_seen", "_transfer_call", "_waiting",
         "barge_in", "bound_session", "bridge_ids", "dialect", "events", "gateway_events", "handoff", "hot", "kind", "max_frames_per_second",
         "max_message_bytes", "media", "overrides", "requested_model", "served_model", "stats", "tools", "upstream_model",
     )
@@ -187,8 +187,10 @@ class SessionCore:
         #: the session's ``max_output_tokens`` as last sent upstream (``None``: OpenAI's default, ``inf``)
         self._session_max_tokens: object = self.overrides.max_output_tokens
         #: the allowance and ceiling that :meth:`allowance_frames` last found nothing to lower for (both immutable:
-        #: the same pair gives the same answer, so the tick asks ``lowered_ceiling`` once per new allowance)
-        self._unlowered: tuple[ResponseAllowance, object] | None = None
+        #: the same pair gives the same answer, so the tick asks ``lowered_ceiling`` once per new allowance); two
+        #: slots, not a tuple, so an idle capped session holds no more than before but two references
+        self._unlowered: ResponseAllowance | None = None
+        self._unlowered_ceiling: object = None
         #: a client secret's bound configuration (its enforcement is already folded into ``overrides``)
         self.bound_session = bound_session
         self.max_message_bytes = max_message_bytes
@@ -809,12 +811,11 @@ class SessionCore:
         allowance = self.stats.response_allowance
         if allowance is None or self.kind is not SessionKind.REALTIME:
             return []  # lowered_ceiling(None, ...) is None
-        unlowered = self._unlowered
-        if unlowered is not None and unlowered[0] is allowance and unlowered[1] is self._session_max_tokens:
+        if self._unlowered is allowance and self._unlowered_ceiling is self._session_max_tokens:
             return []
         ceiling = lowered_ceiling(allowance, self._session_max_tokens)
         if ceiling is None:
-            self._unlowered = (allowance, self._session_max_tokens)
+            self._unlowered, self._unlowered_ceiling = allowance, self._session_max_tokens
             return []
         self._session_max_tokens = ceiling
         session: JsonObject = {"type": "realtime", "max_output_tokens": ceiling}

@@ -27,16 +27,24 @@ class FrameSocket(Protocol):
     async def close(self, code: int, reason: str) -> None: ...
 
 
+class PushHandler(Protocol):
+    """What a push socket calls once attached (one object, not four callbacks: an idle session holds one per socket)."""
+
+    def on_frame(self, frame: Frame) -> None: ...
+
+    def on_closed(self, closed: Closed) -> None: ...
+
+    def on_writable(self, writable: bool) -> None: ...
+
+    def on_failed(self, exc: Exception) -> None:
+        """An exception raised while a hot listener relayed a frame alone (a failed write): it ends the session."""
+
+
 @runtime_checkable
 class PushSocket(Protocol):
     """Optional: a socket that delivers frames by callback, so the relay forwards without waking a task."""
 
-    def attach(
-        self,
-        on_frame: Callable[[Frame], None],
-        on_closed: Callable[[Closed], None],
-        on_writable: Callable[[bool], None],
-    ) -> None: ...
+    def attach(self, handler: PushHandler) -> None: ...
 
     def send_now(self, frame: Frame) -> None: ...
 
@@ -50,9 +58,9 @@ class HotSocket(Protocol):
     """Optional: a push socket whose listener relays hot audio frames to a peer alone while the session core's gate
     (:class:`gateway.core.hot.HotGate`) lets it (:mod:`gateway.upstream.hot_listener`)."""
 
-    def hot_link(
-        self, gate: object, peer: object, upstream_side: bool, failed: Callable[[Exception], None] | None = None
-    ) -> bool: ...
+    def hot_link(self, gate: object, peer: object, upstream_side: bool) -> bool:
+        """Relay hot frames to ``peer`` under ``gate`` (``None``: stop); a failure there goes to the attached
+        handler's ``on_failed``."""
 
 
 @runtime_checkable

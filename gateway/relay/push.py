@@ -19,7 +19,9 @@ log = logging.getLogger("voice_gateway.relay")
 
 
 class PushRelay:
-    """The callbacks one push-mode session attaches to its two sockets (a :class:`Strategy`)."""
+    """One push-mode session's relay (a :class:`Strategy`) and the client socket's handler
+    (:class:`~gateway.core.ports.PushHandler`); the upstream's is a :class:`_Upstream`. A socket holds its handler,
+    not four bound methods of it: an idle session holds two objects where it held eight callbacks."""
 
     __slots__ = ("session", "client", "upstream", "to_client", "to_upstream")
 
@@ -36,15 +38,14 @@ class PushRelay:
             if not self.session.finished:
                 self._attach_upstream(self.upstream)
             if not self.session.finished:
-                self.client.attach(self.on_client_frame, self.session.client_closed, self.on_client_writable)
+                self.client.attach(self)
         except Exception as exc:
             moving_failed(self.session, "attach", exc)
 
     def _attach_upstream(self, upstream: PushSocket) -> None:
         """Frames, close and writability of ``upstream`` count only while it is the session's upstream (after a handoff
         replaced it, its frames go to the session's ``retired_upstream_frame`` until it closes)."""
-        attached = _Upstream(self, upstream)
-        upstream.attach(attached.on_frame, attached.on_closed, attached.on_writable)
+        upstream.attach(_Upstream(self, upstream))
 
     def can_relay(self, upstream: FrameSocket) -> bool:
         return isinstance(upstream, PushSocket)
@@ -74,18 +75,11 @@ class PushRelay:
         client, upstream = self.client, self.upstream
         if not is_hot_socket(client) or not is_hot_socket(upstream):  # decided once per class
             return False
-        if (gate is not None and client.hot_link(gate, upstream, False, self._client_failed)
-                and upstream.hot_link(gate, client, True, self._upstream_failed)):
+        if gate is not None and client.hot_link(gate, upstream, False) and upstream.hot_link(gate, client, True):
             return True
         client.hot_link(None, None, False)
         upstream.hot_link(None, None, True)
         return False
-
-    def _client_failed(self, exc: Exception) -> None:
-        moving_failed(self.session, "client", exc)
-
-    def _upstream_failed(self, exc: Exception) -> None:
-        moving_failed(self.session, "upstream", exc)
 
     async def stop(self, *, grace: bool) -> None:
         """Read on after the end so both closing handshakes complete (later frames are dropped)."""
@@ -95,9 +89,10 @@ class PushRelay:
             except Exception as exc:
                 log.debug("resume_reading failed at the end", exc_info=exc)
 
-    # --- frames ----------------------------------------------------------------------------------
+    # --- the client socket's handler --------------------------------------------------------------
 
-    def on_client_frame(self, frame: Frame) -> None:
+    def on_frame(self, frame: Frame) -> None:
+        """A frame from the client."""
         session = self.session
         if session.finished:
             return
@@ -105,6 +100,15 @@ class PushRelay:
             session.client_frame(frame)
         except Exception as exc:
             moving_failed(session, "client", exc)
+
+    def on_closed(self, closed: Closed) -> None:
+        self.session.client_closed(closed)
+
+    def on_failed(self, exc: Exception) -> None:
+        """The client's listener failed relaying a hot frame alone (a failed write)."""
+        moving_failed(self.session, "client", exc)
+
+    # --- the current upstream's (through its _Upstream) -----------------------------------------
 
     def on_upstream_frame(self, frame: Frame) -> None:
         session = self.session
@@ -117,7 +121,7 @@ class PushRelay:
 
     # --- back-pressure ---------------------------------------------------------------------------
 
-    def on_client_writable(self, writable: bool) -> None:
+    def on_writable(self, writable: bool) -> None:
         """A client behind on reading: stop reading upstream and let the session time it out."""
         try:
             if writable or self.session.finished:  # after the end, read on so the closes complete
@@ -141,8 +145,8 @@ class PushRelay:
 
 
 class _Upstream:
-    """The callbacks one upstream is attached with (bound methods of one small object: an open session holds them,
-    and three closures with their cells weigh twice as much)."""
+    """The handler one upstream is attached with (:class:`~gateway.core.ports.PushHandler`): its frames, close and
+    writability count only while it is the relay's upstream."""
 
     __slots__ = ("relay", "upstream")
 
@@ -167,6 +171,10 @@ class _Upstream:
     def on_writable(self, writable: bool) -> None:
         if self.upstream is self.relay.upstream:
             self.relay.on_upstream_writable(writable)
+
+    def on_failed(self, exc: Exception) -> None:
+        """Its listener failed relaying a hot frame alone (only the current upstream is linked)."""
+        moving_failed(self.relay.session, "upstream", exc)
 
 
 def push_sockets(client: object, upstream: object) -> tuple[PushSocket, PushSocket] | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 import picows
@@ -22,7 +21,7 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
 from gateway.core.frames import usual_audio
 from gateway.core.hot import CLIENT_CODES, UPSTREAM_CODES, HotGate, PyHotGate
-from gateway.core.ports import Closed, Frame
+from gateway.core.ports import Closed, PushHandler
 
 log = logging.getLogger("voice_gateway.upstream")
 
@@ -35,7 +34,7 @@ _UPSTREAM_BITS: Final = {name: 1 << code for code, name in UPSTREAM_CODES.items(
 class PyHotListener(WSListener):
     """A picows listener that relays hot audio frames alone while linked to a gate and a peer (pure Python)."""
 
-    __slots__ = ("transport", "_closed", "_partial", "_on_frame", "_seen", "_gate", "_peer", "_upstream_side", "_failed")
+    __slots__ = ("transport", "_closed", "_partial", "_handler", "_seen", "_gate", "_peer", "_upstream_side")
 
     def __init__(self) -> None:
         super().__init__()
@@ -44,25 +43,22 @@ class PyHotListener(WSListener):
         self._closed: Closed | None = None
         #: a fragmented message is being reassembled
         self._partial = False
-        #: the push relay's frame callback (``None``: frames are queued for ``receive``)
-        self._on_frame: Callable[[Frame], None] | None = None
+        #: the push relay's handler (``None``: frames are queued for ``receive``)
+        self._handler: PushHandler | None = None
         #: a frame arrived since the keep-alive pinger last looked (:mod:`gateway.upstream.pinger`)
         self._seen = False
         self._gate: PyHotGate | None = None
         self._peer: PyHotListener | None = None
         self._upstream_side = False
-        self._failed: Callable[[Exception], None] | None = None
 
-    def hot_link(
-        self, gate: object, peer: object, upstream_side: bool, failed: Callable[[Exception], None] | None = None
-    ) -> bool:
+    def hot_link(self, gate: object, peer: object, upstream_side: bool) -> bool:
         """Relay hot frames to ``peer`` under ``gate`` (from the upstream when ``upstream_side``); ``None``: stop.
-        ``failed`` hears an exception raised while relaying (as the relay's own path would)."""
+        An exception raised while relaying goes to the attached handler's ``on_failed`` (as the relay's own path's would)."""
         # the compiled gate too: with the compiled core under another picows, this listener runs with it
         if not isinstance(gate, (PyHotGate, HotGate)) or not isinstance(peer, PyHotListener):
-            self._gate = self._peer = self._failed = None
+            self._gate = self._peer = None
             return False
-        self._gate, self._peer, self._upstream_side, self._failed = gate, peer, upstream_side, failed
+        self._gate, self._peer, self._upstream_side = gate, peer, upstream_side
         return True
 
     @property
@@ -72,14 +68,12 @@ class PyHotListener(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         self._seen = True
         if (self._gate is not None and frame.msg_type is _TEXT and frame.fin and not self._partial
-                and self._closed is None and self._on_frame is not None):
+                and self._closed is None and self._handler is not None):
             try:
                 if self._forward(transport, frame):
                     return
             except Exception as exc:  # a failed write ends the session, as in the relay's path
-                if self._failed is None:
-                    raise
-                self._failed(exc)
+                self._handler.on_failed(exc)
                 return
         self.slow_frame(transport, frame)
 

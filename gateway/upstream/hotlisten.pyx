@@ -37,22 +37,21 @@ cdef class HotListener(WSListener):
     cdef public object _closed
     #: a fragmented message is being reassembled
     cdef public bint _partial
-    #: the push relay's frame callback (``None``: frames are queued for ``receive``)
-    cdef public object _on_frame
+    #: the push relay's handler (``gateway.core.ports.PushHandler``; ``None``: frames are queued for ``receive``)
+    cdef public object _handler
     #: a frame arrived since the keep-alive pinger last looked (``gateway.upstream.pinger``)
     cdef public bint _seen
     cdef HotGate _gate
     cdef HotListener _peer
     cdef bint _upstream_side
-    cdef object _failed
 
-    def hot_link(self, gate, peer, bint upstream_side, failed=None):
+    def hot_link(self, gate, peer, bint upstream_side):
         """Relay hot frames to ``peer`` under ``gate`` (from the upstream when ``upstream_side``); ``None``: stop.
-        ``failed`` hears an exception raised while relaying (as the relay's own path would)."""
+        An exception raised while relaying goes to the attached handler's ``on_failed`` (as the relay's own path's would)."""
         if gate is None or peer is None or not isinstance(gate, HotGate) or not isinstance(peer, HotListener):
-            self._gate, self._peer, self._failed = None, None, None
+            self._gate, self._peer = None, None
             return False
-        self._gate, self._peer, self._upstream_side, self._failed = gate, peer, upstream_side, failed
+        self._gate, self._peer, self._upstream_side = gate, peer, upstream_side
         return True
 
     @property
@@ -62,14 +61,12 @@ cdef class HotListener(WSListener):
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         self._seen = True
         if (self._gate is not None and frame.msg_type == WSMsgType.TEXT and frame.fin and not self._partial
-                and self._closed is None and self._on_frame is not None):
+                and self._closed is None and self._handler is not None):
             try:
                 if self._forward(transport, frame):
                     return
             except Exception as exc:  # a failed write ends the session, as in the relay's path
-                if self._failed is None:
-                    raise
-                self._failed(exc)
+                self._handler.on_failed(exc)
                 return
         self.slow_frame(transport, frame)
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
 from typing import ClassVar, Final
 
 from picows import WSFrame, WSMsgType, WSTransport
 
 from gateway.core.fragments import INVALID_PAYLOAD, MessageAssembler
-from gateway.core.ports import Closed, Frame
+from gateway.core.ports import Closed, Frame, PushHandler
 from gateway.upstream.hot_listener import HotListener
 from gateway.upstream.pinger import Pinger
 
@@ -49,7 +48,7 @@ class PicowsFrameSocket(HotListener):
 
     picows calls the listener's ``on_ws_frame`` (:mod:`gateway.upstream.hot_listener`: a hot audio frame a
     linked push relay lets through is relayed there, in C when compiled); every other frame comes to
-    :meth:`slow_frame`. ``transport``, ``_closed``, ``_partial`` and ``_on_frame`` are the listener's fields."""
+    :meth:`slow_frame`. ``transport``, ``_closed``, ``_partial`` and ``_handler`` are the listener's fields."""
 
     #: the message type ``bytes`` frames are sent as (``str`` frames always go as text)
     bytes_as: ClassVar[WSMsgType] = WSMsgType.TEXT
@@ -58,7 +57,7 @@ class PicowsFrameSocket(HotListener):
     # are made when first needed (a push relay never queues; most clients never fragment)
     __slots__ = (
         "max_message_bytes", "_frames", "_waiter", "_paused_reading", "_writable",
-        "_assembler", "_on_closed", "_on_writable", "_pinger", "_idle_since", "_pong_due",
+        "_assembler", "_pinger", "_idle_since", "_pong_due",
     )
 
     def __init__(self, *, max_message_bytes: int) -> None:
@@ -74,9 +73,7 @@ class PicowsFrameSocket(HotListener):
         self._assembler: MessageAssembler | None = None
         #: a fragmented message is being reassembled (the assembler's state, read without a call per frame)
         self._partial = False
-        self._on_frame = None
-        self._on_closed: Callable[[Closed], None] | None = None
-        self._on_writable: Callable[[bool], None] | None = None
+        self._handler = None
         #: the keep-alive pinger this socket is given to (:meth:`keep_alive`), and its state there
         self._pinger: Pinger | None = None
         self._idle_since = 0.0
@@ -95,15 +92,15 @@ class PicowsFrameSocket(HotListener):
     def slow_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         """Every frame the listener did not relay alone."""
         msg_type = frame.msg_type
-        on_frame = self._on_frame
-        if msg_type is _TEXT and on_frame is not None and frame.fin and not self._partial and self._closed is None:
+        handler = self._handler
+        if msg_type is _TEXT and handler is not None and frame.fin and not self._partial and self._closed is None:
             # the hot path: a whole text message while a push relay is attached
             try:
                 text = frame.get_payload_as_utf8_text()
             except UnicodeDecodeError:
                 self._fail(transport, Closed(INVALID_PAYLOAD, "invalid UTF-8 in a text frame"))
                 return
-            on_frame(text)
+            handler.on_frame(text)
         elif msg_type == WSMsgType.TEXT or msg_type == WSMsgType.BINARY or msg_type == WSMsgType.CONTINUATION:
             if self._closed is None:
                 self._data(transport, frame, msg_type)
@@ -134,9 +131,9 @@ class PicowsFrameSocket(HotListener):
                 return
         else:
             payload = frame.get_payload_as_bytes()
-        on_frame = self._on_frame
-        if on_frame is not None:
-            on_frame(payload)
+        handler = self._handler
+        if handler is not None:
+            handler.on_frame(payload)
             return
         frames = self._frames
         if frames is None:
@@ -170,22 +167,22 @@ class PicowsFrameSocket(HotListener):
         if self._closed is not None:
             return
         self._closed = closed
-        if self._on_closed is not None:
-            self._on_closed(closed)
+        if self._handler is not None:
+            self._handler.on_closed(closed)
         self._wake()
 
     def pause_writing(self) -> None:
         if self._writable is None:
             self._writable = asyncio.get_running_loop().create_future()
-            if self._on_writable is not None:
-                self._on_writable(False)
+            if self._handler is not None:
+                self._handler.on_writable(False)
 
     def resume_writing(self) -> None:
         writable, self._writable = self._writable, None
         if writable is not None and not writable.done():
             writable.set_result(None)
-        if writable is not None and self._on_writable is not None:
-            self._on_writable(True)
+        if writable is not None and self._handler is not None:
+            self._handler.on_writable(True)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -238,23 +235,18 @@ class PicowsFrameSocket(HotListener):
 
     # --- PushSocket -------------------------------------------------------------------------
 
-    def attach(
-        self,
-        on_frame: Callable[[Frame], None],
-        on_closed: Callable[[Closed], None],
-        on_writable: Callable[[bool], None],
-    ) -> None:
-        """Deliver frames by callback from now on, starting with those already queued."""
+    def attach(self, handler: PushHandler) -> None:
+        """Deliver frames to ``handler`` from now on, starting with those already queued."""
         queued = list(self._frames) if self._frames else []
         self._frames = None
-        self._on_frame, self._on_closed, self._on_writable = on_frame, on_closed, on_writable
+        self._handler = handler
         self.resume_reading()  # the relay does the pausing from here on
         if self._writable is not None:
-            on_writable(False)
+            handler.on_writable(False)
         for frame in queued:
-            on_frame(frame)
+            handler.on_frame(frame)
         if self._closed is not None:
-            on_closed(self._closed)
+            handler.on_closed(self._closed)
 
     def send_now(self, frame: Frame) -> None:
         """Write a frame to the transport now; buffered past the high-water mark (on_writable reports it)."""

@@ -9,6 +9,7 @@ from gateway.core.ports import (
     Closed,
     Frame,
     HotSocket,
+    PushHandler,
     PushSocket,
     conforms,
     is_client_side_bridge,
@@ -23,7 +24,7 @@ class _Bridge:
 
 
 class _Push:
-    def attach(self, on_frame: Callable[[Frame], None], on_closed: Callable[[Closed], None], on_writable: Callable[[bool], None]) -> None: ...
+    def attach(self, handler: PushHandler) -> None: ...
 
     def send_now(self, frame: Frame) -> None: ...
 
@@ -33,7 +34,7 @@ class _Push:
 
 
 class _Hot(_Push):
-    def hot_link(self, gate: object, peer: object, upstream_side: bool, failed: Callable[[Exception], None] | None = None) -> bool:
+    def hot_link(self, gate: object, peer: object, upstream_side: bool) -> bool:
         return False
 
 

@@ -12,7 +12,7 @@ import orjson
 from gateway.core.errors import CostCapReached
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionEnded, SessionInfo
-from gateway.core.ports import Closed, Frame
+from gateway.core.ports import Closed, Frame, PushHandler
 from gateway.core.routing import Route, RouteDecision
 from gateway.core.session import SessionCore
 from gateway.relay.session import RelayLimits, RelaySession
@@ -33,24 +33,21 @@ class PushMem:
         self.closed: tuple[int, str] | None = None
         self.reading = True
         self.fail_sends = False
-        self.on_frame: Callable[[Frame], None] | None = None
-        self.on_closed: Callable[[Closed], None] | None = None
-        self.on_writable: Callable[[bool], None] | None = None
+        self.handler: PushHandler | None = None
 
-    def attach(self, on_frame: Callable[[Frame], None], on_closed: Callable[[Closed], None],
-               on_writable: Callable[[bool], None]) -> None:
-        self.on_frame, self.on_closed, self.on_writable = on_frame, on_closed, on_writable
+    def attach(self, handler: PushHandler) -> None:
+        self.handler = handler
         for item in self.queued:
-            on_closed(item) if isinstance(item, Closed) else on_frame(item)
+            handler.on_closed(item) if isinstance(item, Closed) else handler.on_frame(item)
         self.queued = []
 
     def push(self, item: Frame | Closed) -> None:
-        if self.on_frame is None or self.on_closed is None:
+        if self.handler is None:
             self.queued.append(item)
         elif isinstance(item, Closed):
-            self.on_closed(item)
+            self.handler.on_closed(item)
         else:
-            self.on_frame(item)
+            self.handler.on_frame(item)
 
     def send_now(self, frame: Frame) -> None:
         if self.fail_sends:
@@ -65,7 +62,7 @@ class PushMem:
 
     async def receive(self) -> Frame | Closed:
         """Before attach, like a picows socket, what it queued (a handoff reads the target's first answers)."""
-        assert self.on_frame is None, "push mode never pulls"
+        assert self.handler is None, "push mode never pulls"
         while not self.queued:
             await asyncio.sleep(0.001)
         return self.queued.pop(0)
@@ -165,10 +162,10 @@ async def test_an_upstream_that_stops_reading_pauses_the_client() -> None:
     client, upstream, clock = PushMem(), PushMem(), Clock()
     relay = _relay(client, upstream, clock)
     task = await _started(relay)
-    assert upstream.on_writable is not None
-    upstream.on_writable(False)
+    assert upstream.handler is not None
+    upstream.handler.on_writable(False)
     assert not client.reading and upstream.reading
-    upstream.on_writable(True)
+    upstream.handler.on_writable(True)
     assert client.reading
     await _ticks(relay, clock, [5.0])
     assert not relay.finished
@@ -181,8 +178,8 @@ async def test_a_client_that_stops_reading_pauses_upstream_then_is_cut_off_as_sl
     client, upstream, clock = PushMem(), PushMem(), Clock()
     relay = _relay(client, upstream, clock)
     task = await _started(relay)
-    assert client.on_writable is not None
-    client.on_writable(False)
+    assert client.handler is not None
+    client.handler.on_writable(False)
     assert not upstream.reading
     await _ticks(relay, clock, [0.5])
     assert not relay.finished
@@ -198,10 +195,10 @@ async def test_a_client_that_catches_up_is_not_cut_off() -> None:
     client, upstream, clock = PushMem(), PushMem(), Clock()
     relay = _relay(client, upstream, clock)
     task = await _started(relay)
-    assert client.on_writable is not None
-    client.on_writable(False)
+    assert client.handler is not None
+    client.handler.on_writable(False)
     await _ticks(relay, clock, [0.5])
-    client.on_writable(True)
+    client.handler.on_writable(True)
     assert upstream.reading
     await _ticks(relay, clock, [3.0])
     assert not relay.finished
@@ -264,6 +261,18 @@ async def test_a_failing_send_inside_a_callback_ends_the_session_and_does_not_ra
     assert ended.error_code == "upstream_disconnected" and client.closed == (1014, "upstream_disconnected")
 
 
+@pytest.mark.parametrize("side", ["client", "upstream"])
+async def test_a_hot_listener_failure_reported_to_a_sockets_handler_ends_the_session_as_a_failed_send_does(side: str) -> None:
+    """A socket's handler told its listener failed relaying alone (on_failed) ends the session 1014, as a failed send."""
+    client, upstream, clock = PushMem(), PushMem(), Clock()
+    task = await _started(_relay(client, upstream, clock))
+    sock = client if side == "client" else upstream
+    assert sock.handler is not None
+    sock.handler.on_failed(ConnectionResetError("gone"))
+    ended = await asyncio.wait_for(task, 5)
+    assert ended.error_code == "upstream_disconnected" and client.closed == (1014, "upstream_disconnected")
+
+
 async def test_the_relay_delay_is_sampled_once_a_second() -> None:
     """The delay probe sees the first upstream frame and the next one a second later, not those in between."""
     client, upstream, clock, seen = PushMem(), PushMem(), Clock(), []
@@ -297,4 +306,4 @@ async def test_one_pull_only_socket_keeps_the_pump_path() -> None:
     client.inbox.put_nowait(_APPEND)
     client.inbox.put_nowait(Closed(1000))
     ended = await asyncio.wait_for(relay.run(), 5)
-    assert ended.reason == "client_closed" and upstream.sent == [_APPEND] and upstream.on_frame is None
+    assert ended.reason == "client_closed" and upstream.sent == [_APPEND] and upstream.handler is None

@@ -20,6 +20,25 @@ def _upstream(max_bytes: int = 1024) -> tuple[PicowsUpstream, FakeTransport]:
     return sock, transport
 
 
+class _Collect:
+    """A push handler that keeps the frames and the close it is given, in order."""
+
+    def __init__(self, seen: list[Frame | Closed]) -> None:
+        self.seen = seen
+
+    def on_frame(self, frame: Frame) -> None:
+        self.seen.append(frame)
+
+    def on_closed(self, closed: Closed) -> None:
+        self.seen.append(closed)
+
+    def on_writable(self, writable: bool) -> None:
+        pass
+
+    def on_failed(self, exc: Exception) -> None:
+        raise exc
+
+
 def _frame(msg_type: WSMsgType, payload: bytes, fin: bool = True) -> object:
     return _make_test_ws_frame(msg_type, payload, fin, False)
 
@@ -41,7 +60,7 @@ async def test_attach_delivers_queued_frames_then_the_close_by_callback() -> Non
     sock.slow_frame(transport, _frame(WSMsgType.BINARY, b"two"))  # type: ignore[arg-type]
     sock.on_ws_disconnected(transport)  # type: ignore[arg-type]
     seen: list[Frame | Closed] = []
-    sock.attach(seen.append, seen.append, lambda writable: None)
+    sock.attach(_Collect(seen))
     assert seen == ["one", b"two", Closed(1006, "")]
 
 
@@ -101,5 +120,5 @@ def test_an_idle_sessions_sockets_hold_no_instance_dict_and_no_queue() -> None:
     for sock in (client, upstream):
         assert not hasattr(sock, "__dict__")
     seen: list[Frame | Closed] = []
-    upstream.attach(seen.append, seen.append, lambda writable: None)
+    upstream.attach(_Collect(seen))
     assert upstream._frames is None  # noqa: SLF001 - the memory this test is about

@@ -26,6 +26,25 @@ class UpgradeRequest:
     subprotocols: tuple[str, ...]
 
 
+#: header names and values most upgrades carry, decoded once for every session: an open session keeps its request's
+#: headers (a policy may match any of them when it re-decides) and would hold its own copy of each of these
+_SHARED: Final = {
+    text.encode("latin-1"): text
+    for text in (
+        "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
+        "sec-websocket-protocol", "user-agent", "origin", "openai-beta", "x-forwarded-for", "x-forwarded-proto",
+        "x-request-id", "traceparent", "tracestate", "accept-encoding", "cache-control", "pragma",
+        "websocket", "Upgrade", "upgrade", "13", "permessage-deflate; client_max_window_bits", "realtime=v1",
+    )
+}
+
+
+def _shared(raw: bytes) -> str:
+    """``raw`` decoded (latin-1); one shared string for the common names and values."""
+    text = _SHARED.get(raw)
+    return raw.decode("latin-1") if text is None else text
+
+
 def parse_upgrade(head: bytes) -> UpgradeRequest:
     """Parse the request head uvicorn replays (``GET <target> HTTP/1.1`` + ``name: value`` lines)."""
     lines = head.split(b"\r\n")
@@ -42,7 +61,7 @@ def parse_upgrade(head: bytes) -> UpgradeRequest:
         if not sep:
             raise ValueError("malformed header line")
         raw.append((name.strip().lower(), value.strip()))
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw}
+    headers = {_shared(k): _shared(v) for k, v in raw}
     protocols = [
         token.strip() for k, v in raw if k == b"sec-websocket-protocol" for token in v.decode("latin-1").split(",")
     ]

@@ -28,6 +28,20 @@ def test_request_line_and_headers_are_parsed_as_uvicorn_scopes_them() -> None:
     assert request.subprotocols == ("realtime", "openai-insecure-api-key.ek_1", "openai-beta.realtime-v1")
 
 
+def test_common_header_names_and_values_are_one_string_for_every_request_and_the_rest_decode_as_before() -> None:
+    """Two upgrades share the strings of common names and values (an open session keeps its headers); the others
+    are decoded from latin-1 as before, with the same mapping."""
+    head = (b"GET /v1/realtime HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Version: 13\r\nX-Team: caf\xe9")
+    first, second = parse_upgrade(head), parse_upgrade(head)
+    assert first.headers == {"host": "gw", "upgrade": "websocket", "connection": "Upgrade", "sec-websocket-version": "13",
+                             "x-team": "caf\u00e9"}
+    shared = {id(k) for k in first.headers} & {id(k) for k in second.headers}
+    assert shared == {id(k) for k in first.headers if k != "x-team"}
+    assert first.headers["upgrade"] is second.headers["upgrade"] and first.headers["sec-websocket-version"] is second.headers["sec-websocket-version"]
+    assert first.headers["x-team"] is not second.headers["x-team"]
+
+
 @pytest.mark.parametrize("head", [b"GET /v1/realtime\r\nhost: x", b"GET /v1/realtime HTTP/1.1\r\nno-colon-here"])
 def test_malformed_request_is_rejected(head: bytes) -> None:
     """A request line without three parts or a header without a colon is not parsed."""

@@ -6,9 +6,10 @@ import asyncio
 import dataclasses
 import logging
 import secrets
+from types import MappingProxyType
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Callable, Final, Mapping, Protocol, Sequence
 
 from gateway.core import dialect as beta
 from gateway.core.errors import (
@@ -181,6 +182,10 @@ def _session_of(frame: Frame, dialect: Dialect, kind_hint: SessionKind) -> dict[
         return None
     session = event.get("session")
     return session if event.get("type") == "session.update" and isinstance(session, dict) else None
+
+
+#: what a running session's handshake keeps of its headers and query: nothing, one mapping for every session
+_NOTHING: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,7 +439,7 @@ class SessionSetup:
             caps=route.caps.tightened(svc.default_caps),
         )
         # what the session needs of the handshake's headers and query is in ``info`` and ``request`` now
-        self.handshake = dataclasses.replace(self.handshake, headers={}, query={})
+        self.handshake = dataclasses.replace(self.handshake, headers=_NOTHING, query=_NOTHING, subprotocols=())
         tools = await route_tools(svc, route) if call_id is None else self.call_tools
         core = SessionCore(
             kind=route.kind,

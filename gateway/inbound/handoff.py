@@ -12,7 +12,9 @@ from gateway.core.money import Pricing
 from gateway.core.overrides import with_bound_session
 from gateway.core.ports import FrameSocket
 from gateway.core.routing import Route, SessionRequest
-from gateway.core.session import HandoffTarget
+from gateway.core.kind_handoff import check_servable
+from gateway.core.catalog import Catalog
+from gateway.core.session import HandoffTarget, SessionCore
 from gateway.core.tool_calls import ToolCallInterceptor
 from gateway.inbound.secret_binding import check_bound_route
 from gateway.inbound.services import InboundServices
@@ -55,18 +57,22 @@ class SessionTargets:
     The target is checked like a new session's route (the key's allowed routes, a client secret's
     bound route, a known price, not retired, the tenant's budget not exhausted) and connected
     through the same upstream pool and failover. The session keeps its admission lease: it is the
-    same session, still counted once against the tenant's concurrency.
+    same session, still counted once against the tenant's concurrency. An open session holds one: slotted, and
+    its checks are module functions given what they read, not closures made per session.
     """
 
+    __slots__ = ("svc", "key", "request", "session_id", "check_route", "home")
+
     def __init__(
-        self, svc: InboundServices, key: KeyRecord, request: SessionRequest, session_id: str, check_route: Callable[[Route], None],
-        check_kind: Callable[[SessionKind], None] | None = None,
+        self, svc: InboundServices, key: KeyRecord, request: SessionRequest, session_id: str,
+        check_route: Callable[[Catalog, Route], None], home: SessionCore | None = None,
     ) -> None:
         self.svc = svc
-        #: the handshake's own checks of a routed model (retired models)
+        #: the handshake's own checks of a routed model (retired models), given the catalog
         self.check_route = check_route
-        #: whether the session can be served by a model of a kind (a kind bridge serves it), before any upstream is opened
-        self.check_kind = check_kind
+        #: the session's core: whether it can be served by a model of a kind (a kind bridge serves it) is asked of it
+        #: before any upstream is opened (``None``: not asked)
+        self.home = home
         self.key = key
         self.request = request
         self.session_id = session_id
@@ -92,9 +98,9 @@ class SessionTargets:
     async def open(self, to: str) -> OpenedTarget:
         svc = self.svc
         route = self._route(to)
-        self.check_route(route)
-        if self.check_kind is not None:
-            self.check_kind(route.kind)
+        self.check_route(svc.catalog, route)
+        if self.home is not None:
+            check_servable(self.home, route.kind)
         ratio = await svc.admission.budget_used_ratio(self.key, svc.clock())
         if ratio is not None and ratio >= 1.0:
             raise BudgetExhausted("The tenant's budget is used up; the session stays where it is.")

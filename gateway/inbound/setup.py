@@ -33,7 +33,6 @@ from gateway.core.routing import Route, RouteDecision, SessionRequest
 from gateway.core.overrides import with_bound_session
 from gateway.core.session import DeclaredToolsCheck, SessionCore, error_frame
 from gateway.core.handoff import Handoff
-from gateway.core.kind_handoff import check_servable
 from gateway.core.tool_calls import ToolCallInterceptor
 from gateway.tools.servers import SessionTools
 from gateway.inbound.credentials import read_credential, routing_headers
@@ -487,11 +486,12 @@ class SessionSetup:
             await relay.tool_runner.close()
 
     def _targets(self, key: KeyRecord, request: SessionRequest, home: SessionCore) -> SessionTargets:
-        catalog = self.svc.catalog
-        return SessionTargets(
-            self.svc, key, request, self.session_id, lambda route: check_retired(catalog, route.model, utc_today()),
-            check_kind=lambda kind: check_servable(home, kind),
-        )
+        return SessionTargets(self.svc, key, request, self.session_id, _check_target, home)
+
+
+def _check_target(catalog: Catalog, route: Route) -> None:
+    """A handoff target's model is checked as a handshake's is (not retired today)."""
+    check_retired(catalog, route.model, utc_today())
 
 
 def declared_tools_check(svc: InboundServices, request: SessionRequest, decision: RouteDecision) -> DeclaredToolsCheck:

@@ -23,7 +23,7 @@ import asyncio
 import base64
 import time
 import uuid
-from typing import Callable, cast
+from typing import cast
 
 import fakeredis
 
@@ -31,7 +31,7 @@ from gateway.accounting.limits import TenantLimits
 from gateway.accounting.service import AccountingService
 from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.observers import SessionInfo, SessionObserver
-from gateway.core.ports import Closed
+from gateway.core.ports import Closed, PushHandler
 from gateway.core.routing import Caps, Route, RouteDecision
 from gateway.core.session import SessionCore
 from gateway.directory.service import DirectoryObserver, SessionDirectory, _Local
@@ -55,11 +55,10 @@ class MemSocket:
     """A push socket in memory that drops what it is sent."""
 
     def __init__(self) -> None:
-        self.on_frame: Callable[[str], None] | None = None
+        self.handler: PushHandler | None = None
 
-    def attach(self, on_frame: Callable[[str], None], on_closed: Callable[[Closed], None],
-               on_writable: Callable[[bool], None]) -> None:
-        self.on_frame = on_frame
+    def attach(self, handler: PushHandler) -> None:
+        self.handler = handler
 
     def send_now(self, frame: str) -> None:
         pass

@@ -15,6 +15,7 @@ from gateway.core.kinds import SessionKind
 from gateway.core.lifecycle import SessionState, check_transition
 from gateway.core.observers import (
     ClientNotified,
+    DirectObserver,
     Notify,
     SessionEnded,
     SessionEvent,
@@ -556,13 +557,7 @@ class RelaySession:
             if verdict is not None:
                 self._apply(verdict)
         if now is not None and direct.ticks:
-            try:
-                verdict = direct.tick_now(now, stats)
-            except Exception as exc:  # noqa: BLE001
-                observer.report("on_tick", exc)
-                return
-            if verdict is not None:
-                self._apply(verdict)
+            self._tick_direct(observer, direct, now, stats)
 
     def _tick_directly(self, now: float) -> bool:
         """Deliver the tick without a coroutine when every observer is direct and no other delivery is under way
@@ -585,15 +580,18 @@ class RelaySession:
         for observer in self.observers:  # no events: the tick alone, as _deliver_direct delivers it
             direct = observer.direct
             assert direct is not None
-            if not direct.ticks:
-                continue
-            try:
-                verdict = direct.tick_now(now, stats)
-            except Exception as exc:  # noqa: BLE001 - an observer must never break the session
-                observer.report("on_tick", exc)
-                continue
-            if verdict is not None:
-                self._apply(verdict)
+            if direct.ticks:
+                self._tick_direct(observer, direct, now, stats)
+
+    def _tick_direct(self, observer: FailsafeObserver, direct: DirectObserver, now: float, stats: SessionStats) -> None:
+        """The tick to one direct observer: what it raises is reported through its wrapper and taken as no verdict."""
+        try:
+            verdict = direct.tick_now(now, stats)
+        except Exception as exc:  # noqa: BLE001 - an observer must never break the session
+            observer.report("on_tick", exc)
+            return
+        if verdict is not None:
+            self._apply(verdict)
 
     def _apply(self, verdict: Verdict) -> None:
         if verdict is None:

@@ -16,6 +16,7 @@ from typing import Awaitable, Callable, Mapping, Protocol
 
 from gateway.core.errors import CallOnAnotherReplica, Forbidden, NotFound, SidebandUnavailable
 from gateway.core.ports import FrameSocket
+from gateway.inbound.calls.kinds import DIRECT_MEDIA, TERMINATED_WEBRTC
 from gateway.inbound.services import InboundServices
 from gateway.inbound.setup import Handshake, authenticate
 
@@ -81,8 +82,8 @@ async def attach_to_call(
     entry = await find_entry(call_id) if call is None and find_entry is not None and call_id else None
     if entry is not None and entry.get("tenant") == key.tenant:
         transport = entry.get("transport")
-        if transport == "webrtc":
+        if transport == TERMINATED_WEBRTC:
             raise SidebandUnavailable()
-        if transport in ("webrtc-direct", "sip"):
+        if transport in DIRECT_MEDIA:
             raise CallOnAnotherReplica()
     raise NotFound(f"No live call '{call_id[:100]}' to attach a sideband to.", param="call_id")

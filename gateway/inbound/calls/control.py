@@ -17,11 +17,10 @@ from pydantic import ValidationError
 
 from gateway.core.errors import CallControlledByGateway, GatewayError, InvalidRequest, NotFound
 from gateway.core.kinds import EndpointKind
+from gateway.inbound.calls.kinds import CALLS
 from gateway.inbound.calls.refer import ReferBody, refer_live_call
 from gateway.inbound.gateway_services import GatewayServices, services_of
 
-#: how a directory entry names a call's transport (a WebSocket session is not a call)
-CALL_TRANSPORTS = frozenset({"webrtc", "webrtc-direct", "sip"})
 CALL_PATH = "/v1/realtime/calls/{call_id}"
 
 Act = Callable[[GatewayServices, Request, str], Awaitable[None]]
@@ -33,7 +32,7 @@ async def find_call(services: GatewayServices, call_id: str, tenant: str) -> Map
     entry = await directory.find(call_id)
     if entry is None:
         entry = next((e for e in await directory.list_sessions() if e.get("call_id") == call_id), None)
-    if entry is None or entry.get("transport") not in CALL_TRANSPORTS or entry.get("tenant") != tenant:
+    if entry is None or entry.get("transport") not in CALLS or entry.get("tenant") != tenant:
         raise NotFound(f"No live call '{call_id[:100]}'.", param="call_id")
     return entry
 

@@ -11,6 +11,7 @@ from gateway.core.catalog import Catalog, UpstreamEndpoint
 from gateway.core.errors import GatewayError, UpstreamUnavailable
 from gateway.core.routing import Route
 from gateway.core.tool_declarations import declare_on_call
+from gateway.inbound.calls.kinds import WEBRTC_DIRECT
 from gateway.inbound.calls.direct import CallRunner, CallSettings, DirectCall
 from gateway.inbound.services import CallsApi, InboundServices
 from gateway.inbound.setup import SessionSetup
@@ -67,7 +68,7 @@ class CallServices:
             except UpstreamUnavailable as exc:  # the next endpoint of the pool may take it
                 last = exc
                 continue
-            self.follow(svc, setup, endpoint, created.call_id, "webrtc-direct")
+            self.follow(svc, setup, endpoint, created.call_id, WEBRTC_DIRECT)
             return created.answer_sdp
         raise last
 

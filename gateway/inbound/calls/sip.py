@@ -36,6 +36,7 @@ from gateway.core.kinds import Dialect, EndpointKind, SessionKind
 from gateway.core.routing import RouteDecision, SessionRequest
 from gateway.core.sip import IncomingCall, parse_incoming, timestamp_fresh
 from gateway.core.tool_declarations import declare_on_call
+from gateway.inbound.calls.kinds import SIP
 from gateway.inbound.calls.service import CallServices
 from gateway.inbound.services import InboundServices
 from gateway.inbound.setup import Handshake, SessionSetup
@@ -95,7 +96,7 @@ class SipFrontDoor:
         handshake = Handshake(endpoint=EndpointKind.SIP, path="/sip", headers=call.routing_headers(), query={},
                               client_address=client_address)
         setup = SessionSetup(svc, handshake)
-        setup.transport = "sip"
+        setup.transport = SIP
         key = self.key()
         request = SessionRequest(
             endpoint=EndpointKind.SIP, path="/sip", declared_intent=SessionKind.REALTIME.value,
@@ -126,7 +127,7 @@ class SipFrontDoor:
         except BaseException:
             await setup.release()
             raise
-        self.calls.follow(svc, setup, endpoint, call.call_id, "sip")
+        self.calls.follow(svc, setup, endpoint, call.call_id, SIP)
         return "accepted"
 
     async def _refuse(self, svc: InboundServices, call: IncomingCall, decision: RouteDecision) -> str:

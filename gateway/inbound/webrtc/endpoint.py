@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 
 from gateway.core.errors import BodyTimeout, BodyTooLarge, GatewayError, InvalidRequest, UpstreamRefused, UpstreamUnavailable
 from gateway.core.kinds import EndpointKind
+from gateway.inbound.calls.kinds import TERMINATED_WEBRTC
 from gateway.inbound.calls.service import CallServices
 from gateway.inbound.gateway_services import GatewayServices, services_of
 from gateway.inbound.setup import Handshake, SessionSetup
@@ -155,7 +156,7 @@ async def answer_call(request: Request, endpoint: EndpointKind, runner: CallRunn
         return _refuse(exc)
     if direct is not None:
         return _answer(direct, setup.session_id)
-    setup.transport = "webrtc"
+    setup.transport = TERMINATED_WEBRTC
     try:
         call = await answer_offer(
             offer.sdp, translation=endpoint is EndpointKind.TRANSLATIONS, ice=services.webrtc_ice

@@ -67,6 +67,8 @@ class PolicyHolder:
         self.catalog = catalog
         self._listeners: list[ReloadListener] = []
         self._seen = _signature(self.paths)
+        #: a changed signature seen by the last poll, read only once the next poll sees it unchanged
+        self._settling: Signature | None = None
         self.current: CompiledPolicy = compile_sources(read_sources(self.paths), catalog)
         self._loaded_at = time.time() if now is None else now
         self._last_error: str | None = None
@@ -103,15 +105,25 @@ class PolicyHolder:
         return _signature(self.paths) != self._seen
 
     def poll(self, now: float) -> bool | None:
-        """One watch step: reload when a file changed. ``None`` = nothing to do, else ``reload``'s answer."""
-        if not self.changed_on_disk():
+        """One watch step: reload once a change has settled. ``None`` = nothing to do, else ``reload``'s answer.
+
+        A change is read only when two polls in a row see the same mtimes and sizes, so a file caught half
+        written (truncated, then filled) is never compiled: neither reported as broken nor swapped in partial.
+        """
+        signature = _signature(self.paths)
+        if signature == self._seen:
+            self._settling = None
             return None
+        if signature != self._settling:
+            self._settling = signature  # still moving, or just moved: look again next poll
+            return None
+        self._settling = None
         try:
             version = policy_version(read_sources(self.paths))
         except PolicyError:
             return self.reload(now)  # a vanished file: report it (and keep the old policy)
         if version == self.current.version:
-            self._seen = _signature(self.paths)  # touched but identical: no reload
+            self._seen = signature  # touched but identical: no reload
             return None
         return self.reload(now)
 

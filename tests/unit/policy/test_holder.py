@@ -109,32 +109,46 @@ def test_listeners_hear_each_reload_and_cannot_break_it(policy_file: Path, catal
 
 
 def test_poll_reloads_only_on_change(policy_file: Path, catalog: Catalog) -> None:
-    """Polling does nothing while files are unchanged, skips touched-but-identical files, reloads edits."""
+    """Polling does nothing while files are unchanged, skips touched-but-identical files, reloads settled edits."""
     holder = PolicyHolder([policy_file], catalog)
     assert holder.poll(1.0) is None
     write(policy_file, GOOD_A, 2_000_000_000)  # touched, same content
-    assert holder.poll(2.0) is None and holder.status().reloads == 0
+    assert holder.poll(2.0) is None and holder.poll(2.5) is None and holder.status().reloads == 0
     write(policy_file, GOOD_B, 3_000_000_000)
-    assert holder.poll(3.0) is True and decide(holder.current, REQUEST).rule_id == "b"
+    assert holder.poll(3.0) is None  # just changed: not read yet
+    assert holder.poll(3.5) is True and decide(holder.current, REQUEST).rule_id == "b"
     assert holder.poll(4.0) is None
 
 
+def test_poll_never_reads_a_file_caught_half_written(policy_file: Path, catalog: Catalog) -> None:
+    """A file seen truncated by one poll and whole by the next is compiled whole: no failure is reported."""
+    holder = PolicyHolder([policy_file], catalog)
+    write(policy_file, "", 2_000_000_000)  # the writer truncated it ...
+    assert holder.poll(1.0) is None
+    write(policy_file, GOOD_B, 2_000_000_001)  # ... and filled it before the next poll
+    assert holder.poll(2.0) is None
+    assert holder.poll(3.0) is True
+    assert holder.status().failures == 0 and decide(holder.current, REQUEST).rule_id == "b"
+
+
 def test_poll_reports_a_bad_edit_once(policy_file: Path, catalog: Catalog) -> None:
-    """A broken file fails one reload, not one per poll; fixing it reloads."""
+    """A broken file fails one reload once it has settled, not one per poll; fixing it reloads."""
     holder = PolicyHolder([policy_file], catalog)
     write(policy_file, BAD, 2_000_000_000)
-    assert holder.poll(1.0) is False
+    assert holder.poll(1.0) is None
+    assert holder.poll(1.5) is False
     assert holder.poll(2.0) is None and holder.status().failures == 1
     write(policy_file, GOOD_B, 3_000_000_000)
-    assert holder.poll(3.0) is True
+    assert holder.poll(3.0) is None and holder.poll(3.5) is True
 
 
 def test_poll_vanished_file_is_an_error(policy_file: Path, catalog: Catalog) -> None:
-    """A file deleted between polls fails the reload and keeps the policy."""
+    """A file deleted between polls fails the reload (once it stays gone) and keeps the policy."""
     holder = PolicyHolder([policy_file], catalog)
     good = holder.current
     policy_file.unlink()
-    assert holder.poll(1.0) is False
+    assert holder.poll(1.0) is None
+    assert holder.poll(2.0) is False
     assert holder.current is good and holder.status().failures == 1
 
 

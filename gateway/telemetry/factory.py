@@ -51,14 +51,15 @@ class TelemetryObserverFactory:
 
     def create(self, info: SessionInfo, now: float) -> TelemetryObserver:
         clock = SpanClock(now)
-        spec = resolve_model(self._catalog, info.route.model)
+        route = info.route
+        spec = resolve_model(self._catalog, route.model)
+        kind, endpoint = info.kind.value, info.endpoint.value  # an enum's ``value`` is a Python-level property
         metric_attrs = {
-            "kind": info.kind.value,
-            "endpoint": info.endpoint.value,
+            "kind": kind,
+            "endpoint": endpoint,
             "route": info.decision.rule_id,
-            "model_family": spec.family if spec else info.route.model,
+            "model_family": spec.family if spec else route.model,
         }
-        genai = _genai_attributes(info)
         parent = (
             _propagator.extract({"traceparent": info.traceparent})
             if info.traceparent
@@ -66,7 +67,7 @@ class TelemetryObserverFactory:
         )
         span = start_session_span(
             self._tracer,
-            f"{n.SESSION_SPAN} {info.kind.value}",
+            f"{n.SESSION_SPAN} {kind}",
             parent,
             SpanKind.SERVER,
             partial(_start_attributes, info),  # made again when the span is recorded, not kept meanwhile
@@ -87,20 +88,18 @@ class TelemetryObserverFactory:
             cost=SessionCost(info.session_id, pricing, self._cost_of),
             logger=self._logger,
             trace_transcripts=self._trace_transcripts,
-            genai_attrs=genai,
+            genai_attrs=_genai_attributes(info),
         )
         observer = TelemetryObserver(scope, info, now, self.live)
         self.live[info.session_id] = observer
         self._metrics.started.add(1, metric_attrs)
-        self._metrics.active.add(
-            1, {"kind": info.kind.value, "endpoint": info.endpoint.value}
-        )
+        self._metrics.active.add(1, {"kind": kind, "endpoint": endpoint})
         scope.log(
             "session started",
             span,
-            kind=info.kind.value,
-            endpoint=info.endpoint.value,
-            model=info.route.model,
+            kind=kind,
+            endpoint=endpoint,
+            model=route.model,
             requested_model=info.requested_model,
             upstream=info.upstream,
             tenant=info.tenant,

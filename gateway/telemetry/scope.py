@@ -57,7 +57,9 @@ class SessionScope:
         span.end(end_time=self.clock.ns(at))
 
     def log(self, msg: str, span: Span, **fields: object) -> None:
-        """One structured log line tied to a span (trace and span ids added)."""
+        """One structured log line tied to a span (trace and span ids added; nothing gathered when INFO is off)."""
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
         context = span.get_span_context()
         extra: dict[str, object] = {
             "session_id": self.session_id,

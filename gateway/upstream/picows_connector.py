@@ -9,6 +9,7 @@ only its close, which waits up to a second for the endpoint's reply before dropp
 from __future__ import annotations
 
 import asyncio
+import logging
 from urllib.parse import urlsplit
 from typing import ClassVar, Final
 
@@ -21,6 +22,9 @@ from gateway.upstream.target import UpstreamTarget
 from gateway.waiting import within
 
 _USER_AGENT: Final = "voice-gateway/0.1"
+#: the logger picows uses for a client by default, resolved once (picows' ``getLogger`` per connect takes logging's
+#: module lock)
+_CLIENT_LOG: Final = logging.getLogger("picows.client")
 
 
 class PicowsUpstream(PicowsFrameSocket):
@@ -81,6 +85,7 @@ class PicowsConnector:
                     target.url,
                     extra_headers=headers,
                     websocket_handshake_timeout=target.connect_timeout_s,
+                    logger_name=_CLIENT_LOG,
                     max_frame_size=self.max_message_bytes,
                     enable_auto_ping=False,  # the connector's pinger pings idle sockets
                     # start small and let picows grow it for large frames: idle sessions stay cheap

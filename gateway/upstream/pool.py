@@ -12,7 +12,7 @@ from gateway.core.errors import UpstreamRefused, UpstreamUnavailable
 from gateway.core.kinds import SessionKind
 from gateway.core.ports import FrameSocket
 from gateway.upstream.errors import ConnectFailed
-from gateway.upstream.target import UpstreamTarget, build_target
+from gateway.upstream.target import Targets, UpstreamTarget
 
 log = logging.getLogger("voice_gateway.upstream")
 
@@ -42,6 +42,7 @@ class UpstreamPool:
         self._credentials = credentials
         self.clock = clock
         self.on_failure = on_failure
+        self._targets = Targets()
         self._breakers: dict[str, CircuitBreaker] = {
             name: CircuitBreaker(breaker_threshold, breaker_cooldown_s) for name in catalog.endpoints
         }
@@ -73,7 +74,7 @@ class UpstreamPool:
             if attempt:
                 await asyncio.sleep(backoff_delay(attempt - 1))
             attempt += 1
-            target = build_target(
+            target = self._targets.target(
                 endpoint, kind=kind, model=model, credential=self._credentials.get(name), client_headers=client_headers,
                 call_id=call_id,
             )

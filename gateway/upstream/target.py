@@ -75,3 +75,40 @@ def build_target(
         headers=headers,
         connect_timeout_s=endpoint.connect_timeout_s,
     )
+
+
+class Targets:
+    """:func:`build_target` for a pool, reusing the target last built for an endpoint, session kind and model when no
+    call id and no passed-through client header make it differ (the URL's parse, query encoding and credential header
+    are then made once, not on every connect). A target is immutable; one is reused only while its endpoint is the
+    very object it was built from (a reloaded catalog's endpoints are new objects) and the credential is the same."""
+
+    #: distinct (endpoint, kind, model) kept at most; the lot is dropped when full (the models come from the policy)
+    MAX_KEPT = 256
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[str, SessionKind, str], tuple[UpstreamEndpoint, str | None, UpstreamTarget]] = {}
+
+    def target(
+        self,
+        endpoint: UpstreamEndpoint,
+        *,
+        kind: SessionKind,
+        model: str,
+        credential: str | None,
+        client_headers: Mapping[str, str] | None = None,
+        call_id: str | None = None,
+    ) -> UpstreamTarget:
+        if call_id is not None or (client_headers and any(name in client_headers for name in PASSTHROUGH_HEADERS)):
+            return build_target(
+                endpoint, kind=kind, model=model, credential=credential, client_headers=client_headers, call_id=call_id
+            )
+        key = (endpoint.name, kind, model)
+        kept = self._built.get(key)
+        if kept is not None and kept[0] is endpoint and kept[1] == credential:
+            return kept[2]
+        target = build_target(endpoint, kind=kind, model=model, credential=credential)
+        if len(self._built) >= self.MAX_KEPT:
+            self._built.clear()
+        self._built[key] = (endpoint, credential, target)
+        return target

@@ -92,6 +92,19 @@ async def test_session_and_turn_lines(traced: Traced, log_stream: io.StringIO) -
     assert TRANSCRIPT_TEXT not in log_stream.getvalue()
 
 
+async def test_no_session_lines_when_info_is_off(traced: Traced, log_stream: io.StringIO) -> None:
+    """With the gateway's level above INFO a session writes no start, turn or end line (nothing is gathered for them)."""
+    logging.getLogger().setLevel(logging.WARNING)
+    await drive(
+        traced.telemetry.observer_factory,
+        session_info(SessionKind.REALTIME, "sess_quiet", "gpt-realtime-2"),
+        T0,
+        voice_agent_script(),
+        VOICE_AGENT_END,
+    )
+    assert [line for line in _lines(log_stream) if line.get("session_id") == "sess_quiet"] == []
+
+
 def test_configured_secrets_and_patterns_are_redacted(log_stream: io.StringIO) -> None:
     """Keys from settings, bearer tokens, sk-/ek_/vg_ keys and registered values never reach a line."""
     register_secret("tenant-private-value-777")

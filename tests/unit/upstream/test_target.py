@@ -4,7 +4,7 @@ import pytest
 
 from gateway.core.catalog import UpstreamEndpoint
 from gateway.core.kinds import SessionKind
-from gateway.upstream.target import build_target
+from gateway.upstream.target import Targets, build_target
 
 OPENAI = UpstreamEndpoint(name="openai", url="wss://api.openai.com/v1/")
 
@@ -55,3 +55,29 @@ def test_repr_hides_credentials() -> None:
     """Printing a target never shows its headers."""
     t = build_target(OPENAI, kind=SessionKind.REALTIME, model="m", credential="sk-secret")
     assert "sk-secret" not in repr(t)
+
+
+def test_targets_reuse_the_target_of_an_endpoint_kind_and_model() -> None:
+    """A pool's second connect for the same endpoint, kind, model and credential gets the same target as the first."""
+    targets = Targets()
+    first = targets.target(OPENAI, kind=SessionKind.REALTIME, model="m", credential="k", client_headers={"x-other": "1"})
+    again = targets.target(OPENAI, kind=SessionKind.REALTIME, model="m", credential="k", client_headers={})
+    assert again is first
+    assert first == build_target(OPENAI, kind=SessionKind.REALTIME, model="m", credential="k")
+
+
+def test_targets_build_anew_when_anything_differs() -> None:
+    """Another model, kind, credential, endpoint object, a call id or a passed-through header each get their own target."""
+    targets = Targets()
+    first = targets.target(OPENAI, kind=SessionKind.REALTIME, model="m", credential="k")
+    assert targets.target(OPENAI, kind=SessionKind.REALTIME, model="n", credential="k").url.endswith("model=n")
+    assert "intent=transcription" in targets.target(OPENAI, kind=SessionKind.TRANSCRIPTION, model="m", credential="k").url
+    assert targets.target(OPENAI, kind=SessionKind.REALTIME, model="m", credential="k2").headers["Authorization"] == "Bearer k2"
+    reloaded = UpstreamEndpoint(name="openai", url="wss://other.example/v1")
+    assert targets.target(reloaded, kind=SessionKind.REALTIME, model="m", credential="k").url.startswith("wss://other.example/")
+    assert targets.target(OPENAI, kind=SessionKind.REALTIME, model="m", credential="k", call_id="c1").url.endswith("call_id=c1")
+    passed = targets.target(
+        OPENAI, kind=SessionKind.REALTIME, model="m", credential="k", client_headers={"openai-safety-identifier": "u1"}
+    )
+    assert passed.headers["openai-safety-identifier"] == "u1"
+    assert targets.target(OPENAI, kind=SessionKind.REALTIME, model="m", credential="k2") is not first

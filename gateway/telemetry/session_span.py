@@ -23,6 +23,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, DEFAULT_OFF, DEFAULT_ON, Sampler
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
@@ -35,6 +36,15 @@ _Op: TypeAlias = (
     | tuple[Literal["name"], str]
     | tuple[Literal["exception"], BaseException, types.Attributes, int, bool]
 )
+
+
+#: the SDK's own samplers that decide without reading a span's attributes (``OTEL_TRACES_SAMPLER`` unset, ``always_on``,
+#: ``always_off``, ``parentbased_always_on/off``): the start attributes are not built for them
+_ATTRIBUTE_BLIND: tuple[Sampler, ...] = (DEFAULT_ON, DEFAULT_OFF, ALWAYS_ON, ALWAYS_OFF)
+
+
+def _reads_attributes(sampler: Sampler) -> bool:
+    return not any(sampler is blind for blind in _ATTRIBUTE_BLIND)
 
 
 class PinnedIds(IdGenerator):
@@ -80,15 +90,16 @@ def start_session_span(
 ) -> Span:
     """The session span: deferred when ``tracer`` allows it, else the SDK's own span started now.
 
-    ``attributes`` builds the start attributes; it is called now (the sampler sees them) and again at the
-    end, so it must return the same mapping both times."""
+    ``attributes`` builds the start attributes; it is called now when the sampler may read them, and again at
+    the end, so it must return the same mapping both times."""
     if not isinstance(tracer, SdkTracer) or not isinstance(tracer.id_generator, PinnedIds):
         return tracer.start_span(name, context=parent, kind=kind, attributes=attributes(), start_time=start_time)
     parent_context = trace.get_current_span(parent).get_span_context()
     root = not parent_context.is_valid
     trace_id = tracer.id_generator.generate_trace_id() if root else parent_context.trace_id
     span_id = tracer.id_generator.generate_span_id()
-    sampled = tracer.sampler.should_sample(parent, trace_id, name, kind, attributes(), ())
+    sampler = tracer.sampler
+    sampled = sampler.should_sample(parent, trace_id, name, kind, attributes() if _reads_attributes(sampler) else None, ())
     flags = TraceFlags.SAMPLED if sampled.decision.is_sampled() else TraceFlags.DEFAULT
     if tracer.id_generator.is_trace_id_random() if root else parent_context.trace_flags.random_trace_id:
         flags |= TraceFlags.RANDOM_TRACE_ID

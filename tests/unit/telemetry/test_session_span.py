@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, TraceIdRatioBased
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler, SamplingResult, TraceIdRatioBased
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util import types
 
@@ -126,6 +126,50 @@ def test_sampler_decides_at_the_start() -> None:
         assert session.get_span_context().is_valid and not session.get_span_context().trace_flags.sampled
         session.end(end_time=T0 + 1)
         assert exporter.get_finished_spans() == ()
+
+
+class _ByAttribute(Sampler):
+    """Samples a span whose ``n`` attribute is 3; remembers the attributes it was shown."""
+
+    def __init__(self) -> None:
+        self.seen: list[types.Attributes] = []
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: types.Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: object = None,
+    ) -> SamplingResult:
+        self.seen.append(attributes)
+        return SamplingResult(Decision.RECORD_AND_SAMPLE if (attributes or {}).get("n") == 3 else Decision.DROP, attributes)
+
+    def get_description(self) -> str:
+        return "by-attribute"
+
+
+def test_a_sampler_of_its_own_sees_the_start_attributes() -> None:
+    """A configured sampler that reads attributes decides on the start attributes; the SDK's default reads none, so
+    they are made only when the span is recorded."""
+    sampler = _ByAttribute()
+    tracer, exporter = _provider(sampler=sampler)
+    session = start_session_span(tracer, "voice_gateway.session", None, SpanKind.SERVER, _attributes, T0)
+    assert isinstance(session, DeferredSpan) and sampler.seen[0] == _attributes()
+    made: list[int] = []
+
+    def counted() -> Mapping[str, types.AnyValue]:
+        made.append(1)
+        return _attributes()
+
+    tracer, exporter = _provider()
+    session = start_session_span(tracer, "voice_gateway.session", None, SpanKind.SERVER, counted, T0)
+    assert isinstance(session, DeferredSpan) and made == []
+    session.end(end_time=T0 + 1)
+    (recorded,) = exporter.get_finished_spans()
+    assert made == [1] and dict(recorded.attributes or {}) == _attributes()
 
 
 def test_changes_after_the_end_are_ignored_and_it_is_recorded_once() -> None:

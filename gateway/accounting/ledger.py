@@ -83,7 +83,16 @@ class Ledger:
         self.sessions[live.info.session_id] = live
         self._move(live.tenant, live.unflushed_micros)
         if live.limits.has_budget:
+            if live.tenant not in self._budgeted:
+                self._wake_tenant(live.tenant)
             self._budgeted[live.tenant] = self._budgeted.get(live.tenant, 0) + 1
+
+    def _wake_tenant(self, tenant: str) -> None:
+        """A first budget for ``tenant`` here: its other sessions' costs count against it from now on and must be
+        priced on every tick, so the bounds their last ticks published for the shared tick no longer hold."""
+        for other in self.sessions.values():
+            if other.tenant == tenant and other.stats is not None:
+                other.stats.tick_bound = None
 
     def drop(self, session_id: str) -> None:
         """Stop metering a session (its unflushed spend leaves the tenant's projection with it)."""

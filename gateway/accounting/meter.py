@@ -218,7 +218,7 @@ class Meter:
 
         Priced again only when what it is priced from moved: the relayed audio counters and formats, the meter
         itself, and the time for a voice model on a per-minute price (billed by the elapsed time)."""
-        timed = self.kind is SessionKind.REALTIME and self.pricing.unit is PricingUnit.MINUTES
+        timed = self.timed
         inputs = (
             stats.audio_in_bytes, stats.audio_out_bytes, stats.audio_in_bytes_since_usage,
             stats.audio_out_bytes_since_usage, stats.input_format, stats.output_format, now if timed else None,
@@ -227,6 +227,11 @@ class Meter:
             self._priced_micros = self._price(now, stats)
             self._priced = inputs
         return self._priced_micros
+
+    @property
+    def timed(self) -> bool:
+        """The price grows with the time itself (a voice model on a per-minute price), not only with the counters."""
+        return self.kind is SessionKind.REALTIME and self.pricing.unit is PricingUnit.MINUTES
 
     def bound_micros(self, now: float, stats: SessionStats) -> int:
         """What the session would cost with ``stats``' counters at ``now`` (a horizon's corner), priced as

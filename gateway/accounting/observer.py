@@ -24,6 +24,7 @@ from gateway.core.observers import (
     SessionInfo,
     SessionStats,
     Terminate,
+    TickBound,
     TranscriptionCompleted,
     UpstreamReady,
     Verdict,
@@ -177,6 +178,37 @@ class AccountingObserver:
         if timeline is not None:
             timeline.tick(now, stats, live.cost_micros)
         return verdict
+
+    def next_tick(self, now: float, stats: SessionStats) -> TickBound | None:
+        """(After a tick) when :meth:`tick_now` next has anything to decide or price: with a horizon, its time and
+        counters (inside it a tick only compares); without a money limit, the next report pricing while the time caps
+        stay calm until then (:meth:`CapGuard.calm`: no cap, warning or idle timeout before it). ``None`` (every tick)
+        whenever a tick prices or decides each time: near a limit, a budget (its own or the tenant's), a switch, an open
+        translation segment, a per-minute price (a checkpoint prices at the last tick's time)."""
+        live = self.live
+        meter = live.meter
+        if meter is None or meter.timed or stats.switch_pricing is not None:
+            return None
+        timeline = live.timeline
+        if timeline is not None and timeline.segment_open:
+            return None
+        if self._money_limited:
+            horizon = self._horizon
+            if horizon is None:
+                return None
+            return TickBound(
+                horizon.until,
+                horizon.audio_in_bytes,
+                horizon.audio_out_bytes,
+                horizon.audio_in_bytes_since_usage,
+                horizon.audio_out_bytes_since_usage,
+            )
+        if self._ledger.budgeted(live.tenant):  # Ledger.add clears the bound when a budget arrives for the tenant
+            return None
+        at = self._reprice_at
+        if not live.guard.calm(0, at, stats.last_activity_at):
+            return None
+        return TickBound(at)
 
     def _decide_unpriced(self, now: float, stats: SessionStats, price: bool) -> Verdict:
         """No money limit: the verdict is the time caps' (duration, idle), which do not read the cost; the cost is

@@ -10,7 +10,7 @@ and ignored: it can never break a session.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol
+from typing import Final, Mapping, Protocol
 
 from gateway.core.barge_in import BargeInMeasured  # re-exported: observers receive it
 from gateway.core.errors import GatewayError
@@ -39,6 +39,49 @@ class Notify:
 
 Verdict = Terminate | Notify | None
 
+#: no bound on a relayed-audio counter (above any count a session reaches)
+NO_COUNTER_BOUND: Final = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class TickBound:
+    """When a session's shared tick can next have anything to do: not before ``at`` while its relayed-audio counters
+    (which the compiled listener moves without a call into Python) stay at or below these. Each clock of the tick
+    publishes one after a tick (never later than its real due time; ``None``: the next pass); the relay keeps the
+    earliest of them (:meth:`earliest`) and the ticker skips the session while it :meth:`holds`."""
+
+    at: float
+    audio_in_bytes: int = NO_COUNTER_BOUND
+    audio_out_bytes: int = NO_COUNTER_BOUND
+    audio_in_bytes_since_usage: int = NO_COUNTER_BOUND
+    audio_out_bytes_since_usage: int = NO_COUNTER_BOUND
+
+    def holds(self, now: float, stats: SessionStats) -> bool:
+        """Whether nothing can be due at ``now`` with the session's counters where they are."""
+        return (
+            now < self.at
+            and stats.audio_in_bytes <= self.audio_in_bytes
+            and stats.audio_out_bytes <= self.audio_out_bytes
+            and stats.audio_in_bytes_since_usage <= self.audio_in_bytes_since_usage
+            and stats.audio_out_bytes_since_usage <= self.audio_out_bytes_since_usage
+        )
+
+    def earliest(self, other: TickBound) -> TickBound:
+        """The bound of both clocks: the earlier time, each counter's lower bound."""
+        return TickBound(
+            min(self.at, other.at),
+            min(self.audio_in_bytes, other.audio_in_bytes),
+            min(self.audio_out_bytes, other.audio_out_bytes),
+            min(self.audio_in_bytes_since_usage, other.audio_in_bytes_since_usage),
+            min(self.audio_out_bytes_since_usage, other.audio_out_bytes_since_usage),
+        )
+
+
+def before(due: float) -> float:
+    """A time bound for a clock that fires once ``now - start >= span`` (or ``>``) with ``due = start + span``: a
+    microsecond earlier, so that no rounding of the two sums can put the bound after the clock's own comparison."""
+    return due - 1e-6
+
 
 @dataclass(frozen=True, slots=True)
 class ResponseAllowance:
@@ -63,7 +106,7 @@ class SessionStats(HotCounters):
 
     __slots__ = (
         "started_at", "input_format", "output_format", "responses", "interruptions", "response_allowance", "money_left",
-        "switch_pricing", "cost_share", "budget_share", "reservations",
+        "switch_pricing", "cost_share", "budget_share", "reservations", "tick_bound",
     )
 
     def __init__(
@@ -121,6 +164,10 @@ class SessionStats(HotCounters):
         #: written by the core where an allowance applies: the output tokens promised to replies asked for or
         #: running, which a new reply's bound must leave room for (made at first use)
         self.reservations: ReplyReservations | None = None
+        #: written by the relay after a shared tick: the ticker skips the session while it holds (``None``: the next
+        #: pass ticks it). Whatever may make something due outside the tick (a frame through the core, an event, a
+        #: budget arriving for the tenant) clears it
+        self.tick_bound: TickBound | None = None
 
     def _fields(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in _STATS_FIELDS)
@@ -444,6 +491,16 @@ class DirectObserver(SessionObserver, Protocol):
     def event_now(self, event: SessionEvent, stats: SessionStats) -> Verdict: ...
 
     def tick_now(self, now: float, stats: SessionStats) -> Verdict: ...
+
+
+class BoundedObserver(DirectObserver, Protocol):
+    """A direct observer that says, after a tick, when its tick next has anything to do (pure: from ``now`` and
+    ``stats``), so the ticker can skip the session until then."""
+
+    def next_tick(self, now: float, stats: SessionStats) -> TickBound | None:
+        """The earliest its :meth:`tick_now` can answer or change anything, never later than that (``None``: the
+        next tick)."""
+        ...
 
 
 class ObserverFactory(Protocol):

@@ -6,6 +6,7 @@ import logging
 from typing import cast
 
 from gateway.core.observers import (
+    BoundedObserver,
     DirectObserver,
     SessionEnded,
     SessionEvent,
@@ -24,7 +25,7 @@ class FailsafeObserver:
     ``direct``: the relay then calls it without a coroutine per call, catching what it raises itself and handing it
     to :meth:`report` (the same log line, the same ``None``)."""
 
-    __slots__ = ("_inner", "_name", "_failed", "direct")
+    __slots__ = ("_inner", "_name", "_failed", "direct", "bounded")
 
     def __init__(self, inner: SessionObserver, name: str) -> None:
         self._inner = inner
@@ -33,6 +34,10 @@ class FailsafeObserver:
         self._failed: set[str] | None = None
         #: the observer itself when its event and tick hooks never wait, else ``None``
         self.direct: DirectObserver | None = cast(DirectObserver, inner) if hasattr(inner, "tick_now") else None
+        #: the observer itself when it is direct and says when its tick is next due, else ``None``
+        self.bounded: BoundedObserver | None = (
+            cast(BoundedObserver, inner) if self.direct is not None and hasattr(inner, "next_tick") else None
+        )
 
     def report(self, hook: str, exc: BaseException) -> None:
         """``hook`` raised ``exc``: logged the first time for that hook (the caller goes on as with ``None``)."""

@@ -95,6 +95,8 @@ class LiveSessions:
         work = WorkSlice(self._work_clock, self.tick_slice_s)
         for session in list(self._sessions.values()):
             try:
+                if session.quiet(now):  # nothing due: the last tick's bound holds (a compare, no tick)
+                    continue
                 if not session.tick_now(now):  # a plain call unless an observer's hook waits
                     await session.tick(now)
             except Exception:  # noqa: BLE001 - one session's tick must not stop the others

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from dataclasses import dataclass
 from typing import Callable, Coroutine, Final, Sequence
 
@@ -22,7 +23,9 @@ from gateway.core.observers import (
     SessionInfo,
     SessionStats,
     Terminate,
+    TickBound,
     Verdict,
+    before,
 )
 from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.session import FORWARD, Emit, SessionCore
@@ -276,6 +279,7 @@ class RelaySession:
 
     def client_frame(self, frame: Frame) -> None:
         """A frame from the client: forwarded untouched, or what the core emits instead."""
+        self.core.stats.tick_bound = None  # the next tick decides afresh (only the listener's frames leave it be)
         action = self.driver.from_client(frame, self.clock())
         if action is FORWARD:  # counters only: nothing held, no decision falls due (due_at moves on parsed events)
             self._to_upstream(frame)
@@ -302,6 +306,7 @@ class RelaySession:
         """A frame the upstream a handoff replaced sent while it closes: the core bills a late usage report at that
         model's price (nothing reaches the client)."""
         if not self.finished:
+            self.core.stats.tick_bound = None
             self.core.from_retired_upstream(frame, self.clock())
 
     def upstream_frame(self, frame: Frame) -> None:
@@ -309,6 +314,7 @@ class RelaySession:
         now = self.clock()
         self._last_upstream = now
         core, driver = self.core, self.driver
+        core.stats.tick_bound = None
         action = driver.from_upstream(frame, now)
         if action is FORWARD:  # a forwarded delta moves no decision (due_at moves on parsed events)
             self._to_client(frame)
@@ -345,6 +351,7 @@ class RelaySession:
     def client_writable(self, writable: bool) -> None:
         """The client stopped (``False``) or resumed reading; the tick cuts off one that stays behind."""
         self._client_send_since = 0.0 if writable else self.clock()
+        self.core.stats.tick_bound = None
 
     def end(self, error: GatewayError) -> None:
         """End the session with ``error`` (a strategy's failure, a cap, the operator); first cause wins."""
@@ -359,6 +366,7 @@ class RelaySession:
             return "this session's route allows no handoff"
         if self.finished:
             return "the session is ending"
+        self.core.stats.tick_bound = None
         refusal = handoff.request(HandoffRequest(to, reason[:200] or trigger.value, trigger))
         if refusal is None:
             self._start_handoff()
@@ -406,7 +414,9 @@ class RelaySession:
 
     def serve_with(self, driver: Driver) -> None:
         """Feed frames and time to ``driver`` from now on (a handoff completed; synchronous with the upstream swap)."""
+        self.core.stats.tick_bound = None
         self.driver, self.core = driver, serving_core(driver)
+        self.core.stats.tick_bound = None
         self._link_hot()
         self._schedule_due()
 
@@ -417,6 +427,7 @@ class RelaySession:
         assert strategy is not None
         old, self.upstream = self.upstream, upstream
         self._last_upstream = self.clock()
+        self.core.stats.tick_bound = None
         strategy.replace_upstream(upstream)
         self._to_upstream = strategy.to_upstream
         try:
@@ -449,6 +460,7 @@ class RelaySession:
         self._due_timer, self._due_at = None, None
         if self.finished:
             return
+        self.core.stats.tick_bound = None
         try:
             self._emit(self.driver.tick(self.clock()))
         except Exception as exc:  # noqa: BLE001 - a failed send ends the session like any other
@@ -466,9 +478,18 @@ class RelaySession:
             await self._deliver(now, with_tick=True)
         self._after_tick(now)
 
+    def quiet(self, now: float) -> bool:
+        """Nothing the shared tick does can be due at ``now``: the bound the last tick published still holds (its time
+        is ahead, the counters the listener moves alone are within it, nothing cleared it since). The ticker skips
+        the session: a tick now would decide, send and change nothing."""
+        stats = self.core.stats
+        bound = stats.tick_bound
+        return bound is not None and bound.holds(now, stats)
+
     def tick_now(self, now: float) -> bool:
         """:meth:`tick` without a coroutine when every observer is direct and no other delivery is under way (the
-        same steps in the same order: nothing in them waits); ``False``: nothing was done, await :meth:`tick`."""
+        same steps in the same order: nothing in them waits); ``False``: nothing was done, await :meth:`tick`.
+        Then it publishes when the next tick can have anything to do (:meth:`quiet`)."""
         if self._cause is not None:
             return True
         if not self._direct or self._delivering.locked():
@@ -476,7 +497,48 @@ class RelaySession:
         self._tick_core(now)
         self._tick_observers(now)
         self._after_tick(now)
+        if self._cause is None:
+            self.core.stats.tick_bound = self._next_tick(now)
         return True
+
+    def _next_tick(self, now: float) -> TickBound | None:
+        """The earliest the shared tick can have anything to do for this session, as it stands after a tick at ``now``
+        (``None``: at the next pass): the core's due decision (barge-in), the relay's upstream-stall and slow-client
+        checks, each ticking observer's own bound. A session whose core does more on a tick (gateway tools, a
+        handoff, direct media, a kind bridge) or has events or a delivery pending is ticked on every pass."""
+        core = self.core
+        if (
+            self.driver is not core or core.tools is not None or core.handoff is not None or core.media is not None
+            or core.events or self._release is not None
+        ):
+            return None
+        due = core.due_at
+        at = math.inf if due is None else due
+        if core.response_in_flight:  # _after_tick: a stall once the upstream is silent for upstream_stall_s
+            at = min(at, before(max(self._last_upstream, core.hot.upstream_at) + self.limits.upstream_stall_s))
+        since = self._client_send_since
+        if since:
+            at = min(at, before(since + self.limits.slow_client_s))
+        bound = TickBound(at)
+        stats = core.stats
+        for observer in self.observers:
+            direct = observer.direct
+            if direct is None:
+                return None
+            if not direct.ticks:
+                continue
+            bounded = observer.bounded
+            if bounded is None:
+                return None
+            try:
+                mine = bounded.next_tick(now, stats)
+            except Exception as exc:  # noqa: BLE001 - an observer must never break the session: tick it every pass
+                observer.report("next_tick", exc)
+                return None
+            if mine is None:
+                return None
+            bound = bound.earliest(mine)
+        return bound
 
     def _tick_core(self, now: float) -> None:
         driver = self.driver
@@ -530,6 +592,7 @@ class RelaySession:
         return events
 
     async def _deliver_now(self, now: float, *, with_tick: bool, closing: bool) -> None:
+        self.core.stats.tick_bound = None  # events may move any observer's clock
         events = self._take_events(now, closing)
         stats = self.core.stats
         for observer in self.observers:

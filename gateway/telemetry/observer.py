@@ -36,8 +36,10 @@ from gateway.core.observers import (
     SpeechStopped,
     TranscriptionCompleted,
     TranscriptionDelta,
+    TickBound,
     TranslationOutput,
     UpstreamReady,
+    before,
 )
 from gateway.core.turn_events import is_turn_event
 from gateway.telemetry import names as n
@@ -124,6 +126,13 @@ class TelemetryObserver:
                 self._flush(stats)
         except Exception:  # noqa: BLE001 - telemetry must never break a session
             _log.warning("telemetry observer failed on tick", exc_info=True)
+
+    def next_tick(self, now: float, stats: SessionStats) -> TickBound | None:
+        """(After a tick) when :meth:`tick_now` next folds the metrics; ``None`` (every tick) while a translation
+        session's segments sample each tick."""
+        if self._segments is not None:
+            return None
+        return TickBound(before(self._last_flush + METRICS_FLUSH_S))
 
     async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None:
         if self._ended:

@@ -27,6 +27,9 @@ class _TickingSession:
     def info(self) -> _Info:
         return _Info(self.session_id)
 
+    def quiet(self, now: float) -> bool:
+        return False  # published no bound: ticked on every pass
+
     def tick_now(self, now: float) -> bool:
         return False  # as a session with an observer whose hooks wait: the ticker awaits tick
 

@@ -5,7 +5,9 @@ N voice-agent sessions in push mode (in-memory sockets), each with the observers
 ``FailsafeObserver`` around each. Per 100 ms round every session relays 100 ms of audio each way (five 20 ms
 appends and five deltas: what the paced bench sends), then ``LiveSessions.tick_all`` visits every session (the
 ticker's own pass, yields included). ``--caps`` gives every session a cost cap, a duration cap and an idle timeout,
-``--budget`` a tenant budget (the enforcement paths the tick prices).
+``--budget`` a tenant budget (the enforcement paths the tick prices). ``--hot`` counts the frames the session's gate
+lets the compiled listener relay alone as that listener counts them (no call into Python: the gateway's path for
+usual-layout audio in push mode), the rest through the relay; ``--quiet`` relays no frames at all (idle sessions).
 
 It prints the CPU time of the ticks alone (µs per session-tick, noisy on a shared host). For instruction
 counts run it under callgrind with and without ticks and subtract (the frames are the same both times)::
@@ -44,11 +46,17 @@ from gateway.store.accounting_store import AccountingStore
 from gateway.store.keyspace import KeySpace
 from gateway.telemetry.setup import setup_telemetry
 from tests.support.accounting import ROOT
+from tests.support.listener import relayed_alone
 
 #: 20 ms of 24 kHz 16-bit mono PCM, base64
 _AUDIO = base64.b64encode(bytes(960)).decode()
 APPEND = '{"type":"input_audio_buffer.append","audio":"' + _AUDIO + '"}'
 DELTA = '{"type":"response.output_audio.delta","response_id":"resp_1","item_id":"item_1","delta":"' + _AUDIO + '"}'
+#: the same delta in the service's own key order (the usual layout the compiled listener relays alone: ``--hot``)
+USUAL_DELTA = (
+    '{"type":"response.output_audio.delta","event_id":"event_1","response_id":"resp_1","item_id":"item_1",'
+    '"output_index":0,"content_index":0,"delta":"' + _AUDIO + '"}'
+)
 
 
 class MemSocket:
@@ -94,7 +102,9 @@ class Clock:
         return self.now
 
 
-async def run(sessions: int, rounds: int, tick: bool, caps: bool, budget: bool) -> tuple[float, int]:
+async def run(
+    sessions: int, rounds: int, tick: bool, caps: bool, budget: bool, hot: bool = False, quiet: bool = False
+) -> tuple[float, int]:
     """CPU seconds spent in the ticks, and session-ticks run."""
     clock = Clock()
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -105,7 +115,7 @@ async def run(sessions: int, rounds: int, tick: bool, caps: bool, budget: bool) 
     limits = TenantLimits(daily_budget_micros=10**12) if budget else TenantLimits()
     session_caps = Caps(max_cost_micros=10**12, max_duration_s=3600.0, idle_timeout_s=600.0) if caps else Caps()
     live = LiveSessions(clock=clock)
-    relays: list[tuple[RelaySession, MemSocket, MemSocket]] = []
+    relays: list[tuple[RelaySession, MemSocket, MemSocket, SessionCore]] = []
     tasks = []
     for i in range(sessions):
         sid = f"sess_{i}"
@@ -125,21 +135,25 @@ async def run(sessions: int, rounds: int, tick: bool, caps: bool, budget: bool) 
         relay = RelaySession(info=info, core=core, client=client, upstream=upstream,  # type: ignore[arg-type]
                              observers=observers, clock=clock)
         tasks.append(asyncio.create_task(relay.run()))
-        relays.append((relay, client, upstream))
+        relays.append((relay, client, upstream, core))
         live.add(relay)
     await asyncio.sleep(0.01)
     spent = 0.0
     for _ in range(rounds):
-        for relay, client, upstream in relays:
-            for _frame in range(5):
-                relay.client_frame(APPEND)
-                relay.upstream_frame(DELTA)
+        for relay, client, upstream, core in relays:
+            for _frame in range(0 if quiet else 5):
+                if not (hot and relayed_alone(core, APPEND, False, clock.now)):
+                    relay.client_frame(APPEND)
+                if not hot:
+                    relay.upstream_frame(DELTA)
+                elif not relayed_alone(core, USUAL_DELTA, True, clock.now):
+                    relay.upstream_frame(USUAL_DELTA)
         clock.now += 0.1
         if tick:
             started = time.process_time()
             await live.tick_all(clock.now)
             spent += time.process_time() - started
-    for relay, _, _ in relays:
+    for relay, _, _, _ in relays:
         relay.client_closed(Closed(1000))
     await asyncio.gather(*tasks)
     telemetry.shutdown()
@@ -153,8 +167,12 @@ def main() -> None:
     parser.add_argument("--no-tick", action="store_true", help="relay the frames only (the callgrind baseline)")
     parser.add_argument("--caps", action="store_true", help="a cost cap, a duration cap and an idle timeout")
     parser.add_argument("--budget", action="store_true", help="a tenant daily budget")
+    parser.add_argument("--hot", action="store_true", help="audio the gate lets through is counted as the listener does")
+    parser.add_argument("--quiet", action="store_true", help="relay no frames (idle sessions)")
     args = parser.parse_args()
-    spent, ticks = asyncio.run(run(args.sessions, args.rounds, not args.no_tick, args.caps, args.budget))
+    spent, ticks = asyncio.run(
+        run(args.sessions, args.rounds, not args.no_tick, args.caps, args.budget, args.hot, args.quiet)
+    )
     if ticks:
         print(f"{ticks} session-ticks, {spent * 1e6 / ticks:.1f} µs CPU per session-tick")
 

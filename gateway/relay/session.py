@@ -80,6 +80,10 @@ class _Terminated:
 _EndCause = _ClientClosed | _UpstreamClosed | _Terminated
 
 
+#: the bound that never holds: the next pass ticks the session (and a tick that finds it computes a real one)
+_NEXT_PASS: Final = TickBound(-math.inf)
+
+
 def _not_started(frame: Frame) -> None:
     raise RuntimeError("the relay sends frames only once run() has picked its strategy")
 
@@ -494,14 +498,18 @@ class RelaySession:
             return True
         if not self._direct or self._delivering.locked():
             return False
+        stats = self.core.stats
+        # cleared since the last tick (a frame through the core, an event): a session busy on that path would clear a
+        # new bound before the next pass, so the bound waits for a tick that finds the last one's marker untouched
+        untouched = stats.tick_bound is not None
         self._tick_core(now)
         self._tick_observers(now)
         self._after_tick(now)
         if self._cause is None:
-            self.core.stats.tick_bound = self._next_tick(now)
+            self.core.stats.tick_bound = self._next_tick(now) if untouched else _NEXT_PASS
         return True
 
-    def _next_tick(self, now: float) -> TickBound | None:
+    def _next_tick(self, now: float) -> TickBound:
         """The earliest the shared tick can have anything to do for this session, as it stands after a tick at ``now``
         (``None``: at the next pass): the core's due decision (barge-in), the relay's upstream-stall and slow-client
         checks, each ticking observer's own bound. A session whose core does more on a tick (gateway tools, a
@@ -511,7 +519,7 @@ class RelaySession:
             self.driver is not core or core.tools is not None or core.handoff is not None or core.media is not None
             or core.events or self._release is not None
         ):
-            return None
+            return _NEXT_PASS
         due = core.due_at
         at = math.inf if due is None else due
         if core.response_in_flight:  # _after_tick: a stall once the upstream is silent for upstream_stall_s
@@ -519,26 +527,28 @@ class RelaySession:
         since = self._client_send_since
         if since:
             at = min(at, before(since + self.limits.slow_client_s))
-        bound = TickBound(at)
+        bound: TickBound | None = None
         stats = core.stats
         for observer in self.observers:
             direct = observer.direct
             if direct is None:
-                return None
+                return _NEXT_PASS
             if not direct.ticks:
                 continue
             bounded = observer.bounded
             if bounded is None:
-                return None
+                return _NEXT_PASS
             try:
                 mine = bounded.next_tick(now, stats)
             except Exception as exc:  # noqa: BLE001 - an observer must never break the session: tick it every pass
                 observer.report("next_tick", exc)
-                return None
+                return _NEXT_PASS
             if mine is None:
-                return None
-            bound = bound.earliest(mine)
-        return bound
+                return _NEXT_PASS
+            bound = mine if bound is None else bound.earliest(mine)
+        if bound is None:
+            return TickBound(at)
+        return bound if bound.at <= at else bound.earliest(TickBound(at))
 
     def _tick_core(self, now: float) -> None:
         driver = self.driver

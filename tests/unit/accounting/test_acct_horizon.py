@@ -159,3 +159,59 @@ def test_the_horizon_spans_its_seconds_of_audio_at_the_sessions_formats() -> Non
     assert horizon.holds(5.0, s) and not horizon.holds(5.0 + HORIZON_S, s)
     s.output_format = "audio/pcmu"
     assert not horizon.holds(5.0, s)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cap=st.none() | st.integers(1, 400_000) | st.integers(400_000, 4_000_000),
+    duration=st.none() | st.floats(min_value=1.0, max_value=30.0),
+    idle=st.none() | st.floats(min_value=0.5, max_value=10.0),
+    warn=st.sampled_from([0.5, 0.8, 1.0]),
+    steps=st.lists(STEP, min_size=1, max_size=40),
+    probe=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_a_tick_inside_the_published_bound_decides_prices_and_changes_nothing(
+    cap: int | None, duration: float | None, idle: float | None, warn: float,
+    steps: list[tuple[float, int, int, bool]], probe: float,
+) -> None:
+    """After any tick the observer's ``next_tick`` bound is never later than its real due time: a tick at a random
+    time before the bound, with counters anywhere within it, answers nothing and leaves the cost and every money
+    figure as they were (a cap, warning, idle timeout or pricing due there would show)."""
+    caps = Caps(max_cost_micros=cap, max_duration_s=duration, idle_timeout_s=idle, warn_ratio=warn)
+    obs = _observer(caps)
+    stats = SessionStats(started_at=0.0, last_activity_at=0.0)
+    now = 0.0
+    for dt, client, upstream, usage in steps:
+        now += dt
+        stats.audio_in_bytes += client
+        stats.audio_in_bytes_since_usage += client
+        stats.audio_out_bytes += upstream
+        stats.audio_out_bytes_since_usage += upstream
+        if client or upstream:
+            stats.last_activity_at = now
+        if usage:
+            obs.event_now(ResponseDone(at=now, response_id="r", status="completed", usage=SPEC_USAGE), stats)
+            stats.audio_in_bytes_since_usage = stats.audio_out_bytes_since_usage = 0
+        if obs.tick_now(now, stats) is not None:
+            return
+        bound = obs.next_tick(now, stats)
+        if bound is None or bound.at == float("inf"):
+            continue
+        later = now + (min(bound.at, now + 5.0) - now) * probe
+        if later >= bound.at:
+            continue
+        inside = SessionStats(started_at=0.0, last_activity_at=stats.last_activity_at)
+        for name, top in (("audio_in_bytes", bound.audio_in_bytes), ("audio_out_bytes", bound.audio_out_bytes),
+                          ("audio_in_bytes_since_usage", bound.audio_in_bytes_since_usage),
+                          ("audio_out_bytes_since_usage", bound.audio_out_bytes_since_usage)):
+            here = getattr(stats, name)
+            setattr(inside, name, here + int((min(top, here + 10**6) - here) * probe))
+        inside.input_format, inside.output_format = stats.input_format, stats.output_format
+        inside.money_left, inside.response_allowance, inside.cost_share = stats.money_left, stats.response_allowance, stats.cost_share
+        assert bound.holds(later, inside)
+        cost = obs.live.cost_micros
+        assert obs.tick_now(later, inside) is None
+        assert obs.live.cost_micros == cost
+        assert (inside.money_left, inside.response_allowance, inside.cost_share) == (
+            stats.money_left, stats.response_allowance, stats.cost_share)
+        obs.tick_now(now, stats)  # back on the script's own counters (a tick that changes nothing more)

@@ -110,3 +110,26 @@ def test_a_failing_session_tick_does_not_stop_the_others() -> None:
 
     asyncio.run(run())
     assert log == ["tick b"]
+
+
+def test_a_session_whose_bound_holds_is_skipped_and_one_whose_bound_passed_is_ticked() -> None:
+    """The ticker asks each session whether it is quiet at the pass's time: a quiet one is not ticked, one whose
+    published bound has passed is."""
+    log: list[str] = []
+
+    @dataclass
+    class _Bounded(_TickingSession):
+        until: float = 0.0
+
+        def quiet(self, now: float) -> bool:
+            return now < self.until
+
+    async def run() -> None:
+        live = LiveSessions()
+        live.add(cast(RelaySession, _Bounded("future", log, until=5.0)))
+        live.add(cast(RelaySession, _Bounded("passed", log, until=1.0)))
+        await live.tick_all(1.0)
+        await live.tick_all(5.0)
+
+    asyncio.run(run())
+    assert log == ["tick passed", "tick future", "tick passed"]

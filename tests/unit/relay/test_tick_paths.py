@@ -6,16 +6,19 @@ import asyncio
 import base64
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.support.accounting import SPEC_USAGE, catalog, info
+from tests.support.listener import relayed_alone
 from tests.unit.relay.test_push import Clock, PushMem
 
 from gateway.accounting.ledger import Ledger, LiveSession
 from gateway.accounting.meter import PriceBook
 from gateway.accounting.observer import AccountingObserverFactory
 from gateway.core.kinds import Dialect, SessionKind
-from gateway.core.observers import SessionEnded, SessionEvent, SessionStats, Verdict
+from gateway.accounting.limits import TenantLimits
+from gateway.core.observers import Notify, SessionEnded, SessionEvent, SessionStats, TickBound, Verdict
 from gateway.core.ports import Closed
 from gateway.core.routing import Caps
 from gateway.core.session import SessionCore
@@ -158,3 +161,168 @@ def test_a_session_with_a_waiting_observer_is_ticked_by_the_awaited_path() -> No
 
     assert asyncio.run(run()) is False
     assert recorder.seen == []
+
+
+#: the service's own delta layout: the one the compiled listener relays alone (``DELTA`` goes through the relay)
+USUAL_DELTA = ('{"type":"response.output_audio.delta","event_id":"event_1","response_id":"resp_1","item_id":"item_1",'
+               '"output_index":0,"content_index":0,"delta":"' + _AUDIO + '"}')
+
+
+class Periodic:
+    """A direct observer with a clock of its own: a notice every ``period`` seconds, and the bound of its next one."""
+
+    def __init__(self, period: float) -> None:
+        self.ticks = True
+        self.period = period
+        self.next = float("-inf")
+        self.acted: list[float] = []
+
+    async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        return self.event_now(event, stats)
+
+    async def on_tick(self, now: float, stats: SessionStats) -> Verdict:
+        return self.tick_now(now, stats)
+
+    async def on_end(self, ended: SessionEnded, stats: SessionStats) -> None:
+        pass
+
+    def event_now(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        return None
+
+    def tick_now(self, now: float, stats: SessionStats) -> Verdict:
+        if now < self.next:
+            return None
+        self.next = now + self.period
+        self.acted.append(now)
+        return Notify({"type": "gateway.periodic"})
+
+    def next_tick(self, now: float, stats: SessionStats) -> TickBound | None:
+        return TickBound(self.next)
+
+
+class EveryPass(RelaySession):
+    """The reference: a session the ticker never skips."""
+
+    def quiet(self, now: float) -> bool:
+        return False
+
+
+#: one step: seconds passed; appends and deltas (the listener's when the gate lets them through); a reply starting;
+#: a reply ending with usage; a delta through the relay; the client stops (True) or resumes (False) reading, or neither
+_RARELY = st.integers(0, 9).map(lambda n: n == 0)
+SKIP_STEP = st.tuples(st.floats(min_value=0.01, max_value=0.4), st.integers(0, 8), st.integers(0, 8), _RARELY, _RARELY,
+                      _RARELY, st.integers(0, 15).map(lambda n: {0: True, 1: False}.get(n)))
+
+
+async def _run_skipping(steps: list[tuple[float, int, int, bool, bool, bool, bool | None]], caps: Caps, period: float,
+                        budget_tenant: bool, skip: bool) -> tuple[object, ...]:
+    clock = Clock()
+    ledger = Ledger()
+    factory = AccountingObserverFactory(ledger, PriceBook(catalog()), Flusher(), lambda: 1_700_000_000.0)
+    session_info = info(caps=caps)
+    accounting = factory.create(session_info, now=clock.now)
+    periodic = Periodic(period)
+    client, upstream = PushMem(), PushMem()
+    core = SessionCore(kind=SessionKind.REALTIME, dialect=Dialect.GA, now=clock.now)
+    kind = RelaySession if skip else EveryPass
+    relay = kind(info=session_info, core=core, client=client, upstream=upstream,  # type: ignore[arg-type]
+                 observers=[FailsafeObserver(accounting, "accounting"), FailsafeObserver(periodic, "periodic")],
+                 clock=clock, limits=RelayLimits(upstream_stall_s=1.5, slow_client_s=1.0))
+    live = LiveSessions(clock=clock)
+    live.add(relay)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)
+    trace: list[object] = []
+    skipped = 0
+    for n, (dt, appends, deltas, created, done, slow_delta, reading) in enumerate(steps):
+        if budget_tenant and n == len(steps) // 2:  # another session of the tenant arrives with a budget
+            other = LiveSession(info=info(session_id="other"), tenant=accounting.live.tenant,
+                                limits=TenantLimits(daily_budget_micros=10**9), meter=None, guard=accounting.live.guard,
+                                started_wall=0.0)
+            ledger.add(other)
+        if created:
+            upstream.push(CREATED)
+        for _ in range(appends):
+            if not relayed_alone(core, APPEND, False, clock.now):
+                client.push(APPEND)
+        for _ in range(deltas):
+            if not relayed_alone(core, USUAL_DELTA, True, clock.now):
+                upstream.push(USUAL_DELTA)
+        if slow_delta:
+            upstream.push(DELTA)
+        if done:
+            upstream.push(DONE)
+        if reading is not None:
+            relay.client_writable(not reading)
+        clock.now += dt
+        skipped += relay.quiet(clock.now)
+        await live.tick_all(clock.now)
+        await asyncio.sleep(0)
+        stats = core.stats
+        trace.append((relay.finished, accounting.live.cost_micros, stats.response_allowance, stats.money_left,
+                      stats.cost_share, len(client.sent), len(upstream.sent)))
+        if relay.finished:
+            break
+    client.push(Closed(1000))
+    ended = await asyncio.wait_for(task, 5)
+    return (_shapes(client.sent), _shapes(upstream.sent), ended.reason, ended.error_code, periodic.acted, trace,
+            accounting.live.cost_micros), skipped
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    steps=st.lists(SKIP_STEP, min_size=1, max_size=80),
+    cap=st.none() | st.integers(1, 30_000) | st.integers(30_000, 3_000_000) | st.just(10**10),
+    duration=st.none() | st.floats(min_value=0.5, max_value=20.0),
+    idle=st.none() | st.floats(min_value=0.3, max_value=5.0),
+    period=st.floats(min_value=0.05, max_value=4.0),
+    budget_tenant=st.booleans(),
+)
+def test_skipping_quiet_sessions_decides_what_ticking_every_pass_decides(
+    steps: list[tuple[float, int, int, bool, bool, bool, bool | None]], cap: int | None, duration: float | None,
+    idle: float | None, period: float, budget_tenant: bool,
+) -> None:
+    """Random audio (the listener's and the relay's), replies with usage, stalls, a client that stops reading,
+    cost/duration/idle caps, an observer with a clock of its own, a budget arriving for the tenant: skipping the
+    sessions whose bound holds sends the same frames, ends the same way on the same pass, and leaves the same cost,
+    allowance and money figures after every pass as ticking every session on every pass."""
+    caps = Caps(max_cost_micros=cap, max_duration_s=duration, idle_timeout_s=idle)
+    skipping, _ = asyncio.run(_run_skipping(steps, caps, period, budget_tenant, skip=True))
+    every, _ = asyncio.run(_run_skipping(steps, caps, period, budget_tenant, skip=False))
+    assert skipping == every
+
+
+def test_a_quiet_session_is_skipped_until_its_bound_passes() -> None:
+    """With only the listener's audio and no limit near, the ticker skips the session on most passes (the reference
+    scenario of the skip; the property test above shows the skip changes nothing)."""
+    steps = [(0.1, 5, 5, False, False, False, None)] * 30
+    _, skipped = asyncio.run(_run_skipping(steps, Caps(max_cost_micros=10**10), 1.0, False, skip=True))
+    assert skipped >= 20
+
+
+_HOT = (0.1, 5, 5, False, False, False, None)
+_SILENT = (0.1, 0, 0, False, False, False, None)
+
+
+@pytest.mark.parametrize(
+    ("steps", "caps", "budget_tenant"),
+    [
+        ([_HOT] * 40, Caps(max_duration_s=2.05), False),  # the duration cap, no money limit
+        ([_HOT] * 40, Caps(max_cost_micros=10**10, max_duration_s=3.05), False),  # the same inside a cost horizon
+        ([_HOT] * 10 + [_SILENT] * 30, Caps(idle_timeout_s=1.45), False),  # the idle timeout
+        ([_HOT] * 10 + [_SILENT] * 50, Caps(max_cost_micros=10**10, idle_timeout_s=3.45), False),
+        ([_HOT] * 5 + [(0.1, 0, 0, True, False, False, None)] + [_SILENT] * 30, Caps(), False),  # an upstream stall
+        ([_HOT] * 5 + [(0.1, 5, 5, False, False, False, True)] + [_HOT] * 30, Caps(), False),  # a slow client
+        ([(0.1, 40, 40, False, False, False, None)] * 30, Caps(max_cost_micros=10**10), False),  # audio 8× real time
+        ([_HOT] * 40, Caps(), True),  # a budget arriving for the tenant: priced on every tick from then on
+    ],
+)
+def test_each_clock_fires_on_the_pass_it_fires_without_skipping(
+    steps: list[tuple[float, int, int, bool, bool, bool, bool | None]], caps: Caps, budget_tenant: bool
+) -> None:
+    """Each clock of the tick (duration cap, idle timeout, stall, slow client, report pricing under a tenant's new
+    budget) acts on the same pass and the session is skipped in between."""
+    skipping, skipped = asyncio.run(_run_skipping(steps, caps, 10.0, budget_tenant, skip=True))
+    every, _ = asyncio.run(_run_skipping(steps, caps, 10.0, budget_tenant, skip=False))
+    assert skipping == every
+    assert skipped > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from typing import Sequence
 
 import orjson
 import pytest
@@ -214,8 +215,8 @@ SKIP_STEP = st.tuples(st.floats(min_value=0.01, max_value=0.4), st.integers(0, 8
                       _RARELY, st.integers(0, 15).map(lambda n: {0: True, 1: False}.get(n)))
 
 
-async def _run_skipping(steps: list[tuple[float, int, int, bool, bool, bool, bool | None]], caps: Caps, period: float,
-                        budget_tenant: bool, skip: bool) -> tuple[object, ...]:
+async def _run_skipping(steps: Sequence[tuple[float, int, int, bool, bool, bool, bool | None]], caps: Caps,
+                        period: float, budget_tenant: bool, skip: bool) -> tuple[tuple[object, ...], int]:
     clock = Clock()
     ledger = Ledger()
     factory = AccountingObserverFactory(ledger, PriceBook(catalog()), Flusher(), lambda: 1_700_000_000.0)

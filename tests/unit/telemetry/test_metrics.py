@@ -278,3 +278,33 @@ def test_summed_up_down_counter_reports_running_sums_both_ways() -> None:
     active.add(-1, {"kind": "realtime"})
     active.add(-1, {"kind": "transcription"})
     assert collected() == {"realtime": 1, "transcription": 0}
+
+
+async def test_a_tick_before_the_published_bound_never_folds(traced: Traced) -> None:
+    """``next_tick`` is never later than the next fold: over random tick times, every tick that folds the metrics
+    comes at or after the bound the tick before it published."""
+    import random
+
+    from gateway.core.observers import SessionStats
+
+    observer = traced.telemetry.observer_factory.create(
+        session_info(SessionKind.REALTIME, "s_bound", "gpt-realtime-2"), T0
+    )
+    stats = SessionStats(started_at=T0, last_activity_at=T0)
+
+    def frames() -> float:
+        return sum(value for _, value in _samples(traced).get("voice_gateway_relay_frames_total", []))
+
+    rng = random.Random(20)
+    now, folds = T0, 0
+    for _ in range(300):
+        bound = observer.next_tick(now, stats)
+        assert bound is not None
+        now += rng.choice([rng.uniform(0.0, 0.3), 0.1, 1.0 - 1e-9, 1.0])
+        stats.frames_from_client += 1
+        before = frames()
+        await observer.on_tick(now, stats)
+        if frames() != before:
+            folds += 1
+            assert now >= bound.at
+    assert folds > 10

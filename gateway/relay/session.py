@@ -511,7 +511,7 @@ class RelaySession:
 
     def _next_tick(self, now: float) -> TickBound:
         """The earliest the shared tick can have anything to do for this session, as it stands after a tick at ``now``
-        (``None``: at the next pass): the core's due decision (barge-in), the relay's upstream-stall and slow-client
+        (``_NEXT_PASS``: at the next pass): the core's due decision (barge-in), the relay's upstream-stall and slow-client
         checks, each ticking observer's own bound. A session whose core does more on a tick (gateway tools, a
         handoff, direct media, a kind bridge) or has events or a delivery pending is ticked on every pass."""
         core = self.core

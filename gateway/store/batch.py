@@ -8,14 +8,25 @@ those are paid once per pass instead of once per command.
 Each command keeps its own answer: a command Redis refused (``NOSCRIPT``, a wrong type) fails its caller alone; a
 failure of the whole round trip (connection, timeout) fails every caller in it, as it would have failed each.
 Not a transaction: on a cluster each command goes to its own key's node. A command whose caller has gone
-(cancelled) before the pass ends is not sent. One command alone in its pass goes as a plain command.
+(cancelled) before the pass ends is not sent.
+
+On one server (a plain URL, or Sentinel's master) a pass is one packed write and its replies read back on one pooled
+connection, under the client's own retry policy, as redis-py's pipeline does it but without the pipeline's
+per-command machinery: the commands are packed by hiredis in one call each (redis-py's serializer runs a Python
+encoder per argument), and the replies come back raw (the commands sent here, ``GET``, ``MGET`` and ``EVALSHA``, have
+no redis-py reply callback). On a cluster a pass goes through the cluster client's pipeline (one command alone as a
+plain command), which routes each command to its slot's node.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Sequence
 
-from redis.typing import EncodableT
+import hiredis
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.exceptions import ResponseError
 
 from gateway.core.errors import StoreError
 from gateway.store.calls import RedisClient
@@ -23,7 +34,10 @@ from gateway.store.calls import RedisClient
 #: commands sent in one round trip at most (a bigger pass goes as several)
 MAX_BATCH = 200
 
-_Queued = tuple[tuple[EncodableT, ...], "asyncio.Future[object]"]
+#: a command's name and arguments: text, bytes or integers (what hiredis packs as redis-py's encoder would; no floats,
+#: whose text the two could write differently, and no bools, which redis-py refuses)
+Command = tuple[str | bytes | int, ...]
+_Queued = tuple[Command, "asyncio.Future[object]"]
 
 
 class PassBatch:
@@ -35,8 +49,11 @@ class PassBatch:
         self._sending: set[asyncio.Task[None]] = set()
         #: the loop whose pass the queued commands wait for
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: a single-server client's pool (one server, or Sentinel's master): a pass is one exchange on one of its
+        #: connections; ``None`` on a cluster, whose pipeline routes by slot
+        self._pool: ConnectionPool | None = client.connection_pool if isinstance(client, Redis) else None
 
-    async def call(self, *command: EncodableT) -> object:
+    async def call(self, *command: str | bytes | int) -> object:
         """Run one command with the others of this pass; its reply, or raise its own error."""
         loop = asyncio.get_running_loop()
         if not self._queued or loop is not self._loop:
@@ -76,6 +93,8 @@ class PassBatch:
                 future.set_result(reply)
 
     async def _replies(self, batch: list[_Queued]) -> list[object]:
+        if self._pool is not None:
+            return await _exchange_on(self._pool, [command for command, _ in batch])
         if len(batch) == 1:
             ((command, _),) = batch
             try:
@@ -89,3 +108,35 @@ class PassBatch:
         if not isinstance(replies, list) or len(replies) != len(batch):
             raise StoreError(f"the store answered {len(batch)} commands with {replies!r}")
         return replies
+
+
+async def _exchange_on(pool: ConnectionPool, commands: Sequence[Command]) -> list[object]:
+    """The commands' replies, in order (a command Redis refused has its error in its place), from one write and one
+    read on a connection of ``pool``. A connection or timeout failure disconnects the connection and is retried as the
+    client's retry policy says (as redis-py's own pipeline is: the whole exchange again), then raised."""
+    packed = b"".join([hiredis.pack_command(command) for command in commands])
+    connection = await pool.get_connection()
+    try:
+        replies: list[object] = await connection.retry.call_with_retry(
+            lambda: _exchange(connection, packed, len(commands)), lambda _error: connection.disconnect()
+        )
+        return replies
+    finally:
+        await pool.release(connection)
+
+
+async def _exchange(connection: AbstractConnection, packed: bytes, count: int) -> list[object]:
+    await connection.send_packed_command(packed)
+    replies: list[object] = []
+    try:
+        for _ in range(count):
+            try:
+                replies.append(await connection.read_response())
+            except ResponseError as exc:  # this command's own error; the rest of the replies follow it
+                replies.append(exc)
+    except BaseException:
+        # cancelled, or the connection failed between replies: the rest of the replies may still be on the socket,
+        # so the connection is dropped rather than handed to the next borrower
+        await connection.disconnect(nowait=True)
+        raise
+    return replies

@@ -9,6 +9,7 @@ Implements :class:`gateway.accounting.ports.AccountingStorePort`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from importlib import resources
 from typing import Awaitable, Callable, Mapping, Sequence, TypeVar
@@ -17,7 +18,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from gateway.store.batch import PassBatch
-from gateway.store.calls import STORE_FAILURES, RedisClient, fields, integer, row, store_failures_as, text
+from gateway.store.calls import STORE_FAILURES, RedisClient, integer, row, store_failures_as, text
 from gateway.store.keyspace import DAY_TTL_S, MONTH_TTL_S, SESSION_TTL_S, KeySpace
 from gateway.accounting.limits import TenantLimits
 from gateway.accounting.ports import AdmitResult, ChargeResult, Checkpoint
@@ -238,15 +239,14 @@ class AccountingStore:
 
     async def release(self, tenant: str, session_id: str) -> bool:
         """Give the slot back; ``False`` when it was not held any more."""
-        reply = await self._run("release", self._release(keys=[self.keys.leases(tenant)], args=[session_id]))
+        reply = await self._run("release", self._batched_script(self._release, [self.keys.leases(tenant)], [session_id]))
         return bool(reply)
 
     async def spend(self, tenant: str, wall: float) -> tuple[int, int]:
-        """The tenant's (day, month) spend in micro-dollars."""
-        (spend,) = await self.spend_many([tenant], wall)
-        if isinstance(spend, StoreError):
-            raise spend
-        return spend
+        """The tenant's (day, month) spend in micro-dollars: one ``MGET`` (its keys share a slot), sent with the other
+        commands of this event-loop pass (a budgeted key's handshake reads it before routing)."""
+        command = ("MGET", self.keys.day_spend(tenant, wall), self.keys.month_spend(tenant, wall))
+        return _day_month(await self._run("spend", self.batch.call(*command)))
 
     async def spend_many(self, tenants: Sequence[str], wall: float) -> list[tuple[int, int] | StoreError]:
         """Each tenant's (day, month) spend in micro-dollars (one ``MGET`` each: its keys share a slot), all in one
@@ -267,19 +267,21 @@ class AccountingStore:
         )
 
     async def append_record(self, record: Mapping[str, str], wall: float) -> str:
-        """XADD one session record; entries older than the retention go (MINID), and past the count bound: one round
-        trip. The record is written once its XADD is: a failed trim (the next append trims again) does not fail it,
-        so the record is not queued again and written twice."""
+        """XADD one session record; entries older than the retention go (MINID), and past the count bound: sent with
+        the other commands of this event-loop pass (one stream key: one node on a cluster). The record is written once
+        its XADD is: a failed trim (the next append trims again) does not fail it, so the record is not queued again
+        and written twice."""
         oldest_ms = max(int((wall - self.records_retention_s) * 1000), 0)
-        with store_failures_as("append_record"):
-            async with self.client.pipeline(transaction=False) as pipe:  # one stream key: one node on a cluster
-                # exact MINID: usually nothing or one entry goes, and a small stream is trimmed too
-                pipe.xadd(self.keys.records, fields(record), minid=str(oldest_ms), approximate=False)
-                pipe.xtrim(self.keys.records, maxlen=RECORDS_MAXLEN, approximate=True)
-                entry, trimmed = row(await pipe.execute(raise_on_error=False), 2)
+        key = self.keys.records
+        # exact MINID: usually nothing or one entry goes, and a small stream is trimmed too
+        add = self.batch.call("XADD", key, "MINID", str(oldest_ms), "*", *(part for item in record.items() for part in item))
+        trim = self.batch.call("XTRIM", key, "MAXLEN", "~", RECORDS_MAXLEN)
+        entry, trimmed = await asyncio.gather(add, trim, return_exceptions=True)
         if isinstance(entry, STORE_FAILURES):
             raise StoreError("accounting store failed in append_record") from entry
-        if isinstance(trimmed, STORE_FAILURES):
+        if isinstance(entry, BaseException):
+            raise entry
+        if isinstance(trimmed, BaseException):
             log.warning("trimming the session record stream failed: %s", type(trimmed).__name__)
         return text(entry)
 

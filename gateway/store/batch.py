@@ -21,7 +21,7 @@ plain command), which routes each command to its slot's node.
 from __future__ import annotations
 
 import asyncio
-from typing import Sequence
+from typing import Callable, Sequence, cast
 
 import hiredis
 from redis.asyncio import Redis
@@ -38,6 +38,8 @@ MAX_BATCH = 200
 #: whose text the two could write differently, and no bools, which redis-py refuses)
 Command = tuple[str | bytes | int, ...]
 _Queued = tuple[Command, "asyncio.Future[object]"]
+#: hiredis' packer (its stub types the argument as a tuple of one)
+_pack = cast(Callable[[Command], bytes], hiredis.pack_command)
 
 
 class PassBatch:
@@ -114,7 +116,7 @@ async def _exchange_on(pool: ConnectionPool, commands: Sequence[Command]) -> lis
     """The commands' replies, in order (a command Redis refused has its error in its place), from one write and one
     read on a connection of ``pool``. A connection or timeout failure disconnects the connection and is retried as the
     client's retry policy says (as redis-py's own pipeline is: the whole exchange again), then raised."""
-    packed = b"".join([hiredis.pack_command(command) for command in commands])
+    packed = b"".join([_pack(command) for command in commands])
     connection = await pool.get_connection()
     try:
         replies: list[object] = await connection.retry.call_with_retry(

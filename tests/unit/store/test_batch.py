@@ -9,7 +9,7 @@ import fakeredis
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from gateway.accounting.limits import TenantLimits
 from gateway.core.errors import StoreError
@@ -161,3 +161,75 @@ def test_commands_left_queued_by_a_stopped_loop_neither_run_nor_hold_up_the_next
         return await asyncio.wait_for(batch.call("INCR", "next"), 5), await batch.call("GET", "left")
 
     assert asyncio.run(later()) == (1, None)
+
+
+class _TakenConnections:
+    """Counts the connections a client's pool hands out (one per round trip on a single server)."""
+
+    def __init__(self, client: Redis) -> None:
+        self.taken = 0
+        pool = client.connection_pool
+        take = pool.get_connection
+
+        async def counted() -> object:
+            self.taken += 1
+            return await take()
+
+        pool.get_connection = counted  # type: ignore[method-assign,assignment]
+
+
+async def test_a_pass_on_one_server_is_one_exchange_on_one_connection() -> None:
+    """On a single-server client a pass's commands take one pooled connection, whatever their number."""
+    client = _client()
+    await client.set("a", "1")
+    taken = _TakenConnections(client)
+    batch = PassBatch(client)
+    replies = await asyncio.gather(batch.call("GET", "a"), batch.call("INCR", "b"), batch.call("MGET", "a", "b"))
+    assert replies == [b"1", 1, [b"1", b"1"]]
+    assert taken.taken == 1
+
+
+async def test_arguments_reach_the_server_as_redis_py_would_write_them() -> None:
+    """Text (non-ASCII too), bytes and integers, negative ones included, are stored as redis-py's own encoder writes
+    them."""
+    client = _client()
+    batch = PassBatch(client)
+    await asyncio.gather(batch.call("SET", "t", "é"), batch.call("SET", b"b", b"\x00\xff"), batch.call("SET", "i", -17))
+    assert await client.mget("t", "b", "i") == ["é".encode(), b"\x00\xff", b"-17"]
+
+
+async def test_a_script_error_fails_its_caller_alone_on_one_server() -> None:
+    """An EVALSHA of an unknown script answers NOSCRIPT to its caller only; the pass's other command is answered."""
+    client = _client()
+    batch = PassBatch(client)
+    missing, count = await asyncio.gather(
+        batch.call("EVALSHA", "0" * 40, 0), batch.call("INCR", "n"), return_exceptions=True
+    )
+    assert isinstance(missing, NoScriptError)
+    assert count == 1
+
+
+async def test_a_connection_the_server_closed_is_reconnected_and_the_pass_runs_once() -> None:
+    """The pooled connection dropped under the client (a restarted server): the exchange reconnects and each command
+    runs once."""
+    client = _client()
+    batch = PassBatch(client)
+    assert await batch.call("INCR", "n") == 1
+    connection = await client.connection_pool.get_connection()
+    await connection.disconnect()
+    await client.connection_pool.release(connection)
+    assert await asyncio.gather(batch.call("INCR", "n"), batch.call("INCR", "m")) == [2, 1]
+
+
+async def test_a_spend_read_shares_its_pass_with_admissions() -> None:
+    """A budgeted handshake's spend read issued with an admission goes in the same pipeline and reads the spend."""
+    counting = _CountingClient()
+    keys = KeySpace(f"t{uuid.uuid4().hex[:8]}")
+    store = AccountingStore(counting, keys)  # type: ignore[arg-type]
+    await counting.client.script_load(store._admit.script)
+    await counting.client.set(keys.day_spend("acme", WALL), 7)
+    admitted, spend = await asyncio.gather(
+        store.admit("s1", "acme", TenantLimits(), WALL, 60.0), store.spend("acme", WALL)
+    )
+    assert (admitted.status, spend) == ("ok", (7, 0))
+    assert (counting.pipelines, counting.commands) == (1, 0)

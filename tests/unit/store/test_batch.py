@@ -233,3 +233,40 @@ async def test_a_spend_read_shares_its_pass_with_admissions() -> None:
     )
     assert (admitted.status, spend) == ("ok", (7, 0))
     assert (counting.pipelines, counting.commands) == (1, 0)
+
+
+class _ScriptedConnection:
+    """A connection whose replies are scripted: a reply, or an exception the read raises."""
+
+    def __init__(self, *replies: object) -> None:
+        self.replies = list(replies)
+        self.dropped = False
+
+    async def send_packed_command(self, packed: bytes) -> None:
+        pass
+
+    async def read_response(self) -> object:
+        reply = self.replies.pop(0)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    async def disconnect(self, nowait: bool = False) -> None:
+        self.dropped = True
+
+
+async def test_an_exchange_cut_between_replies_drops_its_connection() -> None:
+    """Cancelled after the first of two replies, the exchange disconnects the connection (its second reply is still
+    unread), so no later borrower reads it."""
+    connection = _ScriptedConnection(b"1", asyncio.CancelledError())
+    with pytest.raises(asyncio.CancelledError):
+        await batch_module._exchange(connection, b"", 2)  # type: ignore[arg-type]
+    assert connection.dropped
+
+
+async def test_an_exchange_keeps_a_refused_command_in_its_place_and_its_connection() -> None:
+    """A command's error reply takes its place among the replies; the connection, read to the end, is kept."""
+    refused = ResponseError("WRONGTYPE")
+    connection = _ScriptedConnection(refused, b"2")
+    assert await batch_module._exchange(connection, b"", 2) == [refused, b"2"]  # type: ignore[arg-type]
+    assert not connection.dropped

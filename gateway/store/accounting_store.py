@@ -17,7 +17,7 @@ from typing import Awaitable, Callable, Mapping, Sequence, TypeVar
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from gateway.store.batch import PassBatch
+from gateway.store.batch import PassBatch, exchange
 from gateway.store.calls import STORE_FAILURES, RedisClient, integer, row, store_failures_as, text
 from gateway.store.keyspace import DAY_TTL_S, MONTH_TTL_S, SESSION_TTL_S, KeySpace
 from gateway.accounting.limits import TenantLimits
@@ -208,13 +208,7 @@ class AccountingStore:
 
     async def _evalsha_pipeline(self, op: str, sha: str, calls: Sequence[ScriptCall]) -> list[object]:
         with store_failures_as(op):  # entering, queueing and executing may all fail on a cluster
-            async with self.client.pipeline(transaction=False) as pipe:
-                for keys, args in calls:
-                    pipe.evalsha(sha, len(keys), *keys, *args)  # queued: the pipeline's methods do not suspend
-                replies = await pipe.execute(raise_on_error=False)
-        if not isinstance(replies, list) or len(replies) != len(calls):
-            raise StoreError(f"accounting store answered {len(calls)} calls in {op} with {replies!r}")
-        return replies
+            return await exchange(self.client, [("EVALSHA", sha, len(keys), *keys, *args) for keys, args in calls])
 
     async def renew(self, tenant: str, session_ids: Sequence[str], wall: float, lease_ttl_s: float) -> int:
         """Heartbeat the leases of running sessions; returns how many had lapsed (and were re-added)."""
@@ -251,13 +245,11 @@ class AccountingStore:
     async def spend_many(self, tenants: Sequence[str], wall: float) -> list[tuple[int, int] | StoreError]:
         """Each tenant's (day, month) spend in micro-dollars (one ``MGET`` each: its keys share a slot), all in one
         round trip; a tenant whose read failed has its ``StoreError`` in its place."""
+        # not ``pipe.mget``: a cluster pipeline refuses it by name (for keys over several slots; these share their
+        # tenant's): as a command it goes to the tenant's node, one atomic read
+        commands = [("MGET", self.keys.day_spend(t, wall), self.keys.month_spend(t, wall)) for t in tenants]
         with store_failures_as("spend"):
-            async with self.client.pipeline(transaction=False) as pipe:
-                for tenant in tenants:
-                    # not ``pipe.mget``: a cluster pipeline refuses it by name (for keys over several slots; these
-                    # share their tenant's): as a command it goes to the tenant's node, one atomic read
-                    pipe.execute_command("MGET", self.keys.day_spend(tenant, wall), self.keys.month_spend(tenant, wall))
-                replies = await pipe.execute(raise_on_error=False)
+            replies = await exchange(self.client, commands)
         return [_answer("spend", reply, _day_month) for reply in row(replies, len(tenants))]
 
     async def active_leases(self, tenant: str, wall: float) -> int:

@@ -51,9 +51,8 @@ class PassBatch:
         self._sending: set[asyncio.Task[None]] = set()
         #: the loop whose pass the queued commands wait for
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: a single-server client's pool (one server, or Sentinel's master): a pass is one exchange on one of its
-        #: connections; ``None`` on a cluster, whose pipeline routes by slot
-        self._pool: ConnectionPool | None = client.connection_pool if isinstance(client, Redis) else None
+        #: one server (or Sentinel's master): every pass is one exchange on a pooled connection; not on a cluster
+        self._one_server = isinstance(client, Redis)
 
     async def call(self, *command: str | bytes | int) -> object:
         """Run one command with the others of this pass; its reply, or raise its own error."""
@@ -95,21 +94,28 @@ class PassBatch:
                 future.set_result(reply)
 
     async def _replies(self, batch: list[_Queued]) -> list[object]:
-        if self._pool is not None:
-            return await _exchange_on(self._pool, [command for command, _ in batch])
-        if len(batch) == 1:
+        if not self._one_server and len(batch) == 1:  # a cluster: one command alone goes as itself
             ((command, _),) = batch
             try:
                 return [await self.client.execute_command(*command)]
             except Exception as exc:  # noqa: BLE001 - the caller's own error
                 return [exc]
-        async with self.client.pipeline(transaction=False) as pipe:
-            for command, _ in batch:
-                pipe.execute_command(*command)  # queued: the pipeline's methods do not suspend
-            replies = await pipe.execute(raise_on_error=False)
-        if not isinstance(replies, list) or len(replies) != len(batch):
-            raise StoreError(f"the store answered {len(batch)} commands with {replies!r}")
-        return replies
+        return await exchange(self.client, [command for command, _ in batch])
+
+
+async def exchange(client: RedisClient, commands: Sequence[Command]) -> list[object]:
+    """The commands' replies in one round trip, in order, a command Redis refused with its error in its place (not a
+    transaction): on one server one exchange on a pooled connection, on a cluster the cluster client's pipeline (each
+    command to its slot's node). Raises what failed the round trip itself."""
+    if isinstance(client, Redis):
+        return await _exchange_on(client.connection_pool, commands)
+    async with client.pipeline(transaction=False) as pipe:
+        for command in commands:
+            pipe.execute_command(*command)  # queued: the pipeline's methods do not suspend
+        replies = await pipe.execute(raise_on_error=False)
+    if not isinstance(replies, list) or len(replies) != len(commands):
+        raise StoreError(f"the store answered {len(commands)} commands with {replies!r}")
+    return replies
 
 
 async def _exchange_on(pool: ConnectionPool, commands: Sequence[Command]) -> list[object]:

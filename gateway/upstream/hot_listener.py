@@ -93,36 +93,45 @@ class PyHotListener(WSListener):
         if not payload.isascii():  # the usual layout is ASCII throughout
             return False
         text = payload.decode()
-        usual = usual_audio(text, self._upstream_side)
-        if usual is None or usual[1] <= 0 or not mask & (_UPSTREAM_BITS if self._upstream_side else _CLIENT_BITS)[usual[0]]:
+        if not count_relayed_alone(gate, text, len(payload), self._upstream_side, gate.clock()):
             return False
-        audio, n = usual[1], len(payload)
-        now = gate.clock()
-        stats = gate.stats
-        if self._upstream_side:
-            stats.frames_from_upstream += 1
-            stats.bytes_from_upstream += n
-            stats.last_activity_at = now
-            stats.audio_out_bytes += audio
-            stats.audio_out_bytes_since_usage += audio
-            gate.pending_out_bytes += audio
-            gate.upstream_at = now
-        else:
-            window, count = gate.rate_window, gate.rate_count
-            if now - window >= 1.0:
-                window, count = now, 0
-            count += 1
-            if count > gate.max_frames_per_second or n > gate.max_message_bytes:
-                return False  # the core refuses it
-            gate.rate_window, gate.rate_count = window, count
-            stats.frames_from_client += 1
-            stats.bytes_from_client += n
-            stats.last_activity_at = now
-            stats.audio_in_bytes += audio
-            stats.audio_in_bytes_since_usage += audio
-        gate.relayed_alone += 1
         out.send(_TEXT, payload)
         return True
+
+
+def count_relayed_alone(gate: PyHotGate | HotGate, text: str, n: int, upstream_side: bool, now: float) -> bool:
+    """Whether a whole text frame (``text``, ``n`` bytes) is the listener's to relay alone, counted as relayed when
+    it is: a canonical audio event of a type ``gate`` lets through in its direction, within the client side's frame
+    limits (those of ``SessionCore.admit_client_frame``). ``False``: it takes the relay's path, nothing counted."""
+    mask = gate.upstream_mask if upstream_side else gate.client_mask
+    usual = usual_audio(text, upstream_side)
+    if usual is None or usual[1] <= 0 or not mask & (_UPSTREAM_BITS if upstream_side else _CLIENT_BITS)[usual[0]]:
+        return False
+    audio = usual[1]
+    stats = gate.stats
+    if upstream_side:
+        stats.frames_from_upstream += 1
+        stats.bytes_from_upstream += n
+        stats.last_activity_at = now
+        stats.audio_out_bytes += audio
+        stats.audio_out_bytes_since_usage += audio
+        gate.pending_out_bytes += audio
+        gate.upstream_at = now
+    else:
+        window, count = gate.rate_window, gate.rate_count
+        if now - window >= 1.0:
+            window, count = now, 0
+        count += 1
+        if count > gate.max_frames_per_second or n > gate.max_message_bytes:
+            return False  # the core refuses it
+        gate.rate_window, gate.rate_count = window, count
+        stats.frames_from_client += 1
+        stats.bytes_from_client += n
+        stats.last_activity_at = now
+        stats.audio_in_bytes += audio
+        stats.audio_in_bytes_since_usage += audio
+    gate.relayed_alone += 1
+    return True
 
 
 def _compiled() -> type[PyHotListener] | None:

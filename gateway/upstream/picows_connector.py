@@ -23,8 +23,9 @@ from gateway.waiting import within
 
 _USER_AGENT: Final = "voice-gateway/0.1"
 #: the logger picows uses for a client by default, resolved once (picows' ``getLogger`` per connect takes logging's
-#: module lock)
-_CLIENT_LOG: Final = logging.getLogger("picows.client")
+#: module lock) and given as an adapter: picows makes a child ``Logger`` per connection of a ``Logger`` it is given,
+#: which the socket then keeps for its life
+_CLIENT_LOG: Final = logging.LoggerAdapter(logging.getLogger("picows.client"))
 
 
 class PicowsUpstream(PicowsFrameSocket):

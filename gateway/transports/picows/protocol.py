@@ -38,8 +38,10 @@ from gateway.inbound.setup import SessionSetup, SessionStart
 
 log = logging.getLogger("voice_gateway.inbound")
 #: picows logs every accepted connection at INFO (with the peer address); we keep its warnings only
-_picows_log = logging.getLogger("picows.inbound")
-_picows_log.setLevel(logging.WARNING)
+logging.getLogger("picows.inbound").setLevel(logging.WARNING)
+#: given to picows as an adapter, not a ``Logger``: picows makes a child ``Logger`` per connection of a ``Logger`` it is
+#: given (named after the socket's descriptor), which each socket then keeps for its life
+_picows_log: Final = logging.LoggerAdapter(logging.getLogger("picows.inbound"))
 
 #: bytes a client may send before its handshake is answered (it should send none) before reading pauses
 _EARLY_BYTES: Final = 64 * 1024

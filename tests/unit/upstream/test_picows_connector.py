@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 
 import aiofastnet
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
@@ -68,5 +70,28 @@ async def test_a_plaintext_upstream_connects_on_the_event_loops_transport() -> N
         assert await asyncio.wait_for(sock.receive(), 5) == '{"type":"ping"}'
         await sock.close(1000, "")
     finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_upstream_sockets_make_no_logger_of_their_own() -> None:
+    """picows is given an adapter, so each upstream socket gets no per-socket child ``Logger`` that it keeps for life."""
+    server = await ws_create_server(lambda _: _Echo(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    connector = PicowsConnector(max_message_bytes=1 << 16, ping_interval_s=20.0, ping_timeout_s=10.0)
+    target = UpstreamTarget("test", f"ws://127.0.0.1:{port}/v1/realtime", {})
+
+    def client_loggers() -> int:
+        return sum(1 for o in gc.get_objects() if isinstance(o, logging.Logger) and o.name.startswith("picows.client."))
+
+    before = client_loggers()
+    socks = []
+    try:
+        for _ in range(3):
+            socks.append(await connector.connect(target))
+        assert client_loggers() == before
+    finally:
+        for sock in socks:
+            await sock.close(1000, "")
         server.close()
         await server.wait_closed()

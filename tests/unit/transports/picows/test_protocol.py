@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 from types import SimpleNamespace
 from typing import Any, Awaitable, Callable
@@ -249,6 +250,21 @@ async def test_a_running_session_keeps_no_task_and_is_closed_when_it_ends() -> N
                 break
             await asyncio.sleep(0.01)
         assert setup.closed == 1 and protocol not in state.connections and protocol._task is None
+    finally:
+        await stop()
+
+
+def _loggers_named(prefix: str) -> int:
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, logging.Logger) and obj.name.startswith(prefix))
+
+
+async def test_an_upgraded_connection_makes_no_logger_of_its_own() -> None:
+    """picows is given an adapter, so a client connection gets no per-socket child ``Logger`` that it keeps for life."""
+    before = _loggers_named("picows.inbound.")
+    setup = _RunningSetup()
+    _, _, _, stop = await _started_session(setup)
+    try:
+        assert _loggers_named("picows.inbound.") == before
     finally:
         await stop()
 

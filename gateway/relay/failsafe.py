@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import cast
+import math
+from typing import Final, cast
 
 from gateway.core.observers import (
     BoundedObserver,
@@ -12,18 +13,22 @@ from gateway.core.observers import (
     SessionEvent,
     SessionObserver,
     SessionStats,
+    TickBound,
     Verdict,
 )
 
 log = logging.getLogger("voice_gateway.relay.observers")
+
+#: the bound of an observer that never ticks: it adds nothing to a session's earliest due time
+NEVER: Final = TickBound(math.inf)
 
 
 class FailsafeObserver:
     """Delegates to an observer; an exception is logged once per hook kind and treated as ``None``.
 
     An observer offering the plain hooks (:class:`~gateway.core.observers.DirectObserver`) is also reachable as
-    ``direct``: the relay then calls it without a coroutine per call, catching what it raises itself and handing it
-    to :meth:`report` (the same log line, the same ``None``)."""
+    ``direct``: the relay then calls its plain hooks through :meth:`event_now`, :meth:`tick_now` and
+    :meth:`next_tick`, without a coroutine per call (the same log line, the same ``None``)."""
 
     __slots__ = ("_inner", "_name", "_failed", "direct", "bounded")
 
@@ -46,6 +51,39 @@ class FailsafeObserver:
         if hook not in self._failed:
             self._failed.add(hook)
             log.error("observer %s failed in %s", self._name, hook, exc_info=exc)
+
+    def event_now(self, event: SessionEvent, stats: SessionStats) -> Verdict:
+        """The direct observer's ``event_now`` (only when ``direct`` is set)."""
+        try:
+            return cast(DirectObserver, self.direct).event_now(event, stats)
+        except Exception as exc:  # noqa: BLE001 - an observer must never break the session
+            self.report("on_event", exc)
+            return None
+
+    def tick_now(self, now: float, stats: SessionStats) -> Verdict:
+        """The direct observer's ``tick_now`` (only when ``direct`` is set)."""
+        try:
+            return cast(DirectObserver, self.direct).tick_now(now, stats)
+        except Exception as exc:  # noqa: BLE001 - an observer must never break the session
+            self.report("on_tick", exc)
+            return None
+
+    def next_tick(self, now: float, stats: SessionStats) -> TickBound | None:
+        """When the observer's tick next has anything to do: :data:`NEVER` for one that does not tick; ``None`` (the
+        next pass) for one that waits, publishes no bound, has nothing to say, or raised (reported)."""
+        direct = self.direct
+        if direct is None:
+            return None
+        if not direct.ticks:
+            return NEVER
+        bounded = self.bounded
+        if bounded is None:
+            return None
+        try:
+            return bounded.next_tick(now, stats)
+        except Exception as exc:  # noqa: BLE001 - an observer must never break the session: tick it every pass
+            self.report("next_tick", exc)
+            return None
 
     async def on_event(self, event: SessionEvent, stats: SessionStats) -> Verdict:
         try:

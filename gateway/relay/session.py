@@ -16,7 +16,6 @@ from gateway.core.kinds import SessionKind
 from gateway.core.lifecycle import SessionState, check_transition
 from gateway.core.observers import (
     ClientNotified,
-    DirectObserver,
     Notify,
     SessionEnded,
     SessionEvent,
@@ -30,7 +29,7 @@ from gateway.core.observers import (
 from gateway.core.ports import Closed, Frame, FrameSocket
 from gateway.core.session import FORWARD, Emit, SessionCore
 from gateway.core.turns import TurnTracker
-from gateway.relay.failsafe import FailsafeObserver
+from gateway.relay.failsafe import NEVER, FailsafeObserver
 from gateway.relay.handoff import Closer, TargetOpener, run_handoff
 from gateway.relay.pull import PullRelay
 from gateway.relay.push import PushRelay, push_sockets
@@ -530,22 +529,11 @@ class RelaySession:
         bound: TickBound | None = None
         stats = core.stats
         for observer in self.observers:
-            direct = observer.direct
-            if direct is None:
-                return _NEXT_PASS
-            if not direct.ticks:
-                continue
-            bounded = observer.bounded
-            if bounded is None:
-                return _NEXT_PASS
-            try:
-                mine = bounded.next_tick(now, stats)
-            except Exception as exc:  # noqa: BLE001 - an observer must never break the session: tick it every pass
-                observer.report("next_tick", exc)
-                return _NEXT_PASS
+            mine = observer.next_tick(now, stats)
             if mine is None:
                 return _NEXT_PASS
-            bound = mine if bound is None else bound.earliest(mine)
+            if mine is not NEVER:
+                bound = mine if bound is None else bound.earliest(mine)
         if bound is None:
             return TickBound(at)
         return bound if bound.at <= at else bound.earliest(TickBound(at))
@@ -619,18 +607,15 @@ class RelaySession:
     ) -> None:
         """Events (and the tick at ``now``, unless ``None``) to an observer whose hooks never wait: plain calls, what
         one raises reported through its wrapper and taken as ``None`` (as the wrapper's own hooks do)."""
-        direct = observer.direct
-        assert direct is not None
+        assert observer.direct is not None
         for event in events:
-            try:
-                verdict = direct.event_now(event, stats)
-            except Exception as exc:  # noqa: BLE001 - an observer must never break the session
-                observer.report("on_event", exc)
-                continue
+            verdict = observer.event_now(event, stats)
             if verdict is not None:
                 self._apply(verdict)
-        if now is not None and direct.ticks:
-            self._tick_direct(observer, direct, now, stats)
+        if now is not None and observer.direct.ticks:
+            verdict = observer.tick_now(now, stats)
+            if verdict is not None:
+                self._apply(verdict)
 
     def _tick_directly(self, now: float) -> bool:
         """Deliver the tick without a coroutine when every observer is direct and no other delivery is under way
@@ -654,17 +639,9 @@ class RelaySession:
             direct = observer.direct
             assert direct is not None
             if direct.ticks:
-                self._tick_direct(observer, direct, now, stats)
-
-    def _tick_direct(self, observer: FailsafeObserver, direct: DirectObserver, now: float, stats: SessionStats) -> None:
-        """The tick to one direct observer: what it raises is reported through its wrapper and taken as no verdict."""
-        try:
-            verdict = direct.tick_now(now, stats)
-        except Exception as exc:  # noqa: BLE001 - an observer must never break the session
-            observer.report("on_tick", exc)
-            return
-        if verdict is not None:
-            self._apply(verdict)
+                verdict = observer.tick_now(now, stats)
+                if verdict is not None:
+                    self._apply(verdict)
 
     def _apply(self, verdict: Verdict) -> None:
         if verdict is None:
